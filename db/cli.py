@@ -1,0 +1,49 @@
+"""`flask db upgrade|downgrade|current`: Alembic, configured from the app."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from alembic import command
+from alembic.config import Config
+from flask.cli import with_appcontext
+
+from db import get_db
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    config.attributes["url"] = url
+    return config
+
+
+@click.group("db")
+def db_cli() -> None:
+    """Database migrations."""
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+@with_appcontext
+def upgrade(revision: str) -> None:
+    """Upgrade the database to REVISION (default: head)."""
+    command.upgrade(alembic_config(get_db().url), revision)
+
+
+@db_cli.command("downgrade")
+@click.argument("revision", default="-1")
+@with_appcontext
+def downgrade(revision: str) -> None:
+    """Downgrade the database to REVISION (default: one step back; 'base' for empty)."""
+    command.downgrade(alembic_config(get_db().url), revision)
+
+
+@db_cli.command("current")
+@with_appcontext
+def current() -> None:
+    """Show the database's current revision."""
+    command.current(alembic_config(get_db().url))

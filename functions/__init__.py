@@ -1,0 +1,15 @@
+"""Convex-style functions over the catalog: the only code that writes to the database."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+# Importing a module declares its functions.
+from functions import access, history, models, pricing  # noqa: F401
+
+
+def init_app(app: Flask) -> None:
+    from functions import cli, http
+
+    http.init_app(app)
+    cli.init_app(app)

@@ -1,0 +1,139 @@
+"""access:* - console accounts and service tokens (internal: the CLI and the console only)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from db.schema import ApiToken, User
+from functions.errors import FunctionError
+from functions.runtime import ROLES, SCOPES, Context, Identity, mutation, query
+from functions.values import v
+
+EMAIL = v.string(3, 320, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", hint="an email address")
+TOKEN_PREFIX = "mc_"
+# A dummy hash, so that an unknown email takes as long to refuse as a wrong password.
+_DUMMY_HASH = generate_password_hash("not a password")
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _user_doc(user: User) -> dict:
+    return {"email": user.email, "role": user.role, "isActive": user.is_active,
+            "createdAt": user.created_at, "lastSignInAt": user.last_sign_in_at}
+
+
+def _token_doc(token: ApiToken) -> dict:
+    return {"name": token.name, "prefix": token.prefix, "scopes": token.scopes,
+            "createdBy": token.created_by, "createdAt": token.created_at,
+            "expiresAt": token.expires_at, "revokedAt": token.revoked_at,
+            "lastUsedAt": token.last_used_at}
+
+
+@mutation(
+    {"email": EMAIL, "role": v.literal(*ROLES), "password": v.nullable(v.string(12, 200))},
+    scope="admin", internal=True,
+)
+def createUser(ctx: Context, email: str, role: str, password: str | None) -> dict:
+    """Add a console account; without a password it can only sign in through SSO."""
+    email = email.lower()
+    if ctx.db.scalar(select(User).where(User.email == email)) is not None:
+        raise FunctionError("DUPLICATE", f"A user {email} already exists", field="email")
+    user = User(email=email, role=role, is_active=True, created_at=ctx.now,
+                password_hash=generate_password_hash(password) if password else None)
+    ctx.db.add(user)
+    ctx.db.flush()
+    return _user_doc(user)
+
+
+@query(scope="admin", internal=True)
+def listUsers(ctx: Context) -> list[dict]:
+    """Every console account."""
+    return [_user_doc(u) for u in ctx.db.scalars(select(User).order_by(User.email))]
+
+
+@query(scope="admin", internal=True)
+def countUsers(ctx: Context) -> int:
+    """How many console accounts exist."""
+    return len(ctx.db.scalars(select(User.id)).all())
+
+
+@mutation(
+    {"name": v.string(1, 100), "scopes": v.array(v.literal(*SCOPES), 1, 3, unique=True),
+     "expiresInDays": v.optional(v.int(1, 3650))},
+    scope="admin", internal=True,
+)
+def createToken(ctx: Context, name: str, scopes: list[str], expiresInDays=None) -> dict:
+    """A new service token; the secret is in the answer and nowhere else, ever."""
+    if ctx.db.scalar(select(ApiToken).where(ApiToken.name == name)) is not None:
+        raise FunctionError("DUPLICATE", f"A token named {name} already exists", field="name")
+    prefix = secrets.token_hex(4)
+    raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken(
+        name=name, prefix=prefix, token_hash=hash_token(raw), scopes=scopes,
+        created_by=ctx.identity.name, created_at=ctx.now,
+        expires_at=ctx.now + expiresInDays * 86_400_000 if expiresInDays else None,
+    )
+    ctx.db.add(token)
+    ctx.db.flush()
+    return {**_token_doc(token), "token": raw}
+
+
+@query(scope="admin", internal=True)
+def listTokens(ctx: Context) -> list[dict]:
+    """Every service token (never the secret)."""
+    return [_token_doc(t) for t in ctx.db.scalars(select(ApiToken).order_by(ApiToken.id))]
+
+
+@mutation({"name": v.string(1, 100)}, scope="admin", internal=True)
+def revokeToken(ctx: Context, name: str) -> dict:
+    """Revoke a token; the next request that carries it is refused."""
+    token = ctx.db.scalar(select(ApiToken).where(ApiToken.name == name))
+    if token is None:
+        raise FunctionError("NOT_FOUND", f"No token named {name}", field="name")
+    token.revoked_at = token.revoked_at or ctx.now
+    return _token_doc(token)
+
+
+def authenticate_token(session: Session, raw: str) -> Identity | None:
+    """The identity a bearer token stands for, or None when it is unknown, expired or revoked."""
+    parts = raw.split("_")
+    if len(parts) != 3 or f"{parts[0]}_" != TOKEN_PREFIX:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
+    now = int(time.time() * 1000)
+    if token is None or not hmac.compare_digest(token.token_hash, hash_token(raw)):
+        return None
+    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    if token.last_used_at is None or now - token.last_used_at > 60_000:
+        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+        session.commit()
+    return Identity("token", f"token:{token.name}", frozenset(token.scopes))
+
+
+def authenticate_password(session: Session, email: str, password: str) -> Identity | None:
+    """The identity of a console account, if the password is right and the account active."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    if not check_password_hash(stored, password) or user is None or not user.is_active:
+        return None
+    if user.password_hash is None:
+        return None
+    return Identity.user(user.email, user.role)
+
+
+def identity_for_email(session: Session, email: str) -> Identity | None:
+    """The identity of an active account by email (single sign-on has verified the email)."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.is_active:
+        return None
+    return Identity.user(user.email, user.role)

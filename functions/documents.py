@@ -1,0 +1,91 @@
+"""Rows as Convex documents (camelCase, `_id`, `_creationTime`), and exact money."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from db.schema import Model, ModelStats
+from functions.errors import FunctionError
+
+MICROS = Decimal(1_000_000)
+
+# Configuration fields: document name -> column attribute. `costPerSecond` is stored as
+# integer micro-USD (`cost_micros`) and converted at the edge.
+CONFIG_FIELDS: dict[str, str] = {
+    "modelId": "model_id",
+    "name": "name",
+    "description": "description",
+    "version": "version",
+    "costPerSecond": "cost_micros",
+    "pricingUnit": "pricing_unit",
+    "supportedDurations": "supported_durations",
+    "supportedQualities": "supported_qualities",
+    "maxDuration": "max_duration",
+    "fixedDuration": "fixed_duration",
+    "qualityMultipliers": "quality_multipliers",
+    "isPremium": "is_premium",
+    "isActive": "is_active",
+    "isDefault": "is_default",
+    "isDeprecated": "is_deprecated",
+    "isLocked": "is_locked",
+    "provider": "provider",
+    "category": "category",
+    "tags": "tags",
+    "contentType": "content_type",
+    "inputSchema": "input_schema",
+    "replicateModelId": "replicate_model_id",
+    "modelParameters": "model_parameters",
+    "requirements": "requirements",
+    "deprecatedAt": "deprecated_at",
+}
+
+
+def to_micros(amount: float | int | Decimal, field: str) -> int:
+    """USD as an exact count of micro-dollars; more than 6 decimal places is refused."""
+    exact = Decimal(str(amount))
+    micros = exact * MICROS
+    if micros != micros.to_integral_value():
+        raise FunctionError(
+            "INVALID_ARGUMENT", f"{field} must have at most 6 decimal places, got {amount}",
+            field=field,
+        )
+    return int(micros)
+
+
+def from_micros(micros: int) -> float:
+    return float(Decimal(micros) / MICROS)
+
+
+def config_of(model: Model) -> dict:
+    """The model's configuration as a plain dict (what history snapshots and exports hold)."""
+    out = {}
+    for name, attr in CONFIG_FIELDS.items():
+        value = getattr(model, attr)
+        if name == "costPerSecond":
+            value = from_micros(value)
+        out[name] = value
+    return out
+
+
+def stats_of(stats: ModelStats | None) -> dict:
+    total = stats.total_generations if stats else 0
+    if not total:
+        return {"totalGenerations": 0, "averageGenerationTime": 0, "successRate": 0}
+    return {
+        "totalGenerations": total,
+        "averageGenerationTime": float(Decimal(stats.total_time_micros) / total / MICROS),
+        "successRate": float(Decimal(stats.successful_generations) * 100 / total),
+    }
+
+
+def to_document(model: Model, stats: ModelStats | None) -> dict:
+    """A model as its clients see it; optional fields that are unset are left out, as in Convex."""
+    doc = {"_id": str(model.id), "_creationTime": float(model.created_at)}
+    for name, value in config_of(model).items():
+        if value is not None:
+            doc[name] = value
+    doc["revision"] = model.revision
+    doc.update(stats_of(stats))
+    doc["createdAt"] = model.created_at
+    doc["updatedAt"] = model.updated_at
+    return doc

@@ -1,0 +1,43 @@
+"""The two kinds of failure a caller can see: function errors and transport errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The documented set of `errorData.code` values a function error may carry.
+ERROR_CODES = {
+    "INVALID_ARGUMENT": "an argument is missing, extra, of the wrong type or out of range",
+    "NOT_FOUND": "no model (or revision) with that id",
+    "UNSUPPORTED_DURATION": "the model does not support that duration",
+    "UNSUPPORTED_QUALITY": "the model does not support that quality",
+    "INACTIVE": "the model is inactive or deprecated",
+    "LOCKED": "the model is locked; unlock it first",
+    "DEFAULT_REQUIRED": "the change would leave the catalog without a default model",
+    "DUPLICATE": "a model with that modelId already exists",
+    "STALE_REVISION": "the model changed since the caller read it",
+    "FORBIDDEN": "the signed-in role may not do this",
+}
+
+
+class FunctionError(Exception):
+    """A refusal by a function: HTTP 200 with status "error" on the wire."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, **data: Any):
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data: dict[str, Any] = {"code": code, **data}
+        if field is not None:
+            self.data["field"] = field
+
+
+class TransportError(Exception):
+    """A request the service could not run: a 4xx/503 with {"code", "message"}."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}

@@ -1,0 +1,70 @@
+"""history:* - who changed what, when and why; and going back to an earlier revision."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.schema import ModelHistory
+from functions import fields, models
+from functions.errors import FunctionError
+from functions.runtime import SIGNED_IN, Context, mutation, query
+from functions.values import v
+
+
+def entry(row: ModelHistory) -> dict:
+    return {
+        "_id": str(row.id),
+        "_creationTime": float(row.at),
+        "modelId": row.model_id,
+        "revision": row.revision,
+        "action": row.action,
+        "actor": row.actor,
+        "source": row.source,
+        "at": row.at,
+        "reason": row.reason,
+        "changes": row.changes,
+        "snapshot": row.snapshot,
+    }
+
+
+@query({"modelId": v.string(1, 200), "paginationOpts": models.PAGINATION}, scope=SIGNED_IN)
+def getModelHistory(ctx: Context, modelId: str, paginationOpts: dict) -> dict:
+    """A model's changes, newest first, a page at a time."""
+    model = models.get(ctx, modelId)
+    cursor = paginationOpts.get("cursor")
+    before = models.decode_cursor(cursor) if cursor else None
+    query_ = select(ModelHistory).where(ModelHistory.model_pk == model.id)
+    if before is not None:
+        query_ = query_.where(ModelHistory.revision < before)
+    limit = paginationOpts["numItems"]
+    rows = ctx.db.scalars(query_.order_by(ModelHistory.revision.desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    last = page[-1].revision if page else (before or 0)
+    return {
+        "page": [entry(row) for row in page],
+        "isDone": len(rows) <= limit,
+        "continueCursor": models.encode_cursor(last),
+    }
+
+
+@mutation(
+    {"modelId": v.string(1, 200), "revision": v.int(1), "reason": v.optional(v.string(0, 500))},
+    scope="catalog:write",
+)
+def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = None) -> dict:
+    """Bring a model's configuration back to an earlier revision, as a new change."""
+    model = models.writable(models.get(ctx, modelId))
+    target = ctx.db.scalar(
+        select(ModelHistory).where(
+            ModelHistory.model_pk == model.id, ModelHistory.revision == revision
+        )
+    )
+    if target is None:
+        raise FunctionError(
+            "NOT_FOUND",
+            f"{modelId} has no revision {revision} (current revision: {model.revision})",
+            field="revision",
+        )
+    patch = {k: target.snapshot[k] for k in fields.EDITABLE if k in target.snapshot}
+    models.apply_patch(ctx, model, patch, "revert", reason or f"revert to revision {revision}")
+    return models.document(ctx, model)

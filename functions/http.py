@@ -1,0 +1,167 @@
+"""The wire: Convex's HTTP API (`/api/query`, `/api/mutation`, `/api/function`) and `/healthz`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import struct
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from db import get_db
+from functions.access import authenticate_token
+from functions.errors import FunctionError, TransportError
+from functions.runtime import ANONYMOUS, Identity, call
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__)
+FORMATS = (None, "json", "convex_encoded_json")
+
+
+def _json(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    return Response(body, status=status, headers=headers, mimetype="application/json")
+
+
+def _transport(error: TransportError) -> Response:
+    return _json({"code": error.code, "message": error.message}, error.status, error.headers)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _decode_convex(value: Any, path: str = "args") -> Any:
+    """Convex's encoded JSON ($integer, $float) to plain values; bytes are refused."""
+    if isinstance(value, list):
+        return [_decode_convex(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        key, inner = next(iter(value.items()))
+        if key == "$integer" and isinstance(inner, str):
+            raw = base64.b64decode(inner, validate=True)
+            if len(raw) != 8:
+                raise ValueError(f"{path}: $integer must hold 8 bytes")
+            return struct.unpack("<q", raw)[0]
+        if key == "$float" and isinstance(inner, str):
+            raw = base64.b64decode(inner, validate=True)
+            if len(raw) != 8:
+                raise ValueError(f"{path}: $float must hold 8 bytes")
+            return struct.unpack("<d", raw)[0]
+    out = {}
+    for key, item in value.items():
+        if key.startswith("$"):
+            raise ValueError(f"{path}.{key}: field names starting with '$' are reserved")
+        out[key] = _decode_convex(item, f"{path}.{key}")
+    return out
+
+
+def parse_request() -> tuple[str, Any]:
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise TransportError(400, "BadJsonBody", "The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise TransportError(400, "BadJsonBody", "The request body must be a JSON object")
+    path, fmt = body.get("path"), body.get("format")
+    if not isinstance(path, str) or not 0 < len(path) <= 200:
+        raise TransportError(400, "BadPath", "'path' must name a function, e.g. models:getActiveModels")
+    if fmt not in FORMATS:
+        raise TransportError(
+            400, "BadFormat", "'format' must be 'json' or 'convex_encoded_json'"
+        )
+    args = body.get("args", {})
+    if isinstance(args, list):
+        if len(args) != 1:
+            raise TransportError(400, "BadArgs", "'args' as an array must hold exactly one object")
+        args = args[0]
+    if fmt == "convex_encoded_json":
+        try:
+            args = _decode_convex(args)
+        except (ValueError, TypeError) as error:
+            raise TransportError(400, "BadConvexValue", str(error)) from None
+    return path, args
+
+
+def identify() -> Identity:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return ANONYMOUS
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TransportError(401, "Unauthenticated", "Authorization must be 'Bearer <token>'")
+    try:
+        with Session(get_db().engine) as session:
+            identity = authenticate_token(session, token.strip())
+    except SQLAlchemyError:
+        raise TransportError(503, "Unavailable", "The catalog database is unavailable") from None
+    if identity is None:
+        raise TransportError(401, "InvalidToken", "The token is unknown, expired or revoked")
+    return identity
+
+
+def _run(kind: str | None) -> Response:
+    try:
+        path, args = parse_request()
+        value = call(path, args, identity=identify(), source="http", kind=kind, public=True)
+    except TransportError as error:
+        return _transport(error)
+    except FunctionError as error:
+        return _json({"status": "error", "errorMessage": error.message,
+                      "errorData": error.data, "logLines": []})
+    return _json({"status": "success", "value": value, "logLines": []})
+
+
+@bp.post("/api/query")
+def run_query() -> Response:
+    return _run("query")
+
+
+@bp.post("/api/mutation")
+def run_mutation() -> Response:
+    return _run("mutation")
+
+
+@bp.post("/api/function")
+def run_function() -> Response:
+    return _run(None)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    try:
+        with get_db().engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return _json({"status": "unavailable", "database": "unreachable"}, 503)
+    return _json({"status": "ok", "database": "ok"})
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        if not request.path.startswith("/api/"):
+            return error
+        codes = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+        message = "The request body is larger than 1 MiB" if error.code == 413 else error.description
+        return _json({"code": codes.get(error.code, error.name.replace(" ", "")),
+                      "message": message}, error.code or 400)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return _http_error(error)
+        log.exception("unhandled error on %s", request.path)
+        if request.path.startswith("/api/"):
+            return _json({"code": "InternalError", "message": "Internal error"}, 500)
+        return Response("Internal error", 500)

@@ -1,0 +1,442 @@
+"""models:* - the catalog of generation models: what exists, what is on, which is the default."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from sqlalchemy import func, select, update
+
+from db.schema import Model, ModelStats
+from functions import fields
+from functions.capabilities import resolve_request
+from functions.changes import assign, record
+from functions.documents import config_of, stats_of, to_document
+from functions.errors import FunctionError
+from functions.runtime import Context, mutation, query
+from functions.values import v
+
+PAGINATION = v.object({
+    "numItems": v.int(1, 1000),
+    "cursor": v.nullable(v.string(0, 200)),
+})
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def find(ctx: Context, model_id: str) -> Model | None:
+    return ctx.db.scalar(select(Model).where(Model.model_id == model_id))
+
+
+def get(ctx: Context, model_id: str) -> Model:
+    model = find(ctx, model_id)
+    if model is None:
+        raise FunctionError("NOT_FOUND", f"No model with modelId '{model_id}'", field="modelId")
+    return model
+
+
+def documents(ctx: Context, *conditions) -> list[dict]:
+    rows = ctx.db.execute(
+        select(Model, ModelStats)
+        .outerjoin(ModelStats, ModelStats.model_pk == Model.id)
+        .where(*conditions)
+        .order_by(Model.id)
+    )
+    return [to_document(model, stats) for model, stats in rows]
+
+
+def document(ctx: Context, model: Model) -> dict:
+    return to_document(model, ctx.db.get(ModelStats, model.id))
+
+
+ACTIVE = (Model.is_active.is_(True), Model.is_deprecated.is_(False))
+
+
+@query()
+def getActiveModels(ctx: Context) -> list[dict]:
+    """Active models, in the order they were created."""
+    return documents(ctx, *ACTIVE)
+
+
+@query({"modelId": v.string(1, 200)})
+def getModelById(ctx: Context, modelId: str) -> dict | None:
+    """One model by its modelId, or null."""
+    model = find(ctx, modelId)
+    return None if model is None else document(ctx, model)
+
+
+@query()
+def getDefaultModel(ctx: Context) -> dict | None:
+    """The default model, or null when no model is active."""
+    found = documents(ctx, Model.is_default.is_(True), *ACTIVE)
+    return found[0] if found else None
+
+
+@query()
+def getPremiumModels(ctx: Context) -> list[dict]:
+    """Active premium models."""
+    return documents(ctx, Model.is_premium.is_(True), *ACTIVE)
+
+
+@query({"provider": v.string(1, 100)})
+def getModelsByProvider(ctx: Context, provider: str) -> list[dict]:
+    """Active models of one provider."""
+    return documents(ctx, Model.provider == provider, *ACTIVE)
+
+
+@query()
+def getModelStats(ctx: Context) -> list[dict]:
+    """Usage statistics of every model."""
+    rows = ctx.db.execute(
+        select(Model.model_id, Model.name, ModelStats)
+        .outerjoin(ModelStats, ModelStats.model_pk == Model.id)
+        .order_by(Model.id)
+    )
+    return [{"modelId": mid, "name": name, **stats_of(stats)} for mid, name, stats in rows]
+
+
+@query({"modelId": v.string(1, 200), "duration": fields.DURATION, "quality": v.string(1, 100)})
+def validateModelCapabilities(ctx: Context, modelId: str, duration: int, quality: str) -> dict:
+    """Whether a generation request fits the model: {valid} or {valid: false, reason, code}."""
+    model = find(ctx, modelId)
+    if model is None:
+        return {"valid": False, "code": "NOT_FOUND", "reason": f"No model with modelId '{modelId}'"}
+    try:
+        resolve_request(model, duration, quality)
+    except FunctionError as error:
+        return {"valid": False, "code": error.code, "reason": error.message}
+    return {"valid": True}
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise FunctionError(
+            "INVALID_ARGUMENT", "paginationOpts.cursor is not a cursor this service issued",
+            field="paginationOpts.cursor",
+        ) from None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode()
+
+
+@query({
+    "paginationOpts": PAGINATION,
+    "isActive": v.optional(v.boolean()),
+    "isPremium": v.optional(v.boolean()),
+    "isDeprecated": v.optional(v.boolean()),
+    "provider": v.optional(v.string(1, 100)),
+    "category": v.optional(v.string(0, 100)),
+    "contentType": v.optional(v.string(1, 64)),
+})
+def listModels(ctx: Context, paginationOpts: dict, **filters) -> dict:
+    """All models, a page at a time, in creation order: stable under inserts."""
+    after = decode_cursor(paginationOpts.get("cursor"))
+    columns = {
+        "isActive": Model.is_active, "isPremium": Model.is_premium,
+        "isDeprecated": Model.is_deprecated, "provider": Model.provider,
+        "category": Model.category, "contentType": Model.content_type,
+    }
+    conditions = [columns[name] == value for name, value in filters.items()]
+    limit = paginationOpts["numItems"]
+    rows = ctx.db.execute(
+        select(Model, ModelStats)
+        .outerjoin(ModelStats, ModelStats.model_pk == Model.id)
+        .where(Model.id > after, *conditions)
+        .order_by(Model.id)
+        .limit(limit + 1)
+    ).all()
+    page = rows[:limit]
+    last = page[-1][0].id if page else after
+    return {
+        "page": [to_document(model, stats) for model, stats in page],
+        "isDone": len(rows) <= limit,
+        "continueCursor": encode_cursor(last),
+    }
+
+
+# -- invariants ------------------------------------------------------------------------------
+
+
+def writable(model: Model) -> Model:
+    if model.is_locked:
+        raise FunctionError(
+            "LOCKED", f"{model.model_id} is locked; unlock it before changing it",
+            field="modelId",
+        )
+    return model
+
+
+def current_default(ctx: Context) -> Model | None:
+    return ctx.db.scalar(select(Model).where(Model.is_default.is_(True)))
+
+
+def _others_active(ctx: Context, model: Model) -> bool:
+    return bool(ctx.db.scalar(select(func.count()).where(*ACTIVE, Model.id != model.id)))
+
+
+def refuse_losing_default(ctx: Context, model: Model, doing: str) -> None:
+    """The default may only go off when no other model is on (then nothing needs a default)."""
+    if model.is_default and _others_active(ctx, model):
+        raise FunctionError(
+            "DEFAULT_REQUIRED",
+            f"{model.model_id} is the default model and cannot be {doing}; "
+            "set another model as the default first (models:setDefaultModel)",
+            field="modelId",
+        )
+
+
+def switch_default(ctx: Context, target: Model, reason: str | None = None) -> None:
+    """Make `target` the default, atomically taking it from the old default."""
+    old = current_default(ctx)
+    if old is target:
+        return
+    if old is not None:
+        writable(old)
+        before = config_of(old)
+        old.is_default = False
+        ctx.db.flush()  # the partial unique index allows one default at a time
+        record(ctx, old, before, "unset-default", reason)
+    before = config_of(target)
+    target.is_default = True
+    ctx.db.flush()
+    record(ctx, target, before, "set-default", reason)
+
+
+def settle_default(ctx: Context, candidate: Model | None = None) -> None:
+    """Whenever a model is active, exactly one active model is the default."""
+    default = current_default(ctx)
+    if default is not None and default.is_active and not default.is_deprecated:
+        return
+    active = ctx.db.scalars(select(Model).where(*ACTIVE).order_by(Model.id)).all()
+    if not active:
+        return
+    chosen = candidate if candidate in active else active[0]
+    switch_default(ctx, chosen)
+
+
+# -- changing the catalog --------------------------------------------------------------------
+
+
+def insert_model(
+    ctx: Context, modelId: str, given: dict, reason: str | None, isDefault: bool = False
+) -> Model:
+    """Add a model through every rule; it becomes the default if asked or if it is the first."""
+    if find(ctx, modelId) is not None:
+        raise FunctionError(
+            "DUPLICATE", f"A model with modelId '{modelId}' already exists", field="modelId"
+        )
+    config = fields.settle({**fields.DEFAULTS, **given}, set(given))
+    if isDefault and not config["isActive"]:
+        raise FunctionError(
+            "INVALID_ARGUMENT", "isDefault: the default model must be active", field="isDefault"
+        )
+    model = Model(
+        model_id=modelId, is_default=False, is_deprecated=False, is_locked=False,
+        created_at=ctx.now, updated_at=ctx.now, revision=1,
+    )
+    assign(model, config)
+    ctx.db.add(model)
+    ctx.db.flush()
+    ctx.db.add(ModelStats(model_pk=model.id, total_generations=0, successful_generations=0,
+                          total_time_micros=0))
+    record(ctx, model, None, "create", reason)
+    if isDefault:
+        switch_default(ctx, model, reason)
+    settle_default(ctx, model)
+    return model
+
+
+@mutation(fields.CREATE_ARGS, scope="catalog:write")
+def createModel(ctx: Context, modelId: str, reason: str | None = None, isDefault=False, **given):
+    """Add a model; it becomes the default if asked, or if it is the first active one."""
+    return document(ctx, insert_model(ctx, modelId, given, reason, isDefault))
+
+
+def apply_patch(
+    ctx: Context, model: Model, patch: dict, action: str, reason: str | None,
+    expectedRevision: int | None = None,
+) -> bool:
+    """Change a model's configuration through every rule; False when nothing changed."""
+    writable(model)
+    if expectedRevision is not None and expectedRevision != model.revision:
+        raise FunctionError(
+            "STALE_REVISION",
+            f"{model.model_id} is at revision {model.revision}, not {expectedRevision}: "
+            "someone changed it since you read it; reload and try again",
+            field="expectedRevision", currentRevision=model.revision,
+        )
+    if patch.get("isActive") is False:
+        refuse_losing_default(ctx, model, "deactivated")
+    before = config_of(model)
+    editable = {k: before[k] for k in fields.EDITABLE}
+    config = fields.settle({**editable, **patch}, set(patch))
+    assign(model, config)
+    changed = record(ctx, model, before, action, reason)
+    settle_default(ctx, model)
+    return changed
+
+
+@mutation(
+    {
+        "modelId": v.string(1, 200),
+        "patch": fields.PATCH,
+        "expectedRevision": v.optional(v.int(1)),
+        "reason": v.optional(v.string(0, 500)),
+    },
+    scope="catalog:write",
+)
+def updateModel(ctx: Context, modelId: str, patch: dict, expectedRevision=None, reason=None):
+    """Change fields of an unlocked model; refused if `expectedRevision` is stale."""
+    model = get(ctx, modelId)
+    apply_patch(ctx, model, patch, "update", reason, expectedRevision)
+    return document(ctx, model)
+
+
+@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
+          scope="catalog:write")
+def deleteModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
+    """Soft delete: inactive and deprecated, kept with its history; restore brings it back."""
+    model = writable(get(ctx, modelId))
+    if model.is_deprecated:
+        return document(ctx, model)
+    refuse_losing_default(ctx, model, "deleted")
+    before = config_of(model)
+    model.is_active = False
+    model.is_deprecated = True
+    model.deprecated_at = ctx.now
+    record(ctx, model, before, "delete", reason)
+    return document(ctx, model)
+
+
+@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
+          scope="catalog:write")
+def restoreModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
+    """Undo a soft delete: the model is active again."""
+    model = writable(get(ctx, modelId))
+    before = config_of(model)
+    model.is_deprecated = False
+    model.deprecated_at = None
+    model.is_active = True
+    record(ctx, model, before, "restore", reason)
+    settle_default(ctx, model)
+    return document(ctx, model)
+
+
+@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
+          scope="catalog:write")
+def setDefaultModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
+    """Make a model the default, taking the flag from the old default in the same transaction."""
+    model = writable(get(ctx, modelId))
+    if not model.is_active or model.is_deprecated:
+        raise FunctionError(
+            "INACTIVE", f"{modelId} is not active; activate or restore it first", field="modelId"
+        )
+    switch_default(ctx, model, reason)
+    return document(ctx, model)
+
+
+def _set_lock(ctx: Context, modelId: str, locked: bool, reason: str | None) -> dict:
+    model = get(ctx, modelId)
+    before = config_of(model)
+    model.is_locked = locked
+    record(ctx, model, before, "lock" if locked else "unlock", reason)
+    return document(ctx, model)
+
+
+@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
+          scope="catalog:write", admin_only=True)
+def lockModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
+    """Freeze a model: no edit, toggle or delete until it is unlocked."""
+    return _set_lock(ctx, modelId, True, reason)
+
+
+@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
+          scope="catalog:write", admin_only=True)
+def unlockModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
+    """Allow changes to a locked model again."""
+    return _set_lock(ctx, modelId, False, reason)
+
+
+@mutation(
+    {"modelId": v.string(1, 200), "newModelId": fields.MODEL_ID,
+     "name": v.optional(v.string(1, 200)), "reason": v.optional(v.string(0, 500))},
+    scope="catalog:write",
+)
+def duplicateModel(ctx: Context, modelId: str, newModelId: str, name=None, reason=None) -> dict:
+    """Copy a model's configuration under a new modelId; the copy starts inactive."""
+    source = config_of(get(ctx, modelId))
+    if find(ctx, newModelId) is not None:
+        raise FunctionError(
+            "DUPLICATE", f"A model with modelId '{newModelId}' already exists",
+            field="newModelId",
+        )
+    config = {k: source[k] for k in fields.EDITABLE}
+    config.update(isActive=False, name=name or f"{source['name']} (copy)")
+    model = insert_model(ctx, newModelId, config, reason or f"duplicate of {modelId}")
+    return document(ctx, model)
+
+
+@mutation(
+    {"isActive": v.boolean(), "modelIds": v.optional(v.array(v.string(1, 200), 1, 1000)),
+     "reason": v.optional(v.string(0, 500))},
+    scope="catalog:write",
+)
+def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) -> dict:
+    """Enable or disable many models at once; locked, deleted or default ones are skipped."""
+    if modelIds is None:
+        targets = ctx.db.scalars(select(Model).order_by(Model.id)).all()
+    else:
+        targets = [get(ctx, model_id) for model_id in dict.fromkeys(modelIds)]
+    changed, unchanged, skipped = [], [], []
+    for model in targets:
+        if model.is_locked:
+            skipped.append({"modelId": model.model_id, "code": "LOCKED", "reason": "locked"})
+        elif model.is_deprecated:
+            skipped.append({"modelId": model.model_id, "code": "INACTIVE",
+                            "reason": "deleted; restore it first"})
+        elif model.is_active == isActive:
+            unchanged.append(model.model_id)
+        elif not isActive and model.is_default:
+            skipped.append({"modelId": model.model_id, "code": "DEFAULT_REQUIRED",
+                            "reason": "the default model; set another default first"})
+        else:
+            before = config_of(model)
+            model.is_active = isActive
+            record(ctx, model, before, "enable" if isActive else "disable", reason)
+            changed.append(model.model_id)
+    settle_default(ctx)
+    return {"changed": changed, "unchanged": unchanged, "skipped": skipped}
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+@mutation(
+    {"modelId": v.string(1, 200), "generationTime": v.number(minimum=0, maximum=86400),
+     "success": v.boolean()},
+    scope="stats:write", atomic=True,
+)
+def updateModelStats(ctx: Context, modelId: str, generationTime: float, success: bool) -> dict:
+    """Record one finished generation (time in seconds); one atomic statement, never lost."""
+    micros = round(generationTime * 1_000_000)
+    pk = select(Model.id).where(Model.model_id == modelId).scalar_subquery()
+    result = ctx.db.execute(
+        update(ModelStats)
+        .where(ModelStats.model_pk == pk)
+        .values(
+            total_generations=ModelStats.total_generations + 1,
+            successful_generations=ModelStats.successful_generations + int(success),
+            total_time_micros=ModelStats.total_time_micros + micros,
+            updated_at=ctx.now,
+        )
+    )
+    if result.rowcount == 0:
+        raise FunctionError("NOT_FOUND", f"No model with modelId '{modelId}'", field="modelId")
+    stats = ctx.db.scalar(select(ModelStats).where(ModelStats.model_pk == pk))
+    return {"modelId": modelId, **stats_of(stats)}

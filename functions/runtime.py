@@ -1,0 +1,188 @@
+"""The function runtime: declaration (`@query`, `@mutation`), authorization, transactions.
+
+Every read and every write of the catalog runs through `call`: the HTTP API, the console,
+the CLI, imports and the seed loader alike.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+
+from db import get_db
+from db.engine import atomic_update, classify_error, transaction
+from functions.errors import TransportError
+from functions.values import Object, Validator
+
+SCOPES = ("catalog:write", "stats:write", "admin")
+ROLES = ("admin", "editor", "viewer")
+ROLE_SCOPES = {
+    "admin": frozenset({"admin", "catalog:write", "stats:write"}),
+    "editor": frozenset({"catalog:write"}),
+    "viewer": frozenset(),
+}
+# A pseudo-scope: any caller who is not anonymous.
+SIGNED_IN = "signed-in"
+
+MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: anonymous, a service token, a signed-in user, or the system itself."""
+
+    kind: str
+    name: str
+    scopes: frozenset[str] = frozenset()
+    role: str | None = None
+
+    def allows(self, scope: str) -> bool:
+        if scope == SIGNED_IN:
+            return self.kind != "anonymous"
+        return "admin" in self.scopes or scope in self.scopes
+
+    @classmethod
+    def user(cls, email: str, role: str) -> Identity:
+        return cls("user", email, ROLE_SCOPES[role], role)
+
+
+ANONYMOUS = Identity("anonymous", "anonymous")
+
+
+def system(name: str) -> Identity:
+    """The identity of an operator's command (CLI, seed): every scope."""
+    return Identity("system", name, frozenset(SCOPES))
+
+
+@dataclass
+class Context:
+    db: Session
+    identity: Identity
+    now: int
+    source: str
+    config: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    kind: str  # "query" | "mutation"
+    args: Object
+    handler: Callable[..., Any]
+    scope: str | None
+    internal: bool
+    admin_only: bool
+    atomic: bool
+    summary: str
+
+
+REGISTRY: dict[str, Function] = {}
+
+
+def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic):
+    def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+        module = handler.__module__.rsplit(".", 1)[-1]
+        name = f"{module}:{handler.__name__}"
+        assert name not in REGISTRY, f"{name} declared twice"
+        REGISTRY[name] = Function(
+            name=name,
+            kind=kind,
+            args=Object(args or {}),
+            handler=handler,
+            scope=scope,
+            internal=internal,
+            admin_only=admin_only,
+            atomic=atomic,
+            summary=(handler.__doc__ or "").strip().split("\n")[0],
+        )
+        return handler
+
+    return decorate
+
+
+def query(args=None, *, scope: str | None = None, internal: bool = False):
+    """Declare a read-only function; public unless it names a scope."""
+    return _register("query", args, scope, internal, False, False)
+
+
+def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False):
+    """Declare a writing function. `admin_only`: signed-in users also need the admin role.
+
+    `atomic`: the handler is a single atomic statement that needs no catalog lock.
+    """
+    return _register("mutation", args, scope, internal, admin_only, atomic)
+
+
+def authorize(fn: Function, identity: Identity) -> None:
+    if fn.scope is None:
+        return
+    if identity.kind == "anonymous":
+        raise TransportError(
+            401, "Unauthenticated",
+            f"{fn.name} needs a service token (Authorization: Bearer ...) or a signed-in user",
+        )
+    if not identity.allows(fn.scope):
+        raise TransportError(403, "Forbidden", f"{fn.name} needs the '{fn.scope}' scope")
+    if fn.admin_only and identity.kind == "user" and identity.role != "admin":
+        raise TransportError(403, "Forbidden", f"{fn.name} needs the admin role")
+
+
+def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Function:
+    fn = REGISTRY.get(path)
+    if fn is None or (public and fn.internal):
+        raise TransportError(404, "FunctionNotFound", f"Could not find public function '{path}'")
+    if kind is not None and fn.kind != kind:
+        raise TransportError(
+            400, "WrongFunctionKind", f"{path} is a {fn.kind}; call it at /api/{fn.kind}"
+        )
+    return fn
+
+
+def call(
+    path: str,
+    args: Any = None,
+    *,
+    identity: Identity,
+    source: str,
+    kind: str | None = None,
+    public: bool = False,
+) -> Any:
+    """Run one function in its own transaction, retrying conflicts a bounded number of times."""
+    fn = lookup(path, kind=kind, public=public)
+    authorize(fn, identity)
+    checked = fn.args.check({} if args is None else args, "")
+    engine = get_db().engine
+    config = {"CREDITS_PER_USD": current_app.config["CREDITS_PER_USD"]}
+    for attempt in range(MAX_ATTEMPTS):
+        if fn.kind == "query":
+            scope = transaction(engine, write=False)
+        elif fn.atomic:
+            scope = atomic_update(engine)
+        else:
+            scope = transaction(engine, write=True)
+        try:
+            with scope as session:
+                ctx = Context(session, identity, int(time.time() * 1000), source, config)
+                return fn.handler(ctx, **checked)
+        except exc.DBAPIError as error:
+            verdict = classify_error(error)
+            if verdict == "unavailable":
+                raise TransportError(
+                    503, "Unavailable", "The catalog database is unavailable; try again shortly",
+                    {"Retry-After": "1"},
+                ) from error
+            if verdict != "retry":
+                raise
+            time.sleep(min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5))
+    raise TransportError(
+        503, "Conflict",
+        f"{path} kept conflicting with concurrent writes; retry it",
+        {"Retry-After": "1"},
+    )

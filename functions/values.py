@@ -1,0 +1,282 @@
+"""Argument validators, Convex style: `v.string()`, `v.object({...})`, ...
+
+Every validator is strict: unknown fields, wrong types and missing fields are refused
+with a message that names the path (`patch.costPerSecond`, `supportedDurations[1]`).
+`check` returns the value as the handler should see it; `schema` describes it as JSON Schema.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from functions.errors import FunctionError
+
+MAX_JSON_DEPTH = 16
+
+
+def _fail(path: str, message: str) -> FunctionError:
+    label = path or "args"
+    return FunctionError("INVALID_ARGUMENT", f"{label} {message}", field=path or None)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+class Validator:
+    optional = False
+
+    def check(self, value: Any, path: str) -> Any:
+        raise NotImplementedError
+
+    def schema(self) -> dict:
+        raise NotImplementedError
+
+
+class String(Validator):
+    def __init__(self, min_length=0, max_length=1000, pattern: str | None = None, hint=""):
+        self.min_length, self.max_length = min_length, max_length
+        self.pattern = re.compile(pattern) if pattern else None
+        self.hint = hint
+
+    def check(self, value, path):
+        if not isinstance(value, str):
+            raise _fail(path, f"must be a string, got {_describe(value)}")
+        if len(value) < self.min_length:
+            raise _fail(path, "must not be empty" if self.min_length == 1 else
+                        f"must be at least {self.min_length} characters")
+        if len(value) > self.max_length:
+            raise _fail(path, f"must be at most {self.max_length} characters, got {len(value)}")
+        if self.pattern and not self.pattern.fullmatch(value):
+            raise _fail(path, f"is not valid{': ' + self.hint if self.hint else ''}")
+        return value
+
+    def schema(self):
+        out = {"type": "string", "minLength": self.min_length, "maxLength": self.max_length}
+        if self.pattern:
+            out["pattern"] = f"^(?:{self.pattern.pattern})$"
+        return out
+
+
+class Number(Validator):
+    def __init__(self, minimum=None, maximum=None, exclusive_minimum=None, integer=False):
+        self.minimum, self.maximum = minimum, maximum
+        self.exclusive_minimum = exclusive_minimum
+        self.integer = integer
+
+    def check(self, value, path):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(path, f"must be a number, got {_describe(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _fail(path, "must be a finite number")
+        if self.integer:
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise _fail(path, f"must be a whole number, got {value}")
+                value = int(value)
+        if self.exclusive_minimum is not None and not value > self.exclusive_minimum:
+            raise _fail(path, f"must be greater than {self.exclusive_minimum}, got {value}")
+        if self.minimum is not None and value < self.minimum:
+            raise _fail(path, f"must be at least {self.minimum}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise _fail(path, f"must be at most {self.maximum}, got {value}")
+        return value
+
+    def schema(self):
+        out: dict = {"type": "integer" if self.integer else "number"}
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.exclusive_minimum is not None:
+            out["exclusiveMinimum"] = self.exclusive_minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+
+class Boolean(Validator):
+    def check(self, value, path):
+        if not isinstance(value, bool):
+            raise _fail(path, f"must be true or false, got {_describe(value)}")
+        return value
+
+    def schema(self):
+        return {"type": "boolean"}
+
+
+class Literal(Validator):
+    def __init__(self, *choices: str):
+        self.choices = choices
+
+    def check(self, value, path):
+        if value not in self.choices or not isinstance(value, str):
+            raise _fail(path, f"must be one of {', '.join(self.choices)}")
+        return value
+
+    def schema(self):
+        return {"type": "string", "enum": list(self.choices)}
+
+
+class Array(Validator):
+    def __init__(self, item: Validator, min_items=0, max_items=100, unique=False):
+        self.item, self.min_items, self.max_items, self.unique = item, min_items, max_items, unique
+
+    def check(self, value, path):
+        if not isinstance(value, list):
+            raise _fail(path, f"must be an array, got {_describe(value)}")
+        if len(value) < self.min_items:
+            raise _fail(path, f"must have at least {self.min_items} item(s)")
+        if len(value) > self.max_items:
+            raise _fail(path, f"must have at most {self.max_items} items, got {len(value)}")
+        out = [self.item.check(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        if self.unique and len({json.dumps(x, sort_keys=True) for x in out}) != len(out):
+            raise _fail(path, "must not repeat an item")
+        return out
+
+    def schema(self):
+        out = {"type": "array", "items": self.item.schema(), "minItems": self.min_items,
+               "maxItems": self.max_items}
+        if self.unique:
+            out["uniqueItems"] = True
+        return out
+
+
+class Optional(Validator):
+    optional = True
+
+    def __init__(self, inner: Validator):
+        self.inner = inner
+
+    def check(self, value, path):
+        return self.inner.check(value, path)
+
+    def schema(self):
+        return self.inner.schema()
+
+
+class Nullable(Validator):
+    def __init__(self, inner: Validator):
+        self.inner = inner
+
+    def check(self, value, path):
+        return None if value is None else self.inner.check(value, path)
+
+    def schema(self):
+        return {"anyOf": [self.inner.schema(), {"type": "null"}]}
+
+
+class Object(Validator):
+    def __init__(self, fields: dict[str, Validator]):
+        self.fields = fields
+
+    def check(self, value, path):
+        if not isinstance(value, dict):
+            raise _fail(path, f"must be an object, got {_describe(value)}")
+        for key in value:
+            if key not in self.fields:
+                where = f"{path}.{key}" if path else str(key)
+                allowed = ", ".join(self.fields) or "none"
+                raise _fail(where, f"is not an allowed field (allowed: {allowed})")
+        out = {}
+        for name, validator in self.fields.items():
+            where = f"{path}.{name}" if path else name
+            if name not in value:
+                if not validator.optional:
+                    raise _fail(where, "is required")
+                continue
+            out[name] = validator.check(value[name], where)
+        return out
+
+    def schema(self):
+        return {
+            "type": "object",
+            "properties": {k: f.schema() for k, f in self.fields.items()},
+            "required": [k for k, f in self.fields.items() if not f.optional],
+            "additionalProperties": False,
+        }
+
+
+class Record(Validator):
+    def __init__(self, key: String, value: Validator, max_items=50):
+        self.key, self.value, self.max_items = key, value, max_items
+
+    def check(self, value, path):
+        if not isinstance(value, dict):
+            raise _fail(path, f"must be an object, got {_describe(value)}")
+        if len(value) > self.max_items:
+            raise _fail(path, f"must have at most {self.max_items} entries")
+        return {
+            self.key.check(k, f"{path}.{k}"): self.value.check(item, f"{path}.{k}")
+            for k, item in value.items()
+        }
+
+    def schema(self):
+        return {"type": "object", "additionalProperties": self.value.schema(),
+                "propertyNames": self.key.schema(), "maxProperties": self.max_items}
+
+
+class Json(Validator):
+    """Any JSON object, bounded in size and depth; keys may not start with '$' (Convex)."""
+
+    def __init__(self, max_bytes=65536):
+        self.max_bytes = max_bytes
+
+    def check(self, value, path):
+        if not isinstance(value, dict):
+            raise _fail(path, f"must be a JSON object, got {_describe(value)}")
+        self._walk(value, path, 0)
+        size = len(json.dumps(value, separators=(",", ":")))
+        if size > self.max_bytes:
+            raise _fail(path, f"must be at most {self.max_bytes} bytes of JSON, got {size}")
+        return value
+
+    def _walk(self, value, path, depth):
+        if depth > MAX_JSON_DEPTH:
+            raise _fail(path, f"nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _fail(path, "must hold only finite numbers")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key.startswith("$"):
+                    raise _fail(f"{path}.{key}", "starts with '$', which is reserved")
+                self._walk(item, f"{path}.{key}", depth + 1)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self._walk(item, f"{path}[{i}]", depth + 1)
+
+    def schema(self):
+        return {"type": "object"}
+
+
+class _V:
+    """The `v` namespace, as in Convex."""
+
+    string = String
+    number = Number
+    boolean = Boolean
+    literal = Literal
+    array = Array
+    optional = Optional
+    nullable = Nullable
+    object = Object
+    record = Record
+    json = Json
+
+    @staticmethod
+    def int(minimum=None, maximum=None) -> Number:
+        return Number(minimum=minimum, maximum=maximum, integer=True)
+
+
+v = _V()
