@@ -7,7 +7,7 @@ import hmac
 import secrets
 import time
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -63,7 +63,7 @@ def listUsers(ctx: Context) -> list[dict]:
 @query(scope="admin", internal=True)
 def countUsers(ctx: Context) -> int:
     """How many console accounts exist."""
-    return len(ctx.db.scalars(select(User.id)).all())
+    return ctx.db.scalar(select(func.count(User.id)))
 
 
 @mutation(
@@ -105,7 +105,7 @@ def revokeToken(ctx: Context, name: str) -> dict:
 
 def authenticate_token(session: Session, raw: str) -> Identity | None:
     """The identity a bearer token stands for, or None when it is unknown, expired or revoked."""
-    parts = raw.split("_")
+    parts = raw.split("_", 2)
     if len(parts) != 3 or f"{parts[0]}_" != TOKEN_PREFIX:
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))

@@ -36,8 +36,7 @@ def create_token(name: str, scopes: tuple[str, ...], expires_in_days: int | None
     if expires_in_days:
         args["expiresInDays"] = expires_in_days
     token = run("access:createToken", args)
-    click.echo(f"Created token {name} with scopes {', '.join(scopes)}. It is shown only once:",
-               err=False)
+    click.echo(f"Created token {name} ({', '.join(scopes)}); it is shown only once:")
     click.echo(token["token"])
 
 
@@ -78,6 +77,24 @@ def create_user(email: str, role: str) -> None:
     click.echo(f"Created {user['role']} {user['email']}")
 
 
+@click.command("bootstrap")
+@with_appcontext
+def bootstrap() -> None:
+    """First run: an admin account and a development token, if there are none (secrets shown once)."""
+    import secrets
+
+    if run("access:countUsers") == 0:
+        password = secrets.token_urlsafe(16)
+        user = run("access:createUser",
+                   {"email": "admin@catalog.local", "role": "admin", "password": password})
+        click.echo(f"Created admin {user['email']} with password: {password}")
+    if not run("access:listTokens"):
+        token = run("access:createToken",
+                    {"name": "development", "scopes": ["catalog:write", "stats:write"]})
+        click.echo(f"Created token 'development' (catalog:write, stats:write): {token['token']}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(tokens_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(bootstrap)

@@ -1,0 +1,45 @@
+# The README's commands: `make run` and `make test` (plus `make lint`, `make bench`).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PORT ?= 8000
+CONVEX_CLIENT := tests/convex_client
+
+.PHONY: run test lint bench install install-test clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(CONVEX_CLIENT)/node_modules/.installed: $(CONVEX_CLIENT)/package-lock.json
+	cd $(CONVEX_CLIENT) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test $(CONVEX_CLIENT)/node_modules/.installed
+
+run: install
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi seed
+	$(BIN)/flask --app wsgi bootstrap
+	PORT=$(PORT) $(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
+
+test: install-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+
+bench: install-test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(CONVEX_CLIENT)/node_modules

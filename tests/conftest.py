@@ -1,0 +1,171 @@
+"""Fixtures: the app on SQLite and on a real PostgreSQL server that the tests start themselves."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+
+from db.cli import alembic_config
+from functions.runtime import call, system
+from tests.servers import Gunicorn, PostgresServer
+from wsgi import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    command.upgrade(alembic_config(f"sqlite:///{path}"), "head")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres) -> str:
+    postgres.create_database("catalog_template")
+    command.upgrade(alembic_config(postgres.url("catalog_template")), "head")
+    return "catalog_template"
+
+
+def fresh_database(kind: str, request, tmp_path: Path) -> str:
+    """A migrated, empty database of the given kind, for one test."""
+    if kind == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "catalog.db"
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+    postgres = request.getfixturevalue("postgres")
+    template = request.getfixturevalue("postgres_template")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(name, template=template)
+    return postgres.url(name)
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path) -> str:
+    return fresh_database(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def app(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+    })
+    yield app
+    app.extensions["catalog_db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def seeded(app):
+    import seeds
+
+    with app.app_context():
+        seeds.load()
+    return app
+
+
+def run_as_system(app, path: str, args: dict | None = None):
+    with app.app_context():
+        return call(path, args, identity=system("test"), source="test")
+
+
+@pytest.fixture
+def make_token(app):
+    def make(*scopes: str, name: str | None = None) -> str:
+        args = {"name": name or f"token-{uuid.uuid4().hex[:8]}", "scopes": list(scopes)}
+        return run_as_system(app, "access:createToken", args)["token"]
+
+    return make
+
+
+class Api:
+    """A caller of the HTTP API, as a client would be."""
+
+    def __init__(self, client, token: str | None = None):
+        self.client, self.token = client, token
+
+    def post(self, endpoint: str, path: str, args=None, token: str | None = None, **body):
+        token = token or self.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        payload = {"path": path, "args": {} if args is None else args, "format": "json", **body}
+        return self.client.post(f"/api/{endpoint}", json=payload, headers=headers)
+
+    def query(self, path: str, args=None, **kw) -> dict:
+        response = self.post("query", path, args, **kw)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    def mutation(self, path: str, args=None, **kw) -> dict:
+        response = self.post("mutation", path, args, **kw)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    def value(self, endpoint: str, path: str, args=None, **kw):
+        body = getattr(self, endpoint)(path, args, **kw)
+        assert body["status"] == "success", body
+        return body["value"]
+
+
+@pytest.fixture
+def api(client, make_token) -> Api:
+    return Api(client, make_token("catalog:write", "stats:write"))
+
+
+def catalog_fingerprint(app) -> dict:
+    """Everything a change could touch, to prove that a refused request changed nothing."""
+    engine = create_engine(app.config["DATABASE_URL"])
+    with engine.connect() as conn:
+        out = {
+            table: conn.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all()
+            for table in ("models", "model_stats", "model_history", "catalog_state")
+        }
+    engine.dispose()
+    return out
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    """Start the app under gunicorn with the production settings; stopped after the test."""
+    started: list[Gunicorn] = []
+
+    def start(database_url: str, workers: int = 2, **env) -> Gunicorn:
+        server = Gunicorn(ROOT, database_url, tmp_path / f"instance{len(started)}",
+                          workers=workers, env=env)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")

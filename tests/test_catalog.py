@@ -1,0 +1,217 @@
+"""The catalog's queries and mutations, and its invariants, over the HTTP API."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
+
+from tests.conftest import catalog_fingerprint
+
+VEO, RAY, FLASH = "google/veo-3", "luma/ray-2-720p", "luma/ray-flash-2-540p"
+
+NEW_MODEL = {
+    "modelId": "acme/clip-1",
+    "name": "Acme Clip 1",
+    "costPerSecond": 0.05,
+    "supportedDurations": [10, 4],
+    "supportedQualities": ["standard", "high"],
+    "provider": "Acme",
+}
+
+
+def error(body: dict) -> dict:
+    assert body["status"] == "error", body
+    return body["errorData"]
+
+
+def test_seeded_catalog_is_the_three_default_models(seeded, api):
+    active = api.value("query", "models:getActiveModels")
+    by_id = {m["modelId"]: m for m in active}
+    assert list(by_id) == [VEO, RAY, FLASH]
+    veo = by_id[VEO]
+    assert (veo["name"], veo["costPerSecond"], veo["fixedDuration"]) == ("Google Veo-3", 0.75, 8)
+    assert veo["isPremium"] and veo["category"] == "Premium"
+    assert veo["supportedQualities"] == ["standard", "high", "ultra"]
+    assert by_id[RAY]["supportedDurations"] == [5, 9] and by_id[RAY]["costPerSecond"] == 0.18
+    assert by_id[FLASH]["costPerSecond"] == 0.12 and by_id[FLASH]["category"] == "Budget"
+    assert [m["modelId"] for m in active if m["isDefault"]] == [FLASH]
+    for doc in active:
+        assert isinstance(doc["_id"], str) and doc["_creationTime"] > 1.7e12
+    assert api.value("query", "models:getDefaultModel")["modelId"] == FLASH
+    assert [m["modelId"] for m in api.value("query", "models:getPremiumModels")] == [VEO]
+    luma = api.value("query", "models:getModelsByProvider", {"provider": "Luma"})
+    assert [m["modelId"] for m in luma] == [RAY, FLASH]
+    assert api.value("query", "models:getModelById", {"modelId": "nope/x"}) is None
+
+
+def test_create_model_normalizes_and_rejects_duplicates(seeded, api):
+    created = api.value("mutation", "models:createModel", NEW_MODEL)
+    assert created["supportedDurations"] == [4, 10]
+    assert created["maxDuration"] == 10 and created["revision"] == 1
+    assert created["isActive"] and not created["isDefault"]
+    again = api.mutation("models:createModel", NEW_MODEL)
+    assert error(again) == {"code": "DUPLICATE", "field": "modelId"}
+
+
+def test_setting_default_switches_it_atomically(seeded, api):
+    api.value("mutation", "models:setDefaultModel", {"modelId": VEO})
+    defaults = [m["modelId"] for m in api.value("query", "models:getActiveModels")
+                if m["isDefault"]]
+    assert defaults == [VEO]
+
+
+def test_the_default_cannot_be_deleted_or_deactivated(seeded, api):
+    before = catalog_fingerprint(seeded)
+    assert error(api.mutation("models:deleteModel", {"modelId": FLASH}))["code"] == \
+        "DEFAULT_REQUIRED"
+    body = api.mutation("models:updateModel", {"modelId": FLASH, "patch": {"isActive": False}})
+    assert error(body)["code"] == "DEFAULT_REQUIRED"
+    assert "set another model as the default" in body["errorMessage"]
+    assert catalog_fingerprint(seeded) == before
+
+
+def test_inactive_model_cannot_become_default(seeded, api):
+    api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {"isActive": False}})
+    assert error(api.mutation("models:setDefaultModel", {"modelId": RAY}))["code"] == "INACTIVE"
+
+
+def test_database_allows_only_one_default(seeded):
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE models SET is_default = true WHERE model_id = :m"), {"m": VEO})
+    engine.dispose()
+
+
+def test_soft_delete_and_restore_keep_everything(seeded, api):
+    deleted = api.value("mutation", "models:deleteModel", {"modelId": RAY, "reason": "retired"})
+    assert deleted["isDeprecated"] and not deleted["isActive"] and deleted["deprecatedAt"] > 0
+    assert RAY not in [m["modelId"] for m in api.value("query", "models:getActiveModels")]
+    assert api.value("query", "models:getModelById", {"modelId": RAY})["isDeprecated"]
+    restored = api.value("mutation", "models:restoreModel", {"modelId": RAY})
+    assert restored["isActive"] and not restored["isDeprecated"] and "deprecatedAt" not in restored
+    assert restored["costPerSecond"] == 0.18
+
+
+def test_locked_model_refuses_changes_but_counts_stats(seeded, make_token, client):
+    from tests.conftest import Api
+
+    admin = Api(client, make_token("admin"))
+    admin.value("mutation", "models:lockModel", {"modelId": RAY})
+    before = catalog_fingerprint(seeded)
+    for path, args in [
+        ("models:updateModel", {"modelId": RAY, "patch": {"costPerSecond": 0.2}}),
+        ("models:deleteModel", {"modelId": RAY}),
+        ("models:setDefaultModel", {"modelId": RAY}),
+    ]:
+        assert error(admin.mutation(path, args))["code"] == "LOCKED", path
+    assert catalog_fingerprint(seeded) == before
+    copy = admin.value("mutation", "models:duplicateModel", {"modelId": RAY, "newModelId": "x/y"})
+    assert copy["costPerSecond"] == 0.18 and not copy["isLocked"] and not copy["isActive"]
+    stats = admin.value("mutation", "models:updateModelStats",
+                        {"modelId": RAY, "generationTime": 3, "success": True})
+    assert stats["totalGenerations"] == 1
+    admin.value("mutation", "models:unlockModel", {"modelId": RAY})
+    patched = admin.value("mutation", "models:updateModel",
+                          {"modelId": RAY, "patch": {"costPerSecond": 0.2}})
+    assert patched["costPerSecond"] == 0.2
+
+
+def test_bulk_disable_skips_locked_and_default(seeded, make_token, client):
+    from tests.conftest import Api
+
+    admin = Api(client, make_token("admin"))
+    admin.value("mutation", "models:lockModel", {"modelId": VEO})
+    result = admin.value("mutation", "models:setModelsActive", {"isActive": False})
+    assert result["changed"] == [RAY]
+    assert {s["modelId"]: s["code"] for s in result["skipped"]} == {
+        VEO: "LOCKED", FLASH: "DEFAULT_REQUIRED"}
+    active = [m["modelId"] for m in admin.value("query", "models:getActiveModels")]
+    assert active == [VEO, FLASH]
+    again = admin.value("mutation", "models:setModelsActive",
+                        {"isActive": True, "modelIds": [RAY, FLASH]})
+    assert again == {"changed": [RAY], "unchanged": [FLASH], "skipped": []}
+
+
+def test_stale_revision_is_refused(seeded, api):
+    model = api.value("query", "models:getModelById", {"modelId": RAY})
+    api.value("mutation", "models:updateModel", {
+        "modelId": RAY, "patch": {"name": "First"}, "expectedRevision": model["revision"]})
+    body = api.mutation("models:updateModel", {
+        "modelId": RAY, "patch": {"name": "Second"}, "expectedRevision": model["revision"]})
+    assert error(body)["code"] == "STALE_REVISION"
+    assert api.value("query", "models:getModelById", {"modelId": RAY})["name"] == "First"
+
+
+def test_update_checks_cross_field_rules(seeded, api):
+    body = api.mutation("models:updateModel", {
+        "modelId": RAY, "patch": {"qualityMultipliers": {"4k": 2}}})
+    assert error(body) == {"code": "INVALID_ARGUMENT", "field": "qualityMultipliers.4k"}
+    body = api.mutation("models:updateModel", {
+        "modelId": RAY, "patch": {"fixedDuration": 7}})
+    assert error(body)["field"] == "fixedDuration"
+    body = api.mutation("models:updateModel", {
+        "modelId": RAY, "patch": {"inputSchema": {"type": "nonsense"}}})
+    assert error(body)["field"] == "inputSchema"
+    body = api.mutation("models:updateModel", {"modelId": RAY, "patch": {"isDefault": True}})
+    assert error(body)["field"] == "patch.isDefault"
+
+
+def test_first_active_model_becomes_default(app, api):
+    created = api.value("mutation", "models:createModel", NEW_MODEL)
+    assert created["isDefault"]
+    second = api.value("mutation", "models:createModel",
+                       {**NEW_MODEL, "modelId": "acme/clip-2", "isDefault": True})
+    assert second["isDefault"]
+    first = api.value("query", "models:getModelById", {"modelId": "acme/clip-1"})
+    assert not first["isDefault"]
+
+
+def test_list_models_paginates_stably_under_inserts(seeded, api):
+    first = api.value("query", "models:listModels",
+                      {"paginationOpts": {"numItems": 2, "cursor": None}})
+    assert [m["modelId"] for m in first["page"]] == [VEO, RAY] and not first["isDone"]
+    api.value("mutation", "models:createModel", NEW_MODEL)
+    rest = api.value("query", "models:listModels",
+                     {"paginationOpts": {"numItems": 2, "cursor": first["continueCursor"]}})
+    assert [m["modelId"] for m in rest["page"]] == [FLASH, "acme/clip-1"]
+    end = api.value("query", "models:listModels",
+                    {"paginationOpts": {"numItems": 2, "cursor": rest["continueCursor"]}})
+    assert end["page"] == [] and end["isDone"]
+    premium = api.value("query", "models:listModels",
+                        {"paginationOpts": {"numItems": 10, "cursor": None}, "isPremium": True})
+    assert [m["modelId"] for m in premium["page"]] == [VEO]
+    bad = api.query("models:listModels", {"paginationOpts": {"numItems": 2, "cursor": "zz!"}})
+    assert error(bad)["field"] == "paginationOpts.cursor"
+
+
+def test_model_stats_are_exact_and_do_not_touch_revision(seeded, api):
+    for seconds, ok in [(10.5, True), (20.25, True), (30, False)]:
+        api.value("mutation", "models:updateModelStats",
+                  {"modelId": FLASH, "generationTime": seconds, "success": ok})
+    stats = {s["modelId"]: s for s in api.value("query", "models:getModelStats")}
+    assert stats[FLASH]["totalGenerations"] == 3
+    assert stats[FLASH]["averageGenerationTime"] == pytest.approx(20.25)
+    assert stats[FLASH]["successRate"] == pytest.approx(200 / 3)
+    assert stats[VEO]["totalGenerations"] == 0
+    model = api.value("query", "models:getModelById", {"modelId": FLASH})
+    assert model["revision"] == 2 and model["totalGenerations"] == 3
+    missing = api.mutation("models:updateModelStats",
+                           {"modelId": "no/such", "generationTime": 1, "success": True})
+    assert error(missing)["code"] == "NOT_FOUND"
+
+
+def test_validate_model_capabilities(seeded, api):
+    def check(model_id, duration, quality):
+        return api.value("query", "models:validateModelCapabilities",
+                         {"modelId": model_id, "duration": duration, "quality": quality})
+
+    assert check(RAY, 9, "ultra") == {"valid": True}
+    assert check(VEO, 8, "high") == {"valid": True}
+    wrong = check(RAY, 7, "high")
+    assert wrong["valid"] is False and "5 s, 9 s" in wrong["reason"]
+    assert check(VEO, 5, "high")["code"] == "UNSUPPORTED_DURATION"
+    assert check(RAY, 5, "4k")["code"] == "UNSUPPORTED_QUALITY"
+    assert check("no/such", 5, "high")["code"] == "NOT_FOUND"
+    api.value("mutation", "models:deleteModel", {"modelId": RAY})
+    assert check(RAY, 5, "high")["code"] == "INACTIVE"
