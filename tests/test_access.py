@@ -1,0 +1,66 @@
+"""Who may call what: tokens, scopes, revocation and expiry."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+
+from tests.conftest import Api, catalog_fingerprint, run_as_system
+from tests.test_catalog import RAY
+
+SET_DEFAULT = ("models:setDefaultModel", {"modelId": RAY})
+
+
+def test_queries_are_public(seeded, client):
+    assert Api(client).value("query", "models:getActiveModels")
+
+
+def test_mutations_need_a_token(seeded, client):
+    before = catalog_fingerprint(seeded)
+    response = Api(client).post("mutation", *SET_DEFAULT)
+    assert response.status_code == 401 and response.get_json()["code"] == "Unauthenticated"
+    response = Api(client, "mc_bogus_token").post("mutation", *SET_DEFAULT)
+    assert response.status_code == 401 and response.get_json()["code"] == "InvalidToken"
+    response = client.post("/api/mutation", json={"path": SET_DEFAULT[0], "args": SET_DEFAULT[1]},
+                           headers={"Authorization": "Basic YTpi"})
+    assert response.status_code == 401
+    assert catalog_fingerprint(seeded) == before
+
+
+def test_scopes_are_enforced(seeded, client, make_token):
+    stats_only = Api(client, make_token("stats:write"))
+    response = stats_only.post("mutation", *SET_DEFAULT)
+    assert response.status_code == 403 and "catalog:write" in response.get_json()["message"]
+    assert stats_only.value("mutation", "models:updateModelStats",
+                            {"modelId": RAY, "generationTime": 1, "success": True})
+    catalog = Api(client, make_token("catalog:write"))
+    response = catalog.post("mutation", "models:updateModelStats",
+                            {"modelId": RAY, "generationTime": 1, "success": True})
+    assert response.status_code == 403
+    assert catalog.value("mutation", *SET_DEFAULT)["isDefault"]
+
+
+def test_revoked_token_is_refused_on_the_next_request(seeded, client, make_token):
+    api = Api(client, make_token("catalog:write", name="ci"))
+    assert api.post("mutation", *SET_DEFAULT).status_code == 200
+    run_as_system(seeded, "access:revokeToken", {"name": "ci"})
+    assert api.post("mutation", *SET_DEFAULT).status_code == 401
+
+
+def test_expired_token_is_refused(seeded, client):
+    token = run_as_system(seeded, "access:createToken",
+                          {"name": "short", "scopes": ["catalog:write"], "expiresInDays": 1})
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET expires_at = 1 WHERE name = 'short'"))
+    engine.dispose()
+    assert Api(client, token["token"]).post("mutation", *SET_DEFAULT).status_code == 401
+
+
+def test_tokens_are_stored_only_as_hashes(seeded):
+    token = run_as_system(seeded, "access:createToken", {"name": "h", "scopes": ["admin"]})
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM api_tokens")).all()
+    engine.dispose()
+    assert token["token"] not in repr(rows)
+    assert token["token"].split("_", 2)[2] not in repr(rows)

@@ -1,0 +1,92 @@
+"""Alembic history on both databases, and the operators' commands."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from db.cli import alembic_config
+from db.schema import Base
+from tests.conftest import Api, fresh_database
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_upgrade_downgrade_upgrade_and_models_match(kind, request, tmp_path):
+    url = fresh_database(kind, request, tmp_path)
+    config = alembic_config(url)
+    command.downgrade(config, "base")
+    engine = create_engine(url)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_db_commands(runner):
+    result = runner.invoke(args=["db", "current"])
+    assert result.exit_code == 0, result.output
+
+
+def test_seed_is_idempotent(app, runner):
+    from tests.conftest import catalog_fingerprint
+
+    first = runner.invoke(args=["seed"])
+    assert first.exit_code == 0 and "Seeded 3 model(s)" in first.output
+    after_first = catalog_fingerprint(app)
+    second = runner.invoke(args=["seed"])
+    assert second.exit_code == 0 and "nothing changed" in second.output
+    assert catalog_fingerprint(app) == after_first
+
+
+def test_tokens_create_prints_the_token_last(seeded, runner, client):
+    result = runner.invoke(args=["tokens", "create", "backend", "--scope", "stats:write"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    api = Api(client, token)
+    assert api.value("mutation", "models:updateModelStats",
+                     {"modelId": "google/veo-3", "generationTime": 2, "success": True})
+    assert api.post("mutation", "models:setDefaultModel",
+                    {"modelId": "google/veo-3"}).status_code == 403
+    listed = runner.invoke(args=["tokens", "list"])
+    assert "backend" in listed.output and token not in listed.output
+    assert runner.invoke(args=["tokens", "revoke", "backend"]).exit_code == 0
+    assert api.post("mutation", "models:updateModelStats",
+                    {"modelId": "google/veo-3", "generationTime": 2,
+                     "success": True}).status_code == 401
+    bad = runner.invoke(args=["tokens", "create", "x", "--scope", "root"])
+    assert bad.exit_code != 0
+
+
+def test_users_create_reads_the_password_from_stdin(app, runner):
+    from sqlalchemy.orm import Session
+
+    from functions.access import authenticate_password
+
+    result = runner.invoke(args=["users", "create", "Ops@Example.com", "--role", "editor"],
+                           input="correct horse battery\n")
+    assert result.exit_code == 0, result.output
+    engine = app.extensions["catalog_db"].engine
+    with Session(engine) as session:
+        identity = authenticate_password(session, "ops@example.com", "correct horse battery")
+        assert identity is not None and identity.role == "editor"
+        assert authenticate_password(session, "ops@example.com", "wrong password!") is None
+    short = runner.invoke(args=["users", "create", "b@example.com", "--role", "viewer"],
+                          input="short\n")
+    assert short.exit_code != 0 and "at least 12" in short.output
+    dup = runner.invoke(args=["users", "create", "ops@example.com", "--role", "viewer"],
+                        input="another long password\n")
+    assert dup.exit_code != 0 and "already exists" in dup.output
+
+
+def test_bootstrap_creates_admin_and_token_once(app, runner):
+    first = runner.invoke(args=["bootstrap"])
+    assert first.exit_code == 0
+    assert "admin@catalog.local" in first.output and "mc_" in first.output
+    second = runner.invoke(args=["bootstrap"])
+    assert second.exit_code == 0 and second.output == ""

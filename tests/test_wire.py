@@ -1,0 +1,151 @@
+"""The wire contract: every kind of bad input gets a clear error, never a 500, and changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+
+import pytest
+
+from tests.conftest import catalog_fingerprint
+from tests.test_catalog import RAY
+
+UPDATE = "models:updateModel"
+
+
+def patch(**fields):
+    return {"modelId": RAY, "patch": fields}
+
+
+FUNCTION_ERRORS = [
+    ("args not an object", UPDATE, "nope", "args", "must be an object"),
+    ("missing field", UPDATE, {"patch": {}}, "modelId", "is required"),
+    ("extra field", UPDATE, {**patch(), "evil": 1}, "evil", "not an allowed field"),
+    ("mistyped field", UPDATE, {"modelId": 5, "patch": {}}, "modelId", "must be a string"),
+    ("negative price", UPDATE, patch(costPerSecond=-1), "patch.costPerSecond", "greater than 0"),
+    ("zero price", UPDATE, patch(costPerSecond=0), "patch.costPerSecond", "greater than 0"),
+    ("enormous price", UPDATE, patch(costPerSecond=1e308), "patch.costPerSecond", "at most"),
+    ("huge integer", UPDATE, patch(maxDuration=10**40), "patch.maxDuration", "at most"),
+    ("fractional duration", UPDATE, patch(supportedDurations=[5.5]),
+     "patch.supportedDurations[0]", "whole number"),
+    ("zero duration", UPDATE, patch(supportedDurations=[0]),
+     "patch.supportedDurations[0]", "at least 1"),
+    ("boolean as number", UPDATE, patch(maxDuration=True), "patch.maxDuration", "a number"),
+    ("empty name", UPDATE, patch(name=""), "patch.name", "must not be empty"),
+    ("100 KB name", UPDATE, patch(name="x" * 100_000), "patch.name", "at most 200"),
+    ("100 KB modelId", "models:getModelById", {"modelId": "x" * 100_000}, "modelId", "at most"),
+    ("unknown quality value", UPDATE, patch(supportedQualities=["Ultra HD!"]),
+     "patch.supportedQualities[0]", "not valid"),
+    ("repeated durations", UPDATE, patch(supportedDurations=[5, 5]),
+     "patch.supportedDurations", "repeat"),
+    ("reserved key in JSON", UPDATE, patch(modelParameters={"$where": 1}),
+     "patch.modelParameters.$where", "reserved"),
+    ("deep JSON", UPDATE, patch(requirements=json.loads('{"a":' * 40 + "1" + "}" * 40)),
+     "patch.requirements", "nests deeper"),
+    ("null for required", UPDATE, {"modelId": None, "patch": {}}, "modelId", "must be a string"),
+    ("stats negative time", "models:updateModelStats",
+     {"modelId": RAY, "generationTime": -1, "success": True}, "generationTime", "at least 0"),
+]
+
+
+@pytest.mark.parametrize("case,path,args,field,message", FUNCTION_ERRORS,
+                         ids=[c[0] for c in FUNCTION_ERRORS])
+def test_bad_arguments_are_function_errors(seeded, api, case, path, args, field, message):
+    before = catalog_fingerprint(seeded)
+    response = api.post("query" if path == "models:getModelById" else "mutation", path, args)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "error"
+    assert body["errorData"]["code"] == "INVALID_ARGUMENT"
+    assert body["errorData"].get("field", "args").startswith(field)
+    assert message in body["errorMessage"]
+    assert catalog_fingerprint(seeded) == before
+
+
+def raw(client, endpoint: str, data, headers=None):
+    return client.post(f"/api/{endpoint}", data=data, headers={
+        "Content-Type": "application/json", **(headers or {})})
+
+
+TRANSPORT_ERRORS = [
+    ("not JSON", "query", b"{nope", 400, "BadJsonBody"),
+    ("JSON array body", "query", b"[1,2]", 400, "BadJsonBody"),
+    ("NaN literal", "query",
+     b'{"path":"pricing:getCreditCost","args":{"modelId":"a","quality":"b","duration":NaN}}',
+     400, "BadJsonBody"),
+    ("deeply nested body", "query", b"[" * 100_000 + b"]" * 100_000, 400, "BadJsonBody"),
+    ("no path", "query", b'{"args":{}}', 400, "BadPath"),
+    ("unknown function", "query", b'{"path":"models:dropAll","args":{}}', 404,
+     "FunctionNotFound"),
+    ("internal function", "mutation",
+     b'{"path":"access:createToken","args":{"name":"x","scopes":["admin"]}}', 404,
+     "FunctionNotFound"),
+    ("wrong kind", "query", b'{"path":"models:deleteModel","args":{"modelId":"x"}}', 400,
+     "WrongFunctionKind"),
+    ("wrong format", "query", b'{"path":"models:getActiveModels","args":{},"format":"xml"}',
+     400, "BadFormat"),
+    ("two-element args array", "query", b'{"path":"models:getActiveModels","args":[{},{}]}',
+     400, "BadArgs"),
+    ("over 1 MiB", "mutation", b'{"path":"x","args":{"a":"' + b"x" * (1024 * 1024) + b'"}}',
+     413, "PayloadTooLarge"),
+]
+
+
+@pytest.mark.parametrize("case,endpoint,data,status,code", TRANSPORT_ERRORS,
+                         ids=[c[0] for c in TRANSPORT_ERRORS])
+def test_bad_requests_are_transport_errors(seeded, client, api, case, endpoint, data, status,
+                                           code):
+    before = catalog_fingerprint(seeded)
+    response = raw(client, endpoint, data, {"Authorization": f"Bearer {api.token}"})
+    assert response.status_code == status
+    assert response.get_json()["code"] == code
+    assert response.get_json()["message"]
+    assert catalog_fingerprint(seeded) == before
+
+
+def test_get_and_unknown_urls_answer_json(client):
+    assert client.get("/api/query").status_code == 405
+    assert client.get("/api/query").get_json()["code"] == "MethodNotAllowed"
+    assert client.post("/api/nothing").get_json()["code"] == "NotFound"
+
+
+def test_convex_encoded_args_and_array_form(seeded, client):
+    encoded = base64.b64encode(struct.pack("<q", 9)).decode()
+    body = {"path": "pricing:getCreditCost", "format": "convex_encoded_json",
+            "args": [{"modelId": RAY, "duration": {"$integer": encoded}, "quality": "high"}]}
+    value = client.post("/api/query", json=body).get_json()["value"]
+    assert value["duration"] == 9 and value["credits"] == 162
+    nan = base64.b64encode(struct.pack("<d", float("nan"))).decode()
+    body["args"][0]["duration"] = {"$float": nan}
+    answer = client.post("/api/query", json=body).get_json()
+    assert answer["errorData"] == {"code": "INVALID_ARGUMENT", "field": "duration"}
+    body["args"][0]["duration"] = {"$bytes": "AAAA"}
+    assert client.post("/api/query", json=body).status_code == 400
+
+
+def test_function_endpoint_runs_either_kind(seeded, api):
+    response = api.post("function", "models:getDefaultModel")
+    assert response.get_json()["value"]["modelId"] == "luma/ray-flash-2-540p"
+    response = api.post("function", "models:setDefaultModel", {"modelId": RAY})
+    assert response.get_json()["value"]["isDefault"] is True
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_reports_an_unreachable_database(tmp_path, monkeypatch):
+    from tests.servers import free_port
+    from wsgi import create_app
+
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "x"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+    query = app.test_client().post("/api/query", json={"path": "models:getActiveModels"})
+    assert query.status_code == 503 and query.get_json()["code"] == "Unavailable"
