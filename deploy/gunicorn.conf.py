@@ -1,4 +1,4 @@
-"""gunicorn settings for `make run` and production (`gunicorn -c deploy/gunicorn.conf.py wsgi:app`)."""
+"""gunicorn settings, for `make run` and for production."""
 
 import multiprocessing
 import os

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 
 import click
@@ -80,8 +81,7 @@ def create_user(email: str, role: str) -> None:
 @click.command("bootstrap")
 @with_appcontext
 def bootstrap() -> None:
-    """First run: an admin account and a development token, if there are none (secrets shown once)."""
-    import secrets
+    """First run: an admin and a development token, if there are none (secrets shown once)."""
 
     if run("access:countUsers") == 0:
         password = secrets.token_urlsafe(16)

@@ -12,7 +12,9 @@ MODEL_ID = v.string(
     pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?",
     hint="letters, digits, '.', '_' or '-', with at most one '/' (e.g. google/veo-3)",
 )
-QUALITY = v.string(1, 32, pattern=r"[a-z0-9][a-z0-9_-]*", hint="lower-case letters, digits, '_', '-'")
+QUALITY = v.string(
+    1, 32, pattern=r"[a-z0-9][a-z0-9_-]*", hint="lower-case letters, digits, '_', '-'"
+)
 DURATION = v.int(1, 3600)
 
 # Every field a caller may set, with its validator. All are optional in a patch.

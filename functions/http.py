@@ -73,7 +73,9 @@ def parse_request() -> tuple[str, Any]:
         raise TransportError(400, "BadJsonBody", "The request body must be a JSON object")
     path, fmt = body.get("path"), body.get("format")
     if not isinstance(path, str) or not 0 < len(path) <= 200:
-        raise TransportError(400, "BadPath", "'path' must name a function, e.g. models:getActiveModels")
+        raise TransportError(
+            400, "BadPath", "'path' must name a function, e.g. models:getActiveModels"
+        )
     if fmt not in FORMATS:
         raise TransportError(
             400, "BadFormat", "'format' must be 'json' or 'convex_encoded_json'"
@@ -153,7 +155,9 @@ def init_app(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return error
         codes = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
-        message = "The request body is larger than 1 MiB" if error.code == 413 else error.description
+        message = error.description
+        if error.code == 413:
+            message = f"The request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
         return _json({"code": codes.get(error.code, error.name.replace(" ", "")),
                       "message": message}, error.code or 400)
 

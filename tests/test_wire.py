@@ -1,4 +1,4 @@
-"""The wire contract: every kind of bad input gets a clear error, never a 500, and changes nothing."""
+"""The wire contract: bad input of every kind gets a clear error, never a 500, changes nothing."""
 
 from __future__ import annotations
 
