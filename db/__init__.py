@@ -1,4 +1,4 @@
-"""The database: one engine per app, sessions for the console, and the `flask db` commands."""
+"""The database: one engine per app, and the `flask db` commands."""
 
 from __future__ import annotations
 
@@ -6,21 +6,18 @@ import os
 
 from flask import Flask, current_app
 from sqlalchemy import Engine
-from sqlalchemy.orm import scoped_session, sessionmaker
 
 from db.engine import make_engine
 
 
 class Database:
-    """The app's engine, plus a scoped read session for Flask-Admin's list views."""
+    """The app's engine; `functions` open every transaction on it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = make_engine(url)
-        self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
 
     def dispose(self) -> None:
-        self.session.remove()
         self.engine.dispose()
 
 
@@ -29,10 +26,6 @@ def init_app(app: Flask) -> None:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         os.makedirs(os.path.dirname(url.removeprefix("sqlite:///")) or ".", exist_ok=True)
     app.extensions["catalog_db"] = Database(url)
-
-    @app.teardown_appcontext
-    def _remove_session(_exc) -> None:
-        app.extensions["catalog_db"].session.remove()
 
     from db.cli import db_cli
 

@@ -137,3 +137,26 @@ def identity_for_email(session: Session, email: str) -> Identity | None:
     if user is None or not user.is_active:
         return None
     return Identity.user(user.email, user.role)
+
+
+@mutation({"email": EMAIL}, scope="admin", internal=True)
+def recordSignIn(ctx: Context, email: str) -> None:
+    """Note when an account last signed in."""
+    ctx.db.execute(update(User).where(User.email == email.lower())
+                   .values(last_sign_in_at=ctx.now))
+
+
+@mutation({"email": EMAIL, "role": v.optional(v.literal(*ROLES)),
+           "isActive": v.optional(v.boolean())}, scope="admin", internal=True)
+def updateUser(ctx: Context, email: str, role=None, isActive=None) -> dict:
+    """Change an account's role, or switch it off (it is signed out on its next request)."""
+    user = ctx.db.scalar(select(User).where(User.email == email.lower()))
+    if user is None:
+        raise FunctionError("NOT_FOUND", f"No user {email}", field="email")
+    if ctx.identity.name == user.email and (isActive is False or role not in (None, "admin")):
+        raise FunctionError("FORBIDDEN", "You cannot demote or disable yourself", field="email")
+    if role is not None:
+        user.role = role
+    if isActive is not None:
+        user.is_active = isActive
+    return _user_doc(user)

@@ -1,0 +1,276 @@
+"""The models screen: a declarative Flask-Admin view whose every change runs a mutation."""
+
+from __future__ import annotations
+
+import json
+
+from flask import flash, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.helpers import get_form_data, get_redirect_target
+from markupsafe import Markup
+from sqlalchemy import select
+
+from admin.access import SignedIn
+from admin.calls import Refused, run, run_or_flash
+from admin.forms import CsrfForm, ModelForm
+from db.schema import Model
+from functions.documents import config_of, from_micros
+
+ROW_ACTIONS = {
+    # name: (function, success message)
+    "delete": ("models:deleteModel", "{} deleted (it can be restored)."),
+    "restore": ("models:restoreModel", "{} restored."),
+    "set-default": ("models:setDefaultModel", "{} is now the default model."),
+    "lock": ("models:lockModel", "{} locked."),
+    "unlock": ("models:unlockModel", "{} unlocked."),
+}
+
+
+def _status(view, context, model, name) -> Markup:
+    badges = [
+        ("Active", "success") if model.is_active else ("Inactive", "secondary"),
+        ("Default", "primary") if model.is_default else None,
+        ("Premium", "warning") if model.is_premium else None,
+        ("Deleted", "dark") if model.is_deprecated else None,
+        ("Locked", "danger") if model.is_locked else None,
+    ]
+    return Markup(" ").join(
+        Markup('<span class="badge badge-{} status-{}">{}</span>').format(
+            kind, label.lower(), label)
+        for label, kind in filter(None, badges)
+    )
+
+
+def _money(view, context, model, name) -> str:
+    return f"${from_micros(model.cost_micros):g}/s"
+
+
+def _json(view, context, model, name) -> Markup | str:
+    value = getattr(model, name)
+    if value in (None, {}):
+        return ""
+    return Markup("<pre class='mb-0'>{}</pre>").format(
+        json.dumps(value, indent=2, sort_keys=True))
+
+
+def _listing(view, context, model, name) -> str:
+    value = getattr(model, name) or []
+    suffix = " s" if name == "supported_durations" and value else ""
+    return ", ".join(str(x) for x in value) + suffix
+
+
+class CatalogModelView(SignedIn, ModelView):
+    list_template = "catalog/model_list.html"
+    details_template = "catalog/model_details.html"
+
+    form = ModelForm
+    form_base_class = CsrfForm
+    can_view_details = True
+    can_export = False
+    page_size = 20
+    can_set_page_size = True
+
+    column_list = ["name", "model_id", "provider", "category", "content_type", "cost_micros",
+                   "supported_durations", "supported_qualities", "status"]
+    column_labels = {"model_id": "Model id", "content_type": "Content type",
+                     "cost_micros": "Cost", "supported_durations": "Durations",
+                     "supported_qualities": "Qualities", "is_active": "Active",
+                     "is_premium": "Premium", "is_locked": "Locked",
+                     "is_deprecated": "Deleted"}
+    column_formatters = {"status": _status, "cost_micros": _money,
+                         "supported_durations": _listing, "supported_qualities": _listing}
+    column_formatters_detail = {
+        **column_formatters,
+        **dict.fromkeys(
+            ["input_schema", "model_parameters", "requirements", "quality_multipliers"], _json),
+    }
+    column_sortable_list = ["name", "model_id", "provider", "content_type", "cost_micros",
+                            ("status", Model.is_active)]
+    column_default_sort = ("id", False)
+    column_searchable_list = ["model_id", "name", "provider"]
+    column_filters = ["provider", "category", "content_type", "is_active", "is_premium",
+                      "is_locked", "is_deprecated"]
+    column_details_list = ["model_id", "name", "description", "version", "provider",
+                           "category", "content_type", "cost_micros", "supported_durations",
+                           "fixed_duration", "max_duration", "supported_qualities",
+                           "quality_multipliers", "tags", "replicate_model_id",
+                           "input_schema", "model_parameters", "requirements", "revision"]
+
+    # -- who may do what (checked per request) ---------------------------------------------
+
+    @property
+    def can_create(self) -> bool:
+        return self.can_write
+
+    @property
+    def can_edit(self) -> bool:
+        return self.can_write
+
+    @property
+    def can_delete(self) -> bool:
+        return self.can_write
+
+    def is_action_allowed(self, name: str) -> bool:
+        return self.can_write
+
+    # -- forms -------------------------------------------------------------------------------
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        model = self.get_one(request.args.get("id", ""))
+        if model is not None and model.is_locked:
+            flash(f"{model.model_id} is locked; an admin must unlock it before it can be edited.",
+                  "error")
+            return redirect(self.get_url(".details_view", id=model.id))
+        return super().edit_view()
+
+    def edit_form(self, obj=None):
+        data = {**config_of(obj), "expectedRevision": obj.revision}
+        form = self._edit_form_class(get_form_data(), data=data)
+        form.modelId.render_kw = {"readonly": True}
+        return form
+
+    def _refused(self, form, refusal: Refused) -> None:
+        field = (refusal.field or "").removeprefix("patch.").split(".")[0].split("[")[0]
+        if field in form:
+            form[field].errors = [*form[field].errors, refusal.message]
+        flash(refusal.message, "error")
+
+    def create_model(self, form):
+        config = {k: v for k, v in form.config().items() if v is not None}
+        for optional in ("version", "contentType"):
+            if config.get(optional) == "":
+                config.pop(optional)
+        args = {"modelId": form.modelId.data.strip(), **config}
+        if form.reason.data:
+            args["reason"] = form.reason.data
+        try:
+            created = run("models:createModel", args)
+        except Refused as refusal:
+            self._refused(form, refusal)
+            return False
+        return self.session.get(Model, int(created["_id"]))
+
+    def update_model(self, form, model) -> bool:
+        current = config_of(model)
+        wanted = form.config()
+        if wanted["maxDuration"] is None:
+            wanted.pop("maxDuration")
+        patch = {k: v for k, v in wanted.items() if current.get(k) != v}
+        args = {"modelId": model.model_id, "patch": patch}
+        if form.expectedRevision.data:
+            args["expectedRevision"] = int(form.expectedRevision.data)
+        if form.reason.data:
+            args["reason"] = form.reason.data
+        try:
+            run("models:updateModel", args)
+        except Refused as refusal:
+            self._refused(form, refusal)
+            return False
+        return True
+
+    def delete_model(self, model) -> bool:
+        return run_or_flash("models:deleteModel", {"modelId": model.model_id},
+                            f"{model.model_id} deleted (it can be restored).") is not None
+
+    # -- row actions (POST, CSRF-checked) -------------------------------------------------
+
+    @expose("/row-action/<name>/", methods=("POST",))
+    def row_action(self, name: str):
+        back = get_redirect_target() or self.get_url(".index_view")
+        model = self.get_one(request.form.get("id", ""))
+        if model is None:
+            flash("No such model.", "error")
+            return redirect(back)
+        model_id = model.model_id
+        if name == "duplicate":
+            new_id = request.form.get("newModelId", "").strip()
+            copy = run_or_flash("models:duplicateModel", {"modelId": model_id,
+                                                          "newModelId": new_id},
+                                f"{model_id} duplicated as {new_id} (inactive).")
+            if copy:
+                return redirect(self.get_url(".details_view", id=copy["_id"]))
+        elif name in ("enable", "disable"):
+            self._set_active([model_id], name == "enable")
+        elif name in ROW_ACTIONS:
+            path, message = ROW_ACTIONS[name]
+            run_or_flash(path, {"modelId": model_id}, message.format(model_id))
+        else:
+            flash(f"Unknown action {name}.", "error")
+        return redirect(back)
+
+    def _set_active(self, model_ids: list[str], active: bool) -> None:
+        result = run_or_flash("models:setModelsActive", {"isActive": active,
+                                                         "modelIds": model_ids})
+        if result is None:
+            return
+        verb = "enabled" if active else "disabled"
+        if result["changed"]:
+            flash(f"{', '.join(result['changed'])} {verb}.", "success")
+        for skipped in result["skipped"]:
+            flash(f"{skipped['modelId']} skipped: {skipped['reason']}.", "warning")
+
+    # -- bulk actions ------------------------------------------------------------------------
+
+    BULK = ("enable", "disable", "delete", "restore")
+
+    def _model_ids(self, ids: list[str]) -> list[str]:
+        pks = [int(i) for i in ids if str(i).isdigit()]
+        return list(self.session.scalars(select(Model.model_id).where(Model.id.in_(pks))))
+
+    @action("enable", "Enable", "Enable the selected models?")
+    def action_enable(self, ids):
+        self._set_active(self._model_ids(ids), True)
+
+    @action("disable", "Disable", "Disable the selected models? Locked ones are skipped.")
+    def action_disable(self, ids):
+        self._set_active(self._model_ids(ids), False)
+
+    @action("delete", "Delete", "Delete the selected models? They can be restored.")
+    def action_delete(self, ids):
+        for model_id in self._model_ids(ids):
+            run_or_flash("models:deleteModel", {"modelId": model_id}, f"{model_id} deleted.")
+
+    @action("restore", "Restore", "Restore the selected models?")
+    def action_restore(self, ids):
+        for model_id in self._model_ids(ids):
+            run_or_flash("models:restoreModel", {"modelId": model_id}, f"{model_id} restored.")
+
+    # -- what the details page shows ----------------------------------------------------------
+
+    def price_quote(self, model) -> dict:
+        """The calculator's answer for the duration and quality picked on the details page."""
+        quality = request.args.get("quality")
+        if not quality:
+            return {}
+        args = {"modelId": model.model_id, "quality": quality}
+        duration = request.args.get("duration", "")
+        if duration.isdigit():
+            args["duration"] = int(duration)
+        try:
+            return {"quote": run("pricing:getCreditCost", args)}
+        except Refused as refusal:
+            return {"error": refusal.message}
+
+    def history(self, model) -> dict:
+        return run("history:getModelHistory", {
+            "modelId": model.model_id,
+            "paginationOpts": {"numItems": 50, "cursor": request.args.get("cursor") or None},
+        })
+
+    @expose("/revert/", methods=("POST",))
+    def revert_view(self):
+        back = get_redirect_target() or self.get_url(".index_view")
+        model = self.get_one(request.form.get("id", ""))
+        revision = request.form.get("revision", "")
+        if model is None or not revision.isdigit():
+            flash("Pick a model and a revision.", "error")
+            return redirect(back)
+        args = {"modelId": model.model_id, "revision": int(revision)}
+        if request.form.get("reason"):
+            args["reason"] = request.form["reason"]
+        run_or_flash("history:revertModel", args,
+                     f"{model.model_id} reverted to revision {revision}.")
+        return redirect(back)

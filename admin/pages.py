@@ -1,0 +1,84 @@
+"""Console pages beside the models screen: home, usage, users and tokens."""
+
+from __future__ import annotations
+
+from flask import redirect, request, url_for
+from flask_admin import AdminIndexView, BaseView, expose
+
+from admin.access import SignedIn
+from admin.calls import run, run_or_flash
+from functions.runtime import ROLES, SCOPES
+
+
+class HomeView(SignedIn, AdminIndexView):
+    @expose("/")
+    def index(self):
+        return self.render("catalog/index.html")
+
+    def summary(self) -> dict:
+        page = run("models:listModels", {"paginationOpts": {"numItems": 1000, "cursor": None},
+                                         "isDeprecated": False})["page"]
+        return {"total": len(page), "active": sum(m["isActive"] for m in page),
+                "default": run("models:getDefaultModel")}
+
+
+class StatsView(SignedIn, BaseView):
+    @expose("/")
+    def index(self):
+        return self.render("catalog/stats.html")
+
+    def rows(self) -> list[dict]:
+        return run("models:getModelStats")
+
+
+class UsersView(SignedIn, BaseView):
+    required_scope = write_scope = "admin"
+
+    @expose("/")
+    def index(self):
+        return self.render("catalog/users.html", users=run("access:listUsers"), roles=ROLES)
+
+    @expose("/create", methods=("POST",))
+    def create(self):
+        form = request.form
+        run_or_flash("access:createUser", {
+            "email": form.get("email", "").strip(), "role": form.get("role", ""),
+            "password": form.get("password") or None,
+        }, f"Added {form.get('email', '')}.")
+        return redirect(url_for(".index"))
+
+    @expose("/update", methods=("POST",))
+    def update(self):
+        form = request.form
+        run_or_flash("access:updateUser", {
+            "email": form.get("email", ""), "role": form.get("role", ""),
+            "isActive": form.get("isActive") == "1",
+        }, f"Saved {form.get('email', '')}.")
+        return redirect(url_for(".index"))
+
+
+class TokensView(SignedIn, BaseView):
+    required_scope = write_scope = "admin"
+
+    @expose("/")
+    def index(self, new_token: dict | None = None):
+        return self.render("catalog/tokens.html", tokens=run("access:listTokens"),
+                           scopes=SCOPES, new_token=new_token)
+
+    @expose("/create", methods=("POST",))
+    def create(self):
+        args = {"name": request.form.get("name", "").strip(),
+                "scopes": request.form.getlist("scopes")}
+        days = request.form.get("expiresInDays", "")
+        if days.strip():
+            args["expiresInDays"] = int(days) if days.isdigit() else days
+        token = run_or_flash("access:createToken", args)
+        if token is None:
+            return redirect(url_for(".index"))
+        return self.index(new_token=token)
+
+    @expose("/revoke", methods=("POST",))
+    def revoke(self):
+        name = request.form.get("name", "")
+        run_or_flash("access:revokeToken", {"name": name}, f"Revoked {name}.")
+        return redirect(url_for(".index"))
