@@ -1,4 +1,4 @@
-"""The admin console: Flask-Admin over the catalog, signed in, CSRF-checked, every change a mutation."""
+"""The admin console: Flask-Admin over the catalog; signed in, CSRF-checked, changes by mutation."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def _ms_datetime(ms: int | None) -> str:
 
 
 def _hash(source: str) -> str:
-    return "'sha256-%s'" % base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
+    digest = base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
 
 
 # Flask-Admin's templates carry a few inline handlers (filter links, the bulk-action menu);

@@ -11,7 +11,7 @@ from functions.errors import FunctionError, TransportError
 from functions.runtime import call
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     """A function refused the console's request; the message is for the person."""
 
     def __init__(self, message: str, field: str | None = None):
@@ -20,23 +20,23 @@ class Refused(Exception):
 
 
 def run(path: str, args: dict | None = None) -> Any:
-    """Call a function as the signed-in user; refusals raise Refused with a readable message."""
+    """Call a function as the signed-in user; a refusal raises RefusedError, readable."""
     from admin import reader
 
     reader.session.rollback()  # end the view's read transaction before a change
     try:
         return call(path, args, identity=current_identity(), source="console")
     except FunctionError as error:
-        raise Refused(error.message, error.data.get("field")) from None
+        raise RefusedError(error.message, error.data.get("field")) from None
     except TransportError as error:
-        raise Refused(error.message) from None
+        raise RefusedError(error.message) from None
 
 
 def run_or_flash(path: str, args: dict | None = None, success: str | None = None) -> Any:
     """Like run, but a refusal is flashed and None returned."""
     try:
         value = run(path, args)
-    except Refused as refusal:
+    except RefusedError as refusal:
         flash(refusal.message, "error")
         return None
     if success:

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from admin.access import SignedIn
-from admin.calls import Refused, run, run_or_flash
+from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import CsrfForm, ModelForm
 from db.schema import Model
 from functions.documents import config_of, from_micros
@@ -132,7 +132,7 @@ class CatalogModelView(SignedIn, ModelView):
         form.modelId.render_kw = {"readonly": True}
         return form
 
-    def _refused(self, form, refusal: Refused) -> None:
+    def _refused(self, form, refusal: RefusedError) -> None:
         field = (refusal.field or "").removeprefix("patch.").split(".")[0].split("[")[0]
         if field in form:
             form[field].errors = [*form[field].errors, refusal.message]
@@ -148,7 +148,7 @@ class CatalogModelView(SignedIn, ModelView):
             args["reason"] = form.reason.data
         try:
             created = run("models:createModel", args)
-        except Refused as refusal:
+        except RefusedError as refusal:
             self._refused(form, refusal)
             return False
         return self.session.get(Model, int(created["_id"]))
@@ -166,7 +166,7 @@ class CatalogModelView(SignedIn, ModelView):
             args["reason"] = form.reason.data
         try:
             run("models:updateModel", args)
-        except Refused as refusal:
+        except RefusedError as refusal:
             self._refused(form, refusal)
             return False
         return True
@@ -251,7 +251,7 @@ class CatalogModelView(SignedIn, ModelView):
             args["duration"] = int(duration)
         try:
             return {"quote": run("pricing:getCreditCost", args)}
-        except Refused as refusal:
+        except RefusedError as refusal:
             return {"error": refusal.message}
 
     def history(self, model) -> dict:
