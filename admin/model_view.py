@@ -177,28 +177,28 @@ class CatalogModelView(SignedIn, ModelView):
 
     # -- row actions (POST, CSRF-checked) -------------------------------------------------
 
-    @expose("/row-action/<name>/", methods=("POST",))
-    def row_action(self, name: str):
+    @expose("/row-action/<verb>/", methods=("POST",))
+    def row_action(self, verb: str):
         back = get_redirect_target() or self.get_url(".index_view")
         model = self.get_one(request.form.get("id", ""))
         if model is None:
             flash("No such model.", "error")
             return redirect(back)
         model_id = model.model_id
-        if name == "duplicate":
+        if verb == "duplicate":
             new_id = request.form.get("newModelId", "").strip()
             copy = run_or_flash("models:duplicateModel", {"modelId": model_id,
                                                           "newModelId": new_id},
                                 f"{model_id} duplicated as {new_id} (inactive).")
             if copy:
                 return redirect(self.get_url(".details_view", id=copy["_id"]))
-        elif name in ("enable", "disable"):
-            self._set_active([model_id], name == "enable")
-        elif name in ROW_ACTIONS:
-            path, message = ROW_ACTIONS[name]
+        elif verb in ("enable", "disable"):
+            self._set_active([model_id], verb == "enable")
+        elif verb in ROW_ACTIONS:
+            path, message = ROW_ACTIONS[verb]
             run_or_flash(path, {"modelId": model_id}, message.format(model_id))
         else:
-            flash(f"Unknown action {name}.", "error")
+            flash(f"Unknown action {verb}.", "error")
         return redirect(back)
 
     def _set_active(self, model_ids: list[str], active: bool) -> None:

@@ -1,0 +1,128 @@
+"""Console access: sign-in, roles, CSRF, and headers, with Flask's test client."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import catalog_fingerprint
+from tests.console import PASSWORD, create_accounts, csrf_token, sign_in
+
+PAGES = ["/admin/", "/admin/models/", "/admin/models/details/?id=1",
+         "/admin/models/edit/?id=1", "/admin/models/new/", "/admin/stats/", "/admin/users/",
+         "/admin/tokens/"]
+POSTS = ["/admin/models/new/", "/admin/models/edit/?id=1", "/admin/models/delete/",
+         "/admin/models/action/", "/admin/models/row-action/set-default/",
+         "/admin/models/row-action/lock/", "/admin/models/revert/", "/admin/users/create",
+         "/admin/users/update", "/admin/tokens/create", "/admin/tokens/revoke"]
+
+
+@pytest.fixture
+def console(seeded):
+    create_accounts(seeded)
+    return seeded
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_anonymous_is_sent_to_sign_in(console, client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/sign-in?next=")
+
+
+def test_anonymous_json_callers_get_401(console, client):
+    response = client.get("/admin/models/", headers={"Accept": "application/json"})
+    assert response.status_code == 401 and response.get_json()["code"] == "Unauthenticated"
+
+
+@pytest.mark.parametrize("url", POSTS)
+def test_anonymous_posts_change_nothing(console, client, url):
+    before = catalog_fingerprint(console)
+    response = client.post(url, data={"id": "1", "name": "x"})
+    assert response.status_code in (302, 400, 401)
+    assert catalog_fingerprint(console) == before
+
+
+@pytest.mark.parametrize("url", POSTS)
+def test_posts_without_csrf_token_are_refused(console, client, url):
+    sign_in(client, "admin")
+    before = catalog_fingerprint(console)
+    response = client.post(url, data={"id": "1", "name": "x", "email": "a@b.co"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert catalog_fingerprint(console) == before
+
+
+def test_viewer_reads_but_cannot_change(console, client):
+    token = sign_in(client, "viewer")
+    for url in ["/admin/", "/admin/models/", "/admin/models/details/?id=1", "/admin/stats/"]:
+        assert client.get(url).status_code == 200, url
+    for url in ["/admin/users/", "/admin/tokens/"]:
+        assert client.get(url).status_code == 403, url
+    listing = client.get("/admin/models/").get_data(as_text=True)
+    assert 'data-action="edit"' not in listing and "set-default" not in listing
+    before = catalog_fingerprint(console)
+    for url in POSTS:
+        response = client.post(url, data={"csrf_token": token, "id": "1"})
+        assert response.status_code == 403, url
+    assert catalog_fingerprint(console) == before
+
+
+def test_editor_changes_models_but_cannot_lock(console, client):
+    token = sign_in(client, "editor")
+    response = client.post("/admin/models/row-action/set-default/",
+                           data={"csrf_token": token, "id": "1"})
+    assert response.status_code == 302
+    listing = client.get("/admin/models/").get_data(as_text=True)
+    assert 'data-action="lock"' not in listing
+    before = catalog_fingerprint(console)
+    client.post("/admin/models/row-action/lock/", data={"csrf_token": token, "id": "2"},
+                follow_redirects=True)
+    assert catalog_fingerprint(console) == before
+    assert client.get("/admin/users/").status_code == 403
+
+
+def test_wrong_password_gets_a_generic_message(console, client):
+    page = client.get("/auth/sign-in").get_data(as_text=True)
+    for email in ["admin@example.com", "nobody@example.com"]:
+        response = client.post("/auth/sign-in", data={
+            "csrf_token": csrf_token(page), "email": email, "password": "not the password"})
+        assert response.status_code == 401
+        assert "Wrong email or password." in response.get_data(as_text=True)
+
+
+def test_sign_in_rotates_the_session_and_refuses_open_redirects(console, client):
+    page = client.get("/auth/sign-in").get_data(as_text=True)
+    before = client.get_cookie("session").value
+    response = client.post("/auth/sign-in", data={
+        "csrf_token": csrf_token(page), "email": "admin@example.com", "password": PASSWORD,
+        "next": "https://evil.example/steal"})
+    assert response.headers["Location"] == "/admin/"
+    assert client.get_cookie("session").value != before
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_sign_out_ends_the_session(console, client):
+    token = sign_in(client, "admin")
+    client.post("/auth/sign-out", data={"csrf_token": token})
+    assert client.get("/admin/models/").status_code == 302
+
+
+def test_disabled_account_is_signed_out_on_its_next_request(console, client):
+    from tests.conftest import run_as_system
+
+    sign_in(client, "editor")
+    run_as_system(console, "access:updateUser", {"email": "editor@example.com",
+                                                 "isActive": False})
+    assert client.get("/admin/models/").status_code == 302
+
+
+def test_console_pages_carry_security_headers(console, client):
+    sign_in(client, "admin")
+    response = client.get("/admin/models/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'nonce-" in csp and "'unsafe-inline'" not in csp.split(
+        "script-src")[1].split(";")[0]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
