@@ -83,6 +83,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["ms_datetime"] = _ms_datetime
     app.after_request(_security_headers)
 
+    @app.get("/favicon.ico")
+    def _favicon():
+        return "", 204
+
     @app.errorhandler(CSRFError)
     def _csrf_error(error: CSRFError):
         if wants_json():

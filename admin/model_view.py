@@ -10,7 +10,6 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_form_data, get_redirect_target
 from markupsafe import Markup
-from sqlalchemy import select
 
 from admin.access import SignedIn
 from admin.calls import RefusedError, run, run_or_flash
@@ -151,7 +150,7 @@ class CatalogModelView(SignedIn, ModelView):
         except RefusedError as refusal:
             self._refused(form, refusal)
             return False
-        return self.session.get(Model, int(created["_id"]))
+        return self.get_one(created["_id"])
 
     def update_model(self, form, model) -> bool:
         current = config_of(model)
@@ -218,7 +217,7 @@ class CatalogModelView(SignedIn, ModelView):
 
     def _model_ids(self, ids: list[str]) -> list[str]:
         pks = [int(i) for i in ids if str(i).isdigit()]
-        return list(self.session.scalars(select(Model.model_id).where(Model.id.in_(pks))))
+        return [m.model_id for m in self.get_query().filter(Model.id.in_(pks)).order_by(Model.id)]
 
     @action("enable", "Enable", "Enable the selected models?")
     def action_enable(self, ids):

@@ -1,0 +1,215 @@
+"""The console in a real browser: Playwright driving Debian's Chromium, against gunicorn."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.conftest import run_as_system
+from tests.console import ACCOUNTS, PASSWORD, create_accounts
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console(seeded, gunicorn):
+    create_accounts(seeded)
+    return gunicorn(seeded.config["DATABASE_URL"], workers=2)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message) -> None:
+        # Only the console's own pages count (the test OIDC provider's page loads from a CDN).
+        if message.type == "error" and message.location.get("url", "").startswith(
+                "http://127.0.0.1"):
+            errors.append(f"{message.text} at {message.location}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert errors == [], f"browser errors: {errors}"
+
+
+def sign_in(page: Page, base: str, role: str = "admin") -> None:
+    page.goto(f"{base}/admin/models/")
+    expect(page).to_have_url(re.compile(r"/auth/sign-in"))
+    page.fill("#email", ACCOUNTS[role])
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/admin/models/"))
+
+
+def row(page: Page, model_id: str):
+    return page.locator("table.model-list tbody tr", has_text=model_id)
+
+
+def flash(page: Page):
+    return page.locator(".alert")
+
+
+def open_details(page: Page, base: str, model_id: str) -> None:
+    page.goto(f"{base}/admin/models/?search={model_id}")
+    row(page, model_id).locator("a[data-action=view]").click()
+    expect(page.locator("#model-title")).to_contain_text(model_id)
+
+
+def quote(page: Page, duration: str, quality: str) -> str:
+    page.select_option("#duration", duration)
+    page.select_option("#quality", quality)
+    page.click("#price-calculator button")
+    return page.locator("#quote-credits").inner_text()
+
+
+def test_admin_runs_the_catalog_from_the_browser(console, page):
+    base = console.url
+    sign_in(page, base)
+    expect(page.locator("#signed-in-as")).to_contain_text("admin@example.com")
+
+    # create a model
+    page.click("text=Create")
+    page.fill("#modelId", "acme/clip-1")
+    page.fill("#name", "Acme Clip")
+    page.fill("#provider", "Acme")
+    page.fill("#costPerSecond", "0.10")
+    page.fill("#supportedDurations", "5, 10")
+    page.fill("#supportedQualities", "standard, high")
+    page.fill("#qualityMultipliers", '{"high": 1.5}')
+    page.click("input[type=submit][value=Save]")
+    expect(row(page, "acme/clip-1")).to_contain_text("$0.1/s")
+
+    # edit its price and see the quote change
+    open_details(page, base, "acme/clip-1")
+    assert quote(page, "10", "high") == "150"
+    page.click("#edit-link")
+    page.fill("#costPerSecond", "0.12")
+    page.fill("#reason", "supplier raised prices")
+    page.click("input[type=submit][value=Save]")
+    open_details(page, base, "acme/clip-1")
+    assert quote(page, "10", "high") == "180"
+    expect(page.locator("#history-table")).to_contain_text("supplier raised prices")
+
+    # soft-delete and restore
+    row_ = row(page, "acme/clip-1")
+    page.goto(f"{base}/admin/models/")
+    row(page, "acme/clip-1").locator("button[data-action=delete]").click()
+    expect(row(page, "acme/clip-1")).to_contain_text("Deleted")
+    row(page, "acme/clip-1").locator("button[data-action=restore]").click()
+    expect(row(page, "acme/clip-1").locator(".status-active")).to_be_visible()
+    del row_
+
+    # set a new default: the old one visibly loses it
+    expect(row(page, "luma/ray-flash-2-540p").locator(".status-default")).to_be_visible()
+    row(page, "acme/clip-1").locator("button[data-action=set-default]").click()
+    expect(row(page, "acme/clip-1").locator(".status-default")).to_be_visible()
+    expect(row(page, "luma/ray-flash-2-540p").locator(".status-default")).to_have_count(0)
+
+    # lock: no edit controls, and editing is refused
+    row(page, "luma/ray-2-720p").locator("button[data-action=lock]").click()
+    locked = row(page, "luma/ray-2-720p")
+    expect(locked.locator(".status-locked")).to_be_visible()
+    expect(locked.locator("a[data-action=edit]")).to_have_count(0)
+    model_pk = locked.locator("input.action-checkbox").get_attribute("value")
+    page.goto(f"{base}/admin/models/edit/?id={model_pk}")
+    expect(page.locator("#locked-notice")).to_be_visible()
+    expect(flash(page).first).to_contain_text("locked")
+
+    # bulk disable: the locked one is skipped and reported, the default stays on
+    page.goto(f"{base}/admin/models/")
+    for model_id in ["google/veo-3", "luma/ray-2-720p", "luma/ray-flash-2-540p"]:
+        row(page, model_id).locator("input.action-checkbox").check()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("text=With selected")
+    page.click("a:has-text('Disable')")
+    expect(page.locator(".alert", has_text="luma/ray-2-720p skipped: locked")).to_be_visible()
+    expect(row(page, "google/veo-3")).to_contain_text("Inactive")
+    expect(row(page, "luma/ray-flash-2-540p")).to_contain_text("Inactive")
+    expect(row(page, "luma/ray-2-720p").locator(".status-active")).to_be_visible()
+
+    # sign out
+    page.click("#sign-out")
+    expect(page).to_have_url(re.compile(r"/auth/sign-in"))
+    page.goto(f"{base}/admin/models/")
+    expect(page).to_have_url(re.compile(r"/auth/sign-in"))
+
+
+def test_form_shows_field_errors_and_saves_nothing(console, page, seeded):
+    sign_in(page, console.url)
+    page.goto(f"{console.url}/admin/models/new/")
+    page.fill("#modelId", "acme/bad")
+    page.fill("#name", "Bad")
+    page.fill("#provider", "Acme")
+    page.fill("#costPerSecond", "0.1")
+    page.fill("#supportedDurations", "5")
+    page.fill("#supportedQualities", "standard")
+    page.fill("#qualityMultipliers", "{not json")
+    page.click("input[type=submit][value=Save]")
+    expect(page.locator("text=Not valid JSON")).to_be_visible()
+    page.fill("#qualityMultipliers", '{"4k": 2}')
+    page.click("input[type=submit][value=Save]")
+    expect(page.locator(".alert", has_text="not a supported quality").first).to_be_visible()
+    assert run_as_system(seeded, "models:getModelById", {"modelId": "acme/bad"}) is None
+
+
+def test_second_save_of_a_stale_form_is_refused(console, page, seeded):
+    sign_in(page, console.url)
+    page.goto(f"{console.url}/admin/models/?search=luma/ray-2-720p")
+    row(page, "luma/ray-2-720p").locator("a[data-action=edit]").click()
+    run_as_system(seeded, "models:updateModel",
+                  {"modelId": "luma/ray-2-720p", "patch": {"name": "Changed elsewhere"}})
+    page.fill("#name", "Mine")
+    page.click("input[type=submit][value=Save]")
+    expect(page.locator(".alert", has_text="someone changed it").first).to_be_visible()
+    model = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert model["name"] == "Changed elsewhere"
+
+
+def test_viewer_sees_no_edit_controls(console, page):
+    sign_in(page, console.url, "viewer")
+    expect(page.locator("text=Create")).to_have_count(0)
+    expect(page.locator("a[data-action=edit]")).to_have_count(0)
+    expect(page.locator(".row-actions button")).to_have_count(0)
+    page.goto(f"{console.url}/admin/stats/")
+    expect(page.locator("#usage-chart")).to_be_visible()
+    expect(page.locator("#usage-table tbody tr")).to_have_count(3)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sso_sign_in(seeded, gunicorn, page):
+    from oidc_provider_mock import run_server_in_thread
+
+    create_accounts(seeded)
+    with run_server_in_thread() as provider:
+        issuer = f"http://localhost:{provider.server_port}"
+        assert requests.get(f"{issuer}/.well-known/openid-configuration", timeout=5).ok
+        server = gunicorn(seeded.config["DATABASE_URL"], OIDC_ISSUER=issuer,
+                          OIDC_CLIENT_ID="catalog", OIDC_CLIENT_SECRET="secret")
+        page.goto(f"{server.url}/auth/sign-in")
+        page.click("#sso")
+        page.fill("input[name=sub]", "editor@example.com")
+        page.click("button:has-text('Authorize')")
+        expect(page.locator("#signed-in-as")).to_contain_text("editor@example.com · editor")
+
+        page.click("#sign-out")
+        page.click("#sso")
+        page.fill("input[name=sub]", "stranger@elsewhere.example")
+        page.click("button:has-text('Authorize')")
+        expect(page.locator(".alert")).to_contain_text("has no account here")
