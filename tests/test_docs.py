@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import functions  # noqa: F401 - declares the functions
 from functions.runtime import REGISTRY
 from tests.conftest import ROOT
 
