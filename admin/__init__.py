@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from admin import auth
 from admin.access import wants_json
+from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
 from admin.pages import HomeView, StatsView, TokensView, UsersView
 from db.schema import Model
@@ -102,5 +103,6 @@ def init_app(app: Flask) -> None:
     )
     console.add_view(CatalogModelView(Model, reader, name="Models", endpoint="models"))
     console.add_view(StatsView(name="Usage", endpoint="stats"))
+    console.add_view(CatalogFileView(name="Import / export", endpoint="catalog_file"))
     console.add_view(UsersView(name="Users", endpoint="users", category="Access"))
     console.add_view(TokensView(name="Tokens", endpoint="tokens", category="Access"))

@@ -14,9 +14,9 @@ from functions.runtime import call
 class RefusedError(Exception):
     """A function refused the console's request; the message is for the person."""
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, data: dict | None = None):
         super().__init__(message)
-        self.message, self.field = message, field
+        self.message, self.field, self.data = message, field, data or {}
 
 
 def run(path: str, args: dict | None = None) -> Any:
@@ -27,7 +27,7 @@ def run(path: str, args: dict | None = None) -> Any:
     try:
         return call(path, args, identity=current_identity(), source="console")
     except FunctionError as error:
-        raise RefusedError(error.message, error.data.get("field")) from None
+        raise RefusedError(error.message, error.data.get("field"), error.data) from None
     except TransportError as error:
         raise RefusedError(error.message) from None
 

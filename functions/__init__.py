@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 # Importing a module declares its functions.
-from functions import access, history, models, pricing  # noqa: F401
+from functions import access, catalog, history, models, pricing  # noqa: F401
 
 
 def init_app(app: Flask) -> None:

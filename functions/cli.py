@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 
@@ -94,7 +95,78 @@ def bootstrap() -> None:
         click.echo(f"Created token 'development' (catalog:write, stats:write): {token['token']}")
 
 
+@click.group("catalog")
+def catalog_cli() -> None:
+    """The catalog as a file: export, plan, apply."""
+
+
+def _read_catalog(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"{path}: {error}") from None
+
+
+def _run_file(path: str, args: dict) -> dict:
+    try:
+        return call(path, args, identity=system("cli"), source="cli")
+    except FunctionError as error:
+        for problem in error.data.get("errors", []):
+            where = f"entry {problem['entry']}" if problem["entry"] is not None else "file"
+            field = f" {problem['field']}" if problem.get("field") else ""
+            click.echo(f"error: {where} ({problem['modelId'] or '-'}){field}: "
+                       f"{problem['message']}", err=True)
+        raise click.ClickException(error.message) from None
+
+
+def describe_plan(plan: dict) -> list[str]:
+    lines = [f"+ create {model_id}" for model_id in plan["created"]]
+    for change in plan["changed"]:
+        lines.append(f"~ change {change['modelId']}")
+        lines += [f"    {c['field']}: {json.dumps(c['old'])} -> {json.dumps(c['new'])}"
+                  for c in change["changes"]]
+    lines += [f"- deactivate {model_id}" for model_id in plan["deactivated"]]
+    lines.append(f"{len(plan['created'])} to create, {len(plan['changed'])} to change, "
+                 f"{plan['unchanged']} unchanged")
+    return lines
+
+
+@catalog_cli.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def export_catalog(file: str | None) -> None:
+    """Write the catalog configuration as sorted JSON (standard output without FILE)."""
+    text = json.dumps(run("catalog:exportCatalog"), indent=2, sort_keys=True,
+                      ensure_ascii=False) + "\n"
+    if file is None:
+        click.echo(text, nl=False)
+    else:
+        with open(file, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+@catalog_cli.command("plan")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def plan_catalog(file: str) -> None:
+    """Show what applying FILE would change; changes nothing."""
+    plan = _run_file("catalog:planCatalog", {"catalog": _read_catalog(file)})
+    click.echo("\n".join(describe_plan(plan)))
+
+
+@catalog_cli.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", required=True, help="Why: recorded in every model's history.")
+@with_appcontext
+def apply_catalog(file: str, reason: str) -> None:
+    """Make the catalog match FILE, all or nothing."""
+    plan = _run_file("catalog:applyCatalog", {"catalog": _read_catalog(file), "reason": reason})
+    click.echo("\n".join(describe_plan(plan)))
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(tokens_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(bootstrap)
+    app.cli.add_command(catalog_cli)

@@ -137,6 +137,13 @@ def run_function() -> Response:
     return _run(None)
 
 
+@bp.get("/api/catalog.schema.json")
+def catalog_schema() -> Response:
+    from functions.catalog import file_schema
+
+    return _json(file_schema())
+
+
 @bp.get("/healthz")
 def healthz() -> Response:
     try:

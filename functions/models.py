@@ -224,7 +224,8 @@ def settle_default(ctx: Context, candidate: Model | None = None) -> None:
 
 
 def insert_model(
-    ctx: Context, modelId: str, given: dict, reason: str | None, isDefault: bool = False
+    ctx: Context, modelId: str, given: dict, reason: str | None, isDefault: bool = False,
+    action: str = "create",
 ) -> Model:
     """Add a model through every rule; it becomes the default if asked or if it is the first."""
     if find(ctx, modelId) is not None:
@@ -245,7 +246,7 @@ def insert_model(
     ctx.db.flush()
     ctx.db.add(ModelStats(model_pk=model.id, total_generations=0, successful_generations=0,
                           total_time_micros=0))
-    record(ctx, model, None, "create", reason)
+    record(ctx, model, None, action, reason)
     if isDefault:
         switch_default(ctx, model, reason)
     settle_default(ctx, model)
@@ -298,69 +299,85 @@ def updateModel(ctx: Context, modelId: str, patch: dict, expectedRevision=None, 
     return document(ctx, model)
 
 
-@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
-          scope="catalog:write")
-def deleteModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
-    """Soft delete: inactive and deprecated, kept with its history; restore brings it back."""
-    model = writable(get(ctx, modelId))
+def soft_delete(ctx: Context, model: Model, reason: str | None, action: str = "delete") -> None:
+    writable(model)
     if model.is_deprecated:
-        return document(ctx, model)
+        return
     refuse_losing_default(ctx, model, "deleted")
     before = config_of(model)
     model.is_active = False
     model.is_deprecated = True
     model.deprecated_at = ctx.now
-    record(ctx, model, before, "delete", reason)
-    return document(ctx, model)
+    record(ctx, model, before, action, reason)
 
 
-@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
-          scope="catalog:write")
-def restoreModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
-    """Undo a soft delete: the model is active again."""
-    model = writable(get(ctx, modelId))
+def restore(ctx: Context, model: Model, reason: str | None, action: str = "restore") -> None:
+    writable(model)
     before = config_of(model)
     model.is_deprecated = False
     model.deprecated_at = None
     model.is_active = True
-    record(ctx, model, before, "restore", reason)
+    record(ctx, model, before, action, reason)
     settle_default(ctx, model)
-    return document(ctx, model)
 
 
-@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
-          scope="catalog:write")
-def setDefaultModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
-    """Make a model the default, taking the flag from the old default in the same transaction."""
-    model = writable(get(ctx, modelId))
+def make_default(ctx: Context, model: Model, reason: str | None) -> None:
+    writable(model)
     if not model.is_active or model.is_deprecated:
         raise FunctionError(
-            "INACTIVE", f"{modelId} is not active; activate or restore it first", field="modelId"
+            "INACTIVE", f"{model.model_id} is not active; activate or restore it first",
+            field="modelId",
         )
     switch_default(ctx, model, reason)
-    return document(ctx, model)
 
 
-def _set_lock(ctx: Context, modelId: str, locked: bool, reason: str | None) -> dict:
-    model = get(ctx, modelId)
+def set_lock(ctx: Context, model: Model, locked: bool, reason: str | None, action: str) -> None:
     before = config_of(model)
     model.is_locked = locked
-    record(ctx, model, before, "lock" if locked else "unlock", reason)
+    record(ctx, model, before, action, reason)
+
+
+MODEL_REF = {"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))}
+
+
+@mutation(MODEL_REF, scope="catalog:write")
+def deleteModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
+    """Soft delete: inactive and deprecated, kept with its history; restore brings it back."""
+    model = get(ctx, modelId)
+    soft_delete(ctx, model, reason)
     return document(ctx, model)
 
 
-@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
-          scope="catalog:write", admin_only=True)
+@mutation(MODEL_REF, scope="catalog:write")
+def restoreModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
+    """Undo a soft delete: the model is active again."""
+    model = get(ctx, modelId)
+    restore(ctx, model, reason)
+    return document(ctx, model)
+
+
+@mutation(MODEL_REF, scope="catalog:write")
+def setDefaultModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
+    """Make a model the default, taking the flag from the old default in the same transaction."""
+    model = get(ctx, modelId)
+    make_default(ctx, model, reason)
+    return document(ctx, model)
+
+
+@mutation(MODEL_REF, scope="catalog:write", admin_only=True)
 def lockModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
     """Freeze a model: no edit, toggle or delete until it is unlocked."""
-    return _set_lock(ctx, modelId, True, reason)
+    model = get(ctx, modelId)
+    set_lock(ctx, model, True, reason, "lock")
+    return document(ctx, model)
 
 
-@mutation({"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))},
-          scope="catalog:write", admin_only=True)
+@mutation(MODEL_REF, scope="catalog:write", admin_only=True)
 def unlockModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
     """Allow changes to a locked model again."""
-    return _set_lock(ctx, modelId, False, reason)
+    model = get(ctx, modelId)
+    set_lock(ctx, model, False, reason, "unlock")
+    return document(ctx, model)
 
 
 @mutation(

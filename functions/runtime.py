@@ -68,6 +68,7 @@ class Context:
     now: int
     source: str
     config: dict = field(default_factory=dict)
+    discard: bool = False  # set by a handler that must leave no trace (a dry run)
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,10 @@ def call(
         try:
             with scope as session:
                 ctx = Context(session, identity, int(time.time() * 1000), source, config)
-                return fn.handler(ctx, **checked)
+                result = fn.handler(ctx, **checked)
+                if ctx.discard:
+                    session.rollback()
+                return result
         except exc.DBAPIError as error:
             verdict = classify_error(error)
             if verdict == "unavailable":

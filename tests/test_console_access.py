@@ -9,11 +9,12 @@ from tests.console import PASSWORD, create_accounts, csrf_token, sign_in
 
 PAGES = ["/admin/", "/admin/models/", "/admin/models/details/?id=1",
          "/admin/models/edit/?id=1", "/admin/models/new/", "/admin/stats/", "/admin/users/",
-         "/admin/tokens/"]
+         "/admin/tokens/", "/admin/catalog_file/", "/admin/catalog_file/export"]
 POSTS = ["/admin/models/new/", "/admin/models/edit/?id=1", "/admin/models/delete/",
          "/admin/models/action/", "/admin/models/row-action/set-default/",
          "/admin/models/row-action/lock/", "/admin/models/revert/", "/admin/users/create",
-         "/admin/users/update", "/admin/tokens/create", "/admin/tokens/revoke"]
+         "/admin/users/update", "/admin/tokens/create", "/admin/tokens/revoke",
+         "/admin/catalog_file/plan", "/admin/catalog_file/apply"]
 
 
 @pytest.fixture
@@ -54,7 +55,8 @@ def test_posts_without_csrf_token_are_refused(console, client, url):
 
 def test_viewer_reads_but_cannot_change(console, client):
     token = sign_in(client, "viewer")
-    for url in ["/admin/", "/admin/models/", "/admin/models/details/?id=1", "/admin/stats/"]:
+    for url in ["/admin/", "/admin/models/", "/admin/models/details/?id=1", "/admin/stats/",
+                "/admin/catalog_file/", "/admin/catalog_file/export"]:
         assert client.get(url).status_code == 200, url
     for url in ["/admin/users/", "/admin/tokens/"]:
         assert client.get(url).status_code == 403, url

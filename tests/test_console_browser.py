@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -213,3 +214,31 @@ def test_sso_sign_in(seeded, gunicorn, page):
         page.fill("input[name=sub]", "stranger@elsewhere.example")
         page.click("button:has-text('Authorize')")
         expect(page.locator(".alert")).to_contain_text("has no account here")
+
+
+def test_export_upload_plan_and_apply(console, page, seeded, tmp_path):
+    sign_in(page, console.url, "editor")
+    page.goto(f"{console.url}/admin/catalog_file/")
+    with page.expect_download() as download:
+        page.click("#download")
+    catalog = json.loads(open(download.value.path()).read())
+    catalog["models"][1]["costPerSecond"] = 0.2
+    edited = tmp_path / "catalog.json"
+    edited.write_text(json.dumps(catalog))
+    page.set_input_files("#upload-form input[type=file]", str(edited))
+    page.click("#upload-form button")
+    expect(page.locator("#plan")).to_contain_text("0 to create, 1 to change")
+    expect(page.locator("#plan")).to_contain_text("costPerSecond")
+    unchanged = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert unchanged["costPerSecond"] == 0.18
+    page.fill("#apply-form input[name=reason]", "quarterly prices")
+    page.click("#apply-form button")
+    expect(page.locator(".alert-success")).to_contain_text("1 changed")
+    changed = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert changed["costPerSecond"] == 0.2
+
+    catalog["models"][0]["supportedDurations"] = []
+    edited.write_text(json.dumps(catalog))
+    page.set_input_files("#upload-form input[type=file]", str(edited))
+    page.click("#upload-form button")
+    expect(page.locator("#file-errors")).to_contain_text("models[0].supportedDurations")

@@ -1,0 +1,93 @@
+"""History: one entry per change from every path, field by field; revert; stale revisions."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+
+from tests.conftest import Api, run_as_system
+from tests.test_catalog import FLASH, RAY, VEO, error
+
+PAGE = {"numItems": 50, "cursor": None}
+
+
+def history(api, model_id, page=PAGE):
+    return api.value("query", "history:getModelHistory",
+                     {"modelId": model_id, "paginationOpts": page})
+
+
+def test_every_change_writes_one_entry_with_who_why_and_what(seeded, api):
+    api.value("mutation", "models:updateModel", {
+        "modelId": RAY, "patch": {"costPerSecond": 0.2, "tags": ["x"]}, "reason": "new price"})
+    api.value("mutation", "models:updateModelStats",
+              {"modelId": RAY, "generationTime": 1, "success": True})
+    entries = history(api, RAY)["page"]
+    assert [e["action"] for e in entries] == ["update", "create"]
+    latest = entries[0]
+    assert latest["revision"] == 2 and latest["reason"] == "new price"
+    assert latest["actor"].startswith("token:") and latest["source"] == "http"
+    assert {c["field"]: (c["old"], c["new"]) for c in latest["changes"]} == {
+        "costPerSecond": (0.18, 0.2), "tags": (["budget", "720p", "video"], ["x"])}
+    assert latest["snapshot"]["costPerSecond"] == 0.2
+    assert entries[1]["source"] == "seed" and entries[1]["actor"] == "seed"
+
+
+def test_default_switch_is_recorded_on_both_models(seeded, api):
+    api.value("mutation", "models:setDefaultModel", {"modelId": VEO})
+    assert history(api, VEO)["page"][0]["action"] == "set-default"
+    assert history(api, FLASH)["page"][0]["action"] == "unset-default"
+
+
+def test_no_op_update_writes_nothing(seeded, api):
+    before = history(api, RAY)["page"]
+    model = api.value("mutation", "models:updateModel",
+                      {"modelId": RAY, "patch": {"costPerSecond": 0.18}})
+    assert model["revision"] == 1 and history(api, RAY)["page"] == before
+
+
+def test_history_pages_newest_first(seeded, api):
+    for price in (0.2, 0.21, 0.22):
+        api.value("mutation", "models:updateModel",
+                  {"modelId": RAY, "patch": {"costPerSecond": price}})
+    first = history(api, RAY, {"numItems": 2, "cursor": None})
+    assert [e["revision"] for e in first["page"]] == [4, 3] and not first["isDone"]
+    rest = history(api, RAY, {"numItems": 2, "cursor": first["continueCursor"]})
+    assert [e["revision"] for e in rest["page"]] == [2, 1] and rest["isDone"]
+
+
+def test_history_needs_a_caller(seeded, client):
+    response = Api(client).post("query", "history:getModelHistory",
+                                {"modelId": RAY, "paginationOpts": PAGE})
+    assert response.status_code == 401
+
+
+def test_revert_brings_back_a_revision_as_a_new_change(seeded, api):
+    api.value("mutation", "models:updateModel", {
+        "modelId": RAY, "patch": {"costPerSecond": 0.3, "supportedDurations": [5, 9, 12]}})
+    reverted = api.value("mutation", "history:revertModel",
+                         {"modelId": RAY, "revision": 1, "reason": "mistake"})
+    assert reverted["costPerSecond"] == 0.18 and reverted["supportedDurations"] == [5, 9]
+    assert reverted["revision"] == 3
+    latest = history(api, RAY)["page"][0]
+    assert latest["action"] == "revert" and latest["reason"] == "mistake"
+    missing = api.mutation("history:revertModel", {"modelId": RAY, "revision": 99})
+    assert error(missing) == {"code": "NOT_FOUND", "field": "revision"}
+    run_as_system(seeded, "models:lockModel", {"modelId": RAY})
+    assert error(api.mutation("history:revertModel",
+                              {"modelId": RAY, "revision": 1}))["code"] == "LOCKED"
+
+
+def test_history_is_written_in_the_same_transaction(seeded, api):
+    """A change refused half-way leaves neither the change nor its history."""
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM model_history")).scalar()
+    # the patch is valid field by field, but the default cannot be switched off
+    body = api.mutation("models:updateModel", {
+        "modelId": FLASH, "patch": {"name": "Renamed", "isActive": False}})
+    assert error(body)["code"] == "DEFAULT_REQUIRED"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM model_history")).scalar() == count
+        name = conn.execute(text("SELECT name FROM models WHERE model_id = :m"),
+                            {"m": FLASH}).scalar()
+    engine.dispose()
+    assert name == "Luma Ray Flash 2-540p"
