@@ -78,14 +78,15 @@ def stats_of(stats: ModelStats | None) -> dict:
     }
 
 
-def to_document(model: Model, stats: ModelStats | None) -> dict:
-    """A model as its clients see it; optional fields that are unset are left out, as in Convex."""
+def config_document(model: Model) -> dict:
+    """A model as its clients see it, less statistics; unset optional fields are left out."""
     doc = {"_id": str(model.id), "_creationTime": float(model.created_at)}
-    for name, value in config_of(model).items():
-        if value is not None:
-            doc[name] = value
+    doc.update((name, value) for name, value in config_of(model).items() if value is not None)
     doc["revision"] = model.revision
-    doc.update(stats_of(stats))
     doc["createdAt"] = model.created_at
     doc["updatedAt"] = model.updated_at
     return doc
+
+
+def to_document(model: Model, stats: ModelStats | None) -> dict:
+    return {**config_document(model), **stats_of(stats)}

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from db.schema import Model, ModelStats
 from functions import fields
+from functions.cache import Entry, Snapshot, catalog_cache, with_stats
 from functions.capabilities import resolve_request
 from functions.changes import assign, record
 from functions.documents import config_of, stats_of, to_document
@@ -29,81 +30,89 @@ def find(ctx: Context, model_id: str) -> Model | None:
     return ctx.db.scalar(select(Model).where(Model.model_id == model_id))
 
 
+def not_found(model_id: str) -> FunctionError:
+    return FunctionError("NOT_FOUND", f"No model with modelId '{model_id}'", field="modelId")
+
+
 def get(ctx: Context, model_id: str) -> Model:
     model = find(ctx, model_id)
     if model is None:
-        raise FunctionError("NOT_FOUND", f"No model with modelId '{model_id}'", field="modelId")
+        raise not_found(model_id)
     return model
-
-
-def documents(ctx: Context, *conditions) -> list[dict]:
-    rows = ctx.db.execute(
-        select(Model, ModelStats)
-        .outerjoin(ModelStats, ModelStats.model_pk == Model.id)
-        .where(*conditions)
-        .order_by(Model.id)
-    )
-    return [to_document(model, stats) for model, stats in rows]
 
 
 def document(ctx: Context, model: Model) -> dict:
     return to_document(model, ctx.db.get(ModelStats, model.id))
 
 
-ACTIVE = (Model.is_active.is_(True), Model.is_deprecated.is_(False))
+def catalog(ctx: Context) -> Snapshot:
+    """The configuration as of this query's transaction, from memory when unchanged."""
+    return catalog_cache().snapshot(ctx.db)
+
+
+def cached(ctx: Context, model_id: str) -> Entry:
+    """A model from the read cache; NOT_FOUND when there is none."""
+    entry = catalog(ctx).find(model_id)
+    if entry is None:
+        raise not_found(model_id)
+    return entry
+
+
+def documents(ctx: Context, entries: list[Entry]) -> list[dict]:
+    return with_stats(ctx.db, entries)
 
 
 @query()
 def getActiveModels(ctx: Context) -> list[dict]:
     """Active models, in the order they were created."""
-    return documents(ctx, *ACTIVE)
+    return documents(ctx, catalog(ctx).active)
 
 
 @query({"modelId": v.string(1, 200)})
 def getModelById(ctx: Context, modelId: str) -> dict | None:
     """One model by its modelId, or null."""
-    model = find(ctx, modelId)
-    return None if model is None else document(ctx, model)
+    entry = catalog(ctx).find(modelId)
+    return None if entry is None else documents(ctx, [entry])[0]
 
 
 @query()
 def getDefaultModel(ctx: Context) -> dict | None:
     """The default model, or null when no model is active."""
-    found = documents(ctx, Model.is_default.is_(True), *ACTIVE)
-    return found[0] if found else None
+    entry = catalog(ctx).default
+    return None if entry is None else documents(ctx, [entry])[0]
 
 
 @query()
 def getPremiumModels(ctx: Context) -> list[dict]:
     """Active premium models."""
-    return documents(ctx, Model.is_premium.is_(True), *ACTIVE)
+    return documents(ctx, [e for e in catalog(ctx).active if e.model.is_premium])
 
 
 @query({"provider": v.string(1, 100)})
 def getModelsByProvider(ctx: Context, provider: str) -> list[dict]:
     """Active models of one provider."""
-    return documents(ctx, Model.provider == provider, *ACTIVE)
+    return documents(ctx, [e for e in catalog(ctx).active if e.model.provider == provider])
 
 
 @query()
 def getModelStats(ctx: Context) -> list[dict]:
     """Usage statistics of every model."""
-    rows = ctx.db.execute(
-        select(Model.model_id, Model.name, ModelStats)
-        .outerjoin(ModelStats, ModelStats.model_pk == Model.id)
-        .order_by(Model.id)
-    )
-    return [{"modelId": mid, "name": name, **stats_of(stats)} for mid, name, stats in rows]
+    return [
+        {"modelId": doc["modelId"], "name": doc["name"], "totalGenerations":
+         doc["totalGenerations"], "averageGenerationTime": doc["averageGenerationTime"],
+         "successRate": doc["successRate"]}
+        for doc in documents(ctx, catalog(ctx).entries)
+    ]
 
 
 @query({"modelId": v.string(1, 200), "duration": fields.DURATION, "quality": v.string(1, 100)})
 def validateModelCapabilities(ctx: Context, modelId: str, duration: int, quality: str) -> dict:
     """Whether a generation request fits the model: {valid} or {valid: false, reason, code}."""
-    model = find(ctx, modelId)
-    if model is None:
+    entry = catalog(ctx).find(modelId)
+    if entry is None:
         return {"valid": False, "code": "NOT_FOUND", "reason": f"No model with modelId '{modelId}'"}
     try:
-        resolve_request(model, duration, quality)
+        resolve_request(entry.model, duration, quality)
     except FunctionError as error:
         return {"valid": False, "code": error.code, "reason": error.message}
     return {"valid": True}
@@ -125,11 +134,15 @@ def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(str(last_id).encode()).decode()
 
 
+LIST_FILTERS = {
+    "isActive": "is_active", "isPremium": "is_premium", "isDeprecated": "is_deprecated",
+    "provider": "provider", "category": "category", "contentType": "content_type",
+}
+
+
 @query({
     "paginationOpts": PAGINATION,
-    "isActive": v.optional(v.boolean()),
-    "isPremium": v.optional(v.boolean()),
-    "isDeprecated": v.optional(v.boolean()),
+    **{name: v.optional(v.boolean()) for name in ("isActive", "isPremium", "isDeprecated")},
     "provider": v.optional(v.string(1, 100)),
     "category": v.optional(v.string(0, 100)),
     "contentType": v.optional(v.string(1, 64)),
@@ -137,30 +150,25 @@ def encode_cursor(last_id: int) -> str:
 def listModels(ctx: Context, paginationOpts: dict, **filters) -> dict:
     """All models, a page at a time, in creation order: stable under inserts."""
     after = decode_cursor(paginationOpts.get("cursor"))
-    columns = {
-        "isActive": Model.is_active, "isPremium": Model.is_premium,
-        "isDeprecated": Model.is_deprecated, "provider": Model.provider,
-        "category": Model.category, "contentType": Model.content_type,
-    }
-    conditions = [columns[name] == value for name, value in filters.items()]
     limit = paginationOpts["numItems"]
-    rows = ctx.db.execute(
-        select(Model, ModelStats)
-        .outerjoin(ModelStats, ModelStats.model_pk == Model.id)
-        .where(Model.id > after, *conditions)
-        .order_by(Model.id)
-        .limit(limit + 1)
-    ).all()
-    page = rows[:limit]
-    last = page[-1][0].id if page else after
-    return {
-        "page": [to_document(model, stats) for model, stats in page],
-        "isDone": len(rows) <= limit,
-        "continueCursor": encode_cursor(last),
-    }
+    wanted = [(LIST_FILTERS[name], value) for name, value in filters.items()]
+    page: list[Entry] = []
+    is_done = True
+    for entry in catalog(ctx).after(after):
+        if all(getattr(entry.model, attr) == value for attr, value in wanted):
+            if len(page) == limit:
+                is_done = False
+                break
+            page.append(entry)
+    last = page[-1].pk if page else after
+    return {"page": documents(ctx, page), "isDone": is_done,
+            "continueCursor": encode_cursor(last)}
 
 
 # -- invariants ------------------------------------------------------------------------------
+
+ACTIVE = (Model.is_active.is_(True), Model.is_deprecated.is_(False))
+
 
 
 def writable(model: Model) -> Model:
@@ -454,6 +462,6 @@ def updateModelStats(ctx: Context, modelId: str, generationTime: float, success:
         )
     )
     if result.rowcount == 0:
-        raise FunctionError("NOT_FOUND", f"No model with modelId '{modelId}'", field="modelId")
+        raise not_found(modelId)
     stats = ctx.db.scalar(select(ModelStats).where(ModelStats.model_pk == pk))
     return {"modelId": modelId, **stats_of(stats)}

@@ -55,5 +55,5 @@ def quote(model: Model, duration: int | None, quality: str, credits_per_usd: Dec
 })
 def getCreditCost(ctx: Context, modelId: str, quality: str, duration: int | None = None) -> dict:
     """The whole quote for one generation: cost per second, multiplier, USD and credits."""
-    model = models.get(ctx, modelId)
-    return quote(model, duration, quality, Decimal(str(ctx.config["CREDITS_PER_USD"])))
+    credits_per_usd = Decimal(str(ctx.config["CREDITS_PER_USD"]))
+    return quote(models.cached(ctx, modelId).model, duration, quality, credits_per_usd)
