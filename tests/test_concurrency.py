@@ -1,0 +1,125 @@
+"""Fast reads, exact writes: the read cache, and correctness under concurrency against gunicorn."""
+
+from __future__ import annotations
+
+import random
+import threading
+from decimal import Decimal
+
+import requests
+
+from functions.cache import catalog_cache
+from tests.conftest import run_as_system
+from tests.test_catalog import FLASH, NEW_MODEL, RAY, VEO
+
+
+def call(url: str, kind: str, path: str, args: dict, token: str | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = requests.post(f"{url}/api/{kind}", json={"path": path, "args": args},
+                             headers=headers, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_stats_do_not_evict_the_cached_configuration(seeded, api):
+    api.value("query", "models:getActiveModels")
+    with seeded.app_context():
+        cache = catalog_cache()
+    reloads = cache.reloads
+    for _ in range(5):
+        api.value("mutation", "models:updateModelStats",
+                  {"modelId": RAY, "generationTime": 2, "success": True})
+        assert api.value("query", "models:getModelById", {"modelId": RAY})["revision"] == 1
+    assert api.value("query", "models:getModelById", {"modelId": RAY})["totalGenerations"] == 5
+    assert cache.reloads == reloads
+    api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {"name": "New"}})
+    assert api.value("query", "models:getModelById", {"modelId": RAY})["name"] == "New"
+    assert cache.reloads == reloads + 1
+
+
+def test_a_change_is_visible_to_the_next_read_on_every_worker(seeded, gunicorn, make_token):
+    token = make_token("catalog:write")
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=3)
+    for round_ in range(1, 16):
+        price = round(0.18 + round_ / 100, 2)
+        call(server.url, "mutation", "models:updateModel",
+             {"modelId": RAY, "patch": {"costPerSecond": price}}, token)
+        for _ in range(6):  # a fresh connection each time: spread over the workers
+            quote = call(server.url, "query", "pricing:getCreditCost",
+                         {"modelId": RAY, "duration": 5, "quality": "high"})["value"]
+            assert quote["costPerSecond"] == price
+
+
+def test_stats_updates_are_exact_under_concurrency(seeded, gunicorn, make_token):
+    token = make_token("stats:write")
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=2)
+    threads, calls = 8, 200
+    times = [[Decimal(random.randint(1, 120_000)) / 1000 for _ in range(calls)]
+             for _ in range(threads)]
+    successes = [[random.random() < 0.9 for _ in range(calls)] for _ in range(threads)]
+    failures: list[str] = []
+
+    def worker(index: int) -> None:
+        session = requests.Session()
+        for seconds, ok in zip(times[index], successes[index], strict=True):
+            response = session.post(f"{server.url}/api/mutation", json={
+                "path": "models:updateModelStats",
+                "args": {"modelId": FLASH, "generationTime": float(seconds), "success": ok}},
+                headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            if response.status_code != 200 or response.json()["status"] != "success":
+                failures.append(response.text)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert failures == []
+    total = threads * calls
+    stats = {s["modelId"]: s for s in call(server.url, "query", "models:getModelStats",
+                                           {})["value"]}[FLASH]
+    assert stats["totalGenerations"] == total
+    expected_successes = sum(map(sum, successes))
+    assert stats["successRate"] == float(Decimal(expected_successes) * 100 / total)
+    expected_average = sum(map(sum, times)) / total
+    assert stats["averageGenerationTime"] == float(expected_average)
+
+
+def test_one_default_holds_under_concurrent_changes(seeded, gunicorn, make_token):
+    token = make_token("catalog:write")
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=2)
+    for i in range(4):
+        run_as_system(seeded, "models:createModel", {**NEW_MODEL, "modelId": f"acme/m{i}"})
+    ids = [VEO, RAY, FLASH] + [f"acme/m{i}" for i in range(4)]
+    outcomes: list[str] = []
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for step in range(25):
+            choice = rng.random()
+            if choice < 0.5:
+                path, args = "models:setDefaultModel", {"modelId": rng.choice(ids)}
+            elif choice < 0.7:
+                path, args = "models:createModel", {
+                    **NEW_MODEL, "modelId": f"acme/t{seed}-{step}", "isDefault": True}
+            elif choice < 0.85:
+                path, args = "models:deleteModel", {"modelId": rng.choice(ids)}
+            else:
+                path, args = "models:restoreModel", {"modelId": rng.choice(ids)}
+            body = call(server.url, "mutation", path, args, token)
+            outcomes.append(body["status"] if body["status"] == "success"
+                            else body["errorData"]["code"])
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert set(outcomes) <= {"success", "DEFAULT_REQUIRED", "INACTIVE"}
+    assert outcomes.count("success") > 50
+    active = call(server.url, "query", "models:getActiveModels", {})["value"]
+    defaults = [m["modelId"] for m in active if m["isDefault"]]
+    assert len(defaults) == 1
+    page = call(server.url, "query", "models:listModels",
+                {"paginationOpts": {"numItems": 1000, "cursor": None}})["value"]["page"]
+    assert sum(m["isDefault"] for m in page) == 1
