@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,18 +32,47 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            options = conn.get_execution_options()
+            if options.get("isolation_level") != "AUTOCOMMIT":
+                conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection that sat idle, instead of pinging on every checkout.
+
+    Under load connections are never idle, so requests pay no extra round trip; after the
+    server restarts, the first failure invalidates the whole pool (SQLAlchemy's own disconnect
+    handling) and idle connections are replaced before use.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_conn.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as error:  # noqa: BLE001 - any failure means: reconnect
+            raise exc.DisconnectionError() from error
 
 
 @contextmanager
@@ -51,7 +81,7 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
 
     Writers are serialized: SQLite takes its write lock up front (BEGIN IMMEDIATE);
     PostgreSQL takes a transaction-level advisory lock, after which every statement
-    sees every earlier writer's commit. Readers get one consistent snapshot.
+    sees every earlier writer's commit.
     """
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
@@ -59,9 +89,9 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
         elif write:
             conn = conn.execution_options(isolation_level="READ COMMITTED")
         else:
-            conn = conn.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
+            # Reads run statement by statement: no BEGIN/COMMIT round trips. The catalog
+            # configuration is still read at one exact version (functions/cache.py).
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         with Session(bind=conn, expire_on_commit=False, autoflush=True) as session:
             if write and engine.dialect.name == "postgresql":
                 session.execute(select(func.pg_advisory_xact_lock(CATALOG_LOCK_KEY)))
@@ -74,20 +104,20 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
 
 
 @contextmanager
-def atomic_update(engine: Engine) -> Iterator[Session]:
-    """A short transaction for single-statement atomic updates (no catalog lock)."""
+def read(engine: Engine) -> Iterator[Session]:
+    """A read-only session outside any function (sign-in, token checks)."""
+    with transaction(engine, write=False) as session:
+        yield session
+
+
+@contextmanager
+def single_statement(engine: Engine) -> Iterator[Session]:
+    """For a handler that runs exactly one statement: atomic by itself, in autocommit mode,
+    so it costs one round trip and takes no catalog lock."""
     with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        else:
-            conn = conn.execution_options(isolation_level="READ COMMITTED")
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         with Session(bind=conn, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+            yield session
 
 
 def classify_error(error: BaseException) -> str | None:

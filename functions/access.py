@@ -7,10 +7,12 @@ import hmac
 import secrets
 import time
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from db.engine import read, single_statement
 from db.schema import ApiToken, User
 from functions.errors import FunctionError
 from functions.runtime import ROLES, SCOPES, Context, Identity, mutation, query
@@ -103,21 +105,31 @@ def revokeToken(ctx: Context, name: str) -> dict:
     return _token_doc(token)
 
 
-def authenticate_token(session: Session, raw: str) -> Identity | None:
+def authenticate_token(engine: Engine, raw: str) -> Identity | None:
     """The identity a bearer token stands for, or None when it is unknown, expired or revoked."""
     parts = raw.split("_", 2)
     if len(parts) != 3 or f"{parts[0]}_" != TOKEN_PREFIX:
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
+    with read(engine) as session:
+        token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
     now = int(time.time() * 1000)
     if token is None or not hmac.compare_digest(token.token_hash, hash_token(raw)):
         return None
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         return None
     if token.last_used_at is None or now - token.last_used_at > 60_000:
-        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-        session.commit()
+        _touch(engine, token.id, now)
     return Identity("token", f"token:{token.name}", frozenset(token.scopes))
+
+
+def _touch(engine: Engine, token_id: int, now: int) -> None:
+    """Note when a token was last used: bookkeeping, at most once a minute, never in the way."""
+    try:
+        with single_statement(engine) as session:
+            session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                            .values(last_used_at=now))
+    except OperationalError:
+        pass  # busy: the next request will note it
 
 
 def authenticate_password(session: Session, email: str, password: str) -> Identity | None:

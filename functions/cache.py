@@ -1,9 +1,9 @@
 """The read cache: the catalog's configuration in memory, keyed by the catalog version.
 
 Every catalog change bumps `catalog_state.version` in its own transaction. A query reads that
-version first, in its own snapshot; when it matches, the configuration comes from memory, and
-otherwise it is reloaded in that same snapshot. So a read never sees a configuration older than
-its transaction, on any worker. Statistics change on every generation and are not cached: they
+version first; when it matches, the configuration comes from memory, and otherwise it is
+reloaded at exactly that version. So a read never sees a configuration older than the last
+commit before it, on any worker. Statistics change on every generation and are not cached: they
 are read live and merged in, so recording a generation never throws the configuration away.
 """
 
@@ -70,8 +70,8 @@ class CatalogCache:
         self.reloads = 0
 
     def snapshot(self, session: Session) -> Snapshot:
-        """The configuration as of `session`'s transaction."""
-        version = session.scalar(select(CatalogState.version).where(CatalogState.id == 1))
+        """The configuration at the catalog's current version (never older than this read)."""
+        version = _version(session)
         current = self._snapshot
         if current is not None and current.version == version:
             return current
@@ -79,11 +79,25 @@ class CatalogCache:
             current = self._snapshot
             if current is not None and current.version == version:
                 return current
-            loaded = _load(session, version)
-            self.reloads += 1
-            if current is None or version > current.version:
+            loaded = self._reload(session, version)
+            if current is None or loaded.version > current.version:
                 self._snapshot = loaded
             return loaded
+
+    def _reload(self, session: Session, version: int) -> Snapshot:
+        # Reads may run statement by statement: the rows belong to `version` only if no
+        # change committed while they were read, which the version read after them tells.
+        while True:
+            loaded = _load(session, version)
+            self.reloads += 1
+            after = _version(session)
+            if after == version:
+                return loaded
+            version = after
+
+
+def _version(session: Session) -> int:
+    return session.scalar(select(CatalogState.version).where(CatalogState.id == 1))
 
 
 def catalog_cache() -> CatalogCache:

@@ -11,7 +11,6 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from db import get_db
@@ -101,8 +100,7 @@ def identify() -> Identity:
     if scheme.lower() != "bearer" or not token.strip():
         raise TransportError(401, "Unauthenticated", "Authorization must be 'Bearer <token>'")
     try:
-        with Session(get_db().engine) as session:
-            identity = authenticate_token(session, token.strip())
+        identity = authenticate_token(get_db().engine, token.strip())
     except SQLAlchemyError:
         raise TransportError(503, "Unavailable", "The catalog database is unavailable") from None
     if identity is None:

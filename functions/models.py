@@ -451,7 +451,7 @@ def updateModelStats(ctx: Context, modelId: str, generationTime: float, success:
     """Record one finished generation (time in seconds); one atomic statement, never lost."""
     micros = round(generationTime * 1_000_000)
     pk = select(Model.id).where(Model.model_id == modelId).scalar_subquery()
-    result = ctx.db.execute(
+    stats = ctx.db.scalar(
         update(ModelStats)
         .where(ModelStats.model_pk == pk)
         .values(
@@ -460,8 +460,8 @@ def updateModelStats(ctx: Context, modelId: str, generationTime: float, success:
             total_time_micros=ModelStats.total_time_micros + micros,
             updated_at=ctx.now,
         )
+        .returning(ModelStats)
     )
-    if result.rowcount == 0:
+    if stats is None:
         raise not_found(modelId)
-    stats = ctx.db.scalar(select(ModelStats).where(ModelStats.model_pk == pk))
     return {"modelId": modelId, **stats_of(stats)}

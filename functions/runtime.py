@@ -17,7 +17,7 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
 from db import get_db
-from db.engine import atomic_update, classify_error, transaction
+from db.engine import classify_error, single_statement, transaction
 from functions.errors import TransportError
 from functions.values import Object, Validator
 
@@ -116,7 +116,8 @@ def query(args=None, *, scope: str | None = None, internal: bool = False):
 def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False):
     """Declare a writing function. `admin_only`: signed-in users also need the admin role.
 
-    `atomic`: the handler is a single atomic statement that needs no catalog lock.
+    `atomic`: the handler runs exactly one statement (atomic by itself, in autocommit) and needs
+    no catalog lock. It is retried only when the database refused to start it (busy).
     """
     return _register("mutation", args, scope, internal, admin_only, atomic)
 
@@ -165,7 +166,7 @@ def call(
         if fn.kind == "query":
             scope = transaction(engine, write=False)
         elif fn.atomic:
-            scope = atomic_update(engine)
+            scope = single_statement(engine)
         else:
             scope = transaction(engine, write=True)
         try:

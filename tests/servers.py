@@ -48,7 +48,8 @@ def _pg_bindir() -> Path:
 class PostgresServer:
     """A PostgreSQL cluster in a temporary folder, listening on 127.0.0.1 only."""
 
-    def __init__(self):
+    def __init__(self, durable: bool = False):
+        self.durable = durable  # the tests trade durability for speed; the benchmark does not
         self.bindir = _pg_bindir()
         # Not under pytest's folder: that one is private to root, and the server runs as postgres.
         self.base = Path(tempfile.mkdtemp(prefix="catalog-pg-"))
@@ -74,8 +75,9 @@ class PostgresServer:
             self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
                       "-E", "UTF8", "--no-sync")
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                   f"-c unix_socket_directories={self.base} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   f"-c unix_socket_directories={self.base} -c max_connections=200")
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         result = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-t", "60",
                            "-l", str(self.base / "server.log"), "start", check=False)
         if result.returncode != 0:
@@ -105,14 +107,15 @@ class PostgresServer:
 class Gunicorn:
     """The app under gunicorn with deploy/gunicorn.conf.py, on a free loopback port."""
 
-    def __init__(self, root: Path, database_url: str, instance: Path, workers: int = 2,
-                 env: dict | None = None):
+    def __init__(self, root: Path, database_url: str, instance: Path, workers: int | None = 2,
+                 env: dict | None = None, app: str = "wsgi:app"):
         self.root, self.database_url, self.instance = root, database_url, instance
-        self.workers = workers
+        self.workers, self.app = workers, app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
+        instance.mkdir(parents=True, exist_ok=True)
         self.log = instance.parent / f"gunicorn-{self.port}.log"
 
     def start(self) -> None:
@@ -122,14 +125,15 @@ class Gunicorn:
             "INSTANCE_PATH": str(self.instance),
             "SECRET_KEY": "test-secret",
             "BIND": f"127.0.0.1:{self.port}",
-            "WEB_CONCURRENCY": str(self.workers),
             "LOG_LEVEL": "warning",
             **self.extra_env,
         }
+        if self.workers is not None:
+            env["WEB_CONCURRENCY"] = str(self.workers)
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.process = subprocess.Popen(
             [str(gunicorn), "-c", "deploy/gunicorn.conf.py", "--access-logfile", "/dev/null",
-             "wsgi:app"],
+             self.app],
             cwd=self.root, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -142,6 +146,12 @@ class Gunicorn:
             return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except requests.RequestException:
             return False
+
+    def worker_rss_kib(self) -> list[int]:
+        """Resident memory of each worker process."""
+        out = subprocess.run(["ps", "--ppid", str(self.process.pid), "-o", "rss="],
+                             capture_output=True, text=True).stdout
+        return [int(x) for x in out.split()]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -1,0 +1,203 @@
+"""`make bench`: the catalog under gunicorn with production settings, driven by wrk.
+
+For SQLite and PostgreSQL, with 3 and with 10,000 models, it measures requests/s and p50/p99
+of five functions, each beside a floor measured in the same run (a minimal Flask app answering
+constant bytes under the same gunicorn settings), checks that no statistics update was lost,
+reports worker memory, and writes bench/results.md. Speed is reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+from alembic import command  # noqa: E402
+
+from db.cli import alembic_config  # noqa: E402
+from tests.servers import Gunicorn, PostgresServer  # noqa: E402
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+SIZES = (3, 10_000)
+ACTIVE_IN_LARGE = 100  # of the 10,000 models, this many are active (the rest retired)
+LOOKUP = {"modelId": "luma/ray-2-720p", "duration": 9, "quality": "high"}
+WORKLOAD = [
+    ("getActiveModels", "query", "models:getActiveModels", {}),
+    ("getModelById", "query", "models:getModelById", {"modelId": "luma/ray-2-720p"}),
+    ("getCreditCost", "query", "pricing:getCreditCost", LOOKUP),
+    ("validateModelCapabilities", "query", "models:validateModelCapabilities", LOOKUP),
+    ("updateModelStats", "mutation", "models:updateModelStats",
+     {"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5, "success": True}),
+]
+SINGLE_LOOKUPS = ("getModelById", "getCreditCost", "validateModelCapabilities")
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        return shutil.which("wrk") or sys.exit("wrk did not install")
+    sys.exit("wrk is needed: apt-get install -y wrk")
+
+
+def wrk(url: str, kind: str, body: dict, token: str = "") -> dict:
+    result = subprocess.run(
+        [ensure_wrk(), "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s",
+         str(ROOT / "bench" / "post.lua"), f"{url}/api/{kind}"],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "BODY": json.dumps(body), "TOKEN": token},
+    )
+    out = result.stdout
+
+    def number(label: str) -> float:
+        return float(re.search(rf"{label}\s+([\d.]+)", out).group(1))
+
+    return {"rps": number("Requests/sec:"), "p50_ms": number("P50") / 1000,
+            "p99_ms": number("P99") / 1000, "ok": int(number("SUCCESSES")),
+            "failed": int(number("FAILURES"))}
+
+
+def prepare(url: str, size: int, instance: Path) -> str:
+    """Migrate, seed and grow the catalog through the mutations; returns a stats token."""
+    from functions.runtime import call, system
+    from wsgi import create_app
+
+    command.upgrade(alembic_config(url), "head")
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    with app.app_context():
+        import seeds
+
+        seeds.load()
+        if size > 3:
+            catalog = call("catalog:exportCatalog", {}, identity=system("bench"),
+                           source="bench")
+            base = catalog["models"][1]
+            for i in range(size - 3):
+                catalog["models"].append({
+                    **base, "modelId": f"bench/model-{i:05d}", "name": f"Bench {i}",
+                    "isDefault": False, "isActive": i < ACTIVE_IN_LARGE - 3})
+            call("catalog:applyCatalog", {"catalog": catalog, "reason": "bench"},
+                 identity=system("bench"), source="bench")
+        token = call("access:createToken", {"name": "bench", "scopes": ["stats:write"]},
+                     identity=system("bench"), source="bench")["token"]
+    app.extensions["catalog_db"].dispose()
+    return token
+
+
+def generations(url: str) -> int:
+    stats = requests.post(f"{url}/api/query", json={"path": "models:getModelStats"},
+                          timeout=60).json()["value"]
+    return next(s["totalGenerations"] for s in stats if s["modelId"] == "luma/ray-flash-2-540p")
+
+
+def run_catalog(database: str, url: str, size: int, work: Path) -> dict:
+    started = time.monotonic()
+    token = prepare(url, size, work)
+    print(f"  {database}, {size} models: prepared in {time.monotonic() - started:.0f} s",
+          flush=True)
+    server = Gunicorn(ROOT, url, work / f"instance-{database}-{size}", workers=None)
+    server.start()
+    try:
+        results = {}
+        for name, kind, path, args in WORKLOAD:
+            requests.post(f"{server.url}/api/{kind}", json={"path": path, "args": args},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=60)  # warm
+            before = generations(server.url) if kind == "mutation" else 0
+            measured = wrk(server.url, kind, {"path": path, "args": args}, token)
+            if kind == "mutation":
+                recorded = generations(server.url) - before
+                # wrk stops with requests in flight: those are recorded but never counted
+                # as acknowledged. A lost update is one acknowledged but not recorded.
+                measured["recorded"] = recorded
+                measured["lost"] = max(0, measured["ok"] - recorded)
+            results[name] = measured
+            print(f"    {name}: {measured['rps']:.0f} req/s", flush=True)
+        results["rss_kib"] = server.worker_rss_kib()
+        return results
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    floor_server = Gunicorn(ROOT, "sqlite://", work / "floor", workers=None, app="bench.floor:app")
+    floor_server.start()
+    try:
+        floor = wrk(floor_server.url, "query", {"path": "x", "args": {}})
+    finally:
+        floor_server.stop()
+    print(f"floor: {floor['rps']:.0f} req/s", flush=True)
+
+    postgres = PostgresServer(durable=True)
+    postgres.start()
+    runs: dict[tuple[str, int], dict] = {}
+    try:
+        for size in SIZES:
+            runs[("sqlite", size)] = run_catalog(
+                "sqlite", f"sqlite:///{work}/bench-{size}.db", size, work)
+            postgres.create_database(f"bench{size}")
+            runs[("postgresql", size)] = run_catalog(
+                "postgresql", postgres.url(f"bench{size}"), size, work)
+    finally:
+        postgres.remove()
+        shutil.rmtree(work, ignore_errors=True)
+    report = render(floor, runs)
+    (ROOT / "bench" / "results.md").write_text(report)
+    print(report)
+
+
+def render(floor: dict, runs: dict) -> str:
+    cores = os.cpu_count()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`make bench`, {time.strftime('%Y-%m-%d')}: gunicorn with `deploy/gunicorn.conf.py` "
+        f"(gthread) on {cores} cores; wrk from the same machine, 2 threads, {CONNECTIONS} "
+        f"connections, {SECONDS} s per row. PostgreSQL 15 with fsync and synchronous commit on. "
+        f"The 10,000-model catalog has {ACTIVE_IN_LARGE} active models.",
+        "",
+        f"Floor (a minimal Flask app returning constant bytes, same gunicorn settings): "
+        f"**{floor['rps']:.0f} req/s**, p50 {floor['p50_ms']:.2f} ms, "
+        f"p99 {floor['p99_ms']:.2f} ms.",
+        "",
+        "| database | models | function | req/s | vs floor | p50 ms | p99 ms | failed "
+        "| acknowledged / recorded | lost |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (database, size), results in runs.items():
+        for name, *_ in WORKLOAD:
+            r = results[name]
+            lines.append(
+                f"| {database} | {size} | {name} | {r['rps']:.0f} | "
+                f"{r['rps'] / floor['rps']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                f"{r['failed']} | "
+                + (f"{r['ok']} / {r['recorded']} | {r['lost']} |" if "lost" in r else " | |"))
+    lines += ["", "Single-model lookups, 10,000 models against 3 (requests/s ratio):", ""]
+    for database in ("sqlite", "postgresql"):
+        for name in SINGLE_LOOKUPS:
+            small, large = runs[(database, 3)][name], runs[(database, 10_000)][name]
+            lines.append(f"- {database} {name}: {large['rps'] / small['rps']:.2f}")
+    lines += ["", "Worker memory (RSS, MiB, per worker):", ""]
+    for (database, size), results in runs.items():
+        rss = ", ".join(f"{kib / 1024:.0f}" for kib in results["rss_kib"])
+        lines.append(f"- {database}, {size} models: {rss}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

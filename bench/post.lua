@@ -1,0 +1,38 @@
+-- wrk script: POST one JSON body; count answers that succeeded, for the lost-update check.
+-- BODY and TOKEN come from the environment.
+wrk.method = "POST"
+wrk.body = os.getenv("BODY")
+wrk.headers["Content-Type"] = "application/json"
+local token = os.getenv("TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  successes = 0
+  failures = 0
+end
+
+function response(status, headers, body)
+  if status == 200 and string.find(body, '"status":"success"', 1, true) then
+    successes = successes + 1
+  else
+    failures = failures + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local ok, bad = 0, 0
+  for _, thread in ipairs(threads) do
+    ok = ok + thread:get("successes")
+    bad = bad + thread:get("failures")
+  end
+  io.write(string.format("SUCCESSES %d\nFAILURES %d\n", ok, bad))
+  io.write(string.format("P50 %d\nP99 %d\n", latency:percentile(50), latency:percentile(99)))
+end
