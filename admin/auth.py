@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from db import get_db
 from functions.access import authenticate_password, identity_for_email
 from functions.runtime import ANONYMOUS, Identity, call, system
 
+audit = logging.getLogger("catalog.audit")
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
 oauth = OAuth()
 
@@ -69,24 +71,58 @@ def sign_in_as(identity: Identity, method: str) -> None:
     session["method"] = method
     session["nonce"] = secrets.token_urlsafe(8)
     g.identity = identity
+    audit.info("sign-in", extra={"email": identity.name, "method": method})
     call("access:recordSignIn", {"email": identity.name}, identity=system("auth"),
          source="console")
 
 
+THROTTLE_WINDOW = 15 * 60
+
+
+def _throttle_keys(email: str) -> list[tuple[str, int]]:
+    config = current_app.config
+    return [(f"sign-in:account:{email.strip().lower()}", config["SIGN_IN_FAILURES_PER_ACCOUNT"]),
+            (f"sign-in:address:{request.remote_addr}", config["SIGN_IN_FAILURES_PER_ADDRESS"])]
+
+
+def _throttled(email: str) -> float | None:
+    """Seconds to wait when this account or address failed too often, else None."""
+    from functions.http import counters
+
+    waits = [left for key, most in _throttle_keys(email)
+             for count, left in [counters().count(key, THROTTLE_WINDOW)] if count >= most]
+    return max(waits) if waits else None
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
+    from functions.http import counters
+
     form = SignInForm()
     next_url = _safe_next(request.values.get("next"))
+    status = 200
     if form.validate_on_submit():
+        email = form.email.data
+        wait = _throttled(email)
+        if wait is not None:
+            audit.warning("sign-in throttled", extra={"email": email})
+            flash(f"Too many failed sign-ins; try again in {int(wait // 60) + 1} minutes.",
+                  "error")
+            return render_template("auth/sign_in.html", form=form, next_url=next_url,
+                                   sso=bool(current_app.config.get("OIDC_ISSUER"))), 429
         with Session(get_db().engine) as db:
-            identity = authenticate_password(db, form.email.data, form.password.data)
+            identity = authenticate_password(db, email, form.password.data)
         if identity is not None:
+            counters().clear(_throttle_keys(email)[0][0])
             sign_in_as(identity, "password")
             return redirect(next_url)
+        for key, _most in _throttle_keys(email):
+            counters().hit(key, THROTTLE_WINDOW)
+        audit.warning("sign-in failed", extra={"email": email})
         flash("Wrong email or password.", "error")
+        status = 401
     return render_template("auth/sign_in.html", form=form, next_url=next_url,
-                           sso=bool(current_app.config.get("OIDC_ISSUER"))), (
-        401 if request.method == "POST" else 200)
+                           sso=bool(current_app.config.get("OIDC_ISSUER"))), status
 
 
 @bp.post("/sign-out")

@@ -17,3 +17,22 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # The app is created in each worker after fork: no database connection crosses a fork.
 preload_app = False
+
+
+def on_starting(server) -> None:
+    """Metrics from every worker are aggregated through files in one folder (prometheus_client)."""
+    import shutil
+    import tempfile
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="catalog-metrics-")
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

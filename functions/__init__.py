@@ -9,7 +9,8 @@ from functions import access, catalog, history, models, pricing  # noqa: F401
 
 
 def init_app(app: Flask) -> None:
-    from functions import cli, http
+    from functions import cli, http, observe
 
+    observe.init_app(app)
     http.init_app(app)
     cli.init_app(app)

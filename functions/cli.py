@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from datetime import UTC, datetime
 
 import click
 from flask import Flask
@@ -45,10 +46,16 @@ def create_token(name: str, scopes: tuple[str, ...], expires_in_days: int | None
 @tokens_cli.command("list")
 @with_appcontext
 def list_tokens() -> None:
-    """Name, prefix, scopes and state of every token."""
+    """Every token: name, prefix, scopes, who made it and when, last use, expiry, state."""
+    def when(ms: int | None) -> str:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M") if ms else "-"
+
+    click.echo("name\tprefix\tscopes\tcreated\tcreated by\tlast used\texpires\tstate")
     for t in run("access:listTokens"):
         state = "revoked" if t["revokedAt"] else "active"
-        click.echo(f"{t['name']}\tmc_{t['prefix']}_…\t{','.join(t['scopes'])}\t{state}")
+        click.echo("\t".join([t["name"], f"mc_{t['prefix']}_…", ",".join(t["scopes"]),
+                              when(t["createdAt"]), t["createdBy"], when(t["lastUsedAt"]),
+                              when(t["expiresAt"]), state]))
 
 
 @tokens_cli.command("revoke")

@@ -6,9 +6,10 @@ import base64
 import json
 import logging
 import struct
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -16,7 +17,9 @@ from werkzeug.exceptions import HTTPException
 from db import get_db
 from functions.access import authenticate_token
 from functions.errors import FunctionError, TransportError
-from functions.runtime import ANONYMOUS, Identity, call
+from functions.observe import note_call
+from functions.ratelimit import Counters, retry_after
+from functions.runtime import ANONYMOUS, REGISTRY, Identity, call
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -62,7 +65,8 @@ def _decode_convex(value: Any, path: str = "args") -> Any:
     return out
 
 
-def parse_request() -> tuple[str, Any]:
+def parse_request(path: str | None = None) -> tuple[str, Any]:
+    """The function path and arguments of a request; `path` when the URL names the function."""
     raw = request.get_data(cache=False)
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
@@ -70,7 +74,7 @@ def parse_request() -> tuple[str, Any]:
         raise TransportError(400, "BadJsonBody", "The request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise TransportError(400, "BadJsonBody", "The request body must be a JSON object")
-    path, fmt = body.get("path"), body.get("format")
+    path, fmt = path or body.get("path"), body.get("format")
     if not isinstance(path, str) or not 0 < len(path) <= 200:
         raise TransportError(
             400, "BadPath", "'path' must name a function, e.g. models:getActiveModels"
@@ -108,16 +112,47 @@ def identify() -> Identity:
     return identity
 
 
-def _run(kind: str | None) -> Response:
+def counters() -> Counters:
+    return current_app.extensions["counters"]
+
+
+def limit(identity: Identity) -> None:
+    """The API's rate limit: per token, or per address for anonymous callers."""
+    per_minute = current_app.config["RATE_LIMIT_PER_MINUTE"]
+    if not per_minute:
+        return
+    key = identity.name if identity.kind == "token" else f"address:{request.remote_addr}"
+    count, left = counters().hit(f"api:{key}", 60)
+    if count > per_minute:
+        raise TransportError(
+            429, "RateLimited",
+            f"More than {per_minute} requests a minute; retry in {retry_after(left)} s",
+            {"Retry-After": retry_after(left)},
+        )
+
+
+def _run(kind: str | None, path: str | None = None) -> Response:
+    identity = ANONYMOUS
     try:
-        path, args = parse_request()
-        value = call(path, args, identity=identify(), source="http", kind=kind, public=True)
+        identity = identify()
+        limit(identity)
+        path, args = parse_request(path)
+        value = call(path, args, identity=identity, source="http", kind=kind, public=True)
     except TransportError as error:
+        note_call(_label(path), "rejected", error.code, identity.name)
         return _transport(error)
     except FunctionError as error:
+        note_call(_label(path), "error", error.code, identity.name)
         return _json({"status": "error", "errorMessage": error.message,
                       "errorData": error.data, "logLines": []})
-    return _json({"status": "success", "value": value, "logLines": []})
+    note_call(_label(path), "success", None, identity.name)
+    headers = {"Cache-Control": "no-store"} if identity.kind != "anonymous" else None
+    return _json({"status": "success", "value": value, "logLines": []}, headers=headers)
+
+
+def _label(path: str | None) -> str:
+    """A metrics label: a known function's name, never a caller's arbitrary string."""
+    return path if path in REGISTRY else "-"
 
 
 @bp.post("/api/query")
@@ -133,6 +168,19 @@ def run_mutation() -> Response:
 @bp.post("/api/function")
 def run_function() -> Response:
     return _run(None)
+
+
+@bp.post("/api/run/<module>/<name>")
+def run_named(module: str, name: str) -> Response:
+    """Convex's /api/run/{module}/{function}: the function named in the URL."""
+    return _run(None, f"{module}:{name}")
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Response:
+    from functions.openapi import document
+
+    return _json(document())
 
 
 @bp.get("/api/catalog.schema.json")
@@ -154,6 +202,7 @@ def healthz() -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.extensions["counters"] = Counters(Path(app.config["RATE_LIMIT_STORAGE"]))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

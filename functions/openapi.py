@@ -1,0 +1,94 @@
+"""The OpenAPI 3.1 document of the function endpoints, generated from the functions' validators."""
+
+from __future__ import annotations
+
+from functions.errors import ERROR_CODES
+from functions.runtime import REGISTRY, Function
+
+TRANSPORT_ERROR = {
+    "type": "object",
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["code", "message"],
+}
+RESULT = {
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {"status": {"const": "success"}, "value": {},
+                           "logLines": {"type": "array", "items": {"type": "string"}}},
+            "required": ["status", "value"],
+        },
+        {
+            "type": "object",
+            "properties": {
+                "status": {"const": "error"},
+                "errorMessage": {"type": "string"},
+                "errorData": {
+                    "type": "object",
+                    "properties": {"code": {"enum": sorted(ERROR_CODES)},
+                                   "field": {"type": "string"}},
+                    "required": ["code"],
+                },
+                "logLines": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["status", "errorMessage", "errorData"],
+        },
+    ]
+}
+TRANSPORT_STATUSES = {
+    "400": "The request is malformed (not JSON, wrong format or shape)",
+    "401": "Missing or invalid credentials",
+    "403": "The credentials lack the scope",
+    "404": "No such public function",
+    "413": "The body is larger than 1 MiB",
+    "429": "Rate limited; see Retry-After",
+    "503": "The database is unavailable or writes kept conflicting; see Retry-After",
+}
+
+
+def run_path(fn: Function) -> str:
+    module, name = fn.name.split(":")
+    return f"/api/run/{module}/{name}"
+
+
+def _operation(fn: Function) -> dict:
+    responses = {"200": {"description": "The function ran: its value, or a function error",
+                         "content": {"application/json": {"schema": {"$ref":
+                                                                     "#/components/schemas/Result"}}}}}
+    for status, text in TRANSPORT_STATUSES.items():
+        responses[status] = {"description": text, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/TransportError"}}}}
+    operation = {
+        "operationId": fn.name,
+        "summary": fn.summary,
+        "tags": [fn.name.split(":")[0]],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object",
+            "properties": {"args": fn.args.schema(), "format": {"enum": ["json"]}},
+            "required": ["args"],
+            "additionalProperties": False,
+        }}}},
+        "responses": responses,
+    }
+    if fn.scope is not None:
+        operation["security"] = [{"bearer": []}]
+        operation["description"] = f"Needs the `{fn.scope}` scope."
+    return operation
+
+
+def document() -> dict:
+    public = sorted((fn for fn in REGISTRY.values() if not fn.internal), key=lambda f: f.name)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Model Catalog",
+            "version": "1",
+            "description": "Convex-style functions. Each is also callable at /api/query, "
+                           "/api/mutation or /api/function with {path, args, format}.",
+        },
+        "paths": {run_path(fn): {"post": _operation(fn)} for fn in public},
+        "components": {
+            "schemas": {"Result": RESULT, "TransportError": TRANSPORT_ERROR},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
