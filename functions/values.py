@@ -36,6 +36,16 @@ def _describe(value: Any) -> str:
     return "an object"
 
 
+def _check_text(value: str, path: str) -> None:
+    """Text that every database can store: no NUL characters, no lone surrogates."""
+    if "\x00" in value:
+        raise _fail(path, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(path, "must be valid Unicode text") from None
+
+
 class Validator:
     optional = False
 
@@ -55,6 +65,7 @@ class String(Validator):
     def check(self, value, path):
         if not isinstance(value, str):
             raise _fail(path, f"must be a string, got {_describe(value)}")
+        _check_text(value, path)
         if len(value) < self.min_length:
             raise _fail(path, "must not be empty" if self.min_length == 1 else
                         f"must be at least {self.min_length} characters")
@@ -247,8 +258,11 @@ class Json(Validator):
             raise _fail(path, f"nests deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(value, float) and not math.isfinite(value):
             raise _fail(path, "must hold only finite numbers")
+        if isinstance(value, str):
+            _check_text(value, path)
         if isinstance(value, dict):
             for key, item in value.items():
+                _check_text(key, f"{path}.{key}")
                 if key.startswith("$"):
                     raise _fail(f"{path}.{key}", "starts with '$', which is reserved")
                 self._walk(item, f"{path}.{key}", depth + 1)
