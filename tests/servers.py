@@ -147,6 +147,11 @@ class Gunicorn:
         except requests.RequestException:
             return False
 
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["ps", "--ppid", str(self.process.pid), "-o", "pid="],
+                             capture_output=True, text=True).stdout
+        return [int(x) for x in out.split()]
+
     def worker_rss_kib(self) -> list[int]:
         """Resident memory of each worker process."""
         out = subprocess.run(["ps", "--ppid", str(self.process.pid), "-o", "rss="],
