@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,10 @@ from alembic import command  # noqa: E402
 from db.cli import alembic_config  # noqa: E402
 from tests.servers import Gunicorn, PostgresServer  # noqa: E402
 
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
+# This machine's speed drifts: each row alternates floor and function runs, ROUNDS times each,
+# and reports medians, so that the ratio compares runs made at the same moment.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # Every request is still counted by the rate limiter (its cost is measured); it never refuses.
 os.environ.setdefault("RATE_LIMIT_PER_MINUTE", str(10**9))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
@@ -106,7 +110,18 @@ def generations(url: str) -> int:
     return next(s["totalGenerations"] for s in stats if s["modelId"] == "luma/ray-flash-2-540p")
 
 
-def run_catalog(database: str, url: str, size: int, work: Path) -> dict:
+def alternate(floor_url: str, url: str, kind: str, body: dict, token: str) -> dict:
+    floors, runs = [], []
+    for _ in range(ROUNDS):
+        floors.append(wrk(floor_url, "query", {"path": "x", "args": {}}))
+        runs.append(wrk(url, kind, body, token))
+    middle = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+    floor_rps = statistics.median(f["rps"] for f in floors)
+    return {**middle, "floor_rps": floor_rps, "ratio": middle["rps"] / floor_rps,
+            "ok": sum(r["ok"] for r in runs), "failed": sum(r["failed"] for r in runs)}
+
+
+def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) -> dict:
     started = time.monotonic()
     token = prepare(url, size, work)
     print(f"  {database}, {size} models: prepared in {time.monotonic() - started:.0f} s",
@@ -119,7 +134,7 @@ def run_catalog(database: str, url: str, size: int, work: Path) -> dict:
             requests.post(f"{server.url}/api/{kind}", json={"path": path, "args": args},
                           headers={"Authorization": f"Bearer {token}"}, timeout=60)  # warm
             before = generations(server.url) if kind == "mutation" else 0
-            measured = wrk(server.url, kind, {"path": path, "args": args}, token)
+            measured = alternate(floor_url, server.url, kind, {"path": path, "args": args}, token)
             if kind == "mutation":
                 recorded = generations(server.url) - before
                 # wrk stops with requests in flight: those are recorded but never counted
@@ -139,23 +154,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     floor_server = Gunicorn(ROOT, "sqlite://", work / "floor", workers=None, app="bench.floor:app")
     floor_server.start()
-    try:
-        floor = wrk(floor_server.url, "query", {"path": "x", "args": {}})
-    finally:
-        floor_server.stop()
+    floor = wrk(floor_server.url, "query", {"path": "x", "args": {}})
     print(f"floor: {floor['rps']:.0f} req/s", flush=True)
-
     postgres = PostgresServer(durable=True)
     postgres.start()
     runs: dict[tuple[str, int], dict] = {}
     try:
         for size in SIZES:
             runs[("sqlite", size)] = run_catalog(
-                "sqlite", f"sqlite:///{work}/bench-{size}.db", size, work)
+                "sqlite", f"sqlite:///{work}/bench-{size}.db", size, work, floor_server.url)
             postgres.create_database(f"bench{size}")
             runs[("postgresql", size)] = run_catalog(
-                "postgresql", postgres.url(f"bench{size}"), size, work)
+                "postgresql", postgres.url(f"bench{size}"), size, work, floor_server.url)
     finally:
+        floor_server.stop()
         postgres.remove()
         shutil.rmtree(work, ignore_errors=True)
     report = render(floor, runs)
@@ -170,31 +182,34 @@ def render(floor: dict, runs: dict) -> str:
         "",
         f"`make bench`, {time.strftime('%Y-%m-%d')}: gunicorn with `deploy/gunicorn.conf.py` "
         f"(gthread) on {cores} cores; wrk from the same machine, 2 threads, {CONNECTIONS} "
-        f"connections, {SECONDS} s per row. PostgreSQL 15 with fsync and synchronous commit on. "
+        f"connections. Each row alternates {ROUNDS} runs of {SECONDS} s of the floor and of the "
+        "function and reports the median run and its ratio to the median floor beside it. "
+        "PostgreSQL 15 with fsync and synchronous commit on. "
         "The rate limiter counts every request (its limit set out of reach). "
         f"The 10,000-model catalog has {ACTIVE_IN_LARGE} active models.",
         "",
-        f"Floor (a minimal Flask app returning constant bytes, same gunicorn settings): "
-        f"**{floor['rps']:.0f} req/s**, p50 {floor['p50_ms']:.2f} ms, "
+        f"Floor (a minimal Flask app returning constant bytes, same gunicorn settings), first "
+        f"run: **{floor['rps']:.0f} req/s**, p50 {floor['p50_ms']:.2f} ms, "
         f"p99 {floor['p99_ms']:.2f} ms.",
         "",
-        "| database | models | function | req/s | vs floor | p50 ms | p99 ms | failed "
+        "| database | models | function | req/s | floor req/s | ratio | p50 ms | p99 ms | failed "
         "| acknowledged / recorded | lost |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (database, size), results in runs.items():
         for name, *_ in WORKLOAD:
             r = results[name]
             lines.append(
-                f"| {database} | {size} | {name} | {r['rps']:.0f} | "
-                f"{r['rps'] / floor['rps']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                f"| {database} | {size} | {name} | {r['rps']:.0f} | {r['floor_rps']:.0f} | "
+                f"{r['ratio']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                 f"{r['failed']} | "
                 + (f"{r['ok']} / {r['recorded']} | {r['lost']} |" if "lost" in r else " | |"))
-    lines += ["", "Single-model lookups, 10,000 models against 3 (requests/s ratio):", ""]
+    lines += ["", "Single-model lookups, 10,000 models against 3 (their ratios to the floor, "
+              "divided; 1.00 means no cost from the catalog's size):", ""]
     for database in ("sqlite", "postgresql"):
         for name in SINGLE_LOOKUPS:
             small, large = runs[(database, 3)][name], runs[(database, 10_000)][name]
-            lines.append(f"- {database} {name}: {large['rps'] / small['rps']:.2f}")
+            lines.append(f"- {database} {name}: {large['ratio'] / small['ratio']:.2f}")
     lines += ["", "Worker memory (RSS, MiB, per worker):", ""]
     for (database, size), results in runs.items():
         rss = ", ".join(f"{kib / 1024:.0f}" for kib in results["rss_kib"])
