@@ -9,8 +9,9 @@ from functions import access, catalog, history, models, pricing  # noqa: F401
 
 
 def init_app(app: Flask) -> None:
-    from functions import cli, http, observe
+    from functions import cli, http, observe, sync
 
     observe.init_app(app)
     http.init_app(app)
+    sync.init_app(app)
     cli.init_app(app)
