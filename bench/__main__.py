@@ -77,7 +77,7 @@ def wrk(url: str, kind: str, body: dict, token: str = "") -> dict:
             "failed": int(number("FAILURES"))}
 
 
-def prepare(url: str, size: int, instance: Path) -> str:
+def prepare(url: str, size: int, instance: Path, scope: str = "stats:write") -> str:
     """Migrate, seed and grow the catalog through the mutations; returns a stats token."""
     from functions.runtime import call, system
     from wsgi import create_app
@@ -98,7 +98,7 @@ def prepare(url: str, size: int, instance: Path) -> str:
                     "isDefault": False, "isActive": i < ACTIVE_IN_LARGE - 3})
             call("catalog:applyCatalog", {"catalog": catalog, "reason": "bench"},
                  identity=system("bench"), source="bench")
-        token = call("access:createToken", {"name": "bench", "scopes": ["stats:write"]},
+        token = call("access:createToken", {"name": "bench", "scopes": [scope]},
                      identity=system("bench"), source="bench")["token"]
     app.extensions["catalog_db"].dispose()
     return token
@@ -149,6 +149,40 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) 
         server.stop()
 
 
+LIVE_SUBSCRIBERS = 200
+LIVE_CHANGES = 10
+
+
+def run_live(url: str, work: Path) -> dict:
+    """200 subscribers to one quote; a price change; time until each has the new value."""
+    token = prepare(url, 3, work, "catalog:write")
+    server = Gunicorn(ROOT, url, work / "instance-live", workers=2,
+                      env={"GUNICORN_THREADS": str(LIVE_SUBSCRIBERS // 2 + 16)})
+    server.start()
+    try:
+        idle = sum(server.worker_rss_kib())
+        node = subprocess.Popen(
+            ["node", "live_bench.mjs", server.url, token, str(LIVE_SUBSCRIBERS),
+             str(LIVE_CHANGES)],
+            cwd=ROOT / "tests" / "convex_client", stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        assert json.loads(node.stdout.readline())["ready"]
+        connected = sum(server.worker_rss_kib())
+        node.stdin.write("go\n")
+        node.stdin.flush()
+        rounds = json.loads(node.stdout.readline())["rounds"]
+        node.wait(60)
+    finally:
+        server.stop()
+    every = sorted(ms for round_ in rounds for ms in round_)
+    last = sorted(max(round_) for round_ in rounds)
+    return {
+        "p50": every[len(every) // 2], "p99": every[int(len(every) * 0.99)],
+        "last_p50": last[len(last) // 2], "last_max": last[-1],
+        "kib_per_subscription": (connected - idle) / LIVE_SUBSCRIBERS,
+    }
+
+
 def main() -> None:
     ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
@@ -166,16 +200,18 @@ def main() -> None:
             postgres.create_database(f"bench{size}")
             runs[("postgresql", size)] = run_catalog(
                 "postgresql", postgres.url(f"bench{size}"), size, work, floor_server.url)
+        live = run_live(f"sqlite:///{work}/live.db", work)
+        print(f"live: {live}", flush=True)
     finally:
         floor_server.stop()
         postgres.remove()
         shutil.rmtree(work, ignore_errors=True)
-    report = render(floor, runs)
+    report = render(floor, runs, live)
     (ROOT / "bench" / "results.md").write_text(report)
     print(report)
 
 
-def render(floor: dict, runs: dict) -> str:
+def render(floor: dict, runs: dict, live: dict) -> str:
     cores = os.cpu_count()
     lines = [
         "# Benchmark results",
@@ -214,6 +250,16 @@ def render(floor: dict, runs: dict) -> str:
     for (database, size), results in runs.items():
         rss = ", ".join(f"{kib / 1024:.0f}" for kib in results["rss_kib"])
         lines.append(f"- {database}, {size} models: {rss}")
+    lines += [
+        "",
+        f"Live queries (SQLite, 2 workers): {LIVE_SUBSCRIBERS} ConvexClients subscribed to one "
+        f"quote; {LIVE_CHANGES} price changes through the HTTP API, one at a time. Time from "
+        f"sending the change to each subscriber holding the new value: p50 "
+        f"{live['p50']:.0f} ms, p99 {live['p99']:.0f} ms; until the last subscriber has it: "
+        f"median {live['last_p50']:.0f} ms, worst {live['last_max']:.0f} ms. Memory per open "
+        f"subscription (worker RSS growth / subscribers): "
+        f"{live['kib_per_subscription']:.0f} KiB.",
+    ]
     return "\n".join(lines) + "\n"
 
 

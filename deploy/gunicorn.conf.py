@@ -5,6 +5,8 @@ import os
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() * 2)))
+# gthread: each request, and each open live-query WebSocket, holds one thread. Raise
+# GUNICORN_THREADS to the sockets a worker should hold (plus headroom for plain requests).
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
