@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import requests
+
 from tests.conftest import ROOT
 
 CLIENT = ROOT / "tests" / "convex_client"
@@ -41,3 +43,53 @@ def test_official_convex_client_live_queries(seeded, gunicorn, make_token):
     assert steps["refused"]["error"]["code"] == "DEFAULT_REQUIRED"
     assert steps["unsubscribed"]["newUpdates"] == 0
     assert steps["resumed"]["costPerSecond"] == 0.4
+
+
+def test_hostile_sync_messages_end_the_session_not_the_worker(seeded, gunicorn):
+    from simple_websocket import Client, ConnectionClosed
+
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1, **SOCKETS)
+    endpoint = server.url.replace("http", "ws") + "/api/1.48.0/sync"
+
+    def fatal(*messages: str) -> str:
+        ws = Client.connect(endpoint)
+        try:
+            for message in messages:
+                ws.send(message)
+            while True:
+                answer = json.loads(ws.receive(timeout=10))
+                if answer["type"] == "FatalError":
+                    return answer["error"]
+        finally:
+            try:
+                ws.close()
+            except ConnectionClosed:
+                pass
+
+    assert "not JSON" in fatal("{nope")
+    assert "Unknown message type" in fatal(json.dumps({"type": "DropTables"}))
+    assert "with a type" in fatal("[1, 2, 3]")
+    assert "Invalid base version" in fatal(json.dumps(
+        {"type": "ModifyQuerySet", "baseVersion": 7, "newVersion": 8, "modifications": []}))
+    assert "queryId" in fatal(json.dumps(
+        {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+         "modifications": [{"type": "Add", "udfPath": "models:getActiveModels"}]}))
+
+    ws = Client.connect(endpoint)
+    ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+                        "modifications": [
+                            {"type": "Add", "queryId": 0, "udfPath": "models:noSuch",
+                             "args": [{}]},
+                            {"type": "Add", "queryId": 1, "udfPath": "models:getModelById",
+                             "args": [{"modelId": 5}]},
+                            {"type": "Add", "queryId": 2, "udfPath": "models:getDefaultModel",
+                             "args": [{}]}]}))
+    transition = json.loads(ws.receive(timeout=10))
+    ws.close()
+    by_id = {m["queryId"]: m for m in transition["modifications"]}
+    assert by_id[0]["type"] == "QueryFailed" and "FunctionNotFound" in by_id[0]["errorMessage"]
+    assert by_id[1]["type"] == "QueryFailed"
+    assert by_id[1]["errorData"]["code"] == "INVALID_ARGUMENT"
+    assert by_id[2]["value"]["modelId"] == "luma/ray-flash-2-540p"
+    assert server.process.poll() is None
+    assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
