@@ -170,7 +170,6 @@ def listModels(ctx: Context, paginationOpts: dict, **filters) -> dict:
 ACTIVE = (Model.is_active.is_(True), Model.is_deprecated.is_(False))
 
 
-
 def writable(model: Model) -> Model:
     if model.is_locked:
         raise FunctionError(

@@ -73,6 +73,15 @@ def open_details(page: Page, base: str, model_id: str) -> None:
     expect(page.locator("#model-title")).to_contain_text(model_id)
 
 
+def fill_new_model(page: Page, **fields: str) -> None:
+    """Fill the create form: a valid model, with `fields` overriding its values."""
+    values = {"modelId": "acme/clip-1", "name": "Acme Clip", "provider": "Acme",
+              "costPerSecond": "0.10", "supportedDurations": "5, 10",
+              "supportedQualities": "standard, high", **fields}
+    for name, value in values.items():
+        page.fill(f"#{name}", value)
+
+
 def quote(page: Page, duration: str, quality: str) -> str:
     page.select_option("#duration", duration)
     page.select_option("#quality", quality)
@@ -87,13 +96,7 @@ def test_admin_runs_the_catalog_from_the_browser(console, page):
 
     # create a model
     page.click("text=Create")
-    page.fill("#modelId", "acme/clip-1")
-    page.fill("#name", "Acme Clip")
-    page.fill("#provider", "Acme")
-    page.fill("#costPerSecond", "0.10")
-    page.fill("#supportedDurations", "5, 10")
-    page.fill("#supportedQualities", "standard, high")
-    page.fill("#qualityMultipliers", '{"high": 1.5}')
+    fill_new_model(page, qualityMultipliers='{"high": 1.5}')
     page.click("input[type=submit][value=Save]")
     expect(row(page, "acme/clip-1")).to_contain_text("$0.1/s")
 
@@ -109,13 +112,11 @@ def test_admin_runs_the_catalog_from_the_browser(console, page):
     expect(page.locator("#history-table")).to_contain_text("supplier raised prices")
 
     # soft-delete and restore
-    row_ = row(page, "acme/clip-1")
     page.goto(f"{base}/admin/models/")
     row(page, "acme/clip-1").locator("button[data-action=delete]").click()
     expect(row(page, "acme/clip-1")).to_contain_text("Deleted")
     row(page, "acme/clip-1").locator("button[data-action=restore]").click()
     expect(row(page, "acme/clip-1").locator(".status-active")).to_be_visible()
-    del row_
 
     # set a new default: the old one visibly loses it
     expect(row(page, "luma/ray-flash-2-540p").locator(".status-default")).to_be_visible()
@@ -155,13 +156,7 @@ def test_admin_runs_the_catalog_from_the_browser(console, page):
 def test_form_shows_field_errors_and_saves_nothing(console, page, seeded):
     sign_in(page, console.url)
     page.goto(f"{console.url}/admin/models/new/")
-    page.fill("#modelId", "acme/bad")
-    page.fill("#name", "Bad")
-    page.fill("#provider", "Acme")
-    page.fill("#costPerSecond", "0.1")
-    page.fill("#supportedDurations", "5")
-    page.fill("#supportedQualities", "standard")
-    page.fill("#qualityMultipliers", "{not json")
+    fill_new_model(page, modelId="acme/bad", qualityMultipliers="{not json")
     page.click("input[type=submit][value=Save]")
     expect(page.locator("text=Not valid JSON")).to_be_visible()
     page.fill("#qualityMultipliers", '{"4k": 2}')
