@@ -6,12 +6,14 @@ failed sign-ins (per account and per address). One atomic UPSERT per hit.
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
+log = logging.getLogger("catalog.ratelimit")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hits (
     key TEXT NOT NULL,
@@ -41,29 +43,45 @@ class Counters:
         return conn
 
     def hit(self, key: str, window: int) -> tuple[int, float]:
-        """Count one hit; returns the window's count and the seconds until it ends."""
+        """Count one hit; returns the window's count and the seconds until it ends.
+
+        If the counters cannot be written (the file is busy past its timeout, the disk is
+        full), the hit is let through and logged: a limiter must never fail a request.
+        """
         now = time.time()
         start = int(now // window) * window
-        conn = self._conn()
-        count = conn.execute(
-            "INSERT INTO hits (key, window, count) VALUES (?, ?, 1) "
-            "ON CONFLICT (key, window) DO UPDATE SET count = count + 1 RETURNING count",
-            (key, start),
-        ).fetchone()[0]
-        self._hits += 1
-        if self._hits % 1000 == 0:
-            conn.execute("DELETE FROM hits WHERE window < ?", (start - 86400,))
+        try:
+            conn = self._conn()
+            count = conn.execute(
+                "INSERT INTO hits (key, window, count) VALUES (?, ?, 1) "
+                "ON CONFLICT (key, window) DO UPDATE SET count = count + 1 RETURNING count",
+                (key, start),
+            ).fetchone()[0]
+            self._hits += 1
+            if self._hits % 1000 == 0:
+                conn.execute("DELETE FROM hits WHERE window < ?", (start - 86400,))
+        except sqlite3.Error:
+            log.warning("rate-limit counters unavailable; letting the request through",
+                        exc_info=True)
+            return 0, start + window - now
         return count, start + window - now
 
     def count(self, key: str, window: int) -> tuple[int, float]:
         now = time.time()
         start = int(now // window) * window
-        row = self._conn().execute(
-            "SELECT count FROM hits WHERE key = ? AND window = ?", (key, start)).fetchone()
+        try:
+            row = self._conn().execute(
+                "SELECT count FROM hits WHERE key = ? AND window = ?", (key, start)).fetchone()
+        except sqlite3.Error:
+            log.warning("rate-limit counters unavailable", exc_info=True)
+            row = None
         return (row[0] if row else 0), start + window - now
 
     def clear(self, key: str) -> None:
-        self._conn().execute("DELETE FROM hits WHERE key = ?", (key,))
+        try:
+            self._conn().execute("DELETE FROM hits WHERE key = ?", (key,))
+        except sqlite3.Error:
+            log.warning("rate-limit counters unavailable", exc_info=True)
 
 
 def retry_after(seconds: float) -> str:
