@@ -71,7 +71,7 @@ def sign_in_as(identity: Identity, method: str) -> None:
     session["method"] = method
     session["nonce"] = secrets.token_urlsafe(8)
     g.identity = identity
-    audit.info("sign-in", extra={"email": identity.name, "method": method})
+    audit.info(f"sign-in ({method})", extra={"email": identity.name})
     call("access:recordSignIn", {"email": identity.name}, identity=system("auth"),
          source="console")
 

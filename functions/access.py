@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 
@@ -18,6 +19,7 @@ from functions.errors import FunctionError
 from functions.runtime import ROLES, SCOPES, Context, Identity, mutation, query
 from functions.values import v
 
+audit = logging.getLogger("catalog.audit")
 EMAIL = v.string(3, 320, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", hint="an email address")
 TOKEN_PREFIX = "mc_"
 # A dummy hash, so that an unknown email takes as long to refuse as a wrong password.
@@ -86,6 +88,8 @@ def createToken(ctx: Context, name: str, scopes: list[str], expiresInDays=None) 
     )
     ctx.db.add(token)
     ctx.db.flush()
+    audit.info("token created", extra={"caller": ctx.identity.name, "token": name,
+                                       "scopes": scopes})
     return {**_token_doc(token), "token": raw}
 
 
@@ -102,6 +106,7 @@ def revokeToken(ctx: Context, name: str) -> dict:
     if token is None:
         raise FunctionError("NOT_FOUND", f"No token named {name}", field="name")
     token.revoked_at = token.revoked_at or ctx.now
+    audit.info("token revoked", extra={"caller": ctx.identity.name, "token": name})
     return _token_doc(token)
 
 

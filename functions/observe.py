@@ -28,7 +28,7 @@ from prometheus_client import (
 log = logging.getLogger("catalog.request")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CONTEXT_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "function", "kind",
-                  "outcome", "code", "caller", "email", "method_used")
+                  "outcome", "code", "caller", "email", "token", "scopes")
 
 CALLS = Counter("catalog_function_calls", "Function calls over HTTP",
                 ["function", "outcome"])

@@ -121,3 +121,10 @@ def test_tokens_list_shows_what_an_operator_needs(seeded, runner):
     row = next(line for line in listed if line.startswith("backend")).split("\t")
     assert row[2] == "stats:write" and row[4] == "cli" and row[5] == "-"
     assert row[6] != "-" and row[7] == "active"
+
+
+def test_rate_limiter_fails_open_when_its_store_is_unusable(seeded, client, tmp_path):
+    from functions.ratelimit import Counters
+
+    seeded.extensions["counters"] = Counters(tmp_path)  # a folder, not a database file
+    assert client.post("/api/query", json=QUERY).status_code == 200
