@@ -21,7 +21,7 @@ for (let i = 0; i < Number(count); i++) {
   });
   clients.push(client);
 }
-const until = async (predicate, ms = 60000) => {
+const until = async (predicate, ms = 120000) => {
   const start = performance.now();
   while (!predicate()) {
     if (performance.now() - start > ms) throw new Error("timed out");
