@@ -159,8 +159,9 @@ class CatalogModelView(SignedIn, ModelView):
             wanted.pop("maxDuration")
         patch = {k: v for k, v in wanted.items() if current.get(k) != v}
         args = {"modelId": model.model_id, "patch": patch}
-        if form.expectedRevision.data:
-            args["expectedRevision"] = int(form.expectedRevision.data)
+        revision = (form.expectedRevision.data or "").strip()
+        if revision:  # a tampered value is the mutation's to refuse, not a crash here
+            args["expectedRevision"] = int(revision) if revision.isdigit() else revision
         if form.reason.data:
             args["reason"] = form.reason.data
         try:

@@ -128,3 +128,15 @@ def test_console_pages_carry_security_headers(console, client):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_tampered_edit_form_gets_a_message_not_a_crash(console, client):
+    token = sign_in(client, "admin")
+    before = catalog_fingerprint(console)
+    response = client.post("/admin/models/edit/?id=2", data={
+        "csrf_token": token, "modelId": "luma/ray-2-720p", "name": "X", "provider": "Luma",
+        "costPerSecond": "0.18", "supportedDurations": "5, 9",
+        "supportedQualities": "standard", "expectedRevision": "not-a-number"})
+    assert response.status_code == 200
+    assert "expectedRevision must be a number" in response.get_data(as_text=True)
+    assert catalog_fingerprint(console) == before
