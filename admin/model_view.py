@@ -114,6 +114,13 @@ class CatalogModelView(SignedIn, ModelView):
     def is_action_allowed(self, name: str) -> bool:
         return self.can_write
 
+    def get_one(self, id):
+        """A model by its row id; anything that is not one (text, huge numbers) finds nothing."""
+        text = str(id)
+        if not text.isdigit() or not 0 < int(text) < 2**31:
+            return None
+        return super().get_one(text)
+
     # -- forms -------------------------------------------------------------------------------
 
     @expose("/edit/", methods=("GET", "POST"))

@@ -140,3 +140,13 @@ def test_tampered_edit_form_gets_a_message_not_a_crash(console, client):
     assert response.status_code == 200
     assert "expectedRevision must be a number" in response.get_data(as_text=True)
     assert catalog_fingerprint(console) == before
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "99999999999", "-1", "1%00"])
+def test_odd_ids_find_nothing(console, client, bad_id):
+    token = sign_in(client, "admin")
+    for url in (f"/admin/models/details/?id={bad_id}", f"/admin/models/edit/?id={bad_id}"):
+        assert client.get(url).status_code == 302, url
+    response = client.post("/admin/models/row-action/lock/",
+                           data={"csrf_token": token, "id": bad_id})
+    assert response.status_code == 302
