@@ -27,6 +27,11 @@ ROW_ACTIONS = {
 }
 
 
+def _row_id(value) -> int | None:
+    text = str(value)
+    return int(text) if text.isdigit() and 0 < int(text) < 2**31 else None
+
+
 def _status(view, context, model, name) -> Markup:
     badges = [
         ("Active", "success") if model.is_active else ("Inactive", "secondary"),
@@ -116,10 +121,8 @@ class CatalogModelView(SignedIn, ModelView):
 
     def get_one(self, id):
         """A model by its row id; anything that is not one (text, huge numbers) finds nothing."""
-        text = str(id)
-        if not text.isdigit() or not 0 < int(text) < 2**31:
-            return None
-        return super().get_one(text)
+        pk = _row_id(id)
+        return None if pk is None else super().get_one(str(pk))
 
     # -- forms -------------------------------------------------------------------------------
 
@@ -224,7 +227,7 @@ class CatalogModelView(SignedIn, ModelView):
     BULK = ("enable", "disable", "delete", "restore")
 
     def _model_ids(self, ids: list[str]) -> list[str]:
-        pks = [int(i) for i in ids if str(i).isdigit()]
+        pks = [pk for pk in map(_row_id, ids) if pk is not None]
         return [m.model_id for m in self.get_query().filter(Model.id.in_(pks)).order_by(Model.id)]
 
     @action("enable", "Enable", "Enable the selected models?")
