@@ -23,7 +23,7 @@ from flask import (
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from db import get_db
 from functions.access import authenticate_password, identity_for_email
@@ -34,9 +34,20 @@ bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates"
 oauth = OAuth()
 
 
+def _storable(form, field) -> None:
+    """Text a database can look up: no NUL characters, no lone surrogates."""
+    try:
+        field.data.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Not valid text") from None
+    if "\x00" in field.data:
+        raise ValidationError("Not valid text")
+
+
 class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320), _storable])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200),
+                                                     _storable])
 
 
 def current_identity() -> Identity:
@@ -154,7 +165,7 @@ def sso_callback():
         return redirect(url_for("auth.sign_in"))
     claims = token.get("userinfo") or {}
     email = (claims.get("email") or "").strip().lower()
-    if not email or claims.get("email_verified") is False:
+    if not email or "\x00" in email or claims.get("email_verified") is False:
         flash("Single sign-on did not give a verified email.", "error")
         return redirect(url_for("auth.sign_in"))
     next_url = session.get("sso_next")

@@ -150,3 +150,10 @@ def test_odd_ids_find_nothing(console, client, bad_id):
     response = client.post("/admin/models/row-action/lock/",
                            data={"csrf_token": token, "id": bad_id})
     assert response.status_code == 302
+
+
+def test_sign_in_with_unstorable_text_is_refused_cleanly(console, client):
+    page = client.get("/auth/sign-in").get_data(as_text=True)
+    response = client.post("/auth/sign-in", data={
+        "csrf_token": csrf_token(page), "email": "admin@example.com\x00", "password": "x\x00"})
+    assert response.status_code == 401
