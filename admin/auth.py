@@ -132,6 +132,8 @@ def sign_in():
         audit.warning("sign-in failed", extra={"email": email})
         flash("Wrong email or password.", "error")
         status = 401
+    elif request.method == "POST":
+        status = 400  # the form's own messages say what is wrong
     return render_template("auth/sign_in.html", form=form, next_url=next_url,
                            sso=bool(current_app.config.get("OIDC_ISSUER"))), status
 
