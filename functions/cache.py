@@ -96,8 +96,13 @@ class CatalogCache:
             version = after
 
 
+VERSION = select(CatalogState.version).where(CatalogState.id == 1)
+STATS = ModelStats.__table__
+
+
 def _version(session: Session) -> int:
-    return session.scalar(select(CatalogState.version).where(CatalogState.id == 1))
+    # On every query's path: a Core statement on the session's connection, no ORM work.
+    return session.connection().execute(VERSION).scalar_one()
 
 
 def catalog_cache() -> CatalogCache:
@@ -111,8 +116,8 @@ def with_stats(session: Session, entries: list[Entry]) -> list[dict]:
     """Documents for these entries, with their live statistics merged in."""
     if not entries:
         return []
-    query = select(ModelStats)
+    query = select(STATS)
     if len(entries) <= STATS_IN_LIST_LIMIT:
-        query = query.where(ModelStats.model_pk.in_([e.pk for e in entries]))
-    stats = {s.model_pk: s for s in session.scalars(query)}
+        query = query.where(STATS.c.model_pk.in_([e.pk for e in entries]))
+    stats = {row.model_pk: row for row in session.connection().execute(query)}
     return [{**e.config, **stats_of(stats.get(e.pk))} for e in entries]
