@@ -94,6 +94,7 @@ class CatalogModelView(SignedIn, ModelView):
                             ("status", Model.is_active)]
     column_default_sort = ("id", False)
     column_searchable_list = ["model_id", "name", "provider"]
+    column_editable_list = ["name", "category"]  # inline, through models:updateModel too
     column_filters = ["provider", "category", "content_type", "is_active", "is_premium",
                       "is_locked", "is_deprecated"]
     column_details_list = ["model_id", "name", "description", "version", "provider",
@@ -162,7 +163,17 @@ class CatalogModelView(SignedIn, ModelView):
             return False
         return self.get_one(created["_id"])
 
+    @expose("/ajax/update/", methods=("POST",))
+    def ajax_update(self):
+        """Inline edit; a refusal is the caller's 400 with the reason, not Flask-Admin's 500."""
+        answer = super().ajax_update()
+        if isinstance(answer, tuple) and answer[1] == 500:
+            return answer[0], 400
+        return answer
+
     def update_model(self, form, model) -> bool:
+        if hasattr(form, "list_form_pk"):  # an inline edit of one column
+            return self._update_inline(form, model)
         current = config_of(model)
         wanted = form.config()
         if wanted["maxDuration"] is None:
@@ -178,6 +189,18 @@ class CatalogModelView(SignedIn, ModelView):
             run("models:updateModel", args)
         except RefusedError as refusal:
             self._refused(form, refusal)
+            return False
+        return True
+
+    INLINE = {"name": "name", "category": "category"}  # column -> mutation field
+
+    def _update_inline(self, form, model) -> bool:
+        patch = {field: form[column].data for column, field in self.INLINE.items()
+                 if column in form}
+        try:
+            run("models:updateModel", {"modelId": model.model_id, "patch": patch})
+        except RefusedError as refusal:
+            flash(refusal.message, "error")
             return False
         return True
 

@@ -14,7 +14,7 @@ POSTS = ["/admin/models/new/", "/admin/models/edit/?id=1", "/admin/models/delete
          "/admin/models/action/", "/admin/models/row-action/set-default/",
          "/admin/models/row-action/lock/", "/admin/models/revert/", "/admin/users/create",
          "/admin/users/update", "/admin/tokens/create", "/admin/tokens/revoke",
-         "/admin/catalog_file/plan", "/admin/catalog_file/apply"]
+         "/admin/catalog_file/plan", "/admin/catalog_file/apply", "/admin/models/ajax/update/"]
 
 
 @pytest.fixture
@@ -157,3 +157,20 @@ def test_sign_in_with_unstorable_text_is_refused_cleanly(console, client):
     response = client.post("/auth/sign-in", data={
         "csrf_token": csrf_token(page), "email": "admin@example.com\x00", "password": "x\x00"})
     assert response.status_code == 400 and "Not valid text" in response.get_data(as_text=True)
+
+
+def test_inline_edit_runs_the_mutation_and_refusals_are_400(console, client):
+    from tests.conftest import run_as_system
+
+    token = sign_in(client, "admin")
+    response = client.post("/admin/models/ajax/update/", data={
+        "csrf_token": token, "list_form_pk": "2", "name": "Ray Two"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    model = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert model["name"] == "Ray Two" and model["revision"] == 2
+    run_as_system(console, "models:lockModel", {"modelId": "luma/ray-2-720p"})
+    before = catalog_fingerprint(console)
+    refused = client.post("/admin/models/ajax/update/", data={
+        "csrf_token": token, "list_form_pk": "2", "name": "Nope"})
+    assert refused.status_code == 400 and "locked" in refused.get_data(as_text=True)
+    assert catalog_fingerprint(console) == before

@@ -237,3 +237,14 @@ def test_export_upload_plan_and_apply(console, page, seeded, tmp_path):
     page.set_input_files("#upload-form input[type=file]", str(edited))
     page.click("#upload-form button")
     expect(page.locator("#file-errors")).to_contain_text("models[0].supportedDurations")
+
+
+def test_inline_edit_of_a_name(console, page, seeded):
+    sign_in(page, console.url, "editor")
+    cell = row(page, "luma/ray-2-720p").locator("a[data-role=x-editable][name=name]")
+    cell.click()
+    page.locator(".editable-input input").fill("Ray Two")
+    page.locator(".editable-submit").click()
+    expect(cell).to_have_text("Ray Two")
+    model = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert model["name"] == "Ray Two"
