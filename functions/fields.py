@@ -16,6 +16,7 @@ QUALITY = v.string(
     1, 32, pattern=r"[a-z0-9][a-z0-9_-]*", hint="lower-case letters, digits, '_', '-'"
 )
 DURATION = v.int(1, 3600)
+REVISION = v.int(1, 2**31 - 1)  # what an integer column holds on every database
 
 # Every field a caller may set, with its validator. All are optional in a patch.
 EDITABLE = {

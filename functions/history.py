@@ -48,7 +48,8 @@ def getModelHistory(ctx: Context, modelId: str, paginationOpts: dict) -> dict:
 
 
 @mutation(
-    {"modelId": v.string(1, 200), "revision": v.int(1), "reason": v.optional(v.string(0, 500))},
+    {"modelId": v.string(1, 200), "revision": fields.REVISION,
+     "reason": v.optional(v.string(0, 500))},
     scope="catalog:write",
 )
 def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = None) -> dict:

@@ -122,12 +122,15 @@ def decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+        position = int(base64.urlsafe_b64decode(cursor.encode()).decode())
     except (binascii.Error, ValueError, UnicodeDecodeError):
+        position = -1
+    if not 0 <= position < 2**31:
         raise FunctionError(
             "INVALID_ARGUMENT", "paginationOpts.cursor is not a cursor this service issued",
             field="paginationOpts.cursor",
-        ) from None
+        )
+    return position
 
 
 def encode_cursor(last_id: int) -> str:
@@ -294,7 +297,7 @@ def apply_patch(
     {
         "modelId": v.string(1, 200),
         "patch": fields.PATCH,
-        "expectedRevision": v.optional(v.int(1)),
+        "expectedRevision": v.optional(fields.REVISION),
         "reason": v.optional(v.string(0, 500)),
     },
     scope="catalog:write",

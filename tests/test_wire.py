@@ -46,6 +46,11 @@ FUNCTION_ERRORS = [
     ("NUL character", "models:getModelById", {"modelId": "a\x00b"}, "modelId", "NUL"),
     ("lone surrogate", "models:getModelById", {"modelId": "a\ud800"}, "modelId", "Unicode"),
     ("NUL in JSON", UPDATE, patch(requirements={"k": "a\x00"}), "patch.requirements.k", "NUL"),
+    ("revision beyond any row", "history:revertModel", {"modelId": RAY, "revision": 2**40},
+     "revision", "at most"),
+    ("forged history cursor", "history:getModelHistory",
+     {"modelId": RAY, "paginationOpts": {"numItems": 5, "cursor": "OTk5OTk5OTk5OTk5"}},
+     "paginationOpts.cursor", "not a cursor"),
     ("null for required", UPDATE, {"modelId": None, "patch": {}}, "modelId", "must be a string"),
     ("stats negative time", "models:updateModelStats",
      {"modelId": RAY, "generationTime": -1, "success": True}, "generationTime", "at least 0"),
@@ -56,7 +61,8 @@ FUNCTION_ERRORS = [
                          ids=[c[0] for c in FUNCTION_ERRORS])
 def test_bad_arguments_are_function_errors(seeded, api, case, path, args, field, message):
     before = catalog_fingerprint(seeded)
-    response = api.post("query" if path == "models:getModelById" else "mutation", path, args)
+    kind = "query" if path in ("models:getModelById", "history:getModelHistory") else "mutation"
+    response = api.post(kind, path, args)
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "error"
