@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -17,10 +18,19 @@ def _secret_key(instance: Path) -> str:
     if os.environ.get("CATALOG_ENV") == "production":
         raise RuntimeError("SECRET_KEY must be set in production")
     path = instance / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:  # created once, exclusively: workers starting together must agree on one key
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    for _ in range(100):  # another process may have created it and not written it yet
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it, or set SECRET_KEY")
 
 
 def _credits_per_usd() -> Decimal:

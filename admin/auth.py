@@ -23,31 +23,21 @@ from flask import (
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length
 
 from db import get_db
 from functions.access import authenticate_password, identity_for_email
 from functions.runtime import ANONYMOUS, Identity, call, system
+from functions.values import text_problem
 
 audit = logging.getLogger("catalog.audit")
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
 oauth = OAuth()
 
 
-def _storable(form, field) -> None:
-    """Text a database can look up: no NUL characters, no lone surrogates."""
-    try:
-        field.data.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError("Not valid text") from None
-    if "\x00" in field.data:
-        raise ValidationError("Not valid text")
-
-
 class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=320), _storable])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200),
-                                                     _storable])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 
 def current_identity() -> Identity:
@@ -167,7 +157,7 @@ def sso_callback():
         return redirect(url_for("auth.sign_in"))
     claims = token.get("userinfo") or {}
     email = (claims.get("email") or "").strip().lower()
-    if not email or "\x00" in email or claims.get("email_verified") is False:
+    if not email or text_problem(email) or claims.get("email_verified") is False:
         flash("Single sign-on did not give a verified email.", "error")
         return redirect(url_for("auth.sign_in"))
     next_url = session.get("sso_next")

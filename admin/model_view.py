@@ -27,6 +27,9 @@ ROW_ACTIONS = {
 }
 
 
+MAX_PAGE = 100_000
+
+
 def _row_id(value) -> int | None:
     text = str(value)
     return int(text) if text.isdigit() and 0 < int(text) < 2**31 else None
@@ -119,6 +122,14 @@ class CatalogModelView(SignedIn, ModelView):
 
     def is_action_allowed(self, name: str) -> bool:
         return self.can_write
+
+    def _get_list_extra_args(self):
+        """Page numbers and sizes from the URL, kept to what the database can take."""
+        view_args = super()._get_list_extra_args()
+        view_args.page = min(max(view_args.page or 0, 0), MAX_PAGE)
+        if view_args.page_size not in self.page_size_options:
+            view_args.page_size = self.page_size
+        return view_args
 
     def get_one(self, id):
         """A model by its row id; anything that is not one (text, huge numbers) finds nothing."""
@@ -288,10 +299,13 @@ class CatalogModelView(SignedIn, ModelView):
             return {"error": refusal.message}
 
     def history(self, model) -> dict:
-        return run("history:getModelHistory", {
-            "modelId": model.model_id,
-            "paginationOpts": {"numItems": 50, "cursor": request.args.get("cursor") or None},
-        })
+        try:
+            return run("history:getModelHistory", {
+                "modelId": model.model_id,
+                "paginationOpts": {"numItems": 50, "cursor": request.args.get("cursor") or None},
+            })
+        except RefusedError as refusal:  # a hand-edited cursor in the URL
+            return {"page": [], "isDone": True, "error": refusal.message}
 
     @expose("/revert/", methods=("POST",))
     def revert_view(self):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
+from sqlalchemy import func, select
 
 from admin.access import SignedIn
 from admin.calls import run, run_or_flash
+from db.schema import Model
 from functions.runtime import ROLES, SCOPES
 
 
@@ -16,9 +18,13 @@ class HomeView(SignedIn, AdminIndexView):
         return self.render("catalog/index.html")
 
     def summary(self) -> dict:
-        page = run("models:listModels", {"paginationOpts": {"numItems": 1000, "cursor": None},
-                                         "isDeprecated": False})["page"]
-        return {"total": len(page), "active": sum(m["isActive"] for m in page),
+        from admin import reader
+
+        counts = reader.session.execute(
+            select(func.count(Model.id), func.count(Model.id).filter(Model.is_active))
+            .where(Model.is_deprecated.is_(False))
+        ).one()
+        return {"total": counts[0], "active": counts[1],
                 "default": run("models:getDefaultModel")}
 
 

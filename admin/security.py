@@ -6,11 +6,12 @@ import base64
 import hashlib
 import secrets
 
-from flask import Flask, g, render_template_string, request, session
+from flask import Flask, abort, g, render_template_string, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from admin.access import wants_json
 from admin.model_view import CatalogModelView
+from functions.values import text_problem
 
 csrf = CSRFProtect()
 
@@ -55,7 +56,22 @@ def _security_headers(response):
 CSRF_PAGE = "<h1>Form expired</h1><p>{{ reason }}. Go back, reload the page and try again.</p>"
 
 
+def _refuse_unstorable_text() -> None:
+    """Every console field and query argument must be text a database can hold.
+
+    Flask-Admin hands search and filter text straight to SQL; PostgreSQL refuses NUL
+    characters with an error, so they are turned away here, for every page at once.
+    """
+    if request.path.startswith("/api/"):
+        return
+    for source in (request.args, request.form):
+        for key, value in source.items(multi=True):
+            if text_problem(key) or text_problem(value):
+                abort(400, "The request holds text that is not valid (NUL or broken Unicode)")
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_unstorable_text)
     csrf.init_app(app)
     from functions.http import bp as api
 

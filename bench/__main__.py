@@ -77,7 +77,7 @@ def wrk(url: str, kind: str, body: dict, token: str = "") -> dict:
             "failed": int(number("FAILURES"))}
 
 
-def prepare(url: str, size: int, instance: Path, scope: str = "stats:write") -> str:
+def prepare(url: str, size: int, scope: str = "stats:write") -> str:
     """Migrate, seed and grow the catalog through the mutations; returns a stats token."""
     from functions.runtime import call, system
     from wsgi import create_app
@@ -123,7 +123,7 @@ def alternate(floor_url: str, url: str, kind: str, body: dict, token: str) -> di
 
 def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) -> dict:
     started = time.monotonic()
-    token = prepare(url, size, work)
+    token = prepare(url, size)
     print(f"  {database}, {size} models: prepared in {time.monotonic() - started:.0f} s",
           flush=True)
     server = Gunicorn(ROOT, url, work / f"instance-{database}-{size}", workers=None)
@@ -155,7 +155,7 @@ LIVE_CHANGES = 10
 
 def run_live(url: str, work: Path) -> dict:
     """200 subscribers to one quote; a price change; time until each has the new value."""
-    token = prepare(url, 3, work, "catalog:write")
+    token = prepare(url, 3, "catalog:write")
     # Each socket holds a thread, and the kernel may hand most sockets to one worker.
     server = Gunicorn(ROOT, url, work / "instance-live", workers=2,
                       env={"GUNICORN_THREADS": str(LIVE_SUBSCRIBERS + 16)})

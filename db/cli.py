@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 from alembic import command
@@ -15,7 +16,7 @@ MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
 def alembic_config(url: str) -> Config:
-    config = Config()
+    config = Config(stdout=sys.stdout)  # the stream of this moment (Alembic binds it at import)
     config.set_main_option("script_location", MIGRATIONS)
     config.attributes["url"] = url
     return config

@@ -235,12 +235,12 @@ def settle_default(ctx: Context, candidate: Model | None = None) -> None:
 
 def insert_model(
     ctx: Context, modelId: str, given: dict, reason: str | None, isDefault: bool = False,
-    action: str = "create",
+    action: str = "create", id_field: str = "modelId",
 ) -> Model:
     """Add a model through every rule; it becomes the default if asked or if it is the first."""
     if find(ctx, modelId) is not None:
         raise FunctionError(
-            "DUPLICATE", f"A model with modelId '{modelId}' already exists", field="modelId"
+            "DUPLICATE", f"A model with modelId '{modelId}' already exists", field=id_field
         )
     config = fields.settle({**fields.DEFAULTS, **given}, set(given))
     if isDefault and not config["isActive"]:
@@ -398,14 +398,10 @@ def unlockModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
 def duplicateModel(ctx: Context, modelId: str, newModelId: str, name=None, reason=None) -> dict:
     """Copy a model's configuration under a new modelId; the copy starts inactive."""
     source = config_of(get(ctx, modelId))
-    if find(ctx, newModelId) is not None:
-        raise FunctionError(
-            "DUPLICATE", f"A model with modelId '{newModelId}' already exists",
-            field="newModelId",
-        )
     config = {k: source[k] for k in fields.EDITABLE}
     config.update(isActive=False, name=name or f"{source['name']} (copy)")
-    model = insert_model(ctx, newModelId, config, reason or f"duplicate of {modelId}")
+    model = insert_model(ctx, newModelId, config, reason or f"duplicate of {modelId}",
+                         id_field="newModelId")
     return document(ctx, model)
 
 

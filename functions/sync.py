@@ -95,7 +95,7 @@ class Subscription:
 
 
 @dataclass
-class Session:
+class SyncSession:
     """One client connection and its protocol state."""
 
     ws: Any
@@ -248,7 +248,7 @@ def serve(ws) -> None:
     app = current_app._get_current_object()
     watcher: Watcher = app.extensions["sync_watcher"]
     watcher.start()
-    session = Session(ws)
+    session = SyncSession(ws)
     seen = watcher.generation
     last_sent = time.monotonic()
     try:

@@ -36,14 +36,21 @@ def _describe(value: Any) -> str:
     return "an object"
 
 
-def _check_text(value: str, path: str) -> None:
-    """Text that every database can store: no NUL characters, no lone surrogates."""
+def text_problem(value: str) -> str | None:
+    """Why every database could not store this text (NUL, lone surrogates), or None."""
     if "\x00" in value:
-        raise _fail(path, "must not contain NUL characters")
+        return "must not contain NUL characters"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise _fail(path, "must be valid Unicode text") from None
+        return "must be valid Unicode text"
+    return None
+
+
+def _check_text(value: str, path: str) -> None:
+    problem = text_problem(value)
+    if problem:
+        raise _fail(path, problem)
 
 
 class Validator:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -167,5 +166,3 @@ def gunicorn(tmp_path):
     for server in started:
         server.stop()
 
-
-os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")

@@ -106,6 +106,8 @@ def test_locked_model_refuses_changes_but_counts_stats(seeded, make_token, clien
     ]:
         assert error(admin.mutation(path, args))["code"] == "LOCKED", path
     assert catalog_fingerprint(seeded) == before
+    taken = admin.mutation("models:duplicateModel", {"modelId": RAY, "newModelId": VEO})
+    assert error(taken) == {"code": "DUPLICATE", "field": "newModelId"}
     copy = admin.value("mutation", "models:duplicateModel", {"modelId": RAY, "newModelId": "x/y"})
     assert copy["costPerSecond"] == 0.18 and not copy["isLocked"] and not copy["isActive"]
     stats = admin.value("mutation", "models:updateModelStats",

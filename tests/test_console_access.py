@@ -145,18 +145,19 @@ def test_tampered_edit_form_gets_a_message_not_a_crash(console, client):
 @pytest.mark.parametrize("bad_id", ["abc", "99999999999", "-1", "1%00"])
 def test_odd_ids_find_nothing(console, client, bad_id):
     token = sign_in(client, "admin")
+    # found nothing (a redirect to the list), or turned away at the door (NUL)
     for url in (f"/admin/models/details/?id={bad_id}", f"/admin/models/edit/?id={bad_id}"):
-        assert client.get(url).status_code == 302, url
+        assert client.get(url).status_code in (302, 400), url
     response = client.post("/admin/models/row-action/lock/",
                            data={"csrf_token": token, "id": bad_id})
-    assert response.status_code == 302
+    assert response.status_code in (302, 400)
 
 
 def test_sign_in_with_unstorable_text_is_refused_cleanly(console, client):
     page = client.get("/auth/sign-in").get_data(as_text=True)
     response = client.post("/auth/sign-in", data={
         "csrf_token": csrf_token(page), "email": "admin@example.com\x00", "password": "x\x00"})
-    assert response.status_code == 400 and "Not valid text" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "not valid" in response.get_data(as_text=True)
 
 
 def test_inline_edit_runs_the_mutation_and_refusals_are_400(console, client):
@@ -174,3 +175,17 @@ def test_inline_edit_runs_the_mutation_and_refusals_are_400(console, client):
         "csrf_token": token, "list_form_pk": "2", "name": "Nope"})
     assert refused.status_code == 400 and "locked" in refused.get_data(as_text=True)
     assert catalog_fingerprint(console) == before
+
+
+ODD_QUERIES = ["models/?search=a%00b", "models/?flt0_9=%00", "models/?page=-1",
+               "models/?page=99999999999999999999", "models/?page_size=100000",
+               "models/?sort=999", "models/details/?id=1&cursor=zz",
+               "models/details/?id=1&duration=99999999999999999&quality=high",
+               "stats/?x=%ED%A0%80"]
+
+
+@pytest.mark.parametrize("query", ODD_QUERIES)
+def test_odd_query_strings_never_break_a_page(console, client, query):
+    sign_in(client, "admin")
+    response = client.get(f"/admin/{query}")
+    assert response.status_code in (200, 400), response.status_code
