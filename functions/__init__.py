@@ -10,6 +10,14 @@ from functions import access, catalog, history, models, pricing  # noqa: F401
 
 def init_app(app: Flask) -> None:
     from functions import cli, http, observe, sync
+    from functions.access import KnownTokens
+    from functions.cache import CatalogCache
+    from functions.marks import Marks, marks_path
+
+    marks = Marks(marks_path(app.config["DATABASE_URL"]))
+    app.extensions["catalog_marks"] = marks
+    app.extensions["catalog_cache"] = CatalogCache(marks)
+    app.extensions["known_tokens"] = KnownTokens(marks)
 
     observe.init_app(app)
     http.init_app(app)

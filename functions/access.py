@@ -7,7 +7,9 @@ import hmac
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -16,6 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from db.engine import read, single_statement
 from db.schema import ApiToken, User
 from functions.errors import FunctionError
+from functions.marks import Generation, Marks
 from functions.runtime import ROLES, SCOPES, Context, Identity, mutation, query
 from functions.values import v
 
@@ -106,25 +109,61 @@ def revokeToken(ctx: Context, name: str) -> dict:
     if token is None:
         raise FunctionError("NOT_FOUND", f"No token named {name}", field="name")
     token.revoked_at = token.revoked_at or ctx.now
+    ctx.changed.add("access")
     audit.info("token revoked", extra={"caller": ctx.identity.name, "token": name})
     return _token_doc(token)
 
 
+@dataclass(frozen=True)
+class KnownToken:
+    id: int
+    identity: Identity
+    expires_at: int | None
+    revoked_at: int | None
+    last_used_at: int | None
+
+
+class KnownTokens:
+    """Tokens this process has checked, kept while the host's `access` mark is unchanged
+    (a revocation bumps it): a known token costs no database round trip."""
+
+    LIMIT = 10_000
+
+    def __init__(self, marks: Marks) -> None:
+        self._held = Generation(marks, "access")
+        self._noted: dict[int, int] = {}  # token id -> when this process last noted its use
+
+    def authenticate(self, engine: Engine, raw: str) -> Identity | None:
+        """The identity a bearer token stands for, or None when unknown, expired or revoked."""
+        parts = raw.split("_", 2)
+        if len(parts) != 3 or f"{parts[0]}_" != TOKEN_PREFIX:
+            return None
+        digest = hash_token(raw)
+        held = self._held.values()
+        known = held.get(digest)
+        if known is None:
+            with read(engine) as session:
+                token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
+            if token is None or not hmac.compare_digest(token.token_hash, digest):
+                return None  # unknown tokens are not kept: guessing must not fill memory
+            known = KnownToken(token.id, Identity("token", f"token:{token.name}",
+                                                  frozenset(token.scopes)),
+                               token.expires_at, token.revoked_at, token.last_used_at)
+            if len(held) < self.LIMIT:
+                held[digest] = known
+        now = int(time.time() * 1000)
+        if known.revoked_at is not None or (known.expires_at is not None
+                                            and known.expires_at <= now):
+            return None
+        noted = max(known.last_used_at or 0, self._noted.get(known.id, 0))
+        if now - noted > 60_000:
+            self._noted[known.id] = now
+            _touch(engine, known.id, now)
+        return known.identity
+
+
 def authenticate_token(engine: Engine, raw: str) -> Identity | None:
-    """The identity a bearer token stands for, or None when it is unknown, expired or revoked."""
-    parts = raw.split("_", 2)
-    if len(parts) != 3 or f"{parts[0]}_" != TOKEN_PREFIX:
-        return None
-    with read(engine) as session:
-        token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
-    now = int(time.time() * 1000)
-    if token is None or not hmac.compare_digest(token.token_hash, hash_token(raw)):
-        return None
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
-        return None
-    if token.last_used_at is None or now - token.last_used_at > 60_000:
-        _touch(engine, token.id, now)
-    return Identity("token", f"token:{token.name}", frozenset(token.scopes))
+    return current_app.extensions["known_tokens"].authenticate(engine, raw)
 
 
 def _touch(engine: Engine, token_id: int, now: int) -> None:

@@ -1,16 +1,20 @@
-"""The read cache: the catalog's configuration in memory, keyed by the catalog version.
+"""The read cache: the catalog's configuration and statistics in memory, kept exact.
 
-Every catalog change bumps `catalog_state.version` in its own transaction. A query reads that
-version first; when it matches, the configuration comes from memory, and otherwise it is
-reloaded at exactly that version. So a read never sees a configuration older than the last
-commit before it, on any worker. Statistics change on every generation and are not cached: they
-are read live and merged in, so recording a generation never throws the configuration away.
+Every catalog change bumps `catalog_state.version` in its own transaction and, once committed,
+the host's `catalog` mark (functions/marks.py). A query serves the configuration from memory
+while that mark is unchanged; when it has moved (or the memory is older than RECHECK_SECONDS),
+it reads the version, and reloads the configuration at exactly that version if it changed. So a
+read never sees a configuration older than the last change acknowledged before it, on any worker.
+
+Statistics change on every generation and are kept apart, under their own `stats` mark: a
+recorded generation drops only the statistics, never the configuration.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -19,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from db.schema import CatalogState, Model, ModelStats
 from functions.documents import config_document, stats_of
+from functions.marks import Generation, Marks
 
 # Above this many models, a page's statistics are read in one pass over the table.
 STATS_IN_LIST_LIMIT = 500
@@ -64,24 +69,33 @@ def _load(session: Session, version: int) -> Snapshot:
 
 
 class CatalogCache:
-    def __init__(self) -> None:
-        self._snapshot: Snapshot | None = None
+    def __init__(self, marks: Marks) -> None:
+        self._config = Generation(marks, "catalog")
+        self._stats = Generation(marks, "stats")
+        self._latest: Snapshot | None = None
         self._lock = threading.Lock()
         self.reloads = 0
 
-    def snapshot(self, session: Session) -> Snapshot:
-        """The configuration at the catalog's current version (never older than this read)."""
+    def snapshot(self, db: Callable[[], Session]) -> Snapshot:
+        """The configuration, no older than the last change acknowledged before this read."""
+        held = self._config.values()
+        snapshot = held.get("snapshot")
+        if snapshot is None:
+            held["snapshot"] = snapshot = self._at_version(db())
+        return snapshot
+
+    def _at_version(self, session: Session) -> Snapshot:
         version = _version(session)
-        current = self._snapshot
+        current = self._latest
         if current is not None and current.version == version:
             return current
         with self._lock:
-            current = self._snapshot
+            current = self._latest
             if current is not None and current.version == version:
                 return current
             loaded = self._reload(session, version)
             if current is None or loaded.version > current.version:
-                self._snapshot = loaded
+                self._latest = loaded
             return loaded
 
     def _reload(self, session: Session, version: int) -> Snapshot:
@@ -95,29 +109,28 @@ class CatalogCache:
                 return loaded
             version = after
 
+    def documents(self, db: Callable[[], Session], entries: list[Entry]) -> list[dict]:
+        """Documents for these entries, with their statistics merged in."""
+        held = self._stats.values()
+        missing = [e.pk for e in entries if e.pk not in held]
+        if missing:
+            query = select(STATS)
+            if len(missing) <= STATS_IN_LIST_LIMIT:
+                query = query.where(STATS.c.model_pk.in_(missing))
+            rows = {row.model_pk: stats_of(row) for row in db().connection().execute(query)}
+            held.update({pk: rows.get(pk, NO_STATS) for pk in missing})
+        return [{**e.config, **held[e.pk]} for e in entries]
+
 
 VERSION = select(CatalogState.version).where(CatalogState.id == 1)
 STATS = ModelStats.__table__
+NO_STATS = stats_of(None)
 
 
 def _version(session: Session) -> int:
-    # On every query's path: a Core statement on the session's connection, no ORM work.
+    # A Core statement on the session's connection, no ORM work.
     return session.connection().execute(VERSION).scalar_one()
 
 
 def catalog_cache() -> CatalogCache:
-    cache = current_app.extensions.get("catalog_cache")
-    if cache is None:
-        cache = current_app.extensions.setdefault("catalog_cache", CatalogCache())
-    return cache
-
-
-def with_stats(session: Session, entries: list[Entry]) -> list[dict]:
-    """Documents for these entries, with their live statistics merged in."""
-    if not entries:
-        return []
-    query = select(STATS)
-    if len(entries) <= STATS_IN_LIST_LIMIT:
-        query = query.where(STATS.c.model_pk.in_([e.pk for e in entries]))
-    stats = {row.model_pk: row for row in session.connection().execute(query)}
-    return [{**e.config, **stats_of(stats.get(e.pk))} for e in entries]
+    return current_app.extensions["catalog_cache"]

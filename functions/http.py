@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -122,7 +123,7 @@ def limit(identity: Identity) -> None:
     if not per_minute:
         return
     key = identity.name if identity.kind == "token" else f"address:{request.remote_addr}"
-    count, left = counters().hit(f"api:{key}", 60)
+    count, left = counters().take(f"api:{key}", 60, per_minute)
     if count > per_minute:
         raise TransportError(
             429, "RateLimited",
@@ -200,8 +201,18 @@ def healthz() -> Response:
     return _json({"status": "ok", "database": "ok"})
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """The API takes bearer tokens, never cookies: no session is opened (or signed) for it."""
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith("/api/"):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.session_interface = ConsoleSessions()
     app.extensions["counters"] = Counters(Path(app.config["RATE_LIMIT_STORAGE"]))
 
     @app.errorhandler(HTTPException)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from db.schema import Model, ModelStats
 from functions import fields
-from functions.cache import Entry, Snapshot, catalog_cache, with_stats
+from functions.cache import Entry, Snapshot, catalog_cache
 from functions.capabilities import resolve_request
 from functions.changes import assign, record
 from functions.documents import config_of, stats_of, to_document
@@ -46,8 +46,8 @@ def document(ctx: Context, model: Model) -> dict:
 
 
 def catalog(ctx: Context) -> Snapshot:
-    """The configuration as of this query's transaction, from memory when unchanged."""
-    return catalog_cache().snapshot(ctx.db)
+    """The configuration, from memory while unchanged."""
+    return catalog_cache().snapshot(lambda: ctx.db)
 
 
 def cached(ctx: Context, model_id: str) -> Entry:
@@ -59,7 +59,7 @@ def cached(ctx: Context, model_id: str) -> Entry:
 
 
 def documents(ctx: Context, entries: list[Entry]) -> list[dict]:
-    return with_stats(ctx.db, entries)
+    return catalog_cache().documents(lambda: ctx.db, entries)
 
 
 @query()
@@ -462,4 +462,5 @@ def updateModelStats(ctx: Context, modelId: str, generationTime: float, success:
     )
     if stats is None:
         raise not_found(modelId)
+    ctx.changed.add("stats")
     return {"modelId": modelId, **stats_of(stats)}

@@ -1,7 +1,8 @@
 """Fixed-window counters shared by every gunicorn worker on the host (a small SQLite file).
 
-Used for the API's rate limit (per token, or per address without one) and for throttling
-failed sign-ins (per account and per address). One atomic UPSERT per hit.
+Used for throttling failed sign-ins (per account and per address: `hit`, one atomic UPSERT per
+hit) and for the API's rate limit (per token, or per address without one: `take`, which adds
+hits to the shared count in batches while far from the limit).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("catalog.ratelimit")
@@ -24,11 +26,27 @@ CREATE TABLE IF NOT EXISTS hits (
 """
 
 
+# A worker adds its API hits to the shared count at least this often.
+FLUSH_SECONDS = 0.1
+
+
+@dataclass
+class Tally:
+    """One key's hits in this process: the shared count it last saw, and hits not yet added."""
+
+    window: int
+    known: int = 0
+    pending: int = 0
+    flushed: float = 0.0
+
+
 class Counters:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
         self._hits = 0
+        self._tallies: dict[str, Tally] = {}
+        self._lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -50,12 +68,46 @@ class Counters:
         """
         now = time.time()
         start = int(now // window) * window
+        return self._add(key, start, 1), start + window - now
+
+    def take(self, key: str, window: int, limit: int) -> tuple[int, float]:
+        """Count one hit against `limit`; returns the window's count and the seconds left.
+
+        Far from the limit, hits are counted in this process and added to the shared count
+        in batches: at most limit/100 hits or FLUSH_SECONDS apart. Near it, every hit is added
+        at once and the shared count decides. So each other worker can hide at most 1% of the
+        limit (or FLUSH_SECONDS of its hits) when a caller reaches it; below 100 a window,
+        every hit is shared at once.
+        """
+        now, clock = time.time(), time.monotonic()
+        start = int(now // window) * window
+        batch = limit // 100
+        with self._lock:
+            tally = self._tallies.get(key)
+            if tally is None or tally.window != start:
+                if len(self._tallies) > 10_000:
+                    self._tallies = {k: t for k, t in self._tallies.items() if t.window >= start}
+                tally = self._tallies[key] = Tally(start)
+            tally.pending += 1
+            estimate = tally.known + tally.pending
+            if (tally.pending <= batch and estimate + batch < limit
+                    and clock - tally.flushed < FLUSH_SECONDS):
+                return estimate, start + window - now
+            pending, tally.pending, tally.flushed = tally.pending, 0, clock
+        count = self._add(key, start, pending)
+        with self._lock:
+            tally.known = max(tally.known, count)
+        return count, start + window - now
+
+    def _add(self, key: str, start: int, hits: int) -> int:
+        """Add hits to the shared count; 0 (let through, logged) when it cannot be written."""
         try:
             conn = self._conn()
             count = conn.execute(
-                "INSERT INTO hits (key, window, count) VALUES (?, ?, 1) "
-                "ON CONFLICT (key, window) DO UPDATE SET count = count + 1 RETURNING count",
-                (key, start),
+                "INSERT INTO hits (key, window, count) VALUES (?, ?, ?) "
+                "ON CONFLICT (key, window) DO UPDATE SET count = count + excluded.count "
+                "RETURNING count",
+                (key, start, hits),
             ).fetchone()[0]
             self._hits += 1
             if self._hits % 1000 == 0:
@@ -63,8 +115,8 @@ class Counters:
         except sqlite3.Error:
             log.warning("rate-limit counters unavailable; letting the request through",
                         exc_info=True)
-            return 0, start + window - now
-        return count, start + window - now
+            return 0
+        return count
 
     def count(self, key: str, window: int) -> tuple[int, float]:
         now = time.time()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from db import get_db
 from db.engine import classify_error, single_statement, transaction
 from functions.errors import TransportError
+from functions.marks import Marks
 from functions.values import Object, Validator
 
 SCOPES = ("catalog:write", "stats:write", "admin")
@@ -61,14 +64,30 @@ def system(name: str) -> Identity:
     return Identity("system", name, frozenset(SCOPES))
 
 
-@dataclass
 class Context:
-    db: Session
-    identity: Identity
-    now: int
-    source: str
-    config: dict = field(default_factory=dict)
-    discard: bool = False  # set by a handler that must leave no trace (a dry run)
+    """What a handler gets: the caller, the time frozen at the call's start, and `db`.
+
+    `db` is the session of the call's transaction, begun on first use: a query answered from
+    the read cache never touches the database. A mutation's transaction begins before its
+    handler runs.
+    """
+
+    def __init__(self, begin: Callable[[], Session], identity: Identity, now: int, source: str,
+                 config: dict) -> None:
+        self._begin, self._session = begin, None
+        self.identity, self.now, self.source, self.config = identity, now, source, config
+        self.discard = False  # set by a handler that must leave no trace (a dry run)
+        self.changed: set[str] = set()  # the change marks to bump once committed
+
+    @property
+    def db(self) -> Session:
+        if self._session is None:
+            self._session = self._begin()
+        return self._session
+
+    @property
+    def began(self) -> bool:
+        return self._session is not None
 
 
 @dataclass(frozen=True)
@@ -147,6 +166,14 @@ def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Funct
     return fn
 
 
+def _enter(stack: ExitStack, scope: Callable[[], Any]) -> Session:
+    return stack.enter_context(scope())
+
+
+def marks() -> Marks:
+    return current_app.extensions["catalog_marks"]
+
+
 def call(
     path: str,
     args: Any = None,
@@ -164,18 +191,23 @@ def call(
     config = {"CREDITS_PER_USD": current_app.config["CREDITS_PER_USD"]}
     for attempt in range(MAX_ATTEMPTS):
         if fn.kind == "query":
-            scope = transaction(engine, write=False)
+            scope = partial(transaction, engine, write=False)
         elif fn.atomic:
-            scope = single_statement(engine)
+            scope = partial(single_statement, engine)
         else:
-            scope = transaction(engine, write=True)
+            scope = partial(transaction, engine, write=True)
         try:
-            with scope as session:
-                ctx = Context(session, identity, int(time.time() * 1000), source, config)
+            with ExitStack() as stack:
+                ctx = Context(partial(_enter, stack, scope), identity,
+                              int(time.time() * 1000), source, config)
+                if fn.kind == "mutation":
+                    ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first
                 result = fn.handler(ctx, **checked)
-                if ctx.discard:
-                    session.rollback()
-                return result
+                if ctx.discard and ctx.began:
+                    ctx.db.rollback()
+            if ctx.changed and not ctx.discard:
+                marks().bump(ctx.changed)
+            return result
         except exc.DBAPIError as error:
             verdict = classify_error(error)
             if verdict == "unavailable":

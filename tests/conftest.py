@@ -19,6 +19,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DATABASES = ["sqlite", "postgresql"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def marks_folder(tmp_path_factory):
+    """The change marks of the tests' databases, out of the host's shared folder (and inherited
+    by the servers the tests start)."""
+    folder = tmp_path_factory.mktemp("marks")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CATALOG_MARKS_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def postgres():
     server = PostgresServer()

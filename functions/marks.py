@@ -1,0 +1,98 @@
+"""Change marks: counters shared by every process on the host that serves the same database.
+
+A process that commits a change bumps the mark of what it changed (the catalog, the statistics,
+the service tokens) after the commit and before it answers. A worker trusts what it cached only
+while the mark it cached it under is unchanged, so a change is seen by the very next read on
+every worker of the host, with no round trip to the database while nothing changes.
+
+The marks live in a small memory-mapped file named after the database URL, in a folder every
+process on the host sees (CATALOG_MARKS_DIR, or the system's temporary folder). Changes made
+where the file is not shared (another host, a process given another URL or folder, a hand-made
+SQL update) are noticed anyway: every cache also goes back to the database once it is older
+than RECHECK_SECONDS.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import mmap
+import os
+import struct
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("catalog.marks")
+SLOTS = {"catalog": 0, "stats": 1, "access": 2}
+SIZE = 4096
+# How stale a cache may be about changes made where the marks are not shared.
+RECHECK_SECONDS = 0.05
+
+
+def marks_path(database_url: str) -> Path:
+    """One file per database, in a folder every process on the host sees."""
+    folder = Path(os.environ.get("CATALOG_MARKS_DIR")
+                  or Path(tempfile.gettempdir()) / "model-catalog-marks")
+    return folder / hashlib.sha256(database_url.encode()).hexdigest()[:32]
+
+
+class Marks:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            if os.fstat(self._fd).st_size < SIZE:
+                os.ftruncate(self._fd, SIZE)  # zero-filled; never shrinks a file in use
+            self._map: mmap.mmap | bytearray = mmap.mmap(self._fd, SIZE)
+        except OSError:
+            # Without the shared file, this process still sees its own changes at once and
+            # everyone else's within RECHECK_SECONDS.
+            log.warning("change marks unavailable at %s; caches recheck every %s s", path,
+                        RECHECK_SECONDS, exc_info=True)
+            self._fd = None
+            self._map = bytearray(SIZE)
+
+    def read(self, slot: str) -> int:
+        return struct.unpack_from("<Q", self._map, 8 * SLOTS[slot])[0]
+
+    def bump(self, slots: set[str]) -> None:
+        """Mark these as changed, for every process on the host."""
+        with self._lock:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                for slot in slots:
+                    offset = 8 * SLOTS[slot]
+                    value = struct.unpack_from("<Q", self._map, offset)[0]
+                    struct.pack_into("<Q", self._map, offset, (value + 1) % 2**64)
+            finally:
+                if self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+class Generation:
+    """Cached values that are trusted while their mark is unchanged and they are recent.
+
+    `values()` answers the current generation's dict, or a new, empty one once the mark has
+    moved or RECHECK_SECONDS have passed. The mark is read before the caller reads the
+    database, so whatever the caller stores in the dict is at least as new as that mark.
+    """
+
+    def __init__(self, marks: Marks, slot: str) -> None:
+        self._marks, self._slot = marks, slot
+        self._held: tuple[int, float, dict] = (-1, float("-inf"), {})
+
+    def values(self) -> dict:
+        mark, at, values = self._held
+        now_mark, now = self._marks.read(self._slot), time.monotonic()
+        if mark == now_mark and now - at < RECHECK_SECONDS:
+            return values
+        # Threads racing here each start a valid generation; whichever is kept, is kept whole.
+        fresh: dict = {}
+        self._held = (now_mark, now, fresh)
+        return fresh
