@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from db import get_db
 from functions.access import authenticate_token
 from functions.errors import FunctionError, TransportError
+from functions.marks import Generation, Marks
 from functions.observe import note_call
 from functions.ratelimit import Counters, retry_after
 from functions.runtime import ANONYMOUS, REGISTRY, Identity, call
@@ -27,9 +29,12 @@ bp = Blueprint("api", __name__)
 FORMATS = (None, "json", "convex_encoded_json")
 
 
+def _encode(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
 def _json(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
-    return Response(body, status=status, headers=headers, mimetype="application/json")
+    return Response(_encode(payload), status=status, headers=headers, mimetype="application/json")
 
 
 def _transport(error: TransportError) -> Response:
@@ -66,9 +71,8 @@ def _decode_convex(value: Any, path: str = "args") -> Any:
     return out
 
 
-def parse_request(path: str | None = None) -> tuple[str, Any]:
+def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
     """The function path and arguments of a request; `path` when the URL names the function."""
-    raw = request.get_data(cache=False)
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
@@ -132,23 +136,67 @@ def limit(identity: Identity) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Answer:
+    function: str  # a metrics label
+    outcome: str
+    code: str | None
+    body: str
+
+
+class Answers:
+    """Answers to public queries, kept by request while the catalog and statistics are unchanged.
+
+    Like Convex's query cache: a public query's answer depends only on its arguments and the
+    catalog, so the same request gets the same bytes until a change bumps a mark
+    (functions/marks.py), without parsing, validating or running anything again.
+    """
+
+    LIMIT = 4096  # answers per generation
+    LARGEST_REQUEST = 4096  # bytes; larger requests are answered afresh
+
+    def __init__(self, marks: Marks) -> None:
+        self._held = Generation(marks, "catalog", "stats")
+
+    def answer(self, kind: str | None, url_path: str | None, raw: bytes,
+               identity: Identity) -> Answer:
+        held = self._held.values()  # before anything is read: see Generation
+        key = (kind, url_path, raw)
+        answer = held.get(key)
+        if answer is not None:
+            return answer
+        path, args = parse_request(raw, url_path)
+        try:
+            value = call(path, args, identity=identity, source="http", kind=kind, public=True)
+            answer = Answer(_label(path), "success", None,
+                            _encode({"status": "success", "value": value, "logLines": []}))
+        except FunctionError as error:
+            answer = Answer(_label(path), "error", error.code,
+                            _encode({"status": "error", "errorMessage": error.message,
+                                     "errorData": error.data, "logLines": []}))
+        fn = REGISTRY[path]
+        if (fn.kind == "query" and fn.scope is None and len(raw) <= self.LARGEST_REQUEST
+                and len(held) < self.LIMIT):
+            held[key] = answer
+        return answer
+
+
+def answers() -> Answers:
+    return current_app.extensions["answers"]
+
+
 def _run(kind: str | None, path: str | None = None) -> Response:
     identity = ANONYMOUS
     try:
         identity = identify()
         limit(identity)
-        path, args = parse_request(path)
-        value = call(path, args, identity=identity, source="http", kind=kind, public=True)
+        answer = answers().answer(kind, path, request.get_data(cache=False), identity)
     except TransportError as error:
         note_call(_label(path), "rejected", error.code, identity.name)
         return _transport(error)
-    except FunctionError as error:
-        note_call(_label(path), "error", error.code, identity.name)
-        return _json({"status": "error", "errorMessage": error.message,
-                      "errorData": error.data, "logLines": []})
-    note_call(_label(path), "success", None, identity.name)
+    note_call(answer.function, answer.outcome, answer.code, identity.name)
     headers = {"Cache-Control": "no-store"} if identity.kind != "anonymous" else None
-    return _json({"status": "success", "value": value, "logLines": []}, headers=headers)
+    return Response(answer.body, headers=headers, mimetype="application/json")
 
 
 def _label(path: str | None) -> str:
@@ -214,6 +262,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.session_interface = ConsoleSessions()
     app.extensions["counters"] = Counters(Path(app.config["RATE_LIMIT_STORAGE"]))
+    app.extensions["answers"] = Answers(app.extensions["catalog_marks"])
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

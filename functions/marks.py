@@ -76,23 +76,24 @@ class Marks:
 
 
 class Generation:
-    """Cached values that are trusted while their mark is unchanged and they are recent.
+    """Cached values that are trusted while their marks are unchanged and they are recent.
 
-    `values()` answers the current generation's dict, or a new, empty one once the mark has
-    moved or RECHECK_SECONDS have passed. The mark is read before the caller reads the
-    database, so whatever the caller stores in the dict is at least as new as that mark.
+    `values()` answers the current generation's dict, or a new, empty one once a mark has
+    moved or RECHECK_SECONDS have passed. The marks are read before the caller reads the
+    database, so whatever the caller stores in the dict is at least as new as those marks.
     """
 
-    def __init__(self, marks: Marks, slot: str) -> None:
-        self._marks, self._slot = marks, slot
-        self._held: tuple[int, float, dict] = (-1, float("-inf"), {})
+    def __init__(self, marks: Marks, *slots: str) -> None:
+        self._marks, self._slots = marks, slots
+        self._held: tuple[tuple[int, ...], float, dict] = ((), float("-inf"), {})
 
     def values(self) -> dict:
-        mark, at, values = self._held
-        now_mark, now = self._marks.read(self._slot), time.monotonic()
-        if mark == now_mark and now - at < RECHECK_SECONDS:
+        seen, at, values = self._held
+        now_seen = tuple(self._marks.read(slot) for slot in self._slots)
+        now = time.monotonic()
+        if seen == now_seen and now - at < RECHECK_SECONDS:
             return values
         # Threads racing here each start a valid generation; whichever is kept, is kept whole.
         fresh: dict = {}
-        self._held = (now_mark, now, fresh)
+        self._held = (now_seen, now, fresh)
         return fresh

@@ -11,8 +11,11 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
-import uuid
+from collections import deque
+from dataclasses import dataclass
+from functools import cache
 
 from flask import Flask, Response, g, has_request_context, request
 from prometheus_client import (
@@ -59,32 +62,96 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class LineHandler(logging.Handler):
+    """JSON lines to a file descriptor, written in batches.
+
+    A request only formats its line and queues it; a background thread writes what is queued
+    with one write(2) every FLUSH_SECONDS, so request threads never wait on the log. Warnings
+    and errors are written at once (after whatever was queued before them), and everything
+    queued is written when the process exits cleanly (logging.shutdown flushes handlers).
+    """
+
+    FLUSH_SECONDS = 0.1
+
+    def __init__(self, stream) -> None:
+        super().__init__()
+        self.fd = stream.fileno()
+        self._queued: deque[str] = deque()
+        self._writer_pid: int | None = None  # the process whose writer thread is running
+        self._write_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._queued.append(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging's own rule: never fail the caller
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING:
+            self.flush()
+        elif self._writer_pid != os.getpid():  # first line, or first since a fork
+            self._writer_pid = os.getpid()
+            threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            lines = [self._queued.popleft() for _ in range(len(self._queued))]
+            data = "".join(lines).encode()
+            try:
+                while data:
+                    data = data[os.write(self.fd, data):]
+            except OSError:
+                pass  # the log is gone (a closed pipe): requests go on
+
+    def _write_forever(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_SECONDS)
+            self.flush()
+
+
+@dataclass(frozen=True)
+class CallNote:
+    function: str
+    outcome: str
+    code: str | None
+    caller: str
+
+
 def note_call(function: str, outcome: str, code: str | None, caller: str) -> None:
     """What the request did, for its log line and the metrics."""
-    g.function, g.outcome, g.code, g.caller = function, outcome, code, caller
+    g.call = CallNote(function, outcome, code, caller)
+
+
+@cache
+def _series(function: str, outcome: str, code: str | None) -> tuple:
+    """The metric series of one kind of call (labels() is not free; the kinds are few)."""
+    return (CALLS.labels(function, outcome), LATENCY.labels(function),
+            ERRORS.labels(function, code) if code else None)
 
 
 def _begin() -> None:
     given = request.headers.get("X-Request-Id", "")
-    g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = given if REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
     g.started = time.perf_counter()
 
 
 def _finish(response: Response) -> Response:
-    response.headers["X-Request-Id"] = g.get("request_id", "")
-    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-    function = g.get("function")
-    if function:
-        outcome = g.get("outcome", "success")
-        CALLS.labels(function, outcome).inc()
-        LATENCY.labels(function).observe(elapsed)
-        if g.get("code"):
-            ERRORS.labels(function, g.code).inc()
-    if request.path != "/healthz":
+    state = g._get_current_object().__dict__  # one lookup instead of one per field
+    response.headers["X-Request-Id"] = state.get("request_id", "")
+    elapsed = time.perf_counter() - state.get("started", time.perf_counter())
+    call = state.get("call")
+    if call is not None:
+        calls, latency, errors = _series(call.function, call.outcome, call.code)
+        calls.inc()
+        latency.observe(elapsed)
+        if errors is not None:
+            errors.inc()
+    req = request._get_current_object()
+    if req.path != "/healthz" and log.isEnabledFor(logging.INFO):
         log.info("request", extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "duration_ms": round(elapsed * 1000, 2), "function": function,
-            "outcome": g.get("outcome"), "code": g.get("code"), "caller": g.get("caller"),
+            "method": req.method, "path": req.path, "status": response.status_code,
+            "duration_ms": round(elapsed * 1000, 2),
+            "function": call and call.function, "outcome": call and call.outcome,
+            "code": call and call.code, "caller": call and call.caller,
         })
     return response
 
@@ -101,7 +168,7 @@ def metrics() -> Response:
 def init_app(app: Flask) -> None:
     catalog = logging.getLogger("catalog")
     if not catalog.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = LineHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         catalog.addHandler(handler)
         catalog.setLevel(os.environ.get("CATALOG_LOG_LEVEL", "INFO").upper())
