@@ -7,7 +7,7 @@ import os
 from flask import Flask, current_app
 from sqlalchemy import Engine
 
-from db.engine import make_engine
+from db.engine import dispose, make_engine
 
 
 class Database:
@@ -18,7 +18,7 @@ class Database:
         self.engine: Engine = make_engine(url)
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        dispose(self.engine)
 
 
 def init_app(app: Flask) -> None:

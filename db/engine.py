@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, create_engine, event, exc, func, select
+from sqlalchemy import Connection, Engine, create_engine, event, exc, func, select
 from sqlalchemy.orm import Session
 
 # Key of the transaction-level advisory lock that serializes catalog writers on PostgreSQL.
@@ -37,15 +38,33 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
         return engine
-    engine = create_engine(
-        url,
-        pool_size=5,
-        max_overflow=10,
-        pool_timeout=10,
-        connect_args={"connect_timeout": 5},
-    )
+    engine = _postgres_engine(url)
+    # Reads and single statements get their own pool, whose connections stay in autocommit:
+    # a checkout then costs no isolation-level switch there and back.
+    _AUTOCOMMIT[engine] = _postgres_engine(url, isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def _postgres_engine(url: str, **options) -> Engine:
+    engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10,
+                           connect_args={"connect_timeout": 5}, **options)
     _ping_when_idle(engine)
     return engine
+
+
+_AUTOCOMMIT: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def autocommit(engine: Engine) -> Engine:
+    """The engine for work that commits statement by statement: reads and single statements."""
+    twin = _AUTOCOMMIT.get(engine)
+    return twin if twin is not None else engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def dispose(engine: Engine) -> None:
+    engine.dispose()
+    if engine in _AUTOCOMMIT:
+        _AUTOCOMMIT[engine].dispose()
 
 
 IDLE_PING_SECONDS = 5.0
@@ -83,15 +102,14 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
     PostgreSQL takes a transaction-level advisory lock, after which every statement
     sees every earlier writer's commit.
     """
-    with engine.connect() as conn:
+    postgres_read = not write and engine.dialect.name == "postgresql"
+    # PostgreSQL reads run statement by statement: no BEGIN/COMMIT round trips. The catalog
+    # configuration is still read at one exact version (functions/cache.py).
+    with (autocommit(engine) if postgres_read else engine).connect() as conn:
         if engine.dialect.name == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
         elif write:
             conn = conn.execution_options(isolation_level="READ COMMITTED")
-        else:
-            # Reads run statement by statement: no BEGIN/COMMIT round trips. The catalog
-            # configuration is still read at one exact version (functions/cache.py).
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         with Session(bind=conn, expire_on_commit=False, autoflush=True) as session:
             if write and engine.dialect.name == "postgresql":
                 session.execute(select(func.pg_advisory_xact_lock(CATALOG_LOCK_KEY)))
@@ -111,13 +129,11 @@ def read(engine: Engine) -> Iterator[Session]:
 
 
 @contextmanager
-def single_statement(engine: Engine) -> Iterator[Session]:
+def single_statement(engine: Engine) -> Iterator[Connection]:
     """For a handler that runs exactly one statement: atomic by itself, in autocommit mode,
-    so it costs one round trip and takes no catalog lock."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        with Session(bind=conn, expire_on_commit=False) as session:
-            yield session
+    so it costs one round trip and takes no catalog lock (and needs no ORM session)."""
+    with autocommit(engine).connect() as conn:
+        yield conn
 
 
 def classify_error(error: BaseException) -> str | None:

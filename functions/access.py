@@ -169,9 +169,8 @@ def authenticate_token(engine: Engine, raw: str) -> Identity | None:
 def _touch(engine: Engine, token_id: int, now: int) -> None:
     """Note when a token was last used: bookkeeping, at most once a minute, never in the way."""
     try:
-        with single_statement(engine) as session:
-            session.execute(update(ApiToken).where(ApiToken.id == token_id)
-                            .values(last_used_at=now))
+        with single_statement(engine) as conn:
+            conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     except OperationalError:
         pass  # busy: the next request will note it
 

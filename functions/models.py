@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from db.schema import Model, ModelStats
 from functions import fields
@@ -447,20 +447,28 @@ def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) ->
 )
 def updateModelStats(ctx: Context, modelId: str, generationTime: float, success: bool) -> dict:
     """Record one finished generation (time in seconds); one atomic statement, never lost."""
-    micros = round(generationTime * 1_000_000)
-    pk = select(Model.id).where(Model.model_id == modelId).scalar_subquery()
-    stats = ctx.db.scalar(
-        update(ModelStats)
-        .where(ModelStats.model_pk == pk)
-        .values(
-            total_generations=ModelStats.total_generations + 1,
-            successful_generations=ModelStats.successful_generations + int(success),
-            total_time_micros=ModelStats.total_time_micros + micros,
-            updated_at=ctx.now,
-        )
-        .returning(ModelStats)
-    )
+    stats = ctx.db.execute(RECORD_GENERATION, {
+        "model_id": modelId, "success": int(success), "micros": round(generationTime * 1e6),
+        "now": ctx.now,
+    }).one_or_none()
     if stats is None:
         raise not_found(modelId)
     ctx.changed.add("stats")
     return {"modelId": modelId, **stats_of(stats)}
+
+
+STATS = ModelStats.__table__
+# Built once: a Core statement whose compiled form SQLAlchemy caches.
+RECORD_GENERATION = (
+    update(STATS)
+    .where(STATS.c.model_pk == select(Model.id)
+           .where(Model.model_id == bindparam("model_id")).scalar_subquery())
+    .values(
+        total_generations=STATS.c.total_generations + 1,
+        successful_generations=STATS.c.successful_generations + bindparam("success"),
+        total_time_micros=STATS.c.total_time_micros + bindparam("micros"),
+        updated_at=bindparam("now"),
+    )
+    .returning(STATS.c.total_generations, STATS.c.successful_generations,
+               STATS.c.total_time_micros)
+)

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import exc
+from sqlalchemy import Connection, exc
 from sqlalchemy.orm import Session
 
 from db import get_db
@@ -69,18 +69,18 @@ class Context:
 
     `db` is the session of the call's transaction, begun on first use: a query answered from
     the read cache never touches the database. A mutation's transaction begins before its
-    handler runs.
+    handler runs. An `atomic` mutation gets a plain connection in autocommit instead.
     """
 
-    def __init__(self, begin: Callable[[], Session], identity: Identity, now: int, source: str,
-                 config: dict) -> None:
+    def __init__(self, begin: Callable[[], Session | Connection], identity: Identity, now: int,
+                 source: str, config: dict) -> None:
         self._begin, self._session = begin, None
         self.identity, self.now, self.source, self.config = identity, now, source, config
         self.discard = False  # set by a handler that must leave no trace (a dry run)
         self.changed: set[str] = set()  # the change marks to bump once committed
 
     @property
-    def db(self) -> Session:
+    def db(self) -> Session | Connection:
         if self._session is None:
             self._session = self._begin()
         return self._session

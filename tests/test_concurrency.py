@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from decimal import Decimal
 
 import requests
@@ -123,3 +124,83 @@ def test_one_default_holds_under_concurrent_changes(seeded, gunicorn, make_token
     page = call(server.url, "query", "models:listModels",
                 {"paginationOpts": {"numItems": 1000, "cursor": None}})["value"]["page"]
     assert sum(m["isDefault"] for m in page) == 1
+
+
+# -- what the caches may skip, and what they must not -----------------------------------------
+
+
+def count_statements(app) -> list[str]:
+    """Every SQL statement the app sends from now on, on each of its engines."""
+    from sqlalchemy import event
+
+    from db.engine import autocommit
+
+    engine = app.extensions["catalog_db"].engine
+    twin = autocommit(engine)
+    sent: list[str] = []
+    for target in {engine, twin} if twin.pool is not engine.pool else {engine}:
+        event.listen(target, "before_cursor_execute",
+                     lambda conn, cursor, statement, *rest: sent.append(statement))
+    return sent
+
+
+LOOKUPS = [
+    ("pricing:getCreditCost", {"modelId": RAY, "duration": 5, "quality": "high"}),
+    ("models:getModelById", {"modelId": RAY}),
+    ("models:getActiveModels", {}),
+    ("models:validateModelCapabilities", {"modelId": RAY, "duration": 5, "quality": "high"}),
+]
+
+
+def test_unchanged_reads_send_no_sql_and_a_change_is_read_at_once(seeded, api, monkeypatch):
+    monkeypatch.setattr("functions.marks.RECHECK_SECONDS", 60.0)  # only the marks decide here
+    for path, args in LOOKUPS:
+        api.value("query", path, args)
+    sent = count_statements(seeded)
+    for _ in range(10):
+        for path, args in LOOKUPS:
+            api.value("query", path, args)
+    assert sent == []  # token, rate limit, configuration, statistics: all from memory
+    api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {"name": "Renamed"}})
+    assert api.value("query", "models:getModelById", {"modelId": RAY})["name"] == "Renamed"
+    api.value("mutation", "models:updateModelStats",
+              {"modelId": RAY, "generationTime": 3, "success": True})
+    assert api.value("query", "models:getModelById", {"modelId": RAY})["totalGenerations"] == 1
+
+
+def test_changes_made_where_the_marks_are_not_shared_are_seen_after_the_recheck(
+        seeded, api, make_token, tmp_path, monkeypatch):
+    from functions.marks import RECHECK_SECONDS
+    from wsgi import create_app
+
+    reader = make_token("catalog:write", name="reader")
+    for path, args in LOOKUPS:
+        api.value("query", path, args, token=reader)
+    # Another host, in effect: the same database, its own marks.
+    monkeypatch.setenv("CATALOG_MARKS_DIR", str(tmp_path / "elsewhere"))
+    elsewhere = create_app({"DATABASE_URL": seeded.config["DATABASE_URL"], "SECRET_KEY": "x"})
+    run_as_system(elsewhere, "models:updateModel",
+                  {"modelId": RAY, "patch": {"costPerSecond": 0.5}})
+    run_as_system(elsewhere, "models:updateModelStats",
+                  {"modelId": RAY, "generationTime": 4, "success": False})
+    run_as_system(elsewhere, "access:revokeToken", {"name": "reader"})
+    elsewhere.extensions["catalog_db"].dispose()
+    time.sleep(RECHECK_SECONDS * 2)
+    quote = api.value("query", "pricing:getCreditCost", LOOKUPS[0][1])
+    assert quote["costPerSecond"] == 0.5
+    assert api.value("query", "models:getModelById", {"modelId": RAY})["totalGenerations"] == 1
+    refused = api.post("query", "models:getActiveModels", token=reader)
+    assert refused.status_code == 401
+
+
+def test_a_revoked_token_is_refused_by_every_worker_at_once(seeded, gunicorn, make_token):
+    token = make_token("stats:write", name="backend")
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=3)
+    for _ in range(9):  # fresh connections: every worker comes to know the token
+        call(server.url, "query", "models:getDefaultModel", {}, token)
+    run_as_system(seeded, "access:revokeToken", {"name": "backend"})
+    for _ in range(9):
+        response = requests.post(f"{server.url}/api/query",
+                                 json={"path": "models:getDefaultModel", "args": {}},
+                                 headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert response.status_code == 401, response.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 import requests
@@ -128,3 +129,49 @@ def test_rate_limiter_fails_open_when_its_store_is_unusable(seeded, client, tmp_
 
     seeded.extensions["counters"] = Counters(tmp_path)  # a folder, not a database file
     assert client.post("/api/query", json=QUERY).status_code == 200
+
+
+def test_api_hits_are_shared_in_batches_yet_hold_the_limit(tmp_path):
+    from functions.ratelimit import Counters
+
+    store = tmp_path / "counters.sqlite3"
+    workers = [Counters(store), Counters(store)]  # two processes' views of one host's counts
+    limit, batch = 1000, 10
+    admitted = 0
+    for hit in range(3 * limit):
+        count, _ = workers[hit % 2].take("api:token:x", 60, limit)
+        if count > limit:
+            break
+        admitted += 1
+    # Never refused early; past the limit by at most the other worker's unshared batch.
+    assert limit <= admitted <= limit + batch
+    shared, _ = workers[0].count("api:token:x", 60)
+    assert admitted - 2 * batch <= shared <= admitted + 1
+
+
+def test_log_lines_are_written_in_batches_and_warnings_at_once(tmp_path):
+    from functions.observe import JsonFormatter, LineHandler
+
+    path = tmp_path / "log"
+    with path.open("w") as stream:
+        handler = LineHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        logger = logging.getLogger("test.lines")
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            logger.warning("first")
+            assert [json.loads(line)["message"] for line in path.read_text().splitlines()] == [
+                "first"]
+            logger.info("second")
+            logger.warning("third")  # written at once, after what was queued before it
+            messages = [json.loads(line)["message"] for line in path.read_text().splitlines()]
+            assert messages == ["first", "second", "third"]
+            logger.info("fourth")  # written by the background writer
+            deadline = time.monotonic() + 5
+            while "fourth" not in path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert path.read_text().splitlines()[-1].endswith('"message": "fourth"}')
+        finally:
+            logger.removeHandler(handler)
