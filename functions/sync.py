@@ -9,8 +9,9 @@ resolves only once its own write is visible (read-your-writes).
 
 Changes made anywhere (another worker, another host, the console, the CLI) are noticed by a
 per-process watcher that polls two cheap fingerprints in the shared database: the catalog
-version and the statistics. On a change, every open subscription re-runs its query through the
-ordinary runtime (so from the read cache) and sends a result only when it differs.
+version and the statistics. On a change, it bumps the host's change marks (so the read caches
+look again, whoever made the change), and every open subscription re-runs its query through the
+ordinary runtime and sends a result only when it differs.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ class Watcher:
                 with self.app.app_context():
                     current = self._fingerprint()
                 if last is not None and current != last:
+                    # The caches may not know yet: the change came from another host, or its
+                    # writer has not bumped the marks yet. Make them look before re-running.
+                    self.app.extensions["catalog_marks"].bump({"catalog", "stats"})
                     self.generation += 1
                 last = current
             except Exception:  # noqa: BLE001 - the database may be away; keep watching

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 
 import requests
 
@@ -93,3 +95,48 @@ def test_hostile_sync_messages_end_the_session_not_the_worker(seeded, gunicorn):
     assert by_id[2]["value"]["modelId"] == "luma/ray-flash-2-540p"
     assert server.process.poll() is None
     assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+
+
+def test_a_change_made_where_the_marks_are_not_shared_is_pushed(
+        seeded, gunicorn, tmp_path, monkeypatch):
+    """Another host changes the price while this worker's caches are hot: the subscription
+    still gets the new quote (the watcher makes the caches look again before re-running)."""
+    from simple_websocket import Client
+
+    from tests.conftest import run_as_system
+    from wsgi import create_app
+
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1, **SOCKETS)
+    ws = Client.connect(server.url.replace("http", "ws") + "/api/1.48.0/sync")
+    done = threading.Event()
+    try:
+        ws.send(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0}))
+        ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+                            "modifications": [{
+                                "type": "Add", "queryId": 0, "udfPath": "pricing:getCreditCost",
+                                "args": [{"modelId": "luma/ray-2-720p", "duration": 5,
+                                          "quality": "high"}]}]}))
+        first = json.loads(ws.receive(timeout=10))
+        assert first["modifications"][0]["value"]["costPerSecond"] == 0.18
+        threading.Thread(target=keep_reading, args=(server.url, done), daemon=True).start()
+        time.sleep(0.3)  # the worker's caches are now never older than a few milliseconds
+        monkeypatch.setenv("CATALOG_MARKS_DIR", str(tmp_path / "elsewhere"))
+        elsewhere = create_app({"DATABASE_URL": seeded.config["DATABASE_URL"],
+                                "SECRET_KEY": "x"})
+        run_as_system(elsewhere, "models:updateModel",
+                      {"modelId": "luma/ray-2-720p", "patch": {"costPerSecond": 0.25}})
+        elsewhere.extensions["catalog_db"].dispose()
+        while True:
+            message = json.loads(ws.receive(timeout=10))
+            if message["type"] == "Transition" and message["modifications"]:
+                break
+        assert message["modifications"][0]["value"]["costPerSecond"] == 0.25
+    finally:
+        done.set()
+        ws.close()
+
+
+def keep_reading(url: str, done: threading.Event) -> None:
+    with requests.Session() as http:
+        while not done.is_set():
+            http.post(f"{url}/api/query", json={"path": "models:getActiveModels"}, timeout=10)
