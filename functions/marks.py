@@ -61,17 +61,28 @@ class Marks:
         return struct.unpack_from("<Q", self._map, 8 * SLOTS[slot])[0]
 
     def bump(self, slots: set[str]) -> None:
-        """Mark these as changed, for every process on the host."""
+        """Mark these as changed, for every process on the host.
+
+        Called after a commit, so it never fails the change: if the file cannot be locked, the
+        marks are bumped unlocked (two racing bumps may then count as one, which every worker
+        still sees as a change, or at worst at its next recheck).
+        """
         with self._lock:
+            locked = False
             if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                    locked = True
+                except OSError:
+                    log.warning("could not lock the change marks at %s", self.path,
+                                exc_info=True)
             try:
                 for slot in slots:
                     offset = 8 * SLOTS[slot]
                     value = struct.unpack_from("<Q", self._map, offset)[0]
                     struct.pack_into("<Q", self._map, offset, (value + 1) % 2**64)
             finally:
-                if self._fd is not None:
+                if locked:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 

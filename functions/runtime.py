@@ -166,7 +166,7 @@ def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Funct
     return fn
 
 
-def _enter(stack: ExitStack, scope: Callable[[], Any]) -> Session:
+def _enter(stack: ExitStack, scope: Callable[[], Any]) -> Session | Connection:
     return stack.enter_context(scope())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -204,3 +205,29 @@ def test_a_revoked_token_is_refused_by_every_worker_at_once(seeded, gunicorn, ma
                                  json={"path": "models:getDefaultModel", "args": {}},
                                  headers={"Authorization": f"Bearer {token}"}, timeout=60)
         assert response.status_code == 401, response.text
+
+
+def test_without_a_usable_marks_folder_a_process_still_reads_its_own_changes(
+        database_url, tmp_path, monkeypatch, caplog):
+    from wsgi import create_app
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("CATALOG_MARKS_DIR", str(blocked))
+    logger = logging.getLogger("catalog.marks")  # "catalog" does not propagate to caplog's root
+    logger.addHandler(caplog.handler)
+    try:
+        app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "x"})
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "change marks unavailable" in caplog.text
+    try:
+        import seeds
+
+        with app.app_context():
+            seeds.load()
+        assert run_as_system(app, "models:getModelById", {"modelId": RAY})["name"] != "Mine"
+        run_as_system(app, "models:updateModel", {"modelId": RAY, "patch": {"name": "Mine"}})
+        assert run_as_system(app, "models:getModelById", {"modelId": RAY})["name"] == "Mine"
+    finally:
+        app.extensions["catalog_db"].dispose()
