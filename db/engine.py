@@ -55,16 +55,27 @@ def _postgres_engine(url: str, **options) -> Engine:
 _AUTOCOMMIT: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
 
 
-def autocommit(engine: Engine) -> Engine:
-    """The engine for work that commits statement by statement: reads and single statements."""
+def engines(engine: Engine) -> list[Engine]:
+    """The engine and, on PostgreSQL, its autocommit twin: every pool it owns."""
     twin = _AUTOCOMMIT.get(engine)
-    return twin if twin is not None else engine.execution_options(isolation_level="AUTOCOMMIT")
+    return [engine] if twin is None else [engine, twin]
 
 
 def dispose(engine: Engine) -> None:
-    engine.dispose()
-    if engine in _AUTOCOMMIT:
-        _AUTOCOMMIT[engine].dispose()
+    for each in engines(engine):
+        each.dispose()
+
+
+@contextmanager
+def autocommit_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection whose statements commit one by one: reads and single statements."""
+    twin = _AUTOCOMMIT.get(engine)
+    if twin is not None:
+        with twin.connect() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:  # SQLite: switching a pooled connection is cheap
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 IDLE_PING_SECONDS = 5.0
@@ -105,7 +116,7 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
     postgres_read = not write and engine.dialect.name == "postgresql"
     # PostgreSQL reads run statement by statement: no BEGIN/COMMIT round trips. The catalog
     # configuration is still read at one exact version (functions/cache.py).
-    with (autocommit(engine) if postgres_read else engine).connect() as conn:
+    with (autocommit_connection(engine) if postgres_read else engine.connect()) as conn:
         if engine.dialect.name == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
         elif write:
@@ -132,7 +143,7 @@ def read(engine: Engine) -> Iterator[Session]:
 def single_statement(engine: Engine) -> Iterator[Connection]:
     """For a handler that runs exactly one statement: atomic by itself, in autocommit mode,
     so it costs one round trip and takes no catalog lock (and needs no ORM session)."""
-    with autocommit(engine).connect() as conn:
+    with autocommit_connection(engine) as conn:
         yield conn
 
 

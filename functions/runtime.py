@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.orm import Session
 
 from db import get_db
@@ -166,8 +166,13 @@ def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Funct
     return fn
 
 
-def _enter(stack: ExitStack, scope: Callable[[], Any]) -> Session | Connection:
-    return stack.enter_context(scope())
+def _begin(stack: ExitStack, fn: Function, engine: Engine) -> Session | Connection:
+    """The call's transaction, entered on `stack`: a read, one atomic statement, or a write."""
+    if fn.kind == "query":
+        return stack.enter_context(transaction(engine, write=False))
+    if fn.atomic:
+        return stack.enter_context(single_statement(engine))
+    return stack.enter_context(transaction(engine, write=True))
 
 
 def marks() -> Marks:
@@ -190,15 +195,9 @@ def call(
     engine = get_db().engine
     config = {"CREDITS_PER_USD": current_app.config["CREDITS_PER_USD"]}
     for attempt in range(MAX_ATTEMPTS):
-        if fn.kind == "query":
-            scope = partial(transaction, engine, write=False)
-        elif fn.atomic:
-            scope = partial(single_statement, engine)
-        else:
-            scope = partial(transaction, engine, write=True)
         try:
             with ExitStack() as stack:
-                ctx = Context(partial(_enter, stack, scope), identity,
+                ctx = Context(partial(_begin, stack, fn, engine), identity,
                               int(time.time() * 1000), source, config)
                 if fn.kind == "mutation":
                     ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first

@@ -30,6 +30,7 @@ from flask_sock import ConnectionClosed, Sock
 from sqlalchemy import func, select
 
 from db import get_db
+from db.engine import autocommit_connection
 from db.schema import CatalogState, ModelStats
 from functions.access import authenticate_token
 from functions.errors import FunctionError, TransportError
@@ -66,12 +67,11 @@ class Watcher:
                 self._started = True
                 threading.Thread(target=self._run, name="catalog-watcher", daemon=True).start()
 
-    def _fingerprint(self) -> tuple:
-        with get_db().engine.connect() as conn:
+    def _fingerprint(self) -> tuple[int, tuple]:
+        with autocommit_connection(get_db().engine) as conn:
             version = conn.scalar(select(CatalogState.version).where(CatalogState.id == 1))
             stats = conn.execute(select(func.coalesce(func.sum(ModelStats.total_generations), 0),
                                         func.coalesce(func.max(ModelStats.updated_at), 0))).one()
-            conn.rollback()
         return version, tuple(stats)
 
     def _run(self) -> None:
@@ -83,7 +83,9 @@ class Watcher:
                 if last is not None and current != last:
                     # The caches may not know yet: the change came from another host, or its
                     # writer has not bumped the marks yet. Make them look before re-running.
-                    self.app.extensions["catalog_marks"].bump({"catalog", "stats"})
+                    moved = {slot for slot, now, before in zip(("catalog", "stats"), current, last,
+                                                               strict=True) if now != before}
+                    self.app.extensions["catalog_marks"].bump(moved)
                     self.generation += 1
                 last = current
             except Exception:  # noqa: BLE001 - the database may be away; keep watching

@@ -134,12 +134,10 @@ def count_statements(app) -> list[str]:
     """Every SQL statement the app sends from now on, on each of its engines."""
     from sqlalchemy import event
 
-    from db.engine import autocommit
+    from db.engine import engines
 
-    engine = app.extensions["catalog_db"].engine
-    twin = autocommit(engine)
     sent: list[str] = []
-    for target in {engine, twin} if twin.pool is not engine.pool else {engine}:
+    for target in engines(app.extensions["catalog_db"].engine):
         event.listen(target, "before_cursor_execute",
                      lambda conn, cursor, statement, *rest: sent.append(statement))
     return sent
