@@ -74,11 +74,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(instance)
 
-    if os.environ.get("BEHIND_PROXY") == "1":  # nginx in front: trust one hop of X-Forwarded-*
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
-
     import admin
     import db
     import functions
@@ -88,6 +83,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     functions.init_app(app)
     seeds.init_app(app)
     admin.init_app(app)
+    if os.environ.get("BEHIND_PROXY") == "1":  # nginx in front: trust one hop of X-Forwarded-*
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so that every layer (held answers too) sees the caller's address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     return app
 
 

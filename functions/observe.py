@@ -128,31 +128,40 @@ def _series(function: str, outcome: str, code: str | None) -> tuple:
             ERRORS.labels(function, code) if code else None)
 
 
-def _begin() -> None:
-    given = request.headers.get("X-Request-Id", "")
-    g.request_id = given if REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
-    g.started = time.perf_counter()
+def request_id(given: str) -> str:
+    """The caller's X-Request-Id when it is a plain token, else a new one."""
+    return given if REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
-def _finish(response: Response) -> Response:
-    state = g._get_current_object().__dict__  # one lookup instead of one per field
-    response.headers["X-Request-Id"] = state.get("request_id", "")
-    elapsed = time.perf_counter() - state.get("started", time.perf_counter())
-    call = state.get("call")
+def record(rid: str, method: str, path: str, status: int, elapsed: float,
+           call: CallNote | None) -> None:
+    """A finished request's metrics and log line."""
     if call is not None:
         calls, latency, errors = _series(call.function, call.outcome, call.code)
         calls.inc()
         latency.observe(elapsed)
         if errors is not None:
             errors.inc()
-    req = request._get_current_object()
-    if req.path != "/healthz" and log.isEnabledFor(logging.INFO):
+    if path != "/healthz" and log.isEnabledFor(logging.INFO):
         log.info("request", extra={
-            "method": req.method, "path": req.path, "status": response.status_code,
+            "request_id": rid, "method": method, "path": path, "status": status,
             "duration_ms": round(elapsed * 1000, 2),
             "function": call and call.function, "outcome": call and call.outcome,
             "code": call and call.code, "caller": call and call.caller,
         })
+
+
+def _begin() -> None:
+    g.request_id = request_id(request.headers.get("X-Request-Id", ""))
+    g.started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    state = g._get_current_object().__dict__  # one lookup instead of one per field
+    rid = response.headers["X-Request-Id"] = state.get("request_id", "")
+    elapsed = time.perf_counter() - state.get("started", time.perf_counter())
+    req = request._get_current_object()
+    record(rid, req.method, req.path, response.status_code, elapsed, state.get("call"))
     return response
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import struct
 
 import pytest
@@ -158,3 +159,75 @@ def test_healthz_reports_an_unreachable_database(tmp_path, monkeypatch):
     assert response.get_json()["database"] == "unreachable"
     query = app.test_client().post("/api/query", json={"path": "models:getActiveModels"})
     assert query.status_code == 503 and query.get_json()["code"] == "Unavailable"
+
+
+HELD = [  # (URL, body): public queries whose answers are held once answered
+    ("/api/query", {"path": "pricing:getCreditCost",
+                    "args": {"modelId": RAY, "duration": 9, "quality": "high"}}),
+    ("/api/query", {"path": "pricing:getCreditCost", "args": {"modelId": "no/such"}}),
+    ("/api/function", {"path": "models:getActiveModels", "args": {}}),
+    ("/api/run/models/getModelById", {"args": {"modelId": RAY}}),
+]
+
+
+@pytest.fixture
+def request_lines():
+    from functions.observe import JsonFormatter
+
+    lines: list[dict] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            line = json.loads(self.format(record))
+            for varying in ("ts", "request_id", "duration_ms"):
+                line.pop(varying)
+            lines.append(line)
+
+    handler = Capture()
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("catalog.request")
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize("url,body", HELD, ids=[f"{u} {b['path'] if 'path' in b else ''}"
+                                                 for u, b in HELD])
+@pytest.mark.parametrize("caller", ["anonymous", "token"])
+def test_a_held_answer_is_the_answer_flask_gives(seeded, client, make_token, request_lines,
+                                                 url, body, caller):
+    from flask import request
+
+    through_flask: list[str] = []
+    seeded.before_request(lambda: through_flask.append(request.path))
+    headers = {"Authorization": f"Bearer {make_token('catalog:write')}"} if caller == "token" \
+        else {}
+    fresh, held = (client.post(url, json=body, headers=headers) for _ in range(2))
+    assert through_flask == [url]  # the second was answered before Flask
+    assert (held.status_code, held.data) == (fresh.status_code, fresh.data)
+    without_id = [{k: v for k, v in r.headers.items() if k != "X-Request-Id"}
+                  for r in (fresh, held)]
+    assert without_id[0] == without_id[1]
+    assert len(held.headers["X-Request-Id"]) == 32
+    assert request_lines[0] == request_lines[1]
+    assert request_lines[1]["path"] == url and request_lines[1]["status"] == 200
+    chosen = client.post(url, json=body, headers={**headers, "X-Request-Id": "req-7"})
+    assert chosen.headers["X-Request-Id"] == "req-7"
+
+
+def test_a_held_answer_still_checks_its_caller(seeded, client, make_token, request_lines):
+    url, body = HELD[0]
+    client.post(url, json=body)  # now held
+    for authorization, code in [("Bearer mc_x_unknown", "InvalidToken"),
+                                ("Basic abc", "Unauthenticated")]:
+        refused = client.post(url, json=body, headers={"Authorization": authorization})
+        assert refused.status_code == 401 and refused.get_json()["code"] == code
+        assert request_lines[-1]["outcome"] == "rejected" and request_lines[-1]["code"] == code
+    seeded.config["RATE_LIMIT_PER_MINUTE"] = 3
+    token = make_token("catalog:write")
+    statuses = [client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+                for _ in range(4)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+    assert statuses[-1].get_json()["code"] == "RateLimited"
+    assert int(statuses[-1].headers["Retry-After"]) >= 1
+    assert statuses[-1].headers["X-Request-Id"]
