@@ -222,27 +222,36 @@ class HeldAnswers:
         held = self._held(environ, url)
         if held is None:
             return self.wsgi_app(environ, start_response)
+        try:
+            status, headers, body = self._answer(environ, url, *held)
+        except Exception:  # as the app's own handler does: logged, and answered in JSON
+            log.exception("unhandled error on %s", url)
+            failed = _json({"code": "InternalError", "message": "Internal error"}, 500)
+            return failed(environ, start_response)
+        start_response(status, headers)
+        return [body]
+
+    def _answer(self, environ: dict, url: str, label: str,
+                answer: Answer) -> tuple[str, list[tuple[str, str]], bytes]:
         started = time.perf_counter()
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        label, answer = held
         identity = ANONYMOUS
         try:
             identity = identify(self.app, environ.get("HTTP_AUTHORIZATION"))
             limit(self.app, identity, environ.get("REMOTE_ADDR"))
         except TransportError as error:
-            note = CallNote(label, "rejected", error.code, identity.name)
-            response = _transport(error)
-            response.headers["X-Request-Id"] = rid
-            record(rid, "POST", url, response.status_code, time.perf_counter() - started, note)
-            return response(environ, start_response)
+            refused = _transport(error)
+            refused.headers["X-Request-Id"] = rid
+            record(rid, "POST", url, refused.status_code, time.perf_counter() - started,
+                   CallNote(label, "rejected", error.code, identity.name))
+            return refused.status, refused.headers.to_wsgi_list(), refused.get_data()
         headers = [("Content-Type", "application/json"),
                    ("Content-Length", str(len(answer.body))), ("X-Request-Id", rid)]
         if identity.kind != "anonymous":
             headers.insert(0, ("Cache-Control", "no-store"))
-        start_response("200 OK", headers)
         record(rid, "POST", url, 200, time.perf_counter() - started,
                CallNote(answer.function, answer.outcome, answer.code, identity.name))
-        return [answer.body]
+        return "200 OK", headers, answer.body
 
     def _held(self, environ: dict, url: str) -> tuple[str, Answer] | None:
         """The metrics label and held answer of this request, if it is a held call."""

@@ -132,8 +132,7 @@ class Gunicorn:
             env["WEB_CONCURRENCY"] = str(self.workers)
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.process = subprocess.Popen(
-            [str(gunicorn), "-c", "deploy/gunicorn.conf.py", "--access-logfile", "/dev/null",
-             self.app],
+            [str(gunicorn), "-c", "deploy/gunicorn.conf.py", self.app],
             cwd=self.root, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )

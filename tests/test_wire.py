@@ -231,3 +231,18 @@ def test_a_held_answer_still_checks_its_caller(seeded, client, make_token, reque
     assert statuses[-1].get_json()["code"] == "RateLimited"
     assert int(statuses[-1].headers["Retry-After"]) >= 1
     assert statuses[-1].headers["X-Request-Id"]
+
+
+def test_a_failure_while_answering_a_held_request_is_a_json_500(seeded, client, monkeypatch):
+    import functions.http
+
+    url, body = HELD[0]
+    client.post(url, json=body)  # now held
+
+    def broken(*_):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(functions.http, "limit", broken)
+    failed = client.post(url, json=body)
+    assert failed.status_code == 500
+    assert failed.get_json() == {"code": "InternalError", "message": "Internal error"}
