@@ -3,7 +3,9 @@
 For SQLite and PostgreSQL, with 3 and with 10,000 models, it measures requests/s and p50/p99
 of five functions, each beside a floor measured in the same run (a minimal Flask app answering
 constant bytes under the same gunicorn settings), checks that no statistics update was lost,
-reports worker memory, and writes bench/results.md. Speed is reported, never asserted.
+reports worker memory, and writes bench/results.md. On PostgreSQL it also measures a write
+floor (bench/write_floor.py: the statistics statement alone, one per request). Speed is
+reported, never asserted.
 """
 
 from __future__ import annotations
@@ -143,11 +145,26 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) 
                 measured["lost"] = max(0, measured["ok"] - recorded)
             results[name] = measured
             print(f"    {name}: {measured['rps']:.0f} req/s", flush=True)
+        if database == "postgresql":
+            results["write_floor"] = write_floor(url, work / f"write-floor-{size}", floor_url)
         results["rss_kib"] = server.worker_rss_kib()
         results["token"] = token
         return results
     finally:
         server.stop()
+
+
+def write_floor(url: str, instance: Path, floor_url: str) -> dict:
+    """bench/write_floor.py: the app's statistics statement alone, one per request."""
+    server = Gunicorn(ROOT, url, instance, workers=None, app="bench.write_floor:app",
+                      env={"WRITE_FLOOR_URL": url})
+    server.start()
+    try:
+        measured = alternate(floor_url, server.url, "mutation", {"path": "x", "args": {}}, "")
+    finally:
+        server.stop()
+    print(f"    write floor: {measured['rps']:.0f} req/s", flush=True)
+    return measured
 
 
 def compare_sizes(database: str, catalogs: dict[int, tuple[str, str]], work: Path) -> dict:
@@ -280,6 +297,17 @@ def render(floor: dict, runs: dict, sizes: dict, live: dict) -> str:
                 f"{r['ratio']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                 f"{r['failed']} | "
                 + (f"{r['ok']} / {r['recorded']} | {r['lost']} |" if "lost" in r else " | |"))
+    lines += ["", "The write floor on PostgreSQL (`bench/write_floor.py`: a minimal Flask app that "
+              "runs the app's own statistics statement on a raw psycopg connection in autocommit, "
+              "one per request, and nothing else; same gunicorn settings, measured the same way): "
+              "what one durable statement per request allows at best.", ""]
+    for (_, size), results in runs.items():
+        if "write_floor" in results:
+            wf, stats = results["write_floor"], results["updateModelStats"]
+            lines.append(f"- {size} models: write floor {wf['rps']:.0f} req/s, "
+                         f"{wf['ratio']:.2f} of the floor; updateModelStats "
+                         f"{stats['rps']:.0f} req/s, {stats['rps'] / wf['rps']:.2f} of the "
+                         "write floor")
     lines += ["", "Single-model lookups, 10,000 models against 3: both catalogs served at once "
               f"and measured in turn, {ROUNDS} runs each, medians divided (1.00 means no cost "
               "from the catalog's size; from the table above, each against its own floor, "
