@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import logging
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
 
 from db import get_db
 from functions.errors import FunctionError, TransportError
@@ -138,12 +141,44 @@ def limit(app: Flask, identity: Identity, address: str | None) -> None:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Answer:
     function: str  # a metrics label
     outcome: str
     code: str | None
     body: bytes
+    _gzipped: bytes | None = field(default=None, repr=False)
+
+    def gzipped(self) -> bytes:
+        """The body compressed, once per answer (threads racing here compress it alike)."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+
+COMPRESS_ABOVE = 1024  # bytes: smaller answers are sent as they are
+
+
+@lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str) -> bool:
+    return parse_accept_header(accept_encoding).quality("gzip") > 0
+
+
+def delivery(answer: Answer, identity: Identity,
+             accept_encoding: str | None) -> tuple[bytes, list[tuple[str, str]]]:
+    """An answer's bytes for this caller, and the headers that go with them: answers larger
+    than COMPRESS_ABOVE are sent gzipped to callers that accept it (browsers, fetch, the Convex
+    client); authenticated answers are not for shared caches."""
+    body, headers = answer.body, [("Content-Type", "application/json")]
+    if identity.kind != "anonymous":
+        headers.append(("Cache-Control", "no-store"))
+    if len(body) > COMPRESS_ABOVE:
+        headers.append(("Vary", "Accept-Encoding"))
+        if accept_encoding and accepts_gzip(accept_encoding):
+            body = answer.gzipped()
+            headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(len(body))))
+    return body, headers
 
 
 class Answers:
@@ -200,8 +235,8 @@ def _run(kind: str | None, path: str | None = None) -> Response:
         note_call(_label(path), "rejected", error.code, identity.name)
         return _transport(error)
     note_call(answer.function, answer.outcome, answer.code, identity.name)
-    headers = {"Cache-Control": "no-store"} if identity.kind != "anonymous" else None
-    return Response(answer.body, headers=headers, mimetype="application/json")
+    body, headers = delivery(answer, identity, request.headers.get("Accept-Encoding"))
+    return Response(body, headers=headers)
 
 
 class HeldAnswers:
@@ -245,13 +280,11 @@ class HeldAnswers:
             record(rid, "POST", url, refused.status_code, time.perf_counter() - started,
                    CallNote(label, "rejected", error.code, identity.name))
             return refused.status, refused.headers.to_wsgi_list(), refused.get_data()
-        headers = [("Content-Type", "application/json"),
-                   ("Content-Length", str(len(answer.body))), ("X-Request-Id", rid)]
-        if identity.kind != "anonymous":
-            headers.insert(0, ("Cache-Control", "no-store"))
+        body, headers = delivery(answer, identity, environ.get("HTTP_ACCEPT_ENCODING"))
+        headers.append(("X-Request-Id", rid))
         record(rid, "POST", url, 200, time.perf_counter() - started,
                CallNote(answer.function, answer.outcome, answer.code, identity.name))
-        return "200 OK", headers, answer.body
+        return "200 OK", headers, body
 
     def _held(self, environ: dict, url: str) -> tuple[str, Answer] | None:
         """The metrics label and held answer of this request, if it is a held call."""

@@ -31,7 +31,9 @@ def test_no_generated_request_breaks_the_api(seeded, make_token):
         def run(case) -> None:
             cases[case.operation.label] = cases.get(case.operation.label, 0) + 1
             case.call_and_validate(
-                headers={"Authorization": f"Bearer {token}"},
+                # Schemathesis's WSGI transport says it accepts gzip but does not decode it;
+                # compressed answers are tested in test_wire.py and by the Convex client.
+                headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"},
                 excluded_checks=[negative_data_rejection, positive_data_acceptance],
             )
 

@@ -194,14 +194,17 @@ def request_lines():
 @pytest.mark.parametrize("url,body", HELD, ids=[f"{u} {b['path'] if 'path' in b else ''}"
                                                  for u, b in HELD])
 @pytest.mark.parametrize("caller", ["anonymous", "token"])
+@pytest.mark.parametrize("encoding", [None, "gzip, deflate, br"])
 def test_a_held_answer_is_the_answer_flask_gives(seeded, client, make_token, request_lines,
-                                                 url, body, caller):
+                                                 url, body, caller, encoding):
     from flask import request
 
     through_flask: list[str] = []
     seeded.before_request(lambda: through_flask.append(request.path))
     headers = {"Authorization": f"Bearer {make_token('catalog:write')}"} if caller == "token" \
         else {}
+    if encoding:
+        headers["Accept-Encoding"] = encoding
     fresh, held = (client.post(url, json=body, headers=headers) for _ in range(2))
     assert through_flask == [url]  # the second was answered before Flask
     assert (held.status_code, held.data) == (fresh.status_code, fresh.data)
@@ -246,3 +249,28 @@ def test_a_failure_while_answering_a_held_request_is_a_json_500(seeded, client, 
     failed = client.post(url, json=body)
     assert failed.status_code == 500
     assert failed.get_json() == {"code": "InternalError", "message": "Internal error"}
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["fresh", "held"])
+def test_large_answers_are_gzipped_for_callers_that_accept_it(seeded, client, held):
+    import gzip
+
+    from functions.http import COMPRESS_ABOVE
+
+    list_body = {"path": "models:getActiveModels", "args": {}}
+    if held:
+        client.post("/api/query", json=list_body)
+    plain = client.post("/api/query", json=list_body)
+    assert len(plain.data) > COMPRESS_ABOVE and "Content-Encoding" not in plain.headers
+    assert plain.headers["Vary"] == "Accept-Encoding"
+    packed = client.post("/api/query", json=list_body,
+                         headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert int(packed.headers["Content-Length"]) == len(packed.data) < len(plain.data) / 3
+    assert gzip.decompress(packed.data) == plain.data
+    refused = client.post("/api/query", json=list_body, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers and refused.data == plain.data
+    small = client.post("/api/query", json={"path": "pricing:getCreditCost", "args": {
+        "modelId": RAY, "duration": 9, "quality": "high"}}, headers={"Accept-Encoding": "gzip"})
+    assert len(small.data) <= COMPRESS_ABOVE
+    assert "Content-Encoding" not in small.headers and "Vary" not in small.headers
