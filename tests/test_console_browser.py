@@ -242,6 +242,8 @@ def test_export_upload_plan_and_apply(console, page, seeded, tmp_path):
 def test_inline_edit_of_a_name(console, page, seeded):
     sign_in(page, console.url, "editor")
     cell = row(page, "luma/ray-2-720p").locator("a[data-role=x-editable][name=name]")
+    # x-editable marks the link once its script has bound it; a click before that follows "#".
+    expect(cell).to_have_class(re.compile(r"\beditable-click\b"))
     cell.click()
     page.locator(".editable-input input").fill("Ray Two")
     page.locator(".editable-submit").click()
