@@ -14,7 +14,7 @@ graceful_timeout = 20
 keepalive = 5
 # A worker is replaced after this many requests (a ceiling on any slow leak). Starting one costs
 # about a second of CPU (imports, app) and cold caches: at 10,000, a busy worker was replaced
-# every few seconds under load, which took about a fifth of the machine.
+# every few seconds under load.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000000"))
 max_requests_jitter = max_requests // 10
 # The app writes one JSON line per request (request id, function, caller, duration): that is the

@@ -279,3 +279,23 @@ def test_large_answers_are_gzipped_for_callers_that_accept_it(seeded, client, he
         "modelId": RAY, "duration": 9, "quality": "high"}}, headers={"Accept-Encoding": "gzip"})
     assert len(small.data) <= COMPRESS_ABOVE
     assert "Content-Encoding" not in small.headers and "Vary" not in small.headers
+
+
+def test_behind_a_proxy_held_answers_limit_the_forwarded_address(seeded, tmp_path, monkeypatch):
+    from wsgi import create_app
+
+    monkeypatch.setenv("BEHIND_PROXY", "1")
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "proxied"))
+    proxied = create_app({"TESTING": True, "DATABASE_URL": seeded.config["DATABASE_URL"],
+                          "SECRET_KEY": "x", "RATE_LIMIT_PER_MINUTE": 2})
+    try:
+        client = proxied.test_client()
+        url, body = HELD[0]
+
+        def ask(address: str) -> int:
+            return client.post(url, json=body, headers={"X-Forwarded-For": address}).status_code
+
+        assert [ask("203.0.113.1") for _ in range(3)] == [200, 200, 429]
+        assert ask("203.0.113.2") == 200  # another caller behind the same proxy
+    finally:
+        proxied.extensions["catalog_db"].dispose()
