@@ -9,7 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import Flask
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -162,8 +162,9 @@ class KnownTokens:
         return known.identity
 
 
-def authenticate_token(engine: Engine, raw: str) -> Identity | None:
-    return current_app.extensions["known_tokens"].authenticate(engine, raw)
+def authenticate_token(app: Flask, raw: str) -> Identity | None:
+    """The identity a bearer token stands for, or None when unknown, expired or revoked."""
+    return app.extensions["known_tokens"].authenticate(app.extensions["catalog_db"].engine, raw)
 
 
 def _touch(engine: Engine, token_id: int, now: int) -> None:

@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
 
 from db import get_db
+from functions.access import authenticate_token
 from functions.errors import FunctionError, TransportError
 from functions.marks import Generation, Marks
 from functions.observe import CallNote, note_call, record, request_id
@@ -113,8 +114,7 @@ def identify(app: Flask, authorization: str | None) -> Identity:
     if scheme.lower() != "bearer" or not token.strip():
         raise TransportError(401, "Unauthenticated", "Authorization must be 'Bearer <token>'")
     try:
-        identity = app.extensions["known_tokens"].authenticate(
-            app.extensions["catalog_db"].engine, token.strip())
+        identity = authenticate_token(app, token.strip())
     except SQLAlchemyError:
         raise TransportError(503, "Unavailable", "The catalog database is unavailable") from None
     if identity is None:
@@ -288,14 +288,12 @@ class HeldAnswers:
 
     def _held(self, environ: dict, url: str) -> tuple[str, Answer] | None:
         """The metrics label and held answer of this request, if it is a held call."""
-        if environ.get("REQUEST_METHOD") != "POST" or not url.startswith("/api/"):
+        if environ.get("REQUEST_METHOD") != "POST":
             return None
-        if url == "/api/query":
-            kind, path = "query", None
-        elif url == "/api/function":
-            kind, path = None, None
-        elif url.startswith("/api/run/") and url.isascii():
-            module, _, name = url.removeprefix("/api/run/").partition("/")
+        if url in CALL_URLS:
+            kind, path = CALL_URLS[url], None
+        elif url.startswith(RUN_URL) and url.isascii():
+            module, _, name = url.removeprefix(RUN_URL).partition("/")
             if not module or not name or "/" in name:
                 return None
             kind, path = None, f"{module}:{name}"
@@ -315,22 +313,17 @@ def _label(path: str | None) -> str:
     return path if path in REGISTRY else "-"
 
 
-@bp.post("/api/query")
-def run_query() -> Response:
-    return _run("query")
+# Where calls arrive, and the kind each URL accepts (None: either). Flask routes them from
+# here, and HeldAnswers reads the same table.
+CALL_URLS = {"/api/query": "query", "/api/mutation": "mutation", "/api/function": None}
+RUN_URL = "/api/run/"  # + <module>/<function>: Convex's URL that names the function
+
+for _url, _kind in CALL_URLS.items():
+    bp.add_url_rule(_url, f"call_{_kind or 'function'}", _run, methods=["POST"],
+                    defaults={"kind": _kind})
 
 
-@bp.post("/api/mutation")
-def run_mutation() -> Response:
-    return _run("mutation")
-
-
-@bp.post("/api/function")
-def run_function() -> Response:
-    return _run(None)
-
-
-@bp.post("/api/run/<module>/<name>")
+@bp.post(f"{RUN_URL}<module>/<name>")
 def run_named(module: str, name: str) -> Response:
     """Convex's /api/run/{module}/{function}: the function named in the URL."""
     return _run(None, f"{module}:{name}")

@@ -212,7 +212,7 @@ class SyncSession:
         if kind == "None":
             identity: Identity | None = ANONYMOUS
         elif kind == "User" and isinstance(value, str):
-            identity = authenticate_token(get_db().engine, value)
+            identity = authenticate_token(current_app._get_current_object(), value)
         else:
             identity = None
         if identity is None:

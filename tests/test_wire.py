@@ -171,6 +171,13 @@ HELD = [  # (URL, body): public queries whose answers are held once answered
 
 
 @pytest.fixture
+def held_for_a_minute(monkeypatch):
+    """Held answers are also dropped every RECHECK_SECONDS: on a busy machine two requests could
+    be further apart than that, and the second would rightly go to Flask."""
+    monkeypatch.setattr("functions.marks.RECHECK_SECONDS", 60.0)
+
+
+@pytest.fixture
 def request_lines():
     from functions.observe import JsonFormatter
 
@@ -196,14 +203,10 @@ def request_lines():
 @pytest.mark.parametrize("caller", ["anonymous", "token"])
 @pytest.mark.parametrize("encoding", [None, "gzip, deflate, br"])
 def test_a_held_answer_is_the_answer_flask_gives(seeded, client, make_token, request_lines,
-                                                 monkeypatch, url, body, caller, encoding):
+                                                 held_for_a_minute, url, body, caller,
+                                                 encoding):
     from flask import request
 
-    import functions.marks
-
-    # Held answers are also dropped every RECHECK_SECONDS: on a busy machine the two requests
-    # could be further apart than that, and the second would rightly go to Flask.
-    monkeypatch.setattr(functions.marks, "RECHECK_SECONDS", 60)
     through_flask: list[str] = []
     seeded.before_request(lambda: through_flask.append(request.path))
     headers = {"Authorization": f"Bearer {make_token('catalog:write')}"} if caller == "token" \
@@ -223,7 +226,8 @@ def test_a_held_answer_is_the_answer_flask_gives(seeded, client, make_token, req
     assert chosen.headers["X-Request-Id"] == "req-7"
 
 
-def test_a_held_answer_still_checks_its_caller(seeded, client, make_token, request_lines):
+def test_a_held_answer_still_checks_its_caller(seeded, client, make_token, request_lines,
+                                                held_for_a_minute):
     url, body = HELD[0]
     client.post(url, json=body)  # now held
     for authorization, code in [("Bearer mc_x_unknown", "InvalidToken"),
@@ -241,7 +245,8 @@ def test_a_held_answer_still_checks_its_caller(seeded, client, make_token, reque
     assert statuses[-1].headers["X-Request-Id"]
 
 
-def test_a_failure_while_answering_a_held_request_is_a_json_500(seeded, client, monkeypatch):
+def test_a_failure_while_answering_a_held_request_is_a_json_500(seeded, client, monkeypatch,
+                                                                held_for_a_minute):
     import functions.http
 
     url, body = HELD[0]
@@ -281,7 +286,8 @@ def test_large_answers_are_gzipped_for_callers_that_accept_it(seeded, client, he
     assert "Content-Encoding" not in small.headers and "Vary" not in small.headers
 
 
-def test_behind_a_proxy_held_answers_limit_the_forwarded_address(seeded, tmp_path, monkeypatch):
+def test_behind_a_proxy_held_answers_limit_the_forwarded_address(seeded, tmp_path, monkeypatch,
+                                                                 held_for_a_minute):
     from wsgi import create_app
 
     monkeypatch.setenv("BEHIND_PROXY", "1")
