@@ -1,8 +1,8 @@
 """The write floor: a minimal Flask app that records one generation per request with the app's
-own statement (`RECORD_GENERATION`) on a raw psycopg connection in autocommit, under the same
-gunicorn settings. It is what one durable statement per request costs with none of the app's
-work (no validation, tokens, rate limit, log line or SQLAlchemy): `make bench` reports it beside
-updateModelStats on PostgreSQL. WRITE_FLOOR_URL names the database.
+own statement (`RECORD_GENERATIONS`, for one generation) on a raw psycopg connection in
+autocommit, under the same gunicorn settings. It is what one durable statement per request costs
+with none of the app's work (no validation, tokens, rate limit, log line or SQLAlchemy): `make
+bench` reports it beside updateModelStats on PostgreSQL. WRITE_FLOOR_URL names the database.
 """
 
 import json
@@ -13,13 +13,13 @@ import psycopg
 from flask import Flask, Response
 from sqlalchemy.dialects import postgresql
 
-from functions.models import RECORD_GENERATION
+from functions.models import RECORD_GENERATIONS
 
 app = Flask(__name__)
-COMPILED = RECORD_GENERATION.compile(dialect=postgresql.dialect())
+COMPILED = RECORD_GENERATIONS.compile(dialect=postgresql.dialect())
 STATEMENT = str(COMPILED)
 URL = os.environ.get("WRITE_FLOOR_URL", "").replace("postgresql+psycopg://", "postgresql://")
-PARAMETERS = {**COMPILED.params, "model_id": "luma/ray-flash-2-540p", "success": 1,
+PARAMETERS = {**COMPILED.params, "model_id": "luma/ray-flash-2-540p", "count": 1, "successes": 1,
               "micros": 12_500_000, "now": 0}
 _local = threading.local()
 

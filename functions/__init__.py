@@ -13,11 +13,13 @@ def init_app(app: Flask) -> None:
     from functions.access import KnownTokens
     from functions.cache import CatalogCache
     from functions.marks import Marks, marks_path
+    from functions.tally import Tally
 
     marks = Marks(marks_path(app.config["DATABASE_URL"]))
     app.extensions["catalog_marks"] = marks
     app.extensions["catalog_cache"] = CatalogCache(marks)
     app.extensions["known_tokens"] = KnownTokens(marks)
+    app.extensions["stats_tally"] = Tally()
 
     observe.init_app(app)
     http.init_app(app)

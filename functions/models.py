@@ -15,6 +15,7 @@ from functions.changes import assign, record
 from functions.documents import config_of, stats_of, to_document
 from functions.errors import FunctionError
 from functions.runtime import Context, mutation, query
+from functions.tally import stats_tally
 from functions.values import v
 
 PAGINATION = v.object({
@@ -446,26 +447,32 @@ def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) ->
     scope="stats:write", atomic=True,
 )
 def updateModelStats(ctx: Context, modelId: str, generationTime: float, success: bool) -> dict:
-    """Record one finished generation (time in seconds); one atomic statement, never lost."""
-    stats = ctx.db.execute(RECORD_GENERATION, {
-        "model_id": modelId, "success": int(success), "micros": round(generationTime * 1e6),
-        "now": ctx.now,
-    }).one_or_none()
-    if stats is None:
+    """Record one finished generation (time in seconds): atomic, never lost, and written with
+    the process's concurrent recordings of the same model (functions/tally.py)."""
+
+    def write(count: int, successes: int, micros: int, now: int):
+        return ctx.db.execute(RECORD_GENERATIONS, {
+            "model_id": modelId, "count": count, "successes": successes, "micros": micros,
+            "now": now,
+        }).one_or_none()
+
+    totals = stats_tally().record(modelId, int(success), round(generationTime * 1e6), ctx.now,
+                                  write)
+    if totals is None:
         raise not_found(modelId)
     ctx.changed.add("stats")
-    return {"modelId": modelId, **stats_of(stats)}
+    return {"modelId": modelId, **stats_of(totals)}
 
 
 STATS = ModelStats.__table__
 # Built once: a Core statement whose compiled form SQLAlchemy caches.
-RECORD_GENERATION = (
+RECORD_GENERATIONS = (
     update(STATS)
     .where(STATS.c.model_pk == select(Model.id)
            .where(Model.model_id == bindparam("model_id")).scalar_subquery())
     .values(
-        total_generations=STATS.c.total_generations + 1,
-        successful_generations=STATS.c.successful_generations + bindparam("success"),
+        total_generations=STATS.c.total_generations + bindparam("count"),
+        successful_generations=STATS.c.successful_generations + bindparam("successes"),
         total_time_micros=STATS.c.total_time_micros + bindparam("micros"),
         updated_at=bindparam("now"),
     )

@@ -69,7 +69,8 @@ class Context:
 
     `db` is the session of the call's transaction, begun on first use: a query answered from
     the read cache never touches the database. A mutation's transaction begins before its
-    handler runs. An `atomic` mutation gets a plain connection in autocommit instead.
+    handler runs. An `atomic` mutation gets a plain connection in autocommit instead, taken
+    only if its handler runs a statement (a statistics call that joins another's does not).
     """
 
     def __init__(self, begin: Callable[[], Session | Connection], identity: Identity, now: int,
@@ -199,7 +200,7 @@ def call(
             with ExitStack() as stack:
                 ctx = Context(partial(_begin, stack, fn, engine), identity,
                               int(time.time() * 1000), source, config)
-                if fn.kind == "mutation":
+                if fn.kind == "mutation" and not fn.atomic:
                     ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first
                 result = fn.handler(ctx, **checked)
                 if ctx.discard and ctx.began:

@@ -60,6 +60,7 @@ def test_stats_updates_are_exact_under_concurrency(seeded, gunicorn, make_token)
              for _ in range(threads)]
     successes = [[random.random() < 0.9 for _ in range(calls)] for _ in range(threads)]
     failures: list[str] = []
+    counts: list[int] = []  # what each call answered: the model's generations, its own included
 
     def worker(index: int) -> None:
         session = requests.Session()
@@ -70,6 +71,8 @@ def test_stats_updates_are_exact_under_concurrency(seeded, gunicorn, make_token)
                 headers={"Authorization": f"Bearer {token}"}, timeout=60)
             if response.status_code != 200 or response.json()["status"] != "success":
                 failures.append(response.text)
+            else:
+                counts.append(response.json()["value"]["totalGenerations"])
 
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
     for thread in pool:
@@ -78,6 +81,8 @@ def test_stats_updates_are_exact_under_concurrency(seeded, gunicorn, make_token)
         thread.join()
     assert failures == []
     total = threads * calls
+    # Calls written together (functions/tally.py) still answer as if one after another.
+    assert sorted(counts) == list(range(1, total + 1))
     stats = {s["modelId"]: s for s in call(server.url, "query", "models:getModelStats",
                                            {})["value"]}[FLASH]
     assert stats["totalGenerations"] == total
