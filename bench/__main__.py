@@ -4,8 +4,9 @@ For SQLite and PostgreSQL, with 3 and with 10,000 models, it measures requests/s
 of five functions, each beside a floor measured in the same run (a minimal Flask app answering
 constant bytes under the same gunicorn settings), checks that no statistics update was lost,
 reports worker memory, and writes bench/results.md. On PostgreSQL it also measures a write
-floor (bench/write_floor.py: the statistics statement alone, one per request). Speed is
-reported, never asserted.
+floor (bench/write_floor.py: the statistics statement alone, one per request), counts the
+statements that statistics writes took (group commit), and compares the two again with a
+slower commit. Speed is reported, never asserted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psycopg  # noqa: E402
 import requests  # noqa: E402
 from alembic import command  # noqa: E402
 
@@ -136,6 +138,7 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) 
             requests.post(f"{server.url}/api/{kind}", json={"path": path, "args": args},
                           headers={"Authorization": f"Bearer {token}"}, timeout=60)  # warm
             before = generations(server.url) if kind == "mutation" else 0
+            statements = stats_statements(url)
             measured = alternate(floor_url, server.url, kind, {"path": path, "args": args}, token)
             if kind == "mutation":
                 recorded = generations(server.url) - before
@@ -143,15 +146,27 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) 
                 # as acknowledged. A lost update is one acknowledged but not recorded.
                 measured["recorded"] = recorded
                 measured["lost"] = max(0, measured["ok"] - recorded)
+                measured["statements_before"] = statements
             results[name] = measured
             print(f"    {name}: {measured['rps']:.0f} req/s", flush=True)
-        if database == "postgresql":
-            results["write_floor"] = write_floor(url, work / f"write-floor-{size}", floor_url)
         results["rss_kib"] = server.worker_rss_kib()
         results["token"] = token
-        return results
     finally:
         server.stop()
+    if database == "postgresql":
+        stats = results["updateModelStats"]  # the server has stopped: its counts are in
+        stats["statements"] = stats_statements(url) - stats.pop("statements_before")
+        results["write_floor"] = write_floor(url, work / f"write-floor-{size}", floor_url)
+    return results
+
+
+def stats_statements(url: str) -> int | None:
+    """PostgreSQL's count of statistics rows updated so far: one per statement."""
+    if not url.startswith("postgresql"):
+        return None
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return conn.execute("SELECT n_tup_upd FROM pg_stat_user_tables "
+                            "WHERE relname = 'model_stats'").fetchone()[0]
 
 
 def write_floor(url: str, instance: Path, floor_url: str) -> dict:
@@ -164,6 +179,38 @@ def write_floor(url: str, instance: Path, floor_url: str) -> dict:
     finally:
         server.stop()
     print(f"    write floor: {measured['rps']:.0f} req/s", flush=True)
+    return measured
+
+
+SLOW_COMMIT_US = 1000
+
+
+def slow_commit(postgres: PostgresServer, url: str, token: str, work: Path) -> dict:
+    """updateModelStats against the write floor when each commit takes SLOW_COMMIT_US longer
+    (commit_delay, as a disk that is slower to flush, e.g. network storage, would)."""
+    admin = f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres"
+
+    def delay(microseconds: int) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER SYSTEM SET commit_delay = {microseconds}")
+            conn.execute("ALTER SYSTEM SET commit_siblings = 0")
+            conn.execute("SELECT pg_reload_conf()")
+
+    name, kind, path, args = WORKLOAD[-1]
+    app = Gunicorn(ROOT, url, work / "instance-slow-commit", workers=None)
+    floor = Gunicorn(ROOT, url, work / "write-floor-slow-commit", workers=None,
+                     app="bench.write_floor:app", env={"WRITE_FLOOR_URL": url})
+    delay(SLOW_COMMIT_US)
+    try:
+        app.start()
+        floor.start()
+        measured = alternate(floor.url, app.url, kind, {"path": path, "args": args}, token)
+    finally:
+        app.stop()
+        floor.stop()
+        delay(0)
+    print(f"    slow commit: {name} {measured['rps']:.0f} req/s, write floor "
+          f"{measured['floor_rps']:.0f} req/s", flush=True)
     return measured
 
 
@@ -249,6 +296,8 @@ def main() -> None:
             for database in urls:
                 runs[(database, size)] = run_catalog(
                     database, urls[database][size], size, work, floor_server.url)
+        slow = slow_commit(postgres, urls["postgresql"][3], runs[("postgresql", 3)]["token"],
+                           work)
         for database, by_size in urls.items():
             sizes[database] = compare_sizes(database, {
                 size: (url, runs[(database, size)]["token"]) for size, url in by_size.items()},
@@ -262,12 +311,12 @@ def main() -> None:
         floor_server.stop()
         postgres.remove()
         shutil.rmtree(work, ignore_errors=True)
-    report = render(floor, runs, sizes, live)
+    report = render(floor, runs, sizes, slow, live)
     (ROOT / "bench" / "results.md").write_text(report)
     print(report)
 
 
-def render(floor: dict, runs: dict, sizes: dict, live: dict) -> str:
+def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
     cores = os.cpu_count()
     lines = [
         "# Benchmark results",
@@ -308,7 +357,13 @@ def render(floor: dict, runs: dict, sizes: dict, live: dict) -> str:
             lines.append(f"- {size} models: write floor {wf['rps']:.0f} req/s, "
                          f"{wf['ratio']:.2f} of the floor; updateModelStats "
                          f"{stats['rps']:.0f} req/s, {stats['rps'] / wf['rps']:.2f} of the "
-                         "write floor")
+                         f"write floor, with {stats['recorded'] / stats['statements']:.2f} "
+                         "generations per statement (group commit, functions/tally.py)")
+    lines += ["", f"With a slower commit (PostgreSQL's commit_delay at {SLOW_COMMIT_US} µs, as "
+              "a disk slower to flush would give), 3 models, updateModelStats against the write "
+              f"floor under the same delay: **{slow['rps']:.0f} against "
+              f"{slow['floor_rps']:.0f} req/s, {slow['ratio']:.2f}**; p50 {slow['p50_ms']:.2f} "
+              f"ms, p99 {slow['p99_ms']:.2f} ms."]
     lines += ["", "Single-model lookups, 10,000 models against 3: both catalogs served at once "
               f"and measured in turn, {ROUNDS} runs each, medians divided (1.00 means no cost "
               "from the catalog's size; from the table above, each against its own floor, "

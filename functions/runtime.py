@@ -136,7 +136,7 @@ def query(args=None, *, scope: str | None = None, internal: bool = False):
 def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False):
     """Declare a writing function. `admin_only`: signed-in users also need the admin role.
 
-    `atomic`: the handler runs exactly one statement (atomic by itself, in autocommit) and needs
+    `atomic`: the handler runs at most one statement (atomic by itself, in autocommit) and needs
     no catalog lock. It is retried only when the database refused to start it (busy).
     """
     return _register("mutation", args, scope, internal, admin_only, atomic)
