@@ -18,7 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from db.engine import read, single_statement
 from db.schema import ApiToken, User
 from functions.errors import FunctionError
-from functions.marks import Generation, Marks
+from functions.marks import Generation, Marks, once
 from functions.runtime import ROLES, SCOPES, Context, Identity, mutation, query
 from functions.values import v
 
@@ -140,17 +140,11 @@ class KnownTokens:
             return None
         digest = hash_token(raw)
         held = self._held.values()
-        known = held.get(digest)
+        # Unknown tokens are not kept: guessing must not fill memory.
+        known = once(held, digest, lambda: _known_token(engine, parts[1], digest),
+                     keep=lambda found: found is not None and len(held) <= self.LIMIT)
         if known is None:
-            with read(engine) as session:
-                token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
-            if token is None or not hmac.compare_digest(token.token_hash, digest):
-                return None  # unknown tokens are not kept: guessing must not fill memory
-            known = KnownToken(token.id, Identity("token", f"token:{token.name}",
-                                                  frozenset(token.scopes)),
-                               token.expires_at, token.revoked_at, token.last_used_at)
-            if len(held) < self.LIMIT:
-                held[digest] = known
+            return None
         now = int(time.time() * 1000)
         if known.revoked_at is not None or (known.expires_at is not None
                                             and known.expires_at <= now):
@@ -160,6 +154,15 @@ class KnownTokens:
             self._noted[known.id] = now
             _touch(engine, known.id, now)
         return known.identity
+
+
+def _known_token(engine: Engine, prefix: str, digest: str) -> KnownToken | None:
+    with read(engine) as session:
+        token = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        return None
+    return KnownToken(token.id, Identity("token", f"token:{token.name}", frozenset(token.scopes)),
+                      token.expires_at, token.revoked_at, token.last_used_at)
 
 
 def authenticate_token(app: Flask, raw: str) -> Identity | None:

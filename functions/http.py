@@ -10,7 +10,7 @@ import logging
 import struct
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from werkzeug.http import parse_accept_header
 from db import get_db
 from functions.access import authenticate_token
 from functions.errors import FunctionError, TransportError
-from functions.marks import Generation, Marks
+from functions.marks import Generation, Marks, once
 from functions.observe import CallNote, note_call, record, request_id
 from functions.ratelimit import Counters, retry_after
 from functions.runtime import ANONYMOUS, REGISTRY, Identity, call
@@ -197,30 +197,36 @@ class Answers:
 
     def held(self, kind: str | None, url_path: str | None, raw: bytes) -> Answer | None:
         """The answer held for exactly this request, if any."""
-        return self._held.values().get((kind, url_path, raw))
+        answer = self._held.values().get((kind, url_path, raw))
+        return answer if isinstance(answer, Answer) else None  # not one being computed
 
     def answer(self, kind: str | None, url_path: str | None, raw: bytes,
                identity: Identity) -> Answer:
         held = self._held.values()  # before anything is read: see Generation
         key = (kind, url_path, raw)
         answer = held.get(key)
-        if answer is not None:
+        if isinstance(answer, Answer):
             return answer
         path, args = parse_request(raw, url_path)
-        try:
-            value = call(path, args, identity=identity, source="http", kind=kind, public=True)
-            answer = Answer(_label(path), "success", None,
-                            _encode({"status": "success", "value": value,
-                                     "logLines": []}).encode())
-        except FunctionError as error:
-            answer = Answer(_label(path), "error", error.code,
-                            _encode({"status": "error", "errorMessage": error.message,
-                                     "errorData": error.data, "logLines": []}).encode())
-        fn = REGISTRY[path]
-        if (fn.kind == "query" and fn.scope is None and len(raw) <= self.LARGEST_REQUEST
-                and len(held) < self.LIMIT):
-            held[key] = answer
-        return answer
+        fn = REGISTRY.get(path)
+        run = partial(_answer, path, args, kind, identity)
+        if (fn is not None and fn.kind == "query" and fn.scope is None and not fn.internal
+                and kind in (None, "query") and len(raw) <= self.LARGEST_REQUEST):
+            # A public query: its answer is the same for every caller until a mark moves.
+            return once(held, key, run, keep=lambda _: len(held) <= self.LIMIT)
+        return run()
+
+
+def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answer:
+    """Run the function, and its answer as the wire carries it."""
+    try:
+        value = call(path, args, identity=identity, source="http", kind=kind, public=True)
+    except FunctionError as error:
+        return Answer(_label(path), "error", error.code,
+                      _encode({"status": "error", "errorMessage": error.message,
+                               "errorData": error.data, "logLines": []}).encode())
+    return Answer(_label(path), "success", None,
+                  _encode({"status": "success", "value": value, "logLines": []}).encode())
 
 
 def _run(kind: str | None, path: str | None = None) -> Response:

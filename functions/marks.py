@@ -23,7 +23,9 @@ import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("catalog.marks")
 SLOTS = {"catalog": 0, "stats": 1, "access": 2}
@@ -108,3 +110,53 @@ class Generation:
         fresh: dict = {}
         self._held = (now_seen, now, fresh)
         return fresh
+
+
+class _Flight:
+    """A value being computed for a generation; the threads that want it meanwhile wait."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.failed = False
+
+
+def once(values: dict, key: Any, compute: Callable[[], Any],
+         keep: Callable[[Any], bool] = lambda value: True) -> Any:
+    """`values[key]`, computed by one thread while the others that want it wait for that value.
+
+    A generation starts empty, and on a busy worker every thread then misses the same keys at
+    once: without this, each would read the database and compute the same value. The value is
+    kept in `values` when `keep(value)`. If computing it fails, the failure is raised in the
+    thread that computed it, and each waiting thread computes it anew.
+    """
+    while True:
+        found = values.get(key)
+        if found is None:
+            flight = _Flight()
+            found = values.setdefault(key, flight)
+            if found is flight:
+                return _fly(values, key, flight, compute, keep)
+        if not isinstance(found, _Flight):
+            return found
+        found.done.wait()
+        if not found.failed:
+            return found.value
+
+
+def _fly(values: dict, key: Any, flight: _Flight, compute: Callable[[], Any],
+         keep: Callable[[Any], bool]) -> Any:
+    try:
+        flight.value = compute()
+    except BaseException:
+        flight.failed = True
+        values.pop(key, None)
+        raise
+    else:
+        if keep(flight.value):
+            values[key] = flight.value
+        else:
+            values.pop(key, None)
+        return flight.value
+    finally:
+        flight.done.set()

@@ -11,6 +11,7 @@ from decimal import Decimal
 import requests
 
 from functions.cache import catalog_cache
+from functions.marks import once
 from tests.conftest import run_as_system
 from tests.test_catalog import FLASH, NEW_MODEL, RAY, VEO
 
@@ -234,3 +235,62 @@ def test_without_a_usable_marks_folder_a_process_still_reads_its_own_changes(
         assert run_as_system(app, "models:getModelById", {"modelId": RAY})["name"] == "Mine"
     finally:
         app.extensions["catalog_db"].dispose()
+
+
+def ask_at_once(threads: int, ask) -> list:
+    """`ask()` from several threads at once; what each got (or the error it raised)."""
+    outcomes: list = []
+
+    def one() -> None:
+        try:
+            outcomes.append(ask())
+        except RuntimeError as error:
+            outcomes.append(str(error))
+
+    pool = [threading.Thread(target=one) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(10)
+    return outcomes
+
+
+def test_a_value_that_many_threads_miss_at_once_is_computed_once():
+    values, computed = {}, []
+
+    def compute() -> str:  # as a database read would, it takes a while
+        computed.append(1)
+        time.sleep(0.2)
+        return "answer"
+
+    assert ask_at_once(8, lambda: once(values, "key", compute)) == ["answer"] * 8
+    assert computed == [1]
+    assert values == {"key": "answer"}
+
+
+def test_when_computing_a_value_fails_the_threads_waiting_for_it_compute_it_anew():
+    values, computed = {}, []
+
+    def compute() -> str:
+        computed.append(1)
+        time.sleep(0.2)
+        if len(computed) == 1:
+            raise RuntimeError("the database is unavailable")
+        return "answer"
+
+    outcomes = ask_at_once(6, lambda: once(values, "key", compute))
+    assert sorted(outcomes) == ["answer"] * 5 + ["the database is unavailable"]
+    assert computed == [1, 1]
+
+
+def test_a_value_not_kept_is_computed_again():
+    values, computed = {}, []
+
+    def compute() -> None:
+        computed.append(1)
+
+    for _ in range(2):
+        assert once(values, "unknown token", compute, keep=lambda found: found is not None) \
+            is None
+    assert computed == [1, 1]
+    assert values == {}
