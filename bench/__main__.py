@@ -33,9 +33,11 @@ from db.cli import alembic_config  # noqa: E402
 from tests.servers import Gunicorn, PostgresServer  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
-# This machine's speed drifts: each row alternates floor and function runs, ROUNDS times each,
+# This machine's speed drifts, and each run spreads wrk's connections over the workers anew
+# (gunicorn's workers race to accept them: one run had all 16 on one worker, so on one core,
+# at 0.4 of the usual rate). Each row alternates floor and function runs, ROUNDS times each,
 # and reports medians, so that the ratio compares runs made at the same moment.
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # Every request is still counted by the rate limiter (its cost is measured); it never refuses.
 os.environ.setdefault("RATE_LIMIT_PER_MINUTE", str(10**9))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
