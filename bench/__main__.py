@@ -140,7 +140,7 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) 
             requests.post(f"{server.url}/api/{kind}", json={"path": path, "args": args},
                           headers={"Authorization": f"Bearer {token}"}, timeout=60)  # warm
             before = generations(server.url) if kind == "mutation" else 0
-            statements = stats_statements(url)
+            statements = stats_statements(url) if kind == "mutation" else None
             measured = alternate(floor_url, server.url, kind, {"path": path, "args": args}, token)
             if kind == "mutation":
                 recorded = generations(server.url) - before
