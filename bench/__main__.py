@@ -190,10 +190,8 @@ SLOW_COMMIT_US = 1000
 def slow_commit(postgres: PostgresServer, url: str, token: str, work: Path) -> dict:
     """updateModelStats against the write floor when each commit takes SLOW_COMMIT_US longer
     (commit_delay, as a disk that is slower to flush, e.g. network storage, would)."""
-    admin = f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres"
-
     def delay(microseconds: int) -> None:
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with psycopg.connect(postgres.dsn(), autocommit=True) as conn:
             conn.execute(f"ALTER SYSTEM SET commit_delay = {microseconds}")
             conn.execute("ALTER SYSTEM SET commit_siblings = 0")
             conn.execute("SELECT pg_reload_conf()")

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
+from werkzeug.wsgi import get_content_length
 
 from db import get_db
 from functions.access import authenticate_token
@@ -210,9 +211,10 @@ class Answers:
         path, args = parse_request(raw, url_path)
         fn = REGISTRY.get(path)
         run = partial(_answer, path, args, kind, identity)
-        if (fn is not None and fn.kind == "query" and fn.scope is None and not fn.internal
-                and kind in (None, "query") and len(raw) <= self.LARGEST_REQUEST):
-            # A public query: its answer is the same for every caller until a mark moves.
+        if (fn is not None and fn.kind == "query" and fn.scope is None
+                and len(raw) <= self.LARGEST_REQUEST):
+            # A public query: its answer is the same for every caller until a mark moves. (A
+            # call refused on the way, e.g. an internal function, raises and is never kept.)
             return once(held, key, run, keep=lambda _: len(held) <= self.LIMIT)
         return run()
 
@@ -305,10 +307,10 @@ class HeldAnswers:
             kind, path = None, f"{module}:{name}"
         else:
             return None
-        length = environ.get("CONTENT_LENGTH") or ""
-        if not (length.isascii() and length.isdigit()) or int(length) > Answers.LARGEST_REQUEST:
+        length = get_content_length(environ)  # as Flask reads it: None when chunked or absent
+        if length is None or length > Answers.LARGEST_REQUEST:
             return None
-        raw = environ["wsgi.input"].read(int(length))
+        raw = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(raw)  # for Flask, when the answer is not held
         answer = self.app.extensions["answers"].held(kind, path, raw)
         return None if answer is None else (_label(path), answer)

@@ -95,11 +95,14 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
+    def dsn(self, database: str = "postgres") -> str:
+        """The libpq connection string, for psycopg without SQLAlchemy."""
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
+
     def create_database(self, name: str, template: str | None = None) -> None:
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
             suffix = f" TEMPLATE {template}" if template else ""
             conn.execute(f'CREATE DATABASE "{name}"{suffix}')
 

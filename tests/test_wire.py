@@ -305,3 +305,13 @@ def test_behind_a_proxy_held_answers_limit_the_forwarded_address(seeded, tmp_pat
         assert ask("203.0.113.2") == 200  # another caller behind the same proxy
     finally:
         proxied.extensions["catalog_db"].dispose()
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "12abc", "-1"])
+def test_a_content_length_that_is_not_a_length_is_a_400(seeded, client, held_for_a_minute,
+                                                         length):
+    url, body = HELD[0]
+    client.post(url, json=body)  # now held: the request meets the held-answer layer first
+    refused = client.post(url, data=json.dumps(body), content_type="application/json",
+                          environ_overrides={"CONTENT_LENGTH": length})
+    assert refused.status_code == 400 and refused.get_json()["code"] == "BadJsonBody"
