@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,7 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 from alembic import command  # noqa: E402
 
+import bench.cpu  # noqa: E402
 from db.cli import alembic_config  # noqa: E402
 from tests.servers import Gunicorn, PostgresServer  # noqa: E402
 
@@ -66,7 +68,13 @@ def ensure_wrk() -> str:
     sys.exit("wrk is needed: apt-get install -y wrk")
 
 
-def wrk(url: str, kind: str, body: dict, token: str = "") -> dict:
+def wrk(server: Gunicorn, kind: str, body: dict, token: str = "") -> dict:
+    """One run against the server: requests/s, p50/p99, answers, and CPU per request."""
+    return bench.cpu.measure(partial(_wrk, server.url, kind, body, token),
+                             [server.process.pid, *server.worker_pids()])
+
+
+def _wrk(url: str, kind: str, body: dict, token: str) -> dict:
     result = subprocess.run(
         [ensure_wrk(), "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s",
          str(ROOT / "bench" / "post.lua"), f"{url}/api/{kind}"],
@@ -116,18 +124,25 @@ def generations(url: str) -> int:
     return next(s["totalGenerations"] for s in stats if s["modelId"] == "luma/ray-flash-2-540p")
 
 
-def alternate(floor_url: str, url: str, kind: str, body: dict, token: str) -> dict:
+def warm(server: Gunicorn, kind: str, body: dict, token: str) -> None:
+    """One call first, so that no run measures the load of a cold catalog."""
+    requests.post(f"{server.url}/api/{kind}", json=body,
+                  headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def alternate(floor: Gunicorn, server: Gunicorn, kind: str, body: dict, token: str) -> dict:
     floors, runs = [], []
     for _ in range(ROUNDS):
-        floors.append(wrk(floor_url, "query", {"path": "x", "args": {}}))
-        runs.append(wrk(url, kind, body, token))
-    middle = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
-    floor_rps = statistics.median(f["rps"] for f in floors)
-    return {**middle, "floor_rps": floor_rps, "ratio": middle["rps"] / floor_rps,
+        floors.append(wrk(floor, "query", {"path": "x", "args": {}}))
+        runs.append(wrk(server, kind, body, token))
+    middle, middle_floor = (sorted(each, key=lambda r: r["rps"])[len(each) // 2]
+                            for each in (runs, floors))
+    return {**middle, "floor_rps": middle_floor["rps"], "floor_cpu": middle_floor["cpu"],
+            "ratio": middle["rps"] / middle_floor["rps"],
             "ok": sum(r["ok"] for r in runs), "failed": sum(r["failed"] for r in runs)}
 
 
-def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) -> dict:
+def run_catalog(database: str, url: str, size: int, work: Path, floor: Gunicorn) -> dict:
     started = time.monotonic()
     token = prepare(url, size)
     print(f"  {database}, {size} models: prepared in {time.monotonic() - started:.0f} s",
@@ -137,11 +152,10 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) 
     try:
         results = {}
         for name, kind, path, args in WORKLOAD:
-            requests.post(f"{server.url}/api/{kind}", json={"path": path, "args": args},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=60)  # warm
+            warm(server, kind, {"path": path, "args": args}, token)
             before = generations(server.url) if kind == "mutation" else 0
             statements = stats_statements(url) if kind == "mutation" else None
-            measured = alternate(floor_url, server.url, kind, {"path": path, "args": args}, token)
+            measured = alternate(floor, server, kind, {"path": path, "args": args}, token)
             if kind == "mutation":
                 recorded = generations(server.url) - before
                 # wrk stops with requests in flight: those are recorded but never counted
@@ -158,7 +172,7 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor_url: str) 
     if database == "postgresql":
         stats = results["updateModelStats"]  # the server has stopped: its counts are in
         stats["statements"] = stats_statements(url) - stats.pop("statements_before")
-        results["write_floor"] = write_floor(url, work / f"write-floor-{size}", floor_url)
+        results["write_floor"] = write_floor(url, work / f"write-floor-{size}", floor)
     return results
 
 
@@ -171,13 +185,13 @@ def stats_statements(url: str) -> int | None:
                             "WHERE relname = 'model_stats'").fetchone()[0]
 
 
-def write_floor(url: str, instance: Path, floor_url: str) -> dict:
+def write_floor(url: str, instance: Path, floor: Gunicorn) -> dict:
     """bench/write_floor.py: the app's statistics statement alone, one per request."""
     server = Gunicorn(ROOT, url, instance, workers=None, app="bench.write_floor:app",
                       env={"WRITE_FLOOR_URL": url})
     server.start()
     try:
-        measured = alternate(floor_url, server.url, "mutation", {"path": "x", "args": {}}, "")
+        measured = alternate(floor, server, "mutation", {"path": "x", "args": {}}, "")
     finally:
         server.stop()
     print(f"    write floor: {measured['rps']:.0f} req/s", flush=True)
@@ -204,7 +218,7 @@ def slow_commit(postgres: PostgresServer, url: str, token: str, work: Path) -> d
     try:
         app.start()
         floor.start()
-        measured = alternate(floor.url, app.url, kind, {"path": path, "args": args}, token)
+        measured = alternate(floor, app, kind, {"path": path, "args": args}, token)
     finally:
         app.stop()
         floor.stop()
@@ -226,11 +240,13 @@ def compare_sizes(database: str, catalogs: dict[int, tuple[str, str]], work: Pat
         for name, kind, path, args in WORKLOAD:
             if name not in SINGLE_LOOKUPS:
                 continue
+            body = {"path": path, "args": args}
+            for size, server in servers.items():
+                warm(server, kind, body, catalogs[size][1])
             rps: dict[int, list[float]] = {size: [] for size in servers}
             for _ in range(ROUNDS):
                 for size, server in servers.items():
-                    body = {"path": path, "args": args}
-                    rps[size].append(wrk(server.url, kind, body, catalogs[size][1])["rps"])
+                    rps[size].append(wrk(server, kind, body, catalogs[size][1])["rps"])
             small, large = min(SIZES), max(SIZES)
             ratios[name] = statistics.median(rps[large]) / statistics.median(rps[small])
             print(f"    {database} {name}: {large} against {small} models "
@@ -281,7 +297,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     floor_server = Gunicorn(ROOT, "sqlite://", work / "floor", workers=None, app="bench.floor:app")
     floor_server.start()
-    floor = wrk(floor_server.url, "query", {"path": "x", "args": {}})
+    floor = wrk(floor_server, "query", {"path": "x", "args": {}})
     print(f"floor: {floor['rps']:.0f} req/s", flush=True)
     postgres = PostgresServer(durable=True)
     postgres.start()
@@ -295,7 +311,7 @@ def main() -> None:
             urls["postgresql"][size] = postgres.url(f"bench{size}")
             for database in urls:
                 runs[(database, size)] = run_catalog(
-                    database, urls[database][size], size, work, floor_server.url)
+                    database, urls[database][size], size, work, floor_server)
         slow = slow_commit(postgres, urls["postgresql"][3], runs[("postgresql", 3)]["token"],
                            work)
         for database, by_size in urls.items():
@@ -335,16 +351,17 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
         f"run: **{floor['rps']:.0f} req/s**, p50 {floor['p50_ms']:.2f} ms, "
         f"p99 {floor['p99_ms']:.2f} ms.",
         "",
-        "| database | models | function | req/s | floor req/s | ratio | p50 ms | p99 ms | failed "
-        "| acknowledged / recorded | lost |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| database | models | function | req/s | floor req/s | ratio | CPU µs/req | floor CPU "
+        "µs/req | p50 ms | p99 ms | failed | acknowledged / recorded | lost |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (database, size), results in runs.items():
         for name, *_ in WORKLOAD:
             r = results[name]
             lines.append(
                 f"| {database} | {size} | {name} | {r['rps']:.0f} | {r['floor_rps']:.0f} | "
-                f"{r['ratio']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                f"{r['ratio']:.2f} | {r['cpu']['machine']:.0f} | {r['floor_cpu']['machine']:.0f} | "
+                f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                 f"{r['failed']} | "
                 + (f"{r['ok']} / {r['recorded']} | {r['lost']} |" if "lost" in r else " | |"))
     lines += ["", "The write floor on PostgreSQL (`bench/write_floor.py`: a minimal Flask app that "
@@ -359,6 +376,7 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
                          f"{stats['rps']:.0f} req/s, {stats['rps'] / wf['rps']:.2f} of the "
                          f"write floor, with {stats['recorded'] / stats['statements']:.2f} "
                          "generations per statement (group commit, functions/tally.py)")
+    lines += what_limits_it(runs)
     lines += ["", f"With a slower commit (PostgreSQL's commit_delay at {SLOW_COMMIT_US} µs, as "
               "a disk slower to flush would give), 3 models, updateModelStats against the write "
               f"floor under the same delay: **{slow['rps']:.0f} against "
@@ -391,6 +409,30 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
         f"{live['kib_per_subscription']:.0f} KiB.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def what_limits_it(runs: dict) -> list[str]:
+    """CPU per request by process, for every row: where each request's time goes."""
+    lines = ["", "What limits it: CPU per request (bench/cpu.py), in µs of one core, median runs. "
+             "*machine* is every process and the kernel; *server* the app's (or floor's) gunicorn "
+             "processes; *database* PostgreSQL's processes; *rest* the difference (wrk, the "
+             "kernel's own threads). *busy*: the share of the cores' time the machine was busy "
+             "in that run. When it is near 100%, requests/s is the cores' time over the "
+             "machine's CPU per request, and a ratio to the floor is the floor's CPU per request "
+             "over the function's: 0.50 allows a request twice the floor's CPU.", "",
+             "| database | models | run | machine | server user | server system | database "
+             "| rest | busy |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (database, size), results in runs.items():
+        rows = [("floor", results["updateModelStats"]["floor_cpu"])]
+        rows += [(name, results[name]["cpu"]) for name, *_ in WORKLOAD]
+        if "write_floor" in results:
+            rows.append(("write floor", results["write_floor"]["cpu"]))
+        for name, cpu in rows:
+            rest = cpu["machine"] - cpu["server_user"] - cpu["server_system"] - cpu["database"]
+            lines.append(f"| {database} | {size} | {name} | {cpu['machine']:.0f} | "
+                         f"{cpu['server_user']:.0f} | {cpu['server_system']:.0f} | "
+                         f"{cpu['database']:.0f} | {rest:.0f} | {cpu['busy']:.0%} |")
+    return lines
 
 
 if __name__ == "__main__":
