@@ -3,10 +3,11 @@
 For SQLite and PostgreSQL, with 3 and with 10,000 models, it measures requests/s and p50/p99
 of five functions, each beside a floor measured in the same run (a minimal Flask app answering
 constant bytes under the same gunicorn settings), checks that no statistics update was lost,
-reports worker memory, and writes bench/results.md. On PostgreSQL it also measures a write
-floor (bench/write_floor.py: the statistics statement alone, one per request), counts the
-statements that statistics writes took (group commit), and compares the two again with a
-slower commit. Speed is reported, never asserted.
+reports worker memory and what each request cost in CPU, by process (bench/cpu.py), and writes
+bench/results.md. On PostgreSQL it also measures a write floor (bench/write_floor.py: the
+statistics statement alone, one per request), counts the statements that statistics writes took
+(group commit), and compares the two again with a slower commit. Speed is reported, never
+asserted.
 """
 
 from __future__ import annotations
@@ -66,6 +67,15 @@ def ensure_wrk() -> str:
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         return shutil.which("wrk") or sys.exit("wrk did not install")
     sys.exit("wrk is needed: apt-get install -y wrk")
+
+
+def settle(server: Gunicorn) -> None:
+    """Start the server and load it for a second before any run: its workers finish booting
+    meanwhile. (A first run measured without this was a third of the next ones, and counted
+    their boot's CPU.)"""
+    server.start()
+    subprocess.run([ensure_wrk(), "-t2", f"-c{CONNECTIONS}", "-d1s", f"{server.url}/healthz"],
+                   capture_output=True, check=True)
 
 
 def wrk(server: Gunicorn, kind: str, body: dict, token: str = "") -> dict:
@@ -148,7 +158,7 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor: Gunicorn)
     print(f"  {database}, {size} models: prepared in {time.monotonic() - started:.0f} s",
           flush=True)
     server = Gunicorn(ROOT, url, work / f"instance-{database}-{size}", workers=None)
-    server.start()
+    settle(server)
     try:
         results = {}
         for name, kind, path, args in WORKLOAD:
@@ -189,7 +199,7 @@ def write_floor(url: str, instance: Path, floor: Gunicorn) -> dict:
     """bench/write_floor.py: the app's statistics statement alone, one per request."""
     server = Gunicorn(ROOT, url, instance, workers=None, app="bench.write_floor:app",
                       env={"WRITE_FLOOR_URL": url})
-    server.start()
+    settle(server)
     try:
         measured = alternate(floor, server, "mutation", {"path": "x", "args": {}}, "")
     finally:
@@ -216,8 +226,8 @@ def slow_commit(postgres: PostgresServer, url: str, token: str, work: Path) -> d
                      app="bench.write_floor:app", env={"WRITE_FLOOR_URL": url})
     delay(SLOW_COMMIT_US)
     try:
-        app.start()
-        floor.start()
+        settle(app)
+        settle(floor)
         measured = alternate(floor, app, kind, {"path": path, "args": args}, token)
     finally:
         app.stop()
@@ -234,7 +244,7 @@ def compare_sizes(database: str, catalogs: dict[int, tuple[str, str]], work: Pat
     servers = {size: Gunicorn(ROOT, url, work / f"instance-{database}-{size}-sizes",
                               workers=None) for size, (url, _) in catalogs.items()}
     for server in servers.values():
-        server.start()
+        settle(server)
     try:
         ratios = {}
         for name, kind, path, args in WORKLOAD:
@@ -296,7 +306,7 @@ def main() -> None:
     ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     floor_server = Gunicorn(ROOT, "sqlite://", work / "floor", workers=None, app="bench.floor:app")
-    floor_server.start()
+    settle(floor_server)
     floor = wrk(floor_server, "query", {"path": "x", "args": {}})
     print(f"floor: {floor['rps']:.0f} req/s", flush=True)
     postgres = PostgresServer(durable=True)
@@ -348,8 +358,8 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
         f"The 10,000-model catalog has {ACTIVE_IN_LARGE} active models.",
         "",
         f"Floor (a minimal Flask app returning constant bytes, same gunicorn settings), first "
-        f"run: **{floor['rps']:.0f} req/s**, p50 {floor['p50_ms']:.2f} ms, "
-        f"p99 {floor['p99_ms']:.2f} ms.",
+        f"run: **{floor['rps']:.0f} req/s**, {floor['cpu']['machine']:.0f} µs of CPU per "
+        f"request, p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms.",
         "",
         "| database | models | function | req/s | floor req/s | ratio | CPU µs/req | floor CPU "
         "µs/req | p50 ms | p99 ms | failed | acknowledged / recorded | lost |",
