@@ -19,7 +19,9 @@ TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 
 def _machine() -> tuple[int, int]:
     """Ticks every core spent busy (neither idle nor waiting for I/O), and in all."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    cpu_line = Path("/proc/stat").read_text().split("\n", 1)[0]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    ticks = [int(x) for x in cpu_line.split()[1:9]]
     return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
