@@ -37,9 +37,8 @@ from tests.servers import Gunicorn, PostgresServer  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
 # This machine's speed drifts, and each run spreads wrk's connections over the workers anew
-# (gunicorn's workers race to accept them: one run had all 16 on one worker, so on one core,
-# at 0.4 of the usual rate). Each row alternates floor and function runs, ROUNDS times each,
-# and reports medians, so that the ratio compares runs made at the same moment.
+# (gunicorn's workers race to accept them). Each row alternates floor and function runs, ROUNDS
+# times each, and reports medians, so that the ratio compares runs made at the same moment.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # Every request is still counted by the rate limiter (its cost is measured); it never refuses.
 os.environ.setdefault("RATE_LIMIT_PER_MINUTE", str(10**9))
@@ -195,10 +194,15 @@ def stats_statements(url: str) -> int | None:
                             "WHERE relname = 'model_stats'").fetchone()[0]
 
 
+def write_floor_server(url: str, instance: Path) -> Gunicorn:
+    """bench/write_floor.py on the catalog at `url`: the statistics statement alone."""
+    return Gunicorn(ROOT, url, instance, workers=None, app="bench.write_floor:app",
+                    env={"WRITE_FLOOR_URL": url})
+
+
 def write_floor(url: str, instance: Path, floor: Gunicorn) -> dict:
     """bench/write_floor.py: the app's statistics statement alone, one per request."""
-    server = Gunicorn(ROOT, url, instance, workers=None, app="bench.write_floor:app",
-                      env={"WRITE_FLOOR_URL": url})
+    server = write_floor_server(url, instance)
     settle(server)
     try:
         measured = alternate(floor, server, "mutation", {"path": "x", "args": {}}, "")
@@ -222,8 +226,7 @@ def slow_commit(postgres: PostgresServer, url: str, token: str, work: Path) -> d
 
     name, kind, path, args = WORKLOAD[-1]
     app = Gunicorn(ROOT, url, work / "instance-slow-commit", workers=None)
-    floor = Gunicorn(ROOT, url, work / "write-floor-slow-commit", workers=None,
-                     app="bench.write_floor:app", env={"WRITE_FLOOR_URL": url})
+    floor = write_floor_server(url, work / "write-floor-slow-commit")
     delay(SLOW_COMMIT_US)
     try:
         settle(app)

@@ -300,6 +300,8 @@ class HeldAnswers:
             return None
         if url in CALL_URLS:
             kind, path = CALL_URLS[url], None
+            if kind == "mutation":
+                return None  # only queries' answers are held: a write goes straight to Flask
         elif url.startswith(RUN_URL) and url.isascii():
             module, _, name = url.removeprefix(RUN_URL).partition("/")
             if not module or not name or "/" in name:
