@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 CONVEX_CLIENT := tests/convex_client
 
-.PHONY: run test lint bench install install-test clean
+.PHONY: run test quick lint bench install install-test clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ run: install
 
 test: install-test
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+quick: install-test  # the inner loop: everything but what starts servers, Node or Chromium
+	$(BIN)/pytest -m "not slow" -q $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

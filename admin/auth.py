@@ -26,9 +26,10 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from db import get_db
+from engine.ratelimit import counters
+from engine.runtime import ANONYMOUS, Identity, call, system
+from engine.values import text_problem
 from functions.access import authenticate_password, identity_for_email
-from functions.runtime import ANONYMOUS, Identity, call, system
-from functions.values import text_problem
 
 audit = logging.getLogger("catalog.audit")
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
@@ -88,8 +89,6 @@ def _throttle_keys(email: str) -> list[tuple[str, int]]:
 
 def _throttled(email: str) -> float | None:
     """Seconds to wait when this account or address failed too often, else None."""
-    from functions.http import counters
-
     waits = [left for key, most in _throttle_keys(email)
              for count, left in [counters().count(key, THROTTLE_WINDOW)] if count >= most]
     return max(waits) if waits else None
@@ -97,8 +96,6 @@ def _throttled(email: str) -> float | None:
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
-    from functions.http import counters
-
     form = SignInForm()
     next_url = _safe_next(request.values.get("next"))
     status = 200

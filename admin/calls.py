@@ -7,8 +7,8 @@ from typing import Any
 from flask import flash
 
 from admin.auth import current_identity
-from functions.errors import FunctionError, TransportError
-from functions.runtime import call
+from engine.errors import FunctionError, TransportError
+from engine.runtime import call
 
 
 class RefusedError(Exception):

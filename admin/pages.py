@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from admin.access import SignedIn
 from admin.calls import run, run_or_flash
 from db.schema import Model
-from functions.runtime import ROLES, SCOPES
+from engine.runtime import ROLES, SCOPES
 
 
 class HomeView(SignedIn, AdminIndexView):

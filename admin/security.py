@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from admin.access import wants_json
 from admin.model_view import CatalogModelView
-from functions.values import text_problem
+from engine.values import text_problem
 
 csrf = CSRFProtect()
 
@@ -73,9 +73,7 @@ def _refuse_unstorable_text() -> None:
 def init_app(app: Flask) -> None:
     app.before_request(_refuse_unstorable_text)
     csrf.init_app(app)
-    from functions.http import bp as api
-
-    csrf.exempt(api)  # the API takes bearer tokens, never cookies
+    csrf.exempt(app.blueprints["api"])  # the API takes bearer tokens, never cookies
     app.after_request(_security_headers)
 
     @app.errorhandler(CSRFError)

@@ -102,7 +102,7 @@ def _wrk(url: str, kind: str, body: dict, token: str) -> dict:
 
 def prepare(url: str, size: int, scope: str = "stats:write") -> str:
     """Migrate, seed and grow the catalog through the mutations; returns a stats token."""
-    from functions.runtime import call, system
+    from engine.runtime import call, system
     from wsgi import create_app
 
     command.upgrade(alembic_config(url), "head")
@@ -388,7 +388,7 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
                          f"{wf['ratio']:.2f} of the floor; updateModelStats "
                          f"{stats['rps']:.0f} req/s, {stats['rps'] / wf['rps']:.2f} of the "
                          f"write floor, with {stats['recorded'] / stats['statements']:.2f} "
-                         "generations per statement (group commit, functions/tally.py)")
+                         "generations per statement (group commit, engine/tally.py)")
     lines += what_limits_it(runs)
     lines += ["", f"With a slower commit (PostgreSQL's commit_delay at {SLOW_COMMIT_US} µs, as "
               "a disk slower to flush would give), 3 models, updateModelStats against the write "

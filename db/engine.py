@@ -115,7 +115,7 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
     """
     postgres_read = not write and engine.dialect.name == "postgresql"
     # PostgreSQL reads run statement by statement: no BEGIN/COMMIT round trips. The catalog
-    # configuration is still read at one exact version (functions/cache.py).
+    # configuration is still read at one exact version (engine/cache.py).
     with (autocommit_connection(engine) if postgres_read else engine.connect()) as conn:
         if engine.dialect.name == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")

@@ -1,27 +1,29 @@
 """gunicorn settings, for `make run` and for production."""
 
-import multiprocessing
 import os
 
-bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() * 2)))
+from config import server_settings
+
+_settings = server_settings()  # every setting is declared and read in config.py
+bind = _settings["bind"]
+workers = _settings["workers"]
 # gthread: each request, and each open live-query WebSocket, holds one thread. Raise
 # GUNICORN_THREADS to the sockets a worker should hold (plus headroom for plain requests).
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = _settings["threads"]
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
 # A worker is replaced after this many requests (a ceiling on any slow leak). Starting one costs
 # about a second of CPU (imports, app) and cold caches: at 10,000, a busy worker was replaced
 # every few seconds under load.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000000"))
+max_requests = _settings["max_requests"]
 max_requests_jitter = max_requests // 10
 # The app writes one JSON line per request (request id, function, caller, duration): that is the
 # access log. Set GUNICORN_ACCESS_LOG (a path, or "-") to have gunicorn write its own as well.
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG")
+accesslog = _settings["accesslog"]
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info")
+loglevel = _settings["loglevel"]
 # The app is created in each worker after fork: no database connection crosses a fork.
 preload_app = False
 

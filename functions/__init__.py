@@ -9,19 +9,10 @@ from functions import access, catalog, history, models, pricing  # noqa: F401
 
 
 def init_app(app: Flask) -> None:
-    from functions import cli, http, observe, sync
+    from engine.cache import CatalogCache
     from functions.access import KnownTokens
-    from functions.cache import CatalogCache
-    from functions.marks import Marks, marks_path
-    from functions.tally import Tally
+    from functions.documents import config_document, stats_of
 
-    marks = Marks(marks_path(app.config["DATABASE_URL"]))
-    app.extensions["catalog_marks"] = marks
-    app.extensions["catalog_cache"] = CatalogCache(marks)
+    marks = app.extensions["catalog_marks"]
+    app.extensions["catalog_cache"] = CatalogCache(marks, config_document, stats_of)
     app.extensions["known_tokens"] = KnownTokens(marks)
-    app.extensions["stats_tally"] = Tally()
-
-    observe.init_app(app)
-    http.init_app(app)
-    sync.init_app(app)
-    cli.init_app(app)

@@ -17,10 +17,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from db.engine import read, single_statement
 from db.schema import ApiToken, User
-from functions.errors import FunctionError
-from functions.marks import Generation, Marks, once
-from functions.runtime import ROLES, SCOPES, Context, Identity, mutation, query
-from functions.values import v
+from engine.errors import FunctionError
+from engine.marks import Generation, Marks, once
+from engine.runtime import ROLES, SCOPES, Context, Identity, mutation, query
+from engine.values import v
 
 audit = logging.getLogger("catalog.audit")
 EMAIL = v.string(3, 320, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", hint="an email address")

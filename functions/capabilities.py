@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from db.schema import Model
-from functions.errors import FunctionError
+from engine.errors import FunctionError
 
 
 def resolve_request(model: Model, duration: int | None, quality: str) -> int:

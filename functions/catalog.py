@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from db.schema import Model
+from engine.errors import FunctionError
+from engine.runtime import SIGNED_IN, Context, mutation, query
+from engine.values import v
 from functions import fields, models
 from functions.changes import diff
 from functions.documents import config_of
-from functions.errors import FunctionError
-from functions.runtime import SIGNED_IN, Context, mutation, query
-from functions.values import v
 
 FORMAT_VERSION = 1
 STATE = ("isDefault", "isLocked", "isDeprecated")

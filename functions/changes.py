@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from db.schema import CatalogState, Model, ModelHistory
+from engine.runtime import Context
 from functions.documents import CONFIG_FIELDS, config_of, to_micros
-from functions.runtime import Context
 
 
 def assign(model: Model, config: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from db.schema import Model, ModelStats
-from functions.errors import FunctionError
+from engine.errors import FunctionError
 
 MICROS = Decimal(1_000_000)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from jsonschema import Draft202012Validator, SchemaError
 
-from functions.errors import FunctionError
-from functions.values import v
+from engine.errors import FunctionError
+from engine.values import v
 
 MODEL_ID = v.string(
     1, 200,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from db.schema import ModelHistory
+from engine.errors import FunctionError
+from engine.runtime import SIGNED_IN, Context, mutation, query
+from engine.values import v
 from functions import fields, models
-from functions.errors import FunctionError
-from functions.runtime import SIGNED_IN, Context, mutation, query
-from functions.values import v
 
 
 def entry(row: ModelHistory) -> dict:

@@ -8,15 +8,15 @@ import binascii
 from sqlalchemy import bindparam, func, select, update
 
 from db.schema import Model, ModelStats
+from engine.cache import Entry, Snapshot, catalog_cache
+from engine.errors import FunctionError
+from engine.runtime import Context, mutation, query
+from engine.tally import stats_tally
+from engine.values import v
 from functions import fields
-from functions.cache import Entry, Snapshot, catalog_cache
 from functions.capabilities import resolve_request
 from functions.changes import assign, record
 from functions.documents import config_of, stats_of, to_document
-from functions.errors import FunctionError
-from functions.runtime import Context, mutation, query
-from functions.tally import stats_tally
-from functions.values import v
 
 PAGINATION = v.object({
     "numItems": v.int(1, 1000),
@@ -448,7 +448,7 @@ def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) ->
 )
 def updateModelStats(ctx: Context, modelId: str, generationTime: float, success: bool) -> dict:
     """Record one finished generation (time in seconds): atomic, never lost, and written with
-    the process's concurrent recordings of the same model (functions/tally.py)."""
+    the process's concurrent recordings of the same model (engine/tally.py)."""
 
     def write(count: int, successes: int, micros: int, now: int):
         return ctx.db.execute(RECORD_GENERATIONS, {

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from db.schema import Model
+from engine.runtime import Context, query
+from engine.values import v
 from functions import models
 from functions.capabilities import resolve_request
 from functions.documents import MICROS, from_micros
-from functions.runtime import Context, query
-from functions.values import v
 
 
 def quality_multiplier(model: Model, quality: str) -> Decimal:

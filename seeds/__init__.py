@@ -9,8 +9,8 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from functions.errors import FunctionError
-from functions.runtime import call, system
+from engine.errors import FunctionError
+from engine.runtime import call, system
 
 DEFAULT_MODELS = Path(__file__).with_name("default_models.json")
 

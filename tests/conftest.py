@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from db.cli import alembic_config
-from functions.runtime import call, system
+from engine.runtime import call, system
 from tests.servers import Gunicorn, PostgresServer
 from wsgi import create_app
 
@@ -176,3 +176,17 @@ def gunicorn(tmp_path):
     for server in started:
         server.stop()
 
+
+
+# Fixtures that start a server, Node or Chromium: a test that uses one is marked `slow`.
+SLOW_FIXTURES = {"gunicorn", "browser", "postgres", "postgres_template"}
+
+
+def pytest_collection_modifyitems(items):
+    """`slow` is derived from what a test starts, so it cannot be forgotten: gunicorn, Node,
+    Chromium, or a PostgreSQL server (every `postgresql` case of a database fixture)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        on_postgres = "postgresql" in getattr(getattr(item, "callspec", None), "id", "")
+        if fixtures & SLOW_FIXTURES or on_postgres or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import requests
 
-from functions.cache import catalog_cache
-from functions.marks import once
+from engine.cache import catalog_cache
+from engine.marks import once
 from tests.conftest import run_as_system
 from tests.test_catalog import FLASH, NEW_MODEL, RAY, VEO
 
@@ -82,7 +82,7 @@ def test_stats_updates_are_exact_under_concurrency(seeded, gunicorn, make_token)
         thread.join()
     assert failures == []
     total = threads * calls
-    # Calls written together (functions/tally.py) still answer as if one after another.
+    # Calls written together (engine/tally.py) still answer as if one after another.
     assert sorted(counts) == list(range(1, total + 1))
     stats = {s["modelId"]: s for s in call(server.url, "query", "models:getModelStats",
                                            {})["value"]}[FLASH]
@@ -158,7 +158,7 @@ LOOKUPS = [
 
 
 def test_unchanged_reads_send_no_sql_and_a_change_is_read_at_once(seeded, api, monkeypatch):
-    monkeypatch.setattr("functions.marks.RECHECK_SECONDS", 60.0)  # only the marks decide here
+    monkeypatch.setattr("engine.marks.RECHECK_SECONDS", 60.0)  # only the marks decide here
     for path, args in LOOKUPS:
         api.value("query", path, args)
     sent = count_statements(seeded)
@@ -175,7 +175,7 @@ def test_unchanged_reads_send_no_sql_and_a_change_is_read_at_once(seeded, api, m
 
 def test_changes_made_where_the_marks_are_not_shared_are_seen_after_the_recheck(
         seeded, api, make_token, tmp_path, monkeypatch):
-    from functions.marks import RECHECK_SECONDS
+    from engine.marks import RECHECK_SECONDS
     from wsgi import create_app
 
     reader = make_token("catalog:write", name="reader")

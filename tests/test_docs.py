@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import functions  # noqa: F401 - declares the functions
-from functions.runtime import REGISTRY
+from engine.runtime import REGISTRY
 from tests.conftest import ROOT
 
 
@@ -16,3 +16,33 @@ def test_readme_lists_every_public_function():
     documented |= set(re.findall(r"/ `([a-z]+:[A-Za-z]+)`", reference))
     public = {name for name, fn in REGISTRY.items() if not fn.internal}
     assert documented == public
+
+
+def test_readme_configuration_table_is_the_declared_settings():
+    from config import readme_table
+
+    assert readme_table() in (ROOT / "README.md").read_text()
+
+
+def test_only_config_reads_the_environment():
+    readers = {
+        str(path.relative_to(ROOT))
+        for package in ("functions", "engine", "wire", "cli", "db", "admin", "seeds")
+        for path in (ROOT / package).rglob("*.py")
+        if re.search(r"os\.environ|os\.getenv", path.read_text())
+    }
+    assert readers == set()
+
+
+LAYERS = {"admin": 3, "wire": 3, "cli": 3, "seeds": 3, "functions": 2, "engine": 1, "db": 0}
+
+
+def test_dependencies_point_one_way():
+    """console, wire and CLI -> functions -> engine -> db: no import points up or sideways."""
+    wrong = []
+    for package, level in LAYERS.items():
+        for path in (ROOT / package).rglob("*.py"):
+            for imported in re.findall(r"^\s*(?:from|import) (\w+)", path.read_text(), re.M):
+                if imported in LAYERS and imported != package and LAYERS[imported] >= level:
+                    wrong.append(f"{path.relative_to(ROOT)} imports {imported}")
+    assert wrong == []

@@ -164,7 +164,7 @@ def test_a_mutation_failing_half_way_rolls_back(seeded, api, monkeypatch):
     before = catalog_fingerprint(seeded)
     with pytest.raises(RuntimeError):
         with seeded.app_context():
-            from functions.runtime import call, system
+            from engine.runtime import call, system
 
             call("models:setDefaultModel", {"modelId": "google/veo-3"},
                  identity=system("test"), source="test")

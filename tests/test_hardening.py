@@ -68,7 +68,7 @@ def test_request_id_and_json_log_line(seeded, client):
         def emit(self, record):
             records.append(self.format(record))
 
-    from functions.observe import JsonFormatter
+    from engine.observe import JsonFormatter
 
     handler = Capture()
     handler.setFormatter(JsonFormatter())
@@ -125,14 +125,14 @@ def test_tokens_list_shows_what_an_operator_needs(seeded, runner):
 
 
 def test_rate_limiter_fails_open_when_its_store_is_unusable(seeded, client, tmp_path):
-    from functions.ratelimit import Counters
+    from engine.ratelimit import Counters
 
     seeded.extensions["counters"] = Counters(tmp_path)  # a folder, not a database file
     assert client.post("/api/query", json=QUERY).status_code == 200
 
 
 def test_api_hits_are_shared_in_batches_yet_hold_the_limit(tmp_path):
-    from functions.ratelimit import Counters
+    from engine.ratelimit import Counters
 
     store = tmp_path / "counters.sqlite3"
     workers = [Counters(store), Counters(store)]  # two processes' views of one host's counts
@@ -150,7 +150,7 @@ def test_api_hits_are_shared_in_batches_yet_hold_the_limit(tmp_path):
 
 
 def test_log_lines_are_written_in_batches_and_warnings_at_once(tmp_path):
-    from functions.observe import JsonFormatter, LineHandler
+    from engine.observe import JsonFormatter, LineHandler
 
     path = tmp_path / "log"
     with path.open("w") as stream:

@@ -12,8 +12,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
-from functions.openapi import document
-from functions.runtime import REGISTRY
+from engine.runtime import REGISTRY
+from wire.openapi import document
 
 EXAMPLES_PER_OPERATION = 25
 

@@ -1,4 +1,4 @@
-"""Group commit of statistics (functions/tally.py): the recordings of one model that arrive
+"""Group commit of statistics (engine/tally.py): the recordings of one model that arrive
 while a statement for it is in flight share the next statement, and each call still gets the
 answer a serial order gives it."""
 
@@ -12,7 +12,7 @@ from sqlalchemy import event, select, update
 
 from db.engine import engines
 from db.schema import Model, ModelStats
-from functions.tally import Tally, Totals
+from engine.tally import Tally, Totals
 from tests.conftest import run_as_system
 from tests.servers import wait_for
 from tests.test_catalog import FLASH

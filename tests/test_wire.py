@@ -174,12 +174,12 @@ HELD = [  # (URL, body): public queries whose answers are held once answered
 def held_for_a_minute(monkeypatch):
     """Held answers are also dropped every RECHECK_SECONDS: on a busy machine two requests could
     be further apart than that, and the second would rightly go to Flask."""
-    monkeypatch.setattr("functions.marks.RECHECK_SECONDS", 60.0)
+    monkeypatch.setattr("engine.marks.RECHECK_SECONDS", 60.0)
 
 
 @pytest.fixture
 def request_lines():
-    from functions.observe import JsonFormatter
+    from engine.observe import JsonFormatter
 
     lines: list[dict] = []
 
@@ -247,7 +247,7 @@ def test_a_held_answer_still_checks_its_caller(seeded, client, make_token, reque
 
 def test_a_failure_while_answering_a_held_request_is_a_json_500(seeded, client, monkeypatch,
                                                                 held_for_a_minute):
-    import functions.http
+    import wire.http
 
     url, body = HELD[0]
     client.post(url, json=body)  # now held
@@ -255,7 +255,7 @@ def test_a_failure_while_answering_a_held_request_is_a_json_500(seeded, client, 
     def broken(*_):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(functions.http, "limit", broken)
+    monkeypatch.setattr(wire.http, "limit", broken)
     failed = client.post(url, json=body)
     assert failed.status_code == 500
     assert failed.get_json() == {"code": "InternalError", "message": "Internal error"}
@@ -265,7 +265,7 @@ def test_a_failure_while_answering_a_held_request_is_a_json_500(seeded, client, 
 def test_large_answers_are_gzipped_for_callers_that_accept_it(seeded, client, held):
     import gzip
 
-    from functions.http import COMPRESS_ABOVE
+    from wire.http import COMPRESS_ABOVE
 
     list_body = {"path": "models:getActiveModels", "args": {}}
     if held:

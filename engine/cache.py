@@ -1,7 +1,7 @@
 """The read cache: the catalog's configuration and statistics in memory, kept exact.
 
 Every catalog change bumps `catalog_state.version` in its own transaction and, once committed,
-the host's `catalog` mark (functions/marks.py). A query serves the configuration from memory
+the host's `catalog` mark (engine/marks.py). A query serves the configuration from memory
 while that mark is unchanged; when it has moved (or the memory is older than RECHECK_SECONDS),
 it reads the version, and reloads the configuration at exactly that version if it changed. So a
 read never sees a configuration older than the last change acknowledged before it, on any worker.
@@ -22,8 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.schema import CatalogState, Model, ModelStats
-from functions.documents import config_document, stats_of
-from functions.marks import Generation, Marks
+from engine.marks import Generation, Marks
 
 # Above this many models, a page's statistics are read in one pass over the table.
 STATS_IN_LIST_LIMIT = 500
@@ -57,11 +56,11 @@ class Snapshot:
         return self.entries[bisect_right(self.pks, pk):]
 
 
-def _load(session: Session, version: int) -> Snapshot:
+def _load(session: Session, version: int, document: Callable[[Model], dict]) -> Snapshot:
     rows = session.scalars(select(Model).order_by(Model.id)).all()
     for row in rows:
         session.expunge(row)  # detached and never written: safe to share between threads
-    entries = [Entry(row.id, row, config_document(row)) for row in rows]
+    entries = [Entry(row.id, row, document(row)) for row in rows]
     return Snapshot(
         version, entries, {e.model.model_id: e for e in entries}, [e.pk for e in entries],
         [e for e in entries if e.model.is_active and not e.model.is_deprecated],
@@ -69,7 +68,12 @@ def _load(session: Session, version: int) -> Snapshot:
 
 
 class CatalogCache:
-    def __init__(self, marks: Marks) -> None:
+    """`document` makes a model's document (less statistics); `stats` a statistics row's part."""
+
+    def __init__(self, marks: Marks, document: Callable[[Model], dict],
+                 stats: Callable[[ModelStats | None], dict]) -> None:
+        self._document, self._stats_of = document, stats
+        self._no_stats = stats(None)
         self._config = Generation(marks, "catalog")
         self._stats = Generation(marks, "stats")
         self._latest: Snapshot | None = None
@@ -102,7 +106,7 @@ class CatalogCache:
         # Reads may run statement by statement: the rows belong to `version` only if no
         # change committed while they were read, which the version read after them tells.
         while True:
-            loaded = _load(session, version)
+            loaded = _load(session, version, self._document)
             self.reloads += 1
             after = _version(session)
             if after == version:
@@ -117,14 +121,13 @@ class CatalogCache:
             query = select(STATS)
             if len(missing) <= STATS_IN_LIST_LIMIT:
                 query = query.where(STATS.c.model_pk.in_(missing))
-            rows = {row.model_pk: stats_of(row) for row in db().connection().execute(query)}
-            held.update({pk: rows.get(pk, NO_STATS) for pk in missing})
+            rows = {row.model_pk: self._stats_of(row) for row in db().connection().execute(query)}
+            held.update({pk: rows.get(pk, self._no_stats) for pk in missing})
         return [{**e.config, **held[e.pk]} for e in entries]
 
 
 VERSION = select(CatalogState.version).where(CatalogState.id == 1)
 STATS = ModelStats.__table__
-NO_STATS = stats_of(None)
 
 
 def _version(session: Session) -> int:

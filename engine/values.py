@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from functions.errors import FunctionError
+from engine.errors import FunctionError
 
 MAX_JSON_DEPTH = 16
 

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from db import get_db
 from db.engine import classify_error, single_statement, transaction
-from functions.errors import TransportError
-from functions.marks import Marks
-from functions.values import Object, Validator
+from engine.errors import TransportError
+from engine.marks import Marks
+from engine.values import Object, Validator
 
 SCOPES = ("catalog:write", "stats:write", "admin")
 ROLES = ("admin", "editor", "viewer")

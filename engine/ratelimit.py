@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask import current_app
+
 log = logging.getLogger("catalog.ratelimit")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hits (
@@ -138,3 +140,8 @@ class Counters:
 
 def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
+
+
+def counters() -> Counters:
+    """The app's shared counters (rate limits, sign-in throttles)."""
+    return current_app.extensions["counters"]

@@ -20,7 +20,6 @@ import logging
 import mmap
 import os
 import struct
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -34,11 +33,9 @@ SIZE = 4096
 RECHECK_SECONDS = 0.05
 
 
-def marks_path(database_url: str) -> Path:
+def marks_path(folder: str, database_url: str) -> Path:
     """One file per database, in a folder every process on the host sees."""
-    folder = Path(os.environ.get("CATALOG_MARKS_DIR")
-                  or Path(tempfile.gettempdir()) / "model-catalog-marks")
-    return folder / hashlib.sha256(database_url.encode()).hexdigest()[:32]
+    return Path(folder) / hashlib.sha256(database_url.encode()).hexdigest()[:32]
 
 
 class Marks:

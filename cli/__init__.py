@@ -11,8 +11,8 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from functions.errors import FunctionError
-from functions.runtime import ROLES, SCOPES, call, system
+from engine.errors import FunctionError
+from engine.runtime import ROLES, SCOPES, call, system
 
 
 def run(path: str, args: dict | None = None, source: str = "cli"):

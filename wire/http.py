@@ -11,7 +11,6 @@ import struct
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -23,12 +22,12 @@ from werkzeug.http import parse_accept_header
 from werkzeug.wsgi import get_content_length
 
 from db import get_db
+from engine.errors import FunctionError, TransportError
+from engine.marks import Generation, Marks, once
+from engine.observe import CallNote, note_call, record, request_id
+from engine.ratelimit import retry_after
+from engine.runtime import ANONYMOUS, REGISTRY, Identity, call
 from functions.access import authenticate_token
-from functions.errors import FunctionError, TransportError
-from functions.marks import Generation, Marks, once
-from functions.observe import CallNote, note_call, record, request_id
-from functions.ratelimit import Counters, retry_after
-from functions.runtime import ANONYMOUS, REGISTRY, Identity, call
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -123,10 +122,6 @@ def identify(app: Flask, authorization: str | None) -> Identity:
     return identity
 
 
-def counters() -> Counters:
-    return current_app.extensions["counters"]
-
-
 def limit(app: Flask, identity: Identity, address: str | None) -> None:
     """The API's rate limit: per token, or per address for anonymous callers."""
     per_minute = app.config["RATE_LIMIT_PER_MINUTE"]
@@ -187,7 +182,7 @@ class Answers:
 
     Like Convex's query cache: a public query's answer depends only on its arguments and the
     catalog, so the same request gets the same bytes until a change bumps a mark
-    (functions/marks.py), without parsing, validating or running anything again.
+    (engine/marks.py), without parsing, validating or running anything again.
     """
 
     LIMIT = 4096  # answers per generation
@@ -252,7 +247,7 @@ class HeldAnswers:
 
     For such a request this does what the view above does, without Flask's request machinery:
     the caller is checked (token, rate limit) by the same functions, and the request gets its
-    id, log line and metrics from the same functions (functions/observe.py). Everything else
+    id, log line and metrics from the same functions (engine/observe.py). Everything else
     (an answer not held, a request that is not a small POST to a call URL) goes to Flask
     unchanged. tests/test_wire.py holds both paths to the same bytes, headers and log lines.
     """
@@ -341,7 +336,7 @@ def run_named(module: str, name: str) -> Response:
 
 @bp.get("/api/openapi.json")
 def openapi() -> Response:
-    from functions.openapi import document
+    from wire.openapi import document
 
     return _json(document())
 
@@ -375,7 +370,6 @@ class ConsoleSessions(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.session_interface = ConsoleSessions()
-    app.extensions["counters"] = Counters(Path(app.config["RATE_LIMIT_STORAGE"]))
     app.extensions["answers"] = Answers(app.extensions["catalog_marks"])
     app.wsgi_app = HeldAnswers(app, app.wsgi_app)
 

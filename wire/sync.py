@@ -32,9 +32,9 @@ from sqlalchemy import func, select
 from db import get_db
 from db.engine import autocommit_connection
 from db.schema import CatalogState, ModelStats
+from engine.errors import FunctionError, TransportError
+from engine.runtime import ANONYMOUS, Identity, call
 from functions.access import authenticate_token
-from functions.errors import FunctionError, TransportError
-from functions.runtime import ANONYMOUS, Identity, call
 
 log = logging.getLogger("catalog.sync")
 sock = Sock()

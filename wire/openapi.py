@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from functions.errors import ERROR_CODES
-from functions.runtime import REGISTRY, Function
+from engine.errors import ERROR_CODES
+from engine.runtime import REGISTRY, Function
 
 TRANSPORT_ERROR = {
     "type": "object",

@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from functools import cache
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -166,7 +166,7 @@ def _finish(response: Response) -> Response:
 
 
 def metrics() -> Response:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if current_app.config["PROMETHEUS_MULTIPROC_DIR"]:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
@@ -180,7 +180,7 @@ def init_app(app: Flask) -> None:
         handler = LineHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         catalog.addHandler(handler)
-        catalog.setLevel(os.environ.get("CATALOG_LOG_LEVEL", "INFO").upper())
+        catalog.setLevel(app.config["CATALOG_LOG_LEVEL"].upper())
         catalog.propagate = False
     app.before_request(_begin)
     app.after_request(_finish)

@@ -1,0 +1,174 @@
+"""The one configuration: every setting, read from the environment here and nowhere else.
+
+Each setting is declared once, with its default and its meaning; the README's configuration
+table is generated from the same declarations and a test keeps the two equal. `create_app`
+reads the app's settings through `Config.from_environ`; `deploy/gunicorn.conf.py` reads the
+server's through `server_settings`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+
+def _positive_decimal(name: str, raw: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise RuntimeError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _whole(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise RuntimeError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its default (as shown in the README), parser and meaning."""
+
+    name: str
+    default: str | None
+    meaning: str
+    parse: Callable[[str, str], Any] = _text
+    shown_default: str | None = None  # how the README shows a default computed at start
+
+    def read(self, environ: Mapping[str, str], fallback: str | None = None) -> Any:
+        raw = environ.get(self.name)
+        if raw is None or raw == "":
+            raw = self.default if fallback is None else fallback
+        return None if raw is None else self.parse(self.name, raw)
+
+
+APP = (
+    Setting("DATABASE_URL", None, "SQLAlchemy URL; `postgresql+psycopg://...` in production",
+            shown_default="`sqlite:///instance/catalog.db`"),
+    Setting("SECRET_KEY", None, "session signing; required when `CATALOG_ENV=production`",
+            shown_default="generated once into `instance/secret_key`"),
+    Setting("CATALOG_ENV", None, "`production`: secure cookies, `SECRET_KEY` required"),
+    Setting("INSTANCE_PATH", None, "where the SQLite file and the development secret live",
+            shown_default="`./instance`"),
+    Setting("CREDITS_PER_USD", "100", "credits charged per USD (a decimal)",
+            _positive_decimal),
+    Setting("RATE_LIMIT_PER_MINUTE", "6000",
+            "API requests a minute per token (or per address without one); `0` turns it off; "
+            "over it: 429 `RateLimited` with `Retry-After`", _whole),
+    Setting("RATE_LIMIT_STORAGE", None,
+            "the counters' file, shared by every worker on the host; far from the limit a "
+            "worker adds its hits in batches (every 1% of the limit or 0.1 s), so a caller may "
+            "pass the limit by 1% per other worker; below 100 a minute every hit is shared at "
+            "once", shown_default="`instance/ratelimit.sqlite3`"),
+    Setting("CATALOG_MARKS_DIR", None,
+            "the change marks' files (one per database), shared by every process on the host",
+            shown_default="`$TMPDIR/model-catalog-marks`"),
+    Setting("SIGN_IN_FAILURES_PER_ACCOUNT", "5",
+            "failed sign-ins allowed per 15 minutes per account before sign-in is "
+            "refused (429)", _whole),
+    Setting("SIGN_IN_FAILURES_PER_ADDRESS", "20",
+            "failed sign-ins allowed per 15 minutes per address", _whole),
+    Setting("OIDC_ISSUER", None, "with the two below: enable \"Sign in with SSO\""),
+    Setting("OIDC_CLIENT_ID", None, "the console's client id at the issuer"),
+    Setting("OIDC_CLIENT_SECRET", None, "the console's client secret at the issuer"),
+    Setting("OIDC_ALLOWED_DOMAIN", None, "let unknown SSO users of that e-mail domain in..."),
+    Setting("OIDC_DEFAULT_ROLE", None, "...with this role"),
+    Setting("BEHIND_PROXY", None, "`1` behind nginx: trust one hop of `X-Forwarded-*`"),
+    Setting("CATALOG_LOG_LEVEL", "INFO", "JSON log lines on standard error"),
+    Setting("PROMETHEUS_MULTIPROC_DIR", None,
+            "where workers leave their metrics (set by `deploy/gunicorn.conf.py`)",
+            shown_default="a fresh temporary folder"),
+)
+
+SERVER = (
+    Setting("PORT", "8000", "where gunicorn listens (with `BIND` unset)", _whole),
+    Setting("BIND", None, "gunicorn's address", shown_default="`127.0.0.1:$PORT`"),
+    Setting("WEB_CONCURRENCY", None,
+            "gunicorn workers; on PostgreSQL a worker opens at most two connections per busy "
+            "thread and 30 in all (two pools of 15: transactions, and reads in autocommit), so "
+            "keep workers × that under the server's `max_connections` (100 by default)",
+            _whole, shown_default="`min(4, 2×cores)`"),
+    Setting("GUNICORN_THREADS", "4",
+            "threads per worker; each request and each open live-query socket holds one",
+            _whole),
+    Setting("GUNICORN_MAX_REQUESTS", "1000000",
+            "requests after which a worker is replaced (a ceiling on slow leaks; starting a "
+            "worker costs about a second of CPU)", _whole),
+    Setting("GUNICORN_ACCESS_LOG", None,
+            "gunicorn's own access log (a path, or `-`); the app's JSON request lines are the "
+            "access log"),
+    Setting("LOG_LEVEL", "info", "gunicorn's own log level"),
+)
+
+SETTINGS = APP + SERVER
+
+
+class Config(dict):
+    """The app's settings: a mapping for `app.config`, read from the environment once."""
+
+    @classmethod
+    def from_environ(cls, instance: Path, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        fallbacks = {
+            "DATABASE_URL": f"sqlite:///{instance / 'catalog.db'}",
+            "RATE_LIMIT_STORAGE": str(instance / "ratelimit.sqlite3"),
+            "CATALOG_MARKS_DIR": str(Path(tempfile.gettempdir()) / "model-catalog-marks"),
+        }
+        config = cls({s.name: s.read(env, fallbacks.get(s.name)) for s in APP})
+        production = config["CATALOG_ENV"] == "production"
+        config.update(
+            MAX_CONTENT_LENGTH=1024 * 1024,
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SAMESITE="Lax",
+            SESSION_COOKIE_SECURE=production,
+            PERMANENT_SESSION_LIFETIME=8 * 3600,
+        )
+        if config["SECRET_KEY"] is None:
+            del config["SECRET_KEY"]
+        return config
+
+
+def instance_path(environ: Mapping[str, str] | None = None) -> str | None:
+    """INSTANCE_PATH, needed before the app (and so its config) exists."""
+    return (os.environ if environ is None else environ).get("INSTANCE_PATH") or None
+
+
+def server_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """gunicorn's settings, for `deploy/gunicorn.conf.py`."""
+    env = os.environ if environ is None else environ
+    values = {s.name: s.read(env) for s in SERVER}
+    workers = values["WEB_CONCURRENCY"] or min(4, multiprocessing.cpu_count() * 2)
+    return {
+        "bind": values["BIND"] or f"127.0.0.1:{values['PORT']}",
+        "workers": workers,
+        "threads": values["GUNICORN_THREADS"],
+        "max_requests": values["GUNICORN_MAX_REQUESTS"],
+        "accesslog": values["GUNICORN_ACCESS_LOG"],
+        "loglevel": values["LOG_LEVEL"],
+    }
+
+
+def readme_table() -> str:
+    """The README's configuration table, from the declarations above."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = s.shown_default or (f"`{s.default}`" if s.default is not None else "(unset)")
+        rows.append(f"| `{s.name}` | {default} | {s.meaning} |")
+    return "\n".join(rows)
