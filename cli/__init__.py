@@ -6,6 +6,7 @@ import json
 import secrets
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -170,6 +171,21 @@ def apply_catalog(file: str, reason: str) -> None:
     """Make the catalog match FILE, all or nothing."""
     plan = _run_file("catalog:applyCatalog", {"catalog": _read_catalog(file), "reason": reason})
     click.echo("\n".join(describe_plan(plan)))
+
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "seeds" / "catalog.schema.json"
+
+
+@catalog_cli.command("schema")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, writable=True),
+                default=str(SCHEMA_FILE))
+def write_schema(file: str) -> None:
+    """Write the catalog file's JSON Schema, derived from the model spec (to
+    seeds/catalog.schema.json without FILE; a test keeps that copy in sync)."""
+    from functions.catalog import file_schema
+
+    Path(file).write_text(json.dumps(file_schema(), indent=2, sort_keys=True) + "\n")
+    click.echo(f"Wrote {file}")
 
 
 def init_app(app: Flask) -> None:

@@ -39,8 +39,8 @@ class Model(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[str] = mapped_column(String(50), default="1.0")
-    # Exact money: micro-USD per pricing unit (a second for video).
-    cost_micros: Mapped[int] = mapped_column(BigInteger)
+    # Exact money: micro-USD per pricing unit (a second for video); none for other kinds.
+    cost_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     pricing_unit: Mapped[str] = mapped_column(String(32), default="second")
     supported_durations: Mapped[list] = mapped_column(JSON, default=list)
     supported_qualities: Mapped[list] = mapped_column(JSON, default=list)
@@ -55,7 +55,17 @@ class Model(Base):
     provider: Mapped[str] = mapped_column(String(100))
     category: Mapped[str] = mapped_column(String(100), default="")
     tags: Mapped[list] = mapped_column(JSON, default=list)
-    content_type: Mapped[str] = mapped_column(String(64), default="prompt_to_video")
+    content_type: Mapped[str] = mapped_column(String(64), default="video")
+    task: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    logo_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    input_modalities: Mapped[list] = mapped_column(JSON, default=list)
+    output_modalities: Mapped[list] = mapped_column(JSON, default=list)
+    capabilities: Mapped[list] = mapped_column(JSON, default=list)
+    context_window: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_output_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    estimated_time_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deprecation_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    successor_model_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     input_schema: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     replicate_model_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     model_parameters: Mapped[dict | None] = mapped_column(JSON, nullable=True)
@@ -70,6 +80,7 @@ class Model(Base):
         Index("ix_models_is_default", "is_default"),
         Index("ix_models_active_premium", "is_active", "is_premium"),
         Index("ix_models_provider", "provider"),
+        Index("ix_models_content_type", "content_type"),
         # At most one default, enforced by the database itself.
         Index(
             "uq_models_one_default",

@@ -8,16 +8,16 @@ from db.schema import Model
 from engine.errors import FunctionError
 from engine.runtime import SIGNED_IN, Context, mutation, query
 from engine.values import v
-from functions import fields, models
+from functions import fields, models, spec
 from functions.changes import diff
 from functions.documents import config_of
 
 FORMAT_VERSION = 1
-STATE = ("isDefault", "isLocked", "isDeprecated")
+STATE = spec.STATE_FLAGS
 ENTRY = v.object({
     "modelId": fields.MODEL_ID,
-    **{k: (val if k in fields.REQUIRED_ON_CREATE else v.optional(val))
-       for k, val in fields.EDITABLE.items()},
+    **{f.name: (f.validator if f.required else v.optional(f.validator))
+       for f in spec.EDITABLE_FIELDS if f.exported},
     **{k: v.optional(v.boolean()) for k in STATE},
 })
 # The file is checked entry by entry (to report every error), so its outer shape is loose here.
@@ -69,12 +69,16 @@ def _check_entries(entries: list[dict]) -> tuple[list[dict], list[dict]]:
     checked, errors, seen = [], [], set()
     for index, raw in enumerate(entries):
         model_id = raw.get("modelId") if isinstance(raw, dict) else None
+        where = f"models[{index}]"
         try:
-            entry = ENTRY.check(raw, f"models[{index}]")
+            entry = ENTRY.check(raw, where)
             config = {k: entry[k] for k in fields.EDITABLE if k in entry}
             fields.settle({**fields.DEFAULTS, **config}, set(config))
         except FunctionError as error:
-            errors.append({"entry": index, "modelId": model_id, "field": error.data.get("field"),
+            field = error.data.get("field")
+            if field and not field.startswith(where):  # a rule across fields: name the entry
+                field = f"{where}.{field}"
+            errors.append({"entry": index, "modelId": model_id, "field": field,
                            "message": error.message})
             continue
         if entry["modelId"] in seen:

@@ -13,7 +13,7 @@ def assign(model: Model, config: dict) -> None:
     """Write configuration values (document names) onto the row."""
     for name, value in config.items():
         attr = CONFIG_FIELDS[name]
-        if name == "costPerSecond":
+        if name == "costPerSecond" and value is not None:
             value = to_micros(value, "costPerSecond")
         setattr(model, attr, value)
 

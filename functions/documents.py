@@ -6,38 +6,13 @@ from decimal import Decimal
 
 from db.schema import Model, ModelStats
 from engine.errors import FunctionError
+from functions import spec
 
 MICROS = Decimal(1_000_000)
 
-# Configuration fields: document name -> column attribute. `costPerSecond` is stored as
-# integer micro-USD (`cost_micros`) and converted at the edge.
-CONFIG_FIELDS: dict[str, str] = {
-    "modelId": "model_id",
-    "name": "name",
-    "description": "description",
-    "version": "version",
-    "costPerSecond": "cost_micros",
-    "pricingUnit": "pricing_unit",
-    "supportedDurations": "supported_durations",
-    "supportedQualities": "supported_qualities",
-    "maxDuration": "max_duration",
-    "fixedDuration": "fixed_duration",
-    "qualityMultipliers": "quality_multipliers",
-    "isPremium": "is_premium",
-    "isActive": "is_active",
-    "isDefault": "is_default",
-    "isDeprecated": "is_deprecated",
-    "isLocked": "is_locked",
-    "provider": "provider",
-    "category": "category",
-    "tags": "tags",
-    "contentType": "content_type",
-    "inputSchema": "input_schema",
-    "replicateModelId": "replicate_model_id",
-    "modelParameters": "model_parameters",
-    "requirements": "requirements",
-    "deprecatedAt": "deprecated_at",
-}
+# Configuration fields: document name -> column attribute, from the model spec.
+# `costPerSecond` is stored as integer micro-USD (`cost_micros`) and converted at the edge.
+CONFIG_FIELDS: dict[str, str] = {f.name: f.attr for f in spec.FIELDS}
 
 
 def to_micros(amount: float | int | Decimal, field: str) -> int:
@@ -61,7 +36,7 @@ def config_of(model: Model) -> dict:
     out = {}
     for name, attr in CONFIG_FIELDS.items():
         value = getattr(model, attr)
-        if name == "costPerSecond":
+        if name == "costPerSecond" and value is not None:
             value = from_micros(value)
         out[name] = value
     return out

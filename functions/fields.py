@@ -1,78 +1,53 @@
-"""The model's editable fields: their validators and the rules that tie them together."""
+"""The model's editable fields, derived from the model spec, and the rules tying them together."""
 
 from __future__ import annotations
 
 from jsonschema import Draft202012Validator, SchemaError
 
 from engine.errors import FunctionError
-from engine.values import v
-
-MODEL_ID = v.string(
-    1, 200,
-    pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?",
-    hint="letters, digits, '.', '_' or '-', with at most one '/' (e.g. google/veo-3)",
-)
-QUALITY = v.string(
-    1, 32, pattern=r"[a-z0-9][a-z0-9_-]*", hint="lower-case letters, digits, '_', '-'"
-)
-DURATION = v.int(1, 3600)
-REVISION = v.int(1, 2**31 - 1)  # what an integer column holds on every database
+from engine.values import Validator, v
+from functions import spec
+from functions.spec import DURATION, MODEL_ID, QUALITY, REVISION  # noqa: F401 - re-exported
 
 # Every field a caller may set, with its validator. All are optional in a patch.
-EDITABLE = {
-    "name": v.string(1, 200),
-    "description": v.string(0, 5000),
-    "version": v.string(1, 50),
-    "costPerSecond": v.number(exclusive_minimum=0, maximum=1000),
-    "pricingUnit": v.literal("second"),
-    "supportedDurations": v.array(DURATION, min_items=1, max_items=50, unique=True),
-    "supportedQualities": v.array(QUALITY, min_items=1, max_items=20, unique=True),
-    "maxDuration": v.int(1, 3600),
-    "fixedDuration": v.nullable(DURATION),
-    "qualityMultipliers": v.record(QUALITY, v.number(exclusive_minimum=0, maximum=100), 20),
-    "isPremium": v.boolean(),
-    "isActive": v.boolean(),
-    "provider": v.string(1, 100),
-    "category": v.string(0, 100),
-    "tags": v.array(v.string(1, 50), max_items=50, unique=True),
-    "contentType": v.string(1, 64, pattern=r"[a-z0-9][a-z0-9_]*", hint="e.g. prompt_to_video"),
-    "inputSchema": v.nullable(v.json()),
-    "replicateModelId": v.nullable(v.string(1, 200)),
-    "modelParameters": v.nullable(v.json()),
-    "requirements": v.nullable(v.json()),
-}
-REQUIRED_ON_CREATE = (
-    "name", "costPerSecond", "supportedDurations", "supportedQualities", "provider",
-)
+EDITABLE: dict[str, Validator] = {f.name: f.validator for f in spec.EDITABLE_FIELDS}
+DEFAULTS: dict = {f.name: f.default for f in spec.EDITABLE_FIELDS if not f.required}
+REQUIRED_ON_CREATE = tuple(f.name for f in spec.EDITABLE_FIELDS if f.required)
 
 CREATE_ARGS = {
     "modelId": MODEL_ID,
     **{k: (val if k in REQUIRED_ON_CREATE else v.optional(val)) for k, val in EDITABLE.items()},
     "isDefault": v.optional(v.boolean()),
+    "isDeprecated": v.optional(v.boolean()),
     "reason": v.optional(v.string(0, 500)),
 }
 PATCH = v.object({k: v.optional(val) for k, val in EDITABLE.items()})
 
-DEFAULTS = {
-    "description": "",
-    "version": "1.0",
-    "pricingUnit": "second",
-    "fixedDuration": None,
-    "qualityMultipliers": {},
-    "isPremium": False,
-    "isActive": True,
-    "category": "",
-    "tags": [],
-    "contentType": "prompt_to_video",
-    "inputSchema": None,
-    "replicateModelId": None,
-    "modelParameters": None,
-    "requirements": None,
-}
+
+def _require(config: dict, name: str, why: str) -> None:
+    if config.get(name) in (None, [], {}):
+        raise FunctionError("INVALID_ARGUMENT", f"{name} is required {why}", field=name)
 
 
 def settle(config: dict, changed: set[str]) -> dict:
     """Normalize a whole configuration and check its cross-field rules."""
+    kind = config["contentType"]
+    for field in spec.EDITABLE_FIELDS:
+        if field.fits(kind) or config.get(field.name) in (None, [], {}, field.default):
+            continue
+        if field.name in changed:
+            raise FunctionError(
+                "INVALID_ARGUMENT", f"{field.name} does not apply to {kind} models",
+                field=field.name)
+        config[field.name] = field.default  # the model changed kind: the field no longer fits
+    if kind == "video":
+        for name in ("costPerSecond", "supportedDurations", "supportedQualities"):
+            _require(config, name, "for video models")
+        _settle_durations(config, changed)
+    return _settle_common(config)
+
+
+def _settle_durations(config: dict, changed: set[str]) -> None:
     config["supportedDurations"] = sorted(config["supportedDurations"])
     longest = config["supportedDurations"][-1]
     if config.get("maxDuration") is None or (
@@ -94,6 +69,9 @@ def settle(config: dict, changed: set[str]) -> dict:
             f"({', '.join(map(str, config['supportedDurations']))})",
             field="fixedDuration",
         )
+
+
+def _settle_common(config: dict) -> dict:
     for quality in config["qualityMultipliers"]:
         if quality not in config["supportedQualities"]:
             raise FunctionError(

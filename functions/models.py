@@ -265,8 +265,17 @@ def insert_model(
 
 
 @mutation(fields.CREATE_ARGS, scope="catalog:write")
-def createModel(ctx: Context, modelId: str, reason: str | None = None, isDefault=False, **given):
-    """Add a model; it becomes the default if asked, or if it is the first active one."""
+def createModel(ctx: Context, modelId: str, reason: str | None = None, isDefault=False,
+                isDeprecated=False, **given):
+    """Add a model; it becomes the default if asked, or if it is the first active one.
+    `isDeprecated: true` adds it deleted (inactive, restorable), as a catalog file can."""
+    if isDeprecated:
+        if isDefault:
+            raise FunctionError("INVALID_ARGUMENT", "isDefault: a deleted model cannot be the "
+                                "default", field="isDefault")
+        model = insert_model(ctx, modelId, {**given, "isActive": False}, reason)
+        soft_delete(ctx, model, reason)
+        return document(ctx, model)
     return document(ctx, insert_model(ctx, modelId, given, reason, isDefault))
 
 

@@ -46,3 +46,17 @@ def test_dependencies_point_one_way():
                 if imported in LAYERS and imported != package and LAYERS[imported] >= level:
                     wrong.append(f"{path.relative_to(ROOT)} imports {imported}")
     assert wrong == []
+
+
+def test_readme_model_fields_are_the_spec():
+    from functions.spec import readme_table
+
+    assert readme_table() in (ROOT / "README.md").read_text()
+
+
+def test_every_spec_field_has_its_column():
+    from db.schema import Model
+    from functions.spec import FIELDS
+
+    columns = set(Model.__table__.columns.keys())
+    assert [f.name for f in FIELDS if f.attr not in columns] == []

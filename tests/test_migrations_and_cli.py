@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from db.cli import alembic_config
 from db.schema import Base
@@ -31,7 +33,7 @@ def test_upgrade_downgrade_upgrade_and_models_match(kind, request, tmp_path):
 def test_db_commands(runner):
     result = runner.invoke(args=["db", "current"])
     assert result.exit_code == 0, result.output
-    assert "0001 (head)" in result.output
+    assert "0004 (head)" in result.output
 
 
 def test_seed_is_idempotent(app, runner):
@@ -91,3 +93,49 @@ def test_bootstrap_creates_admin_and_token_once(app, runner):
     assert "admin@catalog.local" in first.output and "mc_" in first.output
     second = runner.invoke(args=["bootstrap"])
     assert second.exit_code == 0 and second.output == ""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_every_kind_migration_keeps_a_video_catalog_and_goes_back(kind, request, tmp_path):
+    """0004 turns free-text content types into kinds, keeps the old text in `task`, carries
+    history snapshots over, and downgrades back to the very same rows."""
+    url = fresh_database(kind, request, tmp_path)
+    config = alembic_config(url)
+    command.downgrade(config, "0001")
+    engine = create_engine(url)
+    row = {"model_id": "acme/animate", "name": "Animate", "description": "", "version": "1",
+           "cost_micros": 83_333, "pricing_unit": "second", "supported_durations": "[5]",
+           "supported_qualities": '["standard"]', "max_duration": 5, "fixed_duration": None,
+           "quality_multipliers": "{}", "is_premium": False, "is_active": True,
+           "is_default": True, "is_deprecated": False, "is_locked": False, "provider": "Acme",
+           "category": "", "tags": "[]", "content_type": "image_to_video",
+           "input_schema": None, "replicate_model_id": None, "model_parameters": None,
+           "requirements": None, "revision": 1, "created_at": 1, "updated_at": 1,
+           "deprecated_at": None}
+    snapshot = {"modelId": "acme/animate", "contentType": "image_to_video",
+                "costPerSecond": 0.083333}
+    with engine.begin() as conn:
+        columns = ", ".join(row)
+        conn.execute(text(f"INSERT INTO models ({columns}) VALUES "
+                          f"({', '.join(':' + k for k in row)})"), row)
+        conn.execute(text("INSERT INTO model_history (model_pk, model_id, revision, action, "
+                          "actor, source, at, changes, snapshot) VALUES (1, 'acme/animate', 1, "
+                          "'create', 'test', 'test', 1, '[]', :s)"), {"s": json.dumps(snapshot)})
+
+    def read():
+        with engine.connect() as conn:
+            model = conn.execute(text("SELECT * FROM models")).mappings().one()
+            history = conn.execute(text("SELECT snapshot FROM model_history")).scalar_one()
+        return dict(model), history if isinstance(history, dict) else json.loads(history)
+
+    before = read()
+    command.upgrade(config, "head")
+    model, history = read()
+    assert (model["content_type"], model["task"], model["cost_micros"]) == (
+        "video", "image_to_video", 83_333)
+    inputs = model["input_modalities"]
+    assert (json.loads(inputs) if isinstance(inputs, str) else inputs) == ["image", "text"]
+    assert history["contentType"] == "video" and history["task"] == "image_to_video"
+    command.downgrade(config, "0001")
+    assert read() == before
+    engine.dispose()

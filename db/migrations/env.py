@@ -21,6 +21,13 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # A batch migration copies a table, drops the old one and renames the copy. With
+        # foreign keys on, dropping `models` would cascade into its history and statistics
+        # (SQLite's documented procedure: keys off, outside any transaction, then check them).
+        # On the driver's connection, before SQLAlchemy begins: a PRAGMA in a transaction is
+        # a no-op.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
@@ -29,6 +36,13 @@ def _run(connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+    if connection.dialect.name == "sqlite":
+        connection.commit()
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 run_migrations_online()
