@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, func, select
@@ -14,6 +16,35 @@ from sqlalchemy.orm import Session
 CATALOG_LOCK_KEY = 0x4D43  # "MC"
 
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+
+# The table a writing statement writes, as every dialect here renders it.
+WRITE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+_written: ContextVar[set[str] | None] = ContextVar("written", default=None)
+
+
+@contextmanager
+def noting_writes() -> Iterator[set[str]]:
+    """The names of the tables that statements run in this context write (ORM, Core or text)."""
+    tables: set[str] = set()
+    token = _written.set(tables)
+    try:
+        yield tables
+    finally:
+        _written.reset(token)
+
+
+def _note_write(conn, cursor, statement: str, parameters, context, executemany) -> None:
+    tables = _written.get()
+    if tables is not None:
+        found = WRITE.match(statement)
+        if found:
+            tables.add(found.group(1).lower())
+
+
+def _watch_writes(engine: Engine) -> Engine:
+    event.listen(engine, "before_cursor_execute", _note_write)
+    return engine
+
 
 
 def make_engine(url: str) -> Engine:
@@ -37,7 +68,7 @@ def make_engine(url: str) -> Engine:
             if options.get("isolation_level") != "AUTOCOMMIT":
                 conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
-        return engine
+        return _watch_writes(engine)
     engine = _postgres_engine(url)
     # Reads and single statements get their own pool, whose connections stay in autocommit:
     # a checkout then costs no isolation-level switch there and back.
@@ -49,7 +80,7 @@ def _postgres_engine(url: str, **options) -> Engine:
     engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10,
                            connect_args={"connect_timeout": 5}, **options)
     _ping_when_idle(engine)
-    return engine
+    return _watch_writes(engine)
 
 
 _AUTOCOMMIT: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()

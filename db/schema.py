@@ -1,4 +1,9 @@
-"""The catalog's tables. Only `functions` writes to them."""
+"""The catalog's tables. Only `functions` writes to them.
+
+Each table names the change mark (engine/marks.py) that a committed write to it bumps, in
+`info["mark"]`: the runtime derives what a mutation changed from the statements it ran
+(db/engine.py, `noting_writes`), so no handler has to remember it.
+"""
 
 from __future__ import annotations
 
@@ -89,6 +94,7 @@ class Model(Base):
             sqlite_where=text("is_default"),
             postgresql_where=text("is_default"),
         ),
+        {"info": {"mark": "catalog"}},
     )
 
 
@@ -96,6 +102,7 @@ class ModelStats(Base):
     """Usage statistics, apart from the model so that recording them never bumps its revision."""
 
     __tablename__ = "model_stats"
+    __table_args__ = {"info": {"mark": "stats"}}
 
     model_pk: Mapped[int] = mapped_column(
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
@@ -111,6 +118,7 @@ class CatalogState(Base):
     """A single row whose version every catalog change bumps in its own transaction."""
 
     __tablename__ = "catalog_state"
+    __table_args__ = {"info": {"mark": "catalog"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -135,13 +143,21 @@ class ModelHistory(Base):
 
     __table_args__ = (
         Index("uq_model_history_model_revision", "model_pk", "revision", unique=True),
+        {"info": {"mark": "catalog"}},
     )
+
+
+def marks_of(tables: set[str]) -> set[str]:
+    """The change marks that committed writes to these tables bump."""
+    known = Base.metadata.tables
+    return {known[name].info["mark"] for name in tables if name in known}
 
 
 class User(Base):
     """A console account."""
 
     __tablename__ = "users"
+    __table_args__ = {"info": {"mark": "access"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -156,6 +172,7 @@ class ApiToken(Base):
     """A service token; only its hash is stored."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = {"info": {"mark": "access"}}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)

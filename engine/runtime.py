@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.orm import Session
 
 from db import get_db
-from db.engine import classify_error, single_statement, transaction
+from db.engine import classify_error, noting_writes, single_statement, transaction
+from db.schema import marks_of
 from engine.errors import TransportError
 from engine.marks import Marks
 from engine.values import Object, Validator
@@ -78,7 +79,6 @@ class Context:
         self._begin, self._session = begin, None
         self.identity, self.now, self.source, self.config = identity, now, source, config
         self.discard = False  # set by a handler that must leave no trace (a dry run)
-        self.changed: set[str] = set()  # the change marks to bump once committed
 
     @property
     def db(self) -> Session | Connection:
@@ -102,12 +102,16 @@ class Function:
     admin_only: bool
     atomic: bool
     summary: str
+    # Change marks its answer implies even when this call ran no statement itself (a
+    # statistics call whose increment another call's statement wrote: engine/tally.py).
+    changes: frozenset[str] = frozenset()
 
 
 REGISTRY: dict[str, Function] = {}
 
 
-def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic):
+def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic,
+              changes=()):
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         module = handler.__module__.rsplit(".", 1)[-1]
         name = f"{module}:{handler.__name__}"
@@ -122,6 +126,7 @@ def _register(kind: str, args: dict[str, Validator] | None, scope, internal, adm
             admin_only=admin_only,
             atomic=atomic,
             summary=(handler.__doc__ or "").strip().split("\n")[0],
+            changes=frozenset(changes),
         )
         return handler
 
@@ -133,13 +138,17 @@ def query(args=None, *, scope: str | None = None, internal: bool = False):
     return _register("query", args, scope, internal, False, False)
 
 
-def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False):
+def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False,
+             changes: tuple[str, ...] = ()):
     """Declare a writing function. `admin_only`: signed-in users also need the admin role.
 
     `atomic`: the handler runs at most one statement (atomic by itself, in autocommit) and needs
     no catalog lock. It is retried only when the database refused to start it (busy).
+
+    What a mutation changed is derived from the statements it ran (the tables' marks,
+    db/schema.py); `changes` adds marks it implies without running a statement itself.
     """
-    return _register("mutation", args, scope, internal, admin_only, atomic)
+    return _register("mutation", args, scope, internal, admin_only, atomic, changes)
 
 
 def authorize(fn: Function, identity: Identity) -> None:
@@ -197,7 +206,7 @@ def call(
     config = {"CREDITS_PER_USD": current_app.config["CREDITS_PER_USD"]}
     for attempt in range(MAX_ATTEMPTS):
         try:
-            with ExitStack() as stack:
+            with noting_writes() as written, ExitStack() as stack:
                 ctx = Context(partial(_begin, stack, fn, engine), identity,
                               int(time.time() * 1000), source, config)
                 if fn.kind == "mutation" and not fn.atomic:
@@ -205,8 +214,10 @@ def call(
                 result = fn.handler(ctx, **checked)
                 if ctx.discard and ctx.began:
                     ctx.db.rollback()
-            if ctx.changed and not ctx.discard:
-                marks().bump(ctx.changed)
+            # Committed: every cache and subscription learns of what it wrote.
+            changed = set() if ctx.discard else marks_of(written) | fn.changes
+            if changed:
+                marks().bump(changed)
             return result
         except exc.DBAPIError as error:
             verdict = classify_error(error)

@@ -109,7 +109,6 @@ def revokeToken(ctx: Context, name: str) -> dict:
     if token is None:
         raise FunctionError("NOT_FOUND", f"No token named {name}", field="name")
     token.revoked_at = token.revoked_at or ctx.now
-    ctx.changed.add("access")
     audit.info("token revoked", extra={"caller": ctx.identity.name, "token": name})
     return _token_doc(token)
 

@@ -56,7 +56,6 @@ def record(
 
 
 def bump_catalog_version(ctx: Context) -> None:
-    ctx.changed.add("catalog")
     ctx.db.execute(
         update(CatalogState).where(CatalogState.id == 1).values(version=CatalogState.version + 1)
     )

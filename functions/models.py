@@ -453,7 +453,7 @@ def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) ->
 @mutation(
     {"modelId": v.string(1, 200), "generationTime": v.number(minimum=0, maximum=86400),
      "success": v.boolean()},
-    scope="stats:write", atomic=True,
+    scope="stats:write", atomic=True, changes=("stats",),
 )
 def updateModelStats(ctx: Context, modelId: str, generationTime: float, success: bool) -> dict:
     """Record one finished generation (time in seconds): atomic, never lost, and written with
@@ -469,7 +469,6 @@ def updateModelStats(ctx: Context, modelId: str, generationTime: float, success:
                                   write)
     if totals is None:
         raise not_found(modelId)
-    ctx.changed.add("stats")
     return {"modelId": modelId, **stats_of(totals)}
 
 

@@ -1,0 +1,45 @@
+"""What a mutation changed is derived from the statements it ran, not remembered by handlers."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from db.schema import Base
+from engine.runtime import call, mutation, system
+
+MARKS = {"catalog", "stats", "access"}
+
+
+@mutation({}, scope="catalog:write", internal=True)
+def renameBehindTheRecord(ctx) -> None:
+    """A handler that writes with plain SQL and declares nothing (what a forgetful one does)."""
+    ctx.db.execute(text("UPDATE models SET name = 'Renamed' WHERE model_id = 'google/veo-3'"))
+
+
+def test_every_table_names_the_mark_its_writes_bump():
+    assert {t.name: t.info.get("mark") in MARKS for t in Base.metadata.sorted_tables} == {
+        t.name: True for t in Base.metadata.sorted_tables}
+
+
+def test_a_write_bumps_its_tables_mark_without_the_handler_saying_so(seeded):
+    marks = seeded.extensions["catalog_marks"]
+    with seeded.app_context():
+        before = {slot: marks.read(slot) for slot in MARKS}
+        call("test_changes_derived:renameBehindTheRecord", {}, identity=system("test"),
+             source="test")
+        after = {slot: marks.read(slot) for slot in MARKS}
+        # The next read on this (or any) worker sees the write at once.
+        model = call("models:getModelById", {"modelId": "google/veo-3"},
+                     identity=system("test"), source="test")
+    assert after["catalog"] > before["catalog"]
+    assert (after["stats"], after["access"]) == (before["stats"], before["access"])
+    assert model["name"] == "Renamed"
+
+
+def test_a_dry_run_bumps_nothing(seeded, api):
+    marks = seeded.extensions["catalog_marks"]
+    exported = api.value("query", "catalog:exportCatalog", {})
+    exported["models"][0]["name"] = "Planned only"
+    before = marks.read("catalog")
+    api.value("mutation", "catalog:planCatalog", {"catalog": exported})
+    assert marks.read("catalog") == before
