@@ -190,12 +190,19 @@ def test_changes_made_where_the_marks_are_not_shared_are_seen_after_the_recheck(
                   {"modelId": RAY, "generationTime": 4, "success": False})
     run_as_system(elsewhere, "access:revokeToken", {"name": "reader"})
     elsewhere.extensions["catalog_db"].dispose()
-    time.sleep(RECHECK_SECONDS * 2)
-    quote = api.value("query", "pricing:getCreditCost", LOOKUPS[0][1])
-    assert quote["costPerSecond"] == 0.5
-    assert api.value("query", "models:getModelById", {"modelId": RAY})["totalGenerations"] == 1
-    refused = api.post("query", "models:getActiveModels", token=reader)
-    assert refused.status_code == 401
+    # Polled to a deadline far beyond the recheck: the outcome never depends on timing.
+    deadline = time.monotonic() + max(5, RECHECK_SECONDS * 100)
+
+    def seen() -> bool:
+        quote = api.value("query", "pricing:getCreditCost", LOOKUPS[0][1])
+        stats = api.value("query", "models:getModelById", {"modelId": RAY})
+        refused = api.post("query", "models:getActiveModels", token=reader)
+        return (quote["costPerSecond"], stats["totalGenerations"], refused.status_code) == (
+            0.5, 1, 401)
+
+    while not seen():
+        assert time.monotonic() < deadline, "a change made elsewhere was never seen"
+        time.sleep(RECHECK_SECONDS / 5)
 
 
 def test_a_revoked_token_is_refused_by_every_worker_at_once(seeded, gunicorn, make_token):
@@ -255,30 +262,72 @@ def ask_at_once(threads: int, ask) -> list:
     return outcomes
 
 
-def test_a_value_that_many_threads_miss_at_once_is_computed_once():
-    values, computed = {}, []
+class Watched(dict):
+    """Values whose readers are counted when they find a value still being computed."""
 
-    def compute() -> str:  # as a database read would, it takes a while
+    def __init__(self) -> None:
+        super().__init__()
+        self.found_in_flight = 0
+        self.lock = threading.Lock()
+
+    def get(self, key, default=None):
+        found = super().get(key, default)
+        if found is not None and type(found).__name__ == "_Flight":
+            with self.lock:
+                self.found_in_flight += 1
+        return found
+
+
+def miss_together(threads: int, values: Watched, compute) -> list:
+    """The first thread starts computing and is held there until every other thread has found
+    its computation in flight: the overlap is certain, not timed."""
+    started, release = threading.Event(), threading.Event()
+
+    def held() -> str:
+        if not started.is_set():
+            started.set()
+            assert release.wait(10)
+        return compute()
+
+    outcomes: list = []
+    first = threading.Thread(target=lambda: outcomes.extend(ask_at_once(1, ask)))
+    ask = lambda: once(values, "key", held)  # noqa: E731
+    first.start()
+    assert started.wait(10)
+    rest = threading.Thread(target=lambda: outcomes.extend(ask_at_once(threads - 1, ask)))
+    rest.start()
+    deadline = time.monotonic() + 10
+    while values.found_in_flight < threads - 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    release.set()
+    first.join(10)
+    rest.join(10)
+    return outcomes
+
+
+def test_a_value_that_many_threads_miss_at_once_is_computed_once():
+    values, computed = Watched(), []
+
+    def compute() -> str:
         computed.append(1)
-        time.sleep(0.2)
         return "answer"
 
-    assert ask_at_once(8, lambda: once(values, "key", compute)) == ["answer"] * 8
+    assert miss_together(8, values, compute) == ["answer"] * 8
+    assert values.found_in_flight >= 7
     assert computed == [1]
     assert values == {"key": "answer"}
 
 
 def test_when_computing_a_value_fails_the_threads_waiting_for_it_compute_it_anew():
-    values, computed = {}, []
+    values, computed = Watched(), []
 
     def compute() -> str:
         computed.append(1)
-        time.sleep(0.2)
         if len(computed) == 1:
             raise RuntimeError("the database is unavailable")
         return "answer"
 
-    outcomes = ask_at_once(6, lambda: once(values, "key", compute))
+    outcomes = miss_together(6, values, compute)
     assert sorted(outcomes) == ["answer"] * 5 + ["the database is unavailable"]
     assert computed == [1, 1]
 

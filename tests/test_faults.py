@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 from alembic import command
+from sqlalchemy import create_engine, exc, text
 
 from db.cli import alembic_config
 from tests.conftest import catalog_fingerprint, run_as_system
@@ -77,16 +78,16 @@ def test_service_survives_a_postgresql_restart(gunicorn, tmp_path):
         web = gunicorn(url, workers=2)
         master = web.process.pid
         with Load(web.url, QUOTE) as load:
-            time.sleep(1)
+            wait_for(lambda: load.since(0).count(200) >= 20, 20, "answers before the stop")
             server.stop("fast")
             down = time.monotonic()
-            time.sleep(2)
+            wait_for(lambda: 503 in load.since(down), 20, "503s while the database is down")
             server.start()
             up = time.monotonic()
             wait_for(lambda: requests.post(f"{web.url}/api/query", json=QUOTE,
                                            timeout=5).status_code == 200, 20, "recovery")
             recovered = time.monotonic()
-            time.sleep(1)
+            wait_for(lambda: len(load.since(recovered)) >= 20, 20, "answers after recovery")
         outcomes = [o for _, o in load.answers]
         assert set(outcomes) <= {200, 503}, set(outcomes)
         assert 503 in load.since(down) and 200 in [o for at, o in load.answers if at < down]
@@ -103,10 +104,11 @@ def test_a_killed_worker_is_replaced_and_loses_nothing(seeded, gunicorn, make_to
     stats = {"path": "models:updateModelStats",
              "args": {"modelId": "luma/ray-flash-2-540p", "generationTime": 3, "success": True}}
     with Load(web.url, stats, token) as load:
-        time.sleep(1)
+        wait_for(lambda: load.acknowledged > 50, 20, "acknowledged writes before the kill")
         victim = web.worker_pids()[0]
         os.kill(victim, signal.SIGKILL)
-        time.sleep(2)
+        at_kill = load.acknowledged
+        wait_for(lambda: load.acknowledged > at_kill + 50, 30, "writes after the kill")
     wait_for(lambda: len(web.worker_pids()) == 2 and victim not in web.worker_pids(), 20,
              "a replacement worker")
     recorded = run_as_system(seeded, "models:getModelById",
@@ -115,6 +117,25 @@ def test_a_killed_worker_is_replaced_and_loses_nothing(seeded, gunicorn, make_to
     # every acknowledged update is there; at most the ones in flight at the kill are extra
     assert load.acknowledged <= recorded <= load.acknowledged + 4
     assert set(o for _, o in load.answers) <= {200, "dropped"}
+
+
+def writer_holds_the_lock(url: str) -> bool:
+    """Whether a catalog writer's transaction is open: SQLite's write lock (BEGIN IMMEDIATE
+    refused at once), or PostgreSQL's writers' advisory lock."""
+    engine = create_engine(url, connect_args={"timeout": 0} if url.startswith("sqlite") else {})
+    try:
+        with engine.connect() as conn:
+            if url.startswith("sqlite"):
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except exc.OperationalError:
+                    return True
+                conn.exec_driver_sql("ROLLBACK")
+                return False
+            return bool(conn.scalar(text("SELECT count(*) FROM pg_locks "
+                                         "WHERE locktype = 'advisory' AND granted")))
+    finally:
+        engine.dispose()
 
 
 def test_a_mutation_killed_mid_transaction_leaves_nothing(seeded, gunicorn, make_token):
@@ -139,7 +160,9 @@ def test_a_mutation_killed_mid_transaction_leaves_nothing(seeded, gunicorn, make
     sent = threading.Thread(target=apply)
     victim = web.worker_pids()[0]
     sent.start()
-    time.sleep(0.5)
+    # Killed while its transaction holds the catalog's write lock: mid-transaction, for sure.
+    wait_for(lambda: writer_holds_the_lock(seeded.config["DATABASE_URL"]), 30,
+             "the apply's transaction")
     os.kill(victim, signal.SIGKILL)
     sent.join()
     assert answer == ["dropped"]
