@@ -12,8 +12,8 @@ from engine.cache import Entry, Snapshot, catalog_cache
 from engine.errors import FunctionError
 from engine.runtime import Context, mutation, query
 from engine.tally import stats_tally
-from engine.values import v
-from functions import fields
+from engine.values import Array, v
+from functions import fields, spec
 from functions.capabilities import resolve_request
 from functions.changes import assign, record
 from functions.documents import config_of, stats_of, to_document
@@ -138,28 +138,44 @@ def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(str(last_id).encode()).decode()
 
 
+# The model spec's filterable fields: equal to the value given, or (a list field such as
+# `capabilities`) holding it, under the singular name (`capability`).
 LIST_FILTERS = {
-    "isActive": "is_active", "isPremium": "is_premium", "isDeprecated": "is_deprecated",
-    "provider": "provider", "category": "category", "contentType": "content_type",
+    (f.name[:-3] + "y" if f.name.endswith("ies") else f.name): f for f in spec.FIELDS
+    if f.filterable
 }
+
+
+def _matches(entry: Entry, filters: dict, search: str | None) -> bool:
+    for name, value in filters.items():
+        held = entry.config.get(LIST_FILTERS[name].name)
+        if not (value in held if isinstance(held, list) else held == value):
+            return False
+    if search is None:
+        return True
+    config = entry.config
+    return any(search in (config.get(name) or "").casefold()
+               for name in ("modelId", "name", "provider", "description"))
 
 
 @query({
     "paginationOpts": PAGINATION,
-    **{name: v.optional(v.boolean()) for name in ("isActive", "isPremium", "isDeprecated")},
-    "provider": v.optional(v.string(1, 100)),
-    "category": v.optional(v.string(0, 100)),
-    "contentType": v.optional(v.string(1, 64)),
+    **{name: v.optional(f.validator.item if isinstance(f.validator, Array) else f.validator)
+       for name, f in LIST_FILTERS.items()},
+    "search": v.optional(v.string(1, 100)),
 })
-def listModels(ctx: Context, paginationOpts: dict, **filters) -> dict:
-    """All models, a page at a time, in creation order: stable under inserts."""
+def listModels(ctx: Context, paginationOpts: dict, search: str | None = None,
+               **filters) -> dict:
+    """All models, a page at a time, in creation order: stable under inserts. Filters by any
+    filterable field of the spec; `search` matches id, name, provider or description, ignoring
+    case. Both are a scan of the in-memory catalog (no database work while it is unchanged)."""
     after = decode_cursor(paginationOpts.get("cursor"))
     limit = paginationOpts["numItems"]
-    wanted = [(LIST_FILTERS[name], value) for name, value in filters.items()]
+    needle = None if search is None else search.casefold()
     page: list[Entry] = []
     is_done = True
     for entry in catalog(ctx).after(after):
-        if all(getattr(entry.model, attr) == value for attr, value in wanted):
+        if _matches(entry, filters, needle):
             if len(page) == limit:
                 is_done = False
                 break

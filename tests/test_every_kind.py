@@ -1,0 +1,66 @@
+"""Every kind of model in one catalog: the spec's fields, kind rules and list filters."""
+
+from __future__ import annotations
+
+from tests.test_catalog import FLASH, RAY, VEO, error
+
+CHAT = {
+    "modelId": "openai/gpt-4o",
+    "name": "GPT-4o",
+    "provider": "OpenAI",
+    "contentType": "chat",
+    "inputModalities": ["text", "image"],
+    "outputModalities": ["text"],
+    "capabilities": ["vision", "tools", "structured_output"],
+    "contextWindow": 128000,
+    "maxOutputTokens": 16384,
+    "deprecationDate": "2026-06-30",
+    "successorModelId": "openai/gpt-5",
+    "isActive": False,
+}
+
+
+def page(api, **filters) -> list[str]:
+    answer = api.value("query", "models:listModels",
+                       {"paginationOpts": {"numItems": 100, "cursor": None}, **filters})
+    return [m["modelId"] for m in answer["page"]]
+
+
+def test_a_chat_model_keeps_its_fields_and_has_no_video_ones(seeded, api):
+    created = api.value("mutation", "models:createModel", CHAT)
+    assert {k: created[k] for k in CHAT} == CHAT
+    assert "costPerSecond" not in created and created["supportedDurations"] == []
+    refused = api.mutation("models:createModel", {**CHAT, "modelId": "openai/x",
+                                                  "supportedDurations": [5]})
+    assert error(refused) == {"code": "INVALID_ARGUMENT", "field": "supportedDurations"}
+    unknown = api.mutation("models:createModel", {**CHAT, "modelId": "openai/y",
+                                                  "capabilities": ["telepathy"]})
+    assert error(unknown)["field"] == "capabilities[0]"
+
+
+def test_seed_schema_fields_are_taken_as_the_seed_sends_them(seeded, api):
+    created = api.value("mutation", "models:createModel", {
+        "modelId": "luma/ray-3", "name": "Ray 3", "provider": "Luma", "costPerSecond": 0.2,
+        "supportedDurations": [5], "supportedQualities": ["standard"], "isDeprecated": False,
+        "isDefault": False, "logoUrl": "https://example.com/luma.png",
+        "estimatedTimeSeconds": 40})
+    assert (created["logoUrl"], created["estimatedTimeSeconds"]) == (
+        "https://example.com/luma.png", 40)
+    deleted = api.value("mutation", "models:createModel", {
+        "modelId": "luma/ray-0", "name": "Ray 0", "provider": "Luma", "costPerSecond": 0.2,
+        "supportedDurations": [5], "supportedQualities": ["standard"], "isDeprecated": True})
+    assert deleted["isDeprecated"] and not deleted["isActive"]
+
+
+def test_list_models_filters_by_kind_provider_capability_and_text(seeded, api):
+    api.value("mutation", "models:createModel", CHAT)
+    assert page(api, contentType="chat") == ["openai/gpt-4o"]
+    assert page(api, contentType="video") == [VEO, RAY, FLASH]
+    assert page(api, capability="vision") == ["openai/gpt-4o"]
+    assert page(api, capability="audio_sync") == [VEO]
+    assert page(api, provider="Luma", isActive=True) == [RAY, FLASH]
+    assert page(api, search="RAY") == [RAY, FLASH]
+    assert page(api, search="gpt-4", isActive=False) == ["openai/gpt-4o"]
+    bad = api.query("models:listModels", {"paginationOpts": {"numItems": 5, "cursor": None},
+                                          "contentType": "hologram"})
+    assert error(bad)["field"] == "contentType"
