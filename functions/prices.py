@@ -1,0 +1,813 @@
+"""The one pricing engine: a model's price as components, scheduled in time, quoted exactly.
+
+Pure Python and `decimal`: no database, no Flask. The catalog stores a model's price *schedule*
+in a JSON column; `quote` prices one request against it.
+
+Components
+----------
+A price is a list of components. Each one prices one unit::
+
+    {"unit": "input_tokens", "price": "1.25",
+     "when": {"serviceTier": "priority"},                 # optional: options it applies to
+     "tiers": [{"start": 200000, "price": "2.5"}]}        # optional: by total input tokens
+
+`price` is an exact decimal string (digits and at most one point; no sign, no exponent; at most
+20 significant digits), stored as given and never rounded.
+
+==========================  ========================  ===============  ==========================
+unit                        usage key (camelCase)     price is per     counts
+==========================  ========================  ===============  ==========================
+``input_tokens``            ``inputTokens``           1,000,000        all input tokens, cached
+                                                                       and media ones included
+``output_tokens``           ``outputTokens``          1,000,000        all output tokens
+``cache_read_tokens``       ``cacheReadTokens``       1,000,000        input tokens read from
+                                                                       cache (part of input)
+``cache_write_tokens``      ``cacheWriteTokens``      1,000,000        input tokens written to
+                                                                       cache (part of input)
+``cache_write_1h_tokens``   ``cacheWrite1hTokens``    1,000,000        part of cache writes kept
+                                                                       for one hour
+``input_audio_tokens``      ``inputAudioTokens``      1,000,000        audio part of input
+``cache_audio_read_tokens`` ``cacheAudioReadTokens``  1,000,000        cached audio input
+``input_image_tokens``      ``inputImageTokens``      1,000,000        image part of input
+``cache_image_read_tokens`` ``cacheImageReadTokens``  1,000,000        cached image input
+``input_video_tokens``      ``inputVideoTokens``      1,000,000        video part of input
+``output_audio_tokens``     ``outputAudioTokens``     1,000,000        audio part of output
+``output_image_tokens``     ``outputImageTokens``     1,000,000        image part of output
+``output_video_tokens``     ``outputVideoTokens``     1,000,000        video part of output
+``output_reasoning_tokens`` ``outputReasoningTokens`` 1,000,000        reasoning part of output
+``output_citation_tokens``  ``outputCitationTokens``  1,000,000        citation part of output
+``characters``              ``characters``            1,000            input characters (speech)
+``output_characters``       ``outputCharacters``      1,000            output characters
+``second``                  ``seconds``               1                seconds of output (video,
+                                                                       audio); may be fractional
+``image``                   ``images``                1                images generated
+``input_image``             ``inputImages``           1                images given as input
+``request``                 ``requests``              1                requests (1 when omitted)
+``web_search``              ``webSearches``           1                web searches
+``storage_search``          ``storageSearches``       1                file/storage searches
+``document_page``           ``documentPages``         1                input document pages
+``annotated_document_page`` ``annotatedDocumentPages`` 1               annotated pages (part of
+                                                                       document pages)
+``input_text_message``      ``inputTextMessages``     1                input text messages
+``audio_hour``              ``audioSeconds``          3,600 (an hour)  seconds of audio; may be
+                                                                       fractional
+``input_audio_hour``        ``inputAudioSeconds``     3,600 (an hour)  seconds of input audio
+                                                                       (part of audio seconds)
+==========================  ========================  ===============  ==========================
+
+Broad units include narrow ones, as in genai-prices: ``inputTokens`` counts every input token,
+cached and audio ones included. When a narrower unit is priced, its tokens are taken out of the
+broader one, so each token is paid once: with ``input_tokens``, ``cache_read_tokens`` and
+``input_audio_tokens`` priced, uncached text input = input - cache reads - audio + cached audio
+(``cache_audio_read_tokens`` must then be priced too, or the overlap would be paid twice; `validate`
+enforces this, and that every narrow unit's broader units are priced). A narrow count whose unit
+has no price is simply paid at its broader unit's rate (cache reads at the input rate).
+
+Options and ``when``
+--------------------
+``options`` of a quote: ``quality``, ``resolution``, ``size`` (``"1024x1024"``), ``serviceTier``,
+``processing`` (``"batch"``), ``speed``, ``route``, ``searchType``, ``searchContextSize``; values
+are strings, compared exactly. For each unit the component used is the one whose ``when`` holds
+(every key equal to the option given) with the most keys; on a tie the first listed. So a
+component without ``when`` is the default, and ``{"unit": "second", "when": {"quality": "high"},
+"price": "0.27"}`` overrides it for high quality. An option no component mentions is ignored,
+unless the entry declares its values (``"options": {"quality": ["standard", "high"]}``), in which
+case any other value is refused. A quote that needs a unit whose components all require other
+option values is refused with the supported values. Video quality multipliers are components:
+``video_schedule`` turns ``costPerSecond`` and ``qualityMultipliers`` into one default ``second``
+component and one per quality whose multiplier is not 1 (price = cost x multiplier, exact).
+
+Tiers
+-----
+``tiers`` are by the request's total input tokens (``inputTokens``, cached included), as in
+genai-prices ``TieredPrices``: when the total is strictly above a tier's ``start``, the whole
+request pays that tier's price for that unit (the highest such tier); otherwise ``price``.
+``start`` ascends strictly. Only token units take tiers.
+
+Schedules, time of day
+----------------------
+A schedule is a list of entries ``{"effectiveFrom": ms | null, "components": [...]}``, optionally
+with ``"utcTime": {"start": "HH:MM[:SS]", "end": "HH:MM[:SS]"}`` and ``"options"``. The entries
+with the latest ``effectiveFrom <= at`` (null: since always) are in force. Among them, the first
+with a ``utcTime`` window that contains ``at``'s UTC time of day replaces the whole component list;
+otherwise the one without ``utcTime`` applies (each ``effectiveFrom`` has exactly one). A window
+contains ``t`` when ``start <= t < end``, or, when it wraps midnight (``end < start``), when
+``t >= start or t < end`` (genai-prices ``TimeOfDateConstraint``). ``next_change_after`` gives the
+next instant a quote may change (a scheduled entry or a window edge), for live subscriptions.
+
+Quotes, rounding, credits
+-------------------------
+``quote`` answers ``{at, lines: [{unit, quantity, unitPrice, usdExact}], usd, usdExact, credits}``:
+one line per unit with a non-zero quantity, in component order; ``quantity`` is the count paid at
+that unit after narrower units are taken out (an int, or a decimal string for fractional
+seconds); ``unitPrice`` is the price applied (after tiers); ``usdExact`` = unitPrice x quantity /
+per. Nothing is rounded: products and sums are exact (a quote too large to be exact in 60
+significant digits is refused). The one exception is a per-hour price whose quotient by 3,600
+does not terminate: that line is cut at 28 significant digits and the total is summed at 28
+digits, exactly as genai-prices does. ``usdExact`` is that exact decimal, normalized, without
+exponent; ``usd`` is the same as a float, for display only. ``credits`` =
+ceil(usdExact x credits_per_usd), computed exactly.
+
+Usage counts are whole numbers except seconds (``seconds``, ``audioSeconds``,
+``inputAudioSeconds``), which may be fractional (at most 10 significant digits). Counts are
+ints, decimal strings or `Decimal` (a float is taken by its shortest repr).
+
+Errors
+------
+`PricingError(code, message, field, **data)`; the caller maps it onto a function error:
+
+- ``INVALID_PRICE``: a schedule that `validate` refuses; ``field`` is the path
+  (``schedule[0].components[2].tiers[1].start``).
+- ``INVALID_ARGUMENT``: unknown usage or option key, a negative, fractional (where whole) or
+  non-numeric count, inconsistent usage (``cacheReadTokens`` above ``inputTokens``), a quote too
+  large to be exact.
+- ``UNSUPPORTED_QUALITY`` (for ``quality``) / ``UNSUPPORTED_OPTION`` (other options): the option
+  value has no price; ``supported`` lists the values that do.
+- ``UNSUPPORTED_USAGE``: a usage kind the model has no price for (``images`` on a chat model);
+  ``supported`` lists the usage keys it takes.
+- ``NO_PRICE``: nothing is in force at ``at`` (every entry starts later).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
+from typing import Any
+
+DAY_MS = 86_400_000
+MAX_PRICE_DIGITS = 20
+MAX_COUNT_DIGITS = 10
+# genai-prices' (and Python's default) precision: only non-terminating per-hour quotients use it.
+GENAI_PRECISION = 28
+EXACT_PRECISION = 60
+
+
+class PricingError(Exception):
+    """A price that cannot be stored, or a request that cannot be priced."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, **data: Any):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.data = data
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    usage: str
+    per: int
+    dimensions: frozenset[tuple[str, str]]
+    whole: bool = True
+
+    @property
+    def tiered(self) -> bool:
+        return ("family", "tokens") in self.dimensions
+
+
+def _unit(name: str, usage: str, per: int, whole: bool = True, **dimensions: str) -> Unit:
+    return Unit(name, usage, per, frozenset(dimensions.items()), whole)
+
+
+M = 1_000_000
+_TOKENS = {"family": "tokens"}
+UNITS: dict[str, Unit] = {u.name: u for u in (
+    _unit("input_tokens", "inputTokens", M, **_TOKENS, direction="input"),
+    _unit("output_tokens", "outputTokens", M, **_TOKENS, direction="output"),
+    _unit("cache_read_tokens", "cacheReadTokens", M, **_TOKENS, direction="input",
+          token_type="cache_read"),
+    _unit("cache_write_tokens", "cacheWriteTokens", M, **_TOKENS, direction="input",
+          token_type="cache_write"),
+    _unit("cache_write_1h_tokens", "cacheWrite1hTokens", M, **_TOKENS, direction="input",
+          token_type="cache_write", cache_ttl="1h"),
+    _unit("input_audio_tokens", "inputAudioTokens", M, **_TOKENS, direction="input",
+          modality="audio"),
+    _unit("cache_audio_read_tokens", "cacheAudioReadTokens", M, **_TOKENS, direction="input",
+          modality="audio", token_type="cache_read"),
+    _unit("input_image_tokens", "inputImageTokens", M, **_TOKENS, direction="input",
+          modality="image"),
+    _unit("cache_image_read_tokens", "cacheImageReadTokens", M, **_TOKENS, direction="input",
+          modality="image", token_type="cache_read"),
+    _unit("input_video_tokens", "inputVideoTokens", M, **_TOKENS, direction="input",
+          modality="video"),
+    _unit("output_audio_tokens", "outputAudioTokens", M, **_TOKENS, direction="output",
+          modality="audio"),
+    _unit("output_image_tokens", "outputImageTokens", M, **_TOKENS, direction="output",
+          modality="image"),
+    _unit("output_video_tokens", "outputVideoTokens", M, **_TOKENS, direction="output",
+          modality="video"),
+    _unit("output_reasoning_tokens", "outputReasoningTokens", M, **_TOKENS, direction="output",
+          token_type="reasoning"),
+    _unit("output_citation_tokens", "outputCitationTokens", M, **_TOKENS, direction="output",
+          token_type="citation"),
+    _unit("characters", "characters", 1000, family="characters", direction="input"),
+    _unit("output_characters", "outputCharacters", 1000, family="characters", direction="output"),
+    _unit("second", "seconds", 1, False, family="media_seconds", direction="output"),
+    _unit("image", "images", 1, family="images", direction="output"),
+    _unit("input_image", "inputImages", 1, family="images", direction="input"),
+    _unit("request", "requests", 1, family="requests"),
+    _unit("web_search", "webSearches", 1, family="tool_calls", tool_type="web_search"),
+    _unit("storage_search", "storageSearches", 1, family="tool_calls", tool_type="storage_search"),
+    _unit("document_page", "documentPages", 1, family="document_pages", direction="input"),
+    _unit("annotated_document_page", "annotatedDocumentPages", 1, family="document_pages",
+          direction="input", page_type="annotated"),
+    _unit("input_text_message", "inputTextMessages", 1, family="messages", direction="input",
+          modality="text"),
+    _unit("audio_hour", "audioSeconds", 3600, False, family="durations", modality="audio"),
+    _unit("input_audio_hour", "inputAudioSeconds", 3600, False, family="durations",
+          direction="input", modality="audio"),
+)}
+UNITS_BY_USAGE: dict[str, Unit] = {u.usage: u for u in UNITS.values()}
+_UNITS_BY_DIMENSIONS: dict[frozenset, Unit] = {u.dimensions: u for u in UNITS.values()}
+OPTION_KEYS = ("quality", "resolution", "size", "serviceTier", "processing", "speed", "route",
+               "searchType", "searchContextSize")
+ENTRY_KEYS = {"effectiveFrom", "utcTime", "options", "components"}
+COMPONENT_KEYS = {"unit", "price", "when", "tiers"}
+_DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
+_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
+
+
+# ---------------------------------------------------------------- units: broader and narrower
+
+
+def is_within(narrow: Unit, broad: Unit) -> bool:
+    """Every count of `narrow` is also a count of `broad` (genai-prices' descendant-or-self)."""
+    return broad.dimensions <= narrow.dimensions
+
+
+def _compatible(a: Unit, b: Unit) -> bool:
+    keys_a = dict(a.dimensions)
+    return all(keys_a.get(key, value) == value for key, value in b.dimensions)
+
+
+def coverage_problem(priced: Iterable[str]) -> str | None:
+    """Why a set of priced units would pay a count twice or not at all, or None.
+
+    Every broader unit of a priced unit must be priced, and two overlapping priced units (cache
+    reads and audio input) need their overlap priced (cached audio input), as genai-prices
+    requires."""
+    units = sorted((UNITS[name] for name in set(priced)), key=lambda u: u.name)
+    names = {u.name for u in units}
+    for unit in units:
+        missing = sorted(o.name for o in UNITS.values()
+                         if o is not unit and is_within(unit, o) and o.name not in names)
+        if missing:
+            return f"{unit.name} needs a price for {', '.join(missing)} too"
+    for i, a in enumerate(units):
+        for b in units[i + 1:]:
+            if not _compatible(a, b) or is_within(a, b) or is_within(b, a):
+                continue
+            join = _UNITS_BY_DIMENSIONS.get(a.dimensions | b.dimensions)
+            if join is None:
+                return f"{a.name} and {b.name} overlap and cannot both be priced"
+            if join.name not in names:
+                return f"{a.name} and {b.name} overlap: {join.name} needs a price too"
+    return None
+
+
+# ---------------------------------------------------------------- decimals
+
+
+def parse_price(value: Any, field: str) -> Decimal:
+    if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
+        raise PricingError("INVALID_PRICE", f"{field} must be a decimal string such as \"0.18\" "
+                           f"(no sign, no exponent), got {value!r}", field)
+    price = Decimal(value)
+    if len(price.normalize(_exact()).as_tuple().digits) > MAX_PRICE_DIGITS:
+        raise PricingError("INVALID_PRICE", f"{field} has more than {MAX_PRICE_DIGITS} "
+                           f"significant digits: {value}", field)
+    return price
+
+
+def decimal_string(value: Decimal) -> str:
+    """An exact decimal as a normalized string without exponent: "1.62", "0", "150"."""
+    return format(value.normalize(_exact()), "f")
+
+
+def _exact() -> Context:
+    return Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate(schedule: Any) -> list[dict]:
+    """The schedule, checked and normalized (entries in order; nothing rounded), or a
+    PricingError("INVALID_PRICE") whose field is the path of the first problem."""
+    if not isinstance(schedule, list) or not schedule:
+        raise PricingError("INVALID_PRICE", "a price schedule is a non-empty list of entries",
+                           "schedule")
+    entries = [_validate_entry(entry, f"schedule[{i}]") for i, entry in enumerate(schedule)]
+    ordered = sorted(entries, key=lambda e: (_start(e), "utcTime" in e))
+    seen: set[tuple] = set()
+    for entry in ordered:
+        key = (entry["effectiveFrom"], _window_key(entry))
+        if key in seen:
+            raise PricingError("INVALID_PRICE", f"two entries start at {key[0]} with the same "
+                               "time of day", "schedule")
+        seen.add(key)
+    for start, group in _groups(ordered):
+        if sum("utcTime" not in e for e in group) != 1:
+            raise PricingError("INVALID_PRICE", f"the entries effective from {start} need exactly "
+                               "one entry without utcTime (the price outside windows)", "schedule")
+    return ordered
+
+
+def _validate_entry(entry: Any, path: str) -> dict:
+    if not isinstance(entry, dict):
+        raise PricingError("INVALID_PRICE", f"{path} must be an object", path)
+    _refuse_unknown(entry, ENTRY_KEYS, path)
+    start = entry.get("effectiveFrom")
+    if start is not None and (type(start) is not int or start < 0):
+        raise PricingError("INVALID_PRICE", f"{path}.effectiveFrom must be null or milliseconds "
+                           "since the epoch", f"{path}.effectiveFrom")
+    out: dict = {"effectiveFrom": start}
+    if "utcTime" in entry:
+        out["utcTime"] = _validate_window(entry["utcTime"], f"{path}.utcTime")
+    if "options" in entry:
+        out["options"] = _validate_declared(entry["options"], f"{path}.options")
+    components = entry.get("components")
+    if not isinstance(components, list):
+        raise PricingError("INVALID_PRICE", f"{path}.components must be a list",
+                           f"{path}.components")
+    out["components"] = [_validate_component(c, f"{path}.components[{i}]")
+                         for i, c in enumerate(components)]
+    _check_components(out, path)
+    return out
+
+
+def _validate_window(window: Any, path: str) -> dict:
+    if not isinstance(window, dict) or set(window) != {"start", "end"}:
+        raise PricingError("INVALID_PRICE", f"{path} must be {{\"start\": \"HH:MM\", \"end\": "
+                           "\"HH:MM\"}} (UTC)", path)
+    start = time_of_day_ms(window["start"], f"{path}.start")
+    if start == time_of_day_ms(window["end"], f"{path}.end"):
+        raise PricingError("INVALID_PRICE", f"{path}: start and end must differ", path)
+    return {"start": window["start"], "end": window["end"]}
+
+
+def time_of_day_ms(value: Any, field: str) -> int:
+    match = _TIME.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise PricingError("INVALID_PRICE", f"{field} must be a UTC time \"HH:MM\" or "
+                           f"\"HH:MM:SS\", got {value!r}", field)
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return ((hours * 60 + minutes) * 60 + seconds) * 1000
+
+
+def _validate_declared(options: Any, path: str) -> dict:
+    if not isinstance(options, dict):
+        raise PricingError("INVALID_PRICE", f"{path} must map options to their values", path)
+    _refuse_unknown(options, set(OPTION_KEYS), path)
+    for key, values in options.items():
+        if (not isinstance(values, list) or not values or len(set(map(str, values))) != len(values)
+                or not all(isinstance(v, str) and v for v in values)):
+            raise PricingError("INVALID_PRICE", f"{path}.{key} must list distinct non-empty "
+                               "strings", f"{path}.{key}")
+    return {key: list(values) for key, values in options.items()}
+
+
+def _validate_component(component: Any, path: str) -> dict:
+    if not isinstance(component, dict):
+        raise PricingError("INVALID_PRICE", f"{path} must be an object", path)
+    _refuse_unknown(component, COMPONENT_KEYS, path)
+    unit = component.get("unit")
+    if unit not in UNITS:
+        raise PricingError("INVALID_PRICE", f"{path}.unit must be one of {', '.join(UNITS)}; got "
+                           f"{unit!r}", f"{path}.unit")
+    parse_price(component.get("price"), f"{path}.price")
+    out = {"unit": unit, "price": component["price"]}
+    if "when" in component:
+        out["when"] = _validate_when(component["when"], f"{path}.when")
+    if "tiers" in component:
+        out["tiers"] = _validate_tiers(component["tiers"], UNITS[unit], f"{path}.tiers")
+    return out
+
+
+def _validate_when(when: Any, path: str) -> dict:
+    if not isinstance(when, dict) or not when:
+        raise PricingError("INVALID_PRICE", f"{path} must be a non-empty object of options",
+                           path)
+    _refuse_unknown(when, set(OPTION_KEYS), path)
+    for key, value in when.items():
+        if not isinstance(value, str) or not value:
+            raise PricingError("INVALID_PRICE", f"{path}.{key} must be a non-empty string",
+                               f"{path}.{key}")
+    return dict(when)
+
+
+def _validate_tiers(tiers: Any, unit: Unit, path: str) -> list[dict]:
+    if not unit.tiered:
+        raise PricingError("INVALID_PRICE", f"{path}: only token units take tiers", path)
+    if not isinstance(tiers, list) or not tiers:
+        raise PricingError("INVALID_PRICE", f"{path} must be a non-empty list", path)
+    previous = -1
+    for i, tier in enumerate(tiers):
+        here = f"{path}[{i}]"
+        if not isinstance(tier, dict) or set(tier) != {"start", "price"}:
+            raise PricingError("INVALID_PRICE", f"{here} must be {{\"start\", \"price\"}}", here)
+        start = tier["start"]
+        if type(start) is not int or start <= previous:
+            raise PricingError("INVALID_PRICE", f"{here}.start must be a whole number of input "
+                               "tokens, ascending", f"{here}.start")
+        parse_price(tier["price"], f"{here}.price")
+        previous = start
+    return [{"start": t["start"], "price": t["price"]} for t in tiers]
+
+
+def _check_components(entry: dict, path: str) -> None:
+    components = entry["components"]
+    seen: set[tuple] = set()
+    for i, component in enumerate(components):
+        key = (component["unit"], tuple(sorted(component.get("when", {}).items())))
+        if key in seen:
+            raise PricingError("INVALID_PRICE", f"{path}.components[{i}]: two {key[0]} "
+                               "components with the same `when`", f"{path}.components[{i}]")
+        seen.add(key)
+    declared = entry.get("options", {})
+    for i, component in enumerate(components):
+        for key, value in component.get("when", {}).items():
+            if key in declared and value not in declared[key]:
+                raise PricingError("INVALID_PRICE", f"{path}.components[{i}].when.{key}: "
+                                   f"{value!r} is not among the declared options",
+                                   f"{path}.components[{i}].when.{key}")
+    for options in [{}] + [c["when"] for c in components if "when" in c]:
+        problem = coverage_problem(select_components(components, options))
+        if problem:
+            when = f" (with options {options})" if options else ""
+            raise PricingError("INVALID_PRICE", f"{path}.components{when}: {problem}",
+                               f"{path}.components")
+
+
+def _refuse_unknown(obj: Mapping, known: set[str], path: str) -> None:
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise PricingError("INVALID_PRICE", f"{path}: unknown key {unknown[0]!r}; known: "
+                           f"{', '.join(sorted(known))}", f"{path}.{unknown[0]}")
+
+
+# ---------------------------------------------------------------- what is in force at `at`
+
+
+def _start(entry: Mapping) -> int:
+    start = entry.get("effectiveFrom")
+    return -1 if start is None else start
+
+
+def _window_key(entry: Mapping) -> tuple | None:
+    window = entry.get("utcTime")
+    return None if window is None else (window["start"], window["end"])
+
+
+def _groups(entries: Sequence[dict]) -> list[tuple[int | None, list[dict]]]:
+    groups: list[tuple[int | None, list[dict]]] = []
+    for entry in entries:
+        if groups and _start(groups[-1][1][0]) == _start(entry):
+            groups[-1][1].append(entry)
+        else:
+            groups.append((entry.get("effectiveFrom"), [entry]))
+    return groups
+
+
+def _group_at(schedule: Sequence[dict], at: int) -> list[dict] | None:
+    in_force = None
+    for _start_ms, group in _groups(sorted(schedule, key=_start)):
+        if _start(group[0]) <= at:
+            in_force = group
+    return in_force
+
+
+def in_window(window: Mapping, at: int) -> bool:
+    """`at`'s UTC time of day is inside the window (genai-prices TimeOfDateConstraint)."""
+    t = at % DAY_MS
+    start = time_of_day_ms(window["start"], "utcTime.start")
+    end = time_of_day_ms(window["end"], "utcTime.end")
+    if end < start:
+        return t >= start or t < end
+    return start <= t < end
+
+
+def entry_at(schedule: Sequence[dict], at: int) -> dict:
+    """The schedule entry that prices a request made at `at` (ms since the epoch, UTC)."""
+    group = _group_at(schedule, at)
+    if group is None:
+        first = min(_start(e) for e in schedule)
+        raise PricingError("NO_PRICE", f"no price is in force at {at}; the first starts at "
+                           f"{first}", "at", startsAt=first)
+    for entry in group:
+        if "utcTime" in entry and in_window(entry["utcTime"], at):
+            return entry
+    return next(e for e in group if "utcTime" not in e)
+
+
+def next_change_after(schedule: Sequence[dict], at: int) -> int | None:
+    """The first instant after `at` at which the price in force may change (a scheduled entry
+    starts, or a time-of-day window of the entries in force opens or closes), or None."""
+    later = [_start(e) for e in schedule if _start(e) > at]
+    candidates = [min(later)] if later else []
+    group = _group_at(schedule, at) or []
+    day = at - at % DAY_MS
+    for entry in group:
+        window = entry.get("utcTime")
+        if window is None:
+            continue
+        for edge in (window["start"], window["end"]):
+            moment = day + time_of_day_ms(edge, "utcTime")
+            candidates.append(moment if moment > at else moment + DAY_MS)
+    return min(candidates) if candidates else None
+
+
+# ---------------------------------------------------------------- choosing components
+
+
+def _holds(when: Mapping[str, str], options: Mapping[str, str]) -> bool:
+    return all(options.get(key) == value for key, value in when.items())
+
+
+def select_components(components: Sequence[dict], options: Mapping[str, str]) -> dict[str, dict]:
+    """Unit -> the component that prices it under these options (most specific `when` that
+    holds; first listed on a tie), in the order units first appear."""
+    chosen: dict[str, dict] = {}
+    for component in components:
+        when = component.get("when", {})
+        if not _holds(when, options):
+            continue
+        current = chosen.get(component["unit"])
+        if current is None or len(when) > len(current.get("when", {})):
+            chosen[component["unit"]] = component
+    order = list(dict.fromkeys(c["unit"] for c in components))
+    return {unit: chosen[unit] for unit in order if unit in chosen}
+
+
+def _check_declared(entry: Mapping, options: Mapping[str, str]) -> None:
+    for key, values in entry.get("options", {}).items():
+        if key in options and options[key] not in values:
+            raise _unsupported_option(key, options[key], values)
+
+
+def _unsupported_option(key: str, value: str | None, supported: Iterable[str]) -> PricingError:
+    supported = sorted(set(supported))
+    code = "UNSUPPORTED_QUALITY" if key == "quality" else "UNSUPPORTED_OPTION"
+    got = f"'{value}'" if value is not None else "no value"
+    return PricingError(code, f"{key} {got} has no price; supported: {', '.join(supported)}",
+                        key, supported=supported)
+
+
+def _why_unpriced(components: Sequence[dict], unit: Unit, options: Mapping[str, str]
+                  ) -> PricingError | None:
+    """The option that keeps `unit` (or a broader unit) from having a price, if one does."""
+    related = [c for c in components if is_within(unit, UNITS[c["unit"]])]
+    if not related:
+        return None
+    for key in sorted({k for c in related for k in c.get("when", {})}):
+        values = [c["when"][key] for c in related if key in c.get("when", {})]
+        if options.get(key) not in values:
+            return _unsupported_option(key, options.get(key), values)
+    priced = [c["when"] for c in related]
+    return PricingError("UNSUPPORTED_OPTION", f"no {unit.name} price for options {dict(options)}"
+                        f"; priced: {priced}", "options", supported=priced)
+
+
+# ---------------------------------------------------------------- usage
+
+
+def _count(value: Any, unit: Unit) -> Decimal:
+    field = f"usage.{unit.usage}"
+    if isinstance(value, bool):
+        raise PricingError("INVALID_ARGUMENT", f"{field} must be a number", field)
+    try:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidOperation
+            count = Decimal(repr(value))
+        elif isinstance(value, int | Decimal):
+            count = Decimal(value)
+        elif isinstance(value, str) and _DECIMAL.fullmatch(value.lstrip("-")):
+            count = Decimal(value)
+        else:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise PricingError("INVALID_ARGUMENT", f"{field} must be a number, got {value!r}",
+                           field) from None
+    if count < 0:
+        raise PricingError("INVALID_ARGUMENT", f"{field} cannot be negative", field)
+    if unit.whole and count != count.to_integral_value():
+        raise PricingError("INVALID_ARGUMENT", f"{field} must be a whole number", field)
+    if len(count.normalize(_exact()).as_tuple().digits) > MAX_COUNT_DIGITS and count != 0:
+        raise PricingError("INVALID_ARGUMENT", f"{field} has more than {MAX_COUNT_DIGITS} "
+                           "significant digits", field)
+    return count
+
+
+def parse_usage(usage: Any) -> dict[str, Decimal]:
+    """Unit name -> count; refuses unknown keys and bad counts."""
+    if not isinstance(usage, Mapping):
+        raise PricingError("INVALID_ARGUMENT", "usage must be an object", "usage")
+    unknown = sorted(set(usage) - set(UNITS_BY_USAGE))
+    if unknown:
+        raise PricingError("INVALID_ARGUMENT", f"unknown usage key {unknown[0]!r}; known: "
+                           f"{', '.join(UNITS_BY_USAGE)}", f"usage.{unknown[0]}")
+    return {UNITS_BY_USAGE[k].name: _count(v, UNITS_BY_USAGE[k]) for k, v in usage.items()}
+
+
+def _check_consistent(counts: Mapping[str, Decimal], priced: Iterable[str]) -> None:
+    """A narrow count cannot exceed a broader count that includes it (cache reads above input
+    tokens), when the broader one is given or priced (a missing one counts 0)."""
+    priced = set(priced)
+    for name, count in counts.items():
+        for broad in UNITS.values():
+            if broad.name == name or not is_within(UNITS[name], broad):
+                continue
+            if (broad.name in counts or broad.name in priced) and count > counts.get(
+                    broad.name, 0):
+                raise PricingError(
+                    "INVALID_ARGUMENT", f"usage.{UNITS[name].usage} ({count}) cannot exceed "
+                    f"usage.{broad.usage} ({counts.get(broad.name, 0)}), which includes it",
+                    f"usage.{UNITS[name].usage}")
+
+
+def _leaf_counts(priced: Sequence[str], counts: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Each priced unit's count less what its priced narrower units take (genai-prices'
+    compute_leaf_values)."""
+    units = sorted((UNITS[n] for n in priced), key=lambda u: (-len(u.dimensions), u.name))
+    leaves: dict[str, Decimal] = {}
+    for unit in units:
+        narrower = [leaves[o.name] for o in units if o is not unit and is_within(o, unit)]
+        leaf = _exact().subtract(counts.get(unit.name, Decimal(0)),
+                                 sum(narrower, Decimal(0)))
+        if leaf < 0:
+            parts = ", ".join(f"usage.{o.usage}" for o in units
+                              if o is not unit and is_within(o, unit))
+            raise PricingError("INVALID_ARGUMENT", f"the narrower counts {parts} add up to more "
+                               f"than usage.{unit.usage}", f"usage.{unit.usage}")
+        leaves[unit.name] = leaf
+    return leaves
+
+
+def _check_usage_is_priced(entry: Mapping, priced: Mapping[str, dict],
+                           counts: Mapping[str, Decimal], options: Mapping[str, str]) -> None:
+    for name, count in counts.items():
+        unit = UNITS[name]
+        if count == 0 or any(is_within(unit, UNITS[p]) for p in priced):
+            continue
+        problem = _why_unpriced(entry["components"], unit, options)
+        if problem is not None:
+            raise problem
+        takes = sorted({UNITS[c["unit"]].usage for c in entry["components"]})
+        raise PricingError("UNSUPPORTED_USAGE", f"this model has no price for usage.{unit.usage}"
+                           f"; it takes: {', '.join(takes) or 'nothing'}", f"usage.{unit.usage}",
+                           supported=takes)
+
+
+def _check_options(options: Any) -> dict[str, str]:
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise PricingError("INVALID_ARGUMENT", "options must be an object", "options")
+    for key, value in options.items():
+        if key not in OPTION_KEYS:
+            raise PricingError("INVALID_ARGUMENT", f"unknown option {key!r}; known: "
+                               f"{', '.join(OPTION_KEYS)}", f"options.{key}")
+        if not isinstance(value, str):
+            raise PricingError("INVALID_ARGUMENT", f"options.{key} must be a string",
+                               f"options.{key}")
+    return dict(options)
+
+
+# ---------------------------------------------------------------- quoting
+
+
+def tier_price(component: Mapping, total_input_tokens: Decimal) -> str:
+    """The price string that applies: the highest tier whose start the total input exceeds."""
+    price = component["price"]
+    for tier in component.get("tiers", ()):
+        if total_input_tokens > tier["start"]:
+            price = tier["price"]
+    return price
+
+
+def _line(unit: Unit, unit_price: str, quantity: Decimal, genai: Context) -> tuple[dict, bool]:
+    """One line, and whether its amount was cut at 28 digits: a per-hour price follows
+    genai-prices' arithmetic (price x count, then / 3600, at 28 significant digits); every other
+    amount is exact."""
+    price = parse_price(unit_price, unit.name)
+    if unit.per == 3600:
+        genai.clear_flags()
+        amount = genai.divide(genai.multiply(price, quantity), unit.per)
+        cut = bool(genai.flags[Inexact])
+    else:
+        exact = _exact()
+        exact.traps[Inexact] = True
+        try:
+            amount = exact.divide(exact.multiply(price, quantity), unit.per)
+        except Inexact:
+            raise PricingError("INVALID_ARGUMENT", f"the {unit.name} amount is too large to "
+                               "price exactly", f"usage.{unit.usage}") from None
+        cut = False
+    shown = int(quantity) if quantity == quantity.to_integral_value() else decimal_string(quantity)
+    return {"unit": unit.name, "quantity": shown, "unitPrice": unit_price,
+            "usdExact": decimal_string(amount), "_amount": amount}, cut
+
+
+def _total(amounts: Sequence[Decimal], cut: bool, genai: Context) -> Decimal:
+    """The sum of the lines: exact, or at 28 digits in line order when a line was cut (as
+    genai-prices adds)."""
+    context = genai
+    if not cut:
+        context = _exact()
+        context.traps[Inexact] = True
+    total = Decimal(0)
+    try:
+        for amount in amounts:
+            total = context.add(total, amount)
+    except Inexact:
+        raise PricingError("INVALID_ARGUMENT", "the quote is too large to price exactly",
+                           "usage") from None
+    return total
+
+
+def credits_for(usd: Decimal, credits_per_usd: Decimal) -> int:
+    """ceil(usd x credits_per_usd), exactly."""
+    return math.ceil(_exact().multiply(usd, Decimal(credits_per_usd)))
+
+
+def quote(schedule: Sequence[dict], usage: Mapping[str, Any], options: Mapping[str, str] | None,
+          at: int, credits_per_usd: Decimal) -> dict:
+    """The price of one request made at `at` (ms since the epoch) with this usage and these
+    options, under a schedule that passed `validate`."""
+    options = _check_options(options)
+    counts = parse_usage(usage)
+    entry = entry_at(schedule, at)
+    _check_declared(entry, options)
+    priced = select_components(entry["components"], options)
+    _check_usage_is_priced(entry, priced, counts, options)
+    _check_consistent(counts, priced)
+    problem = coverage_problem(priced)
+    if problem:
+        raise PricingError("INVALID_PRICE", f"the price in force at {at}: {problem}", "price")
+    if "request" in priced and "request" not in counts:
+        counts["request"] = Decimal(1)
+    leaves = _leaf_counts(list(priced), counts)
+    total_input = counts.get("input_tokens", Decimal(0))
+    genai = Context(prec=GENAI_PRECISION, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
+    lines, cut = [], False
+    for name, component in priced.items():
+        if leaves[name] == 0:
+            continue
+        line, line_cut = _line(UNITS[name], tier_price(component, total_input), leaves[name],
+                               genai)
+        lines.append(line)
+        cut = cut or line_cut
+    total = _total([line.pop("_amount") for line in lines], cut, genai)
+    return {"at": at, "lines": lines, "usd": float(total), "usdExact": decimal_string(total),
+            "credits": credits_for(total, credits_per_usd)}
+
+
+# ---------------------------------------------------------------- video: the getCreditCost view
+
+
+def video_schedule(cost_per_second: Decimal | str | float | int,
+                   quality_multipliers: Mapping[str, Any] | None = None,
+                   effective_from: int | None = None) -> list[dict]:
+    """A per-second price with quality multipliers as one default `second` component and one
+    component per quality whose multiplier is not 1 (price = cost x multiplier, exact)."""
+    cost = Decimal(str(cost_per_second))
+    components = [{"unit": "second", "price": decimal_string(cost)}]
+    for quality, multiplier in (quality_multipliers or {}).items():
+        factor = Decimal(str(multiplier))
+        if factor != 1:
+            components.append({"unit": "second", "when": {"quality": quality},
+                               "price": decimal_string(_exact().multiply(cost, factor))})
+    return validate([{"effectiveFrom": effective_from, "components": components}])
+
+
+def credit_cost(schedule: Sequence[dict], *, model_id: str, seconds: int, quality: str, at: int,
+                credits_per_usd: Decimal, options: Mapping[str, str] | None = None) -> dict:
+    """`pricing:getCreditCost`'s answer, from a quote on the same engine: {modelId, duration,
+    quality, pricingUnit, costPerSecond, qualityMultiplier, usd, usdExact, credits}.
+
+    costPerSecond is the `second` price without the quality option; qualityMultiplier is the
+    quality's price over it (1 when they are equal)."""
+    others = {k: v for k, v in (options or {}).items() if k != "quality"}
+    priced = quote(schedule, {"seconds": seconds}, {**others, "quality": quality}, at,
+                   credits_per_usd)
+    entry = entry_at(schedule, at)
+    applied = select_components(entry["components"], {**others, "quality": quality})["second"]
+    base = select_components(entry["components"], others).get("second", applied)
+    base_price, applied_price = Decimal(base["price"]), Decimal(applied["price"])
+    multiplier = _exact().divide(applied_price, base_price) if base_price else Decimal(1)
+    return {
+        "modelId": model_id,
+        "duration": seconds,
+        "quality": quality,
+        "pricingUnit": "second",
+        "costPerSecond": float(base_price),
+        "qualityMultiplier": float(multiplier),
+        "usd": priced["usd"],
+        "usdExact": priced["usdExact"],
+        "credits": priced["credits"],
+    }
