@@ -46,7 +46,9 @@ class Model(Base):
     version: Mapped[str] = mapped_column(String(50), default="1.0")
     # Exact money: micro-USD per pricing unit (a second for video); none for other kinds.
     cost_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    pricing_unit: Mapped[str] = mapped_column(String(32), default="second")
+    pricing_unit: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The price schedule (functions/prices.py): exact decimal strings, stored as given.
+    prices: Mapped[list | None] = mapped_column(JSON, nullable=True)
     supported_durations: Mapped[list] = mapped_column(JSON, default=list)
     supported_qualities: Mapped[list] = mapped_column(JSON, default=list)
     max_duration: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -16,6 +16,10 @@ ERROR_CODES = {
     "DUPLICATE": "a model with that modelId already exists",
     "STALE_REVISION": "the model changed since the caller read it",
     "FORBIDDEN": "the signed-in role may not do this",
+    "UNSUPPORTED_OPTION": "the model has no price for that option value (`supported` lists them)",
+    "UNSUPPORTED_USAGE": "the model cannot take that kind of usage (`supported` lists them)",
+    "NO_PRICE": "the model has no price in force at that moment",
+    "INVALID_PRICE": "the model's price cannot price this request",
 }
 
 

@@ -79,12 +79,20 @@ class Context:
         self._begin, self._session = begin, None
         self.identity, self.now, self.source, self.config = identity, now, source, config
         self.discard = False  # set by a handler that must leave no trace (a dry run)
+        # Until when a query's answer holds (ms), when it depends on the time: None, for ever.
+        self.expires: int | None = None
 
     @property
     def db(self) -> Session | Connection:
         if self._session is None:
             self._session = self._begin()
         return self._session
+
+    def valid_until(self, moment: int | None) -> None:
+        """This answer depends on the time: it holds until `moment` (ms), then changes by
+        itself (a scheduled price). Held answers and live subscriptions are re-run then."""
+        if moment is not None and (self.expires is None or moment < self.expires):
+            self.expires = moment
 
     @property
     def began(self) -> bool:
@@ -189,7 +197,21 @@ def marks() -> Marks:
     return current_app.extensions["catalog_marks"]
 
 
-def call(
+@dataclass(frozen=True)
+class Outcome:
+    """What a call answered, and until when that answer holds by itself (ms; None: until the
+    data it read changes)."""
+
+    value: Any
+    expires: int | None = None
+
+
+def call(path: str, args: Any = None, **how: Any) -> Any:
+    """Run one function (see `run`) and answer its value."""
+    return run(path, args, **how).value
+
+
+def run(
     path: str,
     args: Any = None,
     *,
@@ -197,7 +219,7 @@ def call(
     source: str,
     kind: str | None = None,
     public: bool = False,
-) -> Any:
+) -> Outcome:
     """Run one function in its own transaction, retrying conflicts a bounded number of times."""
     fn = lookup(path, kind=kind, public=public)
     authorize(fn, identity)
@@ -218,7 +240,7 @@ def call(
             changed = set() if ctx.discard else marks_of(written) | fn.changes
             if changed:
                 marks().bump(changed)
-            return result
+            return Outcome(result, ctx.expires)
         except exc.DBAPIError as error:
             verdict = classify_error(error)
             if verdict == "unavailable":

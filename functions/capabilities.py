@@ -6,11 +6,20 @@ from db.schema import Model
 from engine.errors import FunctionError
 
 
-def resolve_request(model: Model, duration: int | None, quality: str) -> int:
-    """The duration a request on this model will run for; refuses what the model cannot do."""
+def require_active(model: Model) -> None:
     if not model.is_active or model.is_deprecated:
-        state = "deprecated" if model.is_deprecated else "inactive"
+        state = "deleted" if model.is_deprecated else "inactive"
         raise FunctionError("INACTIVE", f"{model.model_id} is {state}", field="modelId")
+
+
+def require_video(model: Model) -> None:
+    if model.content_type != "video":
+        raise FunctionError(
+            "INVALID_ARGUMENT", f"{model.model_id} is a {model.content_type} model: durations and "
+            "qualities are for video models; price it with pricing:quote", field="modelId")
+
+
+def check_quality(model: Model, quality: str) -> None:
     if quality not in model.supported_qualities:
         raise FunctionError(
             "UNSUPPORTED_QUALITY",
@@ -19,6 +28,10 @@ def resolve_request(model: Model, duration: int | None, quality: str) -> int:
             field="quality",
             supported=list(model.supported_qualities),
         )
+
+
+def resolve_duration(model: Model, duration: int | None) -> int:
+    """The duration a request on this video model will run for."""
     fixed = model.fixed_duration
     if fixed is not None:
         if duration is not None and duration != fixed:
@@ -44,3 +57,11 @@ def resolve_request(model: Model, duration: int | None, quality: str) -> int:
             supported=list(model.supported_durations),
         )
     return duration
+
+
+def resolve_request(model: Model, duration: int | None, quality: str) -> int:
+    """The duration a video request will run for; refuses what the model cannot do."""
+    require_active(model)
+    require_video(model)
+    check_quality(model, quality)
+    return resolve_duration(model, duration)

@@ -40,11 +40,30 @@ def settle(config: dict, changed: set[str]) -> dict:
                 "INVALID_ARGUMENT", f"{field.name} does not apply to {kind} models",
                 field=field.name)
         config[field.name] = field.default  # the model changed kind: the field no longer fits
+    _settle_price(config, kind)
     if kind == "video":
-        for name in ("costPerSecond", "supportedDurations", "supportedQualities"):
+        for name in ("supportedDurations", "supportedQualities"):
             _require(config, name, "for video models")
         _settle_durations(config, changed)
     return _settle_common(config)
+
+
+def _settle_price(config: dict, kind: str) -> None:
+    """Every model has one price: `prices`, or for video the simple costPerSecond (with
+    qualityMultipliers), never both."""
+    simple = config.get("costPerSecond") is not None
+    if config.get("prices") is not None and (simple or config.get("qualityMultipliers")):
+        field = "costPerSecond" if simple else "qualityMultipliers"
+        raise FunctionError(
+            "INVALID_ARGUMENT", f"give either prices or {field}, not both (set {field} to "
+            "null to price this model by prices alone)", field=field)
+    if config.get("prices") is None and not simple:
+        if kind == "video":
+            raise FunctionError("INVALID_ARGUMENT", "costPerSecond (or prices) is required for "
+                                "video models", field="costPerSecond")
+        raise FunctionError("INVALID_ARGUMENT", f"prices is required for {kind} models",
+                            field="prices")
+    config["pricingUnit"] = "second" if simple else None
 
 
 def _settle_durations(config: dict, changed: set[str]) -> None:

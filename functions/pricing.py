@@ -1,51 +1,101 @@
-"""pricing:* - the one place a price is computed, for the console, the frontend and billing."""
+"""pricing:* - the one place a price is computed, for the console, the frontend and billing.
+
+Every model's price is a schedule (functions/prices.py): the `prices` field, or for a video
+model priced the simple way, its `costPerSecond` and `qualityMultipliers`, read as a schedule of
+one entry. `quote` prices any usage at any moment on it; `getCreditCost` is the video shorthand
+on the same engine. So the price shown is the price charged.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from db.schema import Model
+from engine.errors import FunctionError
 from engine.runtime import Context, query
-from engine.values import v
-from functions import models
-from functions.capabilities import resolve_request
-from functions.documents import MICROS, from_micros
+from engine.values import Validator, v
+from functions import models, prices
+from functions.capabilities import check_quality, require_active, resolve_duration, resolve_request
+from functions.documents import MICROS
+
+OPTIONS = ("quality", "resolution", "size", "serviceTier")
+TIMESTAMP = v.int(0, 253_402_300_799_999)  # up to the year 9999, in ms
 
 
-def quality_multiplier(model: Model, quality: str) -> Decimal:
-    return Decimal(str(model.quality_multipliers.get(quality, 1)))
+def schedule_of(model: Model) -> list[dict]:
+    """The model's price schedule, whichever way it is stored."""
+    if model.prices is not None:
+        return model.prices
+    return prices.video_schedule(Decimal(model.cost_micros) / MICROS, model.quality_multipliers)
 
 
-def _per_second(model: Model, duration: int | None, quality: str) -> dict:
-    seconds = resolve_request(model, duration, quality)
-    multiplier = quality_multiplier(model, quality)
-    usd = Decimal(model.cost_micros) * seconds * multiplier / MICROS
-    return {
-        "duration": seconds,
-        "costPerSecond": from_micros(model.cost_micros),
-        "qualityMultiplier": float(multiplier),
-        "usd": usd,
-    }
+def priced(work):
+    """Run `work()`, turning the engine's refusals into function errors."""
+    try:
+        return work()
+    except prices.PricingError as error:
+        field = f"options.{error.field}" if error.field in OPTIONS else error.field
+        raise FunctionError(error.code, error.message, field=field, **error.data) from None
 
 
-# One quoter per pricing unit: a new unit (per image, per million tokens) is a new entry here.
-QUOTERS: dict[str, Callable[[Model, int | None, str], dict]] = {"second": _per_second}
+def _in_force_until(ctx: Context, schedule: list[dict], at: int) -> None:
+    """An answer priced at "now" holds until the schedule's next change (a scheduled price or
+    a time-of-day window): held answers and live subscriptions are re-run then."""
+    ctx.valid_until(prices.next_change_after(schedule, at))
 
 
-def quote(model: Model, duration: int | None, quality: str, credits_per_usd: Decimal) -> dict:
-    priced = QUOTERS[model.pricing_unit](model, duration, quality)
-    usd: Decimal = priced.pop("usd")
-    return {
-        "modelId": model.model_id,
-        "quality": quality,
-        "pricingUnit": model.pricing_unit,
-        **priced,
-        "usd": float(usd),
-        "usdExact": format(usd.normalize(), "f"),
-        "credits": math.ceil(usd * credits_per_usd),
-    }
+def _credits_per_usd(ctx: Context) -> Decimal:
+    return Decimal(str(ctx.config["CREDITS_PER_USD"]))
+
+
+class Count(Validator):
+    """A usage count: a number, or a decimal string (exact fractional seconds)."""
+
+    def check(self, value, path):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise FunctionError("INVALID_ARGUMENT", f"{path} must be a number",
+                                field=path)
+        if isinstance(value, str) and len(value) > 40:
+            raise FunctionError("INVALID_ARGUMENT", f"{path} is too long", field=path)
+        return value
+
+    def schema(self):
+        return {"anyOf": [{"type": "number", "minimum": 0},
+                          {"type": "string", "pattern": r"^\d+(\.\d+)?$", "maxLength": 40}]}
+
+
+USAGE = v.record(v.string(1, 40, pattern=r"[a-zA-Z0-9]+"), Count(), 40)
+
+
+@query({
+    "modelId": v.string(1, 200),
+    "usage": USAGE,
+    "options": v.optional(v.object({name: v.optional(v.string(1, 64)) for name in OPTIONS})),
+    "at": v.optional(TIMESTAMP),
+})
+def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | None = None,
+          at: int | None = None) -> dict:
+    """The price of one request: line items, exact USD and credits, at the prices in force
+    `at` (ms; now when omitted). Video usage is checked against the model's durations."""
+    model = models.cached(ctx, modelId).model
+    require_active(model)
+    options = options or {}
+    if model.content_type == "video":  # what the model can do, as getCreditCost checks it
+        if "quality" in options:
+            check_quality(model, options["quality"])
+        if "seconds" in usage:
+            seconds = usage["seconds"]
+            if not isinstance(seconds, int):
+                raise FunctionError("INVALID_ARGUMENT", "usage.seconds must be a whole number "
+                                    "of seconds for a video model", field="usage.seconds")
+            resolve_duration(model, seconds)
+    schedule = schedule_of(model)
+    when = ctx.now if at is None else at
+    if at is None:
+        _in_force_until(ctx, schedule, when)
+    answer = priced(lambda: prices.quote(schedule, usage, options, when, _credits_per_usd(ctx)))
+    return {"modelId": model.model_id, **answer}
 
 
 @query({
@@ -54,6 +104,11 @@ def quote(model: Model, duration: int | None, quality: str, credits_per_usd: Dec
     "quality": v.string(1, 100),
 })
 def getCreditCost(ctx: Context, modelId: str, quality: str, duration: int | None = None) -> dict:
-    """The whole quote for one generation: cost per second, multiplier, USD and credits."""
-    credits_per_usd = Decimal(str(ctx.config["CREDITS_PER_USD"]))
-    return quote(models.cached(ctx, modelId).model, duration, quality, credits_per_usd)
+    """The whole quote for one video generation: cost per second, multiplier, USD and credits."""
+    model = models.cached(ctx, modelId).model
+    seconds = resolve_request(model, duration, quality)
+    schedule = schedule_of(model)
+    _in_force_until(ctx, schedule, ctx.now)
+    return priced(lambda: prices.credit_cost(
+        schedule, model_id=model.model_id, seconds=seconds, quality=quality, at=ctx.now,
+        credits_per_usd=_credits_per_usd(ctx)))

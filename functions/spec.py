@@ -21,7 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import FunctionError
 from engine.values import Validator, v
+from functions import prices
 
 # What a model produces. One of these is each model's `contentType`.
 CONTENT_TYPES = {
@@ -77,6 +79,29 @@ DURATION = v.int(1, 3600)
 REVISION = v.int(1, 2**31 - 1)  # what an integer column holds on every database
 DATE = v.string(10, 10, pattern=r"\d{4}-\d{2}-\d{2}", hint="a date, YYYY-MM-DD")
 URL = v.string(1, 2000, pattern=r"https?://\S+", hint="an http(s) URL")
+
+class Schedule(Validator):
+    """A price schedule (functions/prices.py): checked and normalized by the pricing engine."""
+
+    MAX_ENTRIES = 200
+
+    def check(self, value, path):
+        if isinstance(value, list) and len(value) > self.MAX_ENTRIES:
+            raise FunctionError("INVALID_ARGUMENT", f"{path} must have at most "
+                                f"{self.MAX_ENTRIES} entries", field=path)
+        try:
+            return prices.validate(value)
+        except prices.PricingError as error:
+            where = (error.field or "schedule").replace("schedule", path, 1)
+            raise FunctionError("INVALID_ARGUMENT", f"{where}: {error.message}",
+                                field=where) from None
+
+    def schema(self):
+        return {"type": "array", "minItems": 1, "maxItems": self.MAX_ENTRIES,
+                "items": {"type": "object"},
+                "description": "price schedule entries: {effectiveFrom, components, utcTime?, "
+                               "options?} (README: Prices)"}
+
 
 MEDIA = frozenset({"video", "image"})
 VIDEO = frozenset({"video"})
@@ -159,11 +184,15 @@ FIELDS: tuple[Field, ...] = (
        "Supported qualities", "capabilities", "comma-separated, e.g. standard, high, ultra",
        default=[], kinds=MEDIA),
     # -- prices --------------------------------------------------------------------------------
-    _f("costPerSecond", v.number(exclusive_minimum=0, maximum=1000), "Cost per second (USD)",
-       "prices", "USD per second of output, at most 6 decimals", kinds=VIDEO,
-       column="cost_micros"),
-    _f("pricingUnit", v.literal("second"), "Pricing unit", "prices", default="second",
-       kinds=VIDEO),
+    _f("prices", v.nullable(Schedule()), "Prices", "prices",
+       "price components by unit, options and input-token tiers, scheduled in time (README: "
+       "Prices); a video model may give costPerSecond instead"),
+    _f("costPerSecond", v.nullable(v.number(exclusive_minimum=0, maximum=1000)),
+       "Cost per second (USD)", "prices",
+       "the simple price of a video model: USD per second, at most 6 decimals",
+       kinds=VIDEO, column="cost_micros"),
+    _f("pricingUnit", v.nullable(v.literal("second")), "Pricing unit", "prices",
+       "`second` for a video model priced by costPerSecond", kinds=VIDEO),
     _f("qualityMultipliers", v.record(QUALITY, v.number(exclusive_minimum=0, maximum=100), 20),
        "Quality multipliers", "prices", 'e.g. {"high": 1.5}; a missing quality costs 1x',
        default={}, kinds=VIDEO),

@@ -17,6 +17,10 @@ CHAT = {
     "deprecationDate": "2026-06-30",
     "successorModelId": "openai/gpt-5",
     "isActive": False,
+    "prices": [{"effectiveFrom": None, "components": [
+        {"unit": "input_tokens", "price": "2.5"},
+        {"unit": "cache_read_tokens", "price": "1.25"},
+        {"unit": "output_tokens", "price": "10"}]}],
 }
 
 

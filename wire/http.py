@@ -26,7 +26,7 @@ from engine.errors import FunctionError, TransportError
 from engine.marks import Generation, Marks, once
 from engine.observe import CallNote, note_call, record, request_id
 from engine.ratelimit import retry_after
-from engine.runtime import ANONYMOUS, REGISTRY, Identity, call
+from engine.runtime import ANONYMOUS, REGISTRY, Identity, run
 from functions.access import authenticate_token
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,11 @@ class Answer:
     outcome: str
     code: str | None
     body: bytes
+    expires: int | None = None  # ms: the answer changes by itself then (a scheduled price)
     _gzipped: bytes | None = field(default=None, repr=False)
+
+    def current(self) -> bool:
+        return self.expires is None or time.time() * 1000 < self.expires
 
     def gzipped(self) -> bytes:
         """The body compressed, once per answer (threads racing here compress it alike)."""
@@ -194,7 +198,7 @@ class Answers:
     def held(self, kind: str | None, url_path: str | None, raw: bytes) -> Answer | None:
         """The answer held for exactly this request, if any."""
         answer = self._held.values().get((kind, url_path, raw))
-        return answer if isinstance(answer, Answer) else None  # not one being computed
+        return answer if isinstance(answer, Answer) and answer.current() else None
 
     def answer(self, kind: str | None, url_path: str | None, raw: bytes,
                identity: Identity) -> Answer:
@@ -202,7 +206,9 @@ class Answers:
         key = (kind, url_path, raw)
         answer = held.get(key)
         if isinstance(answer, Answer):
-            return answer
+            if answer.current():
+                return answer
+            held.pop(key, None)  # it expired: compute it anew
         path, args = parse_request(raw, url_path)
         fn = REGISTRY.get(path)
         run = partial(_answer, path, args, kind, identity)
@@ -217,13 +223,14 @@ class Answers:
 def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answer:
     """Run the function, and its answer as the wire carries it."""
     try:
-        value = call(path, args, identity=identity, source="http", kind=kind, public=True)
+        outcome = run(path, args, identity=identity, source="http", kind=kind, public=True)
     except FunctionError as error:
         return Answer(_label(path), "error", error.code,
                       _encode({"status": "error", "errorMessage": error.message,
                                "errorData": error.data, "logLines": []}).encode())
     return Answer(_label(path), "success", None,
-                  _encode({"status": "success", "value": value, "logLines": []}).encode())
+                  _encode({"status": "success", "value": outcome.value, "logLines": []}).encode(),
+                  outcome.expires)
 
 
 def _run(kind: str | None, path: str | None = None) -> Response:

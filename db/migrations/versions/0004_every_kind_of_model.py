@@ -52,7 +52,7 @@ def upgraded(snapshot: dict) -> dict:
             "capabilities": snapshot.get("capabilities", [])}
 
 
-NEW_FIELDS = ("task", "logoUrl", "inputModalities", "outputModalities", "capabilities",
+NEW_FIELDS = ("prices", "task", "logoUrl", "inputModalities", "outputModalities", "capabilities",
               "contextWindow", "maxOutputTokens", "estimatedTimeSeconds", "deprecationDate",
               "successorModelId")
 
@@ -76,6 +76,8 @@ def _rewrite_history(change) -> None:
 def upgrade() -> None:
     with op.batch_alter_table("models") as batch:
         batch.alter_column("cost_micros", existing_type=sa.BigInteger(), nullable=True)
+        batch.alter_column("pricing_unit", existing_type=sa.String(length=32), nullable=True)
+        batch.add_column(sa.Column("prices", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("task", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("logo_url", sa.String(length=2000), nullable=True))
         for name in LIST_COLUMNS:
@@ -101,11 +103,16 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     conn = op.get_bind()
-    models = sa.table("models", sa.column("content_type", sa.String),
+    models = sa.table("models", sa.column("model_id", sa.String),
+                      sa.column("content_type", sa.String),
                       sa.column("task", sa.String), sa.column("cost_micros", sa.BigInteger))
-    if conn.execute(sa.select(sa.func.count()).where(models.c.cost_micros.is_(None))).scalar():
-        raise RuntimeError("models without a per-second price cannot be kept by revision 0001: "
-                           "delete them (or give them a costPerSecond) before downgrading")
+    unpriced = conn.execute(sa.select(models.c.model_id).where(
+        models.c.cost_micros.is_(None))).scalars().all()
+    if unpriced:
+        raise RuntimeError("revision 0001 can only hold models priced by costPerSecond; these "
+                           f"are priced by a schedule: {', '.join(unpriced[:20])}. Remove them "
+                           "(or give them a costPerSecond) before downgrading")
+    conn.execute(sa.text("UPDATE models SET pricing_unit = 'second' WHERE pricing_unit IS NULL"))
     conn.execute(models.update().where(models.c.task.is_not(None))
                  .values(content_type=models.c.task))
     conn.execute(models.update().where(models.c.task.is_(None))
@@ -115,6 +122,7 @@ def downgrade() -> None:
         batch.drop_index("ix_models_content_type")
         for name in ("successor_model_id", "deprecation_date", "estimated_time_seconds",
                      "max_output_tokens", "context_window", *reversed(LIST_COLUMNS), "logo_url",
-                     "task"):
+                     "task", "prices"):
             batch.drop_column(name)
+        batch.alter_column("pricing_unit", existing_type=sa.String(length=32), nullable=False)
         batch.alter_column("cost_micros", existing_type=sa.BigInteger(), nullable=False)

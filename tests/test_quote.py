@@ -1,0 +1,163 @@
+"""pricing:quote: one engine for every kind of model, exact, scheduled in time."""
+
+from __future__ import annotations
+
+import time
+
+from tests.test_catalog import RAY, VEO, error
+from tests.test_every_kind import CHAT
+
+DAY = 86_400_000
+
+GEMINI = {
+    "modelId": "google/gemini-2.5-pro", "name": "Gemini 2.5 Pro", "provider": "Google",
+    "contentType": "chat",
+    "prices": [{"effectiveFrom": None, "components": [
+        {"unit": "input_tokens", "price": "1.25", "tiers": [{"start": 200000, "price": "2.5"}]},
+        {"unit": "cache_read_tokens", "price": "0.31",
+         "tiers": [{"start": 200000, "price": "0.625"}]},
+        {"unit": "output_tokens", "price": "10", "tiers": [{"start": 200000, "price": "15"}]},
+    ]}],
+}
+IMAGE = {
+    "modelId": "openai/dall-e-3", "name": "DALL·E 3", "provider": "OpenAI",
+    "contentType": "image", "supportedQualities": ["standard", "hd"],
+    "prices": [{"effectiveFrom": None, "options": {"size": ["1024x1024", "1024x1792"],
+                                                  "quality": ["standard", "hd"]},
+                "components": [
+        {"unit": "image", "price": "0.04", "when": {"size": "1024x1024"}},
+        {"unit": "image", "price": "0.08", "when": {"size": "1024x1024", "quality": "hd"}},
+        {"unit": "image", "price": "0.08", "when": {"size": "1024x1792"}},
+        {"unit": "image", "price": "0.12", "when": {"size": "1024x1792", "quality": "hd"}},
+    ]}],
+}
+VIDEO_BY_RESOLUTION = {
+    "modelId": "acme/motion", "name": "Acme Motion", "provider": "Acme",
+    "contentType": "video", "supportedDurations": [5, 10], "supportedQualities": ["standard"],
+    "prices": [{"effectiveFrom": None, "options": {"resolution": ["720p", "1080p"]},
+                "components": [
+        {"unit": "second", "price": "0.1", "when": {"resolution": "720p"}},
+        {"unit": "second", "price": "0.2", "when": {"resolution": "1080p"}},
+    ]}],
+}
+
+
+def quote(api, model_id, usage, **extra):
+    return api.query("pricing:quote", {"modelId": model_id, "usage": usage, **extra})
+
+
+def test_a_chat_quote_prices_input_cache_and_output_exactly(seeded, api):
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True})
+    answer = api.value("query", "pricing:quote", {"modelId": CHAT["modelId"], "usage": {
+        "inputTokens": 1000, "cacheReadTokens": 200, "outputTokens": 500}})
+    assert [(line["unit"], line["quantity"], line["unitPrice"], line["usdExact"])
+            for line in answer["lines"]] == [
+        ("input_tokens", 800, "2.5", "0.002"), ("cache_read_tokens", 200, "1.25", "0.00025"),
+        ("output_tokens", 500, "10", "0.005")]
+    assert (answer["usdExact"], answer["credits"], answer["modelId"]) == (
+        "0.00725", 1, CHAT["modelId"])
+
+
+def test_tiers_price_the_whole_request_above_their_start(seeded, api):
+    api.value("mutation", "models:createModel", GEMINI)
+    at_start = api.value("query", "pricing:quote", {"modelId": GEMINI["modelId"], "usage": {
+        "inputTokens": 200000, "outputTokens": 1000}})
+    above = api.value("query", "pricing:quote", {"modelId": GEMINI["modelId"], "usage": {
+        "inputTokens": 200001, "outputTokens": 1000}})
+    assert at_start["usdExact"] == "0.26"  # 200,000 x 1.25/1M + 1,000 x 10/1M
+    assert above["usdExact"] == "0.5150025"  # 200,001 x 2.5/1M + 1,000 x 15/1M
+
+
+def test_images_by_size_and_quality_and_video_by_resolution(seeded, api):
+    api.value("mutation", "models:createModel", IMAGE)
+    api.value("mutation", "models:createModel", VIDEO_BY_RESOLUTION)
+    two_hd = api.value("query", "pricing:quote", {
+        "modelId": IMAGE["modelId"], "usage": {"images": 2},
+        "options": {"size": "1024x1792", "quality": "hd"}})
+    assert two_hd["usdExact"] == "0.24"
+    tall = api.value("query", "pricing:quote", {
+        "modelId": VIDEO_BY_RESOLUTION["modelId"], "usage": {"seconds": 10},
+        "options": {"resolution": "1080p"}})
+    assert (tall["usdExact"], tall["credits"]) == ("2", 200)
+    unknown = quote(api, VIDEO_BY_RESOLUTION["modelId"], {"seconds": 5},
+                    options={"resolution": "4k"})
+    assert error(unknown) == {"code": "UNSUPPORTED_OPTION", "field": "options.resolution",
+                              "supported": ["1080p", "720p"]}
+    odd = quote(api, VIDEO_BY_RESOLUTION["modelId"], {"seconds": 7},
+                options={"resolution": "720p"})
+    assert error(odd)["code"] == "UNSUPPORTED_DURATION"
+
+
+def test_the_seed_video_models_quote_as_they_always_did(seeded, api):
+    ray = api.value("query", "pricing:getCreditCost",
+                    {"modelId": RAY, "duration": 9, "quality": "high"})
+    assert ray == {"modelId": RAY, "duration": 9, "quality": "high", "pricingUnit": "second",
+                   "costPerSecond": 0.18, "qualityMultiplier": 1.0, "usd": 1.62,
+                   "usdExact": "1.62", "credits": 162}
+    veo = api.value("query", "pricing:quote", {"modelId": VEO, "usage": {"seconds": 8},
+                                               "options": {"quality": "ultra"}})
+    assert (veo["usdExact"], veo["credits"]) == ("6", 600)
+    api.value("mutation", "models:updateModel", {
+        "modelId": RAY, "patch": {"qualityMultipliers": {"ultra": 1.5}}})
+    ultra = api.value("query", "pricing:getCreditCost",
+                      {"modelId": RAY, "duration": 5, "quality": "ultra"})
+    assert (ultra["qualityMultiplier"], ultra["usdExact"], ultra["credits"]) == (1.5, "1.35", 135)
+
+
+def test_refusals_name_the_problem_and_change_nothing(seeded, api):
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True})
+    model = CHAT["modelId"]
+    assert error(quote(api, model, {"images": 1}))["code"] == "UNSUPPORTED_USAGE"
+    assert error(quote(api, model, {"inputTokens": -1}))["code"] == "INVALID_ARGUMENT"
+    assert error(quote(api, model, {"inputTokens": 1.5}))["code"] == "INVALID_ARGUMENT"
+    assert error(quote(api, model, {"inputTokens": 10, "cacheReadTokens": 11}))["code"] == (
+        "INVALID_ARGUMENT")
+    assert error(quote(api, model, {"tokens": 1}))["code"] == "INVALID_ARGUMENT"
+    assert error(quote(api, "nope/x", {"inputTokens": 1}))["code"] == "NOT_FOUND"
+    api.value("mutation", "models:updateModel", {"modelId": model, "patch": {"isActive": False}})
+    assert error(quote(api, model, {"inputTokens": 1}))["code"] == "INACTIVE"
+    both = api.mutation("models:updateModel", {"modelId": RAY, "patch": {
+        "prices": CHAT["prices"]}})
+    assert error(both) == {"code": "INVALID_ARGUMENT", "field": "costPerSecond"}
+    bad_price = api.mutation("models:createModel", {**CHAT, "modelId": "openai/bad", "prices": [
+        {"effectiveFrom": None, "components": [{"unit": "input_tokens", "price": "-1"}]}]})
+    assert error(bad_price)["field"].startswith("prices[0].components[0]")
+
+
+def test_a_scheduled_price_applies_from_its_time_and_at_prices_any_moment(seeded, api):
+    now = int(time.time() * 1000)
+    later = now + DAY
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True, "prices": [
+        *CHAT["prices"],
+        {"effectiveFrom": later, "components": [{"unit": "input_tokens", "price": "2"},
+                                                {"unit": "output_tokens", "price": "8"}]}]})
+    usage = {"inputTokens": 1_000_000, "outputTokens": 1_000_000}
+    before = api.value("query", "pricing:quote", {"modelId": CHAT["modelId"], "usage": usage,
+                                                  "at": later - 1})
+    after = api.value("query", "pricing:quote", {"modelId": CHAT["modelId"], "usage": usage,
+                                                 "at": later})
+    current = api.value("query", "pricing:quote", {"modelId": CHAT["modelId"], "usage": usage})
+    assert (before["usdExact"], after["usdExact"], current["usdExact"]) == ("12.5", "10", "12.5")
+    assert (before["at"], after["at"]) == (later - 1, later)
+
+
+def test_a_scheduled_price_reaches_held_answers_when_its_time_comes(seeded, api):
+    """No write happens at the scheduled moment: the answer held for "now" expires then."""
+    marks = seeded.extensions["catalog_marks"]
+    start = int(time.time() * 1000) + 1500
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True, "prices": [
+        *CHAT["prices"],
+        {"effectiveFrom": start, "components": [{"unit": "input_tokens", "price": "5"},
+                                                {"unit": "output_tokens", "price": "20"}]}]})
+    ask = {"modelId": CHAT["modelId"], "usage": {"inputTokens": 1_000_000}}
+    assert api.value("query", "pricing:quote", ask)["usdExact"] == "2.5"
+    assert api.value("query", "pricing:quote", ask)["usdExact"] == "2.5"  # held
+    version = marks.read("catalog")
+    deadline = time.monotonic() + 30
+    while api.value("query", "pricing:quote", ask)["usdExact"] == "2.5":
+        assert time.monotonic() < deadline, "the scheduled price never applied"
+        assert time.time() * 1000 < start + 5000, "an answer was held past the price change"
+        time.sleep(0.05)
+    assert api.value("query", "pricing:quote", ask)["usdExact"] == "5"
+    assert time.time() * 1000 >= start
+    assert marks.read("catalog") == version
