@@ -66,6 +66,8 @@ def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = 
             f"{modelId} has no revision {revision} (current revision: {model.revision})",
             field="revision",
         )
-    patch = {k: target.snapshot[k] for k in fields.EDITABLE if k in target.snapshot}
+    # A field the snapshot lacks did not exist then: it takes its default.
+    patch = {k: target.snapshot.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
+             if k in target.snapshot or k in fields.DEFAULTS}
     models.apply_patch(ctx, model, patch, "revert", reason or f"revert to revision {revision}")
     return models.document(ctx, model)

@@ -161,3 +161,18 @@ def test_a_scheduled_price_reaches_held_answers_when_its_time_comes(seeded, api)
     assert api.value("query", "pricing:quote", ask)["usdExact"] == "5"
     assert time.time() * 1000 >= start
     assert marks.read("catalog") == version
+
+
+def test_reverting_to_the_simple_price_of_an_older_revision(seeded, api):
+    """A model moved from costPerSecond to a schedule can be reverted to its old price."""
+    before = api.value("query", "models:getModelById", {"modelId": RAY})
+    api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {
+        "costPerSecond": None, "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "second", "price": "0.2"}]}]}})
+    moved = api.value("query", "pricing:getCreditCost",
+                      {"modelId": RAY, "duration": 5, "quality": "standard"})
+    assert (moved["costPerSecond"], moved["usdExact"]) == (0.2, "1")
+    api.value("mutation", "history:revertModel", {"modelId": RAY,
+                                                  "revision": before["revision"]})
+    back = api.value("query", "models:getModelById", {"modelId": RAY})
+    assert (back["costPerSecond"], back.get("prices")) == (0.18, None)
