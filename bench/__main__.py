@@ -1,13 +1,13 @@
 """`make bench`: the catalog under gunicorn with production settings, driven by wrk.
 
-For SQLite and PostgreSQL, with 3 and with 10,000 models, it measures requests/s and p50/p99
-of five functions, each beside a floor measured in the same run (a minimal Flask app answering
-constant bytes under the same gunicorn settings), checks that no statistics update was lost,
-reports worker memory and what each request cost in CPU, by process (bench/cpu.py), and writes
-bench/results.md. On PostgreSQL it also measures a write floor (bench/write_floor.py: the
-statistics statement alone, one per request), counts the statements that statistics writes took
-(group commit), and compares the two again with a slower commit. Speed is reported, never
-asserted.
+For SQLite and PostgreSQL, with 3 and with 5,000 models (of mixed kinds), it measures requests/s
+and p50/p99 of the workload's functions (quotes included), each beside a floor measured in the
+same run (a minimal Flask app answering constant bytes under the same gunicorn settings), checks
+that no statistics update was lost, reports worker memory and what each request cost in CPU, by
+process (bench/cpu.py), and writes bench/results.md. On PostgreSQL it also measures a write
+floor (bench/write_floor.py: the statistics statement alone, one per request), counts the
+statements that statistics writes took (group commit), and compares the two again with a slower
+commit. Speed is reported, never asserted.
 """
 
 from __future__ import annotations
@@ -43,18 +43,37 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # Every request is still counted by the rate limiter (its cost is measured); it never refuses.
 os.environ.setdefault("RATE_LIMIT_PER_MINUTE", str(10**9))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
-SIZES = (3, 10_000)
-ACTIVE_IN_LARGE = 100  # of the 10,000 models, this many are active (the rest retired)
+SIZES = (3, 5_000)
+ACTIVE_IN_LARGE = 100  # of the 5,000 models, this many are active (the rest retired)
 LOOKUP = {"modelId": "luma/ray-2-720p", "duration": 9, "quality": "high"}
+# Every catalog also holds a chat model with tiers and cache prices (so "3 models" is 4), and
+# the large one is of mixed kinds: chat, image and video in turn.
+CHAT_PRICES = [{"effectiveFrom": None, "components": [
+    {"unit": "input_tokens", "price": "1.25", "tiers": [{"start": 200000, "price": "2.5"}]},
+    {"unit": "cache_read_tokens", "price": "0.3125",
+     "tiers": [{"start": 200000, "price": "0.625"}]},
+    {"unit": "output_tokens", "price": "10", "tiers": [{"start": 200000, "price": "15"}]}]}]
+IMAGE_PRICES = [{"effectiveFrom": None, "components": [
+    {"unit": "image", "price": "0.04"},
+    {"unit": "image", "price": "0.08", "when": {"quality": "hd"}}]}]
+CHAT_MODEL = {"modelId": "bench/chat-tiered", "name": "Bench chat", "provider": "Bench",
+              "contentType": "chat", "prices": CHAT_PRICES, "isActive": True}
+CHAT_QUOTE = {"modelId": CHAT_MODEL["modelId"], "usage": {
+    "inputTokens": 250_000, "cacheReadTokens": 50_000, "outputTokens": 2_000}}
+VIDEO_QUOTE = {"modelId": "luma/ray-2-720p", "usage": {"seconds": 9},
+               "options": {"quality": "high"}}
 WORKLOAD = [
     ("getActiveModels", "query", "models:getActiveModels", {}),
     ("getModelById", "query", "models:getModelById", {"modelId": "luma/ray-2-720p"}),
     ("getCreditCost", "query", "pricing:getCreditCost", LOOKUP),
     ("validateModelCapabilities", "query", "models:validateModelCapabilities", LOOKUP),
+    ("quote (chat, tiers, cache)", "query", "pricing:quote", CHAT_QUOTE),
+    ("quote (video)", "query", "pricing:quote", VIDEO_QUOTE),
     ("updateModelStats", "mutation", "models:updateModelStats",
      {"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5, "success": True}),
 ]
-SINGLE_LOOKUPS = ("getModelById", "getCreditCost", "validateModelCapabilities")
+SINGLE_LOOKUPS = ("getModelById", "getCreditCost", "validateModelCapabilities",
+                  "quote (chat, tiers, cache)", "quote (video)")
 
 
 def ensure_wrk() -> str:
@@ -114,13 +133,20 @@ def prepare(url: str, size: int, scope: str = "stats:write") -> str:
         if size > 3:
             catalog = call("catalog:exportCatalog", {}, identity=system("bench"),
                            source="bench")
-            base = catalog["models"][1]
+            video = catalog["models"][1]
+            kinds = [
+                {"contentType": "chat", "provider": "Bench", "prices": CHAT_PRICES},
+                {"contentType": "image", "provider": "Bench", "prices": IMAGE_PRICES,
+                 "supportedQualities": ["standard", "hd"]},
+                video,
+            ]
             for i in range(size - 3):
                 catalog["models"].append({
-                    **base, "modelId": f"bench/model-{i:05d}", "name": f"Bench {i}",
+                    **kinds[i % 3], "modelId": f"bench/model-{i:05d}", "name": f"Bench {i}",
                     "isDefault": False, "isActive": i < ACTIVE_IN_LARGE - 3})
             call("catalog:applyCatalog", {"catalog": catalog, "reason": "bench"},
                  identity=system("bench"), source="bench")
+        call("models:createModel", CHAT_MODEL, identity=system("bench"), source="bench")
         token = call("access:createToken", {"name": "bench", "scopes": [scope]},
                      identity=system("bench"), source="bench")["token"]
     app.extensions["catalog_db"].dispose()
@@ -358,7 +384,7 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
         "fetch and the Convex client do (answers over 1 KiB come compressed). "
         "The rate limiter counts every request (its limit set out of reach, so far from it the "
         "hits are shared in batches every 0.1 s). Every request logs its JSON line. "
-        f"The 10,000-model catalog has {ACTIVE_IN_LARGE} active models.",
+        f"The 5,000-model catalog has {ACTIVE_IN_LARGE} active models.",
         "",
         f"Floor (a minimal Flask app returning constant bytes, same gunicorn settings), first "
         f"run: **{floor['rps']:.0f} req/s**, {floor['cpu']['machine']:.0f} µs of CPU per "
@@ -395,13 +421,13 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
               f"floor under the same delay: **{slow['rps']:.0f} against "
               f"{slow['floor_rps']:.0f} req/s, {slow['ratio']:.2f}**; p50 {slow['p50_ms']:.2f} "
               f"ms, p99 {slow['p99_ms']:.2f} ms."]
-    lines += ["", "Single-model lookups, 10,000 models against 3: both catalogs served at once "
+    lines += ["", "Single-model lookups, 5,000 models against 3: both catalogs served at once "
               f"and measured in turn, {ROUNDS} runs each, medians divided (1.00 means no cost "
               "from the catalog's size; from the table above, each against its own floor, "
               "in brackets):", ""]
     for database in ("sqlite", "postgresql"):
         for name in SINGLE_LOOKUPS:
-            small, large = runs[(database, 3)][name], runs[(database, 10_000)][name]
+            small, large = runs[(database, 3)][name], runs[(database, max(SIZES))][name]
             lines.append(f"- {database} {name}: {sizes[database][name]:.2f} "
                          f"({large['ratio'] / small['ratio']:.2f})")
     lines += ["", "Worker memory (RSS, MiB, per worker):", ""]
