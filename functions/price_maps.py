@@ -28,7 +28,7 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-from functions.prices import PricingError, decimal_string, validate
+from functions.prices import UNITS, PricingError, decimal_string, select_components, validate
 
 # ---------------------------------------------------------------- genai-prices
 
@@ -111,7 +111,7 @@ def from_genai_prices(model: ModelInfo, provider_id: str | None = None
     try:
         return validate(entries), []
     except PricingError as error:
-        return None, [f"{error.field}: {error.message}"]
+        return None, [error.message]
 
 
 def _conditionals(model: ModelInfo) -> list[ConditionalPrice]:
@@ -208,32 +208,295 @@ def _component(unit: str, value: Decimal | TieredPrices, divisor: int, when: dic
 
 
 # ---------------------------------------------------------------- LiteLLM
-
-
-def _per(value: Any, scale: int = 1) -> str:
-    """A LiteLLM float (USD per one unit) as an exact decimal string per `scale` units."""
-    return decimal_string(Decimal(repr(float(value))) * scale)
-
+#
+# The format and the cost rules followed are those of LiteLLM's main branch as read for this
+# converter (litellm 1.80.x; pyproject of BerriAI/litellm 813b8fd): `generic_cost_per_token(model,
+# usage, custom_llm_provider, service_tier, data_residency)` and `_get_token_base_cost` in
+# litellm_core_utils/llm_cost_calc/utils.py, `batch_cost_calculator`,
+# `default_image_cost_calculator`, `default_video_cost_calculator` with
+# `_video_output_cost_per_second`, `openai.cost_calculation.cost_per_second`, and
+# `StandardBuiltInToolCostTracking.get_cost_for_web_search`. Where LiteLLM and the engine differ
+# on purpose:
+# - an entry without a cache price bills cached tokens at 0 in LiteLLM (its default); the
+#   converter leaves them at the input rate (genai-prices' rule) rather than invent a free price;
+# - LiteLLM bills one web-search query per response; quote with `webSearches: 1` for that;
+# - `*_batches` prices are read only in pairs (input and output); LiteLLM halves the other side.
 
 SERVICE_TIERS = ("priority", "flex")
-_ABOVE = re.compile(r"input_cost_per_token_above_(\d+)(k?)_tokens")
+_ABOVE = re.compile(r"input_cost_per_token_above_(\d+k?)_tokens")
 _SIZE = re.compile(r"(\d+)-x-(\d+)")
 IMAGE_QUALITIES = {"standard", "hd", "low", "medium", "high", "auto"}
-# LiteLLM token-cost key (without tier or service-tier suffix) -> (unit, scale)
-LITELLM_TOKEN_KEYS = {
-    "input_cost_per_token": ("input_tokens", 1_000_000),
-    "output_cost_per_token": ("output_tokens", 1_000_000),
-    "cache_read_input_token_cost": ("cache_read_tokens", 1_000_000),
-    "cache_creation_input_token_cost": ("cache_write_tokens", 1_000_000),
+# unit -> (LiteLLM base key, its key above a threshold, with {t} for "200k")
+TOKEN_KEYS = {
+    "input_tokens": ("input_cost_per_token", "input_cost_per_token_above_{t}_tokens"),
+    "output_tokens": ("output_cost_per_token", "output_cost_per_token_above_{t}_tokens"),
+    "cache_read_tokens": ("cache_read_input_token_cost",
+                          "cache_read_input_token_cost_above_{t}_tokens"),
+    "cache_write_tokens": ("cache_creation_input_token_cost",
+                           "cache_creation_input_token_cost_above_{t}_tokens"),
+    "cache_write_1h_tokens": ("cache_creation_input_token_cost_above_1hr",
+                              "cache_creation_input_token_cost_above_1hr_above_{t}_tokens"),
 }
+# unit -> flat LiteLLM key (no tiers); only input audio follows the service tier
+MEDIA_TOKEN_KEYS = {
+    "input_audio_tokens": "input_cost_per_audio_token",
+    "input_image_tokens": "input_cost_per_image_token",
+    "input_video_tokens": "input_cost_per_video_token",
+    "output_audio_tokens": "output_cost_per_audio_token",
+    "output_image_tokens": "output_cost_per_image_token",
+    "output_video_tokens": "output_cost_per_video_token",
+    "output_reasoning_tokens": "output_cost_per_reasoning_token",
+}
+PER_MILLION = 1_000_000
+
+
+class _Entry:
+    """A LiteLLM entry whose cost keys are read as exact decimals, remembering which."""
+
+    def __init__(self, entry: Mapping[str, Any]):
+        self.entry = entry
+        self.used: set[str] = set()
+
+    def has(self, key: str) -> bool:
+        value = self.entry.get(key)
+        return value is not None and not isinstance(value, bool)
+
+    def number(self, key: str) -> Decimal | None:
+        if not self.has(key):
+            return None
+        self.used.add(key)
+        return Decimal(repr(float(self.entry[key])))
+
+    def rate(self, key: str, tier: str | None, default: Decimal | None) -> Decimal | None:
+        """LiteLLM's _get_cost_per_unit(_get_service_tier_cost_key(key, tier), default)."""
+        if tier is not None and self.has(f"{key}_{tier}"):
+            return self.number(f"{key}_{tier}")
+        value = self.number(key)
+        return default if value is None else value
+
+    def unread(self) -> list[str]:
+        return sorted(k for k, v in self.entry.items()
+                      if k not in self.used and v is not None and not isinstance(v, bool)
+                      and ("cost" in k or "multiplier" in k or k == "tiered_pricing"))
 
 
 def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None, list[str]]:
     """One LiteLLM price-map entry as a schedule, and the cost keys it could not express."""
-    raise NotImplementedError
+    lite = _Entry(entry)
+    reasons: list[str] = []
+    components = _litellm_tokens(lite, reasons)
+    components += _litellm_media(key, lite, reasons)
+    reasons += [f"{k} is not expressed" for k in lite.unread()]
+    try:
+        return validate([{"effectiveFrom": None, "components": components}]), reasons
+    except PricingError as error:
+        return None, [*reasons, error.message]
+
+
+def _thresholds(lite: _Entry) -> list[tuple[str, int]]:
+    """LiteLLM's price thresholds: ("200k", 200000) for input_cost_per_token_above_200k_tokens."""
+    found = []
+    for key in lite.entry:
+        match = _ABOVE.fullmatch(key)
+        if match and lite.has(key):
+            label = match.group(1)
+            found.append((label, int(label.rstrip("k")) * (1000 if label.endswith("k") else 1)))
+    return sorted(found, key=lambda t: t[1])
+
+
+def _litellm_tokens(lite: _Entry, reasons: list[str]) -> list[dict]:
+    tiers = [s for s in SERVICE_TIERS if any(k.endswith(f"_{s}") and lite.has(k)
+                                             for k in lite.entry)]
+    components = []
+    for tier in [None, *tiers]:
+        components += _token_components(lite, tier)
+    components = _with_overlaps(components)
+    return components + _batch_components(lite, components, reasons)
+
+
+def _token_components(lite: _Entry, tier: str | None) -> list[dict]:
+    """The token prices under one service tier (None: standard), as LiteLLM resolves them."""
+    when = {"serviceTier": tier} if tier else {}
+    thresholds = _thresholds(lite)
+    chosen: dict[str, dict] = {}
+    for unit, (base_key, above_key) in TOKEN_KEYS.items():
+        base = lite.rate(base_key, tier, None)
+        if unit == "output_tokens" and not base:
+            base = lite.number("output_cost_per_image_token") or base
+        if base is None:
+            continue
+        chosen[unit] = {"unit": unit, "price": _per_million(base)}
+        if thresholds:
+            chosen[unit]["tiers"] = [
+                {"start": start, "price": _per_million(
+                    lite.rate(above_key.format(t=label), tier, base))}
+                for label, start in thresholds]
+    for unit, key in MEDIA_TOKEN_KEYS.items():
+        price = lite.rate(key, tier if unit == "input_audio_tokens" else None, None)
+        if price is not None:
+            chosen[unit] = {"unit": unit, "price": _per_million(price)}
+        if unit == "input_audio_tokens" and tier and not lite.has(f"{key}_{tier}") and (
+                price is not None and "input_tokens" in chosen):
+            # LiteLLM: without a tier audio price, audio goes at the tier's input rate
+            chosen[unit] = {**chosen["input_tokens"], "unit": unit}
+    for component in chosen.values():
+        if when:
+            component["when"] = dict(when)
+    return list(chosen.values())
+
+
+def _per_million(price: Decimal) -> str:
+    return decimal_string(price * PER_MILLION)
+
+
+def _with_overlaps(components: list[dict]) -> list[dict]:
+    """Price the overlaps the engine requires (cached audio input when both cache reads and
+    audio input are priced) at the cache price: in LiteLLM's usage, cached and media tokens
+    are disjoint, so these counts are 0 there."""
+    out = list(components)
+    whens = [{}] + [c["when"] for c in components if "when" in c]
+    for options in whens:
+        chosen = select_components(out, options)
+        for cache in ("cache_read_tokens", "cache_write_tokens"):
+            for media in ("input_audio_tokens", "input_image_tokens", "input_video_tokens"):
+                join = _join(cache, media)
+                if cache in chosen and media in chosen and join and join not in chosen:
+                    component = {k: v for k, v in chosen[cache].items() if k != "when"}
+                    component["unit"] = join
+                    if options:
+                        component["when"] = dict(options)
+                    out.append(component)
+                    chosen = select_components(out, options)
+    return out
+
+
+def _join(a: str, b: str) -> str | None:
+    dimensions = UNITS[a].dimensions | UNITS[b].dimensions
+    return next((u.name for u in UNITS.values() if u.dimensions == dimensions), None)
+
+
+def _batch_components(lite: _Entry, components: list[dict], reasons: list[str]) -> list[dict]:
+    """processing=batch: LiteLLM's batch_cost_calculator bills every prompt token (cached too)
+    at input_cost_per_token_batches and every completion token at output_cost_per_token_batches,
+    without tiers."""
+    keys = ("input_cost_per_token_batches", "output_cost_per_token_batches")
+    present = [k for k in keys if lite.has(k)]
+    if not present:
+        return []
+    if len(present) == 1 or not all(lite.entry[k] for k in keys):
+        reasons.append("batch prices need both input_cost_per_token_batches and "
+                       "output_cost_per_token_batches (LiteLLM halves the missing one)")
+        lite.used.update(present)
+        return []
+    prices = {"input": _per_million(lite.number(keys[0])),
+              "output": _per_million(lite.number(keys[1]))}
+    units = dict.fromkeys(c["unit"] for c in components if UNITS[c["unit"]].tiered)
+    return [{"unit": unit, "price": prices[dict(UNITS[unit].dimensions)["direction"]],
+             "when": {"processing": "batch"}} for unit in units]
+
+
+def _litellm_media(key: str, lite: _Entry, reasons: list[str]) -> list[dict]:
+    mode = lite.entry.get("mode", "chat")
+    return [*_litellm_images(key, lite, reasons), *_litellm_seconds(mode, lite, reasons),
+            *_litellm_characters(lite), *_litellm_web_search(lite)]
+
+
+def image_options(key: str) -> dict[str, str]:
+    """The size and quality a LiteLLM image key names: "hd/1024-x-1792/dall-e-3" ->
+    {"size": "1024x1792", "quality": "hd"}; {} when it names no size."""
+    parts = key.split("/")
+    sizes = [p for p in parts if _SIZE.fullmatch(p)]
+    if not sizes:
+        return {}
+    options = {"size": sizes[0].replace("-x-", "x")}
+    qualities = [p for p in parts if p in IMAGE_QUALITIES]
+    if qualities:
+        options["quality"] = qualities[0]
+    return options
+
+
+def _litellm_images(key: str, lite: _Entry, reasons: list[str]) -> list[dict]:
+    """Images: output_cost_per_image each; for a size key, input_cost_per_pixel x width x
+    height each (LiteLLM's default image calculator)."""
+    when = image_options(key)
+    components = []
+    per_image = lite.number("output_cost_per_image")
+    if per_image is None and lite.has("input_cost_per_pixel"):
+        if when:
+            width, height = map(int, when["size"].split("x"))
+            per_image = lite.number("input_cost_per_pixel") * width * height
+        else:
+            reasons.append("input_cost_per_pixel without a size in the key (the size is the "
+                           "request's): use the size keys")
+    if lite.has("output_cost_per_pixel") and lite.number("output_cost_per_pixel") != 0:
+        reasons.append("output_cost_per_pixel is not used by LiteLLM's image calculator")
+    if per_image is not None:
+        components.append(_media("image", per_image, 1, when))
+    if lite.has("input_cost_per_image"):
+        components.append(_media("input_image", lite.number("input_cost_per_image"), 1, {}))
+    return components
+
+
+def _litellm_seconds(mode: str, lite: _Entry, reasons: list[str]) -> list[dict]:
+    if mode == "audio_transcription":
+        # cost_per_second: output_cost_per_second x the audio's duration if set (the input
+        # price is then unused), else input_cost_per_second x duration
+        price = lite.number("output_cost_per_second")
+        if price is None:
+            price = lite.number("input_cost_per_second")
+        else:
+            lite.used.add("input_cost_per_second")
+        return [] if price is None else [_media("audio_hour", price, 3600, {})]
+    if mode != "video_generation":
+        return []  # per-second keys of other modes (response time) stay unread
+    per_video_second = lite.number("output_cost_per_video_per_second")
+    if per_video_second is not None:  # LiteLLM takes it before any other per-second key
+        lite.used |= {k for k in lite.entry if k.startswith("output_cost_per_second")}
+        return [_media("second", per_video_second, 1, {})]
+    components = []
+    if lite.has("output_cost_per_second"):
+        components.append(_media("second", lite.number("output_cost_per_second"), 1, {}))
+    for key in sorted(lite.entry):
+        if key.startswith("output_cost_per_second_") and lite.has(key):
+            resolution = key.removeprefix("output_cost_per_second_").lower()
+            components.append(_media("second", lite.number(key), 1, {"resolution": resolution}))
+    return components
+
+
+def _litellm_characters(lite: _Entry) -> list[dict]:
+    components = []
+    for unit, key in (("characters", "input_cost_per_character"),
+                      ("output_characters", "output_cost_per_character")):
+        if lite.has(key):
+            components.append(_media(unit, lite.number(key), 1000, {}))
+    return components
+
+
+def _litellm_web_search(lite: _Entry) -> list[dict]:
+    """search_context_cost_per_query: medium when the request names no size (LiteLLM's
+    default), low and high by `searchContextSize`; a size without a price costs 0."""
+    prices = lite.entry.get("search_context_cost_per_query")
+    if not isinstance(prices, Mapping):
+        return []
+    lite.used.add("search_context_cost_per_query")
+
+    def price(size: str) -> Decimal:
+        return Decimal(repr(float(prices.get(f"search_context_size_{size}") or 0)))
+
+    return [_media("web_search", price("medium"), 1, {}),
+            *(_media("web_search", price(size), 1, {"searchContextSize": size})
+              for size in ("low", "high"))]
+
+
+def _media(unit: str, price: Decimal, scale: int, when: dict) -> dict:
+    component: dict[str, Any] = {"unit": unit, "price": decimal_string(price * scale)}
+    if when:
+        component["when"] = dict(when)
+    return component
 
 
 def combine(schedules: Iterable[list[dict]]) -> list[dict]:
-    """Single-entry schedules (say, one LiteLLM key per image size) merged into one."""
+    """Single-entry schedules (say, one LiteLLM key per image size and quality) merged into
+    one."""
     components = [c for schedule in schedules for entry in schedule for c in entry["components"]]
     return validate([{"effectiveFrom": None, "components": components}])

@@ -31,6 +31,11 @@ unit                        usage key (camelCase)     price is per     counts
 ``input_image_tokens``      ``inputImageTokens``      1,000,000        image part of input
 ``cache_image_read_tokens`` ``cacheImageReadTokens``  1,000,000        cached image input
 ``input_video_tokens``      ``inputVideoTokens``      1,000,000        video part of input
+``cache_video_read_tokens`` ``cacheVideoReadTokens``  1,000,000        cached video input
+``cache_audio_write_tokens`` ``cacheAudioWriteTokens`` 1,000,000       audio input written to
+                                                                       cache (likewise image,
+                                                                       video: ``cache_image_``,
+                                                                       ``cache_video_write_``)
 ``output_audio_tokens``     ``outputAudioTokens``     1,000,000        audio part of output
 ``output_image_tokens``     ``outputImageTokens``     1,000,000        image part of output
 ``output_video_tokens``     ``outputVideoTokens``     1,000,000        video part of output
@@ -194,6 +199,14 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
           modality="image", token_type="cache_read"),
     _unit("input_video_tokens", "inputVideoTokens", M, **_TOKENS, direction="input",
           modality="video"),
+    _unit("cache_video_read_tokens", "cacheVideoReadTokens", M, **_TOKENS, direction="input",
+          modality="video", token_type="cache_read"),
+    _unit("cache_audio_write_tokens", "cacheAudioWriteTokens", M, **_TOKENS, direction="input",
+          modality="audio", token_type="cache_write"),
+    _unit("cache_image_write_tokens", "cacheImageWriteTokens", M, **_TOKENS, direction="input",
+          modality="image", token_type="cache_write"),
+    _unit("cache_video_write_tokens", "cacheVideoWriteTokens", M, **_TOKENS, direction="input",
+          modality="video", token_type="cache_write"),
     _unit("output_audio_tokens", "outputAudioTokens", M, **_TOKENS, direction="output",
           modality="audio"),
     _unit("output_image_tokens", "outputImageTokens", M, **_TOKENS, direction="output",
