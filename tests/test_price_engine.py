@@ -4,6 +4,8 @@ exact quotes and the errors a caller maps onto function errors."""
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -409,3 +411,24 @@ def test_litellm_image_sizes_combine_into_one_schedule():
     assert schedule[0]["components"] == [
         c("image", "0.0399999238144", when={"size": "1024x1024", "quality": "standard"}),
         c("image", "0.11999117312", when={"size": "1024x1792", "quality": "hd"})]
+
+
+def test_the_examples_in_the_engine_documentation_are_valid_schedules():
+    import functions.prices
+
+    blocks = re.findall(r"\n\n((?:    .*\n)+)", functions.prices.__doc__)
+    schedules = []
+    for block in blocks:
+        text = textwrap.dedent(block).strip()
+        while text.startswith("["):
+            schedule, end = json.JSONDecoder().raw_decode(text)
+            schedules.append(schedule)
+            text = text[end:].strip()
+    assert len(schedules) == 6
+    for schedule in schedules:
+        assert validate(schedule) == schedule
+    chat, image, video, seed, multiplied, off_peak = schedules
+    assert chat == CHAT and image == IMAGE and video[0]["components"] == VIDEO[0]["components"][:2]
+    assert seed == video_schedule("0.18")
+    assert multiplied == video_schedule("0.123457", {"high": 1.5, "ultra": 2.25})
+    assert off_peak == OFF_PEAK[:2]
