@@ -780,6 +780,8 @@ def quote(schedule: Sequence[dict], usage: Mapping[str, Any], options: Mapping[s
           at: int, credits_per_usd: Decimal) -> dict:
     """The price of one request made at `at` (ms since the epoch) with this usage and these
     options, under a schedule that passed `validate`."""
+    if type(at) is not int:
+        raise PricingError("INVALID_ARGUMENT", "at must be milliseconds since the epoch", "at")
     options = _check_options(options)
     counts = parse_usage(usage)
     entry = entry_at(schedule, at)

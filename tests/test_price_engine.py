@@ -261,6 +261,8 @@ def test_a_usage_kind_the_model_has_no_price_for_is_refused():
 
 
 def test_unknown_options_and_bad_values_are_refused():
+    wrong = error(lambda: quote(CHAT, {}, {}, None, HUNDRED))
+    assert (wrong.code, wrong.field) == ("INVALID_ARGUMENT", "at")
     wrong = error(lambda: quote(CHAT, {}, {"colour": "red"}, T0, HUNDRED))
     assert (wrong.code, wrong.field) == ("INVALID_ARGUMENT", "options.colour")
     wrong = error(lambda: quote(CHAT, {}, {"quality": 3}, T0, HUNDRED))
