@@ -1,131 +1,164 @@
 """The one pricing engine: a model's price as components, scheduled in time, quoted exactly.
 
 Pure Python and `decimal`: no database, no Flask. The catalog stores a model's price *schedule*
-in a JSON column; `quote` prices one request against it.
+(JSON: exact decimals are strings) and `quote` prices one request against it.
 
-Components
-----------
-A price is a list of components. Each one prices one unit::
+## Components
+
+A price is a list of components; each prices one unit:
 
     {"unit": "input_tokens", "price": "1.25",
-     "when": {"serviceTier": "priority"},                 # optional: options it applies to
-     "tiers": [{"start": 200000, "price": "2.5"}]}        # optional: by total input tokens
+     "when": {"serviceTier": "priority"},             # optional: the options it applies to
+     "tiers": [{"start": 200000, "price": "2.5"}]}    # optional: by total input tokens
 
-`price` is an exact decimal string (digits and at most one point; no sign, no exponent; at most
-20 significant digits), stored as given and never rounded.
+`price` is an exact decimal string (digits, at most one point; no sign, no exponent; at most 20
+significant digits), stored as given ("0.0833333333333333", "2.50") and never rounded.
 
-==========================  ========================  ===============  ==========================
-unit                        usage key (camelCase)     price is per     counts
-==========================  ========================  ===============  ==========================
-``input_tokens``            ``inputTokens``           1,000,000        all input tokens, cached
-                                                                       and media ones included
-``output_tokens``           ``outputTokens``          1,000,000        all output tokens
-``cache_read_tokens``       ``cacheReadTokens``       1,000,000        input tokens read from
-                                                                       cache (part of input)
-``cache_write_tokens``      ``cacheWriteTokens``      1,000,000        input tokens written to
-                                                                       cache (part of input)
-``cache_write_1h_tokens``   ``cacheWrite1hTokens``    1,000,000        part of cache writes kept
-                                                                       for one hour
-``input_audio_tokens``      ``inputAudioTokens``      1,000,000        audio part of input
-``cache_audio_read_tokens`` ``cacheAudioReadTokens``  1,000,000        cached audio input
-``input_image_tokens``      ``inputImageTokens``      1,000,000        image part of input
-``cache_image_read_tokens`` ``cacheImageReadTokens``  1,000,000        cached image input
-``input_video_tokens``      ``inputVideoTokens``      1,000,000        video part of input
-``output_audio_tokens``     ``outputAudioTokens``     1,000,000        audio part of output
-``output_image_tokens``     ``outputImageTokens``     1,000,000        image part of output
-``output_video_tokens``     ``outputVideoTokens``     1,000,000        video part of output
-``output_reasoning_tokens`` ``outputReasoningTokens`` 1,000,000        reasoning part of output
-``output_citation_tokens``  ``outputCitationTokens``  1,000,000        citation part of output
-``characters``              ``characters``            1,000            input characters (speech)
-``output_characters``       ``outputCharacters``      1,000            output characters
-``second``                  ``seconds``               1                seconds of output (video,
-                                                                       audio); may be fractional
-``image``                   ``images``                1                images generated
-``input_image``             ``inputImages``           1                images given as input
-``request``                 ``requests``              1                requests (1 when omitted)
-``web_search``              ``webSearches``           1                web searches
-``storage_search``          ``storageSearches``       1                file/storage searches
-``document_page``           ``documentPages``         1                input document pages
-``annotated_document_page`` ``annotatedDocumentPages`` 1               annotated pages (part of
-                                                                       document pages)
-``input_text_message``      ``inputTextMessages``     1                input text messages
-``audio_hour``              ``audioSeconds``          3,600 (an hour)  seconds of audio; may be
-                                                                       fractional
-``input_audio_hour``        ``inputAudioSeconds``     3,600 (an hour)  seconds of input audio
-                                                                       (part of audio seconds)
-==========================  ========================  ===============  ==========================
+| unit | usage key | price per | counts |
+| --- | --- | --- | --- |
+| `input_tokens` | `inputTokens` | 1M tokens | every input token, cached and media ones included |
+| `cache_read_tokens` | `cacheReadTokens` | 1M tokens | input tokens read from cache |
+| `cache_write_tokens` | `cacheWriteTokens` | 1M tokens | input tokens written to cache |
+| `cache_write_1h_tokens` | `cacheWrite1hTokens` | 1M tokens | cache writes kept one hour |
+| `input_audio_tokens` | `inputAudioTokens` | 1M tokens | audio input (cached included) |
+| `input_image_tokens` | `inputImageTokens` | 1M tokens | image input (cached included) |
+| `input_video_tokens` | `inputVideoTokens` | 1M tokens | video input (cached included) |
+| `cache_audio_read_tokens` (`image`, `video`) | `cacheAudioReadTokens` | 1M tokens | read |
+| `cache_audio_write_tokens` (`image`, `video`) | `cacheAudioWriteTokens` | 1M tokens | written |
+| `output_tokens` | `outputTokens` | 1M tokens | every output token |
+| `output_audio_tokens` (`image`, `video`) | `outputAudioTokens` | 1M tokens | media output |
+| `output_reasoning_tokens` | `outputReasoningTokens` | 1M tokens | reasoning output |
+| `output_citation_tokens` | `outputCitationTokens` | 1M tokens | citation output |
+| `characters` | `characters` | 1K characters | input characters (speech) |
+| `output_characters` | `outputCharacters` | 1K characters | output characters |
+| `second` | `seconds` | 1 second | seconds of output (video, audio) |
+| `image` | `images` | 1 image | images generated |
+| `input_image` | `inputImages` | 1 image | images given as input |
+| `request` | `requests` | 1 request | requests (1 when omitted) |
+| `web_search` | `webSearches` | 1 search | web searches |
+| `storage_search` | `storageSearches` | 1 search | file/storage searches |
+| `document_page` | `documentPages` | 1 page | input document pages |
+| `annotated_document_page` | `annotatedDocumentPages` | 1 page | annotated pages (of those) |
+| `input_text_message` | `inputTextMessages` | 1 message | input text messages |
+| `audio_hour` | `audioSeconds` | 1 hour (3,600 s) | seconds of audio (transcription) |
+| `input_audio_hour` | `inputAudioSeconds` | 1 hour (3,600 s) | seconds of input audio (of those) |
 
-Broad units include narrow ones, as in genai-prices: ``inputTokens`` counts every input token,
-cached and audio ones included. When a narrower unit is priced, its tokens are taken out of the
-broader one, so each token is paid once: with ``input_tokens``, ``cache_read_tokens`` and
-``input_audio_tokens`` priced, uncached text input = input - cache reads - audio + cached audio
-(``cache_audio_read_tokens`` must then be priced too, or the overlap would be paid twice; `validate`
-enforces this, and that every narrow unit's broader units are priced). A narrow count whose unit
-has no price is simply paid at its broader unit's rate (cache reads at the input rate).
+Broad units include narrow ones, as in genai-prices: `inputTokens` counts every input token.
+When a narrower unit is priced, its count is taken out of the broader one, so each token is paid
+once: with `input_tokens`, `cache_read_tokens` and `input_audio_tokens` priced, uncached text =
+input - cache reads - audio + cached audio. Two overlapping priced units need their overlap
+priced too (`cache_audio_read_tokens` here), and a narrow unit needs its broader units priced:
+`validate` enforces both. A narrow count whose unit has no price is paid at its broader unit's
+rate (cache reads at the input rate).
 
-Options and ``when``
---------------------
-``options`` of a quote: ``quality``, ``resolution``, ``size`` (``"1024x1024"``), ``serviceTier``,
-``processing`` (``"batch"``), ``speed``, ``route``, ``searchType``, ``searchContextSize``; values
-are strings, compared exactly. For each unit the component used is the one whose ``when`` holds
-(every key equal to the option given) with the most keys; on a tie the first listed. So a
-component without ``when`` is the default, and ``{"unit": "second", "when": {"quality": "high"},
-"price": "0.27"}`` overrides it for high quality. An option no component mentions is ignored,
-unless the entry declares its values (``"options": {"quality": ["standard", "high"]}``), in which
-case any other value is refused. A quote that needs a unit whose components all require other
-option values is refused with the supported values. Video quality multipliers are components:
-``video_schedule`` turns ``costPerSecond`` and ``qualityMultipliers`` into one default ``second``
-component and one per quality whose multiplier is not 1 (price = cost x multiplier, exact).
+## Options and `when`
 
-Tiers
------
-``tiers`` are by the request's total input tokens (``inputTokens``, cached included), as in
-genai-prices ``TieredPrices``: when the total is strictly above a tier's ``start``, the whole
-request pays that tier's price for that unit (the highest such tier); otherwise ``price``.
-``start`` ascends strictly. Only token units take tiers.
+Options of a quote: `quality`, `resolution`, `size` ("1024x1024"), `serviceTier`, `processing`
+("batch"), `speed`, `route`, `searchType`, `searchContextSize`; string values, compared exactly.
+For each unit, the component used is the one whose `when` holds (each key equals the option
+given) with the most keys, the first listed on a tie: a component without `when` is the default.
+An option no component mentions is ignored, unless the entry declares its values (`"options":
+{"quality": ["standard", "high"]}`), which refuses any other. A quote that needs a unit whose
+components all want other option values is refused, with the supported values.
 
-Schedules, time of day
-----------------------
-A schedule is a list of entries ``{"effectiveFrom": ms | null, "components": [...]}``, optionally
-with ``"utcTime": {"start": "HH:MM[:SS]", "end": "HH:MM[:SS]"}`` and ``"options"``. The entries
-with the latest ``effectiveFrom <= at`` (null: since always) are in force. Among them, the first
-with a ``utcTime`` window that contains ``at``'s UTC time of day replaces the whole component list;
-otherwise the one without ``utcTime`` applies (each ``effectiveFrom`` has exactly one). A window
-contains ``t`` when ``start <= t < end``, or, when it wraps midnight (``end < start``), when
-``t >= start or t < end`` (genai-prices ``TimeOfDateConstraint``). ``next_change_after`` gives the
-next instant a quote may change (a scheduled entry or a window edge), for live subscriptions.
+Video quality multipliers are components: `video_schedule(costPerSecond, qualityMultipliers)`
+gives one default `second` component and one per quality whose multiplier is not 1 (price = cost
+x multiplier, exact); `credit_cost` gives back `costPerSecond` and `qualityMultiplier`.
 
-Quotes, rounding, credits
--------------------------
-``quote`` answers ``{at, lines: [{unit, quantity, unitPrice, usdExact}], usd, usdExact, credits}``:
-one line per unit with a non-zero quantity, in component order; ``quantity`` is the count paid at
-that unit after narrower units are taken out (an int, or a decimal string for fractional
-seconds); ``unitPrice`` is the price applied (after tiers); ``usdExact`` = unitPrice x quantity /
-per. Nothing is rounded: products and sums are exact (a quote too large to be exact in 60
-significant digits is refused). The one exception is a per-hour price whose quotient by 3,600
-does not terminate: that line is cut at 28 significant digits and the total is summed at 28
-digits, exactly as genai-prices does. ``usdExact`` is that exact decimal, normalized, without
-exponent; ``usd`` is the same as a float, for display only. ``credits`` =
-ceil(usdExact x credits_per_usd), computed exactly.
+## Tiers
 
-Usage counts are whole numbers except seconds (``seconds``, ``audioSeconds``,
-``inputAudioSeconds``), which may be fractional (at most 10 significant digits). Counts are
-ints, decimal strings or `Decimal` (a float is taken by its shortest repr).
+`tiers` are by the request's total input tokens (`inputTokens`, cached included), as genai-prices'
+`TieredPrices`: when the total is strictly above a tier's `start`, the whole request pays that
+tier's price for that unit (the highest such tier), otherwise `price`. Starts ascend strictly;
+only token units take tiers.
 
-Errors
-------
-`PricingError(code, message, field, **data)`; the caller maps it onto a function error:
+## Schedules and time of day
 
-- ``INVALID_PRICE``: a schedule that `validate` refuses; ``field`` is the path
-  (``schedule[0].components[2].tiers[1].start``).
-- ``INVALID_ARGUMENT``: unknown usage or option key, a negative, fractional (where whole) or
-  non-numeric count, inconsistent usage (``cacheReadTokens`` above ``inputTokens``), a quote too
-  large to be exact.
-- ``UNSUPPORTED_QUALITY`` (for ``quality``) / ``UNSUPPORTED_OPTION`` (other options): the option
-  value has no price; ``supported`` lists the values that do.
-- ``UNSUPPORTED_USAGE``: a usage kind the model has no price for (``images`` on a chat model);
-  ``supported`` lists the usage keys it takes.
-- ``NO_PRICE``: nothing is in force at ``at`` (every entry starts later).
+A schedule is a list of entries `{"effectiveFrom": ms | null, "components": [...]}`, optionally
+with `"utcTime": {"start": "HH:MM[:SS]", "end": "HH:MM[:SS]"}` and `"options"`. The entries with
+the latest `effectiveFrom <= at` (null: always) are in force; among them the first whose
+`utcTime` contains `at`'s UTC time of day replaces the whole component list, else the one
+without `utcTime` applies (each `effectiveFrom` has exactly one). A window contains `t` when
+`start <= t < end`, or, wrapping midnight (`end < start`), when `t >= start or t < end`
+(genai-prices' `TimeOfDateConstraint`; its `StartDateConstraint` is an `effectiveFrom` at 00:00
+UTC). `next_change_after(schedule, at)` is the next instant a quote may change (an entry starts,
+a window opens or closes), for re-running live subscriptions.
+
+## Quotes, rounding, credits
+
+`quote(schedule, usage, options, at, credits_per_usd)` answers `{at, lines: [{unit, quantity,
+unitPrice, usdExact}], usd, usdExact, credits}`: a line per unit with a non-zero quantity, in
+component order; `quantity` is the count paid at that unit once narrower units are taken out (an
+int, or a decimal string for fractional seconds); `unitPrice` the price applied (after tiers);
+`usdExact` = unitPrice x quantity / per. Nothing is rounded: prices have at most 20 significant
+digits and counts at most 10, so every product and sum is exact (computed at 60 digits). The
+one exception: a per-hour price whose quotient by 3,600 does not terminate is cut at 28
+significant digits, and the total then summed at 28 digits, exactly as genai-prices does.
+`usdExact` is a normalized decimal string without exponent ("1.62", "10", "0.00000001"); `usd`
+is the same as a float, for display. `credits` = ceil(usdExact x credits_per_usd), exactly.
+
+Usage: counts are whole numbers except seconds (`seconds`, `audioSeconds`, `inputAudioSeconds`),
+which may be fractional; ints, decimal strings or `Decimal` (a float is read by its repr).
+
+## Errors
+
+`PricingError(code, message, field, **data)`, for the caller to map onto a function error:
+
+- `INVALID_PRICE`: what `validate` refuses; `field` is the path
+  (`schedule[0].components[2].tiers[1].start`).
+- `INVALID_ARGUMENT`: an unknown usage or option key; a negative, fractional (where whole),
+  non-numeric or over-10-digit count; inconsistent usage (`cacheReadTokens` above `inputTokens`).
+- `UNSUPPORTED_QUALITY` (option `quality`) / `UNSUPPORTED_OPTION` (others): the value has no
+  price; `supported` lists those that do.
+- `UNSUPPORTED_USAGE`: a usage kind the model has no price for (`images` on a chat model);
+  `supported` lists the usage keys it takes.
+- `NO_PRICE`: nothing is in force at `at` (every entry starts later); `startsAt` says when.
+
+## Examples
+
+A chat model with a tier above 200k input tokens, cache prices and a priority tier:
+
+    [{"effectiveFrom": null, "components": [
+      {"unit": "input_tokens", "price": "1.25", "tiers": [{"start": 200000, "price": "2.5"}]},
+      {"unit": "cache_read_tokens", "price": "0.125",
+       "tiers": [{"start": 200000, "price": "0.25"}]},
+      {"unit": "cache_write_tokens", "price": "1.625"},
+      {"unit": "output_tokens", "price": "10", "tiers": [{"start": 200000, "price": "15"}]},
+      {"unit": "input_tokens", "price": "2.25", "when": {"serviceTier": "priority"}}]}]
+
+An image model by size and quality:
+
+    [{"effectiveFrom": null, "components": [
+      {"unit": "image", "price": "0.04", "when": {"size": "1024x1024", "quality": "standard"}},
+      {"unit": "image", "price": "0.08", "when": {"size": "1024x1792", "quality": "standard"}},
+      {"unit": "image", "price": "0.08", "when": {"size": "1024x1024", "quality": "hd"}},
+      {"unit": "image", "price": "0.12", "when": {"size": "1024x1792", "quality": "hd"}}]}]
+
+A video model by resolution (720p by default), cheaper from 2026-06-01:
+
+    [{"effectiveFrom": null, "components": [
+      {"unit": "second", "price": "0.4"},
+      {"unit": "second", "price": "0.6", "when": {"resolution": "1080p"}}]},
+     {"effectiveFrom": 1780272000000, "components": [
+      {"unit": "second", "price": "0.35"},
+      {"unit": "second", "price": "0.5", "when": {"resolution": "1080p"}}]}]
+
+The seed model luma/ray-2-720p ($0.18/s, every quality the same), and the same at 0.123457/s
+with qualityMultipliers {"high": 1.5, "ultra": 2.25}:
+
+    [{"effectiveFrom": null, "components": [{"unit": "second", "price": "0.18"}]}]
+    [{"effectiveFrom": null, "components": [
+      {"unit": "second", "price": "0.123457"},
+      {"unit": "second", "price": "0.1851855", "when": {"quality": "high"}},
+      {"unit": "second", "price": "0.27777825", "when": {"quality": "ultra"}}]}]
+
+Off-peak prices (DeepSeek's shape): a `utcTime` entry beside the default one:
+
+    [{"effectiveFrom": null, "components": [{"unit": "input_tokens", "price": "0.27"},
+                                            {"unit": "output_tokens", "price": "1.1"}]},
+     {"effectiveFrom": null, "utcTime": {"start": "16:30", "end": "00:30"},
+      "components": [{"unit": "input_tokens", "price": "0.135"},
+                     {"unit": "output_tokens", "price": "0.55"}]}]
 """
 
 from __future__ import annotations
@@ -194,6 +227,14 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
           modality="image", token_type="cache_read"),
     _unit("input_video_tokens", "inputVideoTokens", M, **_TOKENS, direction="input",
           modality="video"),
+    _unit("cache_video_read_tokens", "cacheVideoReadTokens", M, **_TOKENS, direction="input",
+          modality="video", token_type="cache_read"),
+    _unit("cache_audio_write_tokens", "cacheAudioWriteTokens", M, **_TOKENS, direction="input",
+          modality="audio", token_type="cache_write"),
+    _unit("cache_image_write_tokens", "cacheImageWriteTokens", M, **_TOKENS, direction="input",
+          modality="image", token_type="cache_write"),
+    _unit("cache_video_write_tokens", "cacheVideoWriteTokens", M, **_TOKENS, direction="input",
+          modality="video", token_type="cache_write"),
     _unit("output_audio_tokens", "outputAudioTokens", M, **_TOKENS, direction="output",
           modality="audio"),
     _unit("output_image_tokens", "outputImageTokens", M, **_TOKENS, direction="output",
@@ -739,6 +780,8 @@ def quote(schedule: Sequence[dict], usage: Mapping[str, Any], options: Mapping[s
           at: int, credits_per_usd: Decimal) -> dict:
     """The price of one request made at `at` (ms since the epoch) with this usage and these
     options, under a schedule that passed `validate`."""
+    if type(at) is not int:
+        raise PricingError("INVALID_ARGUMENT", "at must be milliseconds since the epoch", "at")
     options = _check_options(options)
     counts = parse_usage(usage)
     entry = entry_at(schedule, at)
