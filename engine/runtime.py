@@ -101,13 +101,15 @@ class Function:
     internal: bool
     admin_only: bool
     atomic: bool
+    reads_only: bool
     summary: str
 
 
 REGISTRY: dict[str, Function] = {}
 
 
-def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic):
+def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic,
+              reads_only=False):
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         module = handler.__module__.rsplit(".", 1)[-1]
         name = f"{module}:{handler.__name__}"
@@ -121,6 +123,7 @@ def _register(kind: str, args: dict[str, Validator] | None, scope, internal, adm
             internal=internal,
             admin_only=admin_only,
             atomic=atomic,
+            reads_only=reads_only,
             summary=(handler.__doc__ or "").strip().split("\n")[0],
         )
         return handler
@@ -133,27 +136,40 @@ def query(args=None, *, scope: str | None = None, internal: bool = False):
     return _register("query", args, scope, internal, False, False)
 
 
-def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False):
+def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False,
+             reads_only=False):
     """Declare a writing function. `admin_only`: signed-in users also need the admin role.
 
     `atomic`: the handler runs at most one statement (atomic by itself, in autocommit) and needs
     no catalog lock. It is retried only when the database refused to start it (busy).
+    `reads_only`: the handler only reads (a dry run): it runs in a read transaction, as a query
+    does, and never holds the writers' lock.
     """
-    return _register("mutation", args, scope, internal, admin_only, atomic)
+    return _register("mutation", args, scope, internal, admin_only, atomic, reads_only)
+
+
+def missing_grant(identity: Identity, scope: str | None, admin_only: bool = False) -> str | None:
+    """What `identity` lacks to do what needs `scope` (and, for a signed-in user, the admin
+    role when `admin_only`), or None when it may. One rule for every function and every part
+    of a composite one."""
+    if scope is None:
+        return None
+    if identity.kind == "anonymous":
+        return "a service token (Authorization: Bearer ...) or a signed-in user"
+    if not identity.allows(scope):
+        return f"the '{scope}' scope"
+    if admin_only and identity.kind == "user" and identity.role != "admin":
+        return "the admin role"
+    return None
 
 
 def authorize(fn: Function, identity: Identity) -> None:
-    if fn.scope is None:
+    missing = missing_grant(identity, fn.scope, fn.admin_only)
+    if missing is None:
         return
     if identity.kind == "anonymous":
-        raise TransportError(
-            401, "Unauthenticated",
-            f"{fn.name} needs a service token (Authorization: Bearer ...) or a signed-in user",
-        )
-    if not identity.allows(fn.scope):
-        raise TransportError(403, "Forbidden", f"{fn.name} needs the '{fn.scope}' scope")
-    if fn.admin_only and identity.kind == "user" and identity.role != "admin":
-        raise TransportError(403, "Forbidden", f"{fn.name} needs the admin role")
+        raise TransportError(401, "Unauthenticated", f"{fn.name} needs {missing}")
+    raise TransportError(403, "Forbidden", f"{fn.name} needs {missing}")
 
 
 def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Function:
@@ -169,7 +185,7 @@ def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Funct
 
 def _begin(stack: ExitStack, fn: Function, engine: Engine) -> Session | Connection:
     """The call's transaction, entered on `stack`: a read, one atomic statement, or a write."""
-    if fn.kind == "query":
+    if fn.kind == "query" or fn.reads_only:
         return stack.enter_context(transaction(engine, write=False))
     if fn.atomic:
         return stack.enter_context(single_statement(engine))
@@ -200,7 +216,7 @@ def call(
             with ExitStack() as stack:
                 ctx = Context(partial(_begin, stack, fn, engine), identity,
                               int(time.time() * 1000), source, config)
-                if fn.kind == "mutation" and not fn.atomic:
+                if fn.kind == "mutation" and not (fn.atomic or fn.reads_only):
                     ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first
                 result = fn.handler(ctx, **checked)
                 if ctx.discard and ctx.began:

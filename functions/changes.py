@@ -56,6 +56,9 @@ def record(
 
 
 def bump_catalog_version(ctx: Context) -> None:
+    """Once per transaction: readers only need to know that the catalog changed."""
+    if "catalog" in ctx.changed:
+        return
     ctx.changed.add("catalog")
     ctx.db.execute(
         update(CatalogState).where(CatalogState.id == 1).values(version=CatalogState.version + 1)

@@ -6,12 +6,9 @@ from jsonschema import Draft202012Validator, SchemaError
 
 from engine.errors import FunctionError
 from engine.values import v
+from functions import ids, schemas
 
-MODEL_ID = v.string(
-    1, 200,
-    pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?",
-    hint="letters, digits, '.', '_' or '-', with at most one '/' (e.g. google/veo-3)",
-)
+MODEL_ID = ids.MODEL_ID  # the id rule: functions/ids.py
 QUALITY = v.string(
     1, 32, pattern=r"[a-z0-9][a-z0-9_-]*", hint="lower-case letters, digits, '_', '-'"
 )
@@ -103,6 +100,7 @@ def settle(config: dict, changed: set[str]) -> dict:
                 field=f"qualityMultipliers.{quality}",
             )
     if config.get("inputSchema") is not None:
+        schemas.check_patterns(config["inputSchema"], "inputSchema")
         try:
             Draft202012Validator.check_schema(config["inputSchema"])
         except SchemaError as error:
