@@ -13,6 +13,9 @@ from db.schema import Base
 from tests.conftest import Api, fresh_database
 
 
+# SQLite's reflection skips expression indexes (uq_models_model_id_lower) and says so;
+# PostgreSQL's compares them.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_upgrade_downgrade_upgrade_and_models_match(kind, request, tmp_path):
     url = fresh_database(kind, request, tmp_path)
@@ -31,7 +34,7 @@ def test_upgrade_downgrade_upgrade_and_models_match(kind, request, tmp_path):
 def test_db_commands(runner):
     result = runner.invoke(args=["db", "current"])
     assert result.exit_code == 0, result.output
-    assert "0001 (head)" in result.output
+    assert "0003 (head)" in result.output
 
 
 def test_seed_is_idempotent(app, runner):
