@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 
+import pytest
 from jsonschema import Draft202012Validator
 
+from engine.errors import FunctionError
 from functions.catalog import file_schema
 from tests.conftest import ROOT, catalog_fingerprint, fresh_database, run_as_system
 
@@ -117,3 +120,148 @@ def test_export_then_apply_on_an_empty_database_reproduces_the_catalog(
     assert result.exit_code == 0, result.output
     assert export(other, tmp_path / "h.json") == original
     empty.extensions["catalog_db"].dispose()
+
+
+# -- the invariants hold at the end of an apply, not after each step ---------------------------
+
+VEO, RAY, FLASH = "google/veo-3", "luma/ray-2-720p", "luma/ray-flash-2-540p"
+
+
+def exported(app) -> dict:
+    return run_as_system(app, "catalog:exportCatalog")
+
+
+def entry(catalog, model_id) -> dict:
+    return next(m for m in catalog["models"] if m["modelId"] == model_id)
+
+
+@pytest.mark.parametrize("deleted", [False, True])
+def test_a_file_that_turns_every_model_off_applies(seeded, deleted):
+    run_as_system(seeded, "models:setDefaultModel", {"modelId": VEO})  # the oldest: off first
+    catalog = exported(seeded)
+    for model in catalog["models"]:
+        model.update(isActive=False, isDeprecated=deleted)
+    plan = run_as_system(seeded, "catalog:applyCatalog", {"catalog": catalog, "reason": "off"})
+    assert plan["deactivated"] == [VEO, RAY, FLASH]
+    assert run_as_system(seeded, "models:getActiveModels") == []
+    assert run_as_system(seeded, "models:getDefaultModel") is None
+    after = exported(seeded)
+    assert not any(m["isDefault"] or m["isActive"] for m in after["models"])
+    assert {m["isDeprecated"] for m in after["models"]} == {deleted}
+
+
+@pytest.mark.parametrize("still_marked", [True, False])
+def test_a_file_that_leaves_models_on_without_a_default_is_refused(seeded, still_marked):
+    catalog = exported(seeded)
+    entry(catalog, FLASH).update(isActive=False, isDefault=still_marked)
+    before = catalog_fingerprint(seeded)
+    with pytest.raises(FunctionError) as refused:
+        run_as_system(seeded, "catalog:applyCatalog", {"catalog": catalog, "reason": "x"})
+    assert refused.value.code == "DEFAULT_REQUIRED"
+    [error] = refused.value.data["errors"]
+    assert error["modelId"] == FLASH and error["field"] == "isDefault"
+    assert catalog_fingerprint(seeded) == before
+
+
+def test_the_default_moves_to_an_older_model_as_the_old_one_goes_off(seeded):
+    catalog = exported(seeded)
+    entry(catalog, FLASH).update(isActive=False, isDefault=False)
+    entry(catalog, VEO)["isDefault"] = True
+    run_as_system(seeded, "catalog:applyCatalog", {"catalog": catalog, "reason": "x"})
+    assert run_as_system(seeded, "models:getDefaultModel")["modelId"] == VEO
+    assert exported(seeded) == catalog
+
+
+def test_plan_is_what_apply_does_with_one_history_entry_per_model(seeded, api):
+    run_as_system(seeded, "models:lockModel", {"modelId": VEO})
+    run_as_system(seeded, "models:deleteModel", {"modelId": RAY})
+    catalog = exported(seeded)
+    entry(catalog, VEO).update(isLocked=False, costPerSecond=0.8, isDefault=True)
+    entry(catalog, RAY).update(isDeprecated=False, isActive=False, tags=["x"])
+    entry(catalog, FLASH).update(isDefault=False, isDeprecated=True, isActive=False)
+    catalog["models"].append({**entry(catalog, FLASH), "modelId": "Acme/New", "name": "New",
+                              "isDeprecated": False, "isActive": True, "isLocked": True})
+    args = {"catalog": catalog, "reason": "review"}
+    revisions = {m: run_as_system(seeded, "models:getModelById", {"modelId": m})["revision"]
+                 for m in (VEO, RAY, FLASH)}
+    plan = run_as_system(seeded, "catalog:planCatalog", args)
+    assert plan["created"] == ["acme/new"] and plan["deactivated"] == [FLASH]
+    assert run_as_system(seeded, "catalog:applyCatalog", args) == plan
+    assert exported(seeded)["models"] == sorted(
+        [*catalog["models"][:-1], {**catalog["models"][-1], "modelId": "acme/new"}],
+        key=lambda m: m["modelId"])
+    for model_id, revision in [*((m, r + 1) for m, r in revisions.items()), ("acme/new", 1)]:
+        history = api.value("query", "history:getModelHistory", {
+            "modelId": model_id, "paginationOpts": {"numItems": 1, "cursor": None}})["page"]
+        assert (history[0]["action"], history[0]["revision"]) == ("import", revision), model_id
+    again = run_as_system(seeded, "catalog:applyCatalog", args)
+    assert again["created"] == [] and again["changed"] == []
+
+
+# -- a plan holds no lock; an apply checks the file before it takes the lock -------------------
+
+
+def test_a_stats_write_completes_while_a_plan_of_a_large_file_runs(seeded):
+    """The plan is held inside its read of the models until the stats write is done: with the
+    writers' lock held there, the write could not complete."""
+    from sqlalchemy import event
+
+    from db.engine import engines
+
+    catalog = exported(seeded)
+    template = {k: val for k, val in entry(catalog, RAY).items() if k != "isDefault"}
+    catalog["models"] += [dict(template, modelId=f"bulk/m-{i}") for i in range(2000)]
+    planning, written = threading.Event(), threading.Event()
+    planner: list[int] = []
+
+    def hold(conn, cursor, statement, *rest):
+        if threading.get_ident() in planner and "FROM models" in statement \
+                and not planning.is_set():
+            planning.set()
+            written.wait(timeout=300)
+
+    targets = engines(seeded.extensions["catalog_db"].engine)
+    for target in targets:
+        event.listen(target, "before_cursor_execute", hold)
+    answer: dict = {}
+
+    def plan():
+        planner.append(threading.get_ident())
+        answer["plan"] = run_as_system(seeded, "catalog:planCatalog", {"catalog": catalog})
+
+    thread = threading.Thread(target=plan)
+    thread.start()
+    try:
+        assert planning.wait(timeout=300)
+        stats = run_as_system(seeded, "models:updateModelStats",
+                              {"modelId": RAY, "generationTime": 3, "success": True})
+    finally:
+        written.set()
+        thread.join()
+        for target in targets:
+            event.remove(target, "before_cursor_execute", hold)
+    assert stats["totalGenerations"] == 1
+    assert len(answer["plan"]["created"]) == 2000
+
+
+def test_a_bad_file_is_refused_before_any_transaction_begins(seeded):
+    from tests.test_concurrency import count_statements
+
+    catalog = exported(seeded)
+    catalog["models"][0]["costPerSecond"] = -1
+    sent = count_statements(seeded)
+    for path in ("catalog:planCatalog", "catalog:applyCatalog"):
+        with pytest.raises(FunctionError) as refused:
+            run_as_system(seeded, path, {"catalog": catalog, "reason": "x"})
+        assert refused.value.data["errors"][0]["field"] == "models[0].costPerSecond"
+    assert sent == []
+
+
+def test_a_plan_takes_no_writers_lock(seeded):
+    from tests.test_concurrency import count_statements
+
+    catalog = exported(seeded)
+    entry(catalog, RAY)["costPerSecond"] = 0.3
+    sent = count_statements(seeded)
+    run_as_system(seeded, "catalog:planCatalog", {"catalog": catalog})
+    assert sent and not any("IMMEDIATE" in s or "advisory" in s for s in sent), sent
