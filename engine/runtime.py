@@ -78,6 +78,7 @@ class Context:
         self._begin, self._session = begin, None
         self.identity, self.now, self.source, self.config = identity, now, source, config
         self.discard = False  # set by a handler that must leave no trace (a dry run)
+        self.prepared: Any = None  # what the function's `prepare` answered, if it has one
         self.changed: set[str] = set()  # the change marks to bump once committed
 
     @property
@@ -102,6 +103,7 @@ class Function:
     admin_only: bool
     atomic: bool
     reads_only: bool
+    prepare: Callable[..., Any] | None
     summary: str
 
 
@@ -109,7 +111,7 @@ REGISTRY: dict[str, Function] = {}
 
 
 def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic,
-              reads_only=False):
+              reads_only=False, prepare=None):
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         module = handler.__module__.rsplit(".", 1)[-1]
         name = f"{module}:{handler.__name__}"
@@ -124,6 +126,7 @@ def _register(kind: str, args: dict[str, Validator] | None, scope, internal, adm
             admin_only=admin_only,
             atomic=atomic,
             reads_only=reads_only,
+            prepare=prepare,
             summary=(handler.__doc__ or "").strip().split("\n")[0],
         )
         return handler
@@ -137,15 +140,18 @@ def query(args=None, *, scope: str | None = None, internal: bool = False):
 
 
 def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False,
-             reads_only=False):
+             reads_only=False, prepare=None):
     """Declare a writing function. `admin_only`: signed-in users also need the admin role.
 
     `atomic`: the handler runs at most one statement (atomic by itself, in autocommit) and needs
     no catalog lock. It is retried only when the database refused to start it (busy).
     `reads_only`: the handler only reads (a dry run): it runs in a read transaction, as a query
     does, and never holds the writers' lock.
+    `prepare(ctx, **args)`: runs first, on a read (holding no lock), with the same `ctx.now`;
+    the handler finds its answer in `ctx.prepared` and must check that it still holds (what
+    it read may have changed before the lock was taken). Work that only reads moves there.
     """
-    return _register("mutation", args, scope, internal, admin_only, atomic, reads_only)
+    return _register("mutation", args, scope, internal, admin_only, atomic, reads_only, prepare)
 
 
 def missing_grant(identity: Identity, scope: str | None, admin_only: bool = False) -> str | None:
@@ -192,6 +198,13 @@ def _begin(stack: ExitStack, fn: Function, engine: Engine) -> Session | Connecti
     return stack.enter_context(transaction(engine, write=True))
 
 
+def _prepare(fn: Function, args: dict, identity: Identity, now: int, source: str,
+             config: dict, engine: Engine) -> Any:
+    """A mutation's `prepare` step, in a read transaction of its own."""
+    with transaction(engine, write=False) as session:
+        return fn.prepare(Context(lambda: session, identity, now, source, config), **args)
+
+
 def marks() -> Marks:
     return current_app.extensions["catalog_marks"]
 
@@ -214,8 +227,10 @@ def call(
     for attempt in range(MAX_ATTEMPTS):
         try:
             with ExitStack() as stack:
-                ctx = Context(partial(_begin, stack, fn, engine), identity,
-                              int(time.time() * 1000), source, config)
+                now = int(time.time() * 1000)
+                ctx = Context(partial(_begin, stack, fn, engine), identity, now, source, config)
+                if fn.prepare is not None:
+                    ctx.prepared = _prepare(fn, checked, identity, now, source, config, engine)
                 if fn.kind == "mutation" and not (fn.atomic or fn.reads_only):
                     ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first
                 result = fn.handler(ctx, **checked)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from db.schema import Model
+from db.schema import CatalogState, Model
 from engine.errors import FunctionError
 from engine.runtime import SIGNED_IN, Context, mutation, query
 from engine.values import Validator, v
@@ -119,44 +119,75 @@ class CatalogFile(Validator):
 CATALOG_ARGS = {"catalog": CatalogFile(), "reason": v.optional(v.string(0, 500))}
 
 
-def _models(ctx: Context) -> list[Model]:
-    return ctx.db.scalars(select(Model).order_by(Model.id)).all()
+def _models(ctx: Context) -> list:
+    """Every model as plain rows (the plan only reads them), in creation order."""
+    return ctx.db.execute(select(Model.__table__).order_by(Model.id)).all()
+
+
+def _version(ctx: Context) -> int:
+    return ctx.db.execute(select(CatalogState.version).where(CatalogState.id == 1)).scalar_one()
+
+
+def _plan(ctx: Context, catalog: dict) -> Plan:
+    return Plan(_models(ctx), catalog["models"], ctx.identity, ctx.now)
 
 
 @mutation(CATALOG_ARGS, scope="catalog:write", reads_only=True)
 def planCatalog(ctx: Context, catalog: dict, reason: str | None = None) -> dict:
     """What applying the file would do (created, changed field by field, deactivated); no change."""
-    return Plan(_models(ctx), catalog["models"], ctx.identity, ctx.now).summary()
+    return _plan(ctx, catalog).summary()
 
 
-@mutation(CATALOG_ARGS, scope="catalog:write")
+def _prepare_apply(ctx: Context, catalog: dict, reason: str | None = None) -> tuple:
+    """The plan, made before the writers' lock is taken, with the catalog version it was made
+    at (read first: models read after it are at least as new)."""
+    version = _version(ctx)
+    plan = _plan(ctx, catalog)
+    return version, plan, plan.summary()
+
+
+@mutation(CATALOG_ARGS, scope="catalog:write", prepare=_prepare_apply)
 def applyCatalog(ctx: Context, catalog: dict, reason: str | None = None) -> dict:
     """Make the catalog match the file, all or nothing; the same file twice changes nothing."""
-    rows = _models(ctx)
-    plan = Plan(rows, catalog["models"], ctx.identity, ctx.now)
+    version, plan, summary = ctx.prepared
+    if _version(ctx) != version:  # the catalog changed meanwhile: plan again, under the lock
+        plan = _plan(ctx, catalog)
+        summary = plan.summary()
     with models.invariants(ctx):
-        _write(ctx, plan, {row.model_id: row for row in rows}, reason)
-    return plan.summary()
+        _write(ctx, plan, reason)
+    return summary
 
 
-def _write(ctx: Context, plan: Plan, rows: dict[str, Model], reason: str | None) -> None:
-    """Write what the plan says, one history entry per model it changes."""
+def _write(ctx: Context, plan: Plan, reason: str | None) -> None:
+    """Write what the plan says: one history entry per model it changes, in few statements."""
     changed = plan.changed()
+    pks = [draft.pk for draft in changed if draft.pk is not None]
+    rows = {row.model_id: row for start in range(0, len(pks), 500)
+            for row in ctx.db.scalars(select(Model).where(Model.id.in_(pks[start:start + 500])))}
     # The model that loses the default goes first: the database holds one default at a time.
-    changed.sort(key=lambda d: not (d.pk is not None and rows[d.model_id].is_default
-                                    and not d.is_default))
+    loser = next((d for d in changed if d.pk is not None and rows[d.model_id].is_default
+                  and not d.is_default), None)
+    if loser is not None:
+        _write_one(ctx, loser, rows[loser.model_id], reason)
+        ctx.db.flush()
     for draft in changed:
-        config = {k: val for k, val in draft.editable.items() if k != "isActive"}
-        if draft.pk is None:
-            model = models.new_model(ctx, draft.model_id, {**config, "isActive": False})
-            before = None
-        else:
-            model = rows[draft.model_id]
-            before = config_of(model)
-            assign(model, config)
-        states.move(model, states.state_of(draft), ctx.now)
-        model.is_default, model.is_locked = draft.is_default, draft.is_locked
-        if before is None:
-            models.add_model(ctx, model, "import", reason)
-        else:
-            record(ctx, model, before, "import", reason)
+        if draft.pk is not None and draft is not loser:
+            _write_one(ctx, draft, rows[draft.model_id], reason)
+    added = [_write_one(ctx, draft, None, reason) for draft in changed if draft.pk is None]
+    if added:
+        models.add_models(ctx, added, "import", reason)
+
+
+def _write_one(ctx: Context, draft, model: Model | None, reason: str | None) -> Model:
+    """Bring a row (or a new one) to the draft's fields and state; record a change to a row."""
+    config = {k: val for k, val in draft.editable.items() if k != "isActive"}
+    before = None if model is None else config_of(model)
+    if model is None:
+        model = models.new_model(ctx, draft.model_id, {**config, "isActive": False})
+    else:
+        assign(model, config)
+    states.move(model, states.state_of(draft), ctx.now)
+    model.is_default, model.is_locked = draft.is_default, draft.is_locked
+    if before is not None:
+        record(ctx, model, before, "import", reason)
+    return model

@@ -36,7 +36,8 @@ def record(
         return False
     model.revision = 1 if before is None else model.revision + 1
     model.updated_at = ctx.now
-    ctx.db.flush()
+    if model.id is None:
+        ctx.db.flush()  # a new model's entry needs its id; others are written in one flush
     ctx.db.add(
         ModelHistory(
             model_pk=model.id,

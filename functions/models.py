@@ -251,13 +251,14 @@ def new_model(ctx: Context, modelId: str, config: dict) -> Model:
     return model
 
 
-def add_model(ctx: Context, model: Model, action: str, reason: str | None) -> Model:
-    ctx.db.add(model)
+def add_models(ctx: Context, rows: list[Model], action: str, reason: str | None) -> None:
+    """Add new models, their statistics and their first history entries (in few statements)."""
+    ctx.db.add_all(rows)
     ctx.db.flush()
-    ctx.db.add(ModelStats(model_pk=model.id, total_generations=0, successful_generations=0,
-                          total_time_micros=0))
-    record(ctx, model, None, action, reason)
-    return model
+    ctx.db.add_all(ModelStats(model_pk=model.id, total_generations=0, successful_generations=0,
+                              total_time_micros=0) for model in rows)
+    for model in rows:
+        record(ctx, model, None, action, reason)
 
 
 def insert_model(
@@ -277,7 +278,8 @@ def insert_model(
         raise FunctionError(
             "INVALID_ARGUMENT", "isDefault: the default model must be active", field="isDefault"
         )
-    model = add_model(ctx, new_model(ctx, modelId, config), action, reason)
+    model = new_model(ctx, modelId, config)
+    add_models(ctx, [model], action, reason)
     if isDefault:
         make_default(ctx, model, reason)
     return model

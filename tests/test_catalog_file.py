@@ -201,47 +201,72 @@ def test_plan_is_what_apply_does_with_one_history_entry_per_model(seeded, api):
 # -- a plan holds no lock; an apply checks the file before it takes the lock -------------------
 
 
+class HeldAtRead:
+    """Runs a call in a thread that is held when it first reads the models, until released:
+    meanwhile the test does what it wants to happen during the call."""
+
+    def __init__(self, app, path: str, args: dict) -> None:
+        from db.engine import engines
+
+        self.app, self.path, self.args = app, path, args
+        self.reading, self.released = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._call)
+        self.targets = engines(app.extensions["catalog_db"].engine)
+        self.answer: dict = {}
+
+    def _hold(self, conn, cursor, statement, *rest) -> None:
+        if threading.current_thread() is self.thread and "FROM models" in statement \
+                and not self.reading.is_set():
+            self.reading.set()
+            self.released.wait(timeout=300)
+
+    def _call(self) -> None:
+        try:
+            self.answer["value"] = run_as_system(self.app, self.path, self.args)
+        except FunctionError as error:
+            self.answer["error"] = error
+
+    def __enter__(self):
+        from sqlalchemy import event
+
+        for target in self.targets:
+            event.listen(target, "before_cursor_execute", self._hold)
+        self.thread.start()
+        assert self.reading.wait(timeout=300)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from sqlalchemy import event
+
+        self.released.set()
+        self.thread.join()
+        for target in self.targets:
+            event.remove(target, "before_cursor_execute", self._hold)
+
+
 def test_a_stats_write_completes_while_a_plan_of_a_large_file_runs(seeded):
     """The plan is held inside its read of the models until the stats write is done: with the
     writers' lock held there, the write could not complete."""
-    from sqlalchemy import event
-
-    from db.engine import engines
-
     catalog = exported(seeded)
     template = {k: val for k, val in entry(catalog, RAY).items() if k != "isDefault"}
     catalog["models"] += [dict(template, modelId=f"bulk/m-{i}") for i in range(2000)]
-    planning, written = threading.Event(), threading.Event()
-    planner: list[int] = []
-
-    def hold(conn, cursor, statement, *rest):
-        if threading.get_ident() in planner and "FROM models" in statement \
-                and not planning.is_set():
-            planning.set()
-            written.wait(timeout=300)
-
-    targets = engines(seeded.extensions["catalog_db"].engine)
-    for target in targets:
-        event.listen(target, "before_cursor_execute", hold)
-    answer: dict = {}
-
-    def plan():
-        planner.append(threading.get_ident())
-        answer["plan"] = run_as_system(seeded, "catalog:planCatalog", {"catalog": catalog})
-
-    thread = threading.Thread(target=plan)
-    thread.start()
-    try:
-        assert planning.wait(timeout=300)
+    with HeldAtRead(seeded, "catalog:planCatalog", {"catalog": catalog}) as plan:
         stats = run_as_system(seeded, "models:updateModelStats",
                               {"modelId": RAY, "generationTime": 3, "success": True})
-    finally:
-        written.set()
-        thread.join()
-        for target in targets:
-            event.remove(target, "before_cursor_execute", hold)
     assert stats["totalGenerations"] == 1
-    assert len(answer["plan"]["created"]) == 2000
+    assert len(plan.answer["value"]["created"]) == 2000
+
+
+def test_an_apply_planned_before_a_change_is_planned_again(seeded):
+    """applyCatalog plans before it takes the writers' lock; a change that lands in between
+    is seen under the lock, and the file still wins."""
+    catalog = exported(seeded)
+    entry(catalog, RAY)["costPerSecond"] = 0.3
+    with HeldAtRead(seeded, "catalog:applyCatalog", {"catalog": catalog}) as apply:
+        run_as_system(seeded, "models:updateModel", {"modelId": VEO,
+                                                     "patch": {"name": "Meanwhile"}})
+    assert [c["modelId"] for c in apply.answer["value"]["changed"]] == [VEO, RAY]
+    assert exported(seeded) == catalog
 
 
 def test_a_bad_file_is_refused_before_any_transaction_begins(seeded):
