@@ -10,12 +10,12 @@ ERROR_CODES = {
     "NOT_FOUND": "no model (or revision) with that id",
     "UNSUPPORTED_DURATION": "the model does not support that duration",
     "UNSUPPORTED_QUALITY": "the model does not support that quality",
-    "INACTIVE": "the model is inactive or deprecated",
+    "INACTIVE": "the model is inactive or deleted, or its state does not allow the transition",
     "LOCKED": "the model is locked; unlock it first",
     "DEFAULT_REQUIRED": "the change would leave the catalog without a default model",
-    "DUPLICATE": "a model with that modelId already exists",
+    "DUPLICATE": "a model with that modelId (in any case) already exists",
     "STALE_REVISION": "the model changed since the caller read it",
-    "FORBIDDEN": "the signed-in role may not do this",
+    "FORBIDDEN": "the caller may not do this (or one of the changes a composite call makes)",
 }
 
 
