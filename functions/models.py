@@ -445,7 +445,7 @@ def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) ->
                 state = states.check(ctx.identity, model, turn)
             except FunctionError as refusal:
                 skipped.append({"modelId": model.model_id, "code": refusal.code,
-                                "reason": refusal.message})
+                                "reason": SKIPPED.get(refusal.code, refusal.message)})
                 continue
             if state == states.state_of(model):
                 unchanged.append(model.model_id)
@@ -456,6 +456,9 @@ def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) ->
                 transition(ctx, model, turn, reason)
                 changed.append(model.model_id)
     return {"changed": changed, "unchanged": unchanged, "skipped": skipped}
+
+
+SKIPPED = {"LOCKED": "locked", "INACTIVE": "deleted; restore it first"}  # reasons, short
 
 
 def _others_active(ctx: Context, model: Model) -> bool:

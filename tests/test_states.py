@@ -213,3 +213,29 @@ def test_an_import_locks_and_unlocks_only_as_lock_and_unlock_do(seeded, locked_b
     as_user(seeded, ADMIN, "catalog:applyCatalog", args)
     assert run_as_system(seeded, "models:getModelById",
                          {"modelId": RAY})["isLocked"] is lock_in_file
+
+
+CONSOLE = {  # a row action on the models screen -> the function path it must match
+    "enable": "bulk enable", "disable": "bulk disable", "delete": "delete",
+    "restore": "restore", "set-default": "set default",
+}
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("verb", CONSOLE)
+def test_the_consoles_row_actions_against_every_state(seeded, client, verb, state):
+    from tests.console import create_accounts, sign_in
+
+    create_accounts(seeded)
+    token = sign_in(client, "admin")
+    put_in(seeded, state)
+    expected = MATRIX[CONSOLE[verb]][1][STATES.index(state)]
+    before = catalog_fingerprint(seeded)
+    response = client.post(f"/admin/models/row-action/{verb}/",
+                           data={"csrf_token": token, "id": "2"})
+    assert response.status_code == 302
+    if expected.isupper():
+        assert catalog_fingerprint(seeded) == before
+    else:
+        assert observed(seeded) == expected
+    assert_invariants(seeded)
