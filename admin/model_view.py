@@ -232,9 +232,9 @@ class CatalogModelView(SignedIn, ModelView):
         if verb == "duplicate":
             new_id = request.form.get("newModelId", "").strip()
             copy = run_or_flash("models:duplicateModel", {"modelId": model_id,
-                                                          "newModelId": new_id},
-                                f"{model_id} duplicated as {new_id} (inactive).")
-            if copy:
+                                                          "newModelId": new_id})
+            if copy:  # the id as the catalog spells it (functions/ids.py)
+                flash(f"{model_id} duplicated as {copy['modelId']} (inactive).", "success")
                 return redirect(self.get_url(".details_view", id=copy["_id"]))
         elif verb in ("enable", "disable"):
             self._set_active([model_id], verb == "enable")

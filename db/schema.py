@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -83,6 +84,9 @@ class Model(Base):
     deprecated_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
+        # modelIds are stored in lower case (functions/ids.py); the database also refuses two
+        # that differ only by case.
+        Index("uq_models_model_id_lower", func.lower(model_id), unique=True),
         Index("ix_models_is_active", "is_active"),
         Index("ix_models_is_default", "is_default"),
         Index("ix_models_active_premium", "is_active", "is_premium"),

@@ -41,12 +41,13 @@ class Entry:
 class Snapshot:
     version: int
     entries: list[Entry]  # in creation order (pk)
-    by_model_id: dict[str, Entry] = field(default_factory=dict)
+    by_model_id: dict[str, Entry] = field(default_factory=dict)  # by key(modelId)
     pks: list[int] = field(default_factory=list)
     active: list[Entry] = field(default_factory=list)
+    key: Callable[[str], str] = str  # a modelId as the catalog spells it (its canonical form)
 
     def find(self, model_id: str) -> Entry | None:
-        return self.by_model_id.get(model_id)
+        return self.by_model_id.get(self.key(model_id))
 
     @property
     def default(self) -> Entry | None:
@@ -56,23 +57,26 @@ class Snapshot:
         return self.entries[bisect_right(self.pks, pk):]
 
 
-def _load(session: Session, version: int, document: Callable[[Model], dict]) -> Snapshot:
+def _load(session: Session, version: int, document: Callable[[Model], dict],
+          key: Callable[[str], str]) -> Snapshot:
     rows = session.scalars(select(Model).order_by(Model.id)).all()
     for row in rows:
         session.expunge(row)  # detached and never written: safe to share between threads
     entries = [Entry(row.id, row, document(row)) for row in rows]
     return Snapshot(
-        version, entries, {e.model.model_id: e for e in entries}, [e.pk for e in entries],
-        [e for e in entries if e.model.is_active and not e.model.is_deprecated],
+        version, entries, {key(e.model.model_id): e for e in entries}, [e.pk for e in entries],
+        [e for e in entries if e.model.is_active and not e.model.is_deprecated], key,
     )
 
 
 class CatalogCache:
-    """`document` makes a model's document (less statistics); `stats` a statistics row's part."""
+    """`document` makes a model's document (less statistics); `stats` a statistics row's part;
+    `key` the form of a modelId under which models are found (the catalog's id rule)."""
 
     def __init__(self, marks: Marks, document: Callable[[Model], dict],
-                 stats: Callable[[ModelStats | None], dict]) -> None:
-        self._document, self._stats_of = document, stats
+                 stats: Callable[[ModelStats | None], dict],
+                 key: Callable[[str], str] = str) -> None:
+        self._document, self._stats_of, self._key = document, stats, key
         self._no_stats = stats(None)
         self._config = Generation(marks, "catalog")
         self._stats = Generation(marks, "stats")
@@ -106,7 +110,7 @@ class CatalogCache:
         # Reads may run statement by statement: the rows belong to `version` only if no
         # change committed while they were read, which the version read after them tells.
         while True:
-            loaded = _load(session, version, self._document)
+            loaded = _load(session, version, self._document, self._key)
             self.reloads += 1
             after = _version(session)
             if after == version:

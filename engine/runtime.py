@@ -79,6 +79,7 @@ class Context:
         self._begin, self._session = begin, None
         self.identity, self.now, self.source, self.config = identity, now, source, config
         self.discard = False  # set by a handler that must leave no trace (a dry run)
+        self.prepared: Any = None  # what the function's `prepare` answered, if it has one
         # Until when a query's answer holds (ms), when it depends on the time: None, for ever.
         self.expires: int | None = None
 
@@ -109,6 +110,8 @@ class Function:
     internal: bool
     admin_only: bool
     atomic: bool
+    reads_only: bool
+    prepare: Callable[..., Any] | None
     summary: str
     # Change marks its answer implies even when this call ran no statement itself (a
     # statistics call whose increment another call's statement wrote: engine/tally.py).
@@ -119,7 +122,7 @@ REGISTRY: dict[str, Function] = {}
 
 
 def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic,
-              changes=()):
+              reads_only=False, prepare=None, changes=()):
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         module = handler.__module__.rsplit(".", 1)[-1]
         name = f"{module}:{handler.__name__}"
@@ -133,6 +136,8 @@ def _register(kind: str, args: dict[str, Validator] | None, scope, internal, adm
             internal=internal,
             admin_only=admin_only,
             atomic=atomic,
+            reads_only=reads_only,
+            prepare=prepare,
             summary=(handler.__doc__ or "").strip().split("\n")[0],
             changes=frozenset(changes),
         )
@@ -147,30 +152,46 @@ def query(args=None, *, scope: str | None = None, internal: bool = False):
 
 
 def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False,
-             changes: tuple[str, ...] = ()):
+             reads_only=False, prepare=None, changes: tuple[str, ...] = ()):
     """Declare a writing function. `admin_only`: signed-in users also need the admin role.
 
     `atomic`: the handler runs at most one statement (atomic by itself, in autocommit) and needs
     no catalog lock. It is retried only when the database refused to start it (busy).
+    `reads_only`: the handler only reads (a dry run): it runs in a read transaction, as a query
+    does, and never holds the writers' lock.
+    `prepare(ctx, **args)`: runs first, on a read (holding no lock), with the same `ctx.now`;
+    the handler finds its answer in `ctx.prepared` and must check that it still holds (what
+    it read may have changed before the lock was taken). Work that only reads moves there.
 
     What a mutation changed is derived from the statements it ran (the tables' marks,
     db/schema.py); `changes` adds marks it implies without running a statement itself.
     """
-    return _register("mutation", args, scope, internal, admin_only, atomic, changes)
+    return _register("mutation", args, scope, internal, admin_only, atomic, reads_only, prepare,
+                     changes)
+
+
+def missing_grant(identity: Identity, scope: str | None, admin_only: bool = False) -> str | None:
+    """What `identity` lacks to do what needs `scope` (and, for a signed-in user, the admin
+    role when `admin_only`), or None when it may. One rule for every function and every part
+    of a composite one."""
+    if scope is None:
+        return None
+    if identity.kind == "anonymous":
+        return "a service token (Authorization: Bearer ...) or a signed-in user"
+    if not identity.allows(scope):
+        return f"the '{scope}' scope"
+    if admin_only and identity.kind == "user" and identity.role != "admin":
+        return "the admin role"
+    return None
 
 
 def authorize(fn: Function, identity: Identity) -> None:
-    if fn.scope is None:
+    missing = missing_grant(identity, fn.scope, fn.admin_only)
+    if missing is None:
         return
     if identity.kind == "anonymous":
-        raise TransportError(
-            401, "Unauthenticated",
-            f"{fn.name} needs a service token (Authorization: Bearer ...) or a signed-in user",
-        )
-    if not identity.allows(fn.scope):
-        raise TransportError(403, "Forbidden", f"{fn.name} needs the '{fn.scope}' scope")
-    if fn.admin_only and identity.kind == "user" and identity.role != "admin":
-        raise TransportError(403, "Forbidden", f"{fn.name} needs the admin role")
+        raise TransportError(401, "Unauthenticated", f"{fn.name} needs {missing}")
+    raise TransportError(403, "Forbidden", f"{fn.name} needs {missing}")
 
 
 def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Function:
@@ -186,11 +207,18 @@ def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Funct
 
 def _begin(stack: ExitStack, fn: Function, engine: Engine) -> Session | Connection:
     """The call's transaction, entered on `stack`: a read, one atomic statement, or a write."""
-    if fn.kind == "query":
+    if fn.kind == "query" or fn.reads_only:
         return stack.enter_context(transaction(engine, write=False))
     if fn.atomic:
         return stack.enter_context(single_statement(engine))
     return stack.enter_context(transaction(engine, write=True))
+
+
+def _prepare(fn: Function, args: dict, identity: Identity, now: int, source: str,
+             config: dict, engine: Engine) -> Any:
+    """A mutation's `prepare` step, in a read transaction of its own."""
+    with transaction(engine, write=False) as session:
+        return fn.prepare(Context(lambda: session, identity, now, source, config), **args)
 
 
 def marks() -> Marks:
@@ -229,9 +257,11 @@ def run(
     for attempt in range(MAX_ATTEMPTS):
         try:
             with noting_writes() as written, ExitStack() as stack:
-                ctx = Context(partial(_begin, stack, fn, engine), identity,
-                              int(time.time() * 1000), source, config)
-                if fn.kind == "mutation" and not fn.atomic:
+                now = int(time.time() * 1000)
+                ctx = Context(partial(_begin, stack, fn, engine), identity, now, source, config)
+                if fn.prepare is not None:
+                    ctx.prepared = _prepare(fn, checked, identity, now, source, config, engine)
+                if fn.kind == "mutation" and not (fn.atomic or fn.reads_only):
                     ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first
                 result = fn.handler(ctx, **checked)
                 if ctx.discard and ctx.began:

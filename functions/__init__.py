@@ -12,7 +12,8 @@ def init_app(app: Flask) -> None:
     from engine.cache import CatalogCache
     from functions.access import KnownTokens
     from functions.documents import config_document, stats_of
+    from functions.ids import canonical
 
     marks = app.extensions["catalog_marks"]
-    app.extensions["catalog_cache"] = CatalogCache(marks, config_document, stats_of)
+    app.extensions["catalog_cache"] = CatalogCache(marks, config_document, stats_of, canonical)
     app.extensions["known_tokens"] = KnownTokens(marks)

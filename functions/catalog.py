@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from db.schema import Model
+from db.schema import CatalogState, Model
 from engine.errors import FunctionError
 from engine.runtime import SIGNED_IN, Context, mutation, query
-from engine.values import v
-from functions import fields, models, spec
-from functions.changes import diff
+from engine.values import Validator, v
+from functions import fields, models, spec, states
+from functions.changes import assign, record
 from functions.documents import config_of
+from functions.plan import STATE, Plan, file_entry, refusal
 
 FORMAT_VERSION = 1
-STATE = spec.STATE_FLAGS
 ENTRY = v.object({
     "modelId": fields.MODEL_ID,
     **{f.name: (f.validator if f.required else v.optional(f.validator))
        for f in spec.EDITABLE_FIELDS if f.exported},
     **{k: v.optional(v.boolean()) for k in STATE},
 })
-# The file is checked entry by entry (to report every error), so its outer shape is loose here.
+# The outer shape; the entries are checked one by one (to report every error) by CatalogFile.
 FILE = v.object({
     "formatVersion": v.int(FORMAT_VERSION, FORMAT_VERSION),
     "models": v.array(v.json(max_bytes=1 << 20), max_items=10_000),
@@ -49,9 +49,7 @@ def file_schema() -> dict:
 
 def entry_of(model: Model) -> dict:
     """A model as the file holds it: configuration and state, no statistics or timestamps."""
-    config = config_of(model)
-    keep = ("modelId", *fields.EDITABLE, *STATE)
-    return {k: config[k] for k in sorted(keep) if config[k] is not None}
+    return file_entry(config_of(model))
 
 
 def export(ctx: Context) -> dict:
@@ -65,8 +63,20 @@ def exportCatalog(ctx: Context) -> dict:
     return export(ctx)
 
 
-def _check_entries(entries: list[dict]) -> tuple[list[dict], list[dict]]:
+def _contradiction(entry: dict) -> tuple[str, str] | None:
+    """A state the file asks for that no model can be in."""
+    if entry.get("isDeprecated") and entry.get("isActive"):
+        return "isActive", "a deleted model (isDeprecated) cannot be active"
+    return None
+
+
+def _check_entries(entries: list) -> tuple[list[dict], list[dict]]:
     checked, errors, seen = [], [], set()
+
+    def refuse(index, model_id, field, message, code="INVALID_ARGUMENT"):
+        errors.append({"entry": index, "modelId": model_id, "code": code, "field": field,
+                       "message": message})
+
     for index, raw in enumerate(entries):
         model_id = raw.get("modelId") if isinstance(raw, dict) else None
         where = f"models[{index}]"
@@ -78,129 +88,110 @@ def _check_entries(entries: list[dict]) -> tuple[list[dict], list[dict]]:
             field = error.data.get("field")
             if field and not field.startswith(where):  # a rule across fields: name the entry
                 field = f"{where}.{field}"
-            errors.append({"entry": index, "modelId": model_id, "field": field,
-                           "message": error.message})
+            refuse(index, model_id, field, error.message, error.code)
             continue
-        if entry["modelId"] in seen:
-            errors.append({"entry": index, "modelId": model_id, "field": "modelId",
-                           "message": f"{model_id} appears more than once"})
-        seen.add(entry["modelId"])
+        model_id = entry["modelId"]  # canonical: ids that differ only by case are one id
+        contradiction = _contradiction(entry)
+        if contradiction is not None:
+            refuse(index, model_id, f"models[{index}].{contradiction[0]}", contradiction[1])
+        elif model_id in seen:
+            refuse(index, model_id, "modelId", f"{model_id} appears more than once")
+        seen.add(model_id)
         checked.append(entry)
     defaults = [e["modelId"] for e in checked if e.get("isDefault")]
     if len(defaults) > 1:
-        errors.append({"entry": None, "modelId": None, "field": "isDefault",
-                       "message": f"only one model can be the default; the file marks "
-                                  f"{', '.join(defaults)}"})
+        refuse(None, None, "isDefault", "only one model can be the default; the file marks "
+                                        f"{', '.join(defaults)}")
     return checked, errors
 
 
-class _Collector:
-    """Runs each step, noting a refusal against its entry instead of stopping at the first."""
+class CatalogFile(Validator):
+    """The `catalog` argument: its shape, then every entry, each error reported. It is checked
+    before the function runs, so no writer waits on the checking of a large file."""
 
-    def __init__(self) -> None:
-        self.errors: list[dict] = []
+    def check(self, value, path):
+        outer = FILE.check(value, path)
+        checked, errors = _check_entries(outer["models"])
+        if errors:
+            raise refusal(errors)
+        return {**outer, "models": checked}
 
-    def run(self, model_id: str, step, *args) -> None:
-        try:
-            step(*args)
-        except FunctionError as error:
-            self.errors.append({"entry": None, "modelId": model_id,
-                                "field": error.data.get("field"), "message": error.message})
-
-
-def _reconcile(ctx: Context, entries: list[dict], reason: str | None) -> None:
-    """Bring the catalog to the file's state through the mutations' own steps."""
-    wanted = {e["modelId"]: e for e in entries}
-    existing = {m.model_id: m for m in ctx.db.scalars(select(Model).order_by(Model.id))}
-    steps = _Collector()
-
-    def unlock(model: Model) -> None:
-        models.set_lock(ctx, model, False, reason, "import")
-
-    def lock(model: Model) -> None:
-        models.set_lock(ctx, model, True, reason, "import")
-
-    def create(model_id: str, config: dict) -> None:
-        existing[model_id] = models.insert_model(ctx, model_id, config, reason, action="import")
-
-    def configure(model: Model, entry: dict) -> None:
-        current = config_of(model)
-        wanted_config = {k: entry.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
-                         if k in entry or k in fields.DEFAULTS}
-        patch = {k: val for k, val in wanted_config.items() if current[k] != val}
-        if patch.get("isActive") is False:
-            patch.pop("isActive")  # switched off in step 4, once the default has moved
-        if patch:
-            models.apply_patch(ctx, model, patch, "import", reason)
-
-    # 1. unlock what the file unlocks; 2. create and configure; 3. the default;
-    # 4. switch off and delete; 5. lock what the file locks.
-    for model_id, model in existing.items():
-        if model.is_locked and not wanted.get(model_id, {}).get("isLocked", False):
-            steps.run(model_id, unlock, model)
-    for model_id, entry in wanted.items():
-        model = existing.get(model_id)
-        if model is None:
-            config = {k: entry[k] for k in fields.EDITABLE if k in entry}
-            if entry.get("isDeprecated"):
-                config["isActive"] = False
-            steps.run(model_id, create, model_id, config)
-            continue
-        if model.is_deprecated and not entry.get("isDeprecated"):
-            steps.run(model_id, models.restore, ctx, model, reason, "import")
-        steps.run(model_id, configure, model, entry)
-    for model_id, entry in wanted.items():
-        if entry.get("isDefault") and model_id in existing:
-            steps.run(model_id, models.make_default, ctx, existing[model_id], reason)
-    for model_id, model in existing.items():
-        entry = wanted.get(model_id)
-        if entry is None or entry.get("isActive") is False:
-            if model.is_active:
-                steps.run(model_id, models.apply_patch, ctx, model, {"isActive": False},
-                          "import", reason)
-        if entry is not None and entry.get("isDeprecated") and not model.is_deprecated:
-            steps.run(model_id, models.soft_delete, ctx, model, reason, "import")
-    for model_id, entry in wanted.items():
-        if entry.get("isLocked") and model_id in existing and not existing[model_id].is_locked:
-            steps.run(model_id, lock, existing[model_id])
-    if steps.errors:
-        raise FunctionError("INVALID_ARGUMENT", _summary(steps.errors), errors=steps.errors)
+    def schema(self):
+        return FILE.schema()
 
 
-def _summary(errors: list[dict]) -> str:
-    return f"The catalog file has {len(errors)} error(s); nothing was applied: " + "; ".join(
-        f"{e['modelId'] or 'file'}: {e['message']}" for e in errors[:5])
+CATALOG_ARGS = {"catalog": CatalogFile(), "reason": v.optional(v.string(0, 500))}
 
 
-def _plan(ctx: Context, catalog: dict, reason: str | None) -> dict:
-    """Apply the file inside the caller's transaction and describe what changed."""
-    checked, errors = _check_entries(catalog["models"])
-    if errors:
-        raise FunctionError("INVALID_ARGUMENT", _summary(errors), errors=errors)
-    before = {e["modelId"]: e for e in export(ctx)["models"]}
-    _reconcile(ctx, checked, reason)
-    after = {e["modelId"]: e for e in export(ctx)["models"]}
-    created = sorted(set(after) - set(before))
-    changed = [{"modelId": mid, "changes": diff(before[mid], after[mid])}
-               for mid in sorted(before) if before[mid] != after[mid]]
-    deactivated = sorted(mid for mid in before
-                         if before[mid].get("isActive") and not after[mid].get("isActive"))
-    return {"created": created, "changed": changed, "deactivated": deactivated,
-            "unchanged": len(before) - len(changed)}
+def _models(ctx: Context) -> list:
+    """Every model as plain rows (the plan only reads them), in creation order."""
+    return ctx.db.execute(select(Model.__table__).order_by(Model.id)).all()
 
 
-CATALOG_ARGS = {"catalog": FILE, "reason": v.optional(v.string(0, 500))}
+def _version(ctx: Context) -> int:
+    return ctx.db.execute(select(CatalogState.version).where(CatalogState.id == 1)).scalar_one()
 
 
-@mutation(CATALOG_ARGS, scope="catalog:write")
+def _plan(ctx: Context, catalog: dict) -> Plan:
+    return Plan(_models(ctx), catalog["models"], ctx.identity, ctx.now)
+
+
+@mutation(CATALOG_ARGS, scope="catalog:write", reads_only=True)
 def planCatalog(ctx: Context, catalog: dict, reason: str | None = None) -> dict:
     """What applying the file would do (created, changed field by field, deactivated); no change."""
-    plan = _plan(ctx, catalog, reason)
-    ctx.discard = True
-    return plan
+    return _plan(ctx, catalog).summary()
 
 
-@mutation(CATALOG_ARGS, scope="catalog:write")
+def _prepare_apply(ctx: Context, catalog: dict, reason: str | None = None) -> tuple:
+    """The plan, made before the writers' lock is taken, with the catalog version it was made
+    at (read first: models read after it are at least as new)."""
+    version = _version(ctx)
+    plan = _plan(ctx, catalog)
+    return version, plan, plan.summary()
+
+
+@mutation(CATALOG_ARGS, scope="catalog:write", prepare=_prepare_apply)
 def applyCatalog(ctx: Context, catalog: dict, reason: str | None = None) -> dict:
     """Make the catalog match the file, all or nothing; the same file twice changes nothing."""
-    return _plan(ctx, catalog, reason)
+    version, plan, summary = ctx.prepared
+    if _version(ctx) != version:  # the catalog changed meanwhile: plan again, under the lock
+        plan = _plan(ctx, catalog)
+        summary = plan.summary()
+    with models.invariants(ctx):
+        _write(ctx, plan, reason)
+    return summary
+
+
+def _write(ctx: Context, plan: Plan, reason: str | None) -> None:
+    """Write what the plan says: one history entry per model it changes, in few statements."""
+    changed = plan.changed()
+    pks = [draft.pk for draft in changed if draft.pk is not None]
+    rows = {row.model_id: row for start in range(0, len(pks), 500)
+            for row in ctx.db.scalars(select(Model).where(Model.id.in_(pks[start:start + 500])))}
+    # The model that loses the default goes first: the database holds one default at a time.
+    loser = next((d for d in changed if d.pk is not None and rows[d.model_id].is_default
+                  and not d.is_default), None)
+    if loser is not None:
+        _write_one(ctx, loser, rows[loser.model_id], reason)
+        ctx.db.flush()
+    for draft in changed:
+        if draft.pk is not None and draft is not loser:
+            _write_one(ctx, draft, rows[draft.model_id], reason)
+    added = [_write_one(ctx, draft, None, reason) for draft in changed if draft.pk is None]
+    if added:
+        models.add_models(ctx, added, "import", reason)
+
+
+def _write_one(ctx: Context, draft, model: Model | None, reason: str | None) -> Model:
+    """Bring a row (or a new one) to the draft's fields and state; record a change to a row."""
+    config = {k: val for k, val in draft.editable.items() if k != "isActive"}
+    before = None if model is None else config_of(model)
+    if model is None:
+        model = models.new_model(ctx, draft.model_id, {**config, "isActive": False})
+    else:
+        assign(model, config)
+    states.move(model, states.state_of(draft), ctx.now)
+    model.is_default, model.is_locked = draft.is_default, draft.is_locked
+    if before is not None:
+        record(ctx, model, before, "import", reason)
+    return model

@@ -36,7 +36,8 @@ def record(
         return False
     model.revision = 1 if before is None else model.revision + 1
     model.updated_at = ctx.now
-    ctx.db.flush()
+    if model.id is None:
+        ctx.db.flush()  # a new model's entry needs its id; others are written in one flush
     ctx.db.add(
         ModelHistory(
             model_pk=model.id,
@@ -56,6 +57,10 @@ def record(
 
 
 def bump_catalog_version(ctx: Context) -> None:
+    """Once per transaction: readers only need to know that the catalog changed."""
+    if ctx.db.info.get("catalog_version_bumped"):
+        return
+    ctx.db.info["catalog_version_bumped"] = True
     ctx.db.execute(
         update(CatalogState).where(CatalogState.id == 1).values(version=CatalogState.version + 1)
     )

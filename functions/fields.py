@@ -6,7 +6,7 @@ from jsonschema import Draft202012Validator, SchemaError
 
 from engine.errors import FunctionError
 from engine.values import Validator, v
-from functions import spec
+from functions import schemas, spec
 from functions.spec import DURATION, MODEL_ID, QUALITY, REVISION  # noqa: F401 - re-exported
 
 # Every field a caller may set, with its validator. All are optional in a patch.
@@ -100,6 +100,7 @@ def _settle_common(config: dict) -> dict:
                 field=f"qualityMultipliers.{quality}",
             )
     if config.get("inputSchema") is not None:
+        schemas.check_patterns(config["inputSchema"], "inputSchema")
         try:
             Draft202012Validator.check_schema(config["inputSchema"])
         except SchemaError as error:

@@ -8,7 +8,7 @@ from db.schema import ModelHistory
 from engine.errors import FunctionError
 from engine.runtime import SIGNED_IN, Context, mutation, query
 from engine.values import v
-from functions import fields, models
+from functions import fields, ids, models, states
 
 
 def entry(row: ModelHistory) -> dict:
@@ -27,7 +27,7 @@ def entry(row: ModelHistory) -> dict:
     }
 
 
-@query({"modelId": v.string(1, 200), "paginationOpts": models.PAGINATION}, scope=SIGNED_IN)
+@query({"modelId": ids.MODEL_REF, "paginationOpts": models.PAGINATION}, scope=SIGNED_IN)
 def getModelHistory(ctx: Context, modelId: str, paginationOpts: dict) -> dict:
     """A model's changes, newest first, a page at a time."""
     model = models.get(ctx, modelId)
@@ -48,13 +48,16 @@ def getModelHistory(ctx: Context, modelId: str, paginationOpts: dict) -> dict:
 
 
 @mutation(
-    {"modelId": v.string(1, 200), "revision": fields.REVISION,
+    {"modelId": ids.MODEL_REF, "revision": fields.REVISION,
      "reason": v.optional(v.string(0, 500))},
-    scope="catalog:write",
+    scope=states.EDIT.scope,
 )
 def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = None) -> dict:
-    """Bring a model's configuration back to an earlier revision, as a new change."""
-    model = models.writable(models.get(ctx, modelId))
+    """Bring a model's fields back to an earlier revision, as a new change: an edit, and the
+    enable or disable transition when `isActive` differs (so a deleted model is restored
+    before it can go back to an active revision)."""
+    model = models.get(ctx, modelId)
+    states.writable(model)
     target = ctx.db.scalar(
         select(ModelHistory).where(
             ModelHistory.model_pk == model.id, ModelHistory.revision == revision
@@ -69,5 +72,7 @@ def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = 
     # A field the snapshot lacks did not exist then: it takes its default.
     patch = {k: target.snapshot.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
              if k in target.snapshot or k in fields.DEFAULTS}
-    models.apply_patch(ctx, model, patch, "revert", reason or f"revert to revision {revision}")
+    with models.invariants(ctx):
+        models.apply_patch(ctx, model, patch, "revert",
+                           reason or f"revert to revision {revision}")
     return models.document(ctx, model)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import bindparam, func, select, update
 
@@ -13,7 +15,7 @@ from engine.errors import FunctionError
 from engine.runtime import Context, mutation, query
 from engine.tally import stats_tally
 from engine.values import Array, v
-from functions import fields, spec
+from functions import fields, ids, spec, states
 from functions.capabilities import resolve_request
 from functions.changes import assign, record
 from functions.documents import config_of, stats_of, to_document
@@ -28,7 +30,7 @@ PAGINATION = v.object({
 
 
 def find(ctx: Context, model_id: str) -> Model | None:
-    return ctx.db.scalar(select(Model).where(Model.model_id == model_id))
+    return ctx.db.scalar(select(Model).where(Model.model_id == ids.canonical(model_id)))
 
 
 def not_found(model_id: str) -> FunctionError:
@@ -38,7 +40,7 @@ def not_found(model_id: str) -> FunctionError:
 def get(ctx: Context, model_id: str) -> Model:
     model = find(ctx, model_id)
     if model is None:
-        raise not_found(model_id)
+        raise not_found(ids.canonical(model_id))
     return model
 
 
@@ -55,7 +57,7 @@ def cached(ctx: Context, model_id: str) -> Entry:
     """A model from the read cache; NOT_FOUND when there is none."""
     entry = catalog(ctx).find(model_id)
     if entry is None:
-        raise not_found(model_id)
+        raise not_found(ids.canonical(model_id))
     return entry
 
 
@@ -69,7 +71,7 @@ def getActiveModels(ctx: Context) -> list[dict]:
     return documents(ctx, catalog(ctx).active)
 
 
-@query({"modelId": v.string(1, 200)})
+@query({"modelId": ids.MODEL_REF})
 def getModelById(ctx: Context, modelId: str) -> dict | None:
     """One model by its modelId, or null."""
     entry = catalog(ctx).find(modelId)
@@ -106,7 +108,7 @@ def getModelStats(ctx: Context) -> list[dict]:
     ]
 
 
-@query({"modelId": v.string(1, 200), "duration": fields.DURATION, "quality": v.string(1, 100)})
+@query({"modelId": ids.MODEL_REF, "duration": fields.DURATION, "quality": v.string(1, 100)})
 def validateModelCapabilities(ctx: Context, modelId: str, duration: int, quality: str) -> dict:
     """Whether a generation request fits the model: {valid} or {valid: false, reason, code}."""
     entry = catalog(ctx).find(modelId)
@@ -190,41 +192,26 @@ def listModels(ctx: Context, paginationOpts: dict, search: str | None = None,
 ACTIVE = (Model.is_active.is_(True), Model.is_deprecated.is_(False))
 
 
-def writable(model: Model) -> Model:
-    if model.is_locked:
-        raise FunctionError(
-            "LOCKED", f"{model.model_id} is locked; unlock it before changing it",
-            field="modelId",
-        )
-    return model
+def is_on(model: Model) -> bool:
+    return states.state_of(model) == states.ACTIVE
 
 
 def current_default(ctx: Context) -> Model | None:
     return ctx.db.scalar(select(Model).where(Model.is_default.is_(True)))
 
 
-def _others_active(ctx: Context, model: Model) -> bool:
-    return bool(ctx.db.scalar(select(func.count()).where(*ACTIVE, Model.id != model.id)))
-
-
-def refuse_losing_default(ctx: Context, model: Model, doing: str) -> None:
-    """The default may only go off when no other model is on (then nothing needs a default)."""
-    if model.is_default and _others_active(ctx, model):
-        raise FunctionError(
-            "DEFAULT_REQUIRED",
-            f"{model.model_id} is the default model and cannot be {doing}; "
-            "set another model as the default first (models:setDefaultModel)",
-            field="modelId",
-        )
+def active_default(ctx: Context) -> Model | None:
+    return ctx.db.scalar(select(Model).where(Model.is_default.is_(True), *ACTIVE))
 
 
 def switch_default(ctx: Context, target: Model, reason: str | None = None) -> None:
-    """Make `target` the default, atomically taking it from the old default."""
+    """Make `target` the default, atomically taking the flag from the old default."""
     old = current_default(ctx)
     if old is target:
         return
     if old is not None:
-        writable(old)
+        if is_on(old):  # taking the default from a model changes it; a stale flag is cleared
+            states.writable(old)
         before = config_of(old)
         old.is_default = False
         ctx.db.flush()  # the partial unique index allows one default at a time
@@ -235,72 +222,109 @@ def switch_default(ctx: Context, target: Model, reason: str | None = None) -> No
     record(ctx, target, before, "set-default", reason)
 
 
-def settle_default(ctx: Context, candidate: Model | None = None) -> None:
-    """Whenever a model is active, exactly one active model is the default."""
+def settle(ctx: Context, began: Model | None) -> None:
+    """The end of a change: whenever a model is active, exactly one active model is the default.
+
+    `began` is the active default when the change began. A change may not leave active models
+    without a default once it took it away (DEFAULT_REQUIRED); when nothing was active before,
+    the first active model becomes the default.
+    """
     default = current_default(ctx)
-    if default is not None and default.is_active and not default.is_deprecated:
+    if default is not None and is_on(default):
         return
-    active = ctx.db.scalars(select(Model).where(*ACTIVE).order_by(Model.id)).all()
-    if not active:
+    first = ctx.db.scalar(select(Model).where(*ACTIVE).order_by(Model.id).limit(1))
+    if first is None:
         return
-    chosen = candidate if candidate in active else active[0]
-    switch_default(ctx, chosen)
+    if began is not None:
+        doing = "deleted" if began.is_deprecated else "deactivated"
+        raise FunctionError(
+            "DEFAULT_REQUIRED",
+            f"{began.model_id} is the default model and cannot be {doing} while other models "
+            "are active; set another model as the default first (models:setDefaultModel)",
+            field="modelId",
+        )
+    switch_default(ctx, first)
+
+
+@contextmanager
+def invariants(ctx: Context) -> Iterator[None]:
+    """Make a change whose end, not each of its steps, must keep the catalog's invariants."""
+    began = active_default(ctx)
+    yield
+    settle(ctx, began)
 
 
 # -- changing the catalog --------------------------------------------------------------------
+
+
+def new_model(ctx: Context, modelId: str, config: dict) -> Model:
+    """A row for a new model (not yet added): its canonical id and its settled fields."""
+    model = Model(
+        model_id=ids.canonical(modelId), is_default=False, is_deprecated=False,
+        is_locked=False, created_at=ctx.now, updated_at=ctx.now, revision=1,
+    )
+    assign(model, config)  # a new model starts active or inactive
+    return model
+
+
+def add_models(ctx: Context, rows: list[Model], action: str, reason: str | None) -> None:
+    """Add new models, their statistics and their first history entries (in few statements)."""
+    ctx.db.add_all(rows)
+    ctx.db.flush()
+    ctx.db.add_all(ModelStats(model_pk=model.id, total_generations=0, successful_generations=0,
+                              total_time_micros=0) for model in rows)
+    for model in rows:
+        record(ctx, model, None, action, reason)
 
 
 def insert_model(
     ctx: Context, modelId: str, given: dict, reason: str | None, isDefault: bool = False,
     action: str = "create", id_field: str = "modelId",
 ) -> Model:
-    """Add a model through every rule; it becomes the default if asked or if it is the first."""
+    """Add a model through every rule; it becomes the default if asked (or, through
+    `invariants`, if it is the first active one)."""
+    states.permit(ctx.identity, states.CREATE, modelId)
     if find(ctx, modelId) is not None:
         raise FunctionError(
-            "DUPLICATE", f"A model with modelId '{modelId}' already exists", field=id_field
+            "DUPLICATE", f"A model with modelId '{ids.canonical(modelId)}' already exists",
+            field=id_field,
         )
     config = fields.settle({**fields.DEFAULTS, **given}, set(given))
     if isDefault and not config["isActive"]:
         raise FunctionError(
             "INVALID_ARGUMENT", "isDefault: the default model must be active", field="isDefault"
         )
-    model = Model(
-        model_id=modelId, is_default=False, is_deprecated=False, is_locked=False,
-        created_at=ctx.now, updated_at=ctx.now, revision=1,
-    )
-    assign(model, config)
-    ctx.db.add(model)
-    ctx.db.flush()
-    ctx.db.add(ModelStats(model_pk=model.id, total_generations=0, successful_generations=0,
-                          total_time_micros=0))
-    record(ctx, model, None, action, reason)
+    model = new_model(ctx, modelId, config)
+    add_models(ctx, [model], action, reason)
     if isDefault:
-        switch_default(ctx, model, reason)
-    settle_default(ctx, model)
+        make_default(ctx, model, reason)
     return model
 
 
-@mutation(fields.CREATE_ARGS, scope="catalog:write")
+@mutation(fields.CREATE_ARGS, scope=states.CREATE.scope)
 def createModel(ctx: Context, modelId: str, reason: str | None = None, isDefault=False,
                 isDeprecated=False, **given):
     """Add a model; it becomes the default if asked, or if it is the first active one.
     `isDeprecated: true` adds it deleted (inactive, restorable), as a catalog file can."""
-    if isDeprecated:
-        if isDefault:
-            raise FunctionError("INVALID_ARGUMENT", "isDefault: a deleted model cannot be the "
-                                "default", field="isDefault")
-        model = insert_model(ctx, modelId, {**given, "isActive": False}, reason)
-        soft_delete(ctx, model, reason)
-        return document(ctx, model)
-    return document(ctx, insert_model(ctx, modelId, given, reason, isDefault))
+    if isDeprecated and isDefault:
+        raise FunctionError("INVALID_ARGUMENT", "isDefault: a deleted model cannot be the "
+                            "default", field="isDefault")
+    with invariants(ctx):
+        if isDeprecated:
+            model = insert_model(ctx, modelId, {**given, "isActive": False}, reason)
+            transition(ctx, model, states.DELETE, reason)
+        else:
+            model = insert_model(ctx, modelId, given, reason, isDefault)
+    return document(ctx, model)
 
 
 def apply_patch(
     ctx: Context, model: Model, patch: dict, action: str, reason: str | None,
     expectedRevision: int | None = None,
 ) -> bool:
-    """Change a model's configuration through every rule; False when nothing changed."""
-    writable(model)
+    """Change a model's fields through every rule (a change of `isActive` is the enable or
+    disable transition); False when nothing changed."""
+    states.check(ctx.identity, model, states.EDIT)
     if expectedRevision is not None and expectedRevision != model.revision:
         raise FunctionError(
             "STALE_REVISION",
@@ -308,166 +332,169 @@ def apply_patch(
             "someone changed it since you read it; reload and try again",
             field="expectedRevision", currentRevision=model.revision,
         )
-    if patch.get("isActive") is False:
-        refuse_losing_default(ctx, model, "deactivated")
     before = config_of(model)
     editable = {k: before[k] for k in fields.EDITABLE}
     config = fields.settle({**editable, **patch}, set(patch))
+    state = states.state_of(model)
+    if config.pop("isActive") != model.is_active:
+        turn = states.ENABLE if not model.is_active else states.DISABLE
+        state = states.check(ctx.identity, model, turn)
     assign(model, config)
-    changed = record(ctx, model, before, action, reason)
-    settle_default(ctx, model)
-    return changed
+    states.move(model, state, ctx.now)
+    return record(ctx, model, before, action, reason)
 
 
 @mutation(
     {
-        "modelId": v.string(1, 200),
+        "modelId": ids.MODEL_REF,
         "patch": fields.PATCH,
         "expectedRevision": v.optional(fields.REVISION),
         "reason": v.optional(v.string(0, 500)),
     },
-    scope="catalog:write",
+    scope=states.EDIT.scope,
 )
 def updateModel(ctx: Context, modelId: str, patch: dict, expectedRevision=None, reason=None):
     """Change fields of an unlocked model; refused if `expectedRevision` is stale."""
     model = get(ctx, modelId)
-    apply_patch(ctx, model, patch, "update", reason, expectedRevision)
+    with invariants(ctx):
+        apply_patch(ctx, model, patch, "update", reason, expectedRevision)
     return document(ctx, model)
 
 
-def soft_delete(ctx: Context, model: Model, reason: str | None, action: str = "delete") -> None:
-    writable(model)
-    if model.is_deprecated:
-        return
-    refuse_losing_default(ctx, model, "deleted")
+def transition(ctx: Context, model: Model, turn: states.Transition, reason: str | None,
+               action: str | None = None) -> bool:
+    """Move a model to the state `turn` leads to; False when it is already there."""
+    state = states.check(ctx.identity, model, turn)
+    if state == states.state_of(model):
+        return False
     before = config_of(model)
-    model.is_active = False
-    model.is_deprecated = True
-    model.deprecated_at = ctx.now
-    record(ctx, model, before, action, reason)
-
-
-def restore(ctx: Context, model: Model, reason: str | None, action: str = "restore") -> None:
-    writable(model)
-    before = config_of(model)
-    model.is_deprecated = False
-    model.deprecated_at = None
-    model.is_active = True
-    record(ctx, model, before, action, reason)
-    settle_default(ctx, model)
+    states.move(model, state, ctx.now)
+    return record(ctx, model, before, action or turn.name, reason)
 
 
 def make_default(ctx: Context, model: Model, reason: str | None) -> None:
-    writable(model)
-    if not model.is_active or model.is_deprecated:
-        raise FunctionError(
-            "INACTIVE", f"{model.model_id} is not active; activate or restore it first",
-            field="modelId",
-        )
+    states.check(ctx.identity, model, states.SET_DEFAULT)
     switch_default(ctx, model, reason)
 
 
-def set_lock(ctx: Context, model: Model, locked: bool, reason: str | None, action: str) -> None:
+def set_lock(ctx: Context, model: Model, locked: bool, reason: str | None,
+             action: str | None = None) -> None:
+    turn = states.LOCK if locked else states.UNLOCK
+    states.check(ctx.identity, model, turn)
     before = config_of(model)
     model.is_locked = locked
-    record(ctx, model, before, action, reason)
+    record(ctx, model, before, action or turn.name, reason)
 
 
-MODEL_REF = {"modelId": v.string(1, 200), "reason": v.optional(v.string(0, 500))}
+MODEL_REF = {"modelId": ids.MODEL_REF, "reason": v.optional(v.string(0, 500))}
 
 
-@mutation(MODEL_REF, scope="catalog:write")
+@mutation(MODEL_REF, scope=states.DELETE.scope)
 def deleteModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
     """Soft delete: inactive and deprecated, kept with its history; restore brings it back."""
     model = get(ctx, modelId)
-    soft_delete(ctx, model, reason)
+    with invariants(ctx):
+        transition(ctx, model, states.DELETE, reason)
     return document(ctx, model)
 
 
-@mutation(MODEL_REF, scope="catalog:write")
+@mutation(MODEL_REF, scope=states.RESTORE.scope)
 def restoreModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
     """Undo a soft delete: the model is active again."""
     model = get(ctx, modelId)
-    restore(ctx, model, reason)
+    with invariants(ctx):
+        transition(ctx, model, states.RESTORE, reason)
     return document(ctx, model)
 
 
-@mutation(MODEL_REF, scope="catalog:write")
+@mutation(MODEL_REF, scope=states.SET_DEFAULT.scope)
 def setDefaultModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
     """Make a model the default, taking the flag from the old default in the same transaction."""
     model = get(ctx, modelId)
-    make_default(ctx, model, reason)
+    with invariants(ctx):
+        make_default(ctx, model, reason)
     return document(ctx, model)
 
 
-@mutation(MODEL_REF, scope="catalog:write", admin_only=True)
+@mutation(MODEL_REF, scope=states.LOCK.scope, admin_only=states.LOCK.admin_only)
 def lockModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
     """Freeze a model: no edit, toggle or delete until it is unlocked."""
     model = get(ctx, modelId)
-    set_lock(ctx, model, True, reason, "lock")
+    set_lock(ctx, model, True, reason)
     return document(ctx, model)
 
 
-@mutation(MODEL_REF, scope="catalog:write", admin_only=True)
+@mutation(MODEL_REF, scope=states.UNLOCK.scope, admin_only=states.UNLOCK.admin_only)
 def unlockModel(ctx: Context, modelId: str, reason: str | None = None) -> dict:
     """Allow changes to a locked model again."""
     model = get(ctx, modelId)
-    set_lock(ctx, model, False, reason, "unlock")
+    set_lock(ctx, model, False, reason)
     return document(ctx, model)
 
 
 @mutation(
-    {"modelId": v.string(1, 200), "newModelId": fields.MODEL_ID,
+    {"modelId": ids.MODEL_REF, "newModelId": ids.MODEL_ID,
      "name": v.optional(v.string(1, 200)), "reason": v.optional(v.string(0, 500))},
-    scope="catalog:write",
+    scope=states.CREATE.scope,
 )
 def duplicateModel(ctx: Context, modelId: str, newModelId: str, name=None, reason=None) -> dict:
     """Copy a model's configuration under a new modelId; the copy starts inactive."""
     source = config_of(get(ctx, modelId))
     config = {k: source[k] for k in fields.EDITABLE}
     config.update(isActive=False, name=name or f"{source['name']} (copy)")
-    model = insert_model(ctx, newModelId, config, reason or f"duplicate of {modelId}",
-                         id_field="newModelId")
+    with invariants(ctx):
+        model = insert_model(ctx, newModelId, config, reason or f"duplicate of {source['modelId']}",
+                             id_field="newModelId")
     return document(ctx, model)
 
 
 @mutation(
-    {"isActive": v.boolean(), "modelIds": v.optional(v.array(v.string(1, 200), 1, 1000)),
+    {"isActive": v.boolean(), "modelIds": v.optional(v.array(ids.MODEL_REF, 1, 1000)),
      "reason": v.optional(v.string(0, 500))},
-    scope="catalog:write",
+    scope=states.ENABLE.scope,
 )
 def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) -> dict:
-    """Enable or disable many models at once; locked, deleted or default ones are skipped."""
+    """Enable or disable many models at once; locked and deleted ones are skipped, and so is
+    the default when disabling it would leave other models on without one."""
     if modelIds is None:
         targets = ctx.db.scalars(select(Model).order_by(Model.id)).all()
     else:
         targets = [get(ctx, model_id) for model_id in dict.fromkeys(modelIds)]
+    if not isActive:  # the default last: it may go off only if every other model does
+        targets = sorted(targets, key=lambda model: model.is_default)
+    turn = states.ENABLE if isActive else states.DISABLE
     changed, unchanged, skipped = [], [], []
-    for model in targets:
-        if model.is_locked:
-            skipped.append({"modelId": model.model_id, "code": "LOCKED", "reason": "locked"})
-        elif model.is_deprecated:
-            skipped.append({"modelId": model.model_id, "code": "INACTIVE",
-                            "reason": "deleted; restore it first"})
-        elif model.is_active == isActive:
-            unchanged.append(model.model_id)
-        elif not isActive and model.is_default:
-            skipped.append({"modelId": model.model_id, "code": "DEFAULT_REQUIRED",
-                            "reason": "the default model; set another default first"})
-        else:
-            before = config_of(model)
-            model.is_active = isActive
-            record(ctx, model, before, "enable" if isActive else "disable", reason)
-            changed.append(model.model_id)
-    settle_default(ctx)
+    with invariants(ctx):
+        for model in targets:
+            try:
+                state = states.check(ctx.identity, model, turn)
+            except FunctionError as refusal:
+                skipped.append({"modelId": model.model_id, "code": refusal.code,
+                                "reason": SKIPPED.get(refusal.code, refusal.message)})
+                continue
+            if state == states.state_of(model):
+                unchanged.append(model.model_id)
+            elif model.is_default and _others_active(ctx, model):
+                skipped.append({"modelId": model.model_id, "code": "DEFAULT_REQUIRED",
+                                "reason": "the default model; set another default first"})
+            else:
+                transition(ctx, model, turn, reason)
+                changed.append(model.model_id)
     return {"changed": changed, "unchanged": unchanged, "skipped": skipped}
+
+
+SKIPPED = {"LOCKED": "locked", "INACTIVE": "deleted; restore it first"}  # reasons, short
+
+
+def _others_active(ctx: Context, model: Model) -> bool:
+    return bool(ctx.db.scalar(select(func.count()).where(*ACTIVE, Model.id != model.id)))
 
 
 # -- statistics ------------------------------------------------------------------------------
 
 
 @mutation(
-    {"modelId": v.string(1, 200), "generationTime": v.number(minimum=0, maximum=86400),
+    {"modelId": ids.MODEL_REF, "generationTime": v.number(minimum=0, maximum=86400),
      "success": v.boolean()},
     scope="stats:write", atomic=True, changes=("stats",),
 )

@@ -23,7 +23,7 @@ from typing import Any
 
 from engine.errors import FunctionError
 from engine.values import Validator, v
-from functions import prices
+from functions import ids, prices
 
 # What a model produces. One of these is each model's `contentType`.
 CONTENT_TYPES = {
@@ -67,11 +67,7 @@ GROUPS = {
     "state": "State",
 }
 
-MODEL_ID = v.string(
-    1, 200,
-    pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?",
-    hint="letters, digits, '.', '_' or '-', with at most one '/' (e.g. google/veo-3)",
-)
+MODEL_ID = ids.MODEL_ID  # the id rule: functions/ids.py
 QUALITY = v.string(
     1, 32, pattern=r"[a-z0-9][a-z0-9_-]*", hint="lower-case letters, digits, '_', '-'"
 )
@@ -207,7 +203,8 @@ FIELDS: tuple[Field, ...] = (
                                     hint="e.g. prompt_to_video")),
        "Task", "technical", "the provider's own name for what it does, e.g. prompt_to_video"),
     _f("replicateModelId", v.nullable(v.string(1, 200)), "Replicate model id", "technical"),
-    _f("inputSchema", v.nullable(v.json()), "Input schema (JSON Schema)", "technical"),
+    _f("inputSchema", v.nullable(v.json()), "Input schema (JSON Schema)", "technical",
+       "every pattern in it must be a regular expression that compiles"),
     _f("modelParameters", v.nullable(v.json()), "Model parameters", "technical"),
     _f("requirements", v.nullable(v.json()), "Requirements", "technical"),
     # -- state (changed by their own mutations, not by a patch; isActive by either) -----------

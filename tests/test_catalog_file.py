@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 
+import pytest
 from jsonschema import Draft202012Validator
 
+from engine.errors import FunctionError
 from functions.catalog import file_schema
 from tests.conftest import ROOT, catalog_fingerprint, fresh_database, run_as_system
 
@@ -117,3 +120,173 @@ def test_export_then_apply_on_an_empty_database_reproduces_the_catalog(
     assert result.exit_code == 0, result.output
     assert export(other, tmp_path / "h.json") == original
     empty.extensions["catalog_db"].dispose()
+
+
+# -- the invariants hold at the end of an apply, not after each step ---------------------------
+
+VEO, RAY, FLASH = "google/veo-3", "luma/ray-2-720p", "luma/ray-flash-2-540p"
+
+
+def exported(app) -> dict:
+    return run_as_system(app, "catalog:exportCatalog")
+
+
+def entry(catalog, model_id) -> dict:
+    return next(m for m in catalog["models"] if m["modelId"] == model_id)
+
+
+@pytest.mark.parametrize("deleted", [False, True])
+def test_a_file_that_turns_every_model_off_applies(seeded, deleted):
+    run_as_system(seeded, "models:setDefaultModel", {"modelId": VEO})  # the oldest: off first
+    catalog = exported(seeded)
+    for model in catalog["models"]:
+        model.update(isActive=False, isDeprecated=deleted)
+    plan = run_as_system(seeded, "catalog:applyCatalog", {"catalog": catalog, "reason": "off"})
+    assert plan["deactivated"] == [VEO, RAY, FLASH]
+    assert run_as_system(seeded, "models:getActiveModels") == []
+    assert run_as_system(seeded, "models:getDefaultModel") is None
+    after = exported(seeded)
+    assert not any(m["isDefault"] or m["isActive"] for m in after["models"])
+    assert {m["isDeprecated"] for m in after["models"]} == {deleted}
+
+
+@pytest.mark.parametrize("still_marked", [True, False])
+def test_a_file_that_leaves_models_on_without_a_default_is_refused(seeded, still_marked):
+    catalog = exported(seeded)
+    entry(catalog, FLASH).update(isActive=False, isDefault=still_marked)
+    before = catalog_fingerprint(seeded)
+    with pytest.raises(FunctionError) as refused:
+        run_as_system(seeded, "catalog:applyCatalog", {"catalog": catalog, "reason": "x"})
+    assert refused.value.code == "DEFAULT_REQUIRED"
+    [error] = refused.value.data["errors"]
+    assert error["modelId"] == FLASH and error["field"] == "isDefault"
+    assert catalog_fingerprint(seeded) == before
+
+
+def test_the_default_moves_to_an_older_model_as_the_old_one_goes_off(seeded):
+    catalog = exported(seeded)
+    entry(catalog, FLASH).update(isActive=False, isDefault=False)
+    entry(catalog, VEO)["isDefault"] = True
+    run_as_system(seeded, "catalog:applyCatalog", {"catalog": catalog, "reason": "x"})
+    assert run_as_system(seeded, "models:getDefaultModel")["modelId"] == VEO
+    assert exported(seeded) == catalog
+
+
+def test_plan_is_what_apply_does_with_one_history_entry_per_model(seeded, api):
+    run_as_system(seeded, "models:lockModel", {"modelId": VEO})
+    run_as_system(seeded, "models:deleteModel", {"modelId": RAY})
+    catalog = exported(seeded)
+    entry(catalog, VEO).update(isLocked=False, costPerSecond=0.8, isDefault=True)
+    entry(catalog, RAY).update(isDeprecated=False, isActive=False, tags=["x"])
+    entry(catalog, FLASH).update(isDefault=False, isDeprecated=True, isActive=False)
+    catalog["models"].append({**entry(catalog, FLASH), "modelId": "Acme/New", "name": "New",
+                              "isDeprecated": False, "isActive": True, "isLocked": True})
+    args = {"catalog": catalog, "reason": "review"}
+    revisions = {m: run_as_system(seeded, "models:getModelById", {"modelId": m})["revision"]
+                 for m in (VEO, RAY, FLASH)}
+    plan = run_as_system(seeded, "catalog:planCatalog", args)
+    assert plan["created"] == ["acme/new"] and plan["deactivated"] == [FLASH]
+    assert run_as_system(seeded, "catalog:applyCatalog", args) == plan
+    assert exported(seeded)["models"] == sorted(
+        [*catalog["models"][:-1], {**catalog["models"][-1], "modelId": "acme/new"}],
+        key=lambda m: m["modelId"])
+    for model_id, revision in [*((m, r + 1) for m, r in revisions.items()), ("acme/new", 1)]:
+        history = api.value("query", "history:getModelHistory", {
+            "modelId": model_id, "paginationOpts": {"numItems": 1, "cursor": None}})["page"]
+        assert (history[0]["action"], history[0]["revision"]) == ("import", revision), model_id
+    again = run_as_system(seeded, "catalog:applyCatalog", args)
+    assert again["created"] == [] and again["changed"] == []
+
+
+# -- a plan holds no lock; an apply checks the file before it takes the lock -------------------
+
+
+class HeldAtRead:
+    """Runs a call in a thread that is held when it first reads the models, until released:
+    meanwhile the test does what it wants to happen during the call."""
+
+    def __init__(self, app, path: str, args: dict) -> None:
+        from db.engine import engines
+
+        self.app, self.path, self.args = app, path, args
+        self.reading, self.released = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._call)
+        self.targets = engines(app.extensions["catalog_db"].engine)
+        self.answer: dict = {}
+
+    def _hold(self, conn, cursor, statement, *rest) -> None:
+        if threading.current_thread() is self.thread and "FROM models" in statement \
+                and not self.reading.is_set():
+            self.reading.set()
+            self.released.wait(timeout=300)
+
+    def _call(self) -> None:
+        try:
+            self.answer["value"] = run_as_system(self.app, self.path, self.args)
+        except FunctionError as error:
+            self.answer["error"] = error
+
+    def __enter__(self):
+        from sqlalchemy import event
+
+        for target in self.targets:
+            event.listen(target, "before_cursor_execute", self._hold)
+        self.thread.start()
+        assert self.reading.wait(timeout=300)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from sqlalchemy import event
+
+        self.released.set()
+        self.thread.join()
+        for target in self.targets:
+            event.remove(target, "before_cursor_execute", self._hold)
+
+
+def test_a_stats_write_completes_while_a_plan_of_a_large_file_runs(seeded):
+    """The plan is held inside its read of the models until the stats write is done: with the
+    writers' lock held there, the write could not complete."""
+    catalog = exported(seeded)
+    template = {k: val for k, val in entry(catalog, RAY).items() if k != "isDefault"}
+    catalog["models"] += [dict(template, modelId=f"bulk/m-{i}") for i in range(2000)]
+    with HeldAtRead(seeded, "catalog:planCatalog", {"catalog": catalog}) as plan:
+        stats = run_as_system(seeded, "models:updateModelStats",
+                              {"modelId": RAY, "generationTime": 3, "success": True})
+    assert stats["totalGenerations"] == 1
+    assert len(plan.answer["value"]["created"]) == 2000
+
+
+def test_an_apply_planned_before_a_change_is_planned_again(seeded):
+    """applyCatalog plans before it takes the writers' lock; a change that lands in between
+    is seen under the lock, and the file still wins."""
+    catalog = exported(seeded)
+    entry(catalog, RAY)["costPerSecond"] = 0.3
+    with HeldAtRead(seeded, "catalog:applyCatalog", {"catalog": catalog}) as apply:
+        run_as_system(seeded, "models:updateModel", {"modelId": VEO,
+                                                     "patch": {"name": "Meanwhile"}})
+    assert [c["modelId"] for c in apply.answer["value"]["changed"]] == [VEO, RAY]
+    assert exported(seeded) == catalog
+
+
+def test_a_bad_file_is_refused_before_any_transaction_begins(seeded):
+    from tests.test_concurrency import count_statements
+
+    catalog = exported(seeded)
+    catalog["models"][0]["costPerSecond"] = -1
+    sent = count_statements(seeded)
+    for path in ("catalog:planCatalog", "catalog:applyCatalog"):
+        with pytest.raises(FunctionError) as refused:
+            run_as_system(seeded, path, {"catalog": catalog, "reason": "x"})
+        assert refused.value.data["errors"][0]["field"] == "models[0].costPerSecond"
+    assert sent == []
+
+
+def test_a_plan_takes_no_writers_lock(seeded):
+    from tests.test_concurrency import count_statements
+
+    catalog = exported(seeded)
+    entry(catalog, RAY)["costPerSecond"] = 0.3
+    sent = count_statements(seeded)
+    run_as_system(seeded, "catalog:planCatalog", {"catalog": catalog})
+    assert sent and not any("IMMEDIATE" in s or "advisory" in s for s in sent), sent

@@ -189,3 +189,71 @@ def test_odd_query_strings_never_break_a_page(console, client, query):
     sign_in(client, "admin")
     response = client.get(f"/admin/{query}")
     assert response.status_code in (200, 400), response.status_code
+
+
+# -- the console goes through the same states, ids and authorization as the functions ----------
+
+
+def _file_locking(app, model_id: str) -> str:
+    import json
+
+    from tests.conftest import run_as_system
+
+    catalog = run_as_system(app, "catalog:exportCatalog")
+    next(m for m in catalog["models"] if m["modelId"] == model_id)["isLocked"] = True
+    return json.dumps(catalog)
+
+
+def test_an_editor_cannot_lock_through_the_import_page(console, client):
+    from tests.conftest import run_as_system
+
+    token = sign_in(client, "editor")
+    content = _file_locking(console, "luma/ray-2-720p")
+    before = catalog_fingerprint(console)
+    for step in ("plan", "apply"):
+        response = client.post(f"/admin/catalog_file/{step}", data={
+            "csrf_token": token, "content": content, "reason": "x"})
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        assert "lock on luma/ray-2-720p needs the admin role" in page, step
+    assert catalog_fingerprint(console) == before
+    client.post("/auth/sign-out", data={"csrf_token": token})
+    token = sign_in(client, "admin")
+    client.post("/admin/catalog_file/apply", data={
+        "csrf_token": token, "content": content, "reason": "x"})
+    assert run_as_system(console, "models:getModelById",
+                         {"modelId": "luma/ray-2-720p"})["isLocked"]
+
+
+def test_the_edit_form_cannot_make_a_deleted_model_active(console, client):
+    from tests.conftest import run_as_system
+
+    run_as_system(console, "models:deleteModel", {"modelId": "luma/ray-2-720p"})
+    token = sign_in(client, "admin")
+    before = catalog_fingerprint(console)
+    response = client.post("/admin/models/edit/?id=2", data={
+        "csrf_token": token, "modelId": "luma/ray-2-720p", "name": "Luma Ray-2-720p",
+        "provider": "Luma", "costPerSecond": "0.18", "supportedDurations": "5, 9",
+        "supportedQualities": "standard, high, ultra", "isActive": "y",
+        "expectedRevision": "2"})
+    assert response.status_code == 200
+    assert "is deleted; restore it first" in response.get_data(as_text=True)
+    assert catalog_fingerprint(console) == before
+
+
+def test_console_ids_follow_the_id_rule(console, client):
+    from tests.conftest import run_as_system
+
+    token = sign_in(client, "admin")
+    copied = client.post("/admin/models/row-action/duplicate/", data={
+        "csrf_token": token, "id": "2", "newModelId": "Acme/Ray-Copy"}, follow_redirects=True)
+    assert "duplicated as acme/ray-copy" in copied.get_data(as_text=True)
+    assert run_as_system(console, "models:getModelById", {"modelId": "acme/ray-copy"})
+    taken = client.post("/admin/models/row-action/duplicate/", data={
+        "csrf_token": token, "id": "2", "newModelId": "Google/Veo-3"}, follow_redirects=True)
+    assert "already exists" in taken.get_data(as_text=True)
+    created = client.post("/admin/models/new/", data={
+        "csrf_token": token, "modelId": "luma/ray-2-720p.", "name": "X", "provider": "X",
+        "costPerSecond": "0.1", "supportedDurations": "5", "supportedQualities": "standard"})
+    assert created.status_code == 200 and "no &#39;..&#39; and no &#39;.&#39; at either end" \
+        in created.get_data(as_text=True)

@@ -1,7 +1,7 @@
 """every kind of model: content types, modalities, capabilities, limits, lifecycle
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 
 `contentType` was free text (the seeds' `prompt_to_video`); it is now one of the documented
 kinds (chat, embedding, image, video, speech, transcription). The old value is kept, unchanged,
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -73,7 +73,23 @@ def _rewrite_history(change) -> None:
                      .values(snapshot=change(snapshot)))
 
 
+def _drop_special_indexes() -> None:
+    """SQLite's batch mode copies the table from its reflection, which cannot carry an index on
+    an expression (or is not trusted to keep a partial one): they are dropped first and made
+    again after, exactly as declared."""
+    op.drop_index("uq_models_model_id_lower", table_name="models")
+    op.drop_index("uq_models_one_default", table_name="models")
+
+
+def _create_special_indexes() -> None:
+    op.create_index("uq_models_model_id_lower", "models", [sa.text("lower(model_id)")],
+                    unique=True)
+    op.create_index("uq_models_one_default", "models", ["is_default"], unique=True,
+                    sqlite_where=sa.text("is_default"), postgresql_where=sa.text("is_default"))
+
+
 def upgrade() -> None:
+    _drop_special_indexes()
     with op.batch_alter_table("models") as batch:
         batch.alter_column("cost_micros", existing_type=sa.BigInteger(), nullable=True)
         batch.alter_column("pricing_unit", existing_type=sa.String(length=32), nullable=True)
@@ -89,6 +105,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("deprecation_date", sa.String(length=10), nullable=True))
         batch.add_column(sa.Column("successor_model_id", sa.String(length=200), nullable=True))
         batch.create_index("ix_models_content_type", ["content_type"])
+    _create_special_indexes()
     conn = op.get_bind()
     models = sa.table("models", sa.column("id", sa.Integer), sa.column("content_type", sa.String),
                       sa.column("task", sa.String), sa.column("input_modalities", sa.JSON),
@@ -118,6 +135,7 @@ def downgrade() -> None:
     conn.execute(models.update().where(models.c.task.is_(None))
                  .values(content_type="prompt_to_" + models.c.content_type))
     _rewrite_history(downgraded)
+    _drop_special_indexes()
     with op.batch_alter_table("models") as batch:
         batch.drop_index("ix_models_content_type")
         for name in ("successor_model_id", "deprecation_date", "estimated_time_seconds",
@@ -126,3 +144,4 @@ def downgrade() -> None:
             batch.drop_column(name)
         batch.alter_column("pricing_unit", existing_type=sa.String(length=32), nullable=False)
         batch.alter_column("cost_micros", existing_type=sa.BigInteger(), nullable=False)
+    _create_special_indexes()
