@@ -9,7 +9,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy import SQLAlchemy
 
-from admin import auth, security
+from admin import auth, security, sessions
 from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
 from admin.pages import HomeView, StatsView, TokensView, UsersView
@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", app.config["DATABASE_URL"])
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     reader.init_app(app)
+    sessions.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.globals["current_identity"] = auth.current_identity
