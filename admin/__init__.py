@@ -12,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from admin import auth, security, sessions
 from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
-from admin.pages import HomeView, StatsView, TokensView, UsersView
+from admin.pages import AccountView, HomeView, StatsView, TokensView, UsersView
 from db.schema import Model
 
 # Flask-Admin's list views read through Flask-SQLAlchemy's session; they never write.
@@ -51,3 +51,4 @@ def init_app(app: Flask) -> None:
     console.add_view(CatalogFileView(name="Import / export", endpoint="catalog_file"))
     console.add_view(UsersView(name="Users", endpoint="users", category="Access"))
     console.add_view(TokensView(name="Tokens", endpoint="tokens", category="Access"))
+    console.add_view(AccountView(name="Your account", endpoint="account"))

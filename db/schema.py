@@ -139,6 +139,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_sign_in_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Every console session carries the version it was signed in under; bumping it (sign-out,
+    # a new password, an admin's "sign out", disabling the account) ends them all at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -156,3 +159,15 @@ class ApiToken(Base):
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins per key (a hash of account, address or both) per fixed time window."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_sign_in_throttle_window", "window"),)

@@ -31,7 +31,7 @@ def test_upgrade_downgrade_upgrade_and_models_match(kind, request, tmp_path):
 def test_db_commands(runner):
     result = runner.invoke(args=["db", "current"])
     assert result.exit_code == 0, result.output
-    assert "0001 (head)" in result.output
+    assert "0002 (head)" in result.output
 
 
 def test_seed_is_idempotent(app, runner):
@@ -74,8 +74,8 @@ def test_users_create_reads_the_password_from_stdin(app, runner):
     assert result.exit_code == 0, result.output
     engine = app.extensions["catalog_db"].engine
     with Session(engine) as session:
-        identity = authenticate_password(session, "ops@example.com", "correct horse battery")
-        assert identity is not None and identity.role == "editor"
+        account = authenticate_password(session, "ops@example.com", "correct horse battery")
+        assert account is not None and account.identity.role == "editor"
         assert authenticate_password(session, "ops@example.com", "wrong password!") is None
     short = runner.invoke(args=["users", "create", "b@example.com", "--role", "viewer"],
                           input="short\n")
