@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from admin.access import SignedIn
 from admin.auth import check_password_throttled, current_identity
 from admin.calls import RefusedError, run, run_or_flash
+from admin.numbers import number_or_text
 from db.schema import Model
 from engine.runtime import ROLES, SCOPES, SIGNED_IN
 from engine.throttle import ThrottledError
@@ -129,9 +130,9 @@ class TokensView(SignedIn, BaseView):
     def create(self):
         args = {"name": request.form.get("name", "").strip(),
                 "scopes": request.form.getlist("scopes")}
-        days = request.form.get("expiresInDays", "")
-        if days.strip():
-            args["expiresInDays"] = int(days) if days.isdigit() else days
+        days = request.form.get("expiresInDays", "").strip()
+        if days:
+            args["expiresInDays"] = number_or_text(days)
         token = run_or_flash("access:createToken", args)
         if token is None:
             return redirect(url_for(".index"))
