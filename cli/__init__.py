@@ -135,6 +135,8 @@ def _read_catalog(path: str) -> dict:
             return json.load(handle)
     except (OSError, ValueError) as error:
         raise click.ClickException(f"{path}: {error}") from None
+    except RecursionError:
+        raise click.ClickException(f"{path}: nested too deeply to read") from None
 
 
 def _run_file(path: str, args: dict) -> dict:

@@ -163,3 +163,16 @@ def test_an_import_file_with_a_field_too_deep_names_it(console, admin):
         "csrf_token": admin.token, "content": json.dumps(exported), "reason": "deep"}))
     assert "inputSchema" in body and "nests deeper than 16 levels" in body
     assert catalog_fingerprint(console) == before
+
+
+def test_the_cli_refuses_a_deeply_nested_file_cleanly(seeded, runner, tmp_path):
+    """The operators' twin of the import page: a message, not a traceback."""
+    path = tmp_path / "deep.json"
+    path.write_text('{"formatVersion": 1, "models": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    before = catalog_fingerprint(seeded)
+    for command in (["catalog", "plan", str(path)],
+                    ["catalog", "apply", str(path), "--reason", "deep"]):
+        result = runner.invoke(args=command)
+        assert result.exit_code == 1 and "nested too deeply to read" in result.output
+        assert not isinstance(result.exception, RecursionError)
+    assert catalog_fingerprint(seeded) == before
