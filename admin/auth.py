@@ -108,14 +108,19 @@ def _throttle_limits(email: str) -> list[tuple[str, int]]:
 
 def check_password_throttled(email: str, check: Callable[[], T | None]) -> T | None:
     """Run a password check under the sign-in throttles: a slot is reserved first (atomically,
-    in the database), kept when `check` fails (None) and given back when it succeeds.
+    in the database), kept when `check` fails (None) and given back when it succeeds or raises
+    (a refusal before any password was compared, or the database failing).
 
     Raises ThrottledError without checking when a limit is reached.
     """
     limits = _throttle_limits(email)
     engine = get_db().engine
     reservation = throttle.reserve(engine, limits, THROTTLE_WINDOW)
-    result = check()
+    try:
+        result = check()
+    except Exception:
+        throttle.release(engine, reservation)
+        raise
     if result is not None:
         throttle.release(engine, reservation, forget=[limits[0][0]])
     return result

@@ -137,6 +137,16 @@ def test_wrong_current_passwords_are_throttled_like_sign_ins(console, client):
     sign_in(elsewhere, "editor")
 
 
+def test_a_refusal_before_any_password_is_compared_is_not_a_failure(console, client):
+    console.config["SIGN_IN_FAILURES_PER_ACCOUNT_ADDRESS"] = 1
+    token = sign_in(client, "editor")
+    for _ in range(3):
+        assert "at least 12" in change_password(client, token, PASSWORD, "short").get_data(
+            as_text=True)
+    response = change_password(client, token, PASSWORD, NEW_PASSWORD)
+    assert "Password changed" in response.get_data(as_text=True)
+
+
 def test_operators_set_passwords_and_sign_users_out(console, client, runner):
     sign_in(client, "editor")
     result = runner.invoke(args=["users", "sign-out", ACCOUNTS["editor"]])
@@ -184,3 +194,28 @@ def test_sessions_end_on_every_worker(seeded, gunicorn):
     assert browser.post(f"{server.url}/auth/sign-out", data={"csrf_token": token},
                         allow_redirects=False, timeout=10).status_code == 302
     assert with_copy() == [302] * 12
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0002_keeps_accounts_both_ways(kind, request, tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from db.cli import alembic_config
+    from tests.conftest import fresh_database
+
+    url = fresh_database(kind, request, tmp_path)
+    config = alembic_config(url)
+    command.downgrade(config, "0001")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (email, role, is_active, created_at) "
+                          "VALUES ('old@example.com', 'viewer', true, 0)"))
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT email, session_version FROM users")).all() == [
+            ("old@example.com", 0)]
+    command.downgrade(config, "0001")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT email FROM users")).all() == [("old@example.com",)]
+    engine.dispose()
