@@ -20,6 +20,9 @@ from sqlalchemy import create_engine, text
 from tests.conftest import catalog_fingerprint, run_as_system
 from tests.console import ACCOUNTS, PASSWORD, create_accounts, csrf_token
 
+# About half a minute: run by `make test`, left out of `make quick`.
+pytestmark = pytest.mark.slow
+
 ROLES = ("viewer", "editor", "admin")
 WRITERS = ("editor", "admin")
 FUZZ_USER = "fuzz@example.com"
