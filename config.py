@@ -80,11 +80,17 @@ APP = (
     Setting("CATALOG_MARKS_DIR", None,
             "the change marks' files (one per database), shared by every process on the host",
             shown_default="`$TMPDIR/model-catalog-marks`"),
-    Setting("SIGN_IN_FAILURES_PER_ACCOUNT", "5",
-            "failed sign-ins allowed per 15 minutes per account before sign-in is "
-            "refused (429)", _whole),
+    Setting("SIGN_IN_FAILURES_PER_ACCOUNT_ADDRESS", "5",
+            "failed sign-ins allowed per 15 minutes for one account from one address; beyond "
+            "it that pair is refused (429) while the account can still sign in from elsewhere; "
+            "`0` turns it off", _whole),
     Setting("SIGN_IN_FAILURES_PER_ADDRESS", "20",
-            "failed sign-ins allowed per 15 minutes per address", _whole),
+            "failed sign-ins allowed per 15 minutes from one address, whatever the accounts; "
+            "`0` turns it off", _whole),
+    Setting("SIGN_IN_FAILURES_PER_ACCOUNT", "1000",
+            "failed sign-ins allowed per 15 minutes for one account from all addresses "
+            "together: a backstop against guessing from many addresses; reaching it refuses "
+            "that account everywhere, so keep it high; `0` turns it off", _whole),
     Setting("OIDC_ISSUER", None, "with the two below: enable \"Sign in with SSO\""),
     Setting("OIDC_CLIENT_ID", None, "the console's client id at the issuer"),
     Setting("OIDC_CLIENT_SECRET", None, "the console's client secret at the issuer"),

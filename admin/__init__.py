@@ -9,10 +9,10 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy import SQLAlchemy
 
-from admin import auth, security
+from admin import auth, security, sessions
 from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
-from admin.pages import HomeView, StatsView, TokensView, UsersView
+from admin.pages import AccountView, HomeView, StatsView, TokensView, UsersView
 from db.schema import Model
 
 # Flask-Admin's list views read through Flask-SQLAlchemy's session; they never write.
@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", app.config["DATABASE_URL"])
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     reader.init_app(app)
+    sessions.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.globals["current_identity"] = auth.current_identity
@@ -50,3 +51,4 @@ def init_app(app: Flask) -> None:
     console.add_view(CatalogFileView(name="Import / export", endpoint="catalog_file"))
     console.add_view(UsersView(name="Users", endpoint="users", category="Access"))
     console.add_view(TokensView(name="Tokens", endpoint="tokens", category="Access"))
+    console.add_view(AccountView(name="Your account", endpoint="account"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import OAuth
@@ -21,17 +23,24 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from db import get_db
-from engine.ratelimit import counters
+from engine import throttle
 from engine.runtime import ANONYMOUS, Identity, call, system
 from engine.values import text_problem
-from functions.access import authenticate_password, identity_for_email
+from functions.access import (
+    Account,
+    account_for_email,
+    account_for_session,
+    authenticate_password,
+)
 
 audit = logging.getLogger("catalog.audit")
+T = TypeVar("T")
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
 oauth = OAuth()
 
@@ -42,17 +51,19 @@ class SignInForm(FlaskForm):
 
 
 def current_identity() -> Identity:
-    """The signed-in user, re-read from the database on every request (role changes apply)."""
+    """The signed-in user, re-read from the database on every request: role changes apply at
+    once, and a session that was ended (sign-out, new password, an admin's "sign out",
+    account disabled) is refused on every worker, since its version is no longer the user's."""
     if "identity" not in g:
         g.identity = ANONYMOUS
         email = session.get("user")
-        if email:
+        if isinstance(email, str):
             with Session(get_db().engine) as db:
-                identity = identity_for_email(db, email)
-            if identity is None:
+                account = account_for_session(db, email, session.get("version"))
+            if account is None:
                 session.clear()
             else:
-                g.identity = identity
+                g.identity = account.identity
     return g.identity
 
 
@@ -66,10 +77,12 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def sign_in_as(identity: Identity, method: str) -> None:
+def sign_in_as(account: Account, method: str) -> None:
+    identity = account.identity
     session.clear()  # a fresh session on every sign-in
     session.permanent = True
     session["user"] = identity.name
+    session["version"] = account.session_version  # ended when the user's version moves on
     session["method"] = method
     session["nonce"] = secrets.token_urlsafe(8)
     g.identity = identity
@@ -81,52 +94,81 @@ def sign_in_as(identity: Identity, method: str) -> None:
 THROTTLE_WINDOW = 15 * 60
 
 
-def _throttle_keys(email: str) -> list[tuple[str, int]]:
-    config = current_app.config
-    return [(f"sign-in:account:{email.strip().lower()}", config["SIGN_IN_FAILURES_PER_ACCOUNT"]),
-            (f"sign-in:address:{request.remote_addr}", config["SIGN_IN_FAILURES_PER_ADDRESS"])]
+def _throttle_limits(email: str) -> list[tuple[str, int]]:
+    """Failures are counted per (account, address), per address, and per account from
+    everywhere (a high backstop): one address cannot lock an account out of the others."""
+    config, account, address = current_app.config, email.strip().lower(), request.remote_addr
+    return [
+        (throttle.key("account+address", account, address or ""),
+         config["SIGN_IN_FAILURES_PER_ACCOUNT_ADDRESS"]),
+        (throttle.key("address", address or ""), config["SIGN_IN_FAILURES_PER_ADDRESS"]),
+        (throttle.key("account", account), config["SIGN_IN_FAILURES_PER_ACCOUNT"]),
+    ]
 
 
-def _throttled(email: str) -> float | None:
-    """Seconds to wait when this account or address failed too often, else None."""
-    waits = [left for key, most in _throttle_keys(email)
-             for count, left in [counters().count(key, THROTTLE_WINDOW)] if count >= most]
-    return max(waits) if waits else None
+def check_password_throttled(email: str, check: Callable[[], T | None]) -> T | None:
+    """Run a password check under the sign-in throttles: a slot is reserved first (atomically,
+    in the database), kept when `check` fails (None) and given back when it succeeds or raises
+    (a refusal before any password was compared, or the database failing).
+
+    Raises ThrottledError without checking when a limit is reached.
+    """
+    limits = _throttle_limits(email)
+    engine = get_db().engine
+    reservation = throttle.reserve(engine, limits, THROTTLE_WINDOW)
+    try:
+        result = check()
+    except Exception:
+        throttle.release(engine, reservation)
+        raise
+    if result is not None:
+        throttle.release(engine, reservation, forget=[limits[0][0]])
+    return result
+
+
+def _sign_in_page(form: SignInForm, next_url: str, status: int):
+    return render_template("auth/sign_in.html", form=form, next_url=next_url,
+                           sso=bool(current_app.config.get("OIDC_ISSUER"))), status
+
+
+def _check_password(email: str, password: str) -> Account | None:
+    with Session(get_db().engine) as db:
+        return authenticate_password(db, email, password)
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     form = SignInForm()
     next_url = _safe_next(request.values.get("next"))
-    status = 200
-    if form.validate_on_submit():
-        email = form.email.data
-        wait = _throttled(email)
-        if wait is not None:
-            audit.warning("sign-in throttled", extra={"email": email})
-            flash(f"Too many failed sign-ins; try again in {int(wait // 60) + 1} minutes.",
-                  "error")
-            return render_template("auth/sign_in.html", form=form, next_url=next_url,
-                                   sso=bool(current_app.config.get("OIDC_ISSUER"))), 429
-        with Session(get_db().engine) as db:
-            identity = authenticate_password(db, email, form.password.data)
-        if identity is not None:
-            counters().clear(_throttle_keys(email)[0][0])
-            sign_in_as(identity, "password")
-            return redirect(next_url)
-        for key, _most in _throttle_keys(email):
-            counters().hit(key, THROTTLE_WINDOW)
+    if not form.validate_on_submit():  # the form's own messages say what is wrong
+        return _sign_in_page(form, next_url, 400 if request.method == "POST" else 200)
+    email = form.email.data
+    try:
+        account = check_password_throttled(
+            email, lambda: _check_password(email, form.password.data))
+    except throttle.ThrottledError as refusal:
+        audit.warning("sign-in throttled", extra={"email": email})
+        flash(f"Too many failed sign-ins; try again in {int(refusal.retry_after // 60) + 1} "
+              "minutes.", "error")
+        return _sign_in_page(form, next_url, 429)
+    except SQLAlchemyError:
+        current_app.logger.warning("sign-in unavailable", exc_info=True)
+        flash("Sign-in is unavailable right now; try again shortly.", "error")
+        return _sign_in_page(form, next_url, 503)
+    if account is None:
         audit.warning("sign-in failed", extra={"email": email})
         flash("Wrong email or password.", "error")
-        status = 401
-    elif request.method == "POST":
-        status = 400  # the form's own messages say what is wrong
-    return render_template("auth/sign_in.html", form=form, next_url=next_url,
-                           sso=bool(current_app.config.get("OIDC_ISSUER"))), status
+        return _sign_in_page(form, next_url, 401)
+    sign_in_as(account, "password")
+    return redirect(next_url)
 
 
 @bp.post("/sign-out")
 def sign_out():
+    """Sign out everywhere: every session of this user ends, on every worker and host."""
+    identity = current_identity()
+    if identity.kind == "user":
+        call("access:signOut", identity=identity, source="console")
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.sign_in"))
@@ -158,27 +200,31 @@ def sso_callback():
         flash("Single sign-on did not give a verified email.", "error")
         return redirect(url_for("auth.sign_in"))
     next_url = session.get("sso_next")
-    identity = _sso_identity(email)
-    if identity is None:
+    account = _sso_account(email)
+    if account is None:
         flash(f"{email} has no account here; ask an admin for one.", "error")
         return redirect(url_for("auth.sign_in"))
-    sign_in_as(identity, "sso")
+    sign_in_as(account, "sso")
     return redirect(_safe_next(next_url))
 
 
-def _sso_identity(email: str) -> Identity | None:
-    """A known account; or, for an allowed domain with a default role, a new one."""
+def _account(email: str) -> Account | None:
     with Session(get_db().engine) as db:
-        identity = identity_for_email(db, email)
-    if identity is not None:
-        return identity
+        return account_for_email(db, email)
+
+
+def _sso_account(email: str) -> Account | None:
+    """A known account; or, for an allowed domain with a default role, a new one."""
+    account = _account(email)
+    if account is not None:
+        return account
     domain = current_app.config.get("OIDC_ALLOWED_DOMAIN")
     role = current_app.config.get("OIDC_DEFAULT_ROLE")
     if not domain or not role or email.rsplit("@", 1)[-1] != domain.lower():
         return None
     call("access:createUser", {"email": email, "role": role, "password": None},
          identity=system("sso"), source="console")
-    return Identity.user(email, role)
+    return _account(email)
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,7 @@ from flask_admin import BaseView, expose
 
 from admin.access import SignedIn
 from admin.calls import RefusedError, run
+from admin.console_json import ConsoleJsonError, decode_console_json
 
 
 class CatalogFileView(SignedIn, BaseView):
@@ -30,9 +31,9 @@ class CatalogFileView(SignedIn, BaseView):
         text = upload.read().decode("utf-8", "replace") if upload else request.form.get(
             "content", "")
         try:
-            catalog = json.loads(text)
-        except ValueError as error:
-            flash(f"The file is not valid JSON: {error}", "error")
+            catalog = decode_console_json(text)
+        except ConsoleJsonError as error:
+            flash(f"The file cannot be read: {error}", "error")
             return text, None
         if not isinstance(catalog, dict):
             flash("The file must hold a JSON object with formatVersion and models.", "error")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_admin.form import BaseForm
 from flask_wtf.csrf import generate_csrf
@@ -11,12 +11,14 @@ from wtforms import (
     BooleanField,
     Field,
     HiddenField,
-    IntegerField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional
-from wtforms.widgets import TextInput
+from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.widgets import NumberInput, TextInput
+
+from admin.console_json import ConsoleJsonError, decode_console_json
+from admin.numbers import amount, whole_number
 
 
 class CsrfForm(BaseForm):
@@ -29,14 +31,21 @@ class CsrfForm(BaseForm):
         self.csrf_token.data = generate_csrf()
 
 
+def _whole(text: str) -> int:
+    value = whole_number(text)
+    if value is None:
+        raise ValueError(f"'{text}' is not a whole number (digits 0-9)")
+    return value
+
+
 class ListField(Field):
     """A comma-separated list: "standard, high" -> ["standard", "high"]."""
 
     widget = TextInput()
 
-    def __init__(self, *args, item=str, **kwargs):
+    def __init__(self, *args, whole_numbers: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.item = item
+        self.item = _whole if whole_numbers else str
 
     def _value(self) -> str:
         return ", ".join(str(x) for x in self.data or [])
@@ -45,15 +54,27 @@ class ListField(Field):
         self.data = []
         if not valuelist:
             return
-        for part in valuelist[0].split(","):
-            part = part.strip()
-            if not part:
-                continue
-            try:
-                self.data.append(self.item(part))
-            except ValueError:
-                self.data = []
-                raise ValueError(f"'{part}' is not a whole number") from None
+        try:
+            self.data = [self.item(part.strip()) for part in valuelist[0].split(",")
+                         if part.strip()]
+        except ValueError:
+            self.data = []
+            raise
+
+
+class WholeNumberField(StringField):
+    """An optional whole number, in ASCII digits; empty means none."""
+
+    widget = NumberInput(min=0)
+
+    def _value(self) -> str:
+        return "" if self.data is None else str(self.data)
+
+    def process_formdata(self, valuelist):
+        text = valuelist[0].strip() if valuelist else ""
+        self.data = None
+        if text:
+            self.data = _whole(text)
 
 
 class JsonField(TextAreaField):
@@ -64,33 +85,33 @@ class JsonField(TextAreaField):
 
     def process_formdata(self, valuelist):
         text = valuelist[0].strip() if valuelist else ""
+        self.data = None
         if not text:
-            self.data = None
             return
         try:
-            self.data = json.loads(text)
-        except json.JSONDecodeError as error:
-            self.data = None
-            raise ValueError(
-                f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-            ) from None
-        if not isinstance(self.data, dict):
+            value = decode_console_json(text)
+        except ConsoleJsonError as error:
+            raise ValueError(str(error)) from None
+        if not isinstance(value, dict):
             raise ValueError("Must be a JSON object ({...})")
+        self.data = value
 
 
 class MoneyField(StringField):
-    """USD with at most 6 decimal places, kept exact."""
+    """USD, kept exact; the functions check its range and decimal places."""
 
     def _value(self) -> str:
         return "" if self.data is None else format(Decimal(str(self.data)).normalize(), "f")
 
     def process_formdata(self, valuelist):
-        text = valuelist[0].strip().lstrip("$") if valuelist else ""
-        try:
-            self.data = float(Decimal(text)) if text else None
-        except InvalidOperation:
-            self.data = None
-            raise ValueError(f"'{text}' is not an amount in USD") from None
+        text = valuelist[0].strip() if valuelist else ""
+        self.data = None
+        if not text:
+            return
+        value = amount(text)
+        if value is None:
+            raise ValueError(f"'{text}' is not an amount in USD (e.g. 0.10)")
+        self.data = float(value)
 
 
 class ModelForm(CsrfForm):
@@ -102,13 +123,13 @@ class ModelForm(CsrfForm):
     provider = StringField("Provider", validators=[DataRequired(), Length(max=100)])
     category = StringField("Category", validators=[Length(max=100)])
     contentType = StringField("Content type", default="prompt_to_video")
-    costPerSecond = MoneyField("Cost per second (USD)", validators=[DataRequired()])
-    supportedDurations = ListField("Supported durations (s)", item=int,
+    costPerSecond = MoneyField("Cost per second (USD)", validators=[InputRequired()])
+    supportedDurations = ListField("Supported durations (s)", whole_numbers=True,
                                    description="comma-separated, e.g. 5, 9")
-    fixedDuration = IntegerField("Fixed duration (s)", validators=[Optional()],
-                                 description="only for models that always run this long")
-    maxDuration = IntegerField("Max duration (s)", validators=[Optional()],
-                               description="empty: the longest supported duration")
+    fixedDuration = WholeNumberField("Fixed duration (s)",
+                                     description="only for models that always run this long")
+    maxDuration = WholeNumberField("Max duration (s)",
+                                   description="empty: the longest supported duration")
     supportedQualities = ListField("Supported qualities",
                                    description="comma-separated, e.g. standard, high, ultra")
     qualityMultipliers = JsonField("Quality multipliers",

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from admin.access import SignedIn
 from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import CsrfForm, ModelForm
+from admin.numbers import number_or_text, whole_number
 from db.schema import Model
 from functions.documents import config_of, from_micros
 
@@ -31,8 +32,7 @@ MAX_PAGE = 100_000
 
 
 def _row_id(value) -> int | None:
-    text = str(value)
-    return int(text) if text.isdigit() and 0 < int(text) < 2**31 else None
+    return whole_number(value, low=1)
 
 
 def _status(view, context, model, name) -> Markup:
@@ -124,11 +124,15 @@ class CatalogModelView(SignedIn, ModelView):
         return self.can_write
 
     def _get_list_extra_args(self):
-        """Page numbers and sizes from the URL, kept to what the database can take."""
+        """Page, size and sort from the URL, read as ASCII numbers within what the database
+        can take; anything else is the default."""
         view_args = super()._get_list_extra_args()
-        view_args.page = min(max(view_args.page or 0, 0), MAX_PAGE)
-        if view_args.page_size not in self.page_size_options:
-            view_args.page_size = self.page_size
+        number = {name: whole_number(request.args.get(name))
+                  for name in ("page", "page_size", "sort", "desc")}
+        view_args.page = min(number["page"] or 0, MAX_PAGE)
+        view_args.page_size = number["page_size"] if number["page_size"] in \
+            self.page_size_options else self.page_size
+        view_args.sort, view_args.sort_desc = number["sort"], number["desc"]
         return view_args
 
     def get_one(self, id):
@@ -191,9 +195,9 @@ class CatalogModelView(SignedIn, ModelView):
             wanted.pop("maxDuration")
         patch = {k: v for k, v in wanted.items() if current.get(k) != v}
         args = {"modelId": model.model_id, "patch": patch}
-        revision = (form.expectedRevision.data or "").strip()
+        revision = str(form.expectedRevision.data or "").strip()  # int when not posted
         if revision:  # a tampered value is the mutation's to refuse, not a crash here
-            args["expectedRevision"] = int(revision) if revision.isdigit() else revision
+            args["expectedRevision"] = number_or_text(revision)
         if form.reason.data:
             args["reason"] = form.reason.data
         try:
@@ -290,9 +294,9 @@ class CatalogModelView(SignedIn, ModelView):
         if not quality:
             return {}
         args = {"modelId": model.model_id, "quality": quality}
-        duration = request.args.get("duration", "")
-        if duration.isdigit():
-            args["duration"] = int(duration)
+        duration = request.args.get("duration", "").strip()
+        if duration:
+            args["duration"] = number_or_text(duration)
         try:
             return {"quote": run("pricing:getCreditCost", args)}
         except RefusedError as refusal:
@@ -311,11 +315,11 @@ class CatalogModelView(SignedIn, ModelView):
     def revert_view(self):
         back = get_redirect_target() or self.get_url(".index_view")
         model = self.get_one(request.form.get("id", ""))
-        revision = request.form.get("revision", "")
-        if model is None or not revision.isdigit():
+        revision = whole_number(request.form.get("revision", ""), low=1)
+        if model is None or revision is None:
             flash("Pick a model and a revision.", "error")
             return redirect(back)
-        args = {"modelId": model.model_id, "revision": int(revision)}
+        args = {"modelId": model.model_id, "revision": revision}
         if request.form.get("reason"):
             args["reason"] = request.form["reason"]
         run_or_flash("history:revertModel", args,

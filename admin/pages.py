@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from flask import redirect, request, url_for
+from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from sqlalchemy import func, select
 
 from admin.access import SignedIn
-from admin.calls import run, run_or_flash
+from admin.auth import check_password_throttled, current_identity
+from admin.calls import RefusedError, run, run_or_flash
+from admin.numbers import number_or_text
 from db.schema import Model
-from engine.runtime import ROLES, SCOPES
+from engine.runtime import ROLES, SCOPES, SIGNED_IN
+from engine.throttle import ThrottledError
 
 
 class HomeView(SignedIn, AdminIndexView):
@@ -62,6 +65,58 @@ class UsersView(SignedIn, BaseView):
         }, f"Saved {form.get('email', '')}.")
         return redirect(url_for(".index"))
 
+    @expose("/sign-out", methods=("POST",))
+    def sign_out(self):
+        """End every session of a user: they must sign in again, in every browser."""
+        email = request.form.get("email", "")
+        run_or_flash("access:signOutUser", {"email": email}, f"Signed {email} out everywhere.")
+        return redirect(url_for(".index"))
+
+
+class AccountView(SignedIn, BaseView):
+    """The signed-in user's own account: change the password (which signs out everywhere)."""
+
+    write_scope = SIGNED_IN
+
+    @expose("/")
+    def index(self):
+        return self.render("catalog/account.html", method=session.get("method"))
+
+    @expose("/password", methods=("POST",))
+    def change_password(self):
+        form, email = request.form, current_identity().name
+        args = {"currentPassword": form.get("currentPassword", ""),
+                "newPassword": form.get("newPassword", "")}
+        if args["newPassword"] != form.get("confirmPassword", ""):
+            flash("The new password and its confirmation differ.", "error")
+            return redirect(url_for(".index"))
+        try:
+            changed = check_password_throttled(email, lambda: _changed(args))
+        except ThrottledError:
+            flash("Too many wrong passwords; try again later.", "error")
+            return self.render("catalog/account.html", method=session.get("method")), 429
+        except RefusedError as refusal:
+            flash(refusal.message, "error")
+            return redirect(url_for(".index"))
+        if not changed:
+            return redirect(url_for(".index"))
+        session.clear()
+        flash("Password changed; every session of yours has ended. Sign in with the new one.",
+              "info")
+        return redirect(url_for("auth.sign_in"))
+
+
+def _changed(args: dict) -> bool | None:
+    """Change the password; None (a failure the throttle counts) for a wrong current one."""
+    try:
+        run("access:changePassword", args)
+    except RefusedError as refusal:
+        if refusal.field == "currentPassword":
+            flash(refusal.message, "error")
+            return None
+        raise
+    return True
+
 
 class TokensView(SignedIn, BaseView):
     required_scope = write_scope = "admin"
@@ -75,9 +130,9 @@ class TokensView(SignedIn, BaseView):
     def create(self):
         args = {"name": request.form.get("name", "").strip(),
                 "scopes": request.form.getlist("scopes")}
-        days = request.form.get("expiresInDays", "")
-        if days.strip():
-            args["expiresInDays"] = int(days) if days.isdigit() else days
+        days = request.form.get("expiresInDays", "").strip()
+        if days:
+            args["expiresInDays"] = number_or_text(days)
         token = run_or_flash("access:createToken", args)
         if token is None:
             return redirect(url_for(".index"))

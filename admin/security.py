@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 
 from flask import Flask, abort, g, render_template_string, request, session
@@ -56,22 +57,46 @@ def _security_headers(response):
 CSRF_PAGE = "<h1>Form expired</h1><p>{{ reason }}. Go back, reload the page and try again.</p>"
 
 
+# Query arguments are ids, numbers, search and filter text, cursors, return addresses.
+MAX_QUERY_ARGUMENT = 1000
+
+
 def _refuse_unstorable_text() -> None:
-    """Every console field and query argument must be text a database can hold.
+    """Every console field and query argument must be text a database can hold and search.
 
     Flask-Admin hands search and filter text straight to SQL; PostgreSQL refuses NUL
-    characters with an error, so they are turned away here, for every page at once.
+    characters, and SQLite LIKE patterns over 50,000 bytes, with an error; so they are
+    turned away here, for every page at once.
     """
     if request.path.startswith("/api/"):
         return
+    for key, value in request.args.items(multi=True):
+        if len(key) > MAX_QUERY_ARGUMENT or len(value) > MAX_QUERY_ARGUMENT:
+            abort(400, f"A query argument is longer than {MAX_QUERY_ARGUMENT} characters")
     for source in (request.args, request.form):
         for key, value in source.items(multi=True):
             if text_problem(key) or text_problem(value):
                 abort(400, "The request holds text that is not valid (NUL or broken Unicode)")
 
 
+RETURN_ADDRESSES = ("url", "next")  # Flask-Admin's and sign-in's "go back to" parameters
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _refuse_unusable_return_addresses() -> None:
+    """A return address goes into a Location header, which cannot hold control characters
+    (a line break would raise deep in Werkzeug: a 500). Flask-Admin's same-site check ignores
+    them, so they are turned away here, for every page at once."""
+    if request.path.startswith("/api/"):
+        return
+    for name in RETURN_ADDRESSES:
+        if any(CONTROL.search(value) for value in request.values.getlist(name)):
+            abort(400, "The return address is not valid")
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_refuse_unstorable_text)
+    app.before_request(_refuse_unusable_return_addresses)
     csrf.init_app(app)
     csrf.exempt(app.blueprints["api"])  # the API takes bearer tokens, never cookies
     app.after_request(_security_headers)

@@ -73,18 +73,40 @@ def users_cli() -> None:
     """Console accounts."""
 
 
+def _read_password() -> str:
+    """A password from the terminal (asked twice) or the first line of standard input."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
 @users_cli.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @with_appcontext
 def create_user(email: str, role: str) -> None:
     """Create an account; the password is read from standard input."""
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\n")
-    user = run("access:createUser", {"email": email, "role": role, "password": password})
+    user = run("access:createUser", {"email": email, "role": role,
+                                     "password": _read_password()})
     click.echo(f"Created {user['role']} {user['email']}")
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@with_appcontext
+def set_password(email: str) -> None:
+    """Set an account's password (read from standard input); its sessions all end."""
+    user = run("access:setPassword", {"email": email, "password": _read_password()})
+    click.echo(f"Set the password of {user['email']}; every session of theirs has ended")
+
+
+@users_cli.command("sign-out")
+@click.argument("email")
+@with_appcontext
+def sign_out_user(email: str) -> None:
+    """End every console session of an account (it must sign in again)."""
+    user = run("access:signOutUser", {"email": email})
+    click.echo(f"Signed {user['email']} out everywhere")
 
 
 @click.command("bootstrap")
@@ -114,6 +136,8 @@ def _read_catalog(path: str) -> dict:
             return json.load(handle)
     except (OSError, ValueError) as error:
         raise click.ClickException(f"{path}: {error}") from None
+    except RecursionError:
+        raise click.ClickException(f"{path}: nested too deeply to read") from None
 
 
 def _run_file(path: str, args: dict) -> dict:

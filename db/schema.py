@@ -1,8 +1,8 @@
 """The catalog's tables. Only `functions` writes to them.
 
 Each table names the change mark (engine/marks.py) that a committed write to it bumps, in
-`info["mark"]`: the runtime derives what a mutation changed from the statements it ran
-(db/engine.py, `noting_writes`), so no handler has to remember it.
+`info["mark"]` (None: no cache reads it): the runtime derives what a mutation changed from the
+statements it ran (db/engine.py, `noting_writes`), so no handler has to remember it.
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ class ModelHistory(Base):
 def marks_of(tables: set[str]) -> set[str]:
     """The change marks that committed writes to these tables bump."""
     known = Base.metadata.tables
-    return {known[name].info["mark"] for name in tables if name in known}
+    return {known[name].info["mark"] for name in tables
+            if name in known and known[name].info["mark"] is not None}
 
 
 class User(Base):
@@ -172,6 +173,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_sign_in_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Every console session carries the version it was signed in under; bumping it (sign-out,
+    # a new password, an admin's "sign out", disabling the account) ends them all at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -190,3 +194,16 @@ class ApiToken(Base):
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins per key (a hash of account, address or both) per fixed time window."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    # Counted outside the catalog's functions (engine/throttle.py): no cache depends on it.
+    __table_args__ = (Index("ix_sign_in_throttle_window", "window"), {"info": {"mark": None}})

@@ -1,8 +1,8 @@
 """Fixed-window counters shared by every gunicorn worker on the host (a small SQLite file).
 
-Used for throttling failed sign-ins (per account and per address: `hit`, one atomic UPSERT per
-hit) and for the API's rate limit (per token, or per address without one: `take`, which adds
-hits to the shared count in batches while far from the limit).
+Used for the API's rate limit (per token, or per address without one: `take`, which adds hits
+to the shared count in batches while far from the limit). Sign-in throttles are kept in the
+database instead (engine/throttle.py): they must hold across hosts.
 """
 
 from __future__ import annotations
@@ -61,16 +61,6 @@ class Counters:
             conn.execute(SCHEMA)
             self._local.conn = conn
         return conn
-
-    def hit(self, key: str, window: int) -> tuple[int, float]:
-        """Count one hit; returns the window's count and the seconds until it ends.
-
-        If the counters cannot be written (the file is busy past its timeout, the disk is
-        full), the hit is let through and logged: a limiter must never fail a request.
-        """
-        now = time.time()
-        start = int(now // window) * window
-        return self._add(key, start, 1), start + window - now
 
     def take(self, key: str, window: int, limit: int) -> tuple[int, float]:
         """Count one hit against `limit`; returns the window's count and the seconds left.
@@ -131,17 +121,11 @@ class Counters:
             row = None
         return (row[0] if row else 0), start + window - now
 
-    def clear(self, key: str) -> None:
-        try:
-            self._conn().execute("DELETE FROM hits WHERE key = ?", (key,))
-        except sqlite3.Error:
-            log.warning("rate-limit counters unavailable", exc_info=True)
-
 
 def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
 def counters() -> Counters:
-    """The app's shared counters (rate limits, sign-in throttles)."""
+    """The app's shared counters (the API's rate limits)."""
     return current_app.extensions["counters"]

@@ -19,7 +19,7 @@ from db.engine import read, single_statement
 from db.schema import ApiToken, User
 from engine.errors import FunctionError
 from engine.marks import Generation, Marks, once
-from engine.runtime import ROLES, SCOPES, Context, Identity, mutation, query
+from engine.runtime import ROLES, SCOPES, SIGNED_IN, Context, Identity, mutation, query
 from engine.values import v
 
 audit = logging.getLogger("catalog.audit")
@@ -178,23 +178,54 @@ def _touch(engine: Engine, token_id: int, now: int) -> None:
         pass  # busy: the next request will note it
 
 
-def authenticate_password(session: Session, email: str, password: str) -> Identity | None:
-    """The identity of a console account, if the password is right and the account active."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
-    if not check_password_hash(stored, password) or user is None or not user.is_active:
-        return None
-    if user.password_hash is None:
-        return None
-    return Identity.user(user.email, user.role)
+@dataclass(frozen=True)
+class Account:
+    """A console account as a session sees it: who, and the session version it signs in under."""
+
+    identity: Identity
+    session_version: int
 
 
-def identity_for_email(session: Session, email: str) -> Identity | None:
-    """The identity of an active account by email (single sign-on has verified the email)."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+def _account(user: User | None) -> Account | None:
     if user is None or not user.is_active:
         return None
-    return Identity.user(user.email, user.role)
+    return Account(Identity.user(user.email, user.role), user.session_version)
+
+
+def _find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    """Checked against a dummy hash when there is no password, so that refusals take as long."""
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    return check_password_hash(stored, password) and user is not None \
+        and user.password_hash is not None
+
+
+def authenticate_password(session: Session, email: str, password: str) -> Account | None:
+    """The account, if the password is right and the account active."""
+    user = _find_user(session, email)
+    return _account(user) if _password_matches(user, password) else None
+
+
+def account_for_email(session: Session, email: str) -> Account | None:
+    """An active account by email (single sign-on has verified the email)."""
+    return _account(_find_user(session, email))
+
+
+def account_for_session(session: Session, email: str, version: object) -> Account | None:
+    """The account a console session stands for, unless that session has been ended."""
+    account = account_for_email(session, email)
+    if account is None or account.session_version != version:
+        return None
+    return account
+
+
+def _end_sessions(user: User) -> None:
+    """Every console session of this user stops working at its next request, on every worker
+    and host: each request compares its session's version with the database's."""
+    user.session_version += 1
 
 
 @mutation({"email": EMAIL}, scope="admin", internal=True)
@@ -208,13 +239,64 @@ def recordSignIn(ctx: Context, email: str) -> None:
            "isActive": v.optional(v.boolean())}, scope="admin", internal=True)
 def updateUser(ctx: Context, email: str, role=None, isActive=None) -> dict:
     """Change an account's role, or switch it off (it is signed out on its next request)."""
-    user = ctx.db.scalar(select(User).where(User.email == email.lower()))
-    if user is None:
-        raise FunctionError("NOT_FOUND", f"No user {email}", field="email")
+    user = _user_or_refuse(ctx, email)
     if ctx.identity.name == user.email and (isActive is False or role not in (None, "admin")):
         raise FunctionError("FORBIDDEN", "You cannot demote or disable yourself", field="email")
     if role is not None:
         user.role = role
     if isActive is not None:
+        if isActive is False and user.is_active:
+            _end_sessions(user)  # enabling it again must not bring old sessions back
         user.is_active = isActive
+    return _user_doc(user)
+
+
+PASSWORD = v.string(12, 200)
+
+
+def _user_or_refuse(ctx: Context, email: str) -> User:
+    user = ctx.db.scalar(select(User).where(User.email == email.lower()))
+    if user is None:
+        raise FunctionError("NOT_FOUND", f"No user {email}", field="email")
+    return user
+
+
+@mutation({}, scope=SIGNED_IN, internal=True)
+def signOut(ctx: Context) -> None:
+    """Sign the calling user out: every session of theirs ends, in every browser."""
+    if ctx.identity.kind != "user":
+        raise FunctionError("FORBIDDEN", "Only a console user can sign out")
+    _end_sessions(_user_or_refuse(ctx, ctx.identity.name))
+    audit.info("signed out", extra={"email": ctx.identity.name})
+
+
+@mutation({"email": EMAIL}, scope="admin", internal=True)
+def signOutUser(ctx: Context, email: str) -> dict:
+    """End every console session of a user (an admin's "sign this user out")."""
+    user = _user_or_refuse(ctx, email)
+    _end_sessions(user)
+    audit.info("sessions ended", extra={"caller": ctx.identity.name, "email": user.email})
+    return _user_doc(user)
+
+
+@mutation({"currentPassword": v.string(1, 200), "newPassword": PASSWORD},
+          scope=SIGNED_IN, internal=True)
+def changePassword(ctx: Context, currentPassword: str, newPassword: str) -> None:
+    """Change the calling user's password; every session of theirs ends (sign in again)."""
+    user = _find_user(ctx.db, ctx.identity.name) if ctx.identity.kind == "user" else None
+    if not _password_matches(user, currentPassword):
+        raise FunctionError("FORBIDDEN", "The current password is wrong",
+                            field="currentPassword")
+    user.password_hash = generate_password_hash(newPassword)
+    _end_sessions(user)
+    audit.info("password changed", extra={"email": user.email})
+
+
+@mutation({"email": EMAIL, "password": PASSWORD}, scope="admin", internal=True)
+def setPassword(ctx: Context, email: str, password: str) -> dict:
+    """Set a user's password (an operator's reset); every session of theirs ends."""
+    user = _user_or_refuse(ctx, email)
+    user.password_hash = generate_password_hash(password)
+    _end_sessions(user)
+    audit.info("password set", extra={"caller": ctx.identity.name, "email": user.email})
     return _user_doc(user)

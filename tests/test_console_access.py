@@ -13,8 +13,9 @@ PAGES = ["/admin/", "/admin/models/", "/admin/models/details/?id=1",
 POSTS = ["/admin/models/new/", "/admin/models/edit/?id=1", "/admin/models/delete/",
          "/admin/models/action/", "/admin/models/row-action/set-default/",
          "/admin/models/row-action/lock/", "/admin/models/revert/", "/admin/users/create",
-         "/admin/users/update", "/admin/tokens/create", "/admin/tokens/revoke",
-         "/admin/catalog_file/plan", "/admin/catalog_file/apply", "/admin/models/ajax/update/"]
+         "/admin/users/update", "/admin/users/sign-out", "/admin/tokens/create",
+         "/admin/tokens/revoke", "/admin/catalog_file/plan", "/admin/catalog_file/apply",
+         "/admin/models/ajax/update/"]
 
 
 @pytest.fixture

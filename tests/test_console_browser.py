@@ -250,3 +250,33 @@ def test_inline_edit_of_a_name(console, page, seeded):
     expect(cell).to_have_text("Ray Two")
     model = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
     assert model["name"] == "Ray Two"
+
+
+def test_sign_out_everywhere_and_a_new_password(console, page, browser):
+    """An admin signs the editor out of another browser; the editor changes their password."""
+    other = browser.new_context()
+    editor = other.new_page()
+    try:
+        sign_in(editor, console.url, "editor")
+        sign_in(page, console.url, "admin")
+        page.goto(f"{console.url}/admin/users/")
+        page.locator("tr[data-email='editor@example.com'] .sign-out-user button").click()
+        expect(page.locator(".alert-success")).to_contain_text(
+            "Signed editor@example.com out everywhere")
+        editor.goto(f"{console.url}/admin/models/")
+        expect(editor).to_have_url(re.compile(r"/auth/sign-in"))
+
+        sign_in(editor, console.url, "editor")
+        editor.goto(f"{console.url}/admin/account/")
+        editor.fill("#currentPassword", PASSWORD)
+        editor.fill("#newPassword", "another long passphrase")
+        editor.fill("#confirmPassword", "another long passphrase")
+        editor.click("#change-password button")
+        expect(editor).to_have_url(re.compile(r"/auth/sign-in"))
+        expect(editor.locator(".alert")).to_contain_text("Password changed")
+        editor.fill("#email", ACCOUNTS["editor"])
+        editor.fill("#password", "another long passphrase")
+        editor.click("#sign-in-form button[type=submit]")
+        expect(editor.locator("#signed-in-as")).to_contain_text("editor@example.com")
+    finally:
+        other.close()

@@ -80,8 +80,8 @@ def test_users_create_reads_the_password_from_stdin(app, runner):
     assert result.exit_code == 0, result.output
     engine = app.extensions["catalog_db"].engine
     with Session(engine) as session:
-        identity = authenticate_password(session, "ops@example.com", "correct horse battery")
-        assert identity is not None and identity.role == "editor"
+        account = authenticate_password(session, "ops@example.com", "correct horse battery")
+        assert account is not None and account.identity.role == "editor"
         assert authenticate_password(session, "ops@example.com", "wrong password!") is None
     short = runner.invoke(args=["users", "create", "b@example.com", "--role", "viewer"],
                           input="short\n")

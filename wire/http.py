@@ -14,7 +14,6 @@ from functools import lru_cache, partial
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
-from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -365,18 +364,8 @@ def healthz() -> Response:
     return _json({"status": "ok", "database": "ok"})
 
 
-class ConsoleSessions(SecureCookieSessionInterface):
-    """The API takes bearer tokens, never cookies: no session is opened (or signed) for it."""
-
-    def open_session(self, app: Flask, request):
-        if request.path.startswith("/api/"):
-            return self.null_session_class()
-        return super().open_session(app, request)
-
-
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.session_interface = ConsoleSessions()
     app.extensions["answers"] = Answers(app.extensions["catalog_marks"])
     app.wsgi_app = HeldAnswers(app, app.wsgi_app)
 

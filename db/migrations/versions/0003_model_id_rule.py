@@ -1,7 +1,7 @@
 """model id rule: ids canonical (lower case), unique case-insensitively; legal model states
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 
 Upgrade:
 - checks every stored modelId against the id rule (functions/ids.py, copied below as it stands
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,39 @@
+"""Numbers typed into the console: ASCII digits only, parsed here and nowhere else.
+
+Python's `int()` and `Decimal()` take any Unicode decimal digit ('٣' is 3), signs, spaces
+and underscores, and `str.isdigit()` says yes to '²', which `int()` then refuses (a 500). Every
+number in a console query or form goes through these functions instead: they take what a
+keyboard types, within bounds a database can hold, and answer None for anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+WHOLE = re.compile(r"[0-9]{1,18}")
+AMOUNT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,15})?|\.[0-9]{1,15}")
+LARGEST = 2**31 - 1  # an INTEGER column
+
+
+def whole_number(text: object, *, low: int = 0, high: int = LARGEST) -> int | None:
+    """`text` as a whole number from `low` to `high`, when it is one in ASCII digits."""
+    if not isinstance(text, str) or not WHOLE.fullmatch(text := text.strip()):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def number_or_text(text: str) -> int | str:
+    """A whole number when `text` is one, else the text itself: for a function's validator
+    to refuse with its own message (naming the field)."""
+    value = whole_number(text)
+    return text if value is None else value
+
+
+def amount(text: object) -> Decimal | None:
+    """A non-negative decimal amount in ASCII digits ("0.10", "$0.10"), exact; else None."""
+    if not isinstance(text, str):
+        return None
+    text = text.strip().removeprefix("$").strip()
+    return Decimal(text) if AMOUNT.fullmatch(text) else None

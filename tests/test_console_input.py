@@ -1,0 +1,180 @@
+"""What a person types into the console: numbers are ASCII digits only, and JSON (a form's
+field, an imported file) is bounded in depth. Clear messages, never a 500, nothing changes."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+
+import pytest
+
+from admin.console_json import MAX_DEPTH
+from tests.conftest import catalog_fingerprint, run_as_system
+from tests.console import create_accounts, sign_in
+
+# Unicode digits: '²' passes str.isdigit() but not int(); '٣' (Arabic-Indic three) passes
+# both int() and Decimal(); '１' is a full-width one.
+ODD_DIGITS = ["²", "٣", "１", "߂"]
+
+
+@pytest.fixture
+def console(seeded):
+    create_accounts(seeded)
+    return seeded
+
+
+@pytest.fixture
+def admin(console, client):
+    client.token = sign_in(client, "admin")
+    return client
+
+
+def deep_object(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def new_model(**fields: str) -> dict:
+    return {"modelId": "acme/clip-1", "name": "Acme Clip", "provider": "Acme",
+            "costPerSecond": "0.10", "supportedDurations": "5, 10",
+            "supportedQualities": "standard, high", **fields}
+
+
+def page_text(response) -> str:
+    assert response.status_code < 500, response.status_code
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and "Internal error" not in body
+    return body
+
+
+def test_odd_digits_in_ids_and_revisions_find_nothing(console, admin):
+    before = catalog_fingerprint(console)
+    token = admin.token
+    for digit in ODD_DIGITS:
+        for url in (f"/admin/models/details/?id={digit}", f"/admin/models/edit/?id={digit}"):
+            assert admin.get(url).status_code in (302, 404), url
+        body = page_text(admin.post("/admin/models/row-action/lock/", follow_redirects=True,
+                                    data={"csrf_token": token, "id": digit}))
+        assert "No such model." in body, digit
+        body = page_text(admin.post("/admin/models/revert/", follow_redirects=True, data={
+            "csrf_token": token, "id": "1", "revision": digit}))
+        assert "Pick a model and a revision." in body, digit
+        assert admin.post("/admin/models/ajax/update/", data={
+            "csrf_token": token, "list_form_pk": digit, "name": "X"}).status_code == 400
+        page_text(admin.post("/admin/models/action/", follow_redirects=True, data={
+            "csrf_token": token, "action": "delete", "rowid": [digit, f"1{digit}"]}))
+        page_text(admin.get(f"/admin/models/?page={digit}&page_size={digit}&sort={digit}"
+                            f"&desc={digit}"))
+    assert catalog_fingerprint(console) == before
+
+
+ODD_NUMBERS = [
+    ("costPerSecond", "٠.١٠", "is not an amount in USD"),
+    ("costPerSecond", "sNaN", "is not an amount in USD"),
+    ("costPerSecond", "1e3", "is not an amount in USD"),
+    ("supportedDurations", "5, ٩", "is not a whole number"),
+    ("supportedDurations", "²", "is not a whole number"),
+    ("fixedDuration", "²", "is not a whole number"),
+    ("maxDuration", "１０", "is not a whole number"),
+]
+
+
+def test_odd_numbers_in_the_model_form_are_refused(console, admin):
+    before = catalog_fingerprint(console)
+    for field, value, message in ODD_NUMBERS:
+        body = page_text(admin.post("/admin/models/new/", data={
+            "csrf_token": admin.token, **new_model(**{field: value})}))
+        assert message in body, (field, value)
+    assert catalog_fingerprint(console) == before
+
+
+def test_ascii_numbers_still_make_a_model(console, admin):
+    admin.post("/admin/models/new/", data={"csrf_token": admin.token, **new_model(
+        costPerSecond="$0.125", supportedDurations=" 5,10 ", maxDuration="10")})
+    model = run_as_system(console, "models:getModelById", {"modelId": "acme/clip-1"})
+    assert model["costPerSecond"] == 0.125 and model["supportedDurations"] == [5, 10]
+    assert model["maxDuration"] == 10
+
+
+def test_odd_digits_in_the_calculator_and_edit_form_get_messages(console, admin):
+    before = catalog_fingerprint(console)
+    body = page_text(admin.get("/admin/models/details/?id=2&duration=٥&quality=high"))
+    assert "duration" in body and "must be" in body
+    body = page_text(admin.post("/admin/models/edit/?id=2", data={
+        "csrf_token": admin.token, "modelId": "luma/ray-2-720p", "name": "X",
+        "provider": "Luma", "costPerSecond": "0.18", "supportedDurations": "5, 9",
+        "supportedQualities": "standard", "expectedRevision": "²"}))
+    assert "expectedRevision must be a number" in body
+    assert catalog_fingerprint(console) == before
+
+
+def test_odd_digits_in_a_tokens_lifetime_get_a_message(console, admin):
+    body = page_text(admin.post("/admin/tokens/create", follow_redirects=True, data={
+        "csrf_token": admin.token, "name": "odd", "scopes": "stats:write",
+        "expiresInDays": "٣"}))
+    assert "expiresInDays" in body
+    assert run_as_system(console, "access:listTokens") == []
+
+
+def test_deeply_nested_json_fields_are_refused(console, admin):
+    before = catalog_fingerprint(console)
+    for field in ("inputSchema", "modelParameters", "requirements", "qualityMultipliers"):
+        for depth in (MAX_DEPTH + 1, 5000):
+            body = page_text(admin.post("/admin/models/new/", data={
+                "csrf_token": admin.token, **new_model(**{field: deep_object(depth)})}))
+            assert f"Nested more than {MAX_DEPTH} levels deep" in body, (field, depth)
+    assert catalog_fingerprint(console) == before
+
+
+def test_json_fields_the_functions_refuse_get_their_messages(console, admin):
+    before = catalog_fingerprint(console)
+    body = page_text(admin.post("/admin/models/new/", data={
+        "csrf_token": admin.token, **new_model(inputSchema=deep_object(20))}))
+    assert "nests deeper than 16 levels" in body
+    for value, message in [('{"a": NaN}', "NaN is not a number JSON allows"),
+                           ('{"a": ' + "1" * 5000 + "}", "a number too long"),
+                           ('{"a": 1', "Not valid JSON")]:
+        body = page_text(admin.post("/admin/models/new/", data={
+            "csrf_token": admin.token, **new_model(modelParameters=value)}))
+        assert message in body, message
+    assert catalog_fingerprint(console) == before
+
+
+def test_deeply_nested_import_files_are_refused(console, admin):
+    before = catalog_fingerprint(console)
+    exported = run_as_system(console, "catalog:exportCatalog")
+    files = ["[" * 100_000 + "]" * 100_000, deep_object(3000),
+             json.dumps(exported)[:-1] + ', "x": ' + deep_object(MAX_DEPTH) + "}"]
+    for step, upload, text in itertools.product(("plan", "apply"), (False, True), files):
+        form = {"csrf_token": admin.token, "reason": "deep"}
+        if upload:
+            form["file"] = (io.BytesIO(text.encode()), "catalog.json")
+        else:
+            form["content"] = text
+        body = page_text(admin.post(f"/admin/catalog_file/{step}", data=form,
+                                    follow_redirects=True))
+        assert f"Nested more than {MAX_DEPTH} levels deep" in body, (step, upload, text[:20])
+    assert catalog_fingerprint(console) == before
+
+
+def test_an_import_file_with_a_field_too_deep_names_it(console, admin):
+    exported = run_as_system(console, "catalog:exportCatalog")
+    exported["models"][0]["inputSchema"] = json.loads(deep_object(30))
+    before = catalog_fingerprint(console)
+    body = page_text(admin.post("/admin/catalog_file/apply", follow_redirects=True, data={
+        "csrf_token": admin.token, "content": json.dumps(exported), "reason": "deep"}))
+    assert "inputSchema" in body and "nests deeper than 16 levels" in body
+    assert catalog_fingerprint(console) == before
+
+
+def test_the_cli_refuses_a_deeply_nested_file_cleanly(seeded, runner, tmp_path):
+    """The operators' twin of the import page: a message, not a traceback."""
+    path = tmp_path / "deep.json"
+    path.write_text('{"formatVersion": 1, "models": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    before = catalog_fingerprint(seeded)
+    for command in (["catalog", "plan", str(path)],
+                    ["catalog", "apply", str(path), "--reason", "deep"]):
+        result = runner.invoke(args=command)
+        assert result.exit_code == 1 and "nested too deeply to read" in result.output
+        assert not isinstance(result.exception, RecursionError)
+    assert catalog_fingerprint(seeded) == before
