@@ -11,14 +11,18 @@ from wtforms import (
     BooleanField,
     Field,
     HiddenField,
+    SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, Length
 from wtforms.widgets import NumberInput, TextInput
 
 from admin.console_json import ConsoleJsonError, decode_console_json
 from admin.numbers import amount, whole_number
+from engine.values import Array, Boolean, Json, Literal, Nullable, Number, Record, String
+from functions import spec
 
 
 class CsrfForm(BaseForm):
@@ -114,49 +118,110 @@ class MoneyField(StringField):
         self.data = float(value)
 
 
+class ScheduleField(TextAreaField):
+    """A price schedule as JSON (a list of entries); the pricing engine checks it."""
+
+    def _value(self) -> str:
+        return "" if self.data is None else json.dumps(self.data, indent=2)
+
+    def process_formdata(self, valuelist):
+        text = valuelist[0].strip() if valuelist else ""
+        self.data = None
+        if not text:
+            return
+        try:
+            value = decode_console_json(text)
+        except ConsoleJsonError as error:
+            raise ValueError(str(error)) from None
+        if not isinstance(value, list):
+            raise ValueError('Must be a JSON list of entries ([{"effectiveFrom": null, '
+                             '"components": [...]}])')
+        self.data = value
+
+
+class OptionalText(StringField):
+    """Text whose empty value means none (null)."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        self.data = (self.data or "").strip() or None
+
+
+def _inner(validator):
+    return validator.inner if isinstance(validator, Nullable) else validator
+
+
+def shown(field: spec.Field) -> bool:
+    """A field with one possible value (the pricing unit) is set by the rules, not typed."""
+    validator = _inner(field.validator)
+    return not (isinstance(validator, Literal) and len(validator.choices) == 1)
+
+
+def _form_field(field: spec.Field):
+    """The WTForms field that edits one spec field, labelled and explained by the spec."""
+    validator = _inner(field.validator)
+    kinds = " ".join(sorted(field.kinds)) if field.kinds else "all"
+    options = {"label": field.label, "description": field.help,
+               "render_kw": {"data-kinds": kinds}}
+    required = [DataRequired()] if field.required else []
+    if isinstance(validator, Boolean):
+        return BooleanField(default=field.default, **options)
+    if isinstance(validator, Literal):
+        return SelectField(choices=list(validator.choices), default=field.default,
+                           **options)
+    if isinstance(validator, Array):
+        if isinstance(validator.item, Literal):
+            return SelectMultipleField(choices=list(validator.item.choices),
+                                       **options)
+        whole = isinstance(validator.item, Number) and validator.item.integer
+        return ListField(whole_numbers=whole, **options)
+    if isinstance(validator, Number):
+        if validator.integer:
+            return WholeNumberField(**options)
+        return MoneyField(**options)
+    if isinstance(validator, spec.Schedule):
+        return ScheduleField(**options)
+    if isinstance(validator, (Json, Record)):
+        return JsonField(**options)
+    if isinstance(validator, String):
+        length = [Length(max=validator.max_length)]
+        if validator.max_length > 500:
+            return TextAreaField(validators=length, **options)
+        if isinstance(field.validator, Nullable):
+            return OptionalText(validators=length, **options)
+        return StringField(default=field.default, validators=required + length, **options)
+    raise TypeError(f"no console field for {field.name}")
+
+
 class ModelForm(CsrfForm):
-    modelId = StringField("Model id", validators=[DataRequired(), Length(max=200)],
-                          description="e.g. google/veo-3; cannot be changed later")
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description", validators=[Length(max=5000)])
-    version = StringField("Version", default="1.0", validators=[Length(max=50)])
-    provider = StringField("Provider", validators=[DataRequired(), Length(max=100)])
-    category = StringField("Category", validators=[Length(max=100)])
-    contentType = StringField("Content type", default="prompt_to_video")
-    costPerSecond = MoneyField("Cost per second (USD)", validators=[InputRequired()])
-    supportedDurations = ListField("Supported durations (s)", whole_numbers=True,
-                                   description="comma-separated, e.g. 5, 9")
-    fixedDuration = WholeNumberField("Fixed duration (s)",
-                                     description="only for models that always run this long")
-    maxDuration = WholeNumberField("Max duration (s)",
-                                   description="empty: the longest supported duration")
-    supportedQualities = ListField("Supported qualities",
-                                   description="comma-separated, e.g. standard, high, ultra")
-    qualityMultipliers = JsonField("Quality multipliers",
-                                   description='e.g. {"high": 1.5}; a missing quality costs 1x')
-    tags = ListField("Tags")
-    isActive = BooleanField("Active", default=True)
-    isPremium = BooleanField("Premium")
-    replicateModelId = StringField("Replicate model id", validators=[Length(max=200)])
-    inputSchema = JsonField("Input schema (JSON Schema)")
-    modelParameters = JsonField("Model parameters")
-    requirements = JsonField("Requirements")
+    """A model's editable fields, as the model spec (functions/spec.py) declares them."""
+
+    locals().update({f.name: _form_field(f) for f in (spec.BY_NAME["modelId"],
+                                                      *spec.EDITABLE_FIELDS) if shown(f)})
     reason = StringField("Reason for this change", validators=[Length(max=500)],
                          description="optional; shown in the history")
     expectedRevision = HiddenField()
 
     def config(self) -> dict:
-        """The configuration the form describes, in the mutations' field names."""
+        """The configuration the form describes, in the mutations' field names: the fields
+        that fit the chosen kind of model (the others keep their defaults)."""
+        kind = self.contentType.data
         out = {}
-        for name in ("name", "description", "version", "provider", "category", "contentType",
-                     "costPerSecond", "supportedDurations", "fixedDuration", "maxDuration",
-                     "supportedQualities", "qualityMultipliers", "tags", "isActive",
-                     "isPremium", "replicateModelId", "inputSchema", "modelParameters",
-                     "requirements"):
-            value = self[name].data
-            if isinstance(value, str):
+        for field in spec.fields_for(kind):
+            if not shown(field):
+                continue
+            value = self[field.name].data
+            if isinstance(value, str) and field.name != "description":
                 value = value.strip()
-            out[name] = value
-        out["qualityMultipliers"] = out["qualityMultipliers"] or {}
-        out["replicateModelId"] = out["replicateModelId"] or None
+            if value is None and field.default is not None:
+                value = field.default
+            out[field.name] = value
         return out
+
+
+# The form's fields grouped as the spec groups them, for Flask-Admin's form rules.
+FORM_GROUPS = [
+    (title, [f.name for f in ((spec.BY_NAME["modelId"],) if group == "identity" else ())
+             + tuple(spec.fields_for(None, group)) if shown(f)])
+    for group, title in spec.GROUPS.items()
+]

@@ -8,12 +8,13 @@ from flask import flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.form import rules
 from flask_admin.helpers import get_form_data, get_redirect_target
 from markupsafe import Markup
 
 from admin.access import SignedIn
 from admin.calls import RefusedError, run, run_or_flash
-from admin.forms import CsrfForm, ModelForm
+from admin.forms import FORM_GROUPS, CsrfForm, ModelForm
 from admin.numbers import number_or_text, whole_number
 from db.schema import Model
 from functions.documents import config_of, from_micros
@@ -72,8 +73,15 @@ class CatalogModelView(SignedIn, ModelView):
     list_template = "catalog/model_list.html"
     details_template = "catalog/model_details.html"
 
+    create_template = "catalog/model_create.html"
+    edit_template = "catalog/model_edit.html"
     form = ModelForm
     form_base_class = CsrfForm
+    # Grouped as the model spec groups its fields; the reason and revision close the form.
+    form_create_rules = form_edit_rules = [
+        *(rules.FieldSet(names, title) for title, names in FORM_GROUPS),
+        "reason", "expectedRevision", "csrf_token",
+    ]
     can_view_details = True
     can_export = False
     page_size = 20
@@ -191,7 +199,7 @@ class CatalogModelView(SignedIn, ModelView):
             return self._update_inline(form, model)
         current = config_of(model)
         wanted = form.config()
-        if wanted["maxDuration"] is None:
+        if wanted.get("maxDuration", 0) is None:
             wanted.pop("maxDuration")
         patch = {k: v for k, v in wanted.items() if current.get(k) != v}
         args = {"modelId": model.model_id, "patch": patch}
