@@ -13,6 +13,7 @@ of a request: the reasons say which were left out).
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
@@ -209,83 +210,464 @@ def _component(unit: str, value: Decimal | TieredPrices, divisor: int, when: dic
 
 # ---------------------------------------------------------------- LiteLLM
 #
-# The format and the cost rules followed are those of LiteLLM's main branch as read for this
-# converter (litellm 1.80.x; pyproject of BerriAI/litellm 813b8fd): `generic_cost_per_token(model,
-# usage, custom_llm_provider, service_tier, data_residency)` and `_get_token_base_cost` in
-# litellm_core_utils/llm_cost_calc/utils.py, `batch_cost_calculator`,
-# `default_image_cost_calculator`, `default_video_cost_calculator` with
-# `_video_output_cost_per_second`, `openai.cost_calculation.cost_per_second`, and
-# `StandardBuiltInToolCostTracking.get_cost_for_web_search`. Where LiteLLM and the engine differ
-# on purpose:
-# - an entry without a cache price bills cached tokens at 0 in LiteLLM (its default); the
-#   converter leaves them at the input rate (genai-prices' rule) rather than invent a free price;
-# - LiteLLM bills one web-search query per response; quote with `webSearches: 1` for that;
-# - `*_batches` prices are read only in pairs (input and output); LiteLLM halves the other side.
+# The cost rules followed are those of LiteLLM 1.110.2 (the wheel that ships the current map):
+# `generic_cost_per_token` with `_get_token_base_cost`, `_calculate_input_cost`,
+# `_calculate_cache_read_cost`, `get_modality_token_cost_key`, `_resolve_billed_reasoning_rate`
+# and `get_cost_per_unit` (litellm_core_utils/llm_cost_calc/utils.py), `select_tier_for_input`
+# (llm_cost_calc/tiered_pricing.py), `batch_cost_calculator` with `get_batch_cost_rates` and
+# `_batch_prompt_cost`, `ocr_cost`, `ocr_batch_cost`, `default_image_cost_calculator`,
+# `default_video_cost_calculator` (cost_calculator.py), `openai.cost_calculation.cost_per_second`,
+# the rerank and search per-query calculators, `gemini.cost_calculator` (Google Maps grounding),
+# `StandardBuiltInToolCostTracking.get_cost_for_web_search` and the dashscope calculator.
+#
+# Token prices are read the way LiteLLM resolves them for a request of n input tokens: each unit's
+# rate is computed as a function of n (thresholds `*_above_<n>_tokens`, `tiered_pricing` ranges,
+# service-tier suffixes and their fall-backs) and written as the engine's tiers, which are exact
+# because those rates only change where n passes a threshold. Where LiteLLM and the engine
+# differ on purpose, or LiteLLM applies a rule in code:
+# - LiteLLM bills one web-search (and one Maps-grounding) query per response unless the model's
+#   `web_search_billing_unit` is "per_query"; quote with `webSearches: 1` for that;
+# - `*_batches` prices are read only when both sides are given: LiteLLM halves a missing side
+#   (`_batch_or_half`), a price that is not in the map, so the entry then says so;
+# - in code, fireworks_ai bills cached input at input_cost_per_token x 0.5 when the map has no
+#   cache price (`FIREWORKS_AI_DEFAULT_CACHE_READ_RATE_RATIO`): the converter gives that exact
+#   product as the cache-read price;
+# - in code, xai's thresholds are reached at n >= threshold (others: n > threshold): the tier
+#   starts one token lower, exactly the same for whole token counts;
+# - a media price without input_cost_per_token (a transcription model priced per audio token):
+#   LiteLLM bills the rest of the prompt at 0 (get_cost_per_unit's default); the engine needs the
+#   broader price, so input_tokens is priced at that 0.
+# - a request of 0 input tokens: `tiered_pricing` picks no tier (LiteLLM then reads the flat keys,
+#   0 when absent); the schedule says the same with a tier starting at 0.
+#
+# Keys that are not a price of the request the catalog quotes are listed in
+# `LITELLM_NOT_REQUEST_PRICES` and reported as "ignored: <key>: <why>", never silently dropped.
 
-SERVICE_TIERS = ("priority", "flex")
-_ABOVE = re.compile(r"input_cost_per_token_above_(\d+k?)_tokens")
+# LiteLLM's service-tier cost-key suffixes (ServiceTier; "fast" bills at the "priority" keys).
+SERVICE_TIERS = ("flex", "balanced", "priority", "ultrafast")
+_TIER_SUFFIXES = ("_ultrafast", "_balanced", "_priority", "_auto", "_flex", "_fast")
+_NON_STANDARD_SUFFIXES = (*_TIER_SUFFIXES, "_batches")
+_RATE_PREFIXES = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
+                  "cache_creation_input_token_cost")
+TTL_KEYS = {"1hr": "cache_creation_input_token_cost_above_1hr",
+            "12hr": "cache_creation_input_token_cost_above_12hr"}
+TTL_UNITS = {"1hr": "cache_write_1h_tokens", "12hr": "cache_write_12h_tokens"}
+_BATCH_TIER_KEY = re.compile(
+    rf"^({'|'.join([*_RATE_PREFIXES, *TTL_KEYS.values()])})_above_(\d+k?)_tokens_batches$")
+_ANY_THRESHOLD = re.compile(r"_above_(\d+k?)_tokens")
+INCLUSIVE_THRESHOLD_PROVIDERS = frozenset({"xai"})
+FIREWORKS_CACHE_READ_RATIO = Decimal("0.5")
 _SIZE = re.compile(r"(\d+)-x-(\d+)")
 IMAGE_QUALITIES = {"standard", "hd", "low", "medium", "high", "auto"}
-# unit -> (LiteLLM base key, its key above a threshold, with {t} for "200k")
-TOKEN_KEYS = {
-    "input_tokens": ("input_cost_per_token", "input_cost_per_token_above_{t}_tokens"),
-    "output_tokens": ("output_cost_per_token", "output_cost_per_token_above_{t}_tokens"),
-    "cache_read_tokens": ("cache_read_input_token_cost",
-                          "cache_read_input_token_cost_above_{t}_tokens"),
-    "cache_write_tokens": ("cache_creation_input_token_cost",
-                           "cache_creation_input_token_cost_above_{t}_tokens"),
-    "cache_write_1h_tokens": ("cache_creation_input_token_cost_above_1hr",
-                              "cache_creation_input_token_cost_above_1hr_above_{t}_tokens"),
-}
-# unit -> flat LiteLLM key (no tiers); only input audio follows the service tier
-MEDIA_TOKEN_KEYS = {
-    "input_audio_tokens": "input_cost_per_audio_token",
-    "input_image_tokens": "input_cost_per_image_token",
-    "input_video_tokens": "input_cost_per_video_token",
-    "output_audio_tokens": "output_cost_per_audio_token",
-    "output_image_tokens": "output_cost_per_image_token",
-    "output_video_tokens": "output_cost_per_video_token",
-    "output_reasoning_tokens": "output_cost_per_reasoning_token",
-}
 PER_MILLION = 1_000_000
+ZERO = Decimal(0)
+IGNORED = "ignored: "
+
+_UPLIFT = ("an uplift LiteLLM applies to every token price only when the request is served {}, "
+           "a deployment the catalog does not quote")
+# key -> why it is not a price of the request the catalog quotes (checked against LiteLLM's code)
+LITELLM_NOT_REQUEST_PRICES = {
+    "fedramp_uplift_multiplier": _UPLIFT.format("from OpenAI's FedRAMP endpoint "
+                                                "(data_residency=fedramp)"),
+    "regional_processing_uplift_multiplier_eu": _UPLIFT.format("from OpenAI's EU hostname "
+                                                               "(data_residency=eu)"),
+    "regional_processing_uplift_multiplier_us": _UPLIFT.format("from OpenAI's US hostname "
+                                                               "(data_residency=us)"),
+    "regional_endpoint_uplift_multiplier": _UPLIFT.format("from a non-global Vertex AI location"),
+    "provider_specific_entry.us": _UPLIFT.format("in the US geo (Anthropic inference_geo=us)"),
+    "input_dbu_cost_per_token": "Databricks DBUs per token, not dollars (the dollar price is "
+                                "input_cost_per_token = DBUs x $0.07); LiteLLM's cost code does "
+                                "not read it",
+    "output_dbu_cost_per_token": "Databricks DBUs per token, not dollars (the dollar price is "
+                                 "output_cost_per_token = DBUs x $0.07); LiteLLM's cost code does "
+                                 "not read it",
+    "input_cost_per_token_cache_hit": "LiteLLM's cost code does not read it (cached input is "
+                                      "billed at cache_read_input_token_cost)",
+    "cache_creation_input_audio_token_cost": "LiteLLM's cost code does not read it (cache writes "
+                                             "are billed at the cache-write prices whatever their "
+                                             "modality)",
+    "input_cost_per_request": "LiteLLM's cost code does not read it",
+    "search_free_requests": "a free daily quota of searches, not a price; LiteLLM's cost code "
+                            "does not read it",
+}
+# A provisioned-throughput commitment is a price of reserved capacity per second, owed whether
+# or not requests are made; LiteLLM prorates it by a response's wall-clock time.
+_COMMITMENT = ("a provisioned-throughput commitment (reserved capacity by the second, owed "
+               "whatever the requests; LiteLLM prorates it by response time), not a price of a "
+               "request")
+# unit -> the LiteLLM key prefixes whose presence prices it
+_PRESENT = {
+    "input_tokens": ("input_cost_per_token",),
+    "output_tokens": ("output_cost_per_token",),
+    "cache_read_tokens": ("cache_read_input_token_cost",),
+    "cache_write_tokens": ("cache_creation_input_token_cost",),
+    "cache_write_1h_tokens": (TTL_KEYS["1hr"],),
+    "cache_write_12h_tokens": (TTL_KEYS["12hr"],),
+    "input_audio_tokens": ("input_cost_per_audio_token",),
+    "input_image_tokens": ("input_cost_per_image_token",),
+    "input_video_tokens": ("input_cost_per_video_token",),
+    "cache_audio_read_tokens": ("cache_read_input_audio_token_cost",),
+    "cache_image_read_tokens": ("cache_read_input_image_token_cost",),
+    "output_audio_tokens": ("output_cost_per_audio_token",),
+    "output_image_tokens": ("output_cost_per_image_token",),
+    "output_video_tokens": ("output_cost_per_video_token",),
+    "output_reasoning_tokens": ("output_cost_per_reasoning_token",),
+}
+_TIERED_KEYS = {"input_tokens": "input_cost_per_token", "output_tokens": "output_cost_per_token",
+                "cache_read_tokens": "cache_read_input_token_cost",
+                "cache_write_tokens": "cache_creation_input_token_cost",
+                "output_reasoning_tokens": "output_cost_per_reasoning_token"}
+
+
+def is_ignored(reason: str) -> bool:
+    """A reason that classifies a key as not a price of the request (nothing left unexpressed)."""
+    return reason.startswith(IGNORED)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A LiteLLM rate as an exact decimal (a float by its shortest repr), or None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | float):
+        return Decimal(repr(float(value)))
+    if isinstance(value, str):
+        try:
+            return Decimal(repr(float(value)))
+        except ValueError:
+            return None
+    return None
+
+
+def _threshold(label: str) -> int:
+    """"200k" -> 200000 (LiteLLM's _parse_token_threshold, on whole labels)."""
+    return int(label.rstrip("k")) * (1000 if label.endswith("k") else 1)
+
+
+def _above(key: str) -> int:
+    return _threshold(key.rsplit("_above_", 1)[1].split("_tokens")[0])
 
 
 class _Entry:
-    """A LiteLLM entry whose cost keys are read as exact decimals, remembering which."""
+    """A LiteLLM entry whose rates are resolved as LiteLLM resolves them, remembering the keys
+    read."""
 
-    def __init__(self, entry: Mapping[str, Any]):
-        self.entry = entry
+    def __init__(self, key: str, entry: Mapping[str, Any]):
+        self.key = key
+        self.entry = dict(entry)
+        self.provider = entry.get("litellm_provider")
+        self.inclusive = self.provider in INCLUSIVE_THRESHOLD_PROVIDERS
         self.used: set[str] = set()
+        self.tiered = entry.get("tiered_pricing") if isinstance(
+            entry.get("tiered_pricing"), list) and entry.get("tiered_pricing") else None
+
+    def get(self, key: str) -> Any:
+        value = self.entry.get(key)
+        if value is not None and key in self.entry:
+            self.used.add(key)
+        return value
 
     def has(self, key: str) -> bool:
-        value = self.entry.get(key)
-        return value is not None and not isinstance(value, bool)
+        return _decimal(self.entry.get(key)) is not None
 
     def number(self, key: str) -> Decimal | None:
-        if not self.has(key):
-            return None
-        self.used.add(key)
-        return Decimal(repr(float(self.entry[key])))
+        return _decimal(self.get(key))
 
-    def rate(self, key: str, tier: str | None, default: Decimal | None) -> Decimal | None:
-        """LiteLLM's _get_cost_per_unit(_get_service_tier_cost_key(key, tier), default)."""
-        if tier is not None and self.has(f"{key}_{tier}"):
-            return self.number(f"{key}_{tier}")
-        value = self.number(key)
-        return default if value is None else value
+    def cpu(self, key: str, default: Decimal | None = ZERO) -> Decimal | None:
+        """get_cost_per_unit: the key; if absent, the key less its service-tier suffix."""
+        value = self.get(key)
+        if value is not None:
+            parsed = _decimal(value)
+            return default if parsed is None else parsed
+        for suffix in _TIER_SUFFIXES:
+            if suffix in key:
+                fallback = _decimal(self.get(key.replace(suffix, "")))
+                if fallback is not None:
+                    return fallback
+                break
+        return default
+
+    def exceeds(self, n: int, threshold: float, inclusive: bool | None = None) -> bool:
+        inclusive = self.inclusive if inclusive is None else inclusive
+        return n > threshold or (inclusive and n == threshold)
+
+    # ------------------------------------------------------------ standard requests
+
+    def tier_at(self, n: int) -> Mapping | None:
+        """select_tier_for_input, when the tier has an input price (_select_priced_tier)."""
+        if not self.tiered or n <= 0:
+            return None
+        ranged = sorted(((t["range"], t) for t in self.tiered if isinstance(t, Mapping)
+                         and _is_range(t.get("range"))), key=lambda r: r[0][0])
+        if not ranged:
+            return None
+        self.used.add("tiered_pricing")
+        match = [t for (start, end), t in ranged if start < n <= end]
+        tier = match[0] if match else ranged[-1][1]
+        return tier if "input_cost_per_token" in tier else None
+
+    def base(self, n: int, tier: str | None) -> dict[str, Any]:
+        """_get_token_base_cost: input, output, cache read, cache write and TTL write rates."""
+        ranged = self.tier_at(n)
+        if ranged is not None:
+            rates = {"input": _tier_rate(ranged, "input_cost_per_token"),
+                     "output": _tier_rate(ranged, "output_cost_per_token")
+                     if "output_cost_per_token" in ranged
+                     else self.cpu("output_cost_per_token") or ZERO,
+                     "read": _tier_rate(ranged, "cache_read_input_token_cost",
+                                        "input_cost_per_token"),
+                     "write": _tier_rate(ranged, "cache_creation_input_token_cost",
+                                         "input_cost_per_token")}
+            rates["ttl"] = {ttl: rates["write"] if ranged.get(key) is None
+                            else _tier_rate(ranged, key) for ttl, key in TTL_KEYS.items()}
+            return rates
+        suffix = f"_{_tier_key(tier)}" if tier else ""
+        rate_in = self.cpu("input_cost_per_token" + suffix)
+        rate_out = self.cpu("output_cost_per_token" + suffix)
+        if rate_out == 0:
+            image = self.cpu("output_cost_per_image_token", None)
+            if image is not None:
+                rate_out = image
+        write = self.cpu("cache_creation_input_token_cost" + suffix, None)
+        read = self.cpu("cache_read_input_token_cost" + suffix, None)
+        ttl_keys = {ttl: key + suffix for ttl, key in TTL_KEYS.items()}
+        prefixes = tuple(f"{p}_above_" for p in _RATE_PREFIXES)
+        keys = [k for k in self.entry if k.startswith(prefixes) and "_tokens" in k and (
+            not k.endswith(_NON_STANDARD_SUFFIXES) or (suffix and k.endswith(suffix)))]
+        for key in sorted(keys, key=_above):  # a marker: its own price is read if it applies
+            if self.entry.get(key) is None or not self.exceeds(n, _above(key)):
+                continue
+            label = key.rsplit("_above_", 1)[1].split("_tokens")[0]
+            rate_in = self.cpu(f"input_cost_per_token_above_{label}_tokens{suffix}", rate_in)
+            rate_out = self.cpu(f"output_cost_per_token_above_{label}_tokens{suffix}", rate_out)
+            write = self.cpu(f"cache_creation_input_token_cost_above_{label}_tokens{suffix}",
+                             write)
+            ttl_keys = {ttl: (f"{TTL_KEYS[ttl]}_above_{label}_tokens{suffix}" if self.entry.get(
+                f"{TTL_KEYS[ttl]}_above_{label}_tokens{suffix}") is not None else key)
+                for ttl, key in ttl_keys.items()}
+            read = self.cpu(f"cache_read_input_token_cost_above_{label}_tokens{suffix}", read)
+        read = rate_in if read is None else read
+        write = rate_in if write is None else write
+        ttl = {}
+        for name, key in ttl_keys.items():
+            value = self.cpu(key, None)
+            ttl[name] = write if value is None else value
+        return {"input": rate_in, "output": rate_out, "read": read, "write": write, "ttl": ttl}
+
+    def modality_key(self, cost_key: str, n: int, inclusive: bool = False) -> str:
+        """get_modality_token_cost_key."""
+        suffix = next((s for s in _NON_STANDARD_SUFFIXES if cost_key.endswith(s)), "")
+        base = cost_key.removesuffix(suffix)
+        found = [k for k in self.entry if k.startswith(f"{base}_above_")
+                 and k.endswith(("_tokens", f"_tokens{suffix}")) and self.entry.get(k) is not None
+                 and self.exceeds(n, _above(k), inclusive)]
+        if not found:
+            return cost_key
+        return max(found, key=_above).removesuffix(suffix) + suffix
+
+    def modality(self, key: str, n: int, tier: str | None, rate_in: Decimal,
+                 thresholds: bool) -> Decimal:
+        """_modality_token_cost: the media rate, else the (resolved) input rate."""
+        suffix = f"_{_tier_key(tier)}" if tier else ""
+        cost_key = self.modality_key(key + suffix, n if thresholds else 0,
+                                     self.inclusive if thresholds else False)
+        standard = cost_key.removesuffix(suffix) if suffix else cost_key
+        if self.entry.get(cost_key) is None and self.entry.get(standard) is None:
+            return rate_in
+        return self.cpu(cost_key)
+
+    def reasoning(self, n: int, tier: str | None, rate_out: Decimal) -> Decimal:
+        """_resolve_billed_reasoning_rate (without off-peak windows)."""
+        ranged = self.tier_at(n)
+        if ranged is not None and ("output_cost_per_reasoning_token" in ranged
+                                   or "output_cost_per_token" in ranged):
+            return _tier_rate(ranged, "output_cost_per_reasoning_token", "output_cost_per_token")
+        suffix = f"_{_tier_key(tier)}" if tier else ""
+        if self.entry.get("output_cost_per_reasoning_token" + suffix) is not None:
+            value = self.cpu("output_cost_per_reasoning_token" + suffix, None)
+            if value is not None:
+                return value
+        if suffix and self.entry.get("output_cost_per_token" + suffix) is not None:
+            return rate_out
+        standard = self.cpu("output_cost_per_reasoning_token", None)
+        return rate_out if standard is None else standard
+
+    def standard_rates(self, n: int, tier: str | None) -> dict[str, Decimal]:
+        """Every token unit's rate for a request of n input tokens under a service tier."""
+        base = self.base(n, tier)
+        rate_in, rate_out, read = base["input"], base["output"], base["read"]
+        suffix = f"_{_tier_key(tier)}" if tier else ""
+        rates = {"input_tokens": rate_in, "output_tokens": rate_out, "cache_read_tokens": read,
+                 "cache_write_tokens": base["write"],
+                 "cache_write_1h_tokens": base["ttl"]["1hr"],
+                 "cache_write_12h_tokens": base["ttl"]["12hr"],
+                 "input_audio_tokens": self.modality("input_cost_per_audio_token", n, tier,
+                                                     rate_in, True),
+                 "input_image_tokens": self.modality("input_cost_per_image_token", n, tier,
+                                                     rate_in, False),
+                 "input_video_tokens": self.modality("input_cost_per_video_token", n, tier,
+                                                     rate_in, False),
+                 "cache_audio_read_tokens": self.cpu(
+                     "cache_read_input_audio_token_cost" + suffix, read),
+                 "cache_image_read_tokens": self.cpu(
+                     "cache_read_input_image_token_cost" + suffix, read),
+                 "output_reasoning_tokens": self.reasoning(n, tier, rate_out)}
+        for unit, key in (("output_audio_tokens", "output_cost_per_audio_token"),
+                          ("output_image_tokens", "output_cost_per_image_token" + suffix),
+                          ("output_video_tokens", "output_cost_per_video_token")):
+            value = self.cpu(key, None)
+            rates[unit] = rate_out if value is None else value
+        return rates
+
+    # ------------------------------------------------------------ batches
+
+    def _batch_rate(self, key: str) -> Decimal | None:
+        return self.number(key)
+
+    def batch_prefix(self, prefix: str, n: int) -> Decimal | None:
+        """_batch_rate_for_prefix."""
+        flat = f"{prefix}_batches"
+        labels = {m.group(2) for k, v in self.entry.items()
+                  if v is not None and (m := _BATCH_TIER_KEY.match(k)) and m.group(1) == prefix}
+        crossed = next((label for label in sorted(labels, key=_threshold, reverse=True)
+                        if self.exceeds(n, _threshold(label))), None)
+        if crossed is None:
+            return self._batch_rate(flat)
+        rate = self._batch_rate(f"{prefix}_above_{crossed}_tokens_batches")
+        return self._batch_rate(flat) if rate is None else rate
+
+    def batch_media(self, key: str, fallback: Decimal, n: int) -> Decimal:
+        """cost_calculator._batch_rate."""
+        context = self.cpu(self.modality_key(key, n), None)
+        rate = _decimal(self.get(key)) if context is None else context
+        return fallback if rate is None else rate
+
+    def batch_rates(self, n: int) -> dict[str, Decimal | None]:
+        """batch_cost_calculator with an input batch price (`_batch_prompt_cost`) and an output
+        batch price: the rate of every token unit."""
+        rate_in = self.batch_prefix("input_cost_per_token", n)
+        rate_out = self.batch_prefix("output_cost_per_token", n)
+        batch_read = self.batch_prefix("cache_read_input_token_cost", n)
+        batch_write = self.batch_prefix("cache_creation_input_token_cost", n)
+        ttl = {name: rate for name, key in TTL_KEYS.items()
+               if (rate := self.batch_prefix(key, n)) is not None}
+        if rate_in is None or rate_out is None:
+            return {"input_tokens": rate_in, "output_tokens": rate_out}
+        read = batch_read if batch_read is not None else self.cpu(
+            self.modality_key("cache_read_input_token_cost", n), None)
+        write = rate_in if batch_write is None else batch_write
+        if read is None:  # cached tokens are then billed as text
+            cached_audio = read_any = rate_in
+        else:
+            read_any = read
+            audio_fallback = batch_read if batch_read is not None else self.cpu(
+                self.modality_key("cache_read_input_audio_token_cost", n), None)
+            cached_audio = self.batch_media("cache_read_input_audio_token_cost_batches",
+                                            read if audio_fallback is None else audio_fallback, n)
+        image_out = self._batch_rate("output_cost_per_image_token_batches")
+        if image_out is None and self.has("output_cost_per_image_token"):
+            image_out = None  # halved by LiteLLM: reported
+        elif image_out is None:
+            image_out = rate_out
+        return {"input_tokens": rate_in, "output_tokens": rate_out,
+                "cache_read_tokens": read_any, "cache_image_read_tokens": read_any,
+                "cache_video_read_tokens": read_any, "cache_audio_read_tokens": cached_audio,
+                "cache_write_tokens": write,
+                "cache_write_1h_tokens": ttl.get("1hr", write),
+                "cache_write_12h_tokens": ttl.get("12hr", write),
+                "cache_audio_write_tokens": write, "cache_image_write_tokens": write,
+                "cache_video_write_tokens": write,
+                "input_audio_tokens": self.batch_media("input_cost_per_audio_token_batches",
+                                                       rate_in, n),
+                "input_image_tokens": self.batch_media("input_cost_per_image_token_batches",
+                                                       rate_in, 0),
+                "input_video_tokens": self.batch_media("input_cost_per_video_token_batches",
+                                                       rate_in, 0),
+                "output_audio_tokens": rate_out, "output_video_tokens": rate_out,
+                "output_reasoning_tokens": rate_out, "output_image_tokens": image_out}
 
     def unread(self) -> list[str]:
+        """The cost keys no rule read (each is then reported)."""
         return sorted(k for k, v in self.entry.items()
                       if k not in self.used and v is not None and not isinstance(v, bool)
-                      and ("cost" in k or "multiplier" in k or k == "tiered_pricing"))
+                      and ("cost" in k or "multiplier" in k
+                           or k in ("tiered_pricing", "off_peak_pricing")))
+
+    # ------------------------------------------------------------ where rates change
+
+    def starts(self) -> list[int]:
+        """Every input-token count above which some rate may change: 0 (no tier for an empty
+        request), each threshold (one lower where it is inclusive) and each range bound."""
+        found = {0}
+        for key in self.entry:
+            for label in _ANY_THRESHOLD.findall(key):
+                found |= {_threshold(label), _threshold(label) - 1}
+        for tier in self.tiered or ():
+            if isinstance(tier, Mapping) and _is_range(tier.get("range")):
+                found |= {math.floor(bound) for bound in tier["range"] if bound >= 0}
+        return sorted(s for s in found if s >= 0)
+
+
+def _is_range(value: Any) -> bool:
+    return (isinstance(value, list | tuple) and len(value) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value))
+
+
+def _tier_key(tier: str) -> str:
+    return "priority" if tier == "fast" else tier
+
+
+def _tier_rate(tier: Mapping, key: str, fallback: str | None = None) -> Decimal:
+    """tiered_pricing.tier_rate."""
+    value = tier.get(key)
+    if value is not None:
+        return _decimal(value) or ZERO
+    if fallback is None:
+        return ZERO
+    return _decimal(tier.get(fallback, 0)) or ZERO
+
+
+def _per_million(price: Decimal) -> str:
+    return decimal_string(price * PER_MILLION)
+
+
+def _piecewise(unit: str, rate, starts: list[int], when: dict) -> dict | None:
+    """A component from rate(n): its price for n = 0 and a tier wherever it changes."""
+    base = rate(0)
+    if base is None:
+        return None
+    component: dict[str, Any] = {"unit": unit, "price": _per_million(base)}
+    tiers, previous = [], base
+    for start in starts:
+        value = rate(start + 1)
+        if value is None:
+            return None
+        if value != previous:
+            tiers.append({"start": start, "price": _per_million(value)})
+            previous = value
+    if tiers:
+        component["tiers"] = tiers
+    if when:
+        component["when"] = dict(when)
+    return component
 
 
 def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None, list[str]]:
-    """One LiteLLM price-map entry as a schedule, and the cost keys it could not express."""
-    lite = _Entry(entry)
+    """One LiteLLM price-map entry as a schedule, and what it could not express: "<key> is not
+    expressed" (or a sentence saying why), and "ignored: <key>: <why>" for a key that is not a
+    price of the request (`is_ignored`)."""
+    entry = dict(entry)
     reasons: list[str] = []
+    if (entry.get("litellm_provider") == "fireworks_ai" and entry.get(
+            "cache_read_input_token_cost") is None and _decimal(
+            entry.get("input_cost_per_token")) is not None):
+        entry["cache_read_input_token_cost"] = (
+            _decimal(entry["input_cost_per_token"]) * FIREWORKS_CACHE_READ_RATIO)
+    lite = _Entry(key, entry)
     components = _litellm_tokens(lite, reasons)
     components += _litellm_media(key, lite, reasons)
+    reasons += _classified(lite)
     reasons += [f"{k} is not expressed" for k in lite.unread()]
     try:
         return validate([{"effectiveFrom": None, "components": components}]), reasons
@@ -293,81 +675,88 @@ def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None,
         return None, [*reasons, error.message]
 
 
-def _thresholds(lite: _Entry) -> list[tuple[str, int]]:
-    """LiteLLM's price thresholds: ("200k", 200000) for input_cost_per_token_above_200k_tokens."""
-    found = []
-    for key in lite.entry:
-        match = _ABOVE.fullmatch(key)
-        if match and lite.has(key):
-            label = match.group(1)
-            found.append((label, int(label.rstrip("k")) * (1000 if label.endswith("k") else 1)))
-    return sorted(found, key=lambda t: t[1])
+def _classified(lite: _Entry) -> list[str]:
+    """"ignored: <key>: <why>" for each key that is not a price of the request, and what is a
+    price but sits outside the cost keys (provider_specific_entry, off_peak_pricing)."""
+    out = []
+    special = lite.entry.get("provider_specific_entry")
+    special = special if isinstance(special, Mapping) else {}
+    for key, why in LITELLM_NOT_REQUEST_PRICES.items():
+        parent, _, child = key.partition(".")
+        present = child in special if child else lite.entry.get(key) is not None
+        if present:
+            lite.used.add(key)
+            out.append(f"{IGNORED}{key}: {why}")
+    if lite.entry.get("cost_per_second") is not None and "commitment" in lite.key:
+        for key in ("cost_per_second", "input_cost_per_second", "output_cost_per_second"):
+            if lite.entry.get(key) is not None:
+                lite.used.add(key)
+                out.append(f"{IGNORED}{key}: {_COMMITMENT}")
+    for child, why in (("fast", "a multiplier of every price for speed=fast"),
+                       ("minimax_free_input_images", "input images free per request")):
+        if child in special:
+            out.append(f"provider_specific_entry.{child} ({why}) is not expressed")
+    return out
 
 
 def _litellm_tokens(lite: _Entry, reasons: list[str]) -> list[dict]:
-    tiers = [s for s in SERVICE_TIERS if any(k.endswith(f"_{s}") and lite.has(k)
-                                             for k in lite.entry)]
-    components = []
-    for tier in [None, *tiers]:
-        components += _token_components(lite, tier)
-    components = _with_overlaps(components)
-    return components + _batch_components(lite, components, reasons)
+    """Token prices: standard, by service tier (`serviceTier`) and batch (`processing`)."""
+    units = [u for u, prefixes in _PRESENT.items()
+             if any(k.startswith(prefixes) and lite.has(k) for k in lite.entry)]
+    for tier in lite.tiered or ():
+        if isinstance(tier, Mapping):
+            units += [u for u, k in _TIERED_KEYS.items() if tier.get(k) is not None]
+    if not units:
+        return []
+    units = set(units)
+    if any(dict(UNITS[u].dimensions).get("direction") == "input" for u in units):
+        units.add("input_tokens")
+    if any(dict(UNITS[u].dimensions).get("direction") == "output" for u in units):
+        units.add("output_tokens")
+    if units & set(TTL_UNITS.values()):
+        units.add("cache_write_tokens")
+    for cache in ("cache_read_tokens", "cache_write_tokens"):
+        for media in ("input_audio_tokens", "input_image_tokens", "input_video_tokens"):
+            if cache in units and media in units:
+                units.add(_join(cache, media))
+    order = [u for u in UNITS if u in units]
+    starts = lite.starts()
+    points = [0, *(s + 1 for s in starts)]
 
+    def table(rates) -> dict[int, dict]:
+        return {n: rates(n) for n in points}
 
-def _token_components(lite: _Entry, tier: str | None) -> list[dict]:
-    """The token prices under one service tier (None: standard), as LiteLLM resolves them."""
-    when = {"serviceTier": tier} if tier else {}
-    thresholds = _thresholds(lite)
-    chosen: dict[str, dict] = {}
-    for unit, (base_key, above_key) in TOKEN_KEYS.items():
-        base = lite.rate(base_key, tier, None)
-        if unit == "output_tokens" and not base:
-            base = lite.number("output_cost_per_image_token") or base
-        if base is None:
+    def component(rows: dict[int, dict], unit: str, when: dict) -> dict | None:
+        return _piecewise(unit, lambda n: rows[n].get(unit), starts, when)
+
+    default_rows = table(lambda n: _with_joins(lite.standard_rates(n, None)))
+    default = {u: component(default_rows, u, {}) for u in order}
+    components = [c for c in default.values() if c is not None]
+    components += _batch_components(lite, order, starts, points, default, reasons)
+    for tier in SERVICE_TIERS:
+        if not any(k.endswith(f"_{tier}") and lite.has(k) for k in lite.entry):
             continue
-        chosen[unit] = {"unit": unit, "price": _per_million(base)}
-        if thresholds:
-            chosen[unit]["tiers"] = [
-                {"start": start, "price": _per_million(
-                    lite.rate(above_key.format(t=label), tier, base))}
-                for label, start in thresholds]
-    for unit, key in MEDIA_TOKEN_KEYS.items():
-        price = lite.rate(key, tier if unit == "input_audio_tokens" else None, None)
-        if price is not None:
-            chosen[unit] = {"unit": unit, "price": _per_million(price)}
-        if unit == "input_audio_tokens" and tier and not lite.has(f"{key}_{tier}") and (
-                price is not None and "input_tokens" in chosen):
-            # LiteLLM: without a tier audio price, audio goes at the tier's input rate
-            chosen[unit] = {**chosen["input_tokens"], "unit": unit}
-    for component in chosen.values():
-        if when:
-            component["when"] = dict(when)
-    return list(chosen.values())
+        rows = table(lambda n, tier=tier: _with_joins(lite.standard_rates(n, tier)))
+        for unit in order:
+            found = component(rows, unit, {"serviceTier": tier})
+            if found is not None and _same(found, default[unit]):
+                continue
+            components.append(found)
+    return components
 
 
-def _per_million(price: Decimal) -> str:
-    return decimal_string(price * PER_MILLION)
+def _with_joins(rates: dict) -> dict:
+    """LiteLLM bills cached video at the cache-read rate and every cache write at the write
+    rate, whatever its modality."""
+    return {**rates, "cache_video_read_tokens": rates["cache_read_tokens"],
+            **{_join("cache_write_tokens", m): rates["cache_write_tokens"]
+               for m in ("input_audio_tokens", "input_image_tokens", "input_video_tokens")}}
 
 
-def _with_overlaps(components: list[dict]) -> list[dict]:
-    """Price the overlaps the engine requires (cached audio input when both cache reads and
-    audio input are priced) at the cache price: in LiteLLM's usage, cached and media tokens
-    are disjoint, so these counts are 0 there."""
-    out = list(components)
-    whens = [{}] + [c["when"] for c in components if "when" in c]
-    for options in whens:
-        chosen = select_components(out, options)
-        for cache in ("cache_read_tokens", "cache_write_tokens"):
-            for media in ("input_audio_tokens", "input_image_tokens", "input_video_tokens"):
-                join = _join(cache, media)
-                if cache in chosen and media in chosen and join and join not in chosen:
-                    component = {k: v for k, v in chosen[cache].items() if k != "when"}
-                    component["unit"] = join
-                    if options:
-                        component["when"] = dict(options)
-                    out.append(component)
-                    chosen = select_components(out, options)
-    return out
+def _same(a: dict | None, b: dict | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a["price"], a.get("tiers")) == (b["price"], b.get("tiers"))
 
 
 def _join(a: str, b: str) -> str | None:
@@ -375,30 +764,84 @@ def _join(a: str, b: str) -> str | None:
     return next((u.name for u in UNITS.values() if u.dimensions == dimensions), None)
 
 
-def _batch_components(lite: _Entry, components: list[dict], reasons: list[str]) -> list[dict]:
-    """processing=batch: LiteLLM's batch_cost_calculator bills every prompt token (cached too)
-    at input_cost_per_token_batches and every completion token at output_cost_per_token_batches,
-    without tiers."""
-    keys = ("input_cost_per_token_batches", "output_cost_per_token_batches")
-    present = [k for k in keys if lite.has(k)]
+def _batch_components(lite: _Entry, order: list[str], starts: list[int], points: list[int],
+                      default: dict, reasons: list[str]) -> list[dict]:
+    """processing=batch, as batch_cost_calculator bills a request when the entry gives both an
+    input and an output batch price (the service tier does not apply to batches)."""
+    present = sorted(k for k in lite.entry if k.endswith("_batches") and lite.has(k)
+                     and not k.startswith(("ocr_", "annotation_")))
     if not present:
         return []
-    if len(present) == 1 or not all(lite.entry[k] for k in keys):
+    before = set(lite.used)
+    rows = {n: lite.batch_rates(n) for n in points}
+    if any(rows[n]["input_tokens"] is None or rows[n]["output_tokens"] is None for n in points):
         reasons.append("batch prices need both input_cost_per_token_batches and "
                        "output_cost_per_token_batches (LiteLLM halves the missing one)")
-        lite.used.update(present)
-        return []
-    prices = {"input": _per_million(lite.number(keys[0])),
-              "output": _per_million(lite.number(keys[1]))}
-    units = dict.fromkeys(c["unit"] for c in components if UNITS[c["unit"]].tiered)
-    return [{"unit": unit, "price": prices[dict(UNITS[unit].dimensions)["direction"]],
-             "when": {"processing": "batch"}} for unit in units]
-
+    elif "output_image_tokens" in order and any(
+            rows[n]["output_image_tokens"] is None for n in points):
+        reasons.append("batch prices need output_cost_per_image_token_batches beside "
+                       "output_cost_per_image_token (LiteLLM halves the missing one)")
+    else:
+        components = []
+        for unit in order:
+            found = _piecewise(unit, lambda n, unit=unit: rows[n][unit], starts,
+                               {"processing": "batch"})
+            if found is not None:  # every unit: a batch price wins over a service tier's
+                components.append(found)
+        return components
+    lite.used = before | set(present)
+    return []
 
 def _litellm_media(key: str, lite: _Entry, reasons: list[str]) -> list[dict]:
     mode = lite.entry.get("mode", "chat")
     return [*_litellm_images(key, lite, reasons), *_litellm_seconds(mode, lite, reasons),
-            *_litellm_characters(lite), *_litellm_web_search(lite)]
+            *_litellm_characters(lite), *_litellm_web_search(lite), *_litellm_per_unit(lite),
+            *_litellm_input_seconds(lite), *_litellm_pages(mode, lite)]
+
+
+def _litellm_per_unit(lite: _Entry) -> list[dict]:
+    """input_cost_per_query: a query (the rerank calculator's search units, a search
+    provider's queries, an embedding's query_count); google_maps_grounding_cost_per_query: a
+    Maps-grounded prompt (or query, for web_search_billing_unit "per_query")."""
+    components = []
+    for unit, key in (("query", "input_cost_per_query"),
+                      ("maps_search", "google_maps_grounding_cost_per_query")):
+        if lite.has(key) and not (unit == "query" and lite.tiered):  # by max_results: not read
+            components.append(_media(unit, lite.number(key), 1, {}))
+    return components
+
+
+def _litellm_input_seconds(lite: _Entry) -> list[dict]:
+    """input_cost_per_audio_per_second / input_cost_per_video_per_second x the prompt's
+    audio_length_seconds / video_length_seconds (_calculate_input_cost; those seconds then
+    replace the audio or video tokens). Vertex's interval prices for video embeddings are a
+    calculator of their own: with them, neither is read."""
+    if any("_interval" in k for k in lite.entry):
+        return []
+    components = []
+    for unit, key in (("input_audio_second", "input_cost_per_audio_per_second"),
+                      ("input_video_second", "input_cost_per_video_per_second")):
+        if lite.has(key):
+            components.append(_media(unit, lite.number(key), 1, {}))
+    return components
+
+
+def _litellm_pages(mode: str, lite: _Entry) -> list[dict]:
+    """ocr_cost: ocr_cost_per_page x pages_processed + annotation_cost_per_page (else the page
+    price) x pages_processed_annotation; ocr_batch_cost: the `_batches` prices, each else its
+    synchronous one. LiteLLM adds the two counts, so quote documentPages = pages_processed +
+    pages_processed_annotation and annotatedDocumentPages = pages_processed_annotation."""
+    if mode != "ocr":
+        return []
+    components = []
+    for unit, key in (("document_page", "ocr_cost_per_page"),
+                      ("annotated_document_page", "annotation_cost_per_page")):
+        if lite.has(key):
+            components.append(_media(unit, lite.number(key), 1, {}))
+        if lite.has(f"{key}_batches"):
+            components.append(_media(unit, lite.number(f"{key}_batches"), 1,
+                                      {"processing": "batch"}))
+    return components
 
 
 def image_options(key: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ significant digits), stored as given ("0.0833333333333333", "2.50") and never ro
 | `cache_read_tokens` | `cacheReadTokens` | 1M tokens | input tokens read from cache |
 | `cache_write_tokens` | `cacheWriteTokens` | 1M tokens | input tokens written to cache |
 | `cache_write_1h_tokens` | `cacheWrite1hTokens` | 1M tokens | cache writes kept one hour |
+| `cache_write_12h_tokens` | `cacheWrite12hTokens` | 1M tokens | cache writes kept 12 hours |
 | `input_audio_tokens` | `inputAudioTokens` | 1M tokens | audio input (cached included) |
 | `input_image_tokens` | `inputImageTokens` | 1M tokens | image input (cached included) |
 | `input_video_tokens` | `inputVideoTokens` | 1M tokens | video input (cached included) |
@@ -27,16 +28,20 @@ significant digits), stored as given ("0.0833333333333333", "2.50") and never ro
 | `cache_audio_write_tokens` (`image`, `video`) | `cacheAudioWriteTokens` | 1M tokens | written |
 | `output_tokens` | `outputTokens` | 1M tokens | every output token |
 | `output_audio_tokens` (`image`, `video`) | `outputAudioTokens` | 1M tokens | media output |
-| `output_reasoning_tokens` | `outputReasoningTokens` | 1M tokens | reasoning output |
+| `output_reasoning_tokens` | `outputReasoningTokens` | 1M tokens | reasoning output (text) |
 | `output_citation_tokens` | `outputCitationTokens` | 1M tokens | citation output |
 | `characters` | `characters` | 1K characters | input characters (speech) |
 | `output_characters` | `outputCharacters` | 1K characters | output characters |
 | `second` | `seconds` | 1 second | seconds of output (video, audio) |
+| `input_audio_second` | `inputAudioLengthSeconds` | 1 second | length of the input audio |
+| `input_video_second` | `inputVideoLengthSeconds` | 1 second | length of the input video |
 | `image` | `images` | 1 image | images generated |
 | `input_image` | `inputImages` | 1 image | images given as input |
 | `request` | `requests` | 1 request | requests (1 when omitted) |
 | `web_search` | `webSearches` | 1 search | web searches |
 | `storage_search` | `storageSearches` | 1 search | file/storage searches |
+| `maps_search` | `mapsSearches` | 1 search | map (Google Maps grounding) searches |
+| `query` | `queries` | 1 query | search queries, rerank search units |
 | `document_page` | `documentPages` | 1 page | input document pages |
 | `annotated_document_page` | `annotatedDocumentPages` | 1 page | annotated pages (of those) |
 | `input_text_message` | `inputTextMessages` | 1 message | input text messages |
@@ -48,7 +53,8 @@ When a narrower unit is priced, its count is taken out of the broader one, so ea
 once: with `input_tokens`, `cache_read_tokens` and `input_audio_tokens` priced, uncached text =
 input - cache reads - audio + cached audio. Two overlapping priced units need their overlap
 priced too (`cache_audio_read_tokens` here), and a narrow unit needs its broader units priced:
-`validate` enforces both. A narrow count whose unit has no price is paid at its broader unit's
+`validate` enforces both. Reasoning output is text, so it does not overlap media output (a
+request's reasoning, image, audio and video output tokens are disjoint parts of its output). A narrow count whose unit has no price is paid at its broader unit's
 rate (cache reads at the input rate).
 
 ## Options and `when`
@@ -97,8 +103,9 @@ significant digits, and the total then summed at 28 digits, exactly as genai-pri
 `usdExact` is a normalized decimal string without exponent ("1.62", "10", "0.00000001"); `usd`
 is the same as a float, for display. `credits` = ceil(usdExact x credits_per_usd), exactly.
 
-Usage: counts are whole numbers except seconds (`seconds`, `audioSeconds`, `inputAudioSeconds`),
-which may be fractional; ints, decimal strings or `Decimal` (a float is read by its repr).
+Usage: counts are whole numbers except seconds (`seconds`, `audioSeconds`, `inputAudioSeconds`,
+`inputAudioLengthSeconds`, `inputVideoLengthSeconds`), which may be fractional; ints, decimal
+strings or `Decimal` (a float is read by its repr).
 
 ## Errors
 
@@ -217,6 +224,8 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
           token_type="cache_write"),
     _unit("cache_write_1h_tokens", "cacheWrite1hTokens", M, **_TOKENS, direction="input",
           token_type="cache_write", cache_ttl="1h"),
+    _unit("cache_write_12h_tokens", "cacheWrite12hTokens", M, **_TOKENS, direction="input",
+          token_type="cache_write", cache_ttl="12h"),
     _unit("input_audio_tokens", "inputAudioTokens", M, **_TOKENS, direction="input",
           modality="audio"),
     _unit("cache_audio_read_tokens", "cacheAudioReadTokens", M, **_TOKENS, direction="input",
@@ -242,17 +251,23 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
     _unit("output_video_tokens", "outputVideoTokens", M, **_TOKENS, direction="output",
           modality="video"),
     _unit("output_reasoning_tokens", "outputReasoningTokens", M, **_TOKENS, direction="output",
-          token_type="reasoning"),
+          token_type="reasoning", modality="text"),
     _unit("output_citation_tokens", "outputCitationTokens", M, **_TOKENS, direction="output",
           token_type="citation"),
     _unit("characters", "characters", 1000, family="characters", direction="input"),
     _unit("output_characters", "outputCharacters", 1000, family="characters", direction="output"),
     _unit("second", "seconds", 1, False, family="media_seconds", direction="output"),
+    _unit("input_audio_second", "inputAudioLengthSeconds", 1, False, family="media_seconds",
+          direction="input", modality="audio"),
+    _unit("input_video_second", "inputVideoLengthSeconds", 1, False, family="media_seconds",
+          direction="input", modality="video"),
     _unit("image", "images", 1, family="images", direction="output"),
     _unit("input_image", "inputImages", 1, family="images", direction="input"),
     _unit("request", "requests", 1, family="requests"),
     _unit("web_search", "webSearches", 1, family="tool_calls", tool_type="web_search"),
     _unit("storage_search", "storageSearches", 1, family="tool_calls", tool_type="storage_search"),
+    _unit("maps_search", "mapsSearches", 1, family="tool_calls", tool_type="maps_search"),
+    _unit("query", "queries", 1, family="queries"),
     _unit("document_page", "documentPages", 1, family="document_pages", direction="input"),
     _unit("annotated_document_page", "annotatedDocumentPages", 1, family="document_pages",
           direction="input", page_type="annotated"),
