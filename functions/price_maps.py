@@ -29,7 +29,7 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-from functions.prices import UNITS, PricingError, decimal_string, select_components, validate
+from functions.prices import UNITS, PricingError, decimal_string, validate
 
 # ---------------------------------------------------------------- genai-prices
 
@@ -715,6 +715,10 @@ def _litellm_tokens(lite: _Entry, reasons: list[str]) -> list[dict]:
         units.add("output_tokens")
     if units & set(TTL_UNITS.values()):
         units.add("cache_write_tokens")
+    if units & {"input_audio_tokens", "input_image_tokens", "input_video_tokens"}:
+        # LiteLLM bills cached media at the cache-read rate (the input rate when the entry has
+        # none), not at the media rate
+        units.add("cache_read_tokens")
     for cache in ("cache_read_tokens", "cache_write_tokens"):
         for media in ("input_audio_tokens", "input_image_tokens", "input_video_tokens"):
             if cache in units and media in units:
@@ -806,7 +810,9 @@ def _litellm_per_unit(lite: _Entry) -> list[dict]:
     components = []
     for unit, key in (("query", "input_cost_per_query"),
                       ("maps_search", "google_maps_grounding_cost_per_query")):
-        if lite.has(key) and not (unit == "query" and lite.tiered):  # by max_results: not read
+        by_results = any(isinstance(t, Mapping) and "max_results_range" in t
+                         for t in lite.entry.get("tiered_pricing") or ())
+        if lite.has(key) and not (unit == "query" and by_results):  # by max_results: unread
             components.append(_media(unit, lite.number(key), 1, {}))
     return components
 

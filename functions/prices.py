@@ -54,8 +54,9 @@ once: with `input_tokens`, `cache_read_tokens` and `input_audio_tokens` priced, 
 input - cache reads - audio + cached audio. Two overlapping priced units need their overlap
 priced too (`cache_audio_read_tokens` here), and a narrow unit needs its broader units priced:
 `validate` enforces both. Reasoning output is text, so it does not overlap media output (a
-request's reasoning, image, audio and video output tokens are disjoint parts of its output). A narrow count whose unit has no price is paid at its broader unit's
-rate (cache reads at the input rate).
+request's reasoning, image, audio and video output tokens are disjoint parts of its output).
+A narrow count whose unit has no price is paid at its broader unit's rate (cache reads at the
+input rate).
 
 ## Options and `when`
 
