@@ -295,6 +295,12 @@ LITELLM_NOT_REQUEST_PRICES = {
 _COMMITMENT = ("a provisioned-throughput commitment (reserved capacity by the second, owed "
                "whatever the requests; LiteLLM prorates it by response time), not a price of a "
                "request")
+# Gemini 1.5-era keys that only llms/vertex_ai/cost_calculator.py reads (vertex_ai calls)
+_VERTEX_CHARACTER_KEYS = ("input_cost_per_character_above_128k_tokens",
+                          "output_cost_per_character_above_128k_tokens",
+                          "input_cost_per_image_above_128k_tokens",
+                          "input_cost_per_audio_per_second_above_128k_tokens",
+                          "input_cost_per_video_per_second_above_128k_tokens")
 # unit -> the LiteLLM key prefixes whose presence prices it
 _PRESENT = {
     "input_tokens": ("input_cost_per_token",),
@@ -548,6 +554,9 @@ class _Entry:
         batch price: the rate of every token unit."""
         rate_in = self.batch_prefix("input_cost_per_token", n)
         rate_out = self.batch_prefix("output_cost_per_token", n)
+        if rate_out is None and _decimal(self.entry.get("output_cost_per_token")) == 0:
+            rate_out = ZERO  # _batch_or_half: half of a 0 output price, still 0
+            self.used.add("output_cost_per_token")
         batch_read = self.batch_prefix("cache_read_input_token_cost", n)
         batch_write = self.batch_prefix("cache_creation_input_token_cost", n)
         ttl = {name: rate for name, key in TTL_KEYS.items()
@@ -687,11 +696,23 @@ def _classified(lite: _Entry) -> list[str]:
         if present:
             lite.used.add(key)
             out.append(f"{IGNORED}{key}: {why}")
-    if lite.entry.get("cost_per_second") is not None and "commitment" in lite.key:
+    if "commitment" in lite.key and not any(
+            k.startswith(("input_cost_per_token", "output_cost_per_token")) for k in lite.entry):
         for key in ("cost_per_second", "input_cost_per_second", "output_cost_per_second"):
             if lite.entry.get(key) is not None:
                 lite.used.add(key)
                 out.append(f"{IGNORED}{key}: {_COMMITMENT}")
+    if lite.entry.get("mode") == "audio_speech" and lite.has("output_cost_per_second"):
+        lite.used.add("output_cost_per_second")
+        out.append(f"{IGNORED}output_cost_per_second: LiteLLM's speech cost path bills "
+                   "characters or tokens and does not read it")
+    if lite.provider == "gemini":
+        for key in _VERTEX_CHARACTER_KEYS:
+            if lite.entry.get(key) is not None:
+                lite.used.add(key)
+                out.append(f"{IGNORED}{key}: read only by LiteLLM's Vertex AI character "
+                           "calculator; the gemini provider's (generic_cost_per_token) does not "
+                           "read it")
     for child, why in (("fast", "a multiplier of every price for speed=fast"),
                        ("minimax_free_input_images", "input images free per request")):
         if child in special:
@@ -800,7 +821,8 @@ def _litellm_media(key: str, lite: _Entry, reasons: list[str]) -> list[dict]:
     mode = lite.entry.get("mode", "chat")
     return [*_litellm_images(key, lite, reasons), *_litellm_seconds(mode, lite, reasons),
             *_litellm_characters(lite), *_litellm_web_search(lite), *_litellm_per_unit(lite),
-            *_litellm_input_seconds(lite), *_litellm_pages(mode, lite)]
+            *_litellm_input_seconds(lite), *_litellm_pages(mode, lite),
+            *_litellm_realtime(mode, lite)]
 
 
 def _litellm_per_unit(lite: _Entry) -> list[dict]:
@@ -813,6 +835,20 @@ def _litellm_per_unit(lite: _Entry) -> list[dict]:
         by_results = any(isinstance(t, Mapping) and "max_results_range" in t
                          for t in lite.entry.get("tiered_pricing") or ())
         if lite.has(key) and not (unit == "query" and by_results):  # by max_results: unread
+            components.append(_media(unit, lite.number(key), 1, {}))
+    return components
+
+
+def _litellm_realtime(mode: str, lite: _Entry) -> list[dict]:
+    """A realtime (live) session: input_cost_per_second x the session's seconds (live voice
+    seconds; xai: audio seconds sent and received) and input_cost_per_text_message x xai's text
+    messages, beside its tokens (cost_calculator's realtime path)."""
+    if mode != "realtime":
+        return []
+    components = []
+    for unit, key in (("session_second", "input_cost_per_second"),
+                      ("input_text_message", "input_cost_per_text_message")):
+        if lite.has(key):
             components.append(_media(unit, lite.number(key), 1, {}))
     return components
 

@@ -35,6 +35,7 @@ significant digits), stored as given ("0.0833333333333333", "2.50") and never ro
 | `second` | `seconds` | 1 second | seconds of output (video, audio) |
 | `input_audio_second` | `inputAudioLengthSeconds` | 1 second | length of the input audio |
 | `input_video_second` | `inputVideoLengthSeconds` | 1 second | length of the input video |
+| `session_second` | `sessionSeconds` | 1 second | seconds of a realtime (live) session |
 | `image` | `images` | 1 image | images generated |
 | `input_image` | `inputImages` | 1 image | images given as input |
 | `request` | `requests` | 1 request | requests (1 when omitted) |
@@ -105,8 +106,8 @@ significant digits, and the total then summed at 28 digits, exactly as genai-pri
 is the same as a float, for display. `credits` = ceil(usdExact x credits_per_usd), exactly.
 
 Usage: counts are whole numbers except seconds (`seconds`, `audioSeconds`, `inputAudioSeconds`,
-`inputAudioLengthSeconds`, `inputVideoLengthSeconds`), which may be fractional; ints, decimal
-strings or `Decimal` (a float is read by its repr).
+`inputAudioLengthSeconds`, `inputVideoLengthSeconds`, `sessionSeconds`), which may be
+fractional; ints, decimal strings or `Decimal` (a float is read by its repr).
 
 ## Errors
 
@@ -262,6 +263,7 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
           direction="input", modality="audio"),
     _unit("input_video_second", "inputVideoLengthSeconds", 1, False, family="media_seconds",
           direction="input", modality="video"),
+    _unit("session_second", "sessionSeconds", 1, False, family="session_seconds"),
     _unit("image", "images", 1, family="images", direction="output"),
     _unit("input_image", "inputImages", 1, family="images", direction="input"),
     _unit("request", "requests", 1, family="requests"),

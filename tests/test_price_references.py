@@ -529,9 +529,18 @@ def litellm_batch_cost(info: dict, u: dict) -> float:
                                             audio_fallback))
     if bills_writes:
         prompt += cache_writing_cost(u, rate_in if batch_write is None else batch_write, ttl)
-    image_rate = info.get("output_cost_per_image_token_batches", rate_out)
+    text_rate = batch_or_half(rate_out, info.get("output_cost_per_token"))
+    image_rate = batch_or_half(info.get("output_cost_per_image_token_batches"),
+                               info.get("output_cost_per_image_token"), text_rate)
     image_tokens = min(u.get("out_image", 0), u["completion_tokens"])
-    return prompt + (u["completion_tokens"] - image_tokens) * rate_out + image_tokens * image_rate
+    return prompt + (u["completion_tokens"] - image_tokens) * text_rate + image_tokens * image_rate
+
+
+def batch_or_half(batch: float | None, standard: float | None, default: float = 0.0) -> float:
+    """_batch_or_half."""
+    if batch is not None:
+        return batch
+    return standard / 2 if standard is not None else default
 
 
 
@@ -646,6 +655,15 @@ def _priced_tokens(info: dict) -> bool:
 
 def _entry_cases(key: str, info: dict, schedule: list[dict]):
     mode = info.get("mode")
+    if not any(isinstance(v, int | float) and v for k, v in info.items() if "cost" in k):
+        return  # a free model: nothing to compare (its keys are checked by the tests below)
+    if mode == "realtime" and info.get("input_cost_per_second") is not None:
+        # live voice seconds x input_cost_per_second, xai's text messages x their price
+        messages = 3 if info.get("input_cost_per_text_message") is not None else 0
+        usage = {"sessionSeconds": 90.5} | ({"inputTextMessages": messages} if messages else {})
+        yield (f"{key} session", schedule, usage, {},
+               90.5 * info["input_cost_per_second"]
+               + messages * info.get("input_cost_per_text_message", 0))
     if _priced_tokens(info) and mode != "rerank":
         tiers = (None, "default", *(t for t in TIERS if any(k.endswith(f"_{t}") for k in info)))
         for tier in tiers:
@@ -695,7 +713,7 @@ def _entry_cases(key: str, info: dict, schedule: list[dict]):
             yield (f"{key} ocr {options}", schedule,
                    {"documentPages": 7 + 3, "annotatedDocumentPages": 3}, options,
                    litellm_ocr_cost(info, pages=7, annotated=3, suffix=suffix))
-    if mode == "audio_speech":
+    if mode == "audio_speech" and info.get("input_cost_per_character") is not None:
         yield (f"{key} speech", schedule, {"characters": 4_096}, {},
                4_096 * info["input_cost_per_character"])
     if mode == "audio_transcription":
@@ -766,7 +784,8 @@ def test_the_litellm_map_covers_every_key_family_the_converter_reads():
                    "tiered_pricing", "input_cost_per_query", "google_maps_grounding_cost_per_query",
                    "input_cost_per_video_per_second", "input_cost_per_audio_per_second",
                    "ocr_cost_per_page", "annotation_cost_per_page", "ocr_cost_per_page_batches",
-                   "annotation_cost_per_page_batches"):
+                   "annotation_cost_per_page_batches", "input_cost_per_second",
+                   "input_cost_per_text_message"):
         assert family in read, family
     modes = {info.get("mode", "chat") for info in LITELLM.values()}
     assert modes == {"chat", "responses", "embedding", "image_generation", "video_generation",
@@ -807,6 +826,12 @@ def test_keys_that_are_not_prices_of_the_request_are_reported_as_ignored():
         "vertex_ai/gemini-3.5-flash": ["regional_endpoint_uplift_multiplier",
                                        "search_free_requests"],
         "claude-sonnet-5": ["provider_specific_entry.us"],
+        "gpt-4o-mini-tts": ["output_cost_per_second"],
+        "gemini/gemma-3-27b-it": ["input_cost_per_audio_per_second_above_128k_tokens",
+                                  "input_cost_per_character_above_128k_tokens",
+                                  "input_cost_per_image_above_128k_tokens",
+                                  "input_cost_per_video_per_second_above_128k_tokens",
+                                  "output_cost_per_character_above_128k_tokens"],
         "odd-test": ["regional_processing_uplift_multiplier_eu"]}
     # classified keys add no price: the commitment entry prices nothing
     schedule, _ = from_litellm("bedrock/*/1-month-commitment/cohere.command-light-text-v14",
