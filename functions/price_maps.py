@@ -295,12 +295,13 @@ LITELLM_NOT_REQUEST_PRICES = {
 _COMMITMENT = ("a provisioned-throughput commitment (reserved capacity by the second, owed "
                "whatever the requests; LiteLLM prorates it by response time), not a price of a "
                "request")
-# Gemini 1.5-era keys that only llms/vertex_ai/cost_calculator.py reads (vertex_ai calls)
+# Gemini 1.5-era keys that only llms/vertex_ai/cost_calculator.py reads (vertex_ai calls), and
+# those no LiteLLM code reads
 _VERTEX_CHARACTER_KEYS = ("input_cost_per_character_above_128k_tokens",
-                          "output_cost_per_character_above_128k_tokens",
-                          "input_cost_per_image_above_128k_tokens",
-                          "input_cost_per_audio_per_second_above_128k_tokens",
-                          "input_cost_per_video_per_second_above_128k_tokens")
+                          "output_cost_per_character_above_128k_tokens")
+_UNREAD_ABOVE_128K = ("input_cost_per_image_above_128k_tokens",
+                      "input_cost_per_audio_per_second_above_128k_tokens",
+                      "input_cost_per_video_per_second_above_128k_tokens")
 # unit -> the LiteLLM key prefixes whose presence prices it
 _PRESENT = {
     "input_tokens": ("input_cost_per_token",),
@@ -706,6 +707,10 @@ def _classified(lite: _Entry) -> list[str]:
         lite.used.add("output_cost_per_second")
         out.append(f"{IGNORED}output_cost_per_second: LiteLLM's speech cost path bills "
                    "characters or tokens and does not read it")
+    for key in _UNREAD_ABOVE_128K:
+        if lite.entry.get(key) is not None:
+            lite.used.add(key)
+            out.append(f"{IGNORED}{key}: LiteLLM's cost code does not read it")
     if lite.provider == "gemini":
         for key in _VERTEX_CHARACTER_KEYS:
             if lite.entry.get(key) is not None:
@@ -758,6 +763,7 @@ def _litellm_tokens(lite: _Entry, reasons: list[str]) -> list[dict]:
     default = {u: component(default_rows, u, {}) for u in order}
     components = [c for c in default.values() if c is not None]
     components += _batch_components(lite, order, starts, points, default, reasons)
+    components += _explicit_cache(lite, order, default)
     for tier in SERVICE_TIERS:
         if not any(k.endswith(f"_{tier}") and lite.has(k) for k in lite.entry):
             continue
@@ -768,6 +774,24 @@ def _litellm_tokens(lite: _Entry, reasons: list[str]) -> list[dict]:
                 continue
             components.append(found)
     return components
+
+
+def _explicit_cache(lite: _Entry, order: list[str], default: dict) -> list[dict]:
+    """resolve_explicit_cache_read_cost_rate: a cache hit of an explicit (cache_type
+    "ephemeral") cache is billed at explicit_cache_read_input_token_cost (`cacheType`
+    "ephemeral"), cached media included. Read only without service tiers, tiered_pricing and
+    off-peak windows, which LiteLLM also weighs here."""
+    price = lite.entry.get("explicit_cache_read_input_token_cost")
+    if _decimal(price) is None or lite.tiered or lite.entry.get("off_peak_pricing") or any(
+            k.endswith(tuple(f"_{t}" for t in SERVICE_TIERS)) for k in lite.entry):
+        return []
+    rate = lite.number("explicit_cache_read_input_token_cost")
+    when = {"cacheType": "ephemeral"}
+    found = [{"unit": "cache_read_tokens", "price": _per_million(rate), "when": when}]
+    for unit in ("cache_audio_read_tokens", "cache_image_read_tokens", "cache_video_read_tokens"):
+        if unit in order and _same(default[unit], default["cache_read_tokens"]):
+            found.append({**found[0], "unit": unit})
+    return found
 
 
 def _with_joins(rates: dict) -> dict:
@@ -910,11 +934,24 @@ def _litellm_images(key: str, lite: _Entry, reasons: list[str]) -> list[dict]:
         if when:
             width, height = map(int, when["size"].split("x"))
             per_image = lite.number("input_cost_per_pixel") * width * height
-        else:
-            reasons.append("input_cost_per_pixel without a size in the key (the size is the "
-                           "request's): use the size keys")
+        elif "gpt-image" in key and lite.provider in ("openai", "azure"):
+            lite.used.add("input_cost_per_pixel")
+            reasons.append(f"{IGNORED}input_cost_per_pixel: LiteLLM prices gpt-image models by "
+                           "tokens (openai image cost calculator) and does not read it")
+        elif not lite.has("input_cost_per_image"):
+            # default_image_cost_calculator: input_cost_per_pixel x width x height x n
+            components.append(_media("image_pixel", lite.number("input_cost_per_pixel"), 1, {}))
     if lite.has("output_cost_per_pixel") and lite.number("output_cost_per_pixel") != 0:
-        reasons.append("output_cost_per_pixel is not used by LiteLLM's image calculator")
+        reasons.append("output_cost_per_pixel is not expressed (fal.ai bills it per started "
+                       "megapixel of the returned image)" if lite.provider == "fal_ai" else
+                       "output_cost_per_pixel is not used by LiteLLM's image calculator")
+    if lite.provider == "fal_ai":  # fal's calculator: output_cost_per_image_<resolution> first
+        for name in sorted(lite.entry):
+            resolution = name.removeprefix("output_cost_per_image_")
+            if name.startswith("output_cost_per_image_") and not resolution.startswith(
+                    "token") and lite.has(name):
+                components.append(_media("image", lite.number(name), 1,
+                                         {**when, "resolution": resolution}))
     if per_image is not None:
         components.append(_media("image", per_image, 1, when))
     if lite.has("input_cost_per_image"):

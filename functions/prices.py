@@ -37,6 +37,7 @@ significant digits), stored as given ("0.0833333333333333", "2.50") and never ro
 | `input_video_second` | `inputVideoLengthSeconds` | 1 second | length of the input video |
 | `session_second` | `sessionSeconds` | 1 second | seconds of a realtime (live) session |
 | `image` | `images` | 1 image | images generated |
+| `image_pixel` | `imagePixels` | 1 pixel | pixels generated (width x height x images) |
 | `input_image` | `inputImages` | 1 image | images given as input |
 | `request` | `requests` | 1 request | requests (1 when omitted) |
 | `web_search` | `webSearches` | 1 search | web searches |
@@ -62,7 +63,8 @@ input rate).
 ## Options and `when`
 
 Options of a quote: `quality`, `resolution`, `size` ("1024x1024"), `serviceTier`, `processing`
-("batch"), `speed`, `route`, `searchType`, `searchContextSize`; string values, compared exactly.
+("batch"), `speed`, `route`, `searchType`, `searchContextSize`, `cacheType` ("ephemeral": an
+explicit cache); string values, compared exactly.
 For each unit, the component used is the one whose `when` holds (each key equals the option
 given) with the most keys, the first listed on a tie: a component without `when` is the default.
 An option no component mentions is ignored, unless the entry declares its values (`"options":
@@ -265,6 +267,7 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
           direction="input", modality="video"),
     _unit("session_second", "sessionSeconds", 1, False, family="session_seconds"),
     _unit("image", "images", 1, family="images", direction="output"),
+    _unit("image_pixel", "imagePixels", 1, family="pixels", direction="output"),
     _unit("input_image", "inputImages", 1, family="images", direction="input"),
     _unit("request", "requests", 1, family="requests"),
     _unit("web_search", "webSearches", 1, family="tool_calls", tool_type="web_search"),
@@ -283,7 +286,7 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
 UNITS_BY_USAGE: dict[str, Unit] = {u.usage: u for u in UNITS.values()}
 _UNITS_BY_DIMENSIONS: dict[frozenset, Unit] = {u.dimensions: u for u in UNITS.values()}
 OPTION_KEYS = ("quality", "resolution", "size", "serviceTier", "processing", "speed", "route",
-               "searchType", "searchContextSize")
+               "searchType", "searchContextSize", "cacheType")
 ENTRY_KEYS = {"effectiveFrom", "utcTime", "options", "components"}
 COMPONENT_KEYS = {"unit", "price", "when", "tiers"}
 _DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")

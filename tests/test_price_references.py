@@ -416,8 +416,10 @@ def provider_defaults(info: dict) -> dict:
     return info
 
 
-def litellm_token_cost(info: dict, u: dict, tier: str | None = None) -> float:
-    """generic_cost_per_token: prompt + completion cost."""
+def litellm_token_cost(info: dict, u: dict, tier: str | None = None,
+                       cache_type: str | None = None) -> float:
+    """generic_cost_per_token: prompt + completion cost (the dashscope calculator agrees on the
+    entries here: no media prices of their own, no thresholds)."""
     info = provider_defaults(info)
     n, d = u["prompt_tokens"], prompt_details(u)
     text, audio, image, video = d["text"], d["audio"], d["image"], d["video"]
@@ -432,6 +434,9 @@ def litellm_token_cost(info: dict, u: dict, tier: str | None = None) -> float:
         text = max(n - d["hit"] - audio - d["creation"] - image - video, 0)
     rates = base_cost(info, n, tier)
     prompt_base, read = rates["input"], rates["read"]
+    explicit = cpu(info, tier_key("explicit_cache_read_input_token_cost", tier), None)
+    if cache_type == "ephemeral" and d["hit"] > 0 and explicit is not None:
+        read = explicit  # resolve_explicit_cache_read_cost_rate (no tiers, no off-peak)
     bills_characters = (u.get("characters", 0) > 0
                         and info.get("input_cost_per_character") is not None)
     cost = 0.0 if bills_characters else text * prompt_base
@@ -672,6 +677,10 @@ def _entry_cases(key: str, info: dict, schedule: list[dict]):
                 options = {"serviceTier": tier} if tier else {}
                 yield (f"{key} {tier} {prompt}", schedule, ours, options,
                        litellm_token_cost(info, u, tier))
+        if info.get("explicit_cache_read_input_token_cost") is not None:
+            u, ours = token_usage(12_345, 4_321)
+            yield (f"{key} explicit cache", schedule, ours, {"cacheType": "ephemeral"},
+                   litellm_token_cost(info, u, None, "ephemeral"))
         if info.get("input_cost_per_token_batches") is not None:
             for prompt in prompt_counts(info):
                 u, ours = token_usage(prompt, 4_321)
@@ -727,6 +736,17 @@ def _entry_cases(key: str, info: dict, schedule: list[dict]):
                    litellm_video_cost(info, 8, resolution))
     if mode == "image_generation" and "output_cost_per_image" in info:
         yield f"{key} x2", schedule, {"images": 2}, {}, litellm_image_cost(info, "", 2)
+    if mode == "image_generation" and info.get("litellm_provider") == "fal_ai":
+        for name in info:  # fal's calculator: output_cost_per_image_<resolution> x images
+            resolution = name.removeprefix("output_cost_per_image_")
+            if name.startswith("output_cost_per_image_") and not resolution.startswith("token"):
+                yield (f"{key} {resolution} x2", schedule, {"images": 2},
+                       {"resolution": resolution}, 2 * info[name])
+    if (mode == "image_generation" and "input_cost_per_pixel" in info
+            and "output_cost_per_image" not in info):
+        # default_image_cost_calculator with the request's size: pixels x images
+        yield (f"{key} 768x1024 x2", schedule, {"imagePixels": 768 * 1024 * 2}, {},
+               litellm_image_cost(info, "768x1024", 2))
     if info.get("search_context_cost_per_query"):
         for size in (None, "low", "medium", "high"):
             options = {"searchContextSize": size} if size else {}
@@ -785,7 +805,8 @@ def test_the_litellm_map_covers_every_key_family_the_converter_reads():
                    "input_cost_per_video_per_second", "input_cost_per_audio_per_second",
                    "ocr_cost_per_page", "annotation_cost_per_page", "ocr_cost_per_page_batches",
                    "annotation_cost_per_page_batches", "input_cost_per_second",
-                   "input_cost_per_text_message"):
+                   "input_cost_per_text_message", "output_cost_per_image_2K",
+                   "explicit_cache_read_input_token_cost"):
         assert family in read, family
     modes = {info.get("mode", "chat") for info in LITELLM.values()}
     assert modes == {"chat", "responses", "embedding", "image_generation", "video_generation",
