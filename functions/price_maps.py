@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from genai_prices.types import (
     ConditionalPrice,
@@ -366,6 +367,7 @@ class _Entry:
         self.provider = entry.get("litellm_provider")
         self.inclusive = self.provider in INCLUSIVE_THRESHOLD_PROVIDERS
         self.used: set[str] = set()
+        self.off_peak: Mapping | None = None  # the off_peak_pricing block, while its rates apply
         self.tiered = entry.get("tiered_pricing") if isinstance(
             entry.get("tiered_pricing"), list) and entry.get("tiered_pricing") else None
 
@@ -426,6 +428,7 @@ class _Entry:
                                         "input_cost_per_token"),
                      "write": _tier_rate(ranged, "cache_creation_input_token_cost",
                                          "input_cost_per_token")}
+            rates = self.apply_off_peak(rates)
             rates["ttl"] = {ttl: rates["write"] if ranged.get(key) is None
                             else _tier_rate(ranged, key) for ttl, key in TTL_KEYS.items()}
             return rates
@@ -454,13 +457,27 @@ class _Entry:
                 f"{TTL_KEYS[ttl]}_above_{label}_tokens{suffix}") is not None else key)
                 for ttl, key in ttl_keys.items()}
             read = self.cpu(f"cache_read_input_token_cost_above_{label}_tokens{suffix}", read)
-        read = rate_in if read is None else read
-        write = rate_in if write is None else write
+        missing = rate_in  # an absent cache rate is the input rate (off-peak's, in its window)
+        if self.off_peak is not None:
+            missing = _off_peak_rate(self.off_peak, "input_cost_per_token", rate_in)
+        rates = self.apply_off_peak({
+            "input": rate_in, "output": rate_out, "read": missing if read is None else read,
+            "write": missing if write is None else write})
         ttl = {}
         for name, key in ttl_keys.items():
             value = self.cpu(key, None)
-            ttl[name] = write if value is None else value
-        return {"input": rate_in, "output": rate_out, "read": read, "write": write, "ttl": ttl}
+            ttl[name] = rates["write"] if value is None else value
+        return {**rates, "ttl": ttl}
+
+    def apply_off_peak(self, rates: dict) -> dict:
+        """apply_off_peak_pricing: inside an off-peak window its rates replace these."""
+        if self.off_peak is None:
+            return rates
+        self.used.add("off_peak_pricing")
+        return {**rates, **{name: _off_peak_rate(self.off_peak, key, rates[name]) for name, key in (
+            ("input", "input_cost_per_token"), ("output", "output_cost_per_token"),
+            ("read", "cache_read_input_token_cost"),
+            ("write", "cache_creation_input_token_cost"))}}
 
     def modality_key(self, cost_key: str, n: int, inclusive: bool = False) -> str:
         """get_modality_token_cost_key."""
@@ -485,7 +502,10 @@ class _Entry:
         return self.cpu(cost_key)
 
     def reasoning(self, n: int, tier: str | None, rate_out: Decimal) -> Decimal:
-        """_resolve_billed_reasoning_rate (without off-peak windows)."""
+        """_resolve_billed_reasoning_rate."""
+        if self.off_peak is not None and _off_peak_value(
+                self.off_peak.get("output_cost_per_reasoning_token")) is not None:
+            return _off_peak_value(self.off_peak["output_cost_per_reasoning_token"])
         ranged = self.tier_at(n)
         if ranged is not None and ("output_cost_per_reasoning_token" in ranged
                                    or "output_cost_per_token" in ranged):
@@ -619,6 +639,16 @@ class _Entry:
         return sorted(s for s in found if s >= 0)
 
 
+def _off_peak_value(value: Any) -> Decimal | None:
+    """_parse_off_peak_rate."""
+    return None if isinstance(value, bool) else _decimal(value)
+
+
+def _off_peak_rate(block: Mapping, key: str, standard: Decimal) -> Decimal:
+    value = _off_peak_value(block.get(key))
+    return standard if value is None else value
+
+
 def _is_range(value: Any) -> bool:
     return (isinstance(value, list | tuple) and len(value) == 2
             and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value))
@@ -675,14 +705,133 @@ def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None,
         entry["cache_read_input_token_cost"] = (
             _decimal(entry["input_cost_per_token"]) * FIREWORKS_CACHE_READ_RATIO)
     lite = _Entry(key, entry)
-    components = _litellm_tokens(lite, reasons)
-    components += _litellm_media(key, lite, reasons)
+    tokens = _litellm_tokens(lite, reasons)
+    media = _litellm_media(key, lite, reasons)
+    entries = [{"effectiveFrom": None, "components": tokens + media}]
+    windows = _off_peak_windows(lite, reasons)
+    if windows:
+        lite.off_peak = lite.entry["off_peak_pricing"]
+        order = _token_units(lite)
+        batch = [c for c in tokens if c.get("when", {}).get("processing") == "batch"]
+        off_peak = _token_components(lite, order, reasons, batch=False) + batch + media
+        lite.off_peak = None
+        entries += [{"effectiveFrom": None, "utcTime": window, "components": off_peak}
+                    for window in windows]
     reasons += _classified(lite)
     reasons += [f"{k} is not expressed" for k in lite.unread()]
     try:
-        return validate([{"effectiveFrom": None, "components": components}]), reasons
+        return validate(entries), reasons
     except PricingError as error:
         return None, [*reasons, error.message]
+
+
+def _off_peak_windows(lite: _Entry, reasons: list[str]) -> list[dict]:
+    """off_peak_pricing's windows (_is_off_peak) as the engine's UTC windows: the every-day
+    `hours_utc`, and each rule of `windows` on its weekdays, read on `weekday_timezone`'s calendar
+    (a zone of fixed offset: its day starts at a fixed UTC time, where a window is split)."""
+    block = lite.entry.get("off_peak_pricing")
+    if not isinstance(block, Mapping):
+        return []
+    offset = _fixed_offset_minutes(block.get("weekday_timezone"))
+    if offset is None:
+        reasons.append(f"off_peak_pricing is not expressed (weekday_timezone "
+                       f"{block.get('weekday_timezone')!r} has no fixed UTC offset)")
+        lite.used.add("off_peak_pricing")
+        return []
+    rules = [(block.get("hours_utc"), None)]
+    rules += [(rule.get("hours_utc"), rule.get("weekdays")) for rule in block.get("windows") or ()
+              if isinstance(rule, Mapping)]
+    found: list[dict] = []
+    for hours, weekdays in rules:
+        days = None if weekdays is None else _weekdays(weekdays)
+        for text in [hours] if isinstance(hours, str) else hours or ():
+            span = _span(text)
+            if span is None:
+                continue  # LiteLLM skips a malformed window
+            for window in _utc_windows(*span, days, offset):
+                if window not in found:
+                    found.append(window)
+    if found:
+        lite.used.add("off_peak_pricing")
+    return found
+
+
+_WEEKDAY_NAMES = {"mon": 1, "monday": 1, "tue": 2, "tues": 2, "tuesday": 2, "wed": 3,
+                  "wednesday": 3, "thu": 4, "thur": 4, "thurs": 4, "thursday": 4, "fri": 5,
+                  "friday": 5, "sat": 6, "saturday": 6, "sun": 7, "sunday": 7}
+
+
+def _weekdays(values: Any) -> set[int]:
+    """_matches_weekdays' allowed days (an unusable list allows none)."""
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        return set()
+    days = set()
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 7:
+            days.add(value)
+        elif isinstance(value, str) and value.strip().lower() in _WEEKDAY_NAMES:
+            days.add(_WEEKDAY_NAMES[value.strip().lower()])
+    return days
+
+
+def _span(text: Any) -> tuple[int, int] | None:
+    """"HH:MM-HH:MM" as minutes of the UTC day, or None when LiteLLM would skip it."""
+    if not isinstance(text, str) or text.count("-") != 1:
+        return None
+    try:
+        start, end = (datetime.strptime(part.strip(), "%H:%M") for part in text.split("-"))
+    except ValueError:
+        return None
+    return start.hour * 60 + start.minute, end.hour * 60 + end.minute
+
+
+def _fixed_offset_minutes(zone: Any) -> int | None:
+    """The zone's UTC offset in minutes if it never changes (UTC when unnamed), else None."""
+    if not isinstance(zone, str) or not zone.strip():
+        return 0
+    try:
+        info = ZoneInfo(zone.strip())
+    except (ValueError, ZoneInfoNotFoundError):
+        return 0  # LiteLLM reads an unknown zone as UTC
+    offsets = {info.utcoffset(datetime(year, month, 1)) for year in range(1995, 2040)
+               for month in (1, 4, 7, 10)}
+    if len(offsets) != 1:
+        return None
+    return int(offsets.pop().total_seconds() // 60)
+
+
+def _utc_windows(start: int, end: int, days: set[int] | None, offset: int) -> list[dict]:
+    """A window of UTC minutes [start, end) (wrapping midnight when end <= start; equal: the
+    whole day) on days of a calendar offset from UTC, as engine windows on UTC days."""
+    if days is not None and not days:
+        return []
+    pieces = [(start, end)] if start < end else [(start, 1440), (0, end)]
+    if days is None:
+        cuts = pieces
+    else:
+        boundary = (-offset) % 1440  # where the local day starts, in UTC minutes
+        cuts = []
+        for a, b in pieces:
+            cuts += [(a, min(b, boundary)), (max(a, boundary), b)] if a < boundary < b else [
+                (a, b)]
+    windows = []
+    for a, b in cuts:
+        if a >= b:
+            continue
+        window: dict[str, Any] = {"start": _clock_minutes(a), "end": _clock_minutes(b % 1440)}
+        if days is not None:
+            local_shift = 0 if offset == 0 else (1 if offset > 0 and a >= (-offset) % 1440
+                                                 else -1 if offset < 0 and a < (-offset) % 1440
+                                                 else 0)
+            window["days"] = sorted((d - 1 - local_shift) % 7 + 1 for d in days)
+        elif window["start"] == window["end"]:
+            return [{"start": "00:00", "end": "00:00", "days": list(range(1, 8))}]
+        windows.append(window)
+    return windows
+
+
+def _clock_minutes(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _classified(lite: _Entry) -> list[str]:
@@ -727,6 +876,11 @@ def _classified(lite: _Entry) -> list[str]:
 
 def _litellm_tokens(lite: _Entry, reasons: list[str]) -> list[dict]:
     """Token prices: standard, by service tier (`serviceTier`) and batch (`processing`)."""
+    return _token_components(lite, _token_units(lite), reasons, batch=True)
+
+
+def _token_units(lite: _Entry) -> list[str]:
+    """The token units the entry prices (with the broader units and overlaps they need)."""
     units = [u for u, prefixes in _PRESENT.items()
              if any(k.startswith(prefixes) and lite.has(k) for k in lite.entry)]
     for tier in lite.tiered or ():
@@ -749,7 +903,13 @@ def _litellm_tokens(lite: _Entry, reasons: list[str]) -> list[dict]:
         for media in ("input_audio_tokens", "input_image_tokens", "input_video_tokens"):
             if cache in units and media in units:
                 units.add(_join(cache, media))
-    order = [u for u in UNITS if u in units]
+    return [u for u in UNITS if u in units]
+
+
+def _token_components(lite: _Entry, order: list[str], reasons: list[str], batch: bool
+                      ) -> list[dict]:
+    if not order:
+        return []
     starts = lite.starts()
     points = [0, *(s + 1 for s in starts)]
 
@@ -762,17 +922,17 @@ def _litellm_tokens(lite: _Entry, reasons: list[str]) -> list[dict]:
     default_rows = table(lambda n: _with_joins(lite.standard_rates(n, None)))
     default = {u: component(default_rows, u, {}) for u in order}
     components = [c for c in default.values() if c is not None]
-    components += _batch_components(lite, order, starts, points, default, reasons)
-    components += _explicit_cache(lite, order, default)
+    if batch:  # batch_cost_calculator knows no off-peak windows: one list serves both
+        components += _batch_components(lite, order, starts, points, default, reasons)
+        components += _explicit_cache(lite, order, default)
     for tier in SERVICE_TIERS:
         if not any(k.endswith(f"_{tier}") and lite.has(k) for k in lite.entry):
             continue
         rows = table(lambda n, tier=tier: _with_joins(lite.standard_rates(n, tier)))
         for unit in order:
             found = component(rows, unit, {"serviceTier": tier})
-            if found is not None and _same(found, default[unit]):
-                continue
-            components.append(found)
+            if found is not None and not _same(found, default[unit]):
+                components.append(found)
     return components
 
 

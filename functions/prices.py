@@ -91,8 +91,10 @@ the latest `effectiveFrom <= at` (null: always) are in force; among them the fir
 without `utcTime` applies (each `effectiveFrom` has exactly one). A window contains `t` when
 `start <= t < end`, or, wrapping midnight (`end < start`), when `t >= start or t < end`
 (genai-prices' `TimeOfDateConstraint`; its `StartDateConstraint` is an `effectiveFrom` at 00:00
-UTC). `next_change_after(schedule, at)` is the next instant a quote may change (an entry starts,
-a window opens or closes), for re-running live subscriptions.
+UTC). A window may name `"days"`, ISO weekdays of `at` in UTC (1 = Monday): it then holds only
+on those days, and `start` = `end` means the whole day (LiteLLM's `off_peak_pricing` windows).
+`next_change_after(schedule, at)` is the next instant a quote may change (an entry starts, a
+window opens or closes, a day starts for windows with days), for re-running live subscriptions.
 
 ## Quotes, rounding, credits
 
@@ -403,13 +405,23 @@ def _validate_entry(entry: Any, path: str) -> dict:
 
 
 def _validate_window(window: Any, path: str) -> dict:
-    if not isinstance(window, dict) or set(window) != {"start", "end"}:
+    if not isinstance(window, dict) or not {"start", "end"} <= set(window) or not set(window) <= {
+            "start", "end", "days"}:
         raise PricingError("INVALID_PRICE", f"{path} must be {{\"start\": \"HH:MM\", \"end\": "
-                           "\"HH:MM\"}} (UTC)", path)
+                           "\"HH:MM\"}} (UTC), with \"days\" optionally", path)
+    out = {"start": window["start"], "end": window["end"]}
+    if "days" in window:
+        days = window["days"]
+        if (not isinstance(days, list) or not days or len(set(days)) != len(days)
+                or not all(type(d) is int and 1 <= d <= 7 for d in days)):
+            raise PricingError("INVALID_PRICE", f"{path}.days must list distinct ISO weekdays "
+                               "(1 = Monday ... 7 = Sunday)", f"{path}.days")
+        out["days"] = sorted(days)
     start = time_of_day_ms(window["start"], f"{path}.start")
-    if start == time_of_day_ms(window["end"], f"{path}.end"):
-        raise PricingError("INVALID_PRICE", f"{path}: start and end must differ", path)
-    return {"start": window["start"], "end": window["end"]}
+    if start == time_of_day_ms(window["end"], f"{path}.end") and "days" not in out:
+        raise PricingError("INVALID_PRICE", f"{path}: start and end must differ (equal, they "
+                           "mean whole days, which need \"days\")", path)
+    return out
 
 
 def time_of_day_ms(value: Any, field: str) -> int:
@@ -522,7 +534,8 @@ def _start(entry: Mapping) -> int:
 
 def _window_key(entry: Mapping) -> tuple | None:
     window = entry.get("utcTime")
-    return None if window is None else (window["start"], window["end"])
+    return None if window is None else (window["start"], window["end"],
+                                        tuple(window.get("days", ())))
 
 
 def _groups(entries: Sequence[dict]) -> list[tuple[int | None, list[dict]]]:
@@ -544,13 +557,23 @@ def _group_at(schedule: Sequence[dict], at: int) -> list[dict] | None:
 
 
 def in_window(window: Mapping, at: int) -> bool:
-    """`at`'s UTC time of day is inside the window (genai-prices TimeOfDateConstraint)."""
+    """`at`'s UTC time of day is inside the window (genai-prices TimeOfDateConstraint) and, when
+    the window names `days`, `at`'s UTC weekday is one of them (start = end: the whole day)."""
+    if "days" in window and utc_weekday(at) not in window["days"]:
+        return False
     t = at % DAY_MS
     start = time_of_day_ms(window["start"], "utcTime.start")
     end = time_of_day_ms(window["end"], "utcTime.end")
+    if end == start:
+        return True
     if end < start:
         return t >= start or t < end
     return start <= t < end
+
+
+def utc_weekday(at: int) -> int:
+    """ISO weekday (1 = Monday) of an instant in UTC; 1970-01-01 was a Thursday."""
+    return (at // DAY_MS + 3) % 7 + 1
 
 
 def entry_at(schedule: Sequence[dict], at: int) -> dict:
@@ -580,6 +603,8 @@ def next_change_after(schedule: Sequence[dict], at: int) -> int | None:
         for edge in (window["start"], window["end"]):
             moment = day + time_of_day_ms(edge, "utcTime")
             candidates.append(moment if moment > at else moment + DAY_MS)
+        if "days" in window:  # the day may change what is in force
+            candidates.append(day + DAY_MS)
     return min(candidates) if candidates else None
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from genai_prices.data import providers as genai_providers
@@ -292,18 +293,66 @@ def tier_rate(tier: dict, key: str, fallback: str | None = None) -> float:
     return 0.0 if fallback is None else float(tier.get(fallback, 0))
 
 
-def base_cost(info: dict, n: int, tier: str | None) -> dict:
-    """_get_token_base_cost (no off-peak windows)."""
+def _within(windows: list, moment: datetime) -> bool:
+    """_is_within_off_peak_window."""
+    now = moment.time()
+    for window in windows:
+        try:
+            start, end = (datetime.strptime(p.strip(), "%H:%M").time() for p in window.split("-"))
+        except (ValueError, AttributeError):
+            continue
+        if (start <= now < end) if start < end else (now >= start or now < end):
+            return True
+    return False
+
+
+def _hours(value) -> list:
+    return [value] if isinstance(value, str) else [v for v in value or () if isinstance(v, str)]
+
+
+def off_peak_block(info: dict, at: int) -> dict | None:
+    """_open_off_peak_block / _is_off_peak at `at` (ms since the epoch)."""
+    block = info.get("off_peak_pricing")
+    if not isinstance(block, dict):
+        return None
+    moment = datetime.fromtimestamp(at / 1000, tz=UTC)
+    if _hours(block.get("hours_utc")) and _within(_hours(block.get("hours_utc")), moment):
+        return block
+    zone = ZoneInfo(block["weekday_timezone"]) if block.get("weekday_timezone") else UTC
+    for rule in block.get("windows") or ():
+        days = rule.get("weekdays")
+        if (days is None or moment.astimezone(zone).isoweekday() in days) and _within(
+                _hours(rule.get("hours_utc")), moment):
+            return block
+    return None
+
+
+def _off_peak(block: dict | None, key: str, standard: float) -> float:
+    value = (block or {}).get(key)
+    return float(value) if isinstance(value, int | float) else standard
+
+
+def apply_off_peak(block: dict | None, rates: dict) -> dict:
+    """apply_off_peak_pricing."""
+    return {**rates, **{name: _off_peak(block, key, rates[name]) for name, key in (
+        ("input", "input_cost_per_token"), ("output", "output_cost_per_token"),
+        ("read", "cache_read_input_token_cost"), ("write", "cache_creation_input_token_cost"))}}
+
+
+def base_cost(info: dict, n: int, tier: str | None, at: int = 0) -> dict:
+    """_get_token_base_cost."""
+    block = off_peak_block(info, at)
     ranged = select_tier(info, n)
     if ranged is not None:
-        write = tier_rate(ranged, "cache_creation_input_token_cost", "input_cost_per_token")
-        return {"input": tier_rate(ranged, "input_cost_per_token"),
-                "output": tier_rate(ranged, "output_cost_per_token")
-                if "output_cost_per_token" in ranged else cpu(info, "output_cost_per_token") or 0.0,
-                "read": tier_rate(ranged, "cache_read_input_token_cost", "input_cost_per_token"),
-                "write": write,
-                "ttl": {t: write if ranged.get(k) is None else tier_rate(ranged, k)
-                        for t, k in TTL.items()}}
+        rates = apply_off_peak(block, {
+            "input": tier_rate(ranged, "input_cost_per_token"),
+            "output": tier_rate(ranged, "output_cost_per_token")
+            if "output_cost_per_token" in ranged else cpu(info, "output_cost_per_token") or 0.0,
+            "read": tier_rate(ranged, "cache_read_input_token_cost", "input_cost_per_token"),
+            "write": tier_rate(ranged, "cache_creation_input_token_cost",
+                               "input_cost_per_token")})
+        return {**rates, "ttl": {t: rates["write"] if ranged.get(k) is None
+                                 else tier_rate(ranged, k) for t, k in TTL.items()}}
     prompt = cpu(info, tier_key("input_cost_per_token", tier))
     completion = cpu(info, tier_key("output_cost_per_token", tier))
     if completion == 0.0:
@@ -333,13 +382,15 @@ def base_cost(info: dict, n: int, tier: str | None) -> dict:
         ttl_keys = {t: above(TTL[t]) if info.get(above(TTL[t])) is not None else k
                     for t, k in ttl_keys.items()}
         read = cpu(info, above("cache_read_input_token_cost"), read)
-    read = prompt if read is None else read
-    write = prompt if write is None else write
+    missing = _off_peak(block, "input_cost_per_token", prompt)
+    rates = apply_off_peak(block, {"input": prompt, "output": completion,
+                                   "read": missing if read is None else read,
+                                   "write": missing if write is None else write})
     ttl = {}
     for name, key in ttl_keys.items():
         rate = cpu(info, key, None)
-        ttl[name] = write if rate is None else rate
-    return {"input": prompt, "output": completion, "read": read, "write": write, "ttl": ttl}
+        ttl[name] = rates["write"] if rate is None else rate
+    return {**rates, "ttl": ttl}
 
 
 def modality_key(info: dict, cost_key: str, n: int, inclusive: bool = False) -> str:
@@ -370,8 +421,13 @@ def component(info: dict, key: str, count: float) -> float:
     return float(count) * cost if cost is not None and count and count > 0 else 0.0
 
 
-def reasoning_rate(info: dict, n: int, tier: str | None, completion: float) -> float:
-    """_resolve_billed_reasoning_rate (no off-peak windows)."""
+def reasoning_rate(info: dict, n: int, tier: str | None, completion: float, at: int = 0
+                   ) -> float:
+    """_resolve_billed_reasoning_rate."""
+    block = off_peak_block(info, at)
+    if block is not None and isinstance(block.get("output_cost_per_reasoning_token"),
+                                        int | float):
+        return float(block["output_cost_per_reasoning_token"])
     ranged = select_tier(info, n)
     if ranged is not None and ("output_cost_per_reasoning_token" in ranged
                                or "output_cost_per_token" in ranged):
@@ -417,7 +473,7 @@ def provider_defaults(info: dict) -> dict:
 
 
 def litellm_token_cost(info: dict, u: dict, tier: str | None = None,
-                       cache_type: str | None = None) -> float:
+                       cache_type: str | None = None, at: int = 0) -> float:
     """generic_cost_per_token: prompt + completion cost (the dashscope calculator agrees on the
     entries here: no media prices of their own, no thresholds)."""
     info = provider_defaults(info)
@@ -432,7 +488,7 @@ def litellm_token_cost(info: dict, u: dict, tier: str | None = None,
         text = budget - audio - image - video
     elif text == 0 and u.get("image_count", 0) == 0:
         text = max(n - d["hit"] - audio - d["creation"] - image - video, 0)
-    rates = base_cost(info, n, tier)
+    rates = base_cost(info, n, tier, at)
     prompt_base, read = rates["input"], rates["read"]
     explicit = cpu(info, tier_key("explicit_cache_read_input_token_cost", tier), None)
     if cache_type == "ephemeral" and d["hit"] > 0 and explicit is not None:
@@ -468,7 +524,7 @@ def litellm_token_cost(info: dict, u: dict, tier: str | None = None,
     if breakdown:
         audio_rate = cpu(info, "output_cost_per_audio_token", None)
         cost += out["out_audio"] * (completion if audio_rate is None else audio_rate)
-        cost += out["reasoning"] * reasoning_rate(info, n, tier, completion)
+        cost += out["reasoning"] * reasoning_rate(info, n, tier, completion, at)
         image_rate = cpu(info, tier_key("output_cost_per_image_token", tier), None)
         cost += out["out_image"] * (completion if image_rate is None else image_rate)
         video_rate = cpu(info, "output_cost_per_video_token", None)
@@ -677,6 +733,13 @@ def _entry_cases(key: str, info: dict, schedule: list[dict]):
                 options = {"serviceTier": tier} if tier else {}
                 yield (f"{key} {tier} {prompt}", schedule, ours, options,
                        litellm_token_cost(info, u, tier))
+        if info.get("off_peak_pricing"):
+            week = 1_783_900_800_000  # 2026-07-13T00:00Z, a Monday
+            for minute in range(0, 7 * 24 * 60, 30):
+                at = week + minute * 60_000
+                u, ours = token_usage(12_345, 4_321)
+                yield (f"{key} at {datetime.fromtimestamp(at / 1000, tz=UTC):%a %H:%M}", schedule,
+                       ours, {}, litellm_token_cost(info, u, None, None, at), at)
         if info.get("explicit_cache_read_input_token_cost") is not None:
             u, ours = token_usage(12_345, 4_321)
             yield (f"{key} explicit cache", schedule, ours, {"cacheType": "ephemeral"},
@@ -757,8 +820,8 @@ def _entry_cases(key: str, info: dict, schedule: list[dict]):
 
 @pytest.mark.parametrize("case", list(litellm_cases()), ids=lambda case: case[0])
 def test_litellm_prices_agree_within_1e9(case):
-    _, schedule, usage, options, expected = case
-    got = quote(schedule, usage, options, 0, CREDITS_PER_USD)["usd"]
+    _, schedule, usage, options, expected, *at = case
+    got = quote(schedule, usage, options, at[0] if at else 0, CREDITS_PER_USD)["usd"]
     assert expected > 0 or usage.get("inputTokens") == 0  # an empty request may cost nothing
     assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=0), (got, expected)
 
@@ -843,6 +906,8 @@ def test_keys_that_are_not_prices_of_the_request_are_reported_as_ignored():
             "cost_per_second", "input_cost_per_second"],
         "computer-use-preview": ["fedramp_uplift_multiplier"],
         "deepseek/deepseek-chat": ["input_cost_per_token_cache_hit"],
+        "deepseek-v4-pro": ["input_cost_per_token_cache_hit"],
+        "tencent/deepseek-v4.1-flash": ["input_cost_per_token_cache_hit"],
         "perplexity/pplx-70b-online": ["input_cost_per_request"],
         "vertex_ai/gemini-3.5-flash": ["regional_endpoint_uplift_multiplier",
                                        "search_free_requests"],
