@@ -6,8 +6,36 @@
 
 Each returns `(schedule, reasons)`: `reasons` names what the converter could not express; a
 genai-prices schedule is None when anything is missing (a partial price would misquote), a
-LiteLLM schedule prices what was expressed (LiteLLM entries carry many keys that are not prices
-of a request: the reasons say which were left out).
+LiteLLM schedule prices what was expressed. A LiteLLM reason is either a price left unexpressed
+("<key> is not expressed", or a sentence saying why) or, for a key that is not a price of the
+request the catalog quotes (an uplift for a special deployment region, a field LiteLLM's own cost
+code does not read), "ignored: <key>: <why>" (`is_ignored`, `LITELLM_NOT_REQUEST_PRICES`):
+nothing is dropped silently, and no key becomes a price other than the one LiteLLM charges.
+
+LiteLLM keys and the engine usage that quotes them:
+
+- `*_cost_per_token`, `*_above_<n>_tokens`, `tiered_pricing`: token units, tiered by input;
+- `*_<tier>` (flex, balanced, priority, ultrafast): option `serviceTier` (LiteLLM's "fast"
+  bills at the priority keys: quote priority); `*_batches`: option `processing: batch`;
+- `cache_read_input_audio/image_token_cost`: `cacheAudioReadTokens`, `cacheImageReadTokens`;
+- `cache_creation_input_token_cost_above_1hr/12hr`: `cacheWrite1hTokens`, `cacheWrite12hTokens`;
+- `explicit_cache_read_input_token_cost`: option `cacheType: ephemeral` (LiteLLM's
+  prompt_tokens_details.cache_type);
+- `off_peak_pricing`: `utcTime` entries with `days`;
+- `input_cost_per_query`: `queries` (rerank search units, search queries, query_count);
+- `google_maps_grounding_cost_per_query`: `mapsSearches` (1 per grounded prompt, or the queries
+  when `web_search_billing_unit` is "per_query");
+- `input_cost_per_audio/video_per_second`: `inputAudioLengthSeconds`, `inputVideoLengthSeconds`;
+- realtime `input_cost_per_second`, `input_cost_per_text_message`: `sessionSeconds`,
+  `inputTextMessages`;
+- `ocr_cost_per_page`, `annotation_cost_per_page`: `documentPages` = pages_processed +
+  pages_processed_annotation (LiteLLM adds the two), `annotatedDocumentPages` =
+  pages_processed_annotation;
+- `input_cost_per_pixel` without a size in the key: `imagePixels` = width x height x images;
+- fal.ai's `output_cost_per_image_<resolution>`: `images` with option `resolution`.
+
+A model priced per character bills the characters in place of the text tokens: quote one or the
+other. Media seconds likewise replace that medium's tokens.
 """
 
 from __future__ import annotations
@@ -288,6 +316,17 @@ LITELLM_NOT_REQUEST_PRICES = {
                                              "are billed at the cache-write prices whatever their "
                                              "modality)",
     "input_cost_per_request": "LiteLLM's cost code does not read it",
+    # keys of the 1.80 map that LiteLLM 1.110.2's cost code no longer reads
+    "output_db_cost_per_token": "Databricks DBUs (a misspelt output_dbu_cost_per_token), not "
+                                "dollars; LiteLLM's cost code does not read it",
+    "input_cost_per_token_batch_requests": "LiteLLM's cost code does not read it",
+    "output_cost_per_image_premium_image": "LiteLLM's cost code does not read it",
+    "output_cost_per_image_above_512_and_512_pixels": "LiteLLM's cost code does not read it",
+    "output_cost_per_image_above_512_and_512_pixels_and_premium_image":
+        "LiteLLM's cost code does not read it",
+    "output_cost_per_image_above_1024_and_1024_pixels": "LiteLLM's cost code does not read it",
+    "output_cost_per_image_above_1024_and_1024_pixels_and_premium_image":
+        "LiteLLM's cost code does not read it",
     "search_free_requests": "a free daily quota of searches, not a price; LiteLLM's cost code "
                             "does not read it",
 }

@@ -46,15 +46,18 @@ def coverage(path: Path) -> dict:
             "share": (kinds["partial"] + kinds["none"]) / priced}
 
 
-@pytest.mark.parametrize("name", ["litellm-1.110.2.json", "litellm-1.80.0.json"])
-def test_the_real_maps_convert_with_every_left_out_price_reported(name):
+# the share of priced entries with a price left unexpressed; 1.80.0 (the older format) keeps 14
+# Gemini 1.5 entries whose Vertex character prices change above 32k characters
+@pytest.mark.parametrize("name,share", [("litellm-1.110.2.json", 0.01),
+                                        ("litellm-1.80.0.json", 0.015)])
+def test_the_real_maps_convert_with_every_left_out_price_reported(name, share):
     path = MAPS / name
     if not path.exists():
         pytest.skip(f"{path} is not on this machine")
     figures = coverage(path)
     print(json.dumps(figures, indent=1))
     assert figures["kinds"].get("none", 0) == 0
-    assert figures["share"] < 0.02
+    assert figures["share"] < share
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ moments on both sides of every start date and time-of-day window edge, and every
 variant.
 
 LiteLLM (floats): `tests/data/litellm_prices.json` holds entries in the format of LiteLLM's
-`model_prices_and_context_window.json` covering every key family `from_litellm` reads; the expected
-costs come from `litellm_cost` below, a small re-implementation of LiteLLM's formulas in floats,
-and must agree within a relative 1e-9.
+`model_prices_and_context_window.json` covering every key family `from_litellm` reads (most of
+them copied, keys and values, from the map shipped with litellm 1.110.2); the expected costs come
+from a small re-implementation of LiteLLM 1.110.2's formulas in floats below (a port of its
+functions, by name), and must agree within a relative 1e-9. The real maps are checked, when on
+disk, by tests/test_litellm_real_maps.py.
 """
 
 from __future__ import annotations
@@ -218,11 +220,14 @@ def test_the_genai_prices_proof_covers_every_feature():
 
 # ---------------------------------------------------------------- LiteLLM
 #
-# A re-implementation, in floats, of the LiteLLM formulas the converter follows (litellm 1.80.x,
-# main branch: litellm_core_utils/llm_cost_calc/utils.py `generic_cost_per_token` and
-# `_get_token_base_cost`, cost_calculator.py `batch_cost_calculator`,
-# `default_image_cost_calculator`, `default_video_cost_calculator`, openai/cost_calculation.py
-# `cost_per_second`, tool_call_cost_tracking.py `get_cost_for_web_search`). Only the paths the
+# A re-implementation, in floats, of the LiteLLM 1.110.2 formulas the converter follows, function
+# by function (litellm_core_utils/llm_cost_calc/utils.py `generic_cost_per_token`,
+# `_get_token_base_cost`, `get_cost_per_unit`, `get_modality_token_cost_key`,
+# `_resolve_billed_reasoning_rate`, `_is_off_peak`, `apply_off_peak_pricing`; tiered_pricing.py;
+# cost_calculator.py `batch_cost_calculator`, `ocr_cost`, `ocr_batch_cost`,
+# `default_image_cost_calculator`, `default_video_cost_calculator`, the realtime session costs;
+# openai/cost_calculation.py `cost_per_second`; gemini/cost_calculator.py Maps grounding; fal.ai's
+# per-resolution images; tool_call_cost_tracking.py `get_cost_for_web_search`). Only the paths the
 # converter expresses; a usage's details are always given, as LiteLLM's Usage carries them.
 
 LITELLM = json.loads((Path(__file__).parent / "data" / "litellm_prices.json").read_text())
