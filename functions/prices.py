@@ -20,6 +20,7 @@ significant digits), stored as given ("0.0833333333333333", "2.50") and never ro
 | `cache_read_tokens` | `cacheReadTokens` | 1M tokens | input tokens read from cache |
 | `cache_write_tokens` | `cacheWriteTokens` | 1M tokens | input tokens written to cache |
 | `cache_write_1h_tokens` | `cacheWrite1hTokens` | 1M tokens | cache writes kept one hour |
+| `cache_write_12h_tokens` | `cacheWrite12hTokens` | 1M tokens | cache writes kept 12 hours |
 | `input_audio_tokens` | `inputAudioTokens` | 1M tokens | audio input (cached included) |
 | `input_image_tokens` | `inputImageTokens` | 1M tokens | image input (cached included) |
 | `input_video_tokens` | `inputVideoTokens` | 1M tokens | video input (cached included) |
@@ -27,16 +28,22 @@ significant digits), stored as given ("0.0833333333333333", "2.50") and never ro
 | `cache_audio_write_tokens` (`image`, `video`) | `cacheAudioWriteTokens` | 1M tokens | written |
 | `output_tokens` | `outputTokens` | 1M tokens | every output token |
 | `output_audio_tokens` (`image`, `video`) | `outputAudioTokens` | 1M tokens | media output |
-| `output_reasoning_tokens` | `outputReasoningTokens` | 1M tokens | reasoning output |
+| `output_reasoning_tokens` | `outputReasoningTokens` | 1M tokens | reasoning output (text) |
 | `output_citation_tokens` | `outputCitationTokens` | 1M tokens | citation output |
 | `characters` | `characters` | 1K characters | input characters (speech) |
 | `output_characters` | `outputCharacters` | 1K characters | output characters |
 | `second` | `seconds` | 1 second | seconds of output (video, audio) |
+| `input_audio_second` | `inputAudioLengthSeconds` | 1 second | length of the input audio |
+| `input_video_second` | `inputVideoLengthSeconds` | 1 second | length of the input video |
+| `session_second` | `sessionSeconds` | 1 second | seconds of a realtime (live) session |
 | `image` | `images` | 1 image | images generated |
+| `image_pixel` | `imagePixels` | 1 pixel | pixels generated (width x height x images) |
 | `input_image` | `inputImages` | 1 image | images given as input |
 | `request` | `requests` | 1 request | requests (1 when omitted) |
 | `web_search` | `webSearches` | 1 search | web searches |
 | `storage_search` | `storageSearches` | 1 search | file/storage searches |
+| `maps_search` | `mapsSearches` | 1 search | map (Google Maps grounding) searches |
+| `query` | `queries` | 1 query | search queries, rerank search units |
 | `document_page` | `documentPages` | 1 page | input document pages |
 | `annotated_document_page` | `annotatedDocumentPages` | 1 page | annotated pages (of those) |
 | `input_text_message` | `inputTextMessages` | 1 message | input text messages |
@@ -48,13 +55,16 @@ When a narrower unit is priced, its count is taken out of the broader one, so ea
 once: with `input_tokens`, `cache_read_tokens` and `input_audio_tokens` priced, uncached text =
 input - cache reads - audio + cached audio. Two overlapping priced units need their overlap
 priced too (`cache_audio_read_tokens` here), and a narrow unit needs its broader units priced:
-`validate` enforces both. A narrow count whose unit has no price is paid at its broader unit's
-rate (cache reads at the input rate).
+`validate` enforces both. Reasoning output is text, so it does not overlap media output (a
+request's reasoning, image, audio and video output tokens are disjoint parts of its output).
+A narrow count whose unit has no price is paid at its broader unit's rate (cache reads at the
+input rate).
 
 ## Options and `when`
 
 Options of a quote: `quality`, `resolution`, `size` ("1024x1024"), `serviceTier`, `processing`
-("batch"), `speed`, `route`, `searchType`, `searchContextSize`; string values, compared exactly.
+("batch"), `speed`, `route`, `searchType`, `searchContextSize`, `cacheType` ("ephemeral": an
+explicit cache); string values, compared exactly.
 For each unit, the component used is the one whose `when` holds (each key equals the option
 given) with the most keys, the first listed on a tie: a component without `when` is the default.
 An option no component mentions is ignored, unless the entry declares its values (`"options":
@@ -81,8 +91,10 @@ the latest `effectiveFrom <= at` (null: always) are in force; among them the fir
 without `utcTime` applies (each `effectiveFrom` has exactly one). A window contains `t` when
 `start <= t < end`, or, wrapping midnight (`end < start`), when `t >= start or t < end`
 (genai-prices' `TimeOfDateConstraint`; its `StartDateConstraint` is an `effectiveFrom` at 00:00
-UTC). `next_change_after(schedule, at)` is the next instant a quote may change (an entry starts,
-a window opens or closes), for re-running live subscriptions.
+UTC). A window may name `"days"`, ISO weekdays of `at` in UTC (1 = Monday): it then holds only
+on those days, and `start` = `end` means the whole day (LiteLLM's `off_peak_pricing` windows).
+`next_change_after(schedule, at)` is the next instant a quote may change (an entry starts, a
+window opens or closes, a day starts for windows with days), for re-running live subscriptions.
 
 ## Quotes, rounding, credits
 
@@ -97,8 +109,9 @@ significant digits, and the total then summed at 28 digits, exactly as genai-pri
 `usdExact` is a normalized decimal string without exponent ("1.62", "10", "0.00000001"); `usd`
 is the same as a float, for display. `credits` = ceil(usdExact x credits_per_usd), exactly.
 
-Usage: counts are whole numbers except seconds (`seconds`, `audioSeconds`, `inputAudioSeconds`),
-which may be fractional; ints, decimal strings or `Decimal` (a float is read by its repr).
+Usage: counts are whole numbers except seconds (`seconds`, `audioSeconds`, `inputAudioSeconds`,
+`inputAudioLengthSeconds`, `inputVideoLengthSeconds`, `sessionSeconds`), which may be
+fractional; ints, decimal strings or `Decimal` (a float is read by its repr).
 
 ## Errors
 
@@ -217,6 +230,8 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
           token_type="cache_write"),
     _unit("cache_write_1h_tokens", "cacheWrite1hTokens", M, **_TOKENS, direction="input",
           token_type="cache_write", cache_ttl="1h"),
+    _unit("cache_write_12h_tokens", "cacheWrite12hTokens", M, **_TOKENS, direction="input",
+          token_type="cache_write", cache_ttl="12h"),
     _unit("input_audio_tokens", "inputAudioTokens", M, **_TOKENS, direction="input",
           modality="audio"),
     _unit("cache_audio_read_tokens", "cacheAudioReadTokens", M, **_TOKENS, direction="input",
@@ -242,17 +257,25 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
     _unit("output_video_tokens", "outputVideoTokens", M, **_TOKENS, direction="output",
           modality="video"),
     _unit("output_reasoning_tokens", "outputReasoningTokens", M, **_TOKENS, direction="output",
-          token_type="reasoning"),
+          token_type="reasoning", modality="text"),
     _unit("output_citation_tokens", "outputCitationTokens", M, **_TOKENS, direction="output",
           token_type="citation"),
     _unit("characters", "characters", 1000, family="characters", direction="input"),
     _unit("output_characters", "outputCharacters", 1000, family="characters", direction="output"),
     _unit("second", "seconds", 1, False, family="media_seconds", direction="output"),
+    _unit("input_audio_second", "inputAudioLengthSeconds", 1, False, family="media_seconds",
+          direction="input", modality="audio"),
+    _unit("input_video_second", "inputVideoLengthSeconds", 1, False, family="media_seconds",
+          direction="input", modality="video"),
+    _unit("session_second", "sessionSeconds", 1, False, family="session_seconds"),
     _unit("image", "images", 1, family="images", direction="output"),
+    _unit("image_pixel", "imagePixels", 1, family="pixels", direction="output"),
     _unit("input_image", "inputImages", 1, family="images", direction="input"),
     _unit("request", "requests", 1, family="requests"),
     _unit("web_search", "webSearches", 1, family="tool_calls", tool_type="web_search"),
     _unit("storage_search", "storageSearches", 1, family="tool_calls", tool_type="storage_search"),
+    _unit("maps_search", "mapsSearches", 1, family="tool_calls", tool_type="maps_search"),
+    _unit("query", "queries", 1, family="queries"),
     _unit("document_page", "documentPages", 1, family="document_pages", direction="input"),
     _unit("annotated_document_page", "annotatedDocumentPages", 1, family="document_pages",
           direction="input", page_type="annotated"),
@@ -265,7 +288,7 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
 UNITS_BY_USAGE: dict[str, Unit] = {u.usage: u for u in UNITS.values()}
 _UNITS_BY_DIMENSIONS: dict[frozenset, Unit] = {u.dimensions: u for u in UNITS.values()}
 OPTION_KEYS = ("quality", "resolution", "size", "serviceTier", "processing", "speed", "route",
-               "searchType", "searchContextSize")
+               "searchType", "searchContextSize", "cacheType")
 ENTRY_KEYS = {"effectiveFrom", "utcTime", "options", "components"}
 COMPONENT_KEYS = {"unit", "price", "when", "tiers"}
 _DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
@@ -382,13 +405,23 @@ def _validate_entry(entry: Any, path: str) -> dict:
 
 
 def _validate_window(window: Any, path: str) -> dict:
-    if not isinstance(window, dict) or set(window) != {"start", "end"}:
+    if not isinstance(window, dict) or not {"start", "end"} <= set(window) or not set(window) <= {
+            "start", "end", "days"}:
         raise PricingError("INVALID_PRICE", f"{path} must be {{\"start\": \"HH:MM\", \"end\": "
-                           "\"HH:MM\"}} (UTC)", path)
+                           "\"HH:MM\"}} (UTC), with \"days\" optionally", path)
+    out = {"start": window["start"], "end": window["end"]}
+    if "days" in window:
+        days = window["days"]
+        if (not isinstance(days, list) or not days or len(set(days)) != len(days)
+                or not all(type(d) is int and 1 <= d <= 7 for d in days)):
+            raise PricingError("INVALID_PRICE", f"{path}.days must list distinct ISO weekdays "
+                               "(1 = Monday ... 7 = Sunday)", f"{path}.days")
+        out["days"] = sorted(days)
     start = time_of_day_ms(window["start"], f"{path}.start")
-    if start == time_of_day_ms(window["end"], f"{path}.end"):
-        raise PricingError("INVALID_PRICE", f"{path}: start and end must differ", path)
-    return {"start": window["start"], "end": window["end"]}
+    if start == time_of_day_ms(window["end"], f"{path}.end") and "days" not in out:
+        raise PricingError("INVALID_PRICE", f"{path}: start and end must differ (equal, they "
+                           "mean whole days, which need \"days\")", path)
+    return out
 
 
 def time_of_day_ms(value: Any, field: str) -> int:
@@ -501,7 +534,8 @@ def _start(entry: Mapping) -> int:
 
 def _window_key(entry: Mapping) -> tuple | None:
     window = entry.get("utcTime")
-    return None if window is None else (window["start"], window["end"])
+    return None if window is None else (window["start"], window["end"],
+                                        tuple(window.get("days", ())))
 
 
 def _groups(entries: Sequence[dict]) -> list[tuple[int | None, list[dict]]]:
@@ -523,13 +557,23 @@ def _group_at(schedule: Sequence[dict], at: int) -> list[dict] | None:
 
 
 def in_window(window: Mapping, at: int) -> bool:
-    """`at`'s UTC time of day is inside the window (genai-prices TimeOfDateConstraint)."""
+    """`at`'s UTC time of day is inside the window (genai-prices TimeOfDateConstraint) and, when
+    the window names `days`, `at`'s UTC weekday is one of them (start = end: the whole day)."""
+    if "days" in window and utc_weekday(at) not in window["days"]:
+        return False
     t = at % DAY_MS
     start = time_of_day_ms(window["start"], "utcTime.start")
     end = time_of_day_ms(window["end"], "utcTime.end")
+    if end == start:
+        return True
     if end < start:
         return t >= start or t < end
     return start <= t < end
+
+
+def utc_weekday(at: int) -> int:
+    """ISO weekday (1 = Monday) of an instant in UTC; 1970-01-01 was a Thursday."""
+    return (at // DAY_MS + 3) % 7 + 1
 
 
 def entry_at(schedule: Sequence[dict], at: int) -> dict:
@@ -559,6 +603,8 @@ def next_change_after(schedule: Sequence[dict], at: int) -> int | None:
         for edge in (window["start"], window["end"]):
             moment = day + time_of_day_ms(edge, "utcTime")
             candidates.append(moment if moment > at else moment + DAY_MS)
+        if "days" in window:  # the day may change what is in force
+            candidates.append(day + DAY_MS)
     return min(candidates) if candidates else None
 
 

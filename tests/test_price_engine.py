@@ -340,6 +340,39 @@ def test_a_window_replaces_the_whole_component_list():
     assert wrong.code == "UNSUPPORTED_USAGE"
 
 
+# DeepSeek's off-peak prices in LiteLLM's map: weekdays in three UTC windows, weekends all day.
+WEEKLY = validate([
+    entry(c("input_tokens", "0.3"), c("output_tokens", "1.2")),
+    *(entry(c("input_tokens", "0.15"), c("output_tokens", "0.6"),
+            utcTime={"start": start, "end": end, "days": days})
+      for start, end, days in (("00:00", "01:00", [1, 2, 3, 4, 5]),
+                               ("04:00", "06:00", [1, 2, 3, 4, 5]),
+                               ("10:00", "00:00", [1, 2, 3, 4, 5]),
+                               ("00:00", "00:00", [6, 7])))])
+
+
+@pytest.mark.parametrize("when,input_price", [
+    ("2026-07-13T00:30:00", "0.15"),  # Monday, in 00:00-01:00
+    ("2026-07-13T01:00:00", "0.3"),  # the window's end is outside it
+    ("2026-07-13T08:00:00", "0.3"),
+    ("2026-07-13T10:00:00", "0.15"),
+    ("2026-07-17T23:59:59", "0.15"),  # Friday, in 10:00-00:00
+    ("2026-07-18T08:00:00", "0.15"),  # Saturday: the whole day
+    ("2026-07-19T23:59:59", "0.15"),  # Sunday
+    ("2026-07-20T02:00:00", "0.3"),  # Monday again, between windows
+])
+def test_a_window_with_days_holds_on_those_utc_weekdays_only(when, input_price):
+    answer = quote(WEEKLY, {"inputTokens": 1_000_000}, None, ms(when), HUNDRED)
+    assert answer["lines"][0]["unitPrice"] == input_price
+
+
+def test_a_window_with_days_survives_validation_and_changes_at_midnight_too():
+    assert validate(WEEKLY) == WEEKLY and WEEKLY[-1]["utcTime"]["days"] == [6, 7]
+    # a weekday window that runs to midnight: the next day may price otherwise
+    assert next_change_after(WEEKLY, ms("2026-07-17T23:00:00")) == ms("2026-07-18T00:00:00")
+    assert next_change_after(WEEKLY, ms("2026-07-13T07:00:00")) == ms("2026-07-13T10:00:00")
+
+
 def test_next_change_after_names_the_next_start_or_window_edge():
     assert next_change_after(OFF_PEAK, ms("2026-05-01T12:00:00")) == ms("2026-05-01T16:30:00")
     assert next_change_after(OFF_PEAK, ms("2026-05-01T16:30:00")) == ms("2026-05-02T00:30:00")
@@ -381,6 +414,11 @@ def test_next_change_after_names_the_next_start_or_window_edge():
      "schedule[1].utcTime"),
     ([entry(c("second", "1")), entry(c("second", "2"), utcTime={"start": "25:00", "end": "10:00"})],
      "schedule[1].utcTime.start"),
+    *[([entry(c("second", "1")), entry(c("second", "2"), utcTime={
+        "start": "10:00", "end": "11:00", "days": days})], "schedule[1].utcTime.days")
+      for days in ([], [0], [8], [1, 1], "1", [1.0], [True])],
+    ([entry(c("second", "1")), entry(c("second", "2"), utcTime={
+        "start": "10:00", "end": "11:00", "weekdays": [1]})], "schedule[1].utcTime"),
     ([entry(c("cache_read_tokens", "1"))], "schedule[0].components"),
     ([entry(c("input_tokens", "1"), c("cache_read_tokens", "1"), c("input_audio_tokens", "1"))],
      "schedule[0].components"),
