@@ -185,10 +185,10 @@ def _form_field(field: spec.Field):
         return JsonField(**options)
     if isinstance(validator, String):
         length = [Length(max=validator.max_length)]
-        if validator.max_length > 500:
-            return TextAreaField(validators=length, **options)
         if isinstance(field.validator, Nullable):
             return OptionalText(validators=length, **options)
+        if validator.max_length >= 5000:  # prose
+            return TextAreaField(validators=length, **options)
         return StringField(default=field.default, validators=required + length, **options)
     raise TypeError(f"no console field for {field.name}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from flask import flash, redirect, request
 from flask_admin import expose
@@ -12,12 +13,16 @@ from flask_admin.form import rules
 from flask_admin.helpers import get_form_data, get_redirect_target
 from markupsafe import Markup
 
+from admin import money
 from admin.access import SignedIn
 from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import FORM_GROUPS, CsrfForm, ModelForm
 from admin.numbers import number_or_text, whole_number
 from db.schema import Model
-from functions.documents import config_of, from_micros
+from engine.values import Array
+from functions import spec
+from functions.documents import config_of
+from functions.pricing import schedule_of
 
 ROW_ACTIONS = {
     # name: (function, success message)
@@ -51,8 +56,12 @@ def _status(view, context, model, name) -> Markup:
     )
 
 
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def _money(view, context, model, name) -> str:
-    return f"${from_micros(model.cost_micros):g}/s"
+    return money.summary(schedule_of(model), now_ms())
 
 
 def _json(view, context, model, name) -> Markup | str:
@@ -87,32 +96,29 @@ class CatalogModelView(SignedIn, ModelView):
     page_size = 20
     can_set_page_size = True
 
-    column_list = ["name", "model_id", "provider", "category", "content_type", "cost_micros",
-                   "supported_durations", "supported_qualities", "status"]
-    column_labels = {"model_id": "Model id", "content_type": "Content type",
-                     "cost_micros": "Cost", "supported_durations": "Durations",
-                     "supported_qualities": "Qualities", "is_active": "Active",
-                     "is_premium": "Premium", "is_locked": "Locked",
-                     "is_deprecated": "Deleted"}
-    column_formatters = {"status": _status, "cost_micros": _money,
-                         "supported_durations": _listing, "supported_qualities": _listing}
+    # Columns, labels, filters and details come from the model spec (functions/spec.py).
+    column_list = [*(spec.BY_NAME[n].attr for n in spec.LISTED if not n.startswith("is")),
+                   "price", "status"]
+    column_labels = {**{f.attr: f.label for f in spec.FIELDS}, "price": "Price"}
+    column_formatters = {"status": _status, "price": _money,
+                         "supported_durations": _listing, "supported_qualities": _listing,
+                         "capabilities": _listing, "input_modalities": _listing,
+                         "output_modalities": _listing, "tags": _listing}
     column_formatters_detail = {
         **column_formatters,
         **dict.fromkeys(
             ["input_schema", "model_parameters", "requirements", "quality_multipliers"], _json),
     }
-    column_sortable_list = ["name", "model_id", "provider", "content_type", "cost_micros",
+    column_sortable_list = ["name", "model_id", "provider", "content_type",
                             ("status", Model.is_active)]
     column_default_sort = ("id", False)
     column_searchable_list = ["model_id", "name", "provider"]
     column_editable_list = ["name", "category"]  # inline, through models:updateModel too
-    column_filters = ["provider", "category", "content_type", "is_active", "is_premium",
-                      "is_locked", "is_deprecated"]
-    column_details_list = ["model_id", "name", "description", "version", "provider",
-                           "category", "content_type", "cost_micros", "supported_durations",
-                           "fixed_duration", "max_duration", "supported_qualities",
-                           "quality_multipliers", "tags", "replicate_model_id",
-                           "input_schema", "model_parameters", "requirements", "revision"]
+    column_filters = [spec.BY_NAME[n].attr for n in spec.FILTERABLE
+                      if not isinstance(spec.BY_NAME[n].validator, Array)]
+    # Prices have their own table on the details page.
+    column_details_list = [f.attr for f in spec.FIELDS
+                           if f.group not in ("prices", "state")] + ["revision"]
 
     # -- who may do what (checked per request) ---------------------------------------------
 
@@ -296,8 +302,40 @@ class CatalogModelView(SignedIn, ModelView):
 
     # -- what the details page shows ----------------------------------------------------------
 
+    def prices(self, model) -> list[dict]:
+        """The price schedule as money, entry by entry, the current and scheduled ones marked."""
+        return money.schedule_rows(schedule_of(model), now_ms())
+
+    def calculator(self, model) -> dict:
+        """What the price calculator asks for: a video model's durations and qualities, or the
+        usage counts and options its price in force takes."""
+        usage, options = money.calculator_inputs(schedule_of(model), now_ms())
+        return {"video": model.content_type == "video" and model.prices is None,
+                "usage": usage, "options": options}
+
     def price_quote(self, model) -> dict:
-        """The calculator's answer for the duration and quality picked on the details page."""
+        """The calculator's answer for what was picked on the details page."""
+        if model.content_type == "video" and model.prices is None:
+            return self._video_quote(model)
+        usage = {key: whole_number(request.args.get(key, "")) for key in
+                 self.calculator(model)["usage"] if request.args.get(key, "").strip()}
+        if not request.args.get("calculate"):
+            return {}
+        options = {k: v for k, v in request.args.items()
+                   if k in ("quality", "resolution", "size", "serviceTier") and v}
+        bad = [k for k, v in usage.items() if v is None]
+        if bad:
+            return {"error": f"{', '.join(bad)}: whole numbers (digits 0-9), please."}
+        try:
+            answer = run("pricing:quote", {"modelId": model.model_id, "usage": usage,
+                                           "options": options})
+        except RefusedError as refusal:
+            return {"error": refusal.message}
+        lines = [f"{line['quantity']:,} × {money.price(line['unitPrice'], line['unit'])}"
+                 f" = {money.usd(line['usdExact'])}" for line in answer["lines"]]
+        return {"quote": answer, "lines": lines, "usd": money.usd(answer["usdExact"])}
+
+    def _video_quote(self, model) -> dict:
         quality = request.args.get("quality")
         if not quality:
             return {}
@@ -306,9 +344,13 @@ class CatalogModelView(SignedIn, ModelView):
         if duration:
             args["duration"] = number_or_text(duration)
         try:
-            return {"quote": run("pricing:getCreditCost", args)}
+            quote = run("pricing:getCreditCost", args)
         except RefusedError as refusal:
             return {"error": refusal.message}
+        factor = f"{quote['qualityMultiplier']:g}"
+        formula = (f"{quote['duration']} s × {money.price(quote['costPerSecond'], 'second')}"
+                   f" × {factor}")
+        return {"quote": quote, "lines": [formula], "usd": money.usd(quote["usdExact"])}
 
     def history(self, model) -> dict:
         try:

@@ -98,11 +98,13 @@ def test_admin_runs_the_catalog_from_the_browser(console, page):
     page.click("text=Create")
     fill_new_model(page, qualityMultipliers='{"high": 1.5}')
     page.click("input[type=submit][value=Save]")
-    expect(row(page, "acme/clip-1")).to_contain_text("$0.1/s")
+    expect(row(page, "acme/clip-1")).to_contain_text("$0.10 / s")
 
-    # edit its price and see the quote change
+    # edit its price and see the quote change, every factor shown
     open_details(page, base, "acme/clip-1")
     assert quote(page, "10", "high") == "150"
+    expect(page.locator("#quote")).to_contain_text("10 s × $0.10 / s × 1.5")
+    expect(page.locator("#quote-usd")).to_have_text("$1.50")
     page.click("#edit-link")
     page.fill("#costPerSecond", "0.12")
     page.fill("#reason", "supplier raised prices")
@@ -280,3 +282,41 @@ def test_sign_out_everywhere_and_a_new_password(console, page, browser):
         expect(editor.locator("#signed-in-as")).to_contain_text("editor@example.com")
     finally:
         other.close()
+
+
+def test_a_chat_model_is_made_priced_and_quoted_from_the_browser(console, page, seeded):
+    """The form shows what fits a chat model; prices read as money with their units; a
+    scheduled price shows beside the current one; the calculator takes tokens."""
+    import time
+
+    later = int(time.time() * 1000) + 30 * 86_400_000
+    base = console.url
+    sign_in(page, base)
+    page.goto(f"{base}/admin/models/new/")
+    page.select_option("#contentType", "chat")
+    expect(page.locator("#supportedDurations")).to_be_hidden()
+    expect(page.locator("#contextWindow")).to_be_visible()
+    page.fill("#modelId", "openai/gpt-4o")
+    page.fill("#name", "GPT-4o")
+    page.fill("#provider", "OpenAI")
+    page.fill("#contextWindow", "128000")
+    page.select_option("#capabilities", ["vision", "tools"])
+    page.fill("#prices", json.dumps([
+        {"effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": "2.5"},
+            {"unit": "cache_read_tokens", "price": "1.25"},
+            {"unit": "output_tokens", "price": "10"}]},
+        {"effectiveFrom": later, "components": [
+            {"unit": "input_tokens", "price": "2"}, {"unit": "output_tokens", "price": "8"}]}]))
+    page.click("input[type=submit][value=Save]")
+    expect(row(page, "openai/gpt-4o")).to_contain_text("$2.50 / 1M input tokens")
+    open_details(page, base, "openai/gpt-4o")
+    table = page.locator("#price-table")
+    expect(table).to_contain_text("$1.25 / 1M cached input tokens")
+    expect(table.locator(".scheduled-price").first).to_contain_text("from ")
+    expect(table.locator(".scheduled-price").first).to_contain_text("$2.00 / 1M input tokens")
+    page.fill("#usage-inputTokens", "1000000")
+    page.fill("#usage-outputTokens", "1000000")
+    page.click("#price-calculator button")
+    expect(page.locator("#quote-usd")).to_have_text("$12.50")
+    expect(page.locator("#quote")).to_contain_text("1,000,000 × $10.00 / 1M output tokens")

@@ -1,0 +1,103 @@
+"""Money as people read it: `$15.00 / 1M input tokens`, `$0.20 / s`, `$0.040 / image`.
+
+Amounts are shown exactly (never rounded away), with at least two decimals and at least two
+significant digits: 15 → $15.00, 0.2 → $0.20, 0.04 → $0.040, 0.0833333333333333 as it is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from functions import prices
+
+PER = {1_000_000: "1M ", 1_000: "1K ", 1: "", 3_600: ""}
+# How a unit reads after its price; the rest read as their name ("web_search": "web search").
+NAMES = {
+    "second": "s",
+    "audio_hour": "audio hour",
+    "input_audio_hour": "input audio hour",
+    "cache_read_tokens": "cached input tokens",
+    "cache_write_tokens": "cache write tokens",
+}
+
+
+def usd(amount: Decimal | str | float | int) -> str:
+    value = Decimal(str(amount)).normalize()
+    exponent = value.as_tuple().exponent
+    decimals = max(2, -exponent if isinstance(exponent, int) else 0)
+    if 0 < abs(value) < 1:
+        leading = -value.adjusted() - 1  # zeros after the point before the first digit
+        decimals = max(decimals, leading + 2)
+    return f"${value:,.{decimals}f}"
+
+
+def unit(name: str) -> str:
+    per = prices.UNITS[name].per if name in prices.UNITS else 1
+    return PER.get(per, f"{per} ") + NAMES.get(name, name.replace("_", " "))
+
+
+def price(amount: Decimal | str, unit_name: str) -> str:
+    return f"{usd(amount)} / {unit(unit_name)}"
+
+
+def summary(schedule: list[dict], now_ms: int, most: int = 2) -> str:
+    """The price in force now, in a few words: its unconditional components."""
+    try:
+        entry = prices.entry_at(schedule, now_ms)
+    except prices.PricingError:
+        return "not yet in force"
+    plain = [c for c in entry["components"] if not c.get("when")] or entry["components"]
+    words = " · ".join(price(c["price"], c["unit"]) for c in plain[:most])
+    return words + (" …" if len(entry["components"]) > most else "")
+
+
+def calculator_inputs(schedule: list[dict], now_ms: int) -> tuple[list[str], dict]:
+    """What the price calculator asks for: the usage counts the price in force takes, and
+    the option values its components name."""
+    try:
+        entry = prices.entry_at(schedule, now_ms)
+    except prices.PricingError:
+        return [], {}
+    usage = list(dict.fromkeys(prices.UNITS[c["unit"]].usage for c in entry["components"]))
+    options: dict[str, list[str]] = {k: list(v) for k, v in entry.get("options", {}).items()}
+    for component in entry["components"]:
+        for key, value in (component.get("when") or {}).items():
+            options.setdefault(key, [])
+            if value not in options[key]:
+                options[key].append(value)
+    return usage, options
+
+
+def condition(component: dict) -> str:
+    """When a component applies, in words: 'quality hd, size 1024x1792'."""
+    return ", ".join(f"{k} {v}" for k, v in (component.get("when") or {}).items())
+
+
+def schedule_rows(schedule: list[dict], now_ms: int) -> list[dict]:
+    """The schedule as the details page lists it: each entry with when it applies (current,
+    "from <date>", or a time-of-day window) and its components as money."""
+    try:
+        current = prices.entry_at(schedule, now_ms)
+    except prices.PricingError:  # nothing in force yet: every entry is scheduled
+        current = None
+    rows = []
+    for entry in schedule:
+        start = entry.get("effectiveFrom")
+        when = "since always" if start is None else "from " + datetime.fromtimestamp(
+            start / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        window = entry.get("utcTime")
+        if window:
+            when += f", {window['start']}–{window['end']} UTC"
+        rows.append({
+            "when": when,
+            "current": entry is current,
+            "scheduled": start is not None and start > now_ms,
+            "components": [{
+                "price": price(c["price"], c["unit"]),
+                "condition": condition(c),
+                "tiers": [f"above {t['start']:,} input tokens: {price(t['price'], c['unit'])}"
+                          for t in c.get("tiers", [])],
+            } for c in entry["components"]],
+        })
+    return rows
