@@ -108,7 +108,8 @@ SERVER = (
     Setting("BIND", None, "gunicorn's address", shown_default="`127.0.0.1:$PORT`"),
     Setting("WEB_CONCURRENCY", None,
             "gunicorn workers; on PostgreSQL a worker opens at most two connections per busy "
-            "thread and 30 in all (two pools of 15: transactions, and reads in autocommit), so "
+            "thread and 30 in all (two pools of 15: transactions, which the console's list "
+            "views read through too, and reads in autocommit), so "
             "keep workers × that under the server's `max_connections` (100 by default)",
             _whole, shown_default="`min(4, 2×cores)`"),
     Setting("GUNICORN_THREADS", "4",

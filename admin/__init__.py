@@ -7,16 +7,12 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
-from flask_sqlalchemy import SQLAlchemy
 
-from admin import auth, security, sessions
+from admin import auth, reading, security, sessions
 from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
 from admin.pages import AccountView, HomeView, StatsView, TokensView, UsersView
 from db.schema import Model
-
-# Flask-Admin's list views read through Flask-SQLAlchemy's session; they never write.
-reader = SQLAlchemy(session_options={"expire_on_commit": False})
 
 
 def _ms_datetime(ms: int | None) -> str:
@@ -26,9 +22,7 @@ def _ms_datetime(ms: int | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SQLALCHEMY_DATABASE_URI", app.config["DATABASE_URL"])
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
-    reader.init_app(app)
+    reader = reading.init_app(app)
     sessions.init_app(app)
     security.init_app(app)
     auth.init_app(app)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import flash
 
 from admin.auth import current_identity
+from admin.reading import reader
 from engine.errors import FunctionError, TransportError
 from engine.runtime import call
 
@@ -21,9 +22,7 @@ class RefusedError(Exception):
 
 def run(path: str, args: dict | None = None) -> Any:
     """Call a function as the signed-in user; a refusal raises RefusedError, readable."""
-    from admin import reader
-
-    reader.session.rollback()  # end the view's read transaction before a change
+    reader().rollback()  # end the view's read transaction before a change
     try:
         return call(path, args, identity=current_identity(), source="console")
     except FunctionError as error:

@@ -10,6 +10,7 @@ from admin.access import SignedIn
 from admin.auth import check_password_throttled, current_identity
 from admin.calls import RefusedError, run, run_or_flash
 from admin.numbers import number_or_text
+from admin.reading import reader
 from db.schema import Model
 from engine.runtime import ROLES, SCOPES, SIGNED_IN
 from engine.throttle import ThrottledError
@@ -21,9 +22,7 @@ class HomeView(SignedIn, AdminIndexView):
         return self.render("catalog/index.html")
 
     def summary(self) -> dict:
-        from admin import reader
-
-        counts = reader.session.execute(
+        counts = reader().execute(
             select(func.count(Model.id), func.count(Model.id).filter(Model.is_active))
             .where(Model.is_deprecated.is_(False))
         ).one()
