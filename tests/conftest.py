@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from db.cli import alembic_config
 from engine.runtime import call, system
@@ -148,6 +149,28 @@ def api(client, make_token) -> Api:
     return Api(client, make_token("catalog:write", "stats:write"))
 
 
+def within_one_window(attempt):
+    """Run `attempt` again if a minute boundary (the limits' window) passed while it ran."""
+    for _ in range(2):
+        window = int(time.time() // 60)
+        outcome = attempt()
+        if int(time.time() // 60) == window:
+            return outcome
+    raise AssertionError("two minute boundaries in a row")
+
+
+def token_lookups():
+    """A list that collects every statement that reads service tokens, and how to stop."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        if "api_tokens" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", note)
+    return seen, lambda: event.remove(Engine, "before_cursor_execute", note)
+
+
 def catalog_fingerprint(app) -> dict:
     """Everything a change could touch, to prove that a refused request changed nothing."""
     engine = create_engine(app.config["DATABASE_URL"])
@@ -158,6 +181,16 @@ def catalog_fingerprint(app) -> dict:
         }
     engine.dispose()
     return out
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served in this process by a real (werkzeug) server: sockets, no fork."""
+    from tests.sync_client import LiveServer
+
+    server = LiveServer(app)
+    yield server
+    server.stop()
 
 
 @pytest.fixture
