@@ -92,8 +92,8 @@ APP = (
             "a minute per address, over HTTP and sockets; past it the address gets 429 "
             "`RateLimited` without a database lookup; `0` turns it off", _whole),
     Setting("REQUEST_READ_SECONDS", "10",
-            "the time a client has to send a request's body; a slower one is answered 408 "
-            "`RequestTimeout` and its connection closed (under gunicorn)", _seconds),
+            "the time a client has to send a request's head, and again its body (under gunicorn): "
+            "a slower head is closed, a slower body answered 408 `RequestTimeout`", _seconds),
     Setting("SYNC_SOCKETS_PER_WORKER", "16",
             "live-query WebSockets a worker holds at once; each holds a thread, and gunicorn gets "
             "this many threads on top of `GUNICORN_THREADS`, so sockets never take the threads "
@@ -156,6 +156,7 @@ SERVER = (
 
 SETTINGS = APP + SERVER
 SOCKETS_PER_WORKER = next(s for s in APP if s.name == "SYNC_SOCKETS_PER_WORKER")
+READ_SECONDS = next(s for s in APP if s.name == "REQUEST_READ_SECONDS")
 
 
 class Config(dict):
@@ -201,6 +202,7 @@ def server_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "threads": max(1, values["GUNICORN_THREADS"]) + sockets,
         "max_requests": values["GUNICORN_MAX_REQUESTS"],
         "accesslog": values["GUNICORN_ACCESS_LOG"],
+        "read_seconds": READ_SECONDS.read(env),
         "loglevel": values["LOG_LEVEL"],
     }
 

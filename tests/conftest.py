@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,15 @@ class Api:
 @pytest.fixture
 def api(client, make_token) -> Api:
     return Api(client, make_token("catalog:write", "stats:write"))
+
+
+def within(seconds: float, fn, *args):
+    """fn(*args), or a failure once `seconds` have passed (the client's calls block)."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(fn, *args).result(timeout=seconds)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def within_one_window(attempt):

@@ -40,7 +40,7 @@ class SyncClient:
         self.request_id = 0
 
     def send(self, message) -> None:
-        self.ws.send(message if isinstance(message, str) else json.dumps(message))
+        self.ws.send(message if isinstance(message, (str, bytes)) else json.dumps(message))
 
     def receive(self, timeout: float = 10, pings: bool = False) -> dict:
         """The next message (Pings skipped unless asked for); ConnectionClosed once closed."""

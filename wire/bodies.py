@@ -9,10 +9,10 @@ passes (`shutdown(SHUT_RD)` wakes the blocked read); the request is answered 408
 `RequestTimeout` and its connection closed. Bodies over MAX_CONTENT_LENGTH are not read (Flask
 answers 413).
 
-The request line and headers are gunicorn's to read: it waits for a connection's first bytes
-without holding a thread (after 5 s), but not for the rest of the head. Behind nginx (the
-supported shape, deploy/nginx.conf) requests reach gunicorn whole: nginx buffers them and
-bounds the time to send a head and a body.
+The request line and headers are read by gunicorn before the application runs; the worker
+class in wire/worker.py gives them the same deadline. Behind nginx (deploy/nginx.conf)
+requests reach gunicorn whole anyway: nginx buffers them and bounds the time to send a head
+and a body itself.
 """
 
 from __future__ import annotations
@@ -71,12 +71,15 @@ class Reaper:
                         pass  # gone already
 
 
+REAPER = Reaper()  # one per process: the body deadline's and the head deadline's (worker.py)
+
+
 class BodyDeadline:
     """WSGI, outermost: a request's body is read within REQUEST_READ_SECONDS, or answered 408."""
 
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app, self.wsgi_app = app, wsgi_app
-        self.reaper = Reaper()
+        self.reaper = REAPER
 
     def __call__(self, environ: dict, start_response):
         sock = environ.get("gunicorn.socket")
