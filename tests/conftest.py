@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import uuid
@@ -191,6 +192,24 @@ def catalog_fingerprint(app) -> dict:
         }
     engine.dispose()
     return out
+
+
+@pytest.fixture
+def errors_logged():
+    """Every record at ERROR or above, from the app, Flask, werkzeug or anywhere."""
+    seen: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    handler = Collect(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("", "catalog", "werkzeug")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield seen
+    for logger in loggers:
+        logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -249,12 +249,13 @@ def test_a_change_runs_each_query_once_per_worker_and_only_if_it_can_change(
     '[{"type": "Add", "queryId": 0, "udfPath": "models:getModelById", "args": '
     '[{"modelId": ' + "[" * 900 + "]" * 900 + "}]}]}",
 ])
-def test_hostile_numbers_and_nesting_end_in_a_fatal_error(seeded, session, message, caplog):
+def test_hostile_numbers_and_nesting_end_in_a_fatal_error(seeded, session, message,
+                                                        errors_logged):
     live = session()
     live.send(message)
     answers = live.closed()
     assert answers and answers[-1]["type"] == "FatalError"
-    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert not errors_logged
 
 
 def test_convex_encoded_and_canonical_paths_over_the_socket(session):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import struct
 
@@ -120,24 +119,6 @@ def messages(valid_tokens: list[str]) -> st.SearchStrategy:
         st.binary(max_size=100),
     )
     return st.lists(st.one_of(structured, structured, garbage), min_size=1, max_size=6)
-
-
-@pytest.fixture
-def errors_logged():
-    """Every record at ERROR or above, from the app, Flask, werkzeug or anywhere."""
-    seen: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            seen.append(record)
-
-    handler = Collect(logging.ERROR)
-    loggers = [logging.getLogger(name) for name in ("", "catalog", "werkzeug")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield seen
-    for logger in loggers:
-        logger.removeHandler(handler)
 
 
 def play(url: str, sent: list) -> list[dict]:

@@ -146,15 +146,14 @@ class Session:
                     self.handle(raw)
                 self.tick()
         except ProtocolError as error:
-            self.end(SessionEnd(1008, str(error)[:120], {"type": "FatalError",
-                                                         "error": str(error)}))
+            self.end(SessionEnd(1008, str(error), {"type": "FatalError", "error": str(error)}))
         except SessionEnd as end:
             self.end(end)
         except TransportError as error:  # the database is away: the client reconnects later
             self.end(SessionEnd(1011, error.code, {
                 "type": "FatalError", "error": f"{error.code}: {error.message}"}))
-        except ConnectionClosed:
-            pass
+        except (ConnectionClosed, OSError):
+            pass  # the peer went away
         except Exception:  # a fault of ours: the session ends, never the worker
             log.exception("live session failed")
             self.end(SessionEnd(1011, "Internal error", {"type": "FatalError",
@@ -165,10 +164,12 @@ class Session:
             self.queries.clear()
 
     def end(self, end: SessionEnd) -> None:
+        # A close frame's reason holds at most 123 bytes of UTF-8.
+        reason = end.reason.encode()[:120].decode(errors="ignore")
         try:
             if end.message is not None:
                 self.send(end.message)
-            self.ws.close(reason=end.code, message=end.reason)
+            self.ws.close(reason=end.code, message=reason)
         except (ConnectionClosed, OSError):
             pass
 
