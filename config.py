@@ -104,7 +104,7 @@ APP = (
             "the time a new socket has to send `Connect`; then it is closed", _seconds),
     Setting("SYNC_IDLE_SECONDS", "60",
             "a socket with no subscription that sends nothing for this long is closed (the "
-            "Convex clients reconnect when they need to)", _seconds),
+            "Convex clients reconnect)", _seconds),
     Setting("SYNC_PING_SECONDS", "15",
             "how often a socket is pinged (a sync `Ping` and a WebSocket ping); a peer that has "
             "not answered the previous WebSocket ping is closed, and a token's expiry is "
