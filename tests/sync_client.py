@@ -28,6 +28,7 @@ class LiveServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(10)
+        self.app.extensions["sync_watcher"].stop()
 
 
 class SyncClient:

@@ -100,6 +100,17 @@ def test_silent_and_idle_sockets_are_closed_and_their_threads_freed(seeded, guni
     idle.send(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0}))
     assert closed_within(idle, 10)  # connected, but no subscription and nothing said
 
+    chatty = within(10, Client.connect, ws_url(server))
+    chatty.send(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0}))
+    deadline = time.monotonic() + 10
+    try:  # telemetry alone does not keep a session without subscriptions open
+        while time.monotonic() < deadline:
+            chatty.send(json.dumps({"type": "Event", "eventType": "x", "event": {}}))
+            chatty.receive(timeout=0.2)
+        raise AssertionError("a session that only sends Events was kept")
+    except (ConnectionClosed, OSError):
+        pass  # closed by the server (a send may find the socket gone already)
+
     live = within(10, Client.connect, ws_url(server))  # the slots came back
     try:
         live.send(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0}))

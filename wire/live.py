@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ class Watcher:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self._started = False
+        self._stopped = threading.Event()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -49,6 +49,10 @@ class Watcher:
             if not self._started:
                 self._started = True
                 threading.Thread(target=self._run, name="catalog-watcher", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop watching (an app that is done; a worker's thread just ends with it)."""
+        self._stopped.set()
 
     def _fingerprint(self) -> tuple[int, tuple]:
         with autocommit_connection(get_db().engine) as conn:
@@ -59,7 +63,7 @@ class Watcher:
 
     def _run(self) -> None:
         last = None
-        while True:
+        while not self._stopped.is_set():
             try:
                 with self.app.app_context():
                     current = self._fingerprint()
@@ -72,7 +76,7 @@ class Watcher:
                 last = current
             except Exception:  # noqa: BLE001 - the database may be away; keep watching
                 log.warning("sync watcher could not read the catalog", exc_info=True)
-            time.sleep(POLL_SECONDS)
+            self._stopped.wait(POLL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class LiveResults:
         self._held: dict[Hashable, Result | _Flight] = {}
         self._watchers: Counter[Hashable] = Counter()
         self._lock = threading.Lock()
-        self.computed: Counter[Hashable] = Counter()  # runs per key (tests, the benchmark)
+        self.computed: Counter[Hashable] = Counter()  # runs per watched key (for tests)
 
     def marks(self) -> dict[str, int]:
         return {slot: self._marks.read(slot) for slot in SLOTS}
@@ -125,6 +129,7 @@ class LiveResults:
             self._watchers[key] -= 1
             if self._watchers[key] <= 0:
                 del self._watchers[key]
+                self.computed.pop(key, None)
                 if isinstance(self._held.get(key), Result):
                     del self._held[key]
 
@@ -155,6 +160,7 @@ class LiveResults:
                         self._held[key] = result
                     else:
                         del self._held[key]
-                self.computed[key] += result is not None
+                if result is not None and key in self._watchers:
+                    self.computed[key] += 1
             flight.done.set()
         return result

@@ -45,6 +45,8 @@ MAX_MESSAGE_BYTES = 1 << 20
 MAX_ID = 2**32 - 1  # query ids, request ids and versions are u32 in Convex
 RETRY_SECONDS = 1.0  # a query that failed for want of the database runs again this soon
 URLS = ("/api/sync", "/api/<client_version>/sync")  # Python client; JS client
+# What keeps a session without subscriptions open: calls, not telemetry (Event) or Connect.
+ACTIVITY = {"ModifyQuerySet", "Mutation", "Action", "Authenticate"}
 
 
 class ProtocolError(Exception):
@@ -142,7 +144,6 @@ class Session:
             while True:
                 raw = self.ws.receive(timeout=TICK_SECONDS)
                 if raw is not None:
-                    self.heard = time.monotonic()
                     self.handle(raw)
                 self.tick()
         except ProtocolError as error:
@@ -342,6 +343,8 @@ class Session:
         handler = getattr(self, f"on_{message['type']}", None)
         if handler is None:
             raise ProtocolError(f"Unknown message type {message['type'][:40]!r}")
+        if message["type"] in ACTIVITY:
+            self.heard = time.monotonic()
         handler(message)
 
     def on_Connect(self, message: dict) -> None:
