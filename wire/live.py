@@ -4,7 +4,8 @@ of subscribed queries, shared by every session of a worker.
 - `Watcher`: one per process. It polls two cheap fingerprints in the shared database (the
   catalog version and the statistics) and bumps the host's change marks when either moved, so
   a change made anywhere (another worker, another host, the console, the CLI) moves the marks
-  that sessions and caches watch.
+  that sessions and caches watch; whenever the marks moved (by anyone), it wakes the worker's
+  sessions, which otherwise sleep until a message or a deadline.
 - `LiveResults`: one result per (caller, function, arguments), kept with the marks it was
   computed under and what it read (engine/reads.py). It is computed again only when a mark it
   read has moved, and once for every session of the worker that subscribes to it: a
@@ -43,6 +44,21 @@ class Watcher:
         self._started = False
         self._stopped = threading.Event()
         self._lock = threading.Lock()
+        self._bells: set[threading.Event] = set()  # the sessions to wake on a change
+
+    def listen(self, bell: threading.Event) -> None:
+        with self._lock:
+            self._bells.add(bell)
+
+    def forget(self, bell: threading.Event) -> None:
+        with self._lock:
+            self._bells.discard(bell)
+
+    def _ring(self) -> None:
+        with self._lock:
+            bells = list(self._bells)
+        for bell in bells:
+            bell.set()
 
     def start(self) -> None:
         with self._lock:
@@ -62,7 +78,8 @@ class Watcher:
         return version, tuple(stats)
 
     def _run(self) -> None:
-        last = None
+        marks = self.app.extensions["catalog_marks"]
+        last, seen = None, None
         while not self._stopped.is_set():
             try:
                 with self.app.app_context():
@@ -72,10 +89,14 @@ class Watcher:
                     # writer has not bumped the marks yet. Make them (and sessions) look again.
                     moved = {slot for slot, now, before in zip(SLOTS, current, last, strict=True)
                              if now != before}
-                    self.app.extensions["catalog_marks"].bump(moved)
+                    marks.bump(moved)
                 last = current
             except Exception:  # noqa: BLE001 - the database may be away; keep watching
                 log.warning("sync watcher could not read the catalog", exc_info=True)
+            now = tuple(marks.read(slot) for slot in (*SLOTS, "access"))
+            if now != seen:  # a change, from anywhere (a token revoked, too)
+                seen = now
+                self._ring()
             self._stopped.wait(POLL_SECONDS)
 
 

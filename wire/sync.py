@@ -24,6 +24,7 @@ import binascii
 import json
 import logging
 import struct
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -40,13 +41,27 @@ from wire.live import TRANSIENT, LiveResults, Result, Watcher
 from wire.sockets import SocketSlots
 
 log = logging.getLogger("catalog.sync")
-TICK_SECONDS = 0.05  # how often a session looks for changes and deadlines
+EARLY = 0.01  # a session wakes this long after a deadline, not a hair before it
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_ID = 2**32 - 1  # query ids, request ids and versions are u32 in Convex
 RETRY_SECONDS = 1.0  # a query that failed for want of the database runs again this soon
 URLS = ("/api/sync", "/api/<client_version>/sync")  # Python client; JS client
 # What keeps a session without subscriptions open: calls, not telemetry (Event) or Connect.
 ACTIVITY = {"ModifyQuerySet", "Mutation", "Action", "Authenticate"}
+
+
+class Doorbell(threading.Event):
+    """simple-websocket's event for one socket (set when a message arrives), which also rings
+    the session's `bell`; the watcher rings the bell on a change (wire/live.py). The session
+    sleeps on the bell until either, or a deadline: an idle socket costs no CPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bell = threading.Event()
+
+    def set(self) -> None:
+        super().set()
+        self.bell.set()
 
 
 class ProtocolError(Exception):
@@ -122,6 +137,8 @@ class Session:
 
     def __init__(self, app: Flask, ws: Any, address: str | None) -> None:
         self.app, self.ws, self.address = app, ws, address
+        self.bell: threading.Event = ws.event.bell
+        self.watcher: Watcher = app.extensions["sync_watcher"]
         self.limits = Limits.of(app.config)
         self.live: LiveResults = app.extensions["live_results"]
         self.marks = app.extensions["catalog_marks"]
@@ -140,10 +157,12 @@ class Session:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.watcher.listen(self.bell)
         try:
             while True:
-                raw = self.ws.receive(timeout=TICK_SECONDS)
-                if raw is not None:
+                self.bell.wait(self.until_next_deadline())
+                self.bell.clear()  # before reading: a message or change after this rings again
+                while (raw := self.ws.receive(timeout=0)) is not None:
                     self.handle(raw)
                 self.tick()
         except ProtocolError as error:
@@ -160,6 +179,7 @@ class Session:
             self.end(SessionEnd(1011, "Internal error", {"type": "FatalError",
                                                          "error": "Internal error"}))
         finally:
+            self.watcher.forget(self.bell)
             for sub in self.queries.values():
                 self.live.unwatch(sub.key)
             self.queries.clear()
@@ -173,6 +193,18 @@ class Session:
             self.ws.close(reason=end.code, message=reason)
         except (ConnectionClosed, OSError):
             pass
+
+    def until_next_deadline(self) -> float:
+        """Seconds until the session has something to do unasked: a ping, a deadline, a retry."""
+        times = [self.pinged + self.limits.ping_seconds]
+        if not self.connected:
+            times.append(self.opened + self.limits.connect_seconds)
+        if not self.queries:
+            times.append(self.heard + self.limits.idle_seconds)
+        if any(sub.result is not None and TRANSIENT in sub.result.reads
+               for sub in self.queries.values()):
+            times.append(self.retried + RETRY_SECONDS)
+        return max(0.0, min(times) - time.monotonic()) + EARLY
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -472,7 +504,8 @@ def sync(client_version: str | None = None) -> Response:
     try:
         try:
             ws = Server.accept(request.environ, max_message_size=MAX_MESSAGE_BYTES,
-                               ping_interval=app.config["SYNC_PING_SECONDS"])
+                               ping_interval=app.config["SYNC_PING_SECONDS"],
+                               event_class=Doorbell)
         except Exception:  # noqa: BLE001 - whatever the handshake refused, it is the client's
             return _refused(400, "BadWebSocketHandshake", "Not a WebSocket handshake")
         try:
