@@ -103,8 +103,9 @@ APP = (
     Setting("SYNC_CONNECT_SECONDS", "10",
             "the time a new socket has to send `Connect`; then it is closed", _seconds),
     Setting("SYNC_IDLE_SECONDS", "60",
-            "a socket with no subscription that sends nothing for this long is closed (the "
-            "Convex clients reconnect)", _seconds),
+            "a socket with no subscription that sends no call (a query set change, mutation, "
+            "action or `Authenticate`) for this long is closed (the Convex clients reconnect)",
+            _seconds),
     Setting("SYNC_PING_SECONDS", "15",
             "how often a socket is pinged (a sync `Ping` and a WebSocket ping); a peer that has "
             "not answered the previous WebSocket ping is closed, and a token's expiry is "
