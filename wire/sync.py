@@ -12,9 +12,10 @@ A session is held to the rules of the HTTP API: the token is checked again on ev
 whenever tokens change (revocation) or a ping is due (expiry); queries, mutations and actions
 count against the same rate limit; refused tokens count against the address. What one session
 may subscribe to is bounded, in count and in total result size. A socket that sends no
-`Connect`, or has no subscription and sends nothing, is closed; so is a peer that stops
-answering pings. Sockets are admitted per worker and per address (wire/sockets.py). Nothing a
-client sends ends in anything but a protocol message or a closed socket.
+`Connect`, or has no subscription and sends no call, is closed; so is a peer that stops
+answering pings. A session sleeps until a message, a change or a deadline. Sockets are
+admitted per worker and per address (wire/sockets.py). Nothing a client sends ends in anything
+but a protocol message or a closed socket.
 """
 
 from __future__ import annotations
