@@ -38,6 +38,16 @@ def _whole(name: str, raw: str) -> int:
     return value
 
 
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 86_400:
+        raise RuntimeError(f"{name} must be between 0 and 86400 seconds, got {raw!r}")
+    return value
+
+
 def _text(name: str, raw: str) -> str:
     return raw
 
@@ -77,6 +87,34 @@ APP = (
             "worker adds its hits in batches (every 1% of the limit or 0.1 s), so a caller may "
             "pass the limit by 1% per other worker; below 100 a minute every hit is shared at "
             "once", shown_default="`instance/ratelimit.sqlite3`"),
+    Setting("INVALID_TOKENS_PER_MINUTE", "30",
+            "refused credentials (unknown, expired or revoked tokens, malformed `Authorization`) "
+            "a minute per address, over HTTP and sockets; past it the address gets 429 "
+            "`RateLimited` without a database lookup; `0` turns it off", _whole),
+    Setting("REQUEST_READ_SECONDS", "10",
+            "the time a client has to send a request's head, and again its body (under gunicorn): "
+            "a slower head is closed, a slower body answered 408 `RequestTimeout`", _seconds),
+    Setting("SYNC_SOCKETS_PER_WORKER", "16",
+            "live-query WebSockets a worker holds at once; each holds a thread, and gunicorn gets "
+            "this many threads on top of `GUNICORN_THREADS`, so sockets never take the threads "
+            "of plain requests; more are refused with 503 `TooManySockets`", _whole),
+    Setting("SYNC_SOCKETS_PER_ADDRESS", "8",
+            "live-query WebSockets one address may hold on a worker", _whole),
+    Setting("SYNC_CONNECT_SECONDS", "10",
+            "the time a new socket has to send `Connect`; then it is closed", _seconds),
+    Setting("SYNC_IDLE_SECONDS", "60",
+            "a socket with no subscription that sends no call (a query set change, mutation, "
+            "action or `Authenticate`) for this long is closed (the Convex clients reconnect)",
+            _seconds),
+    Setting("SYNC_PING_SECONDS", "15",
+            "how often a socket is pinged (a sync `Ping` and a WebSocket ping); a peer that has "
+            "not answered the previous WebSocket ping is closed, and a token's expiry is "
+            "noticed", _seconds),
+    Setting("SYNC_MAX_QUERIES", "100",
+            "queries one socket may subscribe to; more are answered `QueryFailed`", _whole),
+    Setting("SYNC_MAX_RESULT_BYTES", "2097152",
+            "the total size (JSON) of one socket's subscribed results; a query that would pass "
+            "it is answered `QueryFailed` and dropped", _whole),
     Setting("CATALOG_MARKS_DIR", None,
             "the change marks' files (one per database), shared by every process on the host",
             shown_default="`$TMPDIR/model-catalog-marks`"),
@@ -113,8 +151,8 @@ SERVER = (
             "keep workers × that under the server's `max_connections` (100 by default)",
             _whole, shown_default="`min(4, 2×cores)`"),
     Setting("GUNICORN_THREADS", "4",
-            "threads per worker; each request and each open live-query socket holds one",
-            _whole),
+            "threads per worker for requests (gunicorn runs `SYNC_SOCKETS_PER_WORKER` more, for "
+            "live-query sockets; requests may use those while no socket does)", _whole),
     Setting("GUNICORN_MAX_REQUESTS", "1000000",
             "requests after which a worker is replaced (a ceiling on slow leaks; starting a "
             "worker costs about a second of CPU)", _whole),
@@ -125,6 +163,8 @@ SERVER = (
 )
 
 SETTINGS = APP + SERVER
+SOCKETS_PER_WORKER = next(s for s in APP if s.name == "SYNC_SOCKETS_PER_WORKER")
+READ_SECONDS = next(s for s in APP if s.name == "REQUEST_READ_SECONDS")
 
 
 class Config(dict):
@@ -161,13 +201,16 @@ def server_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """gunicorn's settings, for `deploy/gunicorn.conf.py`."""
     env = os.environ if environ is None else environ
     values = {s.name: s.read(env) for s in SERVER}
+    sockets = SOCKETS_PER_WORKER.read(env)
     workers = values["WEB_CONCURRENCY"] or min(4, multiprocessing.cpu_count() * 2)
     return {
         "bind": values["BIND"] or f"127.0.0.1:{values['PORT']}",
         "workers": workers,
-        "threads": values["GUNICORN_THREADS"],
+        # Sockets get threads of their own: a worker admits at most `sockets` of them.
+        "threads": max(1, values["GUNICORN_THREADS"]) + sockets,
         "max_requests": values["GUNICORN_MAX_REQUESTS"],
         "accesslog": values["GUNICORN_ACCESS_LOG"],
+        "read_seconds": READ_SECONDS.read(env),
         "loglevel": values["LOG_LEVEL"],
     }
 

@@ -32,6 +32,7 @@ import requests  # noqa: E402
 from alembic import command  # noqa: E402
 
 import bench.cpu  # noqa: E402
+import bench.sockets  # noqa: E402
 from db.cli import alembic_config  # noqa: E402
 from tests.servers import Gunicorn, PostgresServer  # noqa: E402
 
@@ -305,7 +306,8 @@ def run_live(url: str, work: Path) -> dict:
     token = prepare(url, 3, "catalog:write")
     # Each socket holds a thread, and the kernel may hand most sockets to one worker.
     server = Gunicorn(ROOT, url, work / "instance-live", workers=2,
-                      env={"GUNICORN_THREADS": str(LIVE_SUBSCRIBERS + 16)})
+                      env={"SYNC_SOCKETS_PER_WORKER": str(LIVE_SUBSCRIBERS),
+                           "SYNC_SOCKETS_PER_ADDRESS": str(LIVE_SUBSCRIBERS)})
     server.start()
     try:
         idle = sum(server.worker_rss_kib())
@@ -331,7 +333,42 @@ def run_live(url: str, work: Path) -> dict:
     }
 
 
+def run_sockets(work: Path) -> dict:
+    """bench/sockets.py: what an idle socket holds, on one worker (SQLite)."""
+    url = f"sqlite:///{work}/sockets.db"
+    prepare(url, 3)
+
+    def server(env: dict) -> Gunicorn:
+        started = Gunicorn(ROOT, url, work / "instance-sockets", workers=1, env=env)
+        started.start()
+        return started
+
+    try:
+        result = bench.sockets.run(server)
+    except Exception as error:  # noqa: BLE001 - report it beside the other figures
+        result = {"error": repr(error)}
+    print(f"sockets: {result}", flush=True)
+    return result
+
+
+def sockets_only() -> None:
+    """`python -m bench sockets`: the idle-socket section alone, rewritten in results.md."""
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    try:
+        section = "\n".join(bench.sockets.render(run_sockets(work))) + "\n"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    path = ROOT / "bench" / "results.md"
+    report = path.read_text() if path.exists() else "# Benchmark results\n"
+    head = report.partition("## Idle live-query sockets")[0]
+    path.write_text(head.rstrip("\n") + "\n\n" + section)
+    print(section)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["sockets"]:
+        sockets_only()
+        return
     ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     floor_server = Gunicorn(ROOT, "sqlite://", work / "floor", workers=None, app="bench.floor:app")
@@ -362,11 +399,13 @@ def main() -> None:
         except Exception as error:  # noqa: BLE001 - report it beside the other figures
             live = {"error": repr(error)}
         print(f"live: {live}", flush=True)
+        sockets = run_sockets(work)
     finally:
         floor_server.stop()
         postgres.remove()
         shutil.rmtree(work, ignore_errors=True)
     report = render(floor, runs, sizes, slow, live)
+    report += "\n" + "\n".join(bench.sockets.render(sockets)) + "\n"
     (ROOT / "bench" / "results.md").write_text(report)
     print(report)
 

@@ -7,9 +7,10 @@ from config import server_settings
 _settings = server_settings()  # every setting is declared and read in config.py
 bind = _settings["bind"]
 workers = _settings["workers"]
-# gthread: each request, and each open live-query WebSocket, holds one thread. Raise
-# GUNICORN_THREADS to the sockets a worker should hold (plus headroom for plain requests).
-worker_class = "gthread"
+# gthread, with a deadline on reading a request's head (wire/worker.py; bodies have theirs in
+# wire/bodies.py). Each request, and each open live-query WebSocket, holds one thread: a worker
+# runs GUNICORN_THREADS for requests plus SYNC_SOCKETS_PER_WORKER that only sockets may keep.
+worker_class = "wire.worker.ReadDeadlineWorker"
 threads = _settings["threads"]
 timeout = 30
 graceful_timeout = 20

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.schema import CatalogState, Model, ModelStats
+from engine import reads
 from engine.marks import Generation, Marks
 
 # Above this many models, a page's statistics are read in one pass over the table.
@@ -86,11 +87,12 @@ class CatalogCache:
 
     def snapshot(self, db: Callable[[], Session]) -> Snapshot:
         """The configuration, no older than the last change acknowledged before this read."""
-        held = self._config.values()
-        snapshot = held.get("snapshot")
-        if snapshot is None:
-            held["snapshot"] = snapshot = self._at_version(db())
-        return snapshot
+        with reads.cached("catalog"):
+            held = self._config.values()
+            snapshot = held.get("snapshot")
+            if snapshot is None:
+                held["snapshot"] = snapshot = self._at_version(db())
+            return snapshot
 
     def _at_version(self, session: Session) -> Snapshot:
         version = _version(session)
@@ -119,15 +121,17 @@ class CatalogCache:
 
     def documents(self, db: Callable[[], Session], entries: list[Entry]) -> list[dict]:
         """Documents for these entries, with their statistics merged in."""
-        held = self._stats.values()
-        missing = [e.pk for e in entries if e.pk not in held]
-        if missing:
-            query = select(STATS)
-            if len(missing) <= STATS_IN_LIST_LIMIT:
-                query = query.where(STATS.c.model_pk.in_(missing))
-            rows = {row.model_pk: self._stats_of(row) for row in db().connection().execute(query)}
-            held.update({pk: rows.get(pk, self._no_stats) for pk in missing})
-        return [{**e.config, **held[e.pk]} for e in entries]
+        with reads.cached("stats"):
+            held = self._stats.values()
+            missing = [e.pk for e in entries if e.pk not in held]
+            if missing:
+                query = select(STATS)
+                if len(missing) <= STATS_IN_LIST_LIMIT:
+                    query = query.where(STATS.c.model_pk.in_(missing))
+                rows = {row.model_pk: self._stats_of(row)
+                        for row in db().connection().execute(query)}
+                held.update({pk: rows.get(pk, self._no_stats) for pk in missing})
+            return [{**e.config, **held[e.pk]} for e in entries]
 
 
 VERSION = select(CatalogState.version).where(CatalogState.id == 1)

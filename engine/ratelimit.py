@@ -1,8 +1,8 @@
 """Fixed-window counters shared by every gunicorn worker on the host (a small SQLite file).
 
-Used for the API's rate limit (per token, or per address without one: `take`, which adds hits
-to the shared count in batches while far from the limit). Sign-in throttles are kept in the
-database instead (engine/throttle.py): they must hold across hosts.
+Used for throttling failed sign-ins (per account and per address: `hit`, one atomic UPSERT per
+hit) and for the API's rate limit (per token, or per address without one: `take`, which adds
+hits to the shared count in batches while far from the limit).
 """
 
 from __future__ import annotations
@@ -61,6 +61,16 @@ class Counters:
             conn.execute(SCHEMA)
             self._local.conn = conn
         return conn
+
+    def hit(self, key: str, window: int) -> tuple[int, float]:
+        """Count one hit; returns the window's count and the seconds until it ends.
+
+        If the counters cannot be written (the file is busy past its timeout, the disk is
+        full), the hit is let through and logged: a limiter must never fail a request.
+        """
+        now = time.time()
+        start = int(now // window) * window
+        return self._add(key, start, 1), start + window - now
 
     def take(self, key: str, window: int, limit: int) -> tuple[int, float]:
         """Count one hit against `limit`; returns the window's count and the seconds left.
@@ -127,5 +137,5 @@ def retry_after(seconds: float) -> str:
 
 
 def counters() -> Counters:
-    """The app's shared counters (the API's rate limits)."""
+    """The app's shared counters (rate limits, sign-in throttles)."""
     return current_app.extensions["counters"]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from db import get_db
 from db.engine import classify_error, noting_writes, single_statement, transaction
 from db.schema import marks_of
+from engine import reads
 from engine.errors import TransportError
 from engine.marks import Marks
 from engine.values import Object, Validator
@@ -85,6 +86,7 @@ class Context:
 
     @property
     def db(self) -> Session | Connection:
+        reads.database()  # unless the read cache asks: it notes what it serves
         if self._session is None:
             self._session = self._begin()
         return self._session
@@ -194,8 +196,17 @@ def authorize(fn: Function, identity: Identity) -> None:
     raise TransportError(403, "Forbidden", f"{fn.name} needs {missing}")
 
 
+def canonical_path(path: str) -> str:
+    """A function's one name: Convex's clients may also send `models.js:getActiveModels` (the
+    Rust client, and so the Python one, does when it resubscribes)."""
+    module, colon, name = path.rpartition(":")
+    if colon and module.endswith(".js"):
+        return f"{module[:-3]}:{name}"
+    return path
+
+
 def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Function:
-    fn = REGISTRY.get(path)
+    fn = REGISTRY.get(canonical_path(path))
     if fn is None or (public and fn.internal):
         raise TransportError(404, "FunctionNotFound", f"Could not find public function '{path}'")
     if kind is not None and fn.kind != kind:

@@ -1,20 +1,89 @@
-"""Argument validators, Convex style: `v.string()`, `v.object({...})`, ...
+"""Values: what a client sends, decoded once, and Convex-style argument validators.
 
-Every validator is strict: unknown fields, wrong types and missing fields are refused
-with a message that names the path (`patch.costPerSecond`, `supportedDurations[1]`).
-`check` returns the value as the handler should see it; `schema` describes it as JSON Schema.
+Every value a client sends (an HTTP body, a sync message, Convex's encoded JSON inside them)
+is decoded here, by `parse_json` and `decode_convex`, which bound its depth: nothing deeper
+than MAX_DECODE_DEPTH reaches a validator, a handler or an encoder.
+
+Every validator (`v.string()`, `v.object({...})`, ...) is strict: unknown fields, wrong types
+and missing fields are refused with a message that names the path (`patch.costPerSecond`,
+`supportedDurations[1]`). `check` returns the value as the handler should see it; `schema`
+describes it as JSON Schema.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
+import struct
 from typing import Any
 
 from engine.errors import FunctionError
 
-MAX_JSON_DEPTH = 16
+MAX_JSON_DEPTH = 16  # a JSON field's own nesting (v.json())
+# Any decoded value: arguments hold JSON fields a few levels down, so this leaves room for them
+# (their own bound, above, is then reported on the field) and stops what no caller needs.
+MAX_DECODE_DEPTH = 64
+
+
+class DecodeError(ValueError):
+    """A client's value that cannot be decoded: not JSON, too deep, or a bad Convex value."""
+
+
+def _reject_constant(name: str):
+    raise DecodeError(f"holds {name}, which is not JSON")
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """JSON text a client sent: standard JSON only (no NaN or Infinity), at most
+    MAX_DECODE_DEPTH levels deep."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except DecodeError:
+        raise
+    except (ValueError, RecursionError):  # also UnicodeDecodeError, a ValueError
+        raise DecodeError("is not valid JSON") from None
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse a value nested deeper than MAX_DECODE_DEPTH (without recursing)."""
+    level = [value]
+    for _ in range(MAX_DECODE_DEPTH + 1):
+        level = [item for v in level if isinstance(v, (dict, list))
+                 for item in (v.values() if isinstance(v, dict) else v)]
+        if not level:
+            return
+    raise DecodeError(f"nests deeper than {MAX_DECODE_DEPTH} levels")
+
+
+def decode_convex(value: Any, path: str = "args", depth: int = 0) -> Any:
+    """Convex's encoded JSON ($integer, $float) to plain values; bytes are refused."""
+    if depth > MAX_DECODE_DEPTH:
+        raise DecodeError(f"{path}: nests deeper than {MAX_DECODE_DEPTH} levels")
+    if isinstance(value, list):
+        return [decode_convex(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        key, inner = next(iter(value.items()))
+        if key in ("$integer", "$float") and isinstance(inner, str):
+            try:
+                raw = base64.b64decode(inner, validate=True)
+            except (binascii.Error, ValueError):
+                raise DecodeError(f"{path}: {key} must be base64") from None
+            if len(raw) != 8:
+                raise DecodeError(f"{path}: {key} must hold 8 bytes")
+            return struct.unpack("<q" if key == "$integer" else "<d", raw)[0]
+    out = {}
+    for key, item in value.items():
+        if key.startswith("$"):
+            raise DecodeError(f"{path}.{key}: field names starting with '$' are reserved")
+        out[key] = decode_convex(item, f"{path}.{key}", depth + 1)
+    return out
 
 
 def _fail(path: str, message: str) -> FunctionError:

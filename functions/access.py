@@ -7,6 +7,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
@@ -132,15 +133,26 @@ class KnownTokens:
         self._held = Generation(marks, "access")
         self._noted: dict[int, int] = {}  # token id -> when this process last noted its use
 
-    def authenticate(self, engine: Engine, raw: str) -> Identity | None:
-        """The identity a bearer token stands for, or None when unknown, expired or revoked."""
+    def authenticate(self, engine: Engine, raw: str,
+                     before_lookup: Callable[[], None] | None = None) -> Identity | None:
+        """The identity a bearer token stands for, or None when unknown, expired or revoked.
+
+        `before_lookup` runs before the database is asked about a token this process does not
+        know (and may refuse to ask, by raising): a known token costs nothing, a guess does.
+        """
         parts = raw.split("_", 2)
         if len(parts) != 3 or f"{parts[0]}_" != TOKEN_PREFIX:
             return None
         digest = hash_token(raw)
         held = self._held.values()
+
+        def lookup() -> KnownToken | None:
+            if before_lookup is not None:
+                before_lookup()
+            return _known_token(engine, parts[1], digest)
+
         # Unknown tokens are not kept: guessing must not fill memory.
-        known = once(held, digest, lambda: _known_token(engine, parts[1], digest),
+        known = once(held, digest, lookup,
                      keep=lambda found: found is not None and len(held) <= self.LIMIT)
         if known is None:
             return None
@@ -164,9 +176,11 @@ def _known_token(engine: Engine, prefix: str, digest: str) -> KnownToken | None:
                       token.expires_at, token.revoked_at, token.last_used_at)
 
 
-def authenticate_token(app: Flask, raw: str) -> Identity | None:
+def authenticate_token(app: Flask, raw: str,
+                       before_lookup: Callable[[], None] | None = None) -> Identity | None:
     """The identity a bearer token stands for, or None when unknown, expired or revoked."""
-    return app.extensions["known_tokens"].authenticate(app.extensions["catalog_db"].engine, raw)
+    return app.extensions["known_tokens"].authenticate(app.extensions["catalog_db"].engine, raw,
+                                                       before_lookup)
 
 
 def _touch(engine: Engine, token_id: int, now: int) -> None:

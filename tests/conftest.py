@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from db.cli import alembic_config
 from engine.runtime import call, system
@@ -148,6 +151,37 @@ def api(client, make_token) -> Api:
     return Api(client, make_token("catalog:write", "stats:write"))
 
 
+def within(seconds: float, fn, *args):
+    """fn(*args), or a failure once `seconds` have passed (the client's calls block)."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(fn, *args).result(timeout=seconds)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def within_one_window(attempt):
+    """Run `attempt` again if a minute boundary (the limits' window) passed while it ran."""
+    for _ in range(2):
+        window = int(time.time() // 60)
+        outcome = attempt()
+        if int(time.time() // 60) == window:
+            return outcome
+    raise AssertionError("two minute boundaries in a row")
+
+
+def token_lookups():
+    """A list that collects every statement that reads service tokens, and how to stop."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        if "api_tokens" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", note)
+    return seen, lambda: event.remove(Engine, "before_cursor_execute", note)
+
+
 def catalog_fingerprint(app) -> dict:
     """Everything a change could touch, to prove that a refused request changed nothing."""
     engine = create_engine(app.config["DATABASE_URL"])
@@ -158,6 +192,34 @@ def catalog_fingerprint(app) -> dict:
         }
     engine.dispose()
     return out
+
+
+@pytest.fixture
+def errors_logged():
+    """Every record at ERROR or above, from the app, Flask, werkzeug or anywhere."""
+    seen: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    handler = Collect(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("", "catalog", "werkzeug")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield seen
+    for logger in loggers:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served in this process by a real (werkzeug) server: sockets, no fork."""
+    from tests.sync_client import LiveServer
+
+    server = LiveServer(app)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import time
 
 import requests
 
+from tests.conftest import token_lookups, within_one_window
+
 QUERY = {"path": "models:getDefaultModel", "args": {}}
 
 
@@ -92,6 +94,36 @@ def test_tokens_list_shows_what_an_operator_needs(seeded, runner):
     row = next(line for line in listed if line.startswith("backend")).split("\t")
     assert row[2] == "stats:write" and row[4] == "cli" and row[5] == "-"
     assert row[6] != "-" and row[7] == "active"
+
+
+def test_refused_tokens_are_limited_per_address(seeded, client, make_token):
+    """A guesser's address is refused (429) before its guesses cost database lookups; another
+    address, and a request without a token, are not affected."""
+    seeded.config["INVALID_TOKENS_PER_MINUTE"] = 3
+    guesser = {"REMOTE_ADDR": "203.0.113.7"}
+
+    def attempt():
+        seen, stop = token_lookups()
+        try:
+            answers = [client.post("/api/query", json=QUERY, environ_base=guesser,
+                                   headers={"Authorization": f"Bearer mc_deadbeef_guess{i}"})
+                       for i in range(5)]
+            malformed = client.post("/api/query", json=QUERY, environ_base=guesser,
+                                    headers={"Authorization": "Basic eA=="})
+        finally:
+            stop()
+        return answers, malformed, seen
+
+    answers, malformed, seen = within_one_window(attempt)
+    assert [a.status_code for a in answers] == [401, 401, 401, 429, 429]
+    assert answers[3].get_json()["code"] == "RateLimited"
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
+    assert len(seen) == 3  # the address past its limit costs no lookup
+    assert malformed.status_code == 429
+    assert client.post("/api/query", json=QUERY, environ_base=guesser).status_code == 200
+    other = client.post("/api/query", json=QUERY, environ_base={"REMOTE_ADDR": "198.51.100.1"},
+                        headers={"Authorization": f"Bearer {make_token('catalog:write')}"})
+    assert other.status_code == 200
 
 
 def test_rate_limiter_fails_open_when_its_store_is_unusable(seeded, client, tmp_path):

@@ -70,7 +70,7 @@ def test_hostile_sync_messages_end_the_session_not_the_worker(seeded, gunicorn):
             except (ConnectionClosed, OSError):
                 pass
 
-    assert "not JSON" in fatal("{nope")
+    assert "not valid JSON" in fatal("{nope")
     assert "Unknown message type" in fatal(json.dumps({"type": "DropTables"}))
     assert "with a type" in fatal("[1, 2, 3]")
     assert "Invalid base version" in fatal(json.dumps(

@@ -85,6 +85,15 @@ TRANSPORT_ERRORS = [
      b'{"path":"pricing:getCreditCost","args":{"modelId":"a","quality":"b","duration":NaN}}',
      400, "BadJsonBody"),
     ("deeply nested body", "query", b"[" * 100_000 + b"]" * 100_000, 400, "BadJsonBody"),
+    ("deeply nested convex_encoded_json args", "query",
+     b'{"path":"models:getModelById","format":"convex_encoded_json","args":{"modelId":'
+     + b"[" * 900 + b"]" * 900 + b"}}", 400, "BadJsonBody"),
+    ("deeply nested args", "mutation",
+     b'{"path":"models:updateModel","args":{"modelId":"x","patch":{"requirements":'
+     + b'{"a":' * 200 + b"1" + b"}" * 200 + b"}}}", 400, "BadJsonBody"),
+    ("bad base64 in $integer", "query",
+     b'{"path":"pricing:getCreditCost","format":"convex_encoded_json","args":'
+     b'{"modelId":"a","quality":"b","duration":{"$integer":"!!"}}}', 400, "BadConvexValue"),
     ("no path", "query", b'{"args":{}}', 400, "BadPath"),
     ("unknown function", "query", b'{"path":"models:dropAll","args":{}}', 404,
      "FunctionNotFound"),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
 import json
 import logging
-import struct
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -24,9 +22,9 @@ from db import get_db
 from engine.errors import FunctionError, TransportError
 from engine.marks import Generation, Marks, once
 from engine.observe import CallNote, note_call, record, request_id
-from engine.ratelimit import retry_after
-from engine.runtime import ANONYMOUS, REGISTRY, Identity, run
-from functions.access import authenticate_token
+from engine.runtime import ANONYMOUS, REGISTRY, Identity, canonical_path, run
+from engine.values import DecodeError, decode_convex, parse_json
+from wire.callers import identify, limit
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -45,42 +43,12 @@ def _transport(error: TransportError) -> Response:
     return _json({"code": error.code, "message": error.message}, error.status, error.headers)
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def _decode_convex(value: Any, path: str = "args") -> Any:
-    """Convex's encoded JSON ($integer, $float) to plain values; bytes are refused."""
-    if isinstance(value, list):
-        return [_decode_convex(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1:
-        key, inner = next(iter(value.items()))
-        if key == "$integer" and isinstance(inner, str):
-            raw = base64.b64decode(inner, validate=True)
-            if len(raw) != 8:
-                raise ValueError(f"{path}: $integer must hold 8 bytes")
-            return struct.unpack("<q", raw)[0]
-        if key == "$float" and isinstance(inner, str):
-            raw = base64.b64decode(inner, validate=True)
-            if len(raw) != 8:
-                raise ValueError(f"{path}: $float must hold 8 bytes")
-            return struct.unpack("<d", raw)[0]
-    out = {}
-    for key, item in value.items():
-        if key.startswith("$"):
-            raise ValueError(f"{path}.{key}: field names starting with '$' are reserved")
-        out[key] = _decode_convex(item, f"{path}.{key}")
-    return out
-
-
 def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
     """The function path and arguments of a request; `path` when the URL names the function."""
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise TransportError(400, "BadJsonBody", "The request body is not valid JSON") from None
+        body = parse_json(raw)
+    except DecodeError as error:
+        raise TransportError(400, "BadJsonBody", f"The request body {error}") from None
     if not isinstance(body, dict):
         raise TransportError(400, "BadJsonBody", "The request body must be a JSON object")
     path, fmt = path or body.get("path"), body.get("format")
@@ -88,6 +56,7 @@ def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
         raise TransportError(
             400, "BadPath", "'path' must name a function, e.g. models:getActiveModels"
         )
+    path = canonical_path(path)
     if fmt not in FORMATS:
         raise TransportError(
             400, "BadFormat", "'format' must be 'json' or 'convex_encoded_json'"
@@ -99,41 +68,10 @@ def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
         args = args[0]
     if fmt == "convex_encoded_json":
         try:
-            args = _decode_convex(args)
-        except (ValueError, TypeError) as error:
+            args = decode_convex(args)
+        except DecodeError as error:
             raise TransportError(400, "BadConvexValue", str(error)) from None
     return path, args
-
-
-def identify(app: Flask, authorization: str | None) -> Identity:
-    """The caller, from the request's Authorization header."""
-    if authorization is None:
-        return ANONYMOUS
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise TransportError(401, "Unauthenticated", "Authorization must be 'Bearer <token>'")
-    try:
-        identity = authenticate_token(app, token.strip())
-    except SQLAlchemyError:
-        raise TransportError(503, "Unavailable", "The catalog database is unavailable") from None
-    if identity is None:
-        raise TransportError(401, "InvalidToken", "The token is unknown, expired or revoked")
-    return identity
-
-
-def limit(app: Flask, identity: Identity, address: str | None) -> None:
-    """The API's rate limit: per token, or per address for anonymous callers."""
-    per_minute = app.config["RATE_LIMIT_PER_MINUTE"]
-    if not per_minute:
-        return
-    key = identity.name if identity.kind == "token" else f"address:{address}"
-    count, left = app.extensions["counters"].take(f"api:{key}", 60, per_minute)
-    if count > per_minute:
-        raise TransportError(
-            429, "RateLimited",
-            f"More than {per_minute} requests a minute; retry in {retry_after(left)} s",
-            {"Retry-After": retry_after(left)},
-        )
 
 
 @dataclass
@@ -236,7 +174,7 @@ def _run(kind: str | None, path: str | None = None) -> Response:
     app = current_app._get_current_object()
     identity = ANONYMOUS
     try:
-        identity = identify(app, request.headers.get("Authorization"))
+        identity = identify(app, request.headers.get("Authorization"), request.remote_addr)
         limit(app, identity, request.remote_addr)
         answer = app.extensions["answers"].answer(kind, path, request.get_data(cache=False),
                                                   identity)
@@ -281,8 +219,9 @@ class HeldAnswers:
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         identity = ANONYMOUS
         try:
-            identity = identify(self.app, environ.get("HTTP_AUTHORIZATION"))
-            limit(self.app, identity, environ.get("REMOTE_ADDR"))
+            address = environ.get("REMOTE_ADDR")
+            identity = identify(self.app, environ.get("HTTP_AUTHORIZATION"), address)
+            limit(self.app, identity, address)
         except TransportError as error:
             refused = _transport(error)
             refused.headers["X-Request-Id"] = rid

@@ -40,8 +40,9 @@ TRANSPORT_STATUSES = {
     "401": "Missing or invalid credentials",
     "403": "The credentials lack the scope",
     "404": "No such public function",
+    "408": "The body took longer than REQUEST_READ_SECONDS to arrive",
     "413": "The body is larger than 1 MiB",
-    "429": "Rate limited; see Retry-After",
+    "429": "Rate limited (calls, or refused tokens from the address); see Retry-After",
     "503": "The database is unavailable or writes kept conflicting; see Retry-After",
 }
 

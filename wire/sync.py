@@ -1,287 +1,530 @@
-"""Live queries: enough of Convex's sync protocol for the official `ConvexClient`.
+"""Live queries: Convex's sync protocol over a WebSocket, for the official clients.
 
-A client opens a WebSocket at `/api/<client version>/sync` and sends `Connect`, then
-`ModifyQuerySet` (queries to add or remove), `Authenticate` (a service token) and `Mutation`
-messages. The server answers with `Transition` messages that move the client from one version
-`{querySet, identity, ts}` to the next, carrying only the query results that changed, and with
-`MutationResponse`s whose `ts` a later transition always reaches, so that a mutation's promise
-resolves only once its own write is visible (read-your-writes).
+The JS `ConvexClient` opens `/api/<client version>/sync`, the Python client (PyPI `convex`)
+`/api/sync`. A client sends `Connect`, then `ModifyQuerySet` (queries to add or remove),
+`Authenticate` (a service token), `Mutation`, `Action` and `Event` messages. The server answers
+with `Transition` messages that move the client from one version `{querySet, identity, ts}` to
+the next, carrying only the query results that changed, with `MutationResponse`s whose `ts` a
+later transition always reaches (read-your-writes), and with `AuthError` when a token is refused
+or stops being valid, after which the session ends (as in Convex; the clients reconnect).
 
-Changes made anywhere (another worker, another host, the console, the CLI) are noticed by a
-per-process watcher that polls two cheap fingerprints in the shared database: the catalog
-version and the statistics. On a change, it bumps the host's change marks (so the read caches
-look again, whoever made the change), and every open subscription re-runs its query through the
-ordinary runtime and sends a result only when it differs.
+A session is held to the rules of the HTTP API: the token is checked again on every call and
+whenever tokens change (revocation) or a ping is due (expiry); queries, mutations and actions
+count against the same rate limit; refused tokens count against the address. What one session
+may subscribe to is bounded, in count and in total result size. A socket that sends no
+`Connect`, or has no subscription and sends no call, is closed; so is a peer that stops
+answering pings. A session sleeps until a message, a change or a deadline. Sockets are
+admitted per worker and per address (wire/sockets.py). Nothing a client sends ends in anything
+but a protocol message or a closed socket.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import logging
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
-from flask_sock import ConnectionClosed, Sock
-from sqlalchemy import func, select
+from flask import Flask, Response, current_app, request
+from simple_websocket import ConnectionClosed, Server
 
-from db import get_db
-from db.engine import autocommit_connection
-from db.schema import CatalogState, ModelStats
+from engine import reads
 from engine.errors import FunctionError, TransportError
-from engine.runtime import ANONYMOUS, Identity, call
-from functions.access import authenticate_token
+from engine.runtime import ANONYMOUS, REGISTRY, Identity, call, canonical_path
+from engine.values import DecodeError, decode_convex, parse_json
+from wire.callers import check_token, limit
+from wire.live import TRANSIENT, LiveResults, Result, Watcher
+from wire.sockets import SocketSlots
 
 log = logging.getLogger("catalog.sync")
-sock = Sock()
-POLL_SECONDS = 0.05
-PING_SECONDS = 15.0
+EARLY = 0.01  # a session wakes this long after a deadline, not a hair before it
 MAX_MESSAGE_BYTES = 1 << 20
-MAX_QUERIES = 1000
+MAX_ID = 2**32 - 1  # query ids, request ids and versions are u32 in Convex
+RETRY_SECONDS = 1.0  # a query that failed for want of the database runs again this soon
+URLS = ("/api/sync", "/api/<client_version>/sync")  # Python client; JS client
+# What keeps a session without subscriptions open: calls, not telemetry (Event) or Connect.
+ACTIVITY = {"ModifyQuerySet", "Mutation", "Action", "Authenticate"}
+
+
+class Doorbell(threading.Event):
+    """simple-websocket's event for one socket (set when a message arrives), which also rings
+    the session's `bell`; the watcher rings the bell on a change (wire/live.py). The session
+    sleeps on the bell until either, or a deadline: an idle socket costs no CPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bell = threading.Event()
+
+    def set(self) -> None:
+        super().set()
+        self.bell.set()
 
 
 class ProtocolError(Exception):
     """The client broke the protocol: the session ends with a FatalError."""
 
 
+class SessionEnd(Exception):  # noqa: N818 - not an error: how a session ends
+    """The session ends, with this close code and reason (after `message`, if any)."""
+
+    def __init__(self, code: int, reason: str, message: dict | None = None) -> None:
+        super().__init__(reason)
+        self.code, self.reason, self.message = code, reason, message
+
+
 def u64(ts: int) -> str:
     return base64.b64encode(struct.pack("<Q", ts)).decode()
 
 
-class Watcher:
-    """One per process: notices committed changes in the shared database."""
+def from_u64(encoded: Any) -> int | None:
+    if not isinstance(encoded, str):
+        return None
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return struct.unpack("<Q", raw)[0] if len(raw) == 8 else None
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.generation = 0
-        self._started = False
-        self._lock = threading.Lock()
 
-    def start(self) -> None:
-        with self._lock:
-            if not self._started:
-                self._started = True
-                threading.Thread(target=self._run, name="catalog-watcher", daemon=True).start()
+def _id(message: dict, name: str) -> int:
+    value = message.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise ProtocolError(f"{message.get('type')} needs {name}, a whole number 0..{MAX_ID}")
+    return value
 
-    def _fingerprint(self) -> tuple[int, tuple]:
-        with autocommit_connection(get_db().engine) as conn:
-            version = conn.scalar(select(CatalogState.version).where(CatalogState.id == 1))
-            stats = conn.execute(select(func.coalesce(func.sum(ModelStats.total_generations), 0),
-                                        func.coalesce(func.max(ModelStats.updated_at), 0))).one()
-        return version, tuple(stats)
 
-    def _run(self) -> None:
-        last = None
-        while True:
-            try:
-                with self.app.app_context():
-                    current = self._fingerprint()
-                if last is not None and current != last:
-                    # The caches may not know yet: the change came from another host, or its
-                    # writer has not bumped the marks yet. Make them look before re-running.
-                    moved = {slot for slot, now, before in zip(("catalog", "stats"), current, last,
-                                                               strict=True) if now != before}
-                    self.app.extensions["catalog_marks"].bump(moved)
-                    self.generation += 1
-                last = current
-            except Exception:  # noqa: BLE001 - the database may be away; keep watching
-                log.warning("sync watcher could not read the catalog", exc_info=True)
-            time.sleep(POLL_SECONDS)
+def _failure(message: str, data: Any = None) -> dict:
+    update = {"type": "QueryFailed", "errorMessage": message, "logLines": [], "journal": None}
+    if data is not None:
+        update["errorData"] = data
+    return update
+
+
+def _failed(query_id: int, message: str, data: Any = None) -> dict:
+    return {**_failure(message, data), "queryId": query_id}
 
 
 @dataclass
 class Subscription:
     path: str
     args: Any
-    last: str | None = None  # the last result sent, as canonical JSON
+    args_key: str  # the arguments as canonical JSON
+    key: tuple  # what LiveResults shares it under
+    result: Result | None = None  # the one the client has
 
 
-@dataclass
-class SyncSession:
+@dataclass(frozen=True)
+class Limits:
+    connect_seconds: float
+    idle_seconds: float
+    ping_seconds: float
+    max_queries: int
+    max_result_bytes: int
+
+    @classmethod
+    def of(cls, config: dict) -> Limits:
+        return cls(config["SYNC_CONNECT_SECONDS"], config["SYNC_IDLE_SECONDS"],
+                   config["SYNC_PING_SECONDS"], config["SYNC_MAX_QUERIES"],
+                   config["SYNC_MAX_RESULT_BYTES"])
+
+
+class Session:
     """One client connection and its protocol state."""
 
-    ws: Any
-    identity: Identity = ANONYMOUS
-    query_set: int = 0  # the versions the client has asked for ...
-    identity_version: int = 0
-    query_set_sent: int = 0  # ... and the ones the last transition reached
-    identity_sent: int = 0
-    ts: int = 0
-    queries: dict[int, Subscription] = field(default_factory=dict)
+    def __init__(self, app: Flask, ws: Any, address: str | None) -> None:
+        self.app, self.ws, self.address = app, ws, address
+        self.bell: threading.Event = ws.event.bell
+        self.watcher: Watcher = app.extensions["sync_watcher"]
+        self.limits = Limits.of(app.config)
+        self.live: LiveResults = app.extensions["live_results"]
+        self.marks = app.extensions["catalog_marks"]
+        self.identity: Identity = ANONYMOUS
+        self.token: str | None = None
+        self.query_set = self.identity_version = 0  # the versions the client has asked for
+        self.query_set_sent = self.identity_sent = 0  # those the last transition reached
+        self.ts = 0  # the last transition's timestamp
+        self.promised = 0  # a timestamp the next transition must reach (a mutation's)
+        self.queries: dict[int, Subscription] = {}
+        self.connected = False
+        self.opened = self.heard = self.sent = self.pinged = self.retried = time.monotonic()
+        self.seen_marks = self.live.marks()
+        self.seen_access = self.marks.read("access")
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.watcher.listen(self.bell)
+        try:
+            while True:
+                self.bell.wait(self.until_next_deadline())
+                self.bell.clear()  # before reading: a message or change after this rings again
+                while (raw := self.ws.receive(timeout=0)) is not None:
+                    self.handle(raw)
+                self.tick()
+        except ProtocolError as error:
+            self.end(SessionEnd(1008, str(error), {"type": "FatalError", "error": str(error)}))
+        except SessionEnd as end:
+            self.end(end)
+        except TransportError as error:  # the database is away: the client reconnects later
+            self.end(SessionEnd(1011, error.code, {
+                "type": "FatalError", "error": f"{error.code}: {error.message}"}))
+        except (ConnectionClosed, OSError):
+            pass  # the peer went away
+        except Exception:  # a fault of ours: the session ends, never the worker
+            log.exception("live session failed")
+            self.end(SessionEnd(1011, "Internal error", {"type": "FatalError",
+                                                         "error": "Internal error"}))
+        finally:
+            self.watcher.forget(self.bell)
+            for sub in self.queries.values():
+                self.live.unwatch(sub.key)
+            self.queries.clear()
+
+    def end(self, end: SessionEnd) -> None:
+        # A close frame's reason holds at most 123 bytes of UTF-8.
+        reason = end.reason.encode()[:120].decode(errors="ignore")
+        try:
+            if end.message is not None:
+                self.send(end.message)
+            self.ws.close(reason=end.code, message=reason)
+        except (ConnectionClosed, OSError):
+            pass
+
+    def until_next_deadline(self) -> float:
+        """Seconds until the session has something to do unasked: a ping, a deadline, a retry."""
+        times = [self.pinged + self.limits.ping_seconds]
+        if not self.connected:
+            times.append(self.opened + self.limits.connect_seconds)
+        if not self.queries:
+            times.append(self.heard + self.limits.idle_seconds)
+        if any(sub.result is not None and TRANSIENT in sub.result.reads
+               for sub in self.queries.values()):
+            times.append(self.retried + RETRY_SECONDS)
+        return max(0.0, min(times) - time.monotonic()) + EARLY
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if not self.connected and now - self.opened > self.limits.connect_seconds:
+            raise SessionEnd(1008, "Connect expected")
+        if not self.queries and now - self.heard > self.limits.idle_seconds:
+            raise SessionEnd(1000, "Idle")
+        access = self.marks.read("access")
+        if access != self.seen_access:  # a token was revoked somewhere
+            self.seen_access = access
+            self.caller()
+        if now - self.pinged >= self.limits.ping_seconds:
+            self.pinged = now
+            self.caller()  # a token may have expired
+            if now - self.sent >= self.limits.ping_seconds:
+                self.send({"type": "Ping"})
+        retry = now - self.retried >= RETRY_SECONDS
+        if retry:
+            self.retried = now
+        self.refresh(retry=retry)
 
     def send(self, message: dict) -> None:
         self.ws.send(json.dumps(message, separators=(",", ":"), allow_nan=False))
+        self.sent = time.monotonic()
 
     def transition(self, modifications: list[dict]) -> None:
         start = {"querySet": self.query_set_sent, "identity": self.identity_sent,
                  "ts": u64(self.ts)}
-        self.ts = max(time.time_ns(), self.ts + 1)
+        self.ts = max(time.time_ns(), self.ts + 1, self.promised)
         self.query_set_sent, self.identity_sent = self.query_set, self.identity_version
         end = {"querySet": self.query_set, "identity": self.identity_version, "ts": u64(self.ts)}
         self.send({"type": "Transition", "startVersion": start, "endVersion": end,
                    "modifications": modifications})
 
-    # -- queries --------------------------------------------------------------------------
+    # -- the caller -------------------------------------------------------------------------
 
-    def evaluate(self, query_id: int, sub: Subscription) -> dict | None:
-        """The query's modification if its result changed since it was last sent."""
+    def caller(self) -> Identity:
+        """The session's identity, checked again as HTTP checks every request: a token that is
+        no longer valid ends the session with an AuthError."""
+        if self.token is None:
+            return self.identity
         try:
-            value = call(sub.path, sub.args, identity=self.identity, source="sync",
-                         kind="query", public=True)
-            update = {"type": "QueryUpdated", "queryId": query_id, "value": value,
-                      "logLines": [], "journal": None}
-        except FunctionError as error:
-            update = {"type": "QueryFailed", "queryId": query_id,
-                      "errorMessage": error.message, "errorData": error.data, "logLines": [],
-                      "journal": None}
+            self.identity = check_token(self.app, self.token, self.address)
         except TransportError as error:
-            update = {"type": "QueryFailed", "queryId": query_id,
-                      "errorMessage": f"{error.code}: {error.message}", "logLines": [],
-                      "journal": None}
-        canonical = json.dumps(update, sort_keys=True)
-        if canonical == sub.last:
-            return None
-        sub.last = canonical
-        return update
+            if error.status == 503:
+                raise
+            self.auth_failed(error, attempted=False)
+        return self.identity
 
-    def refresh(self, force: bool = False) -> None:
-        changed = [m for qid, sub in list(self.queries.items())
-                   if (m := self.evaluate(qid, sub)) is not None]
-        if changed or force:
-            self.transition(changed)
+    def auth_failed(self, error: TransportError, attempted: bool) -> None:
+        self.identity, self.token = ANONYMOUS, None
+        raise SessionEnd(1000, "AuthError", {
+            "type": "AuthError", "error": f"{error.code}: {error.message}",
+            "baseVersion": self.identity_version, "authUpdateAttempted": attempted})
 
-    # -- messages -------------------------------------------------------------------------
+    def key(self, path: str, args_key: str) -> tuple:
+        """What a query's result is shared under: public queries answer every caller alike."""
+        fn = REGISTRY.get(path)
+        if fn is None or fn.scope is None:
+            return ("public", path, args_key)
+        return (self.identity.kind, self.identity.name, path, args_key)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def run_query(self, sub: Subscription) -> tuple[dict, set[str]]:
+        """Run a subscribed query: its modification, and what it read."""
+        with reads.recording() as read:
+            try:
+                value = call(sub.path, sub.args, identity=self.identity, source="sync",
+                             kind="query", public=True)
+                update = {"type": "QueryUpdated", "value": value, "logLines": [],
+                          "journal": None}
+            except FunctionError as error:
+                update = _failure(error.message, error.data)
+            except TransportError as error:
+                update = _failure(f"{error.code}: {error.message}")
+                if error.status >= 500:  # not a result: run it again soon
+                    read.add(TRANSIENT)
+        return update, read
+
+    def evaluate(self, sub: Subscription) -> Result:
+        return self.live.result(sub.key, lambda: self.run_query(sub))
+
+    def used_bytes(self, but: int | None = None) -> int:
+        return sum(sub.result.size for qid, sub in self.queries.items()
+                   if sub.result is not None and qid != but)
+
+    def refresh(self, force: bool = False, retry: bool = False) -> None:
+        """Send the results that changed since the client last got them."""
+        marks = self.live.marks()
+        waiting = retry and any(sub.result is not None and TRANSIENT in sub.result.reads
+                                for sub in self.queries.values())
+        if marks == self.seen_marks and not (force or waiting):
+            return
+        self.caller()
+        self.seen_marks = marks
+        changes, used = [], 0
+        for query_id in sorted(self.queries):
+            sub = self.queries[query_id]
+            result = self.evaluate(sub)
+            if used + result.size > self.limits.max_result_bytes:
+                changes.append(self.drop_too_large(query_id))
+                continue
+            used += result.size
+            if sub.result is None or (result is not sub.result
+                                      and result.canonical != sub.result.canonical):
+                changes.append({**result.update, "queryId": query_id})
+            sub.result = result
+        if changes or force:
+            self.transition(changes)
+
+    def drop_too_large(self, query_id: int) -> dict:
+        sub = self.queries.pop(query_id)
+        self.live.unwatch(sub.key)
+        return _failed(query_id, f"SubscriptionsTooLarge: this session's subscribed results "
+                                 f"may hold at most {self.limits.max_result_bytes} bytes; "
+                                 f"{sub.path} is dropped")
+
+    def add(self, query_id: int, mod: dict) -> dict:
+        """Subscribe to a query: its first result, or why not."""
+        if query_id in self.queries:
+            raise ProtocolError(f"Query {query_id} is subscribed already")
+        if len(self.queries) >= self.limits.max_queries:
+            return _failed(query_id, f"TooManyQueries: a session subscribes to at most "
+                                     f"{self.limits.max_queries} queries")
+        try:
+            identity = self.caller()
+            limit(self.app, identity, self.address)
+            path, args = self.call_args(mod)
+        except TransportError as error:
+            return _failed(query_id, f"{error.code}: {error.message}")
+        args_key = json.dumps(args, sort_keys=True, separators=(",", ":"))
+        sub = Subscription(path, args, args_key, self.key(path, args_key))
+        self.live.watch(sub.key)
+        self.queries[query_id] = sub
+        result = self.evaluate(sub)
+        if self.used_bytes(but=query_id) + result.size > self.limits.max_result_bytes:
+            return self.drop_too_large(query_id)
+        sub.result = result
+        return {**result.update, "queryId": query_id}
+
+    def call_args(self, message: dict) -> tuple[str, Any]:
+        """The function and its arguments, as the HTTP API reads them: `args` is an array of
+        one object, in Convex's encoded JSON."""
+        path, args = message.get("udfPath"), message.get("args", [{}])
+        if message.get("componentPath") not in (None, ""):
+            raise TransportError(400, "BadPath", "Components are not supported")
+        if not isinstance(path, str) or not 0 < len(path) <= 200:
+            raise TransportError(400, "BadPath", "udfPath must name a function")
+        if not isinstance(args, list) or len(args) != 1:
+            raise TransportError(400, "BadArgs", "args must be an array holding one object")
+        try:
+            return canonical_path(path), decode_convex(args[0])
+        except DecodeError as error:
+            raise TransportError(400, "BadConvexValue", str(error)) from None
+
+    # -- messages ---------------------------------------------------------------------------
 
     def handle(self, raw: str | bytes) -> None:
         if len(raw) > MAX_MESSAGE_BYTES:
             raise ProtocolError("Message too large")
         try:
-            message = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise ProtocolError("Message is not JSON") from None
+            message = parse_json(raw)
+        except DecodeError as error:
+            raise ProtocolError(f"Message {error}") from None
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise ProtocolError("Message must be an object with a type")
         handler = getattr(self, f"on_{message['type']}", None)
         if handler is None:
-            raise ProtocolError(f"Unknown message type {message['type']!r}")
+            raise ProtocolError(f"Unknown message type {message['type'][:40]!r}")
+        if message["type"] in ACTIVITY:
+            self.heard = time.monotonic()
         handler(message)
 
     def on_Connect(self, message: dict) -> None:
-        pass
+        self.connected = True
+        observed = from_u64(message.get("maxObservedTimestamp"))
+        if observed is not None:  # never answer from before what the client has seen
+            self.promised = max(self.promised, observed)
 
     def on_Event(self, message: dict) -> None:
-        pass
+        pass  # client telemetry (e.g. reconnect statistics): nothing to do
 
     def on_ModifyQuerySet(self, message: dict) -> None:
-        if message.get("baseVersion") != self.query_set:
-            raise ProtocolError(
-                f"Invalid base version {message.get('baseVersion')}, expected {self.query_set}")
-        new_version = message.get("newVersion")
+        base, new = _id(message, "baseVersion"), _id(message, "newVersion")
+        if base != self.query_set:
+            raise ProtocolError(f"Invalid base version {base}, expected {self.query_set}")
+        if new <= base:
+            raise ProtocolError(f"newVersion {new} must be greater than baseVersion {base}")
         modifications = message.get("modifications")
-        if not isinstance(new_version, int) or not isinstance(modifications, list):
-            raise ProtocolError("ModifyQuerySet needs newVersion and modifications")
+        if not isinstance(modifications, list):
+            raise ProtocolError("ModifyQuerySet needs modifications")
         changes = []
         for mod in modifications:
-            if not isinstance(mod, dict) or not isinstance(mod.get("queryId"), int):
-                raise ProtocolError("Each modification needs a queryId")
+            if not isinstance(mod, dict):
+                raise ProtocolError("Each modification must be an object")
+            query_id = _id(mod, "queryId")
             if mod.get("type") == "Add":
-                if len(self.queries) >= MAX_QUERIES:
-                    raise ProtocolError(f"At most {MAX_QUERIES} queries per connection")
-                args = mod.get("args", [{}])
-                sub = Subscription(str(mod.get("udfPath", "")),
-                                   args[0] if isinstance(args, list) and len(args) == 1 else args)
-                self.queries[mod["queryId"]] = sub
-                changes.append(self.evaluate(mod["queryId"], sub))
+                changes.append(self.add(query_id, mod))
             elif mod.get("type") == "Remove":
-                if self.queries.pop(mod["queryId"], None) is not None:
-                    changes.append({"type": "QueryRemoved", "queryId": mod["queryId"]})
+                sub = self.queries.pop(query_id, None)
+                if sub is not None:
+                    self.live.unwatch(sub.key)
+                    changes.append({"type": "QueryRemoved", "queryId": query_id})
             else:
-                raise ProtocolError(f"Unknown modification {mod.get('type')!r}")
-        self.query_set = new_version
-        self.transition([c for c in changes if c is not None])
+                raise ProtocolError("Each modification must be an Add or a Remove")
+        self.query_set = new
+        self.transition(changes)
 
     def on_Authenticate(self, message: dict) -> None:
-        base = message.get("baseVersion")
-        if not isinstance(base, int):
-            raise ProtocolError("Authenticate needs a baseVersion")
+        base = _id(message, "baseVersion")
+        if base != self.identity_version:
+            raise ProtocolError(
+                f"Invalid identity base version {base}, expected {self.identity_version}")
         kind, value = message.get("tokenType"), message.get("value")
         if kind == "None":
-            identity: Identity | None = ANONYMOUS
+            self.identity, self.token = ANONYMOUS, None
         elif kind == "User" and isinstance(value, str):
-            identity = authenticate_token(current_app._get_current_object(), value)
+            try:
+                self.identity, self.token = check_token(self.app, value, self.address), value
+            except TransportError as error:
+                if error.status == 503:
+                    raise
+                self.auth_failed(error, attempted=True)
+        elif kind == "Admin":
+            self.auth_failed(TransportError(401, "InvalidToken", "Admin keys are not "
+                                            "supported; send a service token"), attempted=True)
         else:
-            identity = None
-        if identity is None:
-            self.send({"type": "AuthError", "error": "The token is unknown, expired or revoked",
-                       "baseVersion": base, "authUpdateAttempted": True})
-            return
-        self.identity = identity
+            raise ProtocolError("Authenticate needs tokenType User (with a value) or None")
         self.identity_version = base + 1
-        for sub in self.queries.values():
-            sub.last = None  # results may depend on who asks
+        for sub in self.queries.values():  # results of signed-in queries depend on who asks
+            key = self.key(sub.path, sub.args_key)
+            if key != sub.key:
+                self.live.unwatch(sub.key)
+                self.live.watch(key)
+                sub.key = key
         self.refresh(force=True)
 
     def on_Mutation(self, message: dict) -> None:
-        request_id, path = message.get("requestId"), message.get("udfPath")
-        args = message.get("args", [{}])
-        args = args[0] if isinstance(args, list) and len(args) == 1 else args
+        request_id = _id(message, "requestId")
+        response = {"type": "MutationResponse", "requestId": request_id, "success": False}
         try:
-            result = call(str(path), args, identity=self.identity, source="sync",
-                          kind="mutation", public=True)
+            identity = self.caller()
+            limit(self.app, identity, self.address)
+            path, args = self.call_args(message)
+            response.update(result=call(path, args, identity=identity, source="sync",
+                                        kind="mutation", public=True), success=True)
         except FunctionError as error:
-            self.send({"type": "MutationResponse", "requestId": request_id, "success": False,
-                       "result": error.message, "errorData": error.data, "logLines": []})
-            return
+            response.update(result=error.message, errorData=error.data)
         except TransportError as error:
-            self.send({"type": "MutationResponse", "requestId": request_id, "success": False,
-                       "result": f"{error.code}: {error.message}", "logLines": []})
-            return
-        written = max(time.time_ns(), self.ts + 1)
-        self.send({"type": "MutationResponse", "requestId": request_id, "success": True,
-                   "result": result, "ts": u64(written), "logLines": []})
-        self.refresh(force=True)  # reaches `written`: the client sees its own write
+            response["result"] = f"{error.code}: {error.message}"
+        # Every answer carries a ts that the transition sent next reaches: the Rust client
+        # (and so the Python one) completes a mutation, even a refused one, on that transition.
+        self.promised = max(time.time_ns(), self.ts + 1)
+        self.send({**response, "ts": u64(self.promised), "logLines": []})
+        self.refresh(force=True)  # the client sees its own write
 
     def on_Action(self, message: dict) -> None:
-        self.send({"type": "ActionResponse", "requestId": message.get("requestId"),
-                   "success": False, "result": "This service has no actions", "logLines": []})
+        request_id = _id(message, "requestId")
+        try:
+            limit(self.app, self.caller(), self.address)
+            error = "This service has no actions"
+        except TransportError as refused:
+            error = f"{refused.code}: {refused.message}"
+        self.send({"type": "ActionResponse", "requestId": request_id, "success": False,
+                   "result": error, "logLines": []})
 
 
-def serve(ws) -> None:
+def _refused(status: int, code: str, message: str, headers: dict | None = None) -> Response:
+    return Response(json.dumps({"code": code, "message": message}), status=status,
+                    headers=headers, mimetype="application/json")
+
+
+def _finished(ws: Server) -> Response:
+    """What the view returns once the socket is closed: nothing more may be written."""
+
+    class Finished(Response):
+        def __call__(self, environ, start_response):
+            if ws.mode == "gunicorn":
+                raise StopIteration()  # gunicorn closes the connection, writing nothing
+            if ws.mode == "werkzeug":
+                return super().__call__(environ, start_response)
+            return []
+
+    return Finished()
+
+
+def sync(client_version: str | None = None) -> Response:
+    """A live session on this WebSocket, if the worker and the address have room for it."""
     app = current_app._get_current_object()
-    watcher: Watcher = app.extensions["sync_watcher"]
-    watcher.start()
-    session = SyncSession(ws)
-    seen = watcher.generation
-    last_sent = time.monotonic()
+    app.extensions["sync_watcher"].start()
+    slots: SocketSlots = app.extensions["socket_slots"]
+    address = request.remote_addr
+    refusal = slots.take(address)
+    if refusal is not None:
+        return _refused(503, "TooManySockets", refusal, {"Retry-After": "5"})
     try:
-        while True:
-            raw = ws.receive(timeout=POLL_SECONDS)
-            if raw is not None:
-                session.handle(raw)
-                last_sent = time.monotonic()
-            if watcher.generation != seen:
-                seen = watcher.generation
-                session.refresh()
-                last_sent = time.monotonic()
-            if time.monotonic() - last_sent > PING_SECONDS:
-                session.send({"type": "Ping"})
-                last_sent = time.monotonic()
-    except ProtocolError as error:
-        session.send({"type": "FatalError", "error": str(error)})
-        ws.close(reason=1008, message=str(error)[:120])
-    except ConnectionClosed:
-        pass
+        try:
+            ws = Server.accept(request.environ, max_message_size=MAX_MESSAGE_BYTES,
+                               ping_interval=app.config["SYNC_PING_SECONDS"],
+                               event_class=Doorbell)
+        except Exception:  # noqa: BLE001 - whatever the handshake refused, it is the client's
+            return _refused(400, "BadWebSocketHandshake", "Not a WebSocket handshake")
+        try:
+            Session(app, ws, address).run()
+        finally:
+            try:
+                ws.close()
+            except (ConnectionClosed, OSError):
+                pass
+    finally:
+        slots.give_back(address)
+    return _finished(ws)
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": MAX_MESSAGE_BYTES})
-    sock.init_app(app)
     app.extensions["sync_watcher"] = Watcher(app)
-
-    @sock.route("/api/<client_version>/sync")
-    def sync(ws, client_version: str) -> None:
-        serve(ws)
+    app.extensions["live_results"] = LiveResults(app.extensions["catalog_marks"])
+    app.extensions["socket_slots"] = SocketSlots(app.config["SYNC_SOCKETS_PER_WORKER"],
+                                                 app.config["SYNC_SOCKETS_PER_ADDRESS"])
+    for url in URLS:
+        app.add_url_rule(url, "sync", sync, websocket=True)

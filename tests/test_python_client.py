@@ -1,0 +1,64 @@
+"""The official Python client (PyPI `convex`, over the sync WebSocket at /api/sync) against
+gunicorn, on both databases."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from convex import ConvexClient, ConvexError
+
+from tests.conftest import ROOT, within
+from tests.sync_client import QUOTE
+
+RAY = "luma/ray-2-720p"
+
+
+def test_official_python_client(seeded, gunicorn, make_token):
+    token = make_token("catalog:write")
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=2)
+    client = ConvexClient(server.url)
+
+    active = within(30, client.query, "models:getActiveModels")
+    assert [m["modelId"] for m in active] == [
+        "google/veo-3", "luma/ray-2-720p", "luma/ray-flash-2-540p"]
+    assert within(30, client.query, "pricing:getCreditCost", QUOTE)["credits"] == 162
+
+    with pytest.raises(ConvexError) as refused:
+        within(30, client.query, "pricing:getCreditCost", {**QUOTE, "quality": "8k"})
+    assert refused.value.data["code"] == "UNSUPPORTED_QUALITY"
+    assert refused.value.data["supported"] == ["standard", "high", "ultra"]
+    with pytest.raises(Exception, match="Unauthenticated"):
+        within(30, client.mutation, "models:updateModel",
+               {"modelId": RAY, "patch": {"description": "anonymous"}})
+
+    watcher = ConvexClient(server.url)
+    quotes = iter(watcher.subscribe("pricing:getCreditCost", QUOTE))
+    assert within(30, next, quotes)["credits"] == 162
+
+    client.set_auth(token)
+    changed = within(30, client.mutation, "models:updateModel",
+                     {"modelId": RAY, "patch": {"costPerSecond": 0.2}})
+    assert changed["costPerSecond"] == 0.2
+    assert within(30, next, quotes)["credits"] == 180  # pushed to the other client
+
+    with pytest.raises(ConvexError) as refused:
+        within(30, client.mutation, "models:deleteModel", {"modelId": "luma/ray-flash-2-540p"})
+    assert refused.value.data["code"] == "DEFAULT_REQUIRED"
+
+
+def readme_example() -> str:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"With the official Python client.*?```python\n(.*?)```", readme, re.S)
+    assert found, "the README has no Python client example"
+    return found.group(1)
+
+
+def test_the_readme_python_example_runs_as_written(seeded, gunicorn, make_token, monkeypatch,
+                                                   capsys):
+    monkeypatch.setenv("CATALOG_TOKEN", make_token("catalog:write", "stats:write"))
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1)
+    code = readme_example().replace("http://localhost:8000", server.url)
+    within(60, exec, compile(code, "README.md", "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out
+    assert "UNSUPPORTED_QUALITY" in printed and "162" in printed

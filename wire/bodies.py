@@ -1,0 +1,115 @@
+"""A deadline on reading request bodies: a client gets REQUEST_READ_SECONDS to send one.
+
+gunicorn's gthread worker gives each request a thread, and the application reads the body on
+it: a client that sends its body a byte at a time would hold that thread for as long as it
+likes, and forty of them held every thread (`/healthz` timed out). So `BodyDeadline`, in front
+of everything, reads each body whole before the application runs. A reaper thread, one per
+worker, shuts the reading side of any connection whose body is still not in when its deadline
+passes (`shutdown(SHUT_RD)` wakes the blocked read); the request is answered 408
+`RequestTimeout` and its connection closed. Bodies over MAX_CONTENT_LENGTH are not read (Flask
+answers 413).
+
+The request line and headers are read by gunicorn before the application runs; the worker
+class in wire/worker.py gives them the same deadline. Behind nginx (deploy/nginx.conf)
+requests reach gunicorn whole anyway: nginx buffers them and bounds the time to send a head
+and a body itself.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import logging
+import os
+import socket
+import threading
+import time
+
+from flask import Flask
+from werkzeug.wsgi import get_content_length
+
+log = logging.getLogger("catalog.wire")
+SWEEP_SECONDS = 0.25  # how often the reaper looks: a deadline is kept within this
+
+
+class Reaper:
+    """Shuts the reading side of connections whose body is late; one thread per process."""
+
+    def __init__(self) -> None:
+        self._late: dict[int, tuple[float, socket.socket]] = {}
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def watch(self, sock: socket.socket, seconds: float) -> int:
+        self._start()
+        ticket = next(self._ids)
+        self._late[ticket] = (time.monotonic() + seconds, sock)
+        return ticket
+
+    def done(self, ticket: int) -> bool:
+        """Stop watching; False when the deadline had passed (the socket was shut)."""
+        return self._late.pop(ticket, None) is not None
+
+    def _start(self) -> None:
+        if self._pid != os.getpid():  # one thread per worker (gunicorn forks)
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    threading.Thread(target=self._run, name="body-reaper", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(SWEEP_SECONDS)
+            now = time.monotonic()
+            for ticket, (deadline, sock) in list(self._late.items()):
+                if deadline <= now and self._late.pop(ticket, None) is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RD)
+                    except OSError:
+                        pass  # gone already
+
+
+REAPER = Reaper()  # one per process: the body deadline's and the head deadline's (worker.py)
+
+
+class BodyDeadline:
+    """WSGI, outermost: a request's body is read within REQUEST_READ_SECONDS, or answered 408."""
+
+    def __init__(self, app: Flask, wsgi_app) -> None:
+        self.app, self.wsgi_app = app, wsgi_app
+        self.reaper = REAPER
+
+    def __call__(self, environ: dict, start_response):
+        sock = environ.get("gunicorn.socket")
+        length = get_content_length(environ)  # None when chunked or absent
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        largest = self.app.config["MAX_CONTENT_LENGTH"]
+        if sock is None or not (length or chunked) or (length or 0) > largest:
+            return self.wsgi_app(environ, start_response)
+        ticket = self.reaper.watch(sock, self.app.config["REQUEST_READ_SECONDS"])
+        try:
+            body = environ["wsgi.input"].read(largest + 1 if length is None else length)
+        except Exception:  # noqa: BLE001 - a body cut short (the reaper, the client)
+            body = None
+        in_time = self.reaper.done(ticket)
+        if body is None or not in_time or (length is not None and len(body) < length):
+            return self._late(start_response, in_time)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.wsgi_app(environ, start_response)
+
+    def _late(self, start_response, in_time: bool):
+        if in_time:  # the client closed or broke its body: likely nobody to answer
+            message = "The request body ended early"
+        else:
+            message = (f"The request body took longer than "
+                       f"{self.app.config['REQUEST_READ_SECONDS']:g} s to arrive")
+            log.warning("request body too slow; connection closed")
+        body = json.dumps({"code": "RequestTimeout", "message": message}).encode()
+        start_response("408 Request Timeout", [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(body))),
+                                               ("Connection", "close")])
+        return [body]

@@ -1,0 +1,44 @@
+"""How many live-query sockets a worker holds: in all, and per address.
+
+Under gunicorn's gthread worker, an open socket holds a thread for as long as it is open.
+gunicorn runs SYNC_SOCKETS_PER_WORKER threads more than GUNICORN_THREADS
+(config.server_settings), and a worker admits at most that many sockets, so the
+GUNICORN_THREADS threads of plain requests are never taken by sockets. One address may hold
+at most SYNC_SOCKETS_PER_ADDRESS of a worker's sockets. A socket past either cap is refused
+before the upgrade, with 503 `TooManySockets` and `Retry-After` (the Convex clients retry with
+backoff).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+
+class SocketSlots:
+    def __init__(self, per_worker: int, per_address: int) -> None:
+        self.per_worker, self.per_address = per_worker, per_address
+        self._open: Counter[str | None] = Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> int:
+        with self._lock:
+            return sum(self._open.values())
+
+    def take(self, address: str | None) -> str | None:
+        """Take a slot for a socket from `address`; why not, when it cannot have one."""
+        with self._lock:
+            if sum(self._open.values()) >= self.per_worker:
+                return f"This worker holds its {self.per_worker} live-query sockets; retry later"
+            if self._open[address] >= self.per_address:
+                return (f"This address holds {self.per_address} live-query sockets on this "
+                        "worker already")
+            self._open[address] += 1
+            return None
+
+    def give_back(self, address: str | None) -> None:
+        with self._lock:
+            self._open[address] -= 1
+            if self._open[address] <= 0:
+                del self._open[address]
