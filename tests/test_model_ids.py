@@ -187,6 +187,7 @@ def test_migration_refuses_ids_that_collide_under_the_rule(kind, request, tmp_pa
     assert [row[0] for row in models(engine)] == ["luma/ray-2-720p", "Luma/Ray-2-720p",
                                                   "luma/ray-2-720p."]
     with engine.connect() as conn:
-        # 0002 applied on the way; 0003 refused and left nothing of its own
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        # 0003 refused and left nothing of its own (0002, on the way, may have been kept)
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() in (
+            "0001", "0002")
     engine.dispose()
