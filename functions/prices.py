@@ -386,6 +386,8 @@ def _validate_entry(entry: Any, path: str) -> dict:
         raise PricingError("INVALID_PRICE", f"{path} must be an object", path)
     _refuse_unknown(entry, ENTRY_KEYS, path)
     start = entry.get("effectiveFrom")
+    if isinstance(start, float) and start.is_integer() and 0 <= start < 2**53:
+        start = int(start)  # a JSON number as some clients send it (the Python client: 1.0)
     if start is not None and (type(start) is not int or start < 0):
         raise PricingError("INVALID_PRICE", f"{path}.effectiveFrom must be null or milliseconds "
                            "since the epoch", f"{path}.effectiveFrom")

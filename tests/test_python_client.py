@@ -62,3 +62,34 @@ def test_the_readme_python_example_runs_as_written(seeded, gunicorn, make_token,
     within(60, exec, compile(code, "README.md", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out
     assert "UNSUPPORTED_QUALITY" in printed and "162" in printed
+
+
+def test_a_scheduled_price_reaches_live_subscribers_when_its_time_comes(
+        seeded, gunicorn, make_token):
+    """No write happens at the scheduled moment: the subscription's answer expires then, and
+    the session sends the new quote by itself."""
+    import time
+
+    from tests.test_every_kind import CHAT
+
+    token = make_token("catalog:write")
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1)
+    writer = ConvexClient(server.url)
+    writer.set_auth(token)
+    within(30, writer.mutation, "models:createModel", {**CHAT, "isActive": True})
+    watcher = ConvexClient(server.url)
+    quotes = iter(watcher.subscribe("pricing:quote", {
+        "modelId": CHAT["modelId"], "usage": {"inputTokens": 1_000_000}}))
+    assert within(30, next, quotes)["usdExact"] == "2.5"
+    # The last write: a price change scheduled a few seconds ahead (its answer holds till then).
+    start = int(time.time() * 1000) + 8000
+    within(30, writer.mutation, "models:updateModel", {"modelId": CHAT["modelId"], "patch": {
+        "prices": [*CHAT["prices"], {"effectiveFrom": start, "components": [
+            {"unit": "input_tokens", "price": "5"}, {"unit": "output_tokens", "price": "20"}]}]}})
+    written = time.time() * 1000
+    seen = [within(30, next, quotes)["usdExact"]]
+    while seen[-1] != "5":
+        seen.append(within(30, next, quotes)["usdExact"])
+    assert written < start, "the machine took longer than the margin to make the change"
+    assert time.time() * 1000 >= start
+    assert set(seen) <= {"2.5", "5"}

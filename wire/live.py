@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class Result:
     canonical: str  # the update as JSON, to compare results and measure them
     marks: dict[str, int]  # the marks when it was computed
     reads: frozenset[str]  # the marks it depends on
+    expires: int | None = None  # ms: it changes by itself then (a scheduled price)
 
     @property
     def size(self) -> int:
@@ -115,6 +117,8 @@ class Result:
 
     def current(self, marks: dict[str, int]) -> bool:
         if TRANSIENT in self.reads:
+            return False
+        if self.expires is not None and time.time() * 1000 >= self.expires:
             return False
         return all(marks[slot] == self.marks[slot] for slot in self.reads)
 
@@ -155,7 +159,7 @@ class LiveResults:
                     del self._held[key]
 
     def result(self, key: Hashable,
-               compute: Callable[[], tuple[dict, set[str]]]) -> Result:
+               compute: Callable[[], tuple[dict, set[str], int | None]]) -> Result:
         """The current result for `key`: the one held, while no mark it read has moved, or
         one computed now (by one thread; the others that want it meanwhile wait for it)."""
         while True:
@@ -172,8 +176,8 @@ class LiveResults:
             flight.done.wait()
         result = None
         try:
-            update, reads = compute()
-            result = Result(update, encode(update), marks, frozenset(reads))
+            update, reads, expires = compute()
+            result = Result(update, encode(update), marks, frozenset(reads), expires)
         finally:
             with self._lock:
                 if self._held.get(key) is flight:

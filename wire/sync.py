@@ -35,7 +35,7 @@ from simple_websocket import ConnectionClosed, Server
 
 from engine import reads
 from engine.errors import FunctionError, TransportError
-from engine.runtime import ANONYMOUS, REGISTRY, Identity, call, canonical_path
+from engine.runtime import ANONYMOUS, REGISTRY, Identity, call, canonical_path, run
 from engine.values import DecodeError, decode_convex, parse_json
 from wire.callers import check_token, limit
 from wire.live import TRANSIENT, LiveResults, Result, Watcher
@@ -205,6 +205,10 @@ class Session:
         if any(sub.result is not None and TRANSIENT in sub.result.reads
                for sub in self.queries.values()):
             times.append(self.retried + RETRY_SECONDS)
+        expiring = [sub.result.expires for sub in self.queries.values()
+                    if sub.result is not None and sub.result.expires is not None]
+        if expiring:  # a scheduled price takes effect: its subscribers get it then
+            times.append(time.monotonic() + (min(expiring) - time.time() * 1000) / 1000)
         return max(0.0, min(times) - time.monotonic()) + EARLY
 
     def tick(self) -> None:
@@ -270,13 +274,16 @@ class Session:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def run_query(self, sub: Subscription) -> tuple[dict, set[str]]:
-        """Run a subscribed query: its modification, and what it read."""
+    def run_query(self, sub: Subscription) -> tuple[dict, set[str], int | None]:
+        """Run a subscribed query: its modification, what it read, and until when it holds
+        by itself (a price scheduled to change)."""
+        expires = None
         with reads.recording() as read:
             try:
-                value = call(sub.path, sub.args, identity=self.identity, source="sync",
-                             kind="query", public=True)
-                update = {"type": "QueryUpdated", "value": value, "logLines": [],
+                outcome = run(sub.path, sub.args, identity=self.identity, source="sync",
+                              kind="query", public=True)
+                expires = outcome.expires
+                update = {"type": "QueryUpdated", "value": outcome.value, "logLines": [],
                           "journal": None}
             except FunctionError as error:
                 update = _failure(error.message, error.data)
@@ -284,7 +291,7 @@ class Session:
                 update = _failure(f"{error.code}: {error.message}")
                 if error.status >= 500:  # not a result: run it again soon
                     read.add(TRANSIENT)
-        return update, read
+        return update, read, expires
 
     def evaluate(self, sub: Subscription) -> Result:
         return self.live.result(sub.key, lambda: self.run_query(sub))
@@ -298,7 +305,10 @@ class Session:
         marks = self.live.marks()
         waiting = retry and any(sub.result is not None and TRANSIENT in sub.result.reads
                                 for sub in self.queries.values())
-        if marks == self.seen_marks and not (force or waiting):
+        now_ms = time.time() * 1000
+        expired = any(sub.result is not None and sub.result.expires is not None
+                      and now_ms >= sub.result.expires for sub in self.queries.values())
+        if marks == self.seen_marks and not (force or waiting or expired):
             return
         self.caller()
         self.seen_marks = marks
