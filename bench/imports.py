@@ -8,7 +8,9 @@ PostgreSQL with --postgres), through the same calls the CLI makes, as the operat
    when absent) and genai-prices' data: converted (pure, outside any transaction), planned
    (`catalog:planImport`: a read, no lock), applied (`catalog:importPrices`: planned before the
    writers' lock, written in one transaction), then planned again (nothing left to do);
-2. the catalog exported and applied to a fresh database (every model created), then applied
+2. at that size (5,600 models): `models:listModels` by each filter, and `getActiveModels` once
+   every model is switched on;
+3. the catalog exported and applied to a fresh database (every model created), then applied
    again (nothing changes).
 
 Each step's wall time and the process's peak resident memory during it (sampled every 5 ms
@@ -125,6 +127,7 @@ def measure(urls: dict[str, str]) -> dict:
             figures[f"{source} plan again"]["counts"] = again["counts"]
         with measured(figures, "export"):
             catalog = call("catalog:exportCatalog", {}, **who)
+        figures["reads at this size"] = reads(app, who)
     app.extensions["catalog_db"].dispose()
     figures["export"]["models"] = len(catalog["models"])
     fresh = _app(urls["roundtrip"])
@@ -141,6 +144,79 @@ def measure(urls: dict[str, str]) -> dict:
         figures["apply again"]["export equal"] = same
     fresh.extensions["catalog_db"].dispose()
     return figures
+
+
+LISTS = [
+    ("listModels, no filter", {}),
+    ("listModels, contentType=chat", {"contentType": "chat"}),
+    ("listModels, provider=openai", {"provider": "openai"}),
+    ("listModels, capability=vision", {"capability": "vision"}),
+    ("listModels, contentType=video + capability=text_to_video",
+     {"contentType": "video", "capability": "text_to_video"}),
+    ("listModels, search=gpt-4", {"search": "gpt-4"}),
+    ("listModels, search matching nothing (a full scan)", {"search": "no-such-model"}),
+]
+
+
+def per_call_ms(work, count: int = 50) -> float:
+    """The best of 3 runs of `count` calls, in ms per call."""
+    work()
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(count):
+            work()
+        runs.append((time.perf_counter() - started) / count * 1000)
+    return min(runs)
+
+
+def reads(app, who: dict) -> dict:
+    """At this catalog's size: listModels (pages of 50) by each kind of filter, in the
+    function; then every model switched on and getActiveModels through the WSGI app (the first
+    answer after the change, then again: an answer is held at most 50 ms and only until the next
+    statistics write), with its size."""
+    from engine.runtime import call
+
+    out: dict = {}
+    for name, filters in LISTS:
+        body = {"paginationOpts": {"numItems": 50, "cursor": None}, **filters}
+        found = call("models:listModels", body, **who)
+        out[name] = {"ms": round(per_call_ms(lambda b=body: call("models:listModels", b,
+                                                                    **who)), 3),
+                     "page": len(found["page"])}
+    started = time.perf_counter()
+    switched = call("models:setModelsActive", {"isActive": True, "reason": "bench"}, **who)
+    out["setModelsActive, every model on"] = {
+        "seconds": round(time.perf_counter() - started, 2), "changed": len(switched["changed"])}
+    request = {"path": "models:getActiveModels", "args": {}, "format": "json"}
+    started = time.perf_counter()
+    first = wsgi_post(app, request)
+    cold = (time.perf_counter() - started) * 1000
+    models = len(json.loads(first)["value"])
+    zipped = wsgi_post(app, request, gzip=True)
+    out["getActiveModels"] = {
+        "models": models, "first ms": round(cold, 1),
+        # answers are held at most RECHECK_SECONDS (50 ms) and until the next statistics write:
+        # a request after that computes the answer again
+        "again ms": round(per_call_ms(lambda: wsgi_post(app, request), 10), 1),
+        "again gzip ms": round(per_call_ms(lambda: wsgi_post(app, request, gzip=True), 10), 1),
+        "bytes": len(first), "gzip bytes": len(zipped)}
+    return out
+
+
+def wsgi_post(app, body: dict, gzip: bool = False) -> bytes:
+    """One POST /api/query straight into the WSGI app (as gunicorn calls it): the answer's
+    bytes."""
+    import io
+
+    raw = json.dumps(body).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/query", "SERVER_NAME": "bench",
+               "SERVER_PORT": "80", "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1",
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(raw)),
+               "wsgi.errors": sys.stderr, "wsgi.input": io.BytesIO(raw)}
+    if gzip:
+        environ["HTTP_ACCEPT_ENCODING"] = "gzip"
+    return b"".join(app(environ, lambda *_: None))
 
 
 def render(database: str, figures: dict) -> list[str]:

@@ -484,6 +484,54 @@ def test_an_import_is_planned_before_the_lock_and_again_when_the_catalog_moved(s
     assert model(seeded, "openai/gpt-4o-test-2")["prices"] == custom
 
 
+def test_list_filters_are_indexes_that_answer_what_a_scan_would(app):
+    apply(app, sources.convert("litellm", litellm_map()), activate=True)
+    run_as_system(app, "models:updateModel", {"modelId": "openai/o3-test",
+                                              "patch": {"isActive": False}})
+
+    def pages(**filters) -> list[str]:
+        found, cursor = [], None
+        while True:
+            page = run_as_system(app, "models:listModels", {
+                "paginationOpts": {"numItems": 3, "cursor": cursor}, **filters})
+            found += [m["modelId"] for m in page["page"]]
+            if page["isDone"]:
+                return found
+            cursor = page["continueCursor"]
+
+    everything = run_as_system(app, "models:listModels", {
+        "paginationOpts": {"numItems": 1000, "cursor": None}})["page"]
+    assert len(everything) == len(pages())
+
+    def scan(**filters) -> list[str]:
+        def keep(m: dict) -> bool:
+            for name, value in filters.items():
+                if name == "capability":
+                    if value not in m["capabilities"]:
+                        return False
+                elif name == "search":
+                    if not any(value.casefold() in (m.get(f) or "").casefold()
+                               for f in ("modelId", "name", "provider", "description")):
+                        return False
+                elif m.get(name) != value:
+                    return False
+            return True
+        return [m["modelId"] for m in everything if keep(m)]
+
+    for filters in ({"contentType": "chat"}, {"provider": "openai"},
+                    {"capability": "vision"}, {"contentType": "image", "provider": "openai"},
+                    {"isActive": False}, {"isActive": True, "provider": "openai"},
+                    {"search": "GEMINI"}, {"search": "dall-e", "contentType": "image"},
+                    {"provider": "nobody"}, {"capability": "computer_use"}):
+        assert pages(**filters) == scan(**filters), filters
+    assert pages(provider="openai") and pages(search="GEMINI")
+    # a change is seen at once: the indexes belong to one catalog version
+    run_as_system(app, "models:updateModel", {"modelId": "openai/o3-test",
+                                              "patch": {"provider": "elsewhere"}})
+    assert pages(provider="elsewhere") == ["openai/o3-test"]
+    assert "openai/o3-test" not in pages(provider="openai")
+
+
 # -- the CLI ---------------------------------------------------------------------------------
 
 
