@@ -249,12 +249,18 @@ def _litellm_model(out: Conversion, model_id: str, members: list[tuple[str, Mapp
     sized = [(k, e) for k, e in members if price_maps.image_options(k)
              and e.get("mode") in ("image_generation", "image_edit")]
     plain = [(k, e) for k, e in members if (k, e) not in sized]
+    same: list[str] = []  # keys naming the same model with the same price
     if len(plain) > 1:
         provider = plain[0][1]["litellm_provider"]
         plain.sort(key=lambda item: not item[0].startswith(f"{provider}/"))
-        for key, _ in plain[1:]:
-            out.refuse([key], [f"the same model id ({model_id}) as the key {plain[0][0]}, "
-                               "which is imported"], True, model_id)
+        first = price_maps.from_litellm(*plain[0])
+        for key, entry in plain[1:]:
+            if price_maps.from_litellm(key, entry) == first and entry.get(
+                    "mode") == plain[0][1].get("mode"):
+                same.append(key)
+                continue
+            out.refuse([key], [f"the same model id as the key {plain[0][0]}, which is "
+                               "imported, with another price or mode"], True, model_id)
         plain = plain[:1]
     schedules, keys, notes, entries = [], [], [], []
     for key, entry in plain + sized:
@@ -279,9 +285,14 @@ def _litellm_model(out: Conversion, model_id: str, members: list[tuple[str, Mapp
     else:
         prices = schedules[0]
     if len(prices) == 1 and not prices[0]["components"]:
-        out.refuse(keys, ["no price the engine reads (every cost key is empty or ignored)"],
-                   True, model_id)
+        # every cost key it has is one the converter classes as not a price of a request
+        out.refuse(keys, ["no price of a request (its cost keys are not prices of a request)"],
+                   False, model_id)
+        out.priced -= len(keys)
         return
+    if same and plain and keys[0] == plain[0][0]:
+        keys[1:1] = same
+        notes.append(f"the same model and price as {', '.join(same)}")
     fields, field_notes = _litellm_fields(model_id, entries[0])
     fields["prices"] = prices
     _accept(out, keys, model_id, fields, notes + field_notes, True)

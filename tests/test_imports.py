@@ -52,6 +52,10 @@ EXTRA = {
     "deepseek/deepseek-test": {"litellm_provider": "deepseek", "mode": "chat",
                                "input_cost_per_token": 2.8e-07,
                                "output_cost_per_token": 1.1e-06},
+    "kimi-test": {"litellm_provider": "moonshot", "mode": "chat",
+                  "input_cost_per_token": 6e-07, "output_cost_per_token": 2.5e-06},
+    "moonshot/kimi-test": {"litellm_provider": "moonshot", "mode": "chat",
+                           "input_cost_per_token": 6e-07, "output_cost_per_token": 2.5e-06},
     "claude-latest-test": {"alias_of": "claude-sonnet-test"},
     "fireworks-size-class-test": {"input_cost_per_token": 2e-07, "output_cost_per_token": 2e-07},
     "sample_spec": {"mode": "one of: chat, embedding, ..."},
@@ -140,6 +144,8 @@ def test_litellm_ids_kinds_and_fields():
     assert fields["prices"] == [{"effectiveFrom": None, "components": [
         {"unit": "input_tokens", "price": "5"}, {"unit": "output_tokens", "price": "15"}]}]
     assert "contextWindow" not in by_id["openai/sora-2-test"]["fields"]  # not a video field
+    # two keys for one model at one price: one model, both keys
+    assert by_id["moonshot/kimi-test"]["keys"] == ["moonshot/kimi-test", "kimi-test"]
 
 
 def test_litellm_reports_every_entry_it_does_not_import_by_key():
@@ -156,8 +162,8 @@ def test_litellm_reports_every_entry_it_does_not_import_by_key():
         "its model id breaks the id grammar")
     assert why["claude-latest-test"] == ["an alias of claude-sonnet-test (no price of its own)"]
     assert why["fireworks-size-class-test"][0].startswith("no litellm_provider")
-    assert why["deepseek-test"] == ["the same model id (deepseek/deepseek-test) as the key "
-                                    "deepseek/deepseek-test, which is imported"]
+    assert why["deepseek-test"] == ["the same model id as the key deepseek/deepseek-test, "
+                                    "which is imported, with another price or mode"]
     assert "tiered_pricing is not expressed" in why["odd-test"]  # the converter's reasons
     assert converted.entries == len(data) - 1
     unpriced = {"claude-latest-test"}
