@@ -32,6 +32,7 @@ import requests  # noqa: E402
 from alembic import command  # noqa: E402
 
 import bench.cpu  # noqa: E402
+import bench.imports  # noqa: E402
 import bench.sockets  # noqa: E402
 from db.cli import alembic_config  # noqa: E402
 from tests.servers import Gunicorn, PostgresServer  # noqa: E402
@@ -400,14 +401,49 @@ def main() -> None:
             live = {"error": repr(error)}
         print(f"live: {live}", flush=True)
         sockets = run_sockets(work)
+        imported = run_imports(work, postgres)
     finally:
         floor_server.stop()
         postgres.remove()
         shutil.rmtree(work, ignore_errors=True)
-    report = render(floor, runs, sizes, slow, live)
+    report = render(floor, runs, sizes, slow, live) + render_imports(imported)
     report += "\n" + "\n".join(bench.sockets.render(sockets)) + "\n"
     (ROOT / "bench" / "results.md").write_text(report)
     print(report)
+
+
+def run_imports(work: Path, postgres: PostgresServer) -> dict:
+    """bench/imports.py on both databases: the LiteLLM map and genai-prices imported (plan,
+    apply), reads at that size, and an export -> apply round trip. In-process, as the CLI."""
+    figures = {}
+    for database in ("sqlite", "postgresql"):
+        if database == "sqlite":
+            urls = {name: f"sqlite:///{work}/imports-{name}.db" for name in ("import", "roundtrip")}
+        else:
+            for name in ("import", "roundtrip"):
+                postgres.create_database(f"imports_{name}")
+            urls = {name: postgres.url(f"imports_{name}") for name in ("import", "roundtrip")}
+        try:
+            figures[database] = bench.imports.measure(urls)
+        except Exception as error:  # noqa: BLE001 - report it beside the other figures
+            figures[database] = {"error": {"failed": repr(error)}}
+        print(f"imports, {database}: done", flush=True)
+    return figures
+
+
+def render_imports(figures: dict) -> str:
+    found = "the whole map" if bench.imports.LITELLM_MAP.exists() else (
+        "no map (set LITELLM_MAP to a model_prices_and_context_window.json)")
+    lines = ["", f"Imports at catalog scale (`bench/imports.py`, in-process as the CLI runs them): "
+             f"LiteLLM's {bench.imports.LITELLM_MAP.name}, {found}, then genai-prices; each "
+             "converted, planned (no lock), applied (one transaction) and planned again; at "
+             "that size listModels by each filter (ms per call in the function) and "
+             "getActiveModels with every model on; then the catalog exported and applied to a "
+             "fresh database, and again. Peak RSS: the process's resident memory during the "
+             "step, sampled every 5 ms.", "", *bench.imports.HEADER]
+    for database, rows in figures.items():
+        lines += bench.imports.render(database, rows)
+    return "\n".join(lines) + "\n"
 
 
 def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:

@@ -140,14 +140,14 @@ def _read_catalog(path: str) -> dict:
         raise click.ClickException(f"{path}: nested too deeply to read") from None
 
 
-def _run_file(path: str, args: dict) -> dict:
+def _run_file(path: str, args: dict, source: str = "cli") -> dict:
     try:
-        return call(path, args, identity=system("cli"), source="cli")
+        return call(path, args, identity=system("cli"), source=source)
     except FunctionError as error:
         for problem in error.data.get("errors", []):
-            where = f"entry {problem['entry']}" if problem["entry"] is not None else "file"
+            where = f"entry {problem['entry']}" if problem.get("entry") is not None else "file"
             field = f" {problem['field']}" if problem.get("field") else ""
-            click.echo(f"error: {where} ({problem['modelId'] or '-'}){field}: "
+            click.echo(f"error: {where} ({problem.get('modelId') or '-'}){field}: "
                        f"{problem['message']}", err=True)
         raise click.ClickException(error.message) from None
 
@@ -195,6 +195,196 @@ def apply_catalog(file: str, reason: str) -> None:
     """Make the catalog match FILE, all or nothing."""
     plan = _run_file("catalog:applyCatalog", {"catalog": _read_catalog(file), "reason": reason})
     click.echo("\n".join(describe_plan(plan)))
+
+
+def parse_time(text: str) -> int:
+    """--at: ISO 8601 (UTC when it names no offset: 2026-07-01, 2026-07-01T09:30,
+    2026-07-01T09:30:00+02:00) or milliseconds since the epoch."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time (2026-07-01T09:30Z) or "
+                                 "milliseconds since the epoch", param_hint="--at") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _short(value, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _component(change: dict) -> str:
+    when = ", ".join(f"{k}={v}" for k, v in change.get("when", {}).items())
+    text = f"    {change['unit']}{f' [{when}]' if when else ''}: {change['old'] or '-'} -> " \
+           f"{change['new'] or '-'}"
+    if "newTiers" in change:
+        text += f" (tiers {_short(change['oldTiers'], 60)} -> {_short(change['newTiers'], 60)})"
+    return text
+
+
+def describe_import(plan: dict, verbose: bool, counts: dict | None = None) -> list[str]:
+    """The import plan as text: what it creates and changes (old -> new), what it leaves."""
+    lines = []
+    for model in plan["created"]:
+        lines.append(f"+ create {model['modelId']} ({model['contentType']}, "
+                     f"{model['provider']})")
+    when = f" from {_when(plan['at'])}" if plan["at"] is not None else ""
+    for change in plan["priceChanges"]:
+        percent = change["changePercent"]
+        typical = (f"{change['oldUsd']} -> {change['newUsd']} USD"
+                   f"{f' ({float(percent):+.1f}%)' if percent is not None else ''} for "
+                   f"{change['usage']}" if change["usage"] else "no typical request to compare")
+        lines.append(f"$ price {change['modelId']}{when}: {typical}")
+        lines += [_component(c) for c in change["components"]]
+        others = [c for c in change["changes"] if c["field"] != "prices"]
+        lines += [f"    {c['field']}: {_short(c['old'])} -> {_short(c['new'])}" for c in others]
+    for change in plan["fieldChanges"]:
+        lines.append(f"~ change {change['modelId']}")
+        lines += [f"    {c['field']}: {_short(c['old'])} -> {_short(c['new'])}"
+                  for c in change["changes"]]
+    for kept in plan["localEditsKept"]:
+        lines.append(f"= local edits kept {kept['modelId']}: {', '.join(kept['fields'])} "
+                     "(--overwrite-local-edits to replace them)")
+    for done in plan["localEditsOverwritten"]:
+        lines.append(f"! local edits overwritten {done['modelId']}: {', '.join(done['fields'])}")
+    for locked in plan["locked"]:
+        lines.append(f"# locked, skipped {locked['modelId']}: {', '.join(locked['fields'])}")
+    missing = plan["notRepresentable"]
+    if missing:
+        lines.append(f"Not representable: {len(missing)} entr"
+                     f"{'y' if len(missing) == 1 else 'ies'}, by reason:")
+        lines += [f"  {n:5d}  {reason}" for reason, n in plan["notRepresentableByReason"].items()]
+        if verbose:
+            lines += [f"  - {', '.join(item['keys'])}: {'; '.join(item['reasons'])}"
+                      for item in missing]
+        else:
+            lines.append("  (--verbose lists them by key)")
+    if plan["notesByReason"]:
+        lines.append(f"Left out of imported models (not prices of a request, or fields the spec "
+                     f"refuses), {len(plan['notes'])} models, by note:")
+        lines += [f"  {n:5d}  {note}" for note, n in plan["notesByReason"].items()]
+        if verbose:
+            lines += [f"  - {item['modelId']}: {'; '.join(item['notes'])}"
+                      for item in plan["notes"]]
+    if plan["newDefault"]:
+        lines.append(f"No model was active: {plan['newDefault']} becomes the default")
+    c = plan["counts"]
+    lines.append(f"{c['created']} to create ({'active' if plan['activate'] else 'inactive'}), "
+                 f"{c['priceChanges']} price changes{when}, {c['fieldChanges']} field changes, "
+                 f"{c['unchanged']} unchanged, {c['localEditsKept']} with local edits kept, "
+                 f"{c['locked']} locked, {c['notRepresentable']} not representable")
+    if counts:
+        share = c["notRepresentablePriced"] / counts["priced"] if counts["priced"] else 0
+        lines.append(f"Source: {counts['entries']} entries, {counts['priced']} priced; not "
+                     f"representable: {c['notRepresentablePriced']} priced entries "
+                     f"({share:.1%})")
+    if plan["priceChanges"]:
+        lines.append("Prices: USD per 1M tokens, per image, per second, per 1K characters, per "
+                     "hour of audio; the change in % is that of the typical request named.")
+    return [line for line in lines if line]
+
+
+class _Bar:
+    """A progress bar on standard error for each stage of a long import."""
+
+    MIN = 200  # below this many items, no bar
+
+    def __init__(self) -> None:
+        self.bar, self.stage = None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if total < self.MIN:
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = click.progressbar(length=total, label=f"{stage:9s}", file=sys.stderr,
+                                         show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@catalog_cli.command("import-prices")
+@click.argument("source", type=click.Choice(("litellm", "genai-prices")))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--provider", "providers", multiple=True,
+              help="Only this provider (LiteLLM litellm_provider, genai-prices provider id); "
+                   "repeat for more.")
+@click.option("--at", "at", help="Schedule the price changes for this time (ISO 8601, UTC "
+                                 "unless it says; or ms since the epoch).")
+@click.option("--verbose", is_flag=True, help="List entries that are not representable by key.")
+@click.option("--apply", "apply_", is_flag=True, help="Apply the plan (all or nothing).")
+@click.option("--reason", help="Why: recorded in every changed model's history (with --apply).")
+@click.option("--activate", is_flag=True, help="Create new models active (default: inactive).")
+@click.option("--overwrite-local-edits", is_flag=True,
+              help="Replace fields changed in the catalog since the last import from SOURCE.")
+@with_appcontext
+def import_prices(source: str, file: str | None, providers: tuple[str, ...], at: str | None,
+                  verbose: bool, apply_: bool, reason: str | None, activate: bool,
+                  overwrite_local_edits: bool) -> None:
+    """Import a public price map: print the plan (changes nothing), or with --apply --reason
+    apply it. SOURCE is litellm (FILE: a LiteLLM model_prices_and_context_window.json) or
+    genai-prices (the installed package's data)."""
+    from functions import imports, sources
+
+    if source == "litellm" and file is None:
+        raise click.UsageError("litellm needs FILE: a model_prices_and_context_window.json")
+    if source == "genai-prices" and file is not None:
+        raise click.UsageError("genai-prices reads the installed package; give no FILE")
+    if apply_ and not reason:
+        raise click.UsageError("--apply needs --reason TEXT")
+    data = _read_catalog(file) if file else None
+    options = {"activate": activate, "overwriteLocalEdits": overwrite_local_edits}
+    if at is not None:
+        options["at"] = parse_time(at)
+    bar = _Bar()
+    try:
+        with imports.progress(bar):
+            size = len(data) if isinstance(data, dict) else 0
+            if source == "genai-prices":
+                from genai_prices.data import providers as genai
+
+                size = sum(len(p.models) for p in genai)
+            converted = sources.convert(
+                source, data, providers, progress=_counting(bar, "reading", size))
+            args = {**converted.args(), "options": options}
+            if apply_:
+                args["reason"] = reason
+            plan = _run_file("catalog:importPrices" if apply_ else "catalog:planImport", args,
+                             source=imports.history_source(source))
+    except FunctionError as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        bar.close()
+    lines = describe_import(plan, verbose, {"entries": converted.entries,
+                                            "priced": converted.priced})
+    click.echo("\n".join(lines))
+    click.echo("Applied." if apply_ else "Nothing was changed (--apply --reason TEXT applies "
+               "this plan).")
+
+
+def _counting(bar: _Bar, stage: str, total: int):
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        if done[0] % 50 == 0 or done[0] >= total:
+            bar(stage, min(done[0], total), total)
+
+    return advance
 
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "seeds" / "catalog.schema.json"

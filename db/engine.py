@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, func, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, func, select, text
 from sqlalchemy.orm import Session
 
 # Key of the transaction-level advisory lock that serializes catalog writers on PostgreSQL.
@@ -136,6 +136,42 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError() from error
 
 
+# Many new rows of one of these tables in one flush get their keys first (`number_new_rows`).
+NUMBERED = ("models", "model_history")
+BULK = 20
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int] | None:
+    """`count` fresh primary keys of `table`, in one statement: from its sequence on
+    PostgreSQL; after the largest key on SQLite, whose writers hold the database's write lock
+    (BEGIN IMMEDIATE) for their whole transaction. None when the table has no sequence."""
+    if session.get_bind().dialect.name == "postgresql":
+        keys = session.execute(text(
+            "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": table.name, "n": count}).scalars().all()
+        return None if not keys or keys[0] is None else sorted(keys)
+    start = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + 1 + count))
+
+
+def number_new_rows(session: Session, flush_context=None, instances=None) -> None:
+    """Before a flush that inserts many rows of a numbered table (an import, a catalog file, a
+    bulk change): give them their keys in one statement, in the order they were added, so that
+    they are inserted in one executemany, without fetching each new key back (SQLite answers
+    RETURNING row by row, and psycopg spends seconds parsing a thousand-row VALUES list)."""
+    pending: dict[str, list] = {}
+    for obj in session.new:
+        table = getattr(obj, "__table__", None)
+        if table is not None and table.name in NUMBERED and obj.id is None:
+            pending.setdefault(table.name, []).append(obj)
+    for rows in pending.values():
+        if len(rows) < BULK:
+            continue
+        keys = reserve_ids(session, rows[0].__table__, len(rows))
+        for row, key in zip(rows, keys or (), strict=False):
+            row.id = key
+
+
 @contextmanager
 def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
     """One all-or-nothing transaction.
@@ -153,6 +189,8 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
         elif write:
             conn = conn.execution_options(isolation_level="READ COMMITTED")
         with Session(bind=conn, expire_on_commit=False, autoflush=True) as session:
+            if write:
+                event.listen(session, "before_flush", number_new_rows)
             if write and engine.dialect.name == "postgresql":
                 session.execute(select(func.pg_advisory_xact_lock(CATALOG_LOCK_KEY)))
             try:

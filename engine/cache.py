@@ -46,6 +46,16 @@ class Snapshot:
     pks: list[int] = field(default_factory=list)
     active: list[Entry] = field(default_factory=list)
     key: Callable[[str], str] = str  # a modelId as the catalog spells it (its canonical form)
+    # What readers derive from this snapshot (the list's indexes), built once on first use.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, name: object, build: Callable[[Snapshot], object]) -> object:
+        """`build(self)`, computed once per snapshot (a racing thread may compute it too; both
+        answers are equal, one is kept)."""
+        found = self.memo.get(name)
+        if found is None:
+            found = self.memo.setdefault(name, build(self))
+        return found
 
     def find(self, model_id: str) -> Entry | None:
         return self.by_model_id.get(self.key(model_id))

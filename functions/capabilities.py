@@ -20,6 +20,9 @@ def require_video(model: Model) -> None:
 
 
 def check_quality(model: Model, quality: str) -> None:
+    """A video model priced by `prices` that lists no qualities takes any (its price decides)."""
+    if not model.supported_qualities and model.prices is not None:
+        return
     if quality not in model.supported_qualities:
         raise FunctionError(
             "UNSUPPORTED_QUALITY",
@@ -42,6 +45,17 @@ def resolve_duration(model: Model, duration: int | None) -> int:
                 supported=[fixed],
             )
         return fixed
+    if not model.supported_durations and model.prices is not None:
+        # priced by `prices` with no durations listed: any whole duration up to maxDuration
+        longest = model.max_duration or 3600
+        if duration is None:
+            raise FunctionError("INVALID_ARGUMENT", f"duration is required for "
+                                f"{model.model_id} (up to {longest} s)", field="duration")
+        if not 1 <= duration <= longest:
+            raise FunctionError("UNSUPPORTED_DURATION", f"{model.model_id} runs up to "
+                                f"{longest} s; got {duration} s", field="duration",
+                                supported=[1, longest])
+        return duration
     supported = ", ".join(f"{d} s" for d in model.supported_durations)
     if duration is None:
         raise FunctionError(

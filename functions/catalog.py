@@ -8,7 +8,7 @@ from db.schema import CatalogState, Model
 from engine.errors import FunctionError
 from engine.runtime import SIGNED_IN, Context, mutation, query
 from engine.values import Validator, v
-from functions import fields, models, spec, states
+from functions import fields, imports, models, spec, states
 from functions.changes import assign, record
 from functions.documents import config_of
 from functions.plan import STATE, Plan, file_entry, refusal
@@ -195,3 +195,44 @@ def _write_one(ctx: Context, draft, model: Model | None, reason: str | None) -> 
     if before is not None:
         record(ctx, model, before, "import", reason)
     return model
+
+
+# -- importing public price maps (functions/imports.py, functions/sources.py) ------------------
+
+
+def _import_plan(ctx: Context, source: str, models_: list[dict], not_representable: list[dict],
+                 options: dict) -> imports.Plan:
+    rows = _models(ctx)
+    wanted = {entry["modelId"] for entry in models_}
+    pks = [row.id for row in rows if row.model_id in wanted]
+    return imports.Plan(rows, imports.local_edits(ctx, source, pks), models_, not_representable,
+                        source, options, ctx.identity, ctx.now)
+
+
+@mutation(imports.import_args(v.optional(v.string(0, 500))), scope="catalog:write",
+          reads_only=True)
+def planImport(ctx: Context, source: str, models: list[dict], notRepresentable=None,
+               options=None, reason: str | None = None) -> dict:
+    """What importing converted price-map entries would do, grouped (created, price changes,
+    field changes, not representable, local edits kept, locked); changes nothing, no lock."""
+    return _import_plan(ctx, source, models, notRepresentable or [], options or {}).summary()
+
+
+def _prepare_import(ctx: Context, source: str, models: list[dict], reason: str,
+                    notRepresentable=None, options=None) -> tuple:
+    """The import's plan, made before the writers' lock, with the catalog version it saw."""
+    version = _version(ctx)
+    return version, _import_plan(ctx, source, models, notRepresentable or [], options or {})
+
+
+@mutation(imports.import_args(v.string(1, 500)), scope="catalog:write", prepare=_prepare_import)
+def importPrices(ctx: Context, source: str, models: list[dict], reason: str,
+                 notRepresentable=None, options=None) -> dict:
+    """Import converted price-map entries, all or nothing, with history source
+    `import:<source>`: never a locked model, the default, a deactivation or a local edit
+    (unless options.overwriteLocalEdits); new models inactive unless options.activate."""
+    version, plan = ctx.prepared
+    if _version(ctx) != version:  # the catalog changed meanwhile: plan again, under the lock
+        plan = _import_plan(ctx, source, models, notRepresentable or [], options or {})
+    imports.write(ctx, plan, reason)
+    return plan.summary()

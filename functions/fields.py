@@ -42,9 +42,18 @@ def settle(config: dict, changed: set[str]) -> dict:
         config[field.name] = field.default  # the model changed kind: the field no longer fits
     _settle_price(config, kind)
     if kind == "video":
-        for name in ("supportedDurations", "supportedQualities"):
-            _require(config, name, "for video models")
-        _settle_durations(config, changed)
+        # A video model priced the simple way (costPerSecond, qualityMultipliers) lists its
+        # durations and qualities. One priced by `prices` may leave them empty (the public price
+        # maps give none): then it takes any duration up to maxDuration (3,600 s without one)
+        # and any quality, priced by its schedule (functions/capabilities.py).
+        if config.get("prices") is None:
+            for name in ("supportedDurations", "supportedQualities"):
+                _require(config, name, "for video models priced by costPerSecond")
+        if config["supportedDurations"]:
+            _settle_durations(config, changed)
+        elif config.get("fixedDuration") is not None:
+            raise FunctionError("INVALID_ARGUMENT", "fixedDuration needs supportedDurations "
+                                "(it must be one of them)", field="fixedDuration")
     return _settle_common(config)
 
 

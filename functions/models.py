@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+import json
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import bindparam, func, select, update
@@ -148,16 +150,33 @@ LIST_FILTERS = {
 }
 
 
-def _matches(entry: Entry, filters: dict, search: str | None) -> bool:
-    for name, value in filters.items():
-        held = entry.config.get(LIST_FILTERS[name].name)
-        if not (value in held if isinstance(held, list) else held == value):
-            return False
-    if search is None:
-        return True
-    config = entry.config
-    return any(search in (config.get(name) or "").casefold()
-               for name in ("modelId", "name", "provider", "description"))
+SEARCHED = ("modelId", "name", "provider", "description")
+
+
+def _index(name: str) -> Callable[[Snapshot], dict]:
+    """Value -> the entries (in creation order) whose filterable field `name` equals it, or,
+    for a list field (capabilities), holds it."""
+    field = LIST_FILTERS[name].name
+
+    def build(snapshot: Snapshot) -> dict:
+        index: dict = {}
+        for entry in snapshot.entries:
+            held = entry.config.get(field)
+            for value in (held if isinstance(held, list) else [held]):
+                index.setdefault(_hashable(value), []).append(entry)
+        return {value: (entries, [e.pk for e in entries]) for value, entries in index.items()}
+
+    return build
+
+
+def _hashable(value):
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _haystacks(snapshot: Snapshot) -> list[str]:
+    """Per entry, in creation order: its searched fields, case-folded, in one string."""
+    return ["\x00".join((e.config.get(name) or "").casefold() for name in SEARCHED)
+            for e in snapshot.entries]
 
 
 @query({
@@ -170,21 +189,43 @@ def listModels(ctx: Context, paginationOpts: dict, search: str | None = None,
                **filters) -> dict:
     """All models, a page at a time, in creation order: stable under inserts. Filters by any
     filterable field of the spec; `search` matches id, name, provider or description, ignoring
-    case. Both are a scan of the in-memory catalog (no database work while it is unchanged)."""
+    case. Filters are indexes of the in-memory catalog (value -> models, built once per catalog
+    version); a search is a scan of one prepared string per model (no database work while the
+    catalog is unchanged)."""
     after = decode_cursor(paginationOpts.get("cursor"))
     limit = paginationOpts["numItems"]
+    snapshot = catalog(ctx)
+    candidates, pks = snapshot.entries, snapshot.pks
+    for name, value in filters.items():  # the smallest matching set, checked against the rest
+        found = snapshot.derived(("index", name), _index(name)).get(_hashable(value), ([], []))
+        if len(found[0]) < len(candidates):
+            candidates, pks = found
     needle = None if search is None else search.casefold()
+    texts = None if needle is None else snapshot.derived("search", _haystacks)
+    positions = None if texts is None else snapshot.derived(
+        "positions", lambda s: {e.pk: i for i, e in enumerate(s.entries)})
     page: list[Entry] = []
     is_done = True
-    for entry in catalog(ctx).after(after):
-        if _matches(entry, filters, needle):
-            if len(page) == limit:
-                is_done = False
-                break
-            page.append(entry)
+    for entry in candidates[bisect_right(pks, after):]:
+        if not _matches(entry, filters):
+            continue
+        if needle is not None and needle not in texts[positions[entry.pk]]:
+            continue
+        if len(page) == limit:
+            is_done = False
+            break
+        page.append(entry)
     last = page[-1].pk if page else after
     return {"page": documents(ctx, page), "isDone": is_done,
             "continueCursor": encode_cursor(last)}
+
+
+def _matches(entry: Entry, filters: dict) -> bool:
+    for name, value in filters.items():
+        held = entry.config.get(LIST_FILTERS[name].name)
+        if not (value in held if isinstance(held, list) else held == value):
+            return False
+    return True
 
 
 # -- invariants ------------------------------------------------------------------------------

@@ -59,9 +59,12 @@ class Draft:
 
 
 def stored(config: dict) -> dict:
-    """Fields as the database gives them back (prices go through exact micro-USD)."""
-    return {**config, "costPerSecond": from_micros(to_micros(config["costPerSecond"],
-                                                             "costPerSecond"))}
+    """Fields as the database gives them back (prices go through exact micro-USD); a model
+    priced by `prices` has no costPerSecond."""
+    cost = config["costPerSecond"]
+    if cost is None:
+        return dict(config)
+    return {**config, "costPerSecond": from_micros(to_micros(cost, "costPerSecond"))}
 
 
 class Plan:

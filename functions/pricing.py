@@ -19,7 +19,7 @@ from functions import models, prices
 from functions.capabilities import check_quality, require_active, resolve_duration, resolve_request
 from functions.documents import MICROS
 
-OPTIONS = ("quality", "resolution", "size", "serviceTier")
+OPTIONS = prices.OPTION_KEYS  # every option the engine prices by
 TIMESTAMP = v.int(0, 253_402_300_799_999)  # up to the year 9999, in ms
 
 
