@@ -17,8 +17,11 @@ CATALOG_LOCK_KEY = 0x4D43  # "MC"
 
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
 
-# The table a writing statement writes, as every dialect here renders it.
+# The table a writing statement writes, as every dialect here renders it; a statement that
+# begins with WITH may write in each of its parts (PostgreSQL's data-modifying CTEs).
 WRITE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+WITH = re.compile(r'\s*WITH\b', re.IGNORECASE)
+WRITES = re.compile(r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
 _written: ContextVar[set[str] | None] = ContextVar("written", default=None)
 
 
@@ -36,6 +39,9 @@ def noting_writes() -> Iterator[set[str]]:
 def _note_write(conn, cursor, statement: str, parameters, context, executemany) -> None:
     tables = _written.get()
     if tables is not None:
+        if WITH.match(statement):
+            tables.update(name.lower() for name in WRITES.findall(statement))
+            return
         found = WRITE.match(statement)
         if found:
             tables.add(found.group(1).lower())
@@ -176,6 +182,20 @@ def single_statement(engine: Engine) -> Iterator[Connection]:
     so it costs one round trip and takes no catalog lock (and needs no ORM session)."""
     with autocommit_connection(engine) as conn:
         yield conn
+
+
+@contextmanager
+def together(conn: Connection) -> Iterator[Connection]:
+    """Several statements on an autocommit connection as one transaction (SQLite takes its
+    write lock at once, as every writer here does). On PostgreSQL, prefer one statement."""
+    begin = "BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else "BEGIN"
+    conn.exec_driver_sql(begin)
+    try:
+        yield conn
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK")
+        raise
+    conn.exec_driver_sql("COMMIT")
 
 
 def classify_error(error: BaseException) -> str | None:
