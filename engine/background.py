@@ -39,7 +39,7 @@ def take_lease(engine: Engine, name: str, now: int, every_ms: int) -> bool:
             return True
         first = INSERTS[conn.dialect.name](LEASES).values(
             name=name, next_run=now + every_ms, holder=HOLDER).on_conflict_do_nothing()
-        return conn.execute(first).rowcount == 1
+        return conn.execute(first.returning(LEASES.c.name)).first() is not None
 
 
 class Periodic:
