@@ -85,8 +85,8 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
         if doc["state"] == "failing":
             left_out.append({"modelId": model.model_id, "code": "FAILING",
                              "reason": f"its health is failing (success rate "
-                                       f"{doc['successRate']}% over the last "
-                                       f"{doc['windowSeconds'] // 60} min)"})
+                                       f"{doc['successRate']:.1f}% of {doc['generations']} "
+                                       f"generations over {doc['windowSeconds'] // 60} min)"})
             continue
         try:
             quote = pricing.quote(ctx, modelId=model.model_id, usage=usage, options=options)
