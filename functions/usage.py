@@ -20,6 +20,7 @@ then 24 hour rows, then one day row; each row holds at most USAGE_MAX_ERROR_CODE
 
 from __future__ import annotations
 
+import json
 import math
 from bisect import bisect_left
 from collections import Counter, defaultdict
@@ -178,7 +179,7 @@ class Bucket:
     def parameters(self, prefix: str, cap: int) -> dict:
         out = {f"{prefix}g": self.generations, f"{prefix}s": self.successes,
                f"{prefix}t": self.time_micros, f"{prefix}c": self.credits,
-               f"{prefix}e": capped(self.errors, cap) or None}
+               f"{prefix}e": json.dumps(capped(self.errors, cap)) if self.errors else None}
         out.update((f"{prefix}{name}", count) for name, count in zip(HISTOGRAM, self.histogram,
                                                                      strict=True))
         return out
@@ -219,14 +220,13 @@ def write(ctx: Context, items: list[Generation]) -> dict[int, Totals]:
         usage.update({f"u{j}pk": pk, f"u{j}start": minute})
         usage.update(by_minute[(pk, minute)].parameters(f"u{j}", cap))
     conn: Connection = ctx.db
-    dialect = conn.dialect.name
-    if dialect == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
-        result = conn.execute(statement(dialect, "both", len(by_model), len(rows), cap),
-                              {**stats, **usage}).all()
+    dialect = conn.dialect
+    if dialect.name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
+        result = statement(dialect, "both", len(by_model), len(rows), cap).run(
+            conn, {**stats, **usage}).all()
     else:
         with together(conn):
-            result = conn.execute(statement(dialect, "stats", len(by_model), 0, cap),
-                                  stats).all()
+            result = statement(dialect, "stats", len(by_model), 0, cap).run(conn, stats).all()
             upsert_rows(conn, by_minute, MINUTE // 1000, cap)
     return {row.model_pk: Totals(row.total_generations, row.successful_generations,
                                  row.total_time_micros) for row in result}
@@ -245,7 +245,7 @@ def upsert_rows(conn, buckets: dict[tuple[int, int], Bucket], size: int, cap: in
         for j, (pk, start) in enumerate(chunk):
             params.update({f"u{j}pk": pk, f"u{j}start": start})
             params.update(buckets[(pk, start)].parameters(f"u{j}", cap))
-        conn.execute(statement(conn.dialect.name, "usage", 0, len(chunk), cap), params)
+        statement(conn.dialect, "usage", 0, len(chunk), cap).run(conn, params)
 
 
 # The merge of a row's error codes with those added, keeping at most `cap` codes (the most
@@ -274,18 +274,36 @@ MERGE_ERRORS = {
   GROUP BY 1)) END""",
 }
 INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-_statements: dict[tuple, object] = {}
 
 
-def statement(dialect: str, kind: str, models_: int, rows: int, cap: int):
-    """The recording statements, built once per shape (their compiled form is cached):
-    `stats` adds to model_stats and returns the totals, `usage` adds to usage rows, `both` is
-    the two as one PostgreSQL statement (a data-modifying WITH)."""
-    key = (dialect, kind, models_, rows, cap)
-    built = _statements.get(key)
-    if built is None:
-        built = _statements[key] = _build(dialect, kind, models_, rows, cap)
-    return built
+@dataclass(frozen=True)
+class Prepared:
+    """A recording statement compiled once for a dialect: run on the driver with no
+    per-call compilation (a multi-row INSERT is not in SQLAlchemy's compiled cache)."""
+
+    sql: str
+    order: tuple[str, ...] | None  # the parameters' order (SQLite's `?`); None: by name
+
+    def run(self, conn, params: dict):
+        args = params if self.order is None else tuple(params[name] for name in self.order)
+        return conn.exec_driver_sql(self.sql, args)
+
+
+_statements: dict[tuple, Prepared] = {}
+
+
+def statement(dialect, kind: str, models_: int, rows: int, cap: int) -> Prepared:
+    """The recording statements, compiled once per shape: `stats` adds to model_stats and
+    returns the totals, `usage` adds to usage rows, `both` is the two as one PostgreSQL
+    statement (a data-modifying WITH)."""
+    key = (dialect.name, kind, models_, rows, cap)
+    prepared = _statements.get(key)
+    if prepared is None:
+        compiled = _build(dialect.name, kind, models_, rows, cap).compile(dialect=dialect)
+        order = None if dialect.paramstyle in ("named", "pyformat") else tuple(
+            compiled.positiontup)
+        prepared = _statements[key] = Prepared(str(compiled), order)
+    return prepared
 
 
 def _build(dialect: str, kind: str, models_: int, rows: int, cap: int):
