@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 
 from sqlalchemy import Connection, bindparam, delete, func, literal_column, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -209,43 +210,53 @@ def write(ctx: Context, items: list[Generation]) -> dict[int, Totals]:
         by_minute[(g.model_pk, g.minute)].add_generation(g)
     now = max(g.recorded_at for g in items)
     cap = ctx.config["USAGE_MAX_ERROR_CODES"]
-    stats = {}
-    for i, pk in enumerate(sorted(by_model)):  # in key order: rows are locked in one order
-        count, successes, micros = by_model[pk]
-        stats.update({f"p{i}": pk, f"g{i}": count, f"s{i}": successes, f"t{i}": micros})
-    stats["now"] = now
-    rows = sorted(by_minute)
-    usage = {"size": MINUTE // 1000}
-    for j, (pk, minute) in enumerate(rows):
-        usage.update({f"u{j}pk": pk, f"u{j}start": minute})
-        usage.update(by_minute[(pk, minute)].parameters(f"u{j}", cap))
     conn: Connection = ctx.db
     dialect = conn.dialect
-    if dialect.name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
-        result = statement(dialect, "both", len(by_model), len(rows), cap).run(
-            conn, {**stats, **usage}).all()
-    else:
+    if dialect.name == "postgresql" and len(by_minute) <= ONE_STATEMENT_ROWS:
+        params = {**stats_parameters(by_model, now), **usage_parameters(by_minute, cap)}
+        result = statement(dialect, "both", len(by_model), len(by_minute), cap).run(
+            conn, params).all()
+    else:  # one transaction, statements of at most CHUNK_ROWS rows (bounded parameters)
+        result = []
         with together(conn):
-            result = statement(dialect, "stats", len(by_model), 0, cap).run(conn, stats).all()
+            keys = sorted(by_model)
+            for first in range(0, len(keys), CHUNK_ROWS):
+                chunk = {pk: by_model[pk] for pk in keys[first:first + CHUNK_ROWS]}
+                result += statement(dialect, "stats", len(chunk), 0, cap).run(
+                    conn, stats_parameters(chunk, now)).all()
             upsert_rows(conn, by_minute, MINUTE // 1000, cap)
     return {row.model_pk: Totals(row.total_generations, row.successful_generations,
                                  row.total_time_micros) for row in result}
 
 
-ONE_STATEMENT_ROWS = 200  # usage rows in PostgreSQL's one statement (65,535 parameters at most)
-CHUNK_ROWS = 500
+ONE_STATEMENT_ROWS = 200  # usage rows in PostgreSQL's one statement
+CHUNK_ROWS = 500  # rows per statement: 16,000 parameters at most (SQLite allows 32,766)
+
+
+def stats_parameters(by_model: dict[int, list[int]], now: int) -> dict:
+    params: dict = {"now": now}
+    for i, pk in enumerate(sorted(by_model)):  # in key order: rows are locked in one order
+        count, successes, micros = by_model[pk]
+        params.update({f"p{i}": pk, f"g{i}": count, f"s{i}": successes, f"t{i}": micros})
+    return params
+
+
+def usage_parameters(buckets: dict[tuple[int, int], Bucket], cap: int, size: int = MINUTE,
+                     ) -> dict:
+    params: dict = {"size": size // 1000}
+    for j, (pk, start) in enumerate(sorted(buckets)):
+        params.update({f"u{j}pk": pk, f"u{j}start": start})
+        params.update(buckets[(pk, start)].parameters(f"u{j}", cap))
+    return params
 
 
 def upsert_rows(conn, buckets: dict[tuple[int, int], Bucket], size: int, cap: int) -> None:
-    """Add buckets {(model_pk, start): Bucket} of one size to their rows, in key order."""
+    """Add buckets {(model_pk, start): Bucket} of one size (s) to their rows, in key order."""
     keys = sorted(buckets)
     for first in range(0, len(keys), CHUNK_ROWS):
-        chunk = keys[first:first + CHUNK_ROWS]
-        params = {"size": size}
-        for j, (pk, start) in enumerate(chunk):
-            params.update({f"u{j}pk": pk, f"u{j}start": start})
-            params.update(buckets[(pk, start)].parameters(f"u{j}", cap))
-        statement(conn.dialect, "usage", 0, len(chunk), cap).run(conn, params)
+        chunk = {key: buckets[key] for key in keys[first:first + CHUNK_ROWS]}
+        statement(conn.dialect, "usage", 0, len(chunk), cap).run(
+            conn, usage_parameters(chunk, cap, size * 1000))
 
 
 # The merge of a row's error codes with those added, keeping at most `cap` codes (the most
@@ -289,21 +300,18 @@ class Prepared:
         return conn.exec_driver_sql(self.sql, args)
 
 
-_statements: dict[tuple, Prepared] = {}
-
-
 def statement(dialect, kind: str, models_: int, rows: int, cap: int) -> Prepared:
-    """The recording statements, compiled once per shape: `stats` adds to model_stats and
-    returns the totals, `usage` adds to usage rows, `both` is the two as one PostgreSQL
-    statement (a data-modifying WITH)."""
-    key = (dialect.name, kind, models_, rows, cap)
-    prepared = _statements.get(key)
-    if prepared is None:
-        compiled = _build(dialect.name, kind, models_, rows, cap).compile(dialect=dialect)
-        order = None if dialect.paramstyle in ("named", "pyformat") else tuple(
-            compiled.positiontup)
-        prepared = _statements[key] = Prepared(str(compiled), order)
-    return prepared
+    """The recording statements, compiled once per shape (the most used shapes are kept):
+    `stats` adds to model_stats and returns the totals, `usage` adds to usage rows, `both` is
+    the two as one PostgreSQL statement (a data-modifying WITH)."""
+    return _prepared(dialect, kind, models_, rows, cap)
+
+
+@lru_cache(maxsize=128)
+def _prepared(dialect, kind: str, models_: int, rows: int, cap: int) -> Prepared:
+    compiled = _build(dialect.name, kind, models_, rows, cap).compile(dialect=dialect)
+    order = None if dialect.paramstyle in ("named", "pyformat") else tuple(compiled.positiontup)
+    return Prepared(str(compiled), order)
 
 
 def _build(dialect: str, kind: str, models_: int, rows: int, cap: int):
