@@ -1,12 +1,14 @@
 """`python -m bench.recording [--baseline DIR]`: what recording a generation costs, under
 gunicorn and wrk as `make bench` runs it, on SQLite and PostgreSQL (durable), 3 models.
 
-Rows, run in turn ROUNDS times each (medians): `updateModelStats`, `recordGenerations` with one
-event and with 100 events. With `--baseline DIR` (another checkout, e.g. made with `git archive
-<commit> | tar -x -C DIR`), that tree's `updateModelStats` is served from its own database
-beside this one's and measured in the same turns, so the ratios compare runs made at the same
-moment on the same machine. Reported: calls/s, generations/s, and CPU per generation of the
-server (gunicorn, user + system) and of this benchmark's PostgreSQL. Speed is reported, never
+Rows, run in turn ROUNDS times each, each round starting with the next row (medians):
+`updateModelStats`, `recordGenerations` with one event and with 100 events. With `--baseline
+DIR` (another checkout, e.g. made with `git archive <commit> | tar -x -C DIR`), that tree's
+`updateModelStats` is served from its own database beside this one's and measured in the same
+turns, so the ratios compare runs made at the same moment on the same machine. Reported:
+calls/s, generations/s, and CPU per generation of the server (gunicorn, user + system) and of
+this benchmark's PostgreSQL. BENCH_DATABASES (`sqlite,postgresql`) picks the databases. Speed
+is reported, never
 asserted.
 """
 
@@ -63,8 +65,8 @@ def run(database: str, url: str, baseline_url: str | None, tree: Path | None,
             if name in ROWS and (prefix == "" or name == "updateModelStats")]
     results: dict[str, list[dict]] = {name: [] for name, *_ in rows}
     try:
-        for _ in range(ROUNDS):
-            for name, server, token, body in rows:
+        for round_ in range(ROUNDS):  # each round starts with another row: no row always
+            for name, server, token, body in rows[round_:] + rows[:round_]:  # follows another
                 results[name].append(measure(server, body, token, database_pid))
     finally:
         for server, _ in servers.values():
@@ -81,6 +83,11 @@ def summary(results: dict[str, list[dict]]) -> dict[str, dict]:
         out[name] = {"calls/s": statistics.median(r["rps"] for r in runs),
                      "generations/s": statistics.median(r["rps"] for r in runs) * events,
                      "cpu_us_per_generation": statistics.median(cpu),
+                     "server_us": statistics.median(
+                         (r["cpu"]["server_user"] + r["cpu"]["server_system"]) / events
+                         for r in runs),
+                     "database_us": statistics.median(r["cpu"]["database"] / events
+                                                      for r in runs),
                      "failed": sum(r["failed"] for r in runs)}
     return out
 
@@ -97,11 +104,14 @@ def main() -> None:
         postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0])
         for name in ("current", "baseline"):
             postgres.create_database(name)
-        report["sqlite"] = summary(run("sqlite", f"sqlite:///{work}/current.db",
-                                       f"sqlite:///{work}/baseline.db", tree, work, None))
-        report["postgresql"] = summary(run(
-            "postgresql", postgres.url("current"), postgres.url("baseline"), tree, work,
-            postmaster))
+        databases = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
+        if "sqlite" in databases:
+            report["sqlite"] = summary(run("sqlite", f"sqlite:///{work}/current.db",
+                                           f"sqlite:///{work}/baseline.db", tree, work, None))
+        if "postgresql" in databases:
+            report["postgresql"] = summary(run(
+                "postgresql", postgres.url("current"), postgres.url("baseline"), tree, work,
+                postmaster))
     finally:
         postgres.remove()
     for database, rows in report.items():
@@ -109,7 +119,8 @@ def main() -> None:
         for name, row in rows.items():
             print(f"  {name:34s} {row['calls/s']:7.0f} calls/s {row['generations/s']:8.0f} "
                   f"generations/s  {row['cpu_us_per_generation']:6.0f} µs CPU/generation "
-                  f"(server + database)  failed {row['failed']}")
+                  f"(server {row['server_us']:.0f} + database {row['database_us']:.0f})  "
+                  f"failed {row['failed']}")
         if tree is not None:
             base = rows["baseline updateModelStats"]
             for name in ROWS:

@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from db import get_db
 from db.engine import read, together
-from db.schema import HISTOGRAM, HISTOGRAM_BUCKETS, Model, ModelStats, usage_buckets
+from db.schema import HISTOGRAM, HISTOGRAM_BUCKETS, ModelStats, usage_buckets
 from engine.cache import catalog_cache
 from engine.errors import FunctionError
 from engine.runtime import SIGNED_IN, Context, mutation, query
@@ -114,23 +114,26 @@ def backfill_ms(config) -> int:
     return (config["USAGE_MINUTE_RETENTION_HOURS"] - 1) * HOUR
 
 
-def model_pks(ctx: Context, model_ids: Iterable[str], field_of=lambda i: "modelId") -> list[int]:
-    """The models' primary keys, from the read cache; NOT_FOUND names the first unknown one."""
+def model_pks(model_ids: Iterable[str], field_of=lambda i: "modelId") -> list[int]:
+    """The models' primary keys; NOT_FOUND names the first unknown one. A model's key never
+    changes (models are never removed), so the last configuration the read cache loaded
+    answers, however old, with no check; a model it does not know is looked for in the
+    current configuration."""
     wanted = list(model_ids)
-    with ExitStack() as stack:
-        snapshot = catalog_cache().snapshot(lambda: stack.enter_context(read(get_db().engine)))
-    found = {mid: entry.pk for mid in wanted if (entry := snapshot.find(mid)) is not None}
-    missing = sorted(set(wanted) - found.keys())
-    if missing:  # created elsewhere a moment ago (the cache rechecks every 50 ms): ask
-        rows = ctx.db.execute(select(Model.model_id, Model.id)
-                              .where(Model.model_id.in_(missing))).all()
-        found.update((row.model_id, row.id) for row in rows)
+    cache = catalog_cache()
+    snapshot = cache.latest()
+    if snapshot is None or any(snapshot.find(mid) is None for mid in wanted):
+        with ExitStack() as stack:  # created since, or nothing loaded yet
+            snapshot = cache.snapshot(lambda: stack.enter_context(read(get_db().engine)))
+    pks = []
     for index, model_id in enumerate(wanted):
-        if model_id not in found:
+        entry = snapshot.find(model_id)
+        if entry is None:
             error = models.not_found(model_id)
             error.data["field"] = field_of(index)
             raise error
-    return [found[mid] for mid in wanted]
+        pks.append(entry.pk)
+    return pks
 
 
 def record(ctx: Context, items: Sequence[Generation]) -> tuple[dict[int, Totals], list]:
@@ -370,7 +373,7 @@ def _build(dialect: str, kind: str, models_: int, rows: int, cap: int):
 def recordGenerations(ctx: Context, events: list[dict]) -> dict:
     """Record up to 1,000 finished generations at once, all or nothing (`at`: when each
     finished, ms; in the past, for backfill)."""
-    pks = model_pks(ctx, (e["modelId"] for e in events), lambda i: f"events[{i}].modelId")
+    pks = model_pks((e["modelId"] for e in events), lambda i: f"events[{i}].modelId")
     items = [generation(pk, ctx, **{k: e[k] for k in e if k != "modelId"},
                         where=f"events[{i}].")
              for i, (pk, e) in enumerate(zip(pks, events, strict=True))]
@@ -381,7 +384,7 @@ def recordGenerations(ctx: Context, events: list[dict]) -> dict:
 def record_one(ctx: Context, modelId: str, generationTime: float, success: bool,
                errorCode: str | None, credits: int | None) -> dict:
     """models:updateModelStats: one generation; the model's totals right after it."""
-    (pk,) = model_pks(ctx, [modelId])
+    (pk,) = model_pks([modelId])
     item = generation(pk, ctx, generationTime, success, errorCode, credits)
     totals, later = record(ctx, [item])
     if pk not in totals:
