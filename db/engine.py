@@ -207,15 +207,20 @@ def single_statement(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def together(conn: Connection) -> Iterator[Connection]:
     """Several statements on an autocommit connection as one transaction (SQLite takes its
-    write lock at once, as every writer here does). On PostgreSQL, prefer one statement."""
-    begin = "BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else "BEGIN"
-    conn.exec_driver_sql(begin)
+    write lock at once, as every writer here does). On PostgreSQL, prefer one statement.
+    BEGIN and COMMIT go to the driver directly: they write nothing, and SQLAlchemy's
+    execution around each costs as much as SQLite's work for a small write."""
+    driver = conn.connection.driver_connection
+    driver.execute("BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else "BEGIN")
     try:
         yield conn
     except BaseException:
-        conn.exec_driver_sql("ROLLBACK")
+        try:
+            driver.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the connection is gone: nothing was committed
+            conn.invalidate()
         raise
-    conn.exec_driver_sql("COMMIT")
+    driver.execute("COMMIT")
 
 
 def classify_error(error: BaseException) -> str | None:

@@ -72,6 +72,11 @@ class Tally:
             batch = self._joining.get(key)
             return 0 if batch is None else len(batch.calls)
 
+    def writing(self, key: Hashable) -> bool:
+        """Whether a statement is in flight under this key."""
+        with self._lock:
+            return key in self._writing
+
     def record(self, key: Hashable, items: Sequence[Item],
                write: Callable[[list[Item]], Any]) -> tuple[Any, list[Item]]:
         """Add items; `write(items)` writes a whole batch's items at once and answers what the
