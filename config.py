@@ -52,6 +52,30 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _at_least(minimum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        value = _whole(name, raw)
+        if value < minimum:
+            raise RuntimeError(f"{name} must be at least {minimum}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _percent(name: str, raw: str) -> float:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from None
+    if not value.is_finite() or not 0 <= value <= 100:
+        raise RuntimeError(f"{name} must be a percentage (0 to 100), got {raw!r}")
+    return float(value)
+
+
+def _seconds(name: str, raw: str) -> float:
+    return float(_positive_decimal(name, raw))
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its default (as shown in the README), parser and meaning."""
@@ -136,6 +160,42 @@ APP = (
     Setting("OIDC_DEFAULT_ROLE", None, "...with this role"),
     Setting("BEHIND_PROXY", None, "`1` behind nginx: trust one hop of `X-Forwarded-*`"),
     Setting("CATALOG_LOG_LEVEL", "INFO", "JSON log lines on standard error"),
+    Setting("USAGE_MINUTE_RETENTION_HOURS", "48",
+            "usage is kept per minute this long; then each hour of minutes is rolled up into "
+            "one hour row (a recording's `at` may go back this long, less an hour)",
+            _at_least(2)),
+    Setting("USAGE_HOUR_RETENTION_DAYS", "90",
+            "hour rows are kept this long; then each day of hours is rolled up into one day row "
+            "(at least 3)", _at_least(3)),
+    Setting("USAGE_DAY_RETENTION_DAYS", "0",
+            "day rows are kept this long; `0`: for ever", _whole),
+    Setting("USAGE_MAX_ERROR_CODES", "10",
+            "distinct error codes kept per usage row; rarer ones are counted under `other`",
+            _at_least(2)),
+    Setting("MONITOR_INTERVAL_SECONDS", "10",
+            "how often each gunicorn worker's monitor thread looks for work (health, roll-up, "
+            "webhooks; a lease in the database lets one process do each job per round); `0`: "
+            "no thread, run `flask monitor run` instead", _whole),
+    Setting("HEALTH_WINDOW_SECONDS", "900",
+            "the sliding window a model's health is judged on (whole minutes)", _at_least(60)),
+    Setting("HEALTH_MIN_GENERATIONS", "20",
+            "fewer generations than this in the window: `unknown`", _at_least(1)),
+    Setting("HEALTH_DEGRADED_SUCCESS_RATE", "95",
+            "a success rate (%) below this: `degraded`", _percent),
+    Setting("HEALTH_FAILING_SUCCESS_RATE", "80",
+            "a success rate (%) below this: `failing`", _percent),
+    Setting("HEALTH_DEGRADED_P95_SECONDS", None,
+            "a p95 generation time (s) above this: `degraded` (unset: no latency rule; set "
+            "it per model in `healthPolicy`)", _seconds),
+    Setting("HEALTH_FAILING_P95_SECONDS", None,
+            "a p95 generation time (s) above this: `failing`", _seconds),
+    Setting("HEALTH_RECOVERY_MARGIN_PERCENT", "20",
+            "hysteresis: a model gets a better state only once its failure rate and p95 beat "
+            "that state's thresholds by this share", _percent),
+    Setting("WEBHOOK_MAX_ATTEMPTS", "8",
+            "attempts to deliver an alert to a webhook (backoff 10 s, doubling, at most 1 h) "
+            "before it is marked failed", _at_least(1)),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "how long one delivery may take", _seconds),
     Setting("PROMETHEUS_MULTIPROC_DIR", None,
             "where workers leave their metrics (set by `deploy/gunicorn.conf.py`)",
             shown_default="a fresh temporary folder"),

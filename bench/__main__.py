@@ -73,7 +73,16 @@ WORKLOAD = [
     ("quote (video)", "query", "pricing:quote", VIDEO_QUOTE),
     ("updateModelStats", "mutation", "models:updateModelStats",
      {"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5, "success": True}),
+    ("recordGenerations (1 event)", "mutation", "models:recordGenerations",
+     {"events": [{"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5,
+                  "success": True}]}),
+    ("recordGenerations (100 events)", "mutation", "models:recordGenerations",
+     {"events": [{"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5 + i / 10,
+                  "success": i % 10 != 0, **({"errorCode": "TIMEOUT"} if i % 10 == 0 else {}),
+                  "credits": 150} for i in range(100)]}),
 ]
+# Generations each call of a row records (for the lost-update check and generations/s).
+EVENTS = {"recordGenerations (100 events)": 100}
 SINGLE_LOOKUPS = ("getModelById", "getCreditCost", "validateModelCapabilities",
                   "quote (chat, tiers, cache)", "quote (video)")
 
@@ -194,7 +203,7 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor: Gunicorn)
             statements = stats_statements(url) if kind == "mutation" else None
             measured = alternate(floor, server, kind, {"path": path, "args": args}, token)
             if kind == "mutation":
-                recorded = generations(server.url) - before
+                recorded = (generations(server.url) - before) // EVENTS.get(name, 1)
                 # wrk stops with requests in flight: those are recorded but never counted
                 # as acknowledged. A lost update is one acknowledged but not recorded.
                 measured["recorded"] = recorded
@@ -207,8 +216,13 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor: Gunicorn)
     finally:
         server.stop()
     if database == "postgresql":
-        stats = results["updateModelStats"]  # the server has stopped: its counts are in
-        stats["statements"] = stats_statements(url) - stats.pop("statements_before")
+        # The server has stopped: its counts are in. Each row's statements are those counted
+        # from its start to the next row's.
+        names = [name for name, kind, *_ in WORKLOAD if kind == "mutation"]
+        counts = [results[name].pop("statements_before") for name in names]
+        counts.append(stats_statements(url))
+        for name, first, last in zip(names, counts, counts[1:], strict=False):
+            results[name]["statements"] = last - first
         results["write_floor"] = write_floor(url, work / f"write-floor-{size}", floor)
     return results
 
@@ -252,7 +266,7 @@ def slow_commit(postgres: PostgresServer, url: str, token: str, work: Path) -> d
             conn.execute("ALTER SYSTEM SET commit_siblings = 0")
             conn.execute("SELECT pg_reload_conf()")
 
-    name, kind, path, args = WORKLOAD[-1]
+    name, kind, path, args = next(row for row in WORKLOAD if row[0] == "updateModelStats")
     app = Gunicorn(ROOT, url, work / "instance-slow-commit", workers=None)
     floor = write_floor_server(url, work / "write-floor-slow-commit")
     delay(SLOW_COMMIT_US)
@@ -490,6 +504,20 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
                          f"{stats['rps']:.0f} req/s, {stats['rps'] / wf['rps']:.2f} of the "
                          f"write floor, with {stats['recorded'] / stats['statements']:.2f} "
                          "generations per statement (group commit, engine/tally.py)")
+    lines += ["", "Recording generations: `recordGenerations` with one event, and with 100 events "
+              "per call (generations/s = calls/s × 100), against `updateModelStats` in the same "
+              "run (each records the model's totals and its minute's usage row):", ""]
+    for (database, size), results in runs.items():
+        stats = results["updateModelStats"]
+        one, hundred = (results["recordGenerations (1 event)"],
+                        results["recordGenerations (100 events)"])
+        lines.append(f"- {database}, {size} models: one event {one['rps']:.0f} calls/s, "
+                     f"{one['rps'] / stats['rps']:.2f} of updateModelStats "
+                     f"({stats['rps']:.0f}/s); 100 events {hundred['rps']:.0f} calls/s, "
+                     f"{hundred['rps'] * 100:.0f} generations/s, "
+                     f"{hundred['rps'] * 100 / stats['rps']:.1f}× updateModelStats; CPU per "
+                     f"generation {hundred['cpu']['machine'] / 100:.0f} against "
+                     f"{stats['cpu']['machine']:.0f} µs")
     lines += what_limits_it(runs)
     lines += ["", f"With a slower commit (PostgreSQL's commit_delay at {SLOW_COMMIT_US} µs, as "
               "a disk slower to flush would give), 3 models, updateModelStats against the write "

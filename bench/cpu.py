@@ -25,8 +25,8 @@ def _machine() -> tuple[int, int]:
     return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
-def _processes() -> dict[int, tuple[str, int, int]]:
-    """Every process's name, and the user and system ticks of all its threads."""
+def _processes() -> dict[int, tuple[str, int, int, int]]:
+    """Every process's name, user and system ticks of all its threads, and parent."""
     found = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -37,25 +37,28 @@ def _processes() -> dict[int, tuple[str, int, int]]:
             continue
         name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:]
         fields = rest.split()
-        found[int(entry.name)] = (name, int(fields[11]), int(fields[12]))
+        found[int(entry.name)] = (name, int(fields[11]), int(fields[12]), int(fields[1]))
     return found
 
 
-def measure(run: Callable[[], dict], server_pids: Iterable[int]) -> dict[str, Any]:
+def measure(run: Callable[[], dict], server_pids: Iterable[int],
+            database_pid: int | None = None) -> dict[str, Any]:
     """`run()` (a wrk run answering "ok" and "failed" counts), with its CPU per request in µs:
-    machine, server_user, server_system, database; and how busy the machine was (0 to 1)."""
+    machine, server_user, server_system, database; and how busy the machine was (0 to 1).
+    The database is every process named postgres, or with `database_pid` (a postmaster) that
+    server's processes only (other PostgreSQL servers may share the machine)."""
     server = set(server_pids)
     machine_before, before = _machine(), _processes()
     result = run()
     machine_after, after = _machine(), _processes()
     requests = max(1, result["ok"] + result["failed"])
     ticks = {"server_user": 0, "server_system": 0, "database": 0}
-    for pid, (name, user, system) in after.items():
-        _, user_before, system_before = before.get(pid, (name, 0, 0))
+    for pid, (name, user, system, parent) in after.items():
+        _, user_before, system_before, _ = before.get(pid, (name, 0, 0, 0))
         if pid in server:
             ticks["server_user"] += user - user_before
             ticks["server_system"] += system - system_before
-        elif name == "postgres":
+        elif name == "postgres" and (database_pid is None or database_pid in (pid, parent)):
             ticks["database"] += user - user_before + system - system_before
     busy, total = (a - b for a, b in zip(machine_after, machine_before, strict=True))
     cpu = {part: n * TICK_US / requests for part, n in ticks.items()}

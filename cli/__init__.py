@@ -402,8 +402,39 @@ def write_schema(file: str) -> None:
     click.echo(f"Wrote {file}")
 
 
+@click.group("monitor")
+def monitor_cli() -> None:
+    """The monitor: health, alerts, webhook deliveries and usage roll-up."""
+
+
+@monitor_cli.command("run")
+@click.option("--once", is_flag=True, help="One round, then exit (for a timer).")
+@with_appcontext
+def run_monitor(once: bool) -> None:
+    """Run the monitor's rounds every MONITOR_INTERVAL_SECONDS (10 if 0), in the foreground;
+    leases in the database let one process do each job per round."""
+    import time
+
+    from flask import current_app
+
+    from functions.monitor import run_round
+
+    app = current_app._get_current_object()
+    seconds = app.config["MONITOR_INTERVAL_SECONDS"] or 10
+    while True:
+        done = run_round(app)
+        alerts = done.get("health", {}).get("alerts", [])
+        for alert in alerts:
+            click.echo(f"{alert['modelId']}: {alert['from']} -> {alert['to']}"
+                       + (f" ({alert['action']})" if alert["action"] else ""))
+        if once:
+            return
+        time.sleep(seconds)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(tokens_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(bootstrap)
     app.cli.add_command(catalog_cli)
+    app.cli.add_command(monitor_cli)

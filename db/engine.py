@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, func, select, text
@@ -17,8 +18,11 @@ CATALOG_LOCK_KEY = 0x4D43  # "MC"
 
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
 
-# The table a writing statement writes, as every dialect here renders it.
+# The table a writing statement writes, as every dialect here renders it; a statement that
+# begins with WITH may write in each of its parts (PostgreSQL's data-modifying CTEs).
 WRITE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+WITH = re.compile(r'\s*WITH\b', re.IGNORECASE)
+WRITES = re.compile(r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
 _written: ContextVar[set[str] | None] = ContextVar("written", default=None)
 
 
@@ -33,9 +37,18 @@ def noting_writes() -> Iterator[set[str]]:
         _written.reset(token)
 
 
+@lru_cache(maxsize=256)
+def _written_by_with(statement: str) -> frozenset[str]:
+    """The tables a WITH statement writes (such statements are few and long: read once)."""
+    return frozenset(name.lower() for name in WRITES.findall(statement))
+
+
 def _note_write(conn, cursor, statement: str, parameters, context, executemany) -> None:
     tables = _written.get()
     if tables is not None:
+        if WITH.match(statement):
+            tables.update(_written_by_with(statement))
+            return
         found = WRITE.match(statement)
         if found:
             tables.add(found.group(1).lower())
@@ -50,30 +63,43 @@ def _watch_writes(engine: Engine) -> Engine:
 def make_engine(url: str) -> Engine:
     """An engine whose transactions behave the same way on both databases."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+        engine = _sqlite_engine(url)
+        if url not in ("sqlite://", "sqlite:///:memory:"):  # a file both pools share
+            # Single statements get their own pool in autocommit, as on PostgreSQL: a checkout
+            # then switches no isolation level, and so runs no `PRAGMA read_uncommitted`,
+            # which expires every statement SQLite has prepared on that connection.
+            _AUTOCOMMIT[engine] = _sqlite_engine(url, autocommit=True)
+        return engine
+    engine = _postgres_engine(url)
+    # Reads and single statements get their own pool, whose connections stay in autocommit:
+    # a checkout then costs no isolation-level switch there and back.
+    _AUTOCOMMIT[engine] = _postgres_engine(url, isolation_level="AUTOCOMMIT")
+    return engine
 
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record) -> None:
-            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=15000")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
 
+def _sqlite_engine(url: str, autocommit: bool = False) -> Engine:
+    options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False},
+                           **options)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    if not autocommit:
         @event.listens_for(engine, "begin")
         def _on_begin(conn) -> None:
             options = conn.get_execution_options()
             if options.get("isolation_level") != "AUTOCOMMIT":
                 conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
-        return _watch_writes(engine)
-    engine = _postgres_engine(url)
-    # Reads and single statements get their own pool, whose connections stay in autocommit:
-    # a checkout then costs no isolation-level switch there and back.
-    _AUTOCOMMIT[engine] = _postgres_engine(url, isolation_level="AUTOCOMMIT")
-    return engine
+    return _watch_writes(engine)
 
 
 def _postgres_engine(url: str, **options) -> Engine:
@@ -105,7 +131,7 @@ def autocommit_connection(engine: Engine) -> Iterator[Connection]:
         with twin.connect() as conn:
             yield conn
         return
-    with engine.connect() as conn:  # SQLite: switching a pooled connection is cheap
+    with engine.connect() as conn:  # SQLite in memory: one pool
         yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
@@ -214,6 +240,25 @@ def single_statement(engine: Engine) -> Iterator[Connection]:
     so it costs one round trip and takes no catalog lock (and needs no ORM session)."""
     with autocommit_connection(engine) as conn:
         yield conn
+
+
+@contextmanager
+def together(conn: Connection) -> Iterator[Connection]:
+    """Several statements on an autocommit connection as one transaction (SQLite takes its
+    write lock at once, as every writer here does). On PostgreSQL, prefer one statement.
+    BEGIN and COMMIT go to the driver directly: they write nothing, and SQLAlchemy's
+    execution around each costs as much as SQLite's work for a small write."""
+    driver = conn.connection.driver_connection
+    driver.execute("BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else "BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        try:
+            driver.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the connection is gone: nothing was committed
+            conn.invalidate()
+        raise
+    driver.execute("COMMIT")
 
 
 def classify_error(error: BaseException) -> str | None:

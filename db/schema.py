@@ -11,11 +11,13 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     func,
     text,
@@ -78,6 +80,8 @@ class Model(Base):
     replicate_model_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     model_parameters: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     requirements: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    health_policy: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    pause_when_failing: Mapped[bool] = mapped_column(Boolean, default=False)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
@@ -151,6 +155,125 @@ class ModelHistory(Base):
         Index("uq_model_history_model_revision", "model_pk", "revision", unique=True),
         {"info": {"mark": "catalog"}},
     )
+
+
+# -- usage over time, health and alerts (functions/usage.py, health.py, webhooks.py) ----------
+
+# The latency histogram's buckets: columns h00..h23 (their bounds: functions/usage.py).
+HISTOGRAM_BUCKETS = 24
+HISTOGRAM = tuple(f"h{i:02d}" for i in range(HISTOGRAM_BUCKETS))
+
+# One row per model per time bucket: a minute (size 60), an hour (3600) or a day (86400), by
+# its start (ms, UTC, a multiple of the size). Recordings add to minute rows; the roll-up
+# (functions/usage.py) turns each hour of old minutes into one hour row, and each day of old
+# hours into one day row, so every row counts generations no other row counts.
+usage_buckets = Table(
+    "usage_buckets",
+    Base.metadata,
+    Column("model_pk", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("size", Integer, primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("generations", BigInteger, nullable=False),
+    Column("successes", BigInteger, nullable=False),
+    Column("time_micros", BigInteger, nullable=False),  # the sum of generation times
+    Column("credits", BigInteger, nullable=False),
+    # Failures by error code, {code: count}; at most USAGE_MAX_ERROR_CODES codes per row.
+    Column("errors", JSON(none_as_null=True), nullable=True),
+    *(Column(name, BigInteger, nullable=False) for name in HISTOGRAM),
+    Index("ix_usage_buckets_size_start", "size", "start"),
+    info={"mark": "stats"},
+)
+
+
+class ModelHealth(Base):
+    """A model's health as the monitor last evaluated it: its state since when, and figures."""
+
+    __tablename__ = "model_health"
+    __table_args__ = {"info": {"mark": "stats"}}
+
+    model_pk: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[int] = mapped_column(BigInteger)
+    evaluated_at: Mapped[int] = mapped_column(BigInteger)
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    generations: Mapped[int] = mapped_column(BigInteger)
+    successes: Mapped[int] = mapped_column(BigInteger)
+    p50_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    p95_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class HealthAlert(Base):
+    """A change of a model's health state, with the figures that caused it."""
+
+    __tablename__ = "health_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_pk: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    model_id: Mapped[str] = mapped_column(String(200))
+    at: Mapped[int] = mapped_column(BigInteger)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    figures: Mapped[dict] = mapped_column(JSON)
+    action: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acknowledged_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+
+    __table_args__ = (
+        Index("ix_health_alerts_model_pk_at", "model_pk", "at"),
+        Index("ix_health_alerts_acknowledged_at", "acknowledged_at"),
+        {"info": {"mark": "stats"}},
+    )
+
+
+class Webhook(Base):
+    """Where alerts are sent: a Slack-compatible URL, or a generic one signed with HMAC."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = {"info": {"mark": "stats"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "slack" | "signed"
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str | None] = mapped_column(String(100), nullable=True)  # HMAC key
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookDelivery(Base):
+    """One alert to one webhook: pending until delivered, retried with backoff, or failed."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("health_alerts.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))  # "pending" | "delivered" | "failed"
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger)
+    claimed_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        {"info": {"mark": "stats"}},
+    )
+
+
+class MonitorLease(Base):
+    """When a background job may next run, fleet-wide (engine/background.py)."""
+
+    __tablename__ = "monitor_leases"
+    __table_args__ = {"info": {"mark": "stats"}}
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    next_run: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 def marks_of(tables: set[str]) -> set[str]:

@@ -42,6 +42,16 @@ def on_starting(server) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="catalog-metrics-")
 
 
+def post_worker_init(worker) -> None:
+    """Each worker runs the monitor's rounds on a thread (functions/monitor.py): health, alerts,
+    webhooks, roll-up; leases in the database let one process do each job per round."""
+    app = worker.wsgi
+    if "catalog_db" in getattr(app, "extensions", {}):  # the catalog (not a bench floor app)
+        from functions.monitor import start
+
+        start(app)
+
+
 def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 

@@ -104,6 +104,11 @@ class CatalogCache:
                 held["snapshot"] = snapshot = self._at_version(db())
             return snapshot
 
+    def latest(self) -> Snapshot | None:
+        """The last configuration loaded, however old (None before the first): enough for what
+        never changes once a model exists, such as its primary key."""
+        return self._latest
+
     def _at_version(self, session: Session) -> Snapshot:
         version = _version(session)
         current = self._latest

@@ -20,6 +20,8 @@ ERROR_CODES = {
     "UNSUPPORTED_USAGE": "the model cannot take that kind of usage (`supported` lists them)",
     "NO_PRICE": "the model has no price in force at that moment",
     "INVALID_PRICE": "the model's price cannot price this request",
+    "NO_MODEL": "no active model can do the request within the budget (`candidates` says why "
+                "each was left out)",
 }
 
 

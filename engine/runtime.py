@@ -124,13 +124,13 @@ REGISTRY: dict[str, Function] = {}
 
 
 def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic,
-              reads_only=False, prepare=None, changes=()):
+              reads_only=False, prepare=None, changes=(), name: str | None = None):
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         module = handler.__module__.rsplit(".", 1)[-1]
-        name = f"{module}:{handler.__name__}"
-        assert name not in REGISTRY, f"{name} declared twice"
-        REGISTRY[name] = Function(
-            name=name,
+        public_name = name or f"{module}:{handler.__name__}"
+        assert public_name not in REGISTRY, f"{public_name} declared twice"
+        REGISTRY[public_name] = Function(
+            name=public_name,
             kind=kind,
             args=Object(args or {}),
             handler=handler,
@@ -148,14 +148,20 @@ def _register(kind: str, args: dict[str, Validator] | None, scope, internal, adm
     return decorate
 
 
-def query(args=None, *, scope: str | None = None, internal: bool = False):
-    """Declare a read-only function; public unless it names a scope."""
-    return _register("query", args, scope, internal, False, False)
+def query(args=None, *, scope: str | None = None, internal: bool = False,
+          name: str | None = None):
+    """Declare a read-only function; public unless it names a scope.
+
+    Its name is `<module>:<function>`; `name` gives another (a module of helpers that serves
+    a namespace, e.g. functions/usage.py declaring `models:getUsage`)."""
+    return _register("query", args, scope, internal, False, False, name=name)
 
 
 def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False,
-             reads_only=False, prepare=None, changes: tuple[str, ...] = ()):
-    """Declare a writing function. `admin_only`: signed-in users also need the admin role.
+             reads_only=False, prepare=None, changes: tuple[str, ...] = (),
+             name: str | None = None):
+    """Declare a writing function (`name`: as for `query`). `admin_only`: signed-in users also
+    need the admin role.
 
     `atomic`: the handler runs at most one statement (atomic by itself, in autocommit) and needs
     no catalog lock. It is retried only when the database refused to start it (busy).
@@ -169,7 +175,7 @@ def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=
     db/schema.py); `changes` adds marks it implies without running a statement itself.
     """
     return _register("mutation", args, scope, internal, admin_only, atomic, reads_only, prepare,
-                     changes)
+                     changes, name)
 
 
 def missing_grant(identity: Identity, scope: str | None, admin_only: bool = False) -> str | None:
@@ -258,17 +264,21 @@ def run(
     source: str,
     kind: str | None = None,
     public: bool = False,
+    now: int | None = None,
 ) -> Outcome:
-    """Run one function in its own transaction, retrying conflicts a bounded number of times."""
+    """Run one function in its own transaction, retrying conflicts a bounded number of times.
+
+    `now` (ms) is the clock the call sees as `ctx.now`: the real time unless given (the health
+    monitor's jobs and the tests inject it)."""
     fn = lookup(path, kind=kind, public=public)
     authorize(fn, identity)
     checked = fn.args.check({} if args is None else args, "")
     engine = get_db().engine
-    config = {"CREDITS_PER_USD": current_app.config["CREDITS_PER_USD"]}
+    config = current_app.config
     for attempt in range(MAX_ATTEMPTS):
         try:
             with noting_writes() as written, ExitStack() as stack:
-                now = int(time.time() * 1000)
+                now = int(time.time() * 1000) if now is None else now
                 ctx = Context(partial(_begin, stack, fn, engine), identity, now, source, config)
                 if fn.prepare is not None:
                     ctx.prepared = _prepare(fn, checked, identity, now, source, config, engine)

@@ -1,29 +1,32 @@
-"""Group commit for statistics: concurrent recordings of one model, written as one statement.
+"""Group commit for statistics: concurrent recordings, written as one statement.
 
-Every finished generation calls `models:updateModelStats`, and on a busy platform many of them
-at once for the same few models. Written one statement each, they queue on the model's row:
-each waits for the one before it to commit (and, on PostgreSQL, to reach the disk).
+Every finished generation is recorded (`models:updateModelStats`, `models:recordGenerations`),
+and on a busy platform many at once, for the same few models. Written one statement each, they
+queue on the models' rows: each waits for the one before it to commit (and, on PostgreSQL, to
+reach the disk).
 
-A `Tally` lets the calls of one process that arrive while a statement for their model is in
-flight join one batch, which the first of them (its leader) writes as one statement adding
-all of their increments. The contract is unchanged:
+A `Tally` lets the calls of one process that arrive while a statement is in flight join one
+batch, which the first of them (its leader) writes as one statement (or, where one statement
+cannot hold it, one transaction) adding all of their items. The contract:
 
-- a call returns only after the statement holding its increment committed, and fails (and
+- a call returns only after the statement holding its items committed, and fails (and
   changes nothing) if that statement failed: acknowledged means recorded;
-- each call gets the totals a serial order of the batch gives: its own increment included,
-  the ones after it in the batch not;
-- a call that finds no statement in flight for its model is written at once: no call waits
-  for company.
+- each call learns what the write answered for the whole batch and which items joined after
+  its own, so it can answer what a serial order gives it (its own items included, the later
+  ones not);
+- a call that finds no statement in flight is written at once: no call waits for company.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from flask import current_app
+
+Item = TypeVar("Item")
 
 
 class Totals(NamedTuple):
@@ -35,81 +38,75 @@ class Totals(NamedTuple):
 
 
 @dataclass
-class Batch:
-    """The increments of the calls that share one statement, in the order they joined."""
+class Batch(Generic[Item]):
+    """The items of the calls that share one statement, by call, in the order they joined."""
 
-    successes: list[int] = field(default_factory=list)
-    micros: list[int] = field(default_factory=list)
-    now: int = 0
+    calls: list[Sequence[Item]] = field(default_factory=list)
     written: threading.Event = field(default_factory=threading.Event)
-    totals: Totals | None = None  # after the statement; None: no such model
+    result: Any = None  # what the write answered
     error: BaseException | None = None
 
-    def join(self, success: int, micros: int, now: int) -> int:
-        self.successes.append(success)
-        self.micros.append(micros)
-        self.now = max(self.now, now)
-        return len(self.successes) - 1
+    def join(self, items: Sequence[Item]) -> int:
+        self.calls.append(items)
+        return len(self.calls) - 1
 
-    def increments(self) -> tuple[int, int, int, int]:
-        """The batch's increments and its time: one statement's parameters."""
-        return len(self.successes), sum(self.successes), sum(self.micros), self.now
+    def items(self) -> list[Item]:
+        return [item for call in self.calls for item in call]
 
-    def totals_after(self, place: int) -> Totals | None:
-        """The totals right after the call in `place`: the later calls' increments taken off."""
-        if self.totals is None:
-            return None
-        later = slice(place + 1, None)
-        return Totals(self.totals.total_generations - len(self.successes[later]),
-                      self.totals.successful_generations - sum(self.successes[later]),
-                      self.totals.total_time_micros - sum(self.micros[later]))
+    def later(self, place: int) -> list[Item]:
+        """The items of the calls that joined after the one in `place`."""
+        return [item for call in self.calls[place + 1:] for item in call]
 
 
 class Tally:
-    """The statistics batches of one process, by model."""
+    """The statistics batches of one process, by key."""
 
     def __init__(self) -> None:
         self._lock = threading.Condition()
-        self._joining: dict[str, Batch] = {}  # a batch that calls may still join, by model
-        self._writing: set[str] = set()  # models with a statement in flight
+        self._joining: dict[Hashable, Batch] = {}  # a batch that calls may still join, by key
+        self._writing: set[Hashable] = set()  # keys with a statement in flight
 
-    def waiting(self, model_id: str) -> int:
-        """How many calls for this model wait for the next statement."""
+    def waiting(self, key: Hashable) -> int:
+        """How many calls wait for the next statement under this key."""
         with self._lock:
-            batch = self._joining.get(model_id)
-            return 0 if batch is None else len(batch.successes)
+            batch = self._joining.get(key)
+            return 0 if batch is None else len(batch.calls)
 
-    def record(self, model_id: str, success: int, micros: int, now: int,
-               write: Callable[[int, int, int, int], Sequence[int] | None]) -> Totals | None:
-        """Add one generation; `write(count, successes, micros, now)` runs one statement that
-        adds a batch's increments and returns the model's totals (None: no such model)."""
+    def writing(self, key: Hashable) -> bool:
+        """Whether a statement is in flight under this key."""
         with self._lock:
-            batch = self._joining.get(model_id)
+            return key in self._writing
+
+    def record(self, key: Hashable, items: Sequence[Item],
+               write: Callable[[list[Item]], Any]) -> tuple[Any, list[Item]]:
+        """Add items; `write(items)` writes a whole batch's items at once and answers what the
+        callers need. Returns that answer and the items that joined the batch after these."""
+        with self._lock:
+            batch = self._joining.get(key)
             leads = batch is None
             if leads:
-                batch = self._joining[model_id] = Batch()
-            place = batch.join(success, micros, now)
+                batch = self._joining[key] = Batch()
+            place = batch.join(items)
             if leads:
-                while model_id in self._writing:  # meanwhile, later calls join this batch
+                while key in self._writing:  # meanwhile, later calls join this batch
                     self._lock.wait()
-                del self._joining[model_id]
-                self._writing.add(model_id)
+                del self._joining[key]
+                self._writing.add(key)
         if leads:
             try:
-                written = write(*batch.increments())
-                batch.totals = None if written is None else Totals(*written)
+                batch.result = write(batch.items())
             except BaseException as error:
                 batch.error = error
             finally:
                 with self._lock:
-                    self._writing.discard(model_id)
+                    self._writing.discard(key)
                     self._lock.notify_all()
                 batch.written.set()
         else:
             batch.written.wait()
         if batch.error is not None:
             raise batch.error
-        return batch.totals_after(place)
+        return batch.result, batch.later(place)
 
 
 def stats_tally() -> Tally:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Flask
 
 # Importing a module declares its functions.
-from functions import access, catalog, history, models, pricing  # noqa: F401
+from functions import (  # noqa: F401
+    access,
+    catalog,
+    health,
+    history,
+    models,
+    pricing,
+    recommend,
+    usage,
+    webhooks,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -9,18 +9,17 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 
 from db.schema import Model, ModelStats
 from engine.cache import Entry, Snapshot, catalog_cache
 from engine.errors import FunctionError
 from engine.runtime import Context, mutation, query
-from engine.tally import stats_tally
 from engine.values import Array, v
-from functions import fields, ids, spec, states
+from functions import fields, ids, spec, states, usage  # usage: the statistics section below
 from functions.capabilities import resolve_request
 from functions.changes import assign, record
-from functions.documents import config_of, stats_of, to_document
+from functions.documents import config_of, to_document
 
 PAGINATION = v.object({
     "numItems": v.int(1, 1000),
@@ -536,38 +535,14 @@ def _others_active(ctx: Context, model: Model) -> bool:
 
 @mutation(
     {"modelId": ids.MODEL_REF, "generationTime": v.number(minimum=0, maximum=86400),
-     "success": v.boolean()},
+     "success": v.boolean(), "errorCode": v.optional(usage.ERROR_CODE),
+     "credits": v.optional(usage.CREDITS)},
     scope="stats:write", atomic=True, changes=("stats",),
 )
-def updateModelStats(ctx: Context, modelId: str, generationTime: float, success: bool) -> dict:
-    """Record one finished generation (time in seconds): atomic, never lost, and written with
-    the process's concurrent recordings of the same model (engine/tally.py)."""
+def updateModelStats(ctx: Context, modelId: str, generationTime: float, success: bool,
+                     errorCode: str | None = None, credits: int | None = None) -> dict:
+    """Record one finished generation (time in seconds; `errorCode` for a failure, `credits`
+    charged): its model's totals and usage over time (functions/usage.py), atomic, never lost,
+    and written with the process's concurrent recordings (engine/tally.py)."""
+    return usage.record_one(ctx, modelId, generationTime, success, errorCode, credits)
 
-    def write(count: int, successes: int, micros: int, now: int):
-        return ctx.db.execute(RECORD_GENERATIONS, {
-            "model_id": modelId, "count": count, "successes": successes, "micros": micros,
-            "now": now,
-        }).one_or_none()
-
-    totals = stats_tally().record(modelId, int(success), round(generationTime * 1e6), ctx.now,
-                                  write)
-    if totals is None:
-        raise not_found(modelId)
-    return {"modelId": modelId, **stats_of(totals)}
-
-
-STATS = ModelStats.__table__
-# Built once: a Core statement whose compiled form SQLAlchemy caches.
-RECORD_GENERATIONS = (
-    update(STATS)
-    .where(STATS.c.model_pk == select(Model.id)
-           .where(Model.model_id == bindparam("model_id")).scalar_subquery())
-    .values(
-        total_generations=STATS.c.total_generations + bindparam("count"),
-        successful_generations=STATS.c.successful_generations + bindparam("successes"),
-        total_time_micros=STATS.c.total_time_micros + bindparam("micros"),
-        updated_at=bindparam("now"),
-    )
-    .returning(STATS.c.total_generations, STATS.c.successful_generations,
-               STATS.c.total_time_micros)
-)

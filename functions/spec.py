@@ -24,6 +24,8 @@ from typing import Any
 from engine.errors import FunctionError
 from engine.values import Validator, v
 from functions import ids, prices
+from functions.health_policy import HELP as HEALTH_POLICY_HELP
+from functions.health_policy import HealthPolicy
 
 # What a model produces. One of these is each model's `contentType`.
 CONTENT_TYPES = {
@@ -207,6 +209,11 @@ FIELDS: tuple[Field, ...] = (
        "every pattern in it must be a regular expression that compiles"),
     _f("modelParameters", v.nullable(v.json()), "Model parameters", "technical"),
     _f("requirements", v.nullable(v.json()), "Requirements", "technical"),
+    _f("healthPolicy", v.nullable(HealthPolicy()), "Health policy", "technical",
+       HEALTH_POLICY_HELP),
+    _f("pauseWhenFailing", v.boolean(), "Pause when failing", "technical",
+       "the health monitor deactivates it when its health turns failing (never the default or "
+       "a locked model: those only alert)", default=False),
     # -- state (changed by their own mutations, not by a patch; isActive by either) -----------
     _f("isActive", v.boolean(), "Active", "state", default=True, listed=True, filterable=True),
     _f("isDefault", v.boolean(), "Default", "state", editable=False, listed=True),

@@ -37,7 +37,7 @@ def test_upgrade_downgrade_upgrade_and_models_match(kind, request, tmp_path):
 def test_db_commands(runner):
     result = runner.invoke(args=["db", "current"])
     assert result.exit_code == 0, result.output
-    assert "0004 (head)" in result.output
+    assert "0005 (head)" in result.output
 
 
 def test_seed_is_idempotent(app, runner):
@@ -143,3 +143,38 @@ def test_every_kind_migration_keeps_a_video_catalog_and_goes_back(kind, request,
     command.downgrade(config, "0001")
     assert read() == before
     engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_usage_and_health_migration_goes_back_with_a_readable_history(kind, request, tmp_path):
+    """0005's downgrade drops its tables and the two model fields, and takes those fields out of
+    history, so that 0004's code reads (and reverts to) every entry."""
+    from tests.conftest import run_as_system
+    from wsgi import create_app
+
+    url = fresh_database(kind, request, tmp_path)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x"})
+    import seeds
+
+    with app.app_context():
+        seeds.load()
+    run_as_system(app, "models:updateModel", {"modelId": "google/veo-3", "patch": {
+        "healthPolicy": {"minGenerations": 5}, "pauseWhenFailing": True, "name": "Veo"}})
+    run_as_system(app, "models:updateModelStats",
+                  {"modelId": "google/veo-3", "generationTime": 3, "success": True})
+    app.extensions["catalog_db"].dispose()
+    config = alembic_config(url)
+    command.downgrade(config, "0004")
+    engine = create_engine(url)
+    tables = set(inspect(engine).get_table_names())
+    assert not tables & {"usage_buckets", "model_health", "health_alerts", "webhooks",
+                         "webhook_deliveries", "monitor_leases"}
+    assert "health_policy" not in {c["name"] for c in inspect(engine).get_columns("models")}
+    with engine.connect() as conn:
+        history = conn.execute(text("SELECT snapshot, changes FROM model_history "
+                                    "WHERE model_id = 'google/veo-3' ORDER BY revision")).all()
+    engine.dispose()
+    last = [json.loads(x) if isinstance(x, str) else x for x in history[-1]]
+    assert "healthPolicy" not in last[0] and "pauseWhenFailing" not in last[0]
+    assert last[1] == [{"field": "name", "old": "Google Veo-3", "new": "Veo"}]
+    command.upgrade(config, "head")

@@ -1,6 +1,6 @@
-"""Group commit of statistics (engine/tally.py): the recordings of one model that arrive
-while a statement for it is in flight share the next statement, and each call still gets the
-answer a serial order gives it."""
+"""Group commit of statistics (engine/tally.py): the recordings that arrive while a statement
+is in flight share the next statement, and each call still gets the answer a serial order
+gives it."""
 
 from __future__ import annotations
 
@@ -38,12 +38,13 @@ def row_held(app, model_id: str):
 
 @contextmanager
 def stats_statements(app):
-    """The statements that record generations, run meanwhile."""
+    """The statements that record generations (the models' totals with their usage rows), run
+    meanwhile."""
     pools = engines(app.extensions["catalog_db"].engine)  # on PostgreSQL, an autocommit twin
     seen: list[str] = []
 
     def note(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("UPDATE model_stats SET total_generations="):
+        if "INSERT INTO model_stats" in statement:  # with its usage rows (functions/usage.py)
             seen.append(statement)
 
     for engine in pools:
@@ -70,11 +71,13 @@ def test_calls_during_a_write_share_the_next_statement_in_a_serial_order(seeded)
     with stats_statements(seeded) as statements:
         with row_held(seeded, FLASH):
             first.start()
-            wait_for(lambda: len(statements) == 1, 10, "the first call's statement")
+            # Its write is under way, held by the row (on SQLite, by the write lock).
+            wait_for(lambda: tally.writing("generations"), 10, "the first call's write")
             for thread in others:
                 thread.start()
-            wait_for(lambda: tally.waiting(FLASH) == 5, 10, "five calls waiting for a statement")
-            assert len(statements) == 1  # the others wait while the first is in flight
+            wait_for(lambda: tally.waiting("generations") == 5, 10,
+                     "five calls waiting for a statement")
+            assert len(statements) <= 1  # the others wait while the first is in flight
         for thread in [first, *others]:
             thread.join(30)
     assert len(statements) == 2
@@ -103,26 +106,26 @@ def test_a_lone_call_is_written_at_once(seeded):
 
 
 class Row:
-    """A statistics row for the tally alone (or none, when `missing`): the first write waits
-    until released; the writes numbered in `failing` fail."""
+    """A statistics row for the tally alone: each write adds a batch's items (micros) and
+    answers the totals; the first write waits until released; the writes numbered in
+    `failing` fail."""
 
-    def __init__(self, failing: frozenset[int] = frozenset(), missing: bool = False) -> None:
-        self.totals, self.writes = [0, 0, 0], []
-        self.failing, self.missing = failing, missing
+    def __init__(self, failing: frozenset[int] = frozenset()) -> None:
+        self.totals, self.writes = Totals(0, 0, 0), []
+        self.failing = failing
         self.started, self.release = threading.Event(), threading.Event()
 
-    def write(self, count: int, successes: int, micros: int, now: int) -> Totals | None:
-        self.writes.append(count)
+    def write(self, items: list[int]) -> Totals:
+        self.writes.append(len(items))
         if len(self.writes) == 1:
             self.started.set()
             assert self.release.wait(10)
-        if self.missing:
-            return None
         if len(self.writes) in self.failing:
             raise RuntimeError(f"write {len(self.writes)} failed")
-        self.totals = [self.totals[0] + count, self.totals[1] + successes,
-                       self.totals[2] + micros]
-        return Totals(*self.totals)
+        self.totals = Totals(self.totals.total_generations + len(items),
+                             self.totals.successful_generations + len(items),
+                             self.totals.total_time_micros + sum(items))
+        return self.totals
 
 
 def run_batches(tally: Tally, row: Row, later: int) -> dict[int, object]:
@@ -131,7 +134,7 @@ def run_batches(tally: Tally, row: Row, later: int) -> dict[int, object]:
 
     def record(index: int) -> None:
         try:
-            outcomes[index] = tally.record("m", 1, 1000 * (index + 1), index, row.write)
+            outcomes[index] = tally.record("m", [1000 * (index + 1)], row.write)
         except RuntimeError as error:
             outcomes[index] = str(error)
 
@@ -151,12 +154,19 @@ def test_a_failed_statement_fails_every_call_in_its_batch_and_only_those():
     tally, row = Tally(), Row(failing=frozenset({2}))
     outcomes = run_batches(tally, row, later=4)
     assert row.writes == [1, 4]
-    assert outcomes[0] == Totals(1, 1, 1000)
+    assert outcomes[0] == (Totals(1, 1, 1000), [])
     assert [outcomes[i] for i in range(1, 5)] == ["write 2 failed"] * 4
-    assert tally.record("m", 0, 7, 9, row.write) == Totals(2, 1, 1007)  # nothing was left held
+    assert tally.record("m", [7], row.write) == (Totals(2, 2, 1007), [])  # nothing left held
 
 
-def test_a_missing_row_answers_none_to_every_call_in_its_batch():
-    row = Row(missing=True)
-    assert run_batches(Tally(), row, later=3) == {0: None, 1: None, 2: None, 3: None}
+def test_each_call_learns_which_items_joined_after_its_own():
+    row = Row()
+    outcomes = run_batches(Tally(), row, later=3)
     assert row.writes == [1, 3]
+    totals, later = {i: o[0] for i, o in outcomes.items()}, {i: o[1] for i, o in
+                                                             outcomes.items()}
+    assert totals[1] == totals[2] == totals[3] == Totals(4, 4, 10_000)
+    # In the batch's order, each call's successors are the calls that joined after it.
+    order = sorted(range(1, 4), key=lambda i: -len(later[i]))
+    assert [len(later[i]) for i in order] == [2, 1, 0]
+    assert later[order[0]] == [1000 * (i + 1) for i in order[1:]]

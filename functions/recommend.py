@@ -1,0 +1,111 @@
+"""models:recommendModel - the best model that can do a request, priced by the one engine.
+
+Candidates are the active models of the requested content type. Each is left out, with the
+reason, when it cannot take the request (what `pricing:quote` refuses: a quality or duration
+it lacks, a usage or option it has no price for), when its health is `failing`, or when its
+quote is above `maxCredits`. The rest are ranked by the preference:
+
+- `cheapest` (the default): by exact USD, then health, then speed;
+- `fastest`: by p50 generation time over the health window (a model without data by its
+  `estimatedTimeSeconds`, after those with data), then price;
+- `reliable`: by success rate over the window (no data counts after every measured model),
+  then price.
+
+The quote in the answer is `pricing:quote`'s own answer for that model, so it is the price
+charged. Like any query it can be subscribed to; an answer that depends on a scheduled price
+holds until that price changes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.errors import FunctionError
+from engine.runtime import Context, query
+from engine.values import v
+from functions import health, models, pricing
+from functions.health_policy import effective
+from functions.spec import CONTENT_TYPES
+
+PREFERENCES = ("cheapest", "fastest", "reliable")
+STATE_ORDER = {"healthy": 0, "unknown": 1, "degraded": 2}
+LAST = float("inf")
+
+
+def _speed(doc: dict, model) -> tuple[int, float]:
+    if doc["p50GenerationTime"] is not None:
+        return 0, doc["p50GenerationTime"]
+    if model.estimated_time_seconds is not None:
+        return 1, float(model.estimated_time_seconds)
+    return 2, LAST
+
+
+def _reliability(doc: dict) -> float:
+    return -doc["successRate"] if doc["successRate"] is not None else LAST
+
+
+def _rank(prefer: str, quote: dict, doc: dict, model) -> tuple:
+    price = Decimal(quote["usdExact"])
+    state = STATE_ORDER[doc["state"]]
+    if prefer == "fastest":
+        return _speed(doc, model), price, state, model.model_id
+    if prefer == "reliable":
+        return _reliability(doc), state, price, model.model_id
+    return price, state, _speed(doc, model), model.model_id
+
+
+def _reason(prefer: str, chosen: dict, doc: dict, fitting: int) -> str:
+    what = {"cheapest": f"the cheapest ({chosen['credits']} credits, ${chosen['usdExact']})",
+            "fastest": "the fastest" + (f" (p50 {doc['p50GenerationTime']:g} s)"
+                                        if doc["p50GenerationTime"] is not None else ""),
+            "reliable": "the most reliable" + (f" ({doc['successRate']:g}% success)"
+                                               if doc["successRate"] is not None else "")}[prefer]
+    return f"{what} of {fitting} active model(s) that can do this request; health {doc['state']}"
+
+
+@query({
+    "contentType": v.literal(*CONTENT_TYPES),
+    "usage": pricing.USAGE,
+    "options": v.optional(v.object({name: v.optional(v.string(1, 64))
+                                    for name in pricing.OPTIONS})),
+    "maxCredits": v.optional(v.int(0, 10**12)),
+    "prefer": v.optional(v.literal(*PREFERENCES)),
+}, name="models:recommendModel")
+def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | None = None,
+                   maxCredits: int | None = None, prefer: str = "cheapest") -> dict:
+    """The best active, capable, not failing model within `maxCredits`, by `prefer`:
+    {modelId, quote, health, reason}; NO_MODEL (with each candidate's reason) when none fits."""
+    entries = [e for e in models.catalog(ctx).active if e.model.content_type == contentType]
+    rows = health.health_by_pk(ctx, [e.pk for e in entries]) if entries else {}
+    fitting, left_out = [], []
+    for entry in entries:
+        model = entry.model
+        doc = health.health_document(model.model_id, rows.get(entry.pk),
+                                     effective(ctx.config, model.health_policy))
+        if doc["state"] == "failing":
+            left_out.append({"modelId": model.model_id, "code": "FAILING",
+                             "reason": f"its health is failing (success rate "
+                                       f"{doc['successRate']:.1f}% of {doc['generations']} "
+                                       f"generations over {doc['windowSeconds'] // 60} min)"})
+            continue
+        try:
+            quote = pricing.quote(ctx, modelId=model.model_id, usage=usage, options=options)
+        except FunctionError as error:
+            left_out.append({"modelId": model.model_id, "code": error.code,
+                             "reason": error.message})
+            continue
+        if maxCredits is not None and quote["credits"] > maxCredits:
+            left_out.append({"modelId": model.model_id, "code": "OVER_BUDGET",
+                             "reason": f"costs {quote['credits']} credits, more than "
+                                       f"maxCredits ({maxCredits})"})
+            continue
+        fitting.append((_rank(prefer, quote, doc, model), model.model_id, quote, doc))
+    if not fitting:
+        why = (f"no active {contentType} model" if not entries else
+               f"none of the {len(entries)} active {contentType} model(s) fits")
+        raise FunctionError("NO_MODEL", f"No model can do this request: {why}",
+                            candidates=left_out)
+    fitting.sort(key=lambda item: item[0])
+    _, model_id, quote, doc = fitting[0]
+    return {"modelId": model_id, "quote": quote, "health": doc,
+            "reason": _reason(prefer, quote, doc, len(fitting))}

@@ -1,0 +1,204 @@
+"""Webhooks: where alerts are sent, and their delivery outside any request.
+
+Admins configure destinations (`models:createWebhook`, scope admin):
+
+- `slack`: a Slack-compatible incoming webhook: a JSON POST `{"text": "..."}`;
+- `signed`: a generic JSON POST `{"type": "model.health.changed", "alert": {...}}` signed with
+  HMAC-SHA256. The secret is generated here and shown once, at creation. Each request carries
+  `X-Catalog-Timestamp` (Unix seconds) and `X-Catalog-Signature: sha256=<hex>`, the HMAC of
+  `<timestamp>.<body>` under the secret: the receiver recomputes it over the raw body,
+  compares in constant time, and refuses old timestamps (replays).
+
+Every alert is queued for every active webhook in the transaction that records it
+(functions/health.py). The monitor (functions/monitor.py) delivers the queue outside any
+request: it claims one delivery at a time (a short transaction), posts with a timeout and no
+transaction open, then records the outcome. A failure is retried after 10 s, doubling up to an
+hour, until WEBHOOK_MAX_ATTEMPTS; a delivery is never lost to a crash (an unfinished claim
+expires and is retried). Recording generations never waits for any of this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+import requests
+from sqlalchemy import func, or_, select
+
+from db.schema import HealthAlert, Webhook, WebhookDelivery
+from engine.errors import FunctionError
+from engine.runtime import Context, mutation, query
+from engine.values import v
+from functions.health import alert_document
+from functions.spec import URL
+
+KINDS = ("slack", "signed")
+NAME = v.string(1, 100, pattern=r"[A-Za-z0-9][A-Za-z0-9 ._-]*",
+                hint="letters, digits, spaces, '.', '_' or '-'")
+BACKOFF_SECONDS, BACKOFF_LIMIT_SECONDS = 10, 3600
+CLAIM_MS = 60_000  # beyond the request's timeout: a claim left by a crash expires then
+
+
+def webhook_document(hook: Webhook, counts: dict | None = None) -> dict:
+    return {"name": hook.name, "kind": hook.kind, "url": hook.url, "isActive": hook.is_active,
+            "createdBy": hook.created_by, "createdAt": hook.created_at,
+            "deliveries": counts or {"pending": 0, "delivered": 0, "failed": 0}}
+
+
+def _find(ctx: Context, name: str) -> Webhook:
+    hook = ctx.db.scalar(select(Webhook).where(Webhook.name == name))
+    if hook is None:
+        raise FunctionError("NOT_FOUND", f"No webhook named '{name}'", field="name")
+    return hook
+
+
+@mutation({"name": NAME, "kind": v.literal(*KINDS), "url": URL}, scope="admin",
+          admin_only=True, name="models:createWebhook")
+def createWebhook(ctx: Context, name: str, kind: str, url: str) -> dict:
+    """Send alerts to a URL: `slack` (Slack-compatible JSON) or `signed` (generic JSON signed
+    with HMAC-SHA256; the secret is in this answer and never shown again)."""
+    if ctx.db.scalar(select(Webhook.id).where(Webhook.name == name)) is not None:
+        raise FunctionError("DUPLICATE", f"A webhook named '{name}' already exists",
+                            field="name")
+    secret = secrets.token_urlsafe(32) if kind == "signed" else None
+    hook = Webhook(name=name, kind=kind, url=url, secret=secret, is_active=True,
+                   created_by=ctx.identity.name, created_at=ctx.now)
+    ctx.db.add(hook)
+    ctx.db.flush()
+    return {**webhook_document(hook), **({"secret": secret} if secret else {})}
+
+
+@mutation({"name": NAME, "url": v.optional(URL), "isActive": v.optional(v.boolean())},
+          scope="admin", admin_only=True, name="models:updateWebhook")
+def updateWebhook(ctx: Context, name: str, url: str | None = None,
+                  isActive: bool | None = None) -> dict:
+    """Change a webhook's URL, or switch it off (alerts are not queued for it meanwhile)."""
+    hook = _find(ctx, name)
+    if url is not None:
+        hook.url = url
+    if isActive is not None:
+        hook.is_active = isActive
+    return webhook_document(hook)
+
+
+@mutation({"name": NAME}, scope="admin", admin_only=True, name="models:deleteWebhook")
+def deleteWebhook(ctx: Context, name: str) -> dict:
+    """Remove a webhook and its queued deliveries."""
+    hook = _find(ctx, name)
+    document = webhook_document(hook)
+    ctx.db.delete(hook)
+    return document
+
+
+@query(scope="admin", name="models:listWebhooks")
+def listWebhooks(ctx: Context) -> list[dict]:
+    """Every webhook (never its secret), with its deliveries by state."""
+    counts: dict[int, dict] = {}
+    for hook_id, state, count in ctx.db.execute(
+            select(WebhookDelivery.webhook_id, WebhookDelivery.state, func.count())
+            .group_by(WebhookDelivery.webhook_id, WebhookDelivery.state)):
+        counts.setdefault(hook_id, {"pending": 0, "delivered": 0, "failed": 0})[state] = count
+    return [webhook_document(h, counts.get(h.id))
+            for h in ctx.db.scalars(select(Webhook).order_by(Webhook.name))]
+
+
+# -- delivery (the monitor) ------------------------------------------------------------------
+
+
+@mutation({}, scope="admin", internal=True)
+def claimDelivery(ctx: Context) -> dict | None:
+    """The next delivery that is due, claimed for CLAIM_MS; None when nothing is due."""
+    delivery = ctx.db.scalar(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= ctx.now,
+               or_(WebhookDelivery.claimed_until.is_(None),
+                   WebhookDelivery.claimed_until <= ctx.now))
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(1))
+    if delivery is None:
+        return None
+    hook = ctx.db.get(Webhook, delivery.webhook_id)
+    alert = ctx.db.get(HealthAlert, delivery.alert_id)
+    delivery.claimed_until = ctx.now + CLAIM_MS
+    delivery.attempts += 1
+    return {"id": delivery.id, "attempt": delivery.attempts, "kind": hook.kind,
+            "url": hook.url, "secret": hook.secret, "alert": alert_document(alert)}
+
+
+@mutation({"id": v.int(1), "ok": v.boolean(), "error": v.optional(v.string(0, 500))},
+          scope="admin", internal=True)
+def finishDelivery(ctx: Context, id: int, ok: bool, error: str | None = None) -> dict:  # noqa: A002
+    """Record a delivery's outcome: delivered, retried later (backoff), or failed for good."""
+    delivery = ctx.db.get(WebhookDelivery, id)
+    if delivery is None:
+        raise FunctionError("NOT_FOUND", f"No delivery {id}", field="id")
+    delivery.claimed_until = None
+    if ok:
+        delivery.state, delivery.delivered_at, delivery.last_error = "delivered", ctx.now, None
+    else:
+        delivery.last_error = (error or "")[:500]
+        if delivery.attempts >= ctx.config["WEBHOOK_MAX_ATTEMPTS"]:
+            delivery.state = "failed"
+        else:
+            delivery.next_attempt_at = ctx.now + backoff_ms(delivery.attempts)
+    return {"id": delivery.id, "state": delivery.state, "attempts": delivery.attempts,
+            "nextAttemptAt": delivery.next_attempt_at}
+
+
+def backoff_ms(attempts: int) -> int:
+    """The wait after `attempts` failed attempts: 10 s, 20 s, 40 s, ... at most an hour."""
+    return min(BACKOFF_SECONDS * 2 ** (attempts - 1), BACKOFF_LIMIT_SECONDS) * 1000
+
+
+@dataclass(frozen=True)
+class Request:
+    body: bytes
+    headers: dict[str, str]
+
+
+def slack_text(alert: dict) -> str:
+    figures = alert["figures"]
+    text = f"Model {alert['modelId']} is now *{alert['to']}* (was {alert['from']})"
+    if figures.get("generations"):
+        text += (f": success rate {figures['successRate']:.1f}% over "
+                 f"{figures['windowSeconds'] // 60} min ({figures['generations']} generations)")
+        if figures.get("p95GenerationTime") is not None:
+            text += f", p95 {figures['p95GenerationTime']:g} s"
+    if alert.get("action"):
+        text += f". {alert['action'][0].upper()}{alert['action'][1:]}"
+    return text + "."
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def request_for(claimed: dict, now_ms: int) -> Request:
+    """What to POST for a claimed delivery."""
+    headers = {"Content-Type": "application/json", "User-Agent": "model-catalog-webhooks/1"}
+    if claimed["kind"] == "slack":
+        body = json.dumps({"text": slack_text(claimed["alert"])}).encode()
+        return Request(body, headers)
+    body = json.dumps({"type": "model.health.changed", "alert": claimed["alert"]},
+                      separators=(",", ":"), sort_keys=True).encode()
+    timestamp = now_ms // 1000
+    headers.update({"X-Catalog-Timestamp": str(timestamp),
+                    "X-Catalog-Signature": sign(claimed["secret"], timestamp, body),
+                    "X-Catalog-Delivery": str(claimed["id"])})
+    return Request(body, headers)
+
+
+def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
+    """POST a claimed delivery; None when the receiver took it (2xx), else why not."""
+    request = request_for(claimed, now_ms)
+    try:
+        response = requests.post(claimed["url"], data=request.body, headers=request.headers,
+                                 timeout=timeout, allow_redirects=False)
+    except requests.RequestException as error:
+        return f"{type(error).__name__}: {error}"[:500]
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}: {response.text[:200]}"

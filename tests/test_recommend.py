@@ -1,0 +1,87 @@
+"""models:recommendModel (functions/recommend.py): the best active, capable, not failing model
+within the budget, priced by the one engine."""
+
+from __future__ import annotations
+
+from tests.conftest import Api
+from tests.test_catalog import FLASH, RAY, VEO
+from tests.test_health import evaluate, record
+
+VIDEO_9S = {"contentType": "video", "usage": {"seconds": 9}, "options": {"quality": "high"}}
+CHAT = {"provider": "Acme", "contentType": "chat", "isActive": True}
+
+
+def chat_model(model_id: str, input_price: str, output_price: str) -> dict:
+    return {**CHAT, "modelId": model_id, "name": model_id, "prices": [{
+        "effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": input_price},
+            {"unit": "output_tokens", "price": output_price}]}]}
+
+
+def test_the_cheapest_capable_model_and_the_price_charged(seeded, client):
+    public = Api(client)  # a public query: no token needed
+    chosen = public.value("query", "models:recommendModel", VIDEO_9S)
+    assert chosen["modelId"] == FLASH  # 0.12 $/s, against Ray's 0.18; Veo cannot do 9 s
+    quote = public.value("query", "pricing:quote", {"modelId": FLASH, "at": chosen["quote"]["at"],
+                                                    **{k: VIDEO_9S[k] for k in ("usage",
+                                                                                 "options")}})
+    assert chosen["quote"] == quote  # the one engine: the price shown is the price charged
+    assert chosen["health"]["state"] == "unknown"
+    assert chosen["reason"].startswith(f"the cheapest ({quote['credits']} credits")
+    assert "of 2 active model(s)" in chosen["reason"]
+    eight = public.value("query", "models:recommendModel",
+                         {**VIDEO_9S, "usage": {"seconds": 8}})
+    assert eight["modelId"] == VEO  # the only one that runs 8 s
+
+
+def test_no_model_says_why_each_candidate_was_left_out(seeded, client):
+    public = Api(client)
+    body = public.query("models:recommendModel", {**VIDEO_9S, "maxCredits": 100})
+    assert body["status"] == "error" and body["errorData"]["code"] == "NO_MODEL"
+    why = {c["modelId"]: c for c in body["errorData"]["candidates"]}
+    assert why[VEO]["code"] == "UNSUPPORTED_DURATION"
+    assert why[RAY]["code"] == why[FLASH]["code"] == "OVER_BUDGET"
+    assert "108 credits, more than maxCredits (100)" in why[FLASH]["reason"]
+    fits = public.value("query", "models:recommendModel", {**VIDEO_9S, "maxCredits": 108})
+    assert fits["modelId"] == FLASH
+    nothing = public.query("models:recommendModel", {"contentType": "speech",
+                                                     "usage": {"characters": 10}})
+    assert nothing["errorData"] == {"code": "NO_MODEL", "candidates": []}
+    assert "no active speech model" in nothing["errorMessage"]
+    bad = public.query("models:recommendModel", {**VIDEO_9S, "prefer": "prettiest"})
+    assert bad["errorData"] == {"code": "INVALID_ARGUMENT", "field": "prefer"}
+    quality = public.query("models:recommendModel", {**VIDEO_9S, "options": {"quality": "8k"}})
+    assert {c["code"] for c in quality["errorData"]["candidates"]} == {"UNSUPPORTED_QUALITY"}
+
+
+def test_failing_models_are_left_out_and_preferences_rank(seeded, api):
+    record(seeded, FLASH, 5, 25, seconds=4)  # the cheapest, failing
+    record(seeded, RAY, 28, 2, seconds=40)  # 93%: degraded, slow
+    evaluate(seeded)
+    cheapest = api.value("query", "models:recommendModel", VIDEO_9S)
+    assert cheapest["modelId"] == RAY and cheapest["health"]["state"] == "degraded"
+    body = api.query("models:recommendModel", {**VIDEO_9S, "maxCredits": 150})
+    why = {c["modelId"]: c for c in body["errorData"]["candidates"]}
+    assert why[FLASH]["code"] == "FAILING" and "16.7%" in why[FLASH]["reason"]
+    assert why[RAY]["code"] == "OVER_BUDGET"
+
+    for model_id, price in (("acme/chat-cheap", "1"), ("acme/chat-fast", "3"),
+                            ("acme/chat-sure", "2")):
+        api.value("mutation", "models:createModel", chat_model(model_id, price, price))
+    record(seeded, "acme/chat-cheap", 25, 5, seconds=9)  # 83%: degraded, slow
+    record(seeded, "acme/chat-fast", 29, 1, seconds=0.4)  # 96.7%: healthy, fast
+    record(seeded, "acme/chat-sure", 30, 0, seconds=2)  # 100%: healthy
+    evaluate(seeded)
+    request = {"contentType": "chat", "usage": {"inputTokens": 1000, "outputTokens": 500}}
+    pick = {prefer: api.value("query", "models:recommendModel", {**request, "prefer": prefer})
+            for prefer in ("cheapest", "fastest", "reliable")}
+    assert {p: c["modelId"] for p, c in pick.items()} == {
+        "cheapest": "acme/chat-cheap", "fastest": "acme/chat-fast",
+        "reliable": "acme/chat-sure"}
+    assert pick["cheapest"]["quote"]["usdExact"] == "0.0015"
+    assert pick["fastest"]["reason"].startswith("the fastest (p50 ")
+    assert pick["reliable"]["reason"].startswith("the most reliable (100% success)")
+    # Inactive models are not candidates.
+    api.value("mutation", "models:updateModel",
+              {"modelId": "acme/chat-cheap", "patch": {"isActive": False}})
+    assert api.value("query", "models:recommendModel", request)["modelId"] == "acme/chat-sure"

@@ -1,0 +1,179 @@
+"""Webhooks (functions/webhooks.py) against a real HTTP receiver on 127.0.0.1: Slack-compatible
+and HMAC-signed posts, retries with backoff, and recordings never waiting on a delivery."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from functions import monitor
+from functions.webhooks import backoff_ms
+from tests.conftest import Api
+from tests.servers import wait_for
+from tests.test_catalog import RAY
+from tests.test_health import evaluate, record
+from tests.test_usage import MINUTE, NOW, event, run
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that keeps what it is sent. It answers `statuses` in turn
+    (then 200), and holds each request while `gate` is closed."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.received: list[dict] = []
+        self.statuses = list(statuses or [])
+        self.gate = threading.Event()
+        self.gate.set()
+        self.arrived = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append({"path": self.path, "headers": dict(self.headers),
+                                          "body": body})
+                receiver.arrived.set()
+                receiver.gate.wait(30)
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def admin(client, make_token) -> Api:
+    return Api(client, make_token("admin"))
+
+
+def deliver(app, now: int) -> list[dict]:
+    with app.app_context():
+        return monitor.deliver(now, timeout=5)
+
+
+def test_alerts_are_posted_to_slack_and_signed_webhooks(seeded, admin):
+    with Receiver() as receiver:
+        slack = admin.value("mutation", "models:createWebhook",
+                            {"name": "ops slack", "kind": "slack", "url": receiver.url + "/s"})
+        assert "secret" not in slack
+        signed = admin.value("mutation", "models:createWebhook",
+                             {"name": "pager", "kind": "signed", "url": receiver.url + "/g"})
+        secret = signed["secret"]
+        assert len(secret) >= 32
+        assert all("secret" not in hook for hook in admin.value("query",
+                                                                "models:listWebhooks"))
+        record(seeded, RAY, 5, 25)
+        (alert,) = evaluate(seeded)
+        outcomes = deliver(seeded, NOW)
+        assert [o["state"] for o in outcomes] == ["delivered", "delivered"]
+        by_path = {r["path"]: r for r in receiver.received}
+        text = json.loads(by_path["/s"]["body"])["text"]
+        assert text.startswith(f"Model {RAY} is now *failing* (was unknown)")
+        assert "success rate 16.7% over 15 min (30 generations)" in text
+        generic = by_path["/g"]
+        timestamp = generic["headers"]["X-Catalog-Timestamp"]
+        assert timestamp == str(NOW // 1000)
+        expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + generic["body"],
+                            hashlib.sha256).hexdigest()
+        assert generic["headers"]["X-Catalog-Signature"] == f"sha256={expected}"
+        payload = json.loads(generic["body"])
+        assert payload == {"type": "model.health.changed", "alert": alert}
+        assert deliver(seeded, NOW + MINUTE) == []  # delivered once
+        listed = {h["name"]: h for h in admin.value("query", "models:listWebhooks")}
+        assert listed["pager"]["deliveries"] == {"pending": 0, "delivered": 1, "failed": 0}
+
+
+def test_a_failed_delivery_is_retried_with_backoff_then_given_up(seeded, admin):
+    seeded.config["WEBHOOK_MAX_ATTEMPTS"] = 4
+    with Receiver(statuses=[500, 503]) as receiver:
+        admin.value("mutation", "models:createWebhook",
+                    {"name": "flaky", "kind": "slack", "url": receiver.url})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        (first,) = deliver(seeded, NOW)
+        assert (first["state"], first["attempts"]) == ("pending", 1)
+        assert first["nextAttemptAt"] == NOW + backoff_ms(1) == NOW + 10_000
+        assert deliver(seeded, NOW + 9_999) == []  # not due yet
+        (second,) = deliver(seeded, NOW + 10_000)
+        assert second["nextAttemptAt"] == NOW + 10_000 + 20_000
+        (third,) = deliver(seeded, NOW + 30_000)
+        assert third["state"] == "delivered" and len(receiver.received) == 3
+    # A receiver that is gone: attempts until WEBHOOK_MAX_ATTEMPTS, then failed.
+    admin.value("mutation", "models:updateWebhook", {"name": "flaky",
+                                                     "url": receiver.url + "/gone"})
+    record(seeded, RAY, 30, 0, at=NOW + 16 * MINUTE)
+    assert [a["to"] for a in evaluate(seeded, NOW + 16 * MINUTE)] == ["healthy"]
+    moment, states = NOW + 16 * MINUTE, []
+    for _ in range(4):
+        (outcome,) = deliver(seeded, moment)
+        states.append(outcome["state"])
+        moment = outcome["nextAttemptAt"]
+    assert states == ["pending", "pending", "pending", "failed"]
+    assert deliver(seeded, moment + 3_600_000) == []
+    hook = admin.value("query", "models:listWebhooks")[0]
+    assert hook["deliveries"] == {"pending": 0, "delivered": 1, "failed": 1}
+
+
+def test_recording_never_waits_for_a_delivery(seeded, api, admin):
+    with Receiver() as receiver:
+        receiver.gate.clear()  # the receiver holds every request
+        admin.value("mutation", "models:createWebhook",
+                    {"name": "slow", "kind": "signed", "url": receiver.url})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        delivering = threading.Thread(target=deliver, args=(seeded, NOW), daemon=True)
+        delivering.start()
+        assert receiver.arrived.wait(10)  # a delivery is in flight, held by the receiver
+        for _ in range(20):
+            assert api.value("mutation", "models:updateModelStats",
+                             {"modelId": RAY, "generationTime": 1, "success": True})
+        assert api.value("mutation", "models:recordGenerations",
+                         {"events": [event(RAY, 2)] * 50}) == {"recorded": 50}
+        assert delivering.is_alive()
+        receiver.gate.set()
+        delivering.join(10)
+        wait_for(lambda: not delivering.is_alive(), 10, "the delivery to finish")
+    assert run(seeded, "models:getModelById", {"modelId": RAY})["totalGenerations"] == 100
+
+
+def test_webhooks_are_for_admins_and_checked(seeded, client, make_token, admin):
+    editor = Api(client, make_token("catalog:write"))
+    args = {"name": "x", "kind": "slack", "url": "https://hooks.example.com/T0"}
+    assert editor.post("mutation", "models:createWebhook", args).status_code == 403
+    assert editor.post("query", "models:listWebhooks").status_code == 403
+    assert admin.mutation("models:createWebhook", {**args, "url": "ftp://x"})["errorData"][
+        "field"] == "url"
+    assert admin.mutation("models:createWebhook", {**args, "kind": "email"})["errorData"][
+        "field"] == "kind"
+    admin.value("mutation", "models:createWebhook", args)
+    assert admin.mutation("models:createWebhook", args)["errorData"]["code"] == "DUPLICATE"
+    off = admin.value("mutation", "models:updateWebhook", {"name": "x", "isActive": False})
+    assert off["isActive"] is False
+    record(seeded, RAY, 0, 30)
+    evaluate(seeded)
+    assert deliver(seeded, NOW) == []  # switched off: nothing was queued for it
+    assert admin.value("mutation", "models:deleteWebhook", {"name": "x"})["name"] == "x"
+    assert admin.mutation("models:deleteWebhook", {"name": "x"})["errorData"]["code"] == \
+        "NOT_FOUND"
