@@ -181,7 +181,7 @@ def _form_field(field: spec.Field):
         return MoneyField(**options)
     if isinstance(validator, spec.Schedule):
         return ScheduleField(**options)
-    if isinstance(validator, (Json, Record)):
+    if isinstance(validator, (Json, Record)) or validator.schema().get("type") == "object":
         return JsonField(**options)
     if isinstance(validator, String):
         length = [Length(max=validator.max_length)]
