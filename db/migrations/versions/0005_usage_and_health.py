@@ -26,10 +26,11 @@ NEW_FIELDS = ("healthPolicy", "pauseWhenFailing")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("models") as batch:
-        batch.add_column(sa.Column("health_policy", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("pause_when_failing", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+    # Plain ADD COLUMN on both databases: SQLite's batch copy would lose the index on
+    # lower(model_id), which reflection cannot read.
+    op.add_column("models", sa.Column("health_policy", sa.JSON(), nullable=True))
+    op.add_column("models", sa.Column("pause_when_failing", sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     op.create_table(
         "usage_buckets",
         sa.Column("model_pk", sa.Integer(), nullable=False),
@@ -148,6 +149,14 @@ def downgrade() -> None:
     op.drop_index("ix_usage_buckets_size_start", "usage_buckets")
     op.drop_table("usage_buckets")
     _strip_history()
+    # SQLite's batch copy cannot carry the expression index (nor is it trusted with the partial
+    # one): they are dropped first and made again after, exactly as 0003 and 0001 made them.
+    op.drop_index("uq_models_model_id_lower", table_name="models")
+    op.drop_index("uq_models_one_default", table_name="models")
     with op.batch_alter_table("models") as batch:
         batch.drop_column("pause_when_failing")
         batch.drop_column("health_policy")
+    op.create_index("uq_models_model_id_lower", "models", [sa.text("lower(model_id)")],
+                    unique=True)
+    op.create_index("uq_models_one_default", "models", ["is_default"], unique=True,
+                    sqlite_where=sa.text("is_default"), postgresql_where=sa.text("is_default"))
