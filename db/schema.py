@@ -162,12 +162,13 @@ class ApiToken(Base):
 
 
 class SignInThrottle(Base):
-    """Failed sign-ins per key (a hash of account, address or both) per fixed time window."""
+    """Failed sign-ins per key (a hash of account, address or both) since `started` (ms): a
+    window opens at a key's first failure and lasts the throttle's period."""
 
     __tablename__ = "sign_in_throttle"
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    started: Mapped[int] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_sign_in_throttle_window", "window"),)
+    __table_args__ = (Index("ix_sign_in_throttle_started", "started"),)
