@@ -320,13 +320,14 @@ class ApiToken(Base):
 
 
 class SignInThrottle(Base):
-    """Failed sign-ins per key (a hash of account, address or both) per fixed time window."""
+    """Failed sign-ins per key (a hash of account, address or both) since `started` (ms): a
+    window opens at a key's first failure and lasts the throttle's period."""
 
     __tablename__ = "sign_in_throttle"
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    started: Mapped[int] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(Integer)
 
     # Counted outside the catalog's functions (engine/throttle.py): no cache depends on it.
-    __table_args__ = (Index("ix_sign_in_throttle_window", "window"), {"info": {"mark": None}})
+    __table_args__ = (Index("ix_sign_in_throttle_started", "started"), {"info": {"mark": None}})

@@ -7,7 +7,9 @@ concurrent callers can never take more slots than a limit allows. A success give
 back (`release`); a failure keeps it, and so is counted. A refused caller takes no slot:
 being refused under one limit never uses up another.
 
-Counts live in fixed windows; keys are hashes (no email or address is stored in clear).
+A key's window opens at its first counted attempt and lasts the throttle's period (no
+wall-clock boundaries, so no double burst across one); keys are hashes (no email or address
+is stored in clear).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, exc, update
+from sqlalchemy import Connection, Engine, case, delete, exc, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -39,8 +41,7 @@ class ThrottledError(Exception):
 
 @dataclass(frozen=True)
 class Reservation:
-    keys: tuple[str, ...]
-    window: int  # the start of the window the slots were taken in
+    slots: tuple[tuple[str, int], ...]  # (key, when its window started, in ms)
 
 
 def key(*parts: str) -> str:
@@ -70,42 +71,48 @@ def _retried(engine: Engine, work):
     raise AssertionError("unreachable")
 
 
-def reserve(engine: Engine, limits: Sequence[tuple[str, int]], window: int) -> Reservation:
+def reserve(engine: Engine, limits: Sequence[tuple[str, int]], period: int) -> Reservation:
     """Take a slot under every (key, limit) at once; raises ThrottledError, taking none, when any
-    limit is reached. A limit of 0 is no limit."""
-    now = time.time()
-    start = int(now // window) * window
+    limit is reached within its window of `period` seconds. A limit of 0 is no limit."""
+    now = int(time.time() * 1000)
+    expired = now - period * 1000  # a window that started then or earlier is over
     limited = sorted((k, most) for k, most in limits if most > 0)  # one lock order for all
     upsert = postgres_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    over = TABLE.c.started <= expired
 
-    def take(conn: Connection) -> bool:
-        fresh = False
+    def take(conn: Connection) -> tuple[tuple[str, int], ...]:
+        slots = []
         for each, most in limited:
-            statement = upsert(TABLE).values(key=each, window=start, count=1)
+            statement = upsert(TABLE).values(key=each, started=now, count=1)
             statement = statement.on_conflict_do_update(
-                index_elements=[TABLE.c.key, TABLE.c.window],
-                set_={"count": TABLE.c.count + 1},
-                where=TABLE.c.count < most,
-            ).returning(TABLE.c.count)
-            count = conn.execute(statement).scalar()
-            if count is None:
-                raise ThrottledError(start + window - now)  # rolls the other slots back
-            fresh = fresh or count == 1
-        return fresh
+                index_elements=[TABLE.c.key],
+                set_={"count": case((over, 1), else_=TABLE.c.count + 1),
+                      "started": case((over, now), else_=TABLE.c.started)},
+                where=or_(over, TABLE.c.count < most),
+            ).returning(TABLE.c.started)
+            started = conn.execute(statement).scalar()
+            if started is None:  # the limit is reached: roll back the slots taken so far
+                started = conn.execute(select(TABLE.c.started)
+                                       .where(TABLE.c.key == each)).scalar_one()
+                raise ThrottledError((started - expired) / 1000)
+            slots.append((each, started))
+        return tuple(slots)
 
-    if _retried(engine, take):  # a new key: forget the windows that are over
-        _retried(engine, lambda conn: conn.execute(delete(TABLE).where(TABLE.c.window < start)))
-    return Reservation(tuple(k for k, _ in limited), start)
+    slots = _retried(engine, take)
+    if any(started == now for _, started in slots):  # a window opened: forget those over
+        _retried(engine, lambda conn: conn.execute(delete(TABLE).where(over)))
+    return Reservation(slots)
 
 
 def release(engine: Engine, reservation: Reservation, forget: Sequence[str] = ()) -> None:
     """Give the reservation's slots back (it was not a failure); `forget` clears keys."""
 
     def give_back(conn: Connection) -> None:
-        conn.execute(update(TABLE)
-                     .where(TABLE.c.key.in_(reservation.keys),
-                            TABLE.c.window == reservation.window, TABLE.c.count > 0)
-                     .values(count=TABLE.c.count - 1))
+        for each, started in reservation.slots:
+            conn.execute(update(TABLE)
+                         .where(TABLE.c.key == each, TABLE.c.started == started,
+                                TABLE.c.count > 0)
+                         .values(count=TABLE.c.count - 1))
         if forget:
             conn.execute(delete(TABLE).where(TABLE.c.key.in_(list(forget))))
 

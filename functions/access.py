@@ -46,8 +46,18 @@ def _token_doc(token: ApiToken) -> dict:
             "lastUsedAt": token.last_used_at}
 
 
+PASSWORD = v.string(12, 200)
+
+
+def _user_or_refuse(ctx: Context, email: str) -> User:
+    user = ctx.db.scalar(select(User).where(User.email == email.lower()))
+    if user is None:
+        raise FunctionError("NOT_FOUND", f"No user {email}", field="email")
+    return user
+
+
 @mutation(
-    {"email": EMAIL, "role": v.literal(*ROLES), "password": v.nullable(v.string(12, 200))},
+    {"email": EMAIL, "role": v.literal(*ROLES), "password": v.nullable(PASSWORD)},
     scope="admin", internal=True,
 )
 def createUser(ctx: Context, email: str, role: str, password: str | None) -> dict:
@@ -213,8 +223,8 @@ def _find_user(session: Session, email: str) -> User | None:
 def _password_matches(user: User | None, password: str) -> bool:
     """Checked against a dummy hash when there is no password, so that refusals take as long."""
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
-    return check_password_hash(stored, password) and user is not None \
-        and user.password_hash is not None
+    matches = check_password_hash(stored, password)
+    return matches and user is not None and user.password_hash is not None
 
 
 def authenticate_password(session: Session, email: str, password: str) -> Account | None:
@@ -263,16 +273,6 @@ def updateUser(ctx: Context, email: str, role=None, isActive=None) -> dict:
             _end_sessions(user)  # enabling it again must not bring old sessions back
         user.is_active = isActive
     return _user_doc(user)
-
-
-PASSWORD = v.string(12, 200)
-
-
-def _user_or_refuse(ctx: Context, email: str) -> User:
-    user = ctx.db.scalar(select(User).where(User.email == email.lower()))
-    if user is None:
-        raise FunctionError("NOT_FOUND", f"No user {email}", field="email")
-    return user
 
 
 @mutation({}, scope=SIGNED_IN, internal=True)

@@ -124,3 +124,24 @@ def test_concurrent_guesses_get_exactly_the_limit(seeded, gunicorn):
     session, form = ready("198.51.100.1")
     assert session.post(url, data={**form, "password": PASSWORD}, allow_redirects=False,
                         timeout=30).status_code == 302
+
+
+def test_a_window_opens_at_the_first_failure_and_ends_a_period_later(console):
+    """No wall-clock boundaries: the count is refused until 15 minutes after the first
+    failure (time is moved by moving the window's start back, not by waiting)."""
+    from sqlalchemy import create_engine, text
+
+    attacker = browser(console, "203.0.113.9")
+    assert [attempt(attacker, "admin", WRONG) for _ in range(6)] == [401] * 5 + [429]
+    engine = create_engine(console.config["DATABASE_URL"])
+
+    def move_back(ms: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE sign_in_throttle SET started = started - :ms"),
+                         {"ms": ms})
+
+    move_back(15 * 60 * 1000 - 60_000)  # 14 minutes on: still refused
+    assert attempt(attacker, "admin", PASSWORD) == 429
+    move_back(60_000)  # 15 minutes on: a new window
+    assert [attempt(attacker, "admin", WRONG) for _ in range(6)] == [401] * 5 + [429]
+    engine.dispose()

@@ -21,17 +21,17 @@ def upgrade() -> None:
     op.create_table(
         "sign_in_throttle",
         sa.Column("key", sa.String(length=80), nullable=False),
-        sa.Column("window", sa.BigInteger(), nullable=False),
+        sa.Column("started", sa.BigInteger(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("key", "window", name=op.f("pk_sign_in_throttle")),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_sign_in_throttle")),
     )
     with op.batch_alter_table("sign_in_throttle", schema=None) as batch_op:
-        batch_op.create_index("ix_sign_in_throttle_window", ["window"], unique=False)
+        batch_op.create_index("ix_sign_in_throttle_started", ["started"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sign_in_throttle", schema=None) as batch_op:
-        batch_op.drop_index("ix_sign_in_throttle_window")
+        batch_op.drop_index("ix_sign_in_throttle_started")
     op.drop_table("sign_in_throttle")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("session_version")
