@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from db.schema import HealthAlert, Model, ModelHealth, ModelStats, Webhook, WebhookDelivery
 from engine.errors import FunctionError
@@ -114,18 +114,25 @@ def describe(model_id: str, before: str, after: str, figures: Figures) -> str:
 # -- evaluating (the monitor) ----------------------------------------------------------------
 
 
+HEALTH = ModelHealth.__table__
+FIGURES = ("window_seconds", "generations", "successes", "p50_micros", "p95_micros")
+
+
 @mutation({}, scope="admin", internal=True)
 def evaluateHealth(ctx: Context) -> dict:
     """Judge every model that is not deleted on its window; record changes of state as alerts
-    (and queue them for the webhooks), pause failing models that asked for it."""
-    rows = ctx.db.scalars(select(Model).where(Model.is_deprecated.is_(False))
-                          .order_by(Model.id)).all()
+    (and queue them for the webhooks), pause failing models that asked for it. Reads and
+    writes in bulk (only rows that changed): the writers' lock is held briefly."""
+    rows = ctx.db.execute(
+        select(Model.id, Model.model_id, Model.health_policy, Model.pause_when_failing,
+               Model.is_active).where(Model.is_deprecated.is_(False)).order_by(Model.id)).all()
     policies = {m.id: effective(ctx.config, m.health_policy) for m in rows}
     windows = {w: usage.recent(ctx.db, ctx.now, w)
                for w in {p.window_seconds for p in policies.values()}}
-    held = {h.model_pk: h for h in ctx.db.scalars(select(ModelHealth))}
+    held = {h.model_pk: h for h in ctx.db.execute(select(HEALTH))}
     margin = ctx.config["HEALTH_RECOVERY_MARGIN_PERCENT"] / 100
     alerts: list[HealthAlert] = []
+    inserts, updates = [], []
     for model in rows:
         policy = policies[model.id]
         sums, window = windows[policy.window_seconds]
@@ -133,14 +140,21 @@ def evaluateHealth(ctx: Context) -> dict:
         row = held.get(model.id)
         previous = None if row is None else row.state
         state = classify(figures, policy, previous, margin)
+        noted = _noted(figures)
         if row is None:
-            row = ModelHealth(model_pk=model.id, state=state, since=ctx.now)
-            ctx.db.add(row)
-        elif state != row.state:
-            row.state, row.since = state, ctx.now
-        _note(row, figures, ctx.now)
+            inserts.append({"model_pk": model.id, "state": state, "since": ctx.now,
+                            "evaluated_at": ctx.now, **noted})
+        elif state != row.state or any(getattr(row, k) != val for k, val in noted.items()):
+            since = ctx.now if state != row.state else row.since
+            updates.append({"pk": model.id, "state": state, "since": since,
+                            "evaluated_at": ctx.now, **noted})
         if state != (previous or "unknown"):
             alerts.append(_alert(ctx, model, previous or "unknown", state, figures, policy))
+    if inserts:
+        ctx.db.execute(HEALTH.insert(), inserts)
+    if updates:
+        ctx.db.execute(HEALTH.update().where(HEALTH.c.model_pk == bindparam("pk"))
+                       .values({k: bindparam(k) for k in updates[0] if k != "pk"}), updates)
     if alerts:
         ctx.db.flush()
         _queue(ctx, alerts)
@@ -148,23 +162,20 @@ def evaluateHealth(ctx: Context) -> dict:
     return {"evaluated": len(rows), "alerts": [alert_document(a) for a in alerts]}
 
 
-def _note(row: ModelHealth, figures: Figures, now: int) -> None:
-    """Write the figures when they changed (an unchanged row is left alone)."""
-    new = {"window_seconds": figures.window_seconds, "generations": figures.generations,
-           "successes": figures.successes,
-           "p50_micros": None if figures.p50 is None else round(figures.p50 * 1e6),
-           "p95_micros": None if figures.p95 is None else round(figures.p95 * 1e6)}
-    if row.evaluated_at is None or any(getattr(row, k) != val for k, val in new.items()):
-        for key, value in new.items():
-            setattr(row, key, value)
-        row.evaluated_at = now
+def _noted(figures: Figures) -> dict:
+    return {"window_seconds": figures.window_seconds, "generations": figures.generations,
+            "successes": figures.successes,
+            "p50_micros": None if figures.p50 is None else round(figures.p50 * 1e6),
+            "p95_micros": None if figures.p95 is None else round(figures.p95 * 1e6)}
 
 
-def _alert(ctx: Context, model: Model, before: str, after: str, figures: Figures,
+def _alert(ctx: Context, model, before: str, after: str, figures: Figures,
            policy: Policy) -> HealthAlert:
+    """`model`: the model's row as evaluateHealth reads it (id, model_id, flags)."""
     action = None
     if after == "failing" and model.pause_when_failing and model.is_active:
-        action = _pause(ctx, model, describe(model.model_id, before, after, figures))
+        action = _pause(ctx, ctx.db.get(Model, model.id),
+                        describe(model.model_id, before, after, figures))
     alert = HealthAlert(model_pk=model.id, model_id=model.model_id, at=ctx.now,
                         from_state=before, to_state=after, action=action,
                         figures={**figures.as_dict(), "policy": policy.as_dict()})

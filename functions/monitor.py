@@ -51,10 +51,16 @@ def evaluate(now: int) -> dict:
     return _call("health:evaluateHealth", {}, now)
 
 
-def deliver(now: int, timeout: float, limit: int = DELIVERIES_PER_ROUND) -> list[dict]:
-    """Post the deliveries that are due; each outcome is recorded (retried later on failure)."""
+def deliver(now: int, timeout: float, limit: int = DELIVERIES_PER_ROUND,
+            budget: float | None = None) -> list[dict]:
+    """Post the deliveries that are due; each outcome is recorded (retried later on failure).
+    With `budget` (s), stop starting new ones once that long has passed (receivers that time
+    out must not hold the round up)."""
     outcomes = []
+    deadline = None if budget is None else time.monotonic() + budget
     for _ in range(limit):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         claimed = _call("webhooks:claimDelivery", {}, now)
         if claimed is None:
             break
@@ -77,7 +83,8 @@ def run_round(app: Flask, now: int | None = None, force: bool = False) -> dict:
         interval = max(1, config["MONITOR_INTERVAL_SECONDS"]) * 1000
         if force or take_lease(engine, "health", moment, interval):
             done["health"] = evaluate(moment)
-        done["deliveries"] = deliver(moment, config["WEBHOOK_TIMEOUT_SECONDS"])
+        done["deliveries"] = deliver(moment, config["WEBHOOK_TIMEOUT_SECONDS"],
+                                     budget=max(1, config["MONITOR_INTERVAL_SECONDS"]))
         return done
 
 

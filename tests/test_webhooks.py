@@ -177,3 +177,16 @@ def test_webhooks_are_for_admins_and_checked(seeded, client, make_token, admin):
     assert admin.value("mutation", "models:deleteWebhook", {"name": "x"})["name"] == "x"
     assert admin.mutation("models:deleteWebhook", {"name": "x"})["errorData"]["code"] == \
         "NOT_FOUND"
+
+
+def test_a_round_stops_starting_deliveries_when_its_time_is_up(seeded, admin):
+    with Receiver() as receiver:
+        for name in ("a", "b"):
+            admin.value("mutation", "models:createWebhook",
+                        {"name": name, "kind": "slack", "url": receiver.url})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        with seeded.app_context():
+            assert monitor.deliver(NOW, timeout=5, budget=0) == []  # the next round's
+            assert len(monitor.deliver(NOW, timeout=5, budget=60)) == 2
+        assert len(receiver.received) == 2
