@@ -28,8 +28,7 @@ NEW_FIELDS = ("healthPolicy", "pauseWhenFailing")
 def upgrade() -> None:
     with op.batch_alter_table("models") as batch:
         batch.add_column(sa.Column("health_policy", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("pause_when_failing", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+        batch.add_column(sa.Column("pause_when_failing", sa.Boolean(), nullable=True))
     op.create_table(
         "usage_buckets",
         sa.Column("model_pk", sa.Integer(), nullable=False),
