@@ -81,7 +81,7 @@ class Model(Base):
     model_parameters: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     requirements: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     health_policy: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    pause_when_failing: Mapped[bool] = mapped_column(Boolean, default=False)
+    pause_when_failing: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)

@@ -211,9 +211,9 @@ FIELDS: tuple[Field, ...] = (
     _f("requirements", v.nullable(v.json()), "Requirements", "technical"),
     _f("healthPolicy", v.nullable(HealthPolicy()), "Health policy", "technical",
        HEALTH_POLICY_HELP),
-    _f("pauseWhenFailing", v.boolean(), "Pause when failing", "technical",
-       "the health monitor deactivates it when its health turns failing (never the default or "
-       "a locked model: those only alert)", default=False),
+    _f("pauseWhenFailing", v.nullable(v.boolean()), "Pause when failing", "technical",
+       "true: the health monitor deactivates it when its health turns failing (never the "
+       "default or a locked model: those only alert); empty: it only alerts"),
     # -- state (changed by their own mutations, not by a patch; isActive by either) -----------
     _f("isActive", v.boolean(), "Active", "state", default=True, listed=True, filterable=True),
     _f("isDefault", v.boolean(), "Default", "state", editable=False, listed=True),

@@ -29,8 +29,7 @@ def upgrade() -> None:
     # Plain ADD COLUMN on both databases: SQLite's batch copy would lose the index on
     # lower(model_id), which reflection cannot read.
     op.add_column("models", sa.Column("health_policy", sa.JSON(), nullable=True))
-    op.add_column("models", sa.Column("pause_when_failing", sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
+    op.add_column("models", sa.Column("pause_when_failing", sa.Boolean(), nullable=True))
     op.create_table(
         "usage_buckets",
         sa.Column("model_pk", sa.Integer(), nullable=False),
