@@ -64,23 +64,30 @@ CHAT_QUOTE = {"modelId": CHAT_MODEL["modelId"], "usage": {
     "inputTokens": 250_000, "cacheReadTokens": 50_000, "outputTokens": 2_000}}
 VIDEO_QUOTE = {"modelId": "luma/ray-2-720p", "usage": {"seconds": 9},
                "options": {"quality": "high"}}
+# A count of "{n}" is a number unique to each request (bench/post.lua): never held.
+COMPUTED_QUOTE = {**CHAT_QUOTE, "usage": {**CHAT_QUOTE["usage"], "outputTokens": "{n}"}}
+# Each row: (name, kind, function, args, floor). Held reads (public queries asked again) are
+# answered in front of Flask, so their floor is the raw WSGI one; computed reads and writes run
+# the app's code, and are held to the Flask floor.
 WORKLOAD = [
-    ("getActiveModels", "query", "models:getActiveModels", {}),
-    ("getModelById", "query", "models:getModelById", {"modelId": "luma/ray-2-720p"}),
-    ("getCreditCost", "query", "pricing:getCreditCost", LOOKUP),
-    ("validateModelCapabilities", "query", "models:validateModelCapabilities", LOOKUP),
-    ("quote (chat, tiers, cache)", "query", "pricing:quote", CHAT_QUOTE),
-    ("quote (video)", "query", "pricing:quote", VIDEO_QUOTE),
+    ("getActiveModels", "query", "models:getActiveModels", {}, "raw"),
+    ("getModelById", "query", "models:getModelById", {"modelId": "luma/ray-2-720p"}, "raw"),
+    ("getCreditCost", "query", "pricing:getCreditCost", LOOKUP, "raw"),
+    ("validateModelCapabilities", "query", "models:validateModelCapabilities", LOOKUP, "raw"),
+    ("quote (chat, tiers, cache)", "query", "pricing:quote", CHAT_QUOTE, "raw"),
+    ("quote (video)", "query", "pricing:quote", VIDEO_QUOTE, "raw"),
+    ("quote (chat, computed)", "query", "pricing:quote", COMPUTED_QUOTE, "flask"),
     ("updateModelStats", "mutation", "models:updateModelStats",
-     {"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5, "success": True}),
+     {"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5, "success": True}, "flask"),
     ("recordGenerations (1 event)", "mutation", "models:recordGenerations",
      {"events": [{"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5,
-                  "success": True}]}),
+                  "success": True}]}, "flask"),
     ("recordGenerations (100 events)", "mutation", "models:recordGenerations",
      {"events": [{"modelId": "luma/ray-flash-2-540p", "generationTime": 12.5 + i / 10,
                   "success": i % 10 != 0, **({"errorCode": "TIMEOUT"} if i % 10 == 0 else {}),
-                  "credits": 150} for i in range(100)]}),
+                  "credits": 150} for i in range(100)]}, "flask"),
 ]
+FLOOR_APPS = {"flask": "bench.floor:app", "raw": "bench.floor:raw"}
 # Generations each call of a row records (for the lost-update check and generations/s).
 EVENTS = {"recordGenerations (100 events)": 100}
 SINGLE_LOOKUPS = ("getModelById", "getCreditCost", "validateModelCapabilities",
@@ -118,7 +125,7 @@ def _wrk(url: str, kind: str, body: dict, token: str) -> dict:
         [ensure_wrk(), "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s",
          str(ROOT / "bench" / "post.lua"), f"{url}/api/{kind}"],
         capture_output=True, text=True, check=True,
-        env={**os.environ, "BODY": json.dumps(body), "TOKEN": token},
+        env={**os.environ, "BODY": json.dumps(body).replace('"{n}"', "{n}"), "TOKEN": token},
     )
     out = result.stdout
 
@@ -172,8 +179,9 @@ def generations(url: str) -> int:
 
 def warm(server: Gunicorn, kind: str, body: dict, token: str) -> None:
     """One call first, so that no run measures the load of a cold catalog."""
-    requests.post(f"{server.url}/api/{kind}", json=body,
-                  headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    requests.post(f"{server.url}/api/{kind}", data=json.dumps(body).replace('"{n}"', "1"),
+                  headers={"Authorization": f"Bearer {token}",
+                           "Content-Type": "application/json"}, timeout=60)
 
 
 def alternate(floor: Gunicorn, server: Gunicorn, kind: str, body: dict, token: str) -> dict:
@@ -188,7 +196,8 @@ def alternate(floor: Gunicorn, server: Gunicorn, kind: str, body: dict, token: s
             "ok": sum(r["ok"] for r in runs), "failed": sum(r["failed"] for r in runs)}
 
 
-def run_catalog(database: str, url: str, size: int, work: Path, floor: Gunicorn) -> dict:
+def run_catalog(database: str, url: str, size: int, work: Path,
+                floors: dict[str, Gunicorn]) -> dict:
     started = time.monotonic()
     token = prepare(url, size)
     print(f"  {database}, {size} models: prepared in {time.monotonic() - started:.0f} s",
@@ -197,11 +206,13 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor: Gunicorn)
     settle(server)
     try:
         results = {}
-        for name, kind, path, args in WORKLOAD:
+        for name, kind, path, args, floor in WORKLOAD:
             warm(server, kind, {"path": path, "args": args}, token)
             before = generations(server.url) if kind == "mutation" else 0
             statements = stats_statements(url) if kind == "mutation" else None
-            measured = alternate(floor, server, kind, {"path": path, "args": args}, token)
+            measured = alternate(floors[floor], server, kind, {"path": path, "args": args},
+                                 token)
+            measured["floor"] = floor
             if kind == "mutation":
                 recorded = (generations(server.url) - before) // EVENTS.get(name, 1)
                 # wrk stops with requests in flight: those are recorded but never counted
@@ -223,7 +234,7 @@ def run_catalog(database: str, url: str, size: int, work: Path, floor: Gunicorn)
         counts.append(stats_statements(url))
         for name, first, last in zip(names, counts, counts[1:], strict=False):
             results[name]["statements"] = last - first
-        results["write_floor"] = write_floor(url, work / f"write-floor-{size}", floor)
+        results["write_floor"] = write_floor(url, work / f"write-floor-{size}", floors["flask"])
     return results
 
 
@@ -266,7 +277,7 @@ def slow_commit(postgres: PostgresServer, url: str, token: str, work: Path) -> d
             conn.execute("ALTER SYSTEM SET commit_siblings = 0")
             conn.execute("SELECT pg_reload_conf()")
 
-    name, kind, path, args = next(row for row in WORKLOAD if row[0] == "updateModelStats")
+    name, kind, path, args, _ = next(row for row in WORKLOAD if row[0] == "updateModelStats")
     app = Gunicorn(ROOT, url, work / "instance-slow-commit", workers=None)
     floor = write_floor_server(url, work / "write-floor-slow-commit")
     delay(SLOW_COMMIT_US)
@@ -292,7 +303,7 @@ def compare_sizes(database: str, catalogs: dict[int, tuple[str, str]], work: Pat
         settle(server)
     try:
         ratios = {}
-        for name, kind, path, args in WORKLOAD:
+        for name, kind, path, args, _ in WORKLOAD:
             if name not in SINGLE_LOOKUPS:
                 continue
             body = {"path": path, "args": args}
@@ -386,10 +397,13 @@ def main() -> None:
         return
     ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
-    floor_server = Gunicorn(ROOT, "sqlite://", work / "floor", workers=None, app="bench.floor:app")
-    settle(floor_server)
-    floor = wrk(floor_server, "query", {"path": "x", "args": {}})
-    print(f"floor: {floor['rps']:.0f} req/s", flush=True)
+    floor_servers = {kind: Gunicorn(ROOT, "sqlite://", work / f"floor-{kind}", workers=None,
+                                    app=app) for kind, app in FLOOR_APPS.items()}
+    floor = {}
+    for kind, server in floor_servers.items():
+        settle(server)
+        floor[kind] = wrk(server, "query", {"path": "x", "args": {}})
+        print(f"{kind} floor: {floor[kind]['rps']:.0f} req/s", flush=True)
     postgres = PostgresServer(durable=True)
     postgres.start()
     runs: dict[tuple[str, int], dict] = {}
@@ -402,7 +416,7 @@ def main() -> None:
             urls["postgresql"][size] = postgres.url(f"bench{size}")
             for database in urls:
                 runs[(database, size)] = run_catalog(
-                    database, urls[database][size], size, work, floor_server)
+                    database, urls[database][size], size, work, floor_servers)
         slow = slow_commit(postgres, urls["postgresql"][3], runs[("postgresql", 3)]["token"],
                            work)
         for database, by_size in urls.items():
@@ -417,7 +431,8 @@ def main() -> None:
         sockets = run_sockets(work)
         imported = run_imports(work, postgres)
     finally:
-        floor_server.stop()
+        for server in floor_servers.values():
+            server.stop()
         postgres.remove()
         shutil.rmtree(work, ignore_errors=True)
     report = render(floor, runs, sizes, slow, live) + render_imports(imported)
@@ -475,19 +490,25 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
         "hits are shared in batches every 0.1 s). Every request logs its JSON line. "
         f"The 5,000-model catalog has {ACTIVE_IN_LARGE} active models.",
         "",
-        f"Floor (a minimal Flask app returning constant bytes, same gunicorn settings), first "
-        f"run: **{floor['rps']:.0f} req/s**, {floor['cpu']['machine']:.0f} µs of CPU per "
-        f"request, p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms.",
+        "Two floors (bench/floor.py), same gunicorn settings, answering constant bytes: "
+        "*raw*, a bare WSGI callable, the ceiling of held answers (public queries asked again, "
+        "answered in front of Flask); *flask*, a minimal Flask app, the floor of computed "
+        "reads (each request's answer new) and writes. Each row is held to its own floor. "
+        "First runs: " + "; ".join(
+            f"{kind} **{f['rps']:.0f} req/s**, {f['cpu']['machine']:.0f} µs of CPU per request, "
+            f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms" for kind, f in floor.items())
+        + f"; raw/flask {floor['raw']['rps'] / floor['flask']['rps']:.2f}.",
         "",
-        "| database | models | function | req/s | floor req/s | ratio | CPU µs/req | floor CPU "
-        "µs/req | p50 ms | p99 ms | failed | acknowledged / recorded | lost |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| database | models | function | req/s | floor | floor req/s | ratio | CPU µs/req | "
+        "floor CPU µs/req | p50 ms | p99 ms | failed | acknowledged / recorded | lost |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (database, size), results in runs.items():
         for name, *_ in WORKLOAD:
             r = results[name]
             lines.append(
-                f"| {database} | {size} | {name} | {r['rps']:.0f} | {r['floor_rps']:.0f} | "
+                f"| {database} | {size} | {name} | {r['rps']:.0f} | {r['floor']} | "
+                f"{r['floor_rps']:.0f} | "
                 f"{r['ratio']:.2f} | {r['cpu']['machine']:.0f} | {r['floor_cpu']['machine']:.0f} | "
                 f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                 f"{r['failed']} | "
@@ -565,7 +586,8 @@ def what_limits_it(runs: dict) -> list[str]:
              "| database | models | run | machine | server user | server system | database "
              "| rest | busy |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for (database, size), results in runs.items():
-        rows = [("floor", results["updateModelStats"]["floor_cpu"])]
+        rows = [("flask floor", results["updateModelStats"]["floor_cpu"]),
+                ("raw floor", results["getModelById"]["floor_cpu"])]
         rows += [(name, results[name]["cpu"]) for name, *_ in WORKLOAD]
         if "write_floor" in results:
             rows.append(("write floor", results["write_floor"]["cpu"]))

@@ -39,7 +39,10 @@ def catalog_app(url: str, size: int):
 
 
 def per_request(app, kind: str, body: dict, token: str | None, count: int) -> tuple[float, float]:
-    raw = json.dumps(body).encode()
+    template = json.dumps(body).replace('"{n}"', "{n}")  # "{n}": a new number each request
+    bodies = [template.replace("{n}", str(n)).encode() for n in range(1, count + 1)] \
+        if "{n}" in template else [template.encode()] * count
+    raw = bodies[0]
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": f"/api/{kind}", "SERVER_NAME": "bench",
                "SERVER_PORT": "80", "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1",
                "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(raw)),
@@ -47,8 +50,9 @@ def per_request(app, kind: str, body: dict, token: str | None, count: int) -> tu
     if token:
         environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(count):
-        b"".join(app({**environ, "wsgi.input": io.BytesIO(raw)}, lambda *_: None))
+    for raw in bodies:
+        b"".join(app({**environ, "CONTENT_LENGTH": str(len(raw)), "wsgi.input": io.BytesIO(raw)},
+                     lambda *_: None))
     return ((time.perf_counter() - wall) / count * 1e6, (time.process_time() - cpu) / count * 1e6)
 
 
@@ -78,16 +82,20 @@ def measure(database: str, urls: dict[int, str]) -> None:
     """Every function beside the floor; then single lookups at 10,000 models against 3."""
     apps = {size: catalog_app(url, size) for size, url in urls.items()}
     app, token = apps[min(SIZES)]
-    rows = [("floor", *best(bench.floor.app, "query", {"path": "x", "args": {}}, None))]
+    rows = [("flask floor", *best(bench.floor.app, "query", {"path": "x", "args": {}}, None)),
+            ("raw floor", *best(bench.floor.raw, "query", {"path": "x", "args": {}}, None))]
     rows.append(("getCreditCost, anonymous",
                  *best(app, "query", {"path": "pricing:getCreditCost", "args": LOOKUP}, None)))
-    for name, kind, path, args in WORKLOAD:
+    for name, kind, path, args, _ in WORKLOAD:
         rows.append((name, *best(app, kind, {"path": path, "args": args}, token)))
     print(f"{database}, {min(SIZES)} models, {REQUESTS} requests each, best of 5:")
     for name, wall, cpu in rows:
         print(f"  {name:28s} wall {wall:7.1f} us   cpu {cpu:7.1f} us")
+    print(f"{database}, the pipeline's steps (wire/http.py), CPU per call, best of 5:")
+    for name, cpu in steps(app, token):
+        print(f"  {name:28s} cpu {cpu:7.1f} us")
     print(f"{database}, single lookups, CPU per request, catalogs in turn, best of 5 each:")
-    for name, kind, path, args in WORKLOAD:
+    for name, kind, path, args, _ in WORKLOAD:
         if name in SINGLE_LOOKUPS:
             body = {"path": path, "args": args}
             turns: dict[int, list[float]] = {size: [] for size in apps}
@@ -101,6 +109,49 @@ def measure(database: str, urls: dict[int, str]) -> None:
                   + f"   ratio {cpu[min(SIZES)] / cpu[max(SIZES)]:.2f}")
     for each, _ in apps.values():
         each.extensions["catalog_db"].dispose()
+
+
+def steps(app, token: str) -> list[tuple[str, float]]:
+    """What each step of the pipeline costs on its own, for a held read with a token: the
+    parts a request's CPU is made of, beside the whole rows above."""
+    from engine.observe import CallNote, record, request_id
+    from wire.callers import identify, limit
+    from wire.http import delivery
+
+    answers = app.extensions["answers"]
+    raw = json.dumps({"path": "pricing:getCreditCost", "args": LOOKUP}).encode()
+    per_request(app, "query", {"path": "pricing:getCreditCost", "args": LOOKUP}, token, 1)
+    identity = identify(app, f"Bearer {token}", "127.0.0.1")
+    answer = answers.held("query", None, raw)
+    note = CallNote("pricing:getCreditCost", "success", None, identity.name)
+    request_log = logging.getLogger("catalog.request")
+
+    def metrics_only() -> None:
+        request_log.disabled = True
+        try:
+            record("id", "POST", "/api/query", 200, 0.001, note)
+        finally:
+            request_log.disabled = False
+
+    parts = [
+        ("request id", lambda: request_id("")),
+        ("token check", lambda: identify(app, f"Bearer {token}", "127.0.0.1")),
+        ("rate limit", lambda: limit(app, identity, "127.0.0.1")),
+        ("held answer lookup", lambda: answers.held("query", None, raw)),
+        ("delivery (headers)", lambda: delivery(answer, identity, "gzip, deflate")),
+        ("metrics", metrics_only),
+        ("metrics + log line", lambda: record("id", "POST", "/api/query", 200, 0.001, note)),
+    ]
+    costs = []
+    for name, step in parts:
+        runs = []
+        for _ in range(5):
+            started = time.process_time()
+            for _ in range(REQUESTS):
+                step()
+            runs.append((time.process_time() - started) / REQUESTS * 1e6)
+        costs.append((name, min(runs)))
+    return costs
 
 
 if __name__ == "__main__":

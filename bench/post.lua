@@ -2,8 +2,11 @@
 -- BODY and TOKEN come from the environment. Requests accept gzip, as browsers, fetch and the
 -- Convex client do: large answers come compressed (small ones, statistics writes among them,
 -- never are), and a compressed answer counts as a success by its status alone.
+-- A BODY holding "{n}" gets a number there unique to each request: such requests are never
+-- answered from memory (a computed read).
 wrk.method = "POST"
-wrk.body = os.getenv("BODY")
+local template = os.getenv("BODY")
+wrk.body = template
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept-Encoding"] = "gzip, deflate"
 local token = os.getenv("TOKEN")
@@ -15,11 +18,22 @@ local threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("id", #threads)
 end
 
 function init(args)
   successes = 0
   failures = 0
+  sent = 0
+  run = (os.time() % 10000) * 100000  -- and across runs of a row: none is held from before
+end
+
+if string.find(template, "{n}", 1, true) then
+  function request()
+    sent = sent + 1
+    local n = tostring(run + sent * 16 + id)  -- unique across wrk's threads (up to 16)
+    return wrk.format(nil, nil, nil, (string.gsub(template, "{n}", n)))
+  end
 end
 
 function response(status, headers, body)

@@ -211,10 +211,13 @@ def request_lines():
                                                  for u, b in HELD])
 @pytest.mark.parametrize("caller", ["anonymous", "token"])
 @pytest.mark.parametrize("encoding", [None, "gzip, deflate, br"])
-def test_a_held_answer_is_the_answer_flask_gives(seeded, client, make_token, request_lines,
-                                                 held_for_a_minute, url, body, caller,
-                                                 encoding):
+def test_a_held_answer_is_the_answer_computed(seeded, client, make_token, request_lines,
+                                              held_for_a_minute, url, body, caller, encoding):
+    """One pipeline: a call never reaches Flask, and the answer held from the first call is
+    delivered with the same bytes, headers and log line as the computed one."""
     from flask import request
+
+    from wire.http import call_route
 
     through_flask: list[str] = []
     seeded.before_request(lambda: through_flask.append(request.path))
@@ -222,8 +225,13 @@ def test_a_held_answer_is_the_answer_flask_gives(seeded, client, make_token, req
         else {}
     if encoding:
         headers["Accept-Encoding"] = encoding
-    fresh, held = (client.post(url, json=body, headers=headers) for _ in range(2))
-    assert through_flask == [url]  # the second was answered before Flask
+    raw = json.dumps(body).encode()
+    answers = seeded.extensions["answers"]
+    assert answers.held(*call_route(url), raw) is None
+    fresh = client.post(url, data=raw, content_type="application/json", headers=headers)
+    assert answers.held(*call_route(url), raw) is not None  # the second is answered from memory
+    held = client.post(url, data=raw, content_type="application/json", headers=headers)
+    assert through_flask == []
     assert (held.status_code, held.data) == (fresh.status_code, fresh.data)
     without_id = [{k: v for k, v in r.headers.items() if k != "X-Request-Id"}
                   for r in (fresh, held)]
@@ -233,6 +241,33 @@ def test_a_held_answer_is_the_answer_flask_gives(seeded, client, make_token, req
     assert request_lines[1]["path"] == url and request_lines[1]["status"] == 200
     chosen = client.post(url, json=body, headers={**headers, "X-Request-Id": "req-7"})
     assert chosen.headers["X-Request-Id"] == "req-7"
+
+
+def test_lines_logged_during_a_call_carry_its_request_id(seeded, client, monkeypatch):
+    """What a call logs on the way (here the pipeline's own report of a bug) names the request
+    it was logged in, though a call never has a Flask request context."""
+    import wire.http
+    from engine.observe import JsonFormatter
+
+    def broken(*_):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(wire.http, "limit", broken)
+    lines: list[dict] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(json.loads(JsonFormatter().format(record)))
+    logger = logging.getLogger("catalog")
+    logger.addHandler(handler)
+    try:
+        failed = client.post("/api/query", json={"path": "models:getActiveModels", "args": {}},
+                             headers={"X-Request-Id": "req-42"})
+    finally:
+        logger.removeHandler(handler)
+    assert failed.status_code == 500
+    assert [line["message"] for line in lines] == ["unhandled error on /api/query", "request"]
+    assert [line.get("request_id") for line in lines] == ["req-42", "req-42"]
+    outside = json.loads(JsonFormatter().format(logging.makeLogRecord({"msg": "outside"})))
+    assert "request_id" not in outside
 
 
 def test_a_held_answer_still_checks_its_caller(seeded, client, make_token, request_lines,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import logging
 import time
@@ -11,22 +10,22 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import parse_accept_header
+from werkzeug.http import HTTP_STATUS_CODES, parse_accept_header
 from werkzeug.wsgi import get_content_length
 
 from db import get_db
 from engine.errors import FunctionError, TransportError
 from engine.marks import Generation, Marks, once
-from engine.observe import CallNote, note_call, record, request_id
+from engine.observe import CURRENT_REQUEST, CallNote, record, request_id
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, canonical_path, run
 from engine.values import DecodeError, decode_convex, parse_json
 from wire.callers import identify, limit
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("catalog.wire")
 bp = Blueprint("api", __name__)
 FORMATS = (None, "json", "convex_encoded_json")
 
@@ -37,10 +36,6 @@ def _encode(payload: Any) -> str:
 
 def _json(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
     return Response(_encode(payload), status=status, headers=headers, mimetype="application/json")
-
-
-def _transport(error: TransportError) -> Response:
-    return _json({"code": error.code, "message": error.message}, error.status, error.headers)
 
 
 def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
@@ -134,6 +129,8 @@ class Answers:
 
     def held(self, kind: str | None, url_path: str | None, raw: bytes) -> Answer | None:
         """The answer held for exactly this request, if any."""
+        if len(raw) > self.LARGEST_REQUEST:
+            return None
         answer = self._held.values().get((kind, url_path, raw))
         return answer if isinstance(answer, Answer) and answer.current() else None
 
@@ -170,92 +167,87 @@ def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answe
                   outcome.expires)
 
 
-def _run(kind: str | None, path: str | None = None) -> Response:
-    app = current_app._get_current_object()
-    identity = ANONYMOUS
-    try:
-        identity = identify(app, request.headers.get("Authorization"), request.remote_addr)
-        limit(app, identity, request.remote_addr)
-        answer = app.extensions["answers"].answer(kind, path, request.get_data(cache=False),
-                                                  identity)
-    except TransportError as error:
-        note_call(_label(path), "rejected", error.code, identity.name)
-        return _transport(error)
-    note_call(answer.function, answer.outcome, answer.code, identity.name)
-    body, headers = delivery(answer, identity, request.headers.get("Accept-Encoding"))
-    return Response(body, headers=headers)
+class Api:
+    """WSGI, in front of Flask: the one pipeline every function call goes through.
 
-
-class HeldAnswers:
-    """WSGI, in front of Flask: a request whose answer is held (Answers) is answered from memory.
-
-    For such a request this does what the view above does, without Flask's request machinery:
-    the caller is checked (token, rate limit) by the same functions, and the request gets its
-    id, log line and metrics from the same functions (engine/observe.py). Everything else
-    (an answer not held, a request that is not a small POST to a call URL) goes to Flask
-    unchanged. tests/test_wire.py holds both paths to the same bytes, headers and log lines.
+    A call (`POST /api/query`, `/api/mutation`, `/api/function`, `/api/run/<module>/<name>`)
+    is handled here from start to end, whatever it is: a held answer, a computed one or a
+    mutation. In order: the request gets its id; its body is read (bounded by
+    MAX_CONTENT_LENGTH); the caller is identified by its token and held to the rate limit
+    (wire/callers.py); the answer is taken from memory when held (Answers), computed otherwise;
+    it is delivered (compressed when large and accepted); and the request gets its one log
+    line and its metrics (engine/observe.py). Flask never sees a call: it is left to the
+    console, the pages, `/api/sync` and the documents under `/api/`.
     """
 
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app, self.wsgi_app = app, wsgi_app
+        self.answers: Answers = app.extensions["answers"]
 
     def __call__(self, environ: dict, start_response):
         url = environ.get("PATH_INFO", "")
-        held = self._held(environ, url)
-        if held is None:
+        route = call_route(url)
+        if route is None:
             return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+        token = CURRENT_REQUEST.set(rid)  # for whatever the call logs on the way
         try:
-            status, headers, body = self._answer(environ, url, *held)
-        except Exception:  # as the app's own handler does: logged, and answered in JSON
+            status, headers, body, note = self._call(environ, *route)
+        except Exception:  # a bug: logged, and answered in JSON, as Flask's handler would
             log.exception("unhandled error on %s", url)
-            failed = _json({"code": "InternalError", "message": "Internal error"}, 500)
-            return failed(environ, start_response)
+            status, headers, body = _transport_parts(TransportError(
+                500, "InternalError", "Internal error"))
+            note = None
+        finally:
+            CURRENT_REQUEST.reset(token)
+        headers.append(("X-Request-Id", rid))
+        record(rid, environ.get("REQUEST_METHOD", ""), url, int(status[:3]),
+               time.perf_counter() - started, note)
         start_response(status, headers)
         return [body]
 
-    def _answer(self, environ: dict, url: str, label: str,
-                answer: Answer) -> tuple[str, list[tuple[str, str]], bytes]:
-        started = time.perf_counter()
-        rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+    def _call(self, environ: dict, kind: str | None,
+              path: str | None) -> tuple[str, list, bytes, CallNote | None]:
         identity = ANONYMOUS
         try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                raise TransportError(405, "MethodNotAllowed",
+                                     "A function is called with POST", {"Allow": "POST"})
+            raw = self._body(environ)
             address = environ.get("REMOTE_ADDR")
             identity = identify(self.app, environ.get("HTTP_AUTHORIZATION"), address)
             limit(self.app, identity, address)
+            answer = self.answers.held(kind, path, raw)
+            if answer is None:
+                with self.app.app_context():
+                    answer = self.answers.answer(kind, path, raw, identity)
         except TransportError as error:
-            refused = _transport(error)
-            refused.headers["X-Request-Id"] = rid
-            record(rid, "POST", url, refused.status_code, time.perf_counter() - started,
-                   CallNote(label, "rejected", error.code, identity.name))
-            return refused.status, refused.headers.to_wsgi_list(), refused.get_data()
+            return (*_transport_parts(error),
+                    CallNote(_label(path), "rejected", error.code, identity.name))
         body, headers = delivery(answer, identity, environ.get("HTTP_ACCEPT_ENCODING"))
-        headers.append(("X-Request-Id", rid))
-        record(rid, "POST", url, 200, time.perf_counter() - started,
-               CallNote(answer.function, answer.outcome, answer.code, identity.name))
-        return "200 OK", headers, body
+        return ("200 OK", headers, body,
+                CallNote(answer.function, answer.outcome, answer.code, identity.name))
 
-    def _held(self, environ: dict, url: str) -> tuple[str, Answer] | None:
-        """The metrics label and held answer of this request, if it is a held call."""
-        if environ.get("REQUEST_METHOD") != "POST":
-            return None
-        if url in CALL_URLS:
-            kind, path = CALL_URLS[url], None
-            if kind == "mutation":
-                return None  # only queries' answers are held: a write goes straight to Flask
-        elif url.startswith(RUN_URL) and url.isascii():
-            module, _, name = url.removeprefix(RUN_URL).partition("/")
-            if not module or not name or "/" in name:
-                return None
-            kind, path = None, f"{module}:{name}"
-        else:
-            return None
-        length = get_content_length(environ)  # as Flask reads it: None when chunked or absent
-        if length is None or length > Answers.LARGEST_REQUEST:
-            return None
-        raw = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(raw)  # for Flask, when the answer is not held
-        answer = self.app.extensions["answers"].held(kind, path, raw)
-        return None if answer is None else (_label(path), answer)
+    def _body(self, environ: dict) -> bytes:
+        """The request body, whole (wire/bodies.py has read it already under gunicorn)."""
+        largest = self.app.config["MAX_CONTENT_LENGTH"]
+        length = get_content_length(environ)  # None when chunked, absent or not a number
+        if length is None and "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return b""  # refused as "not a JSON object" by parse_request
+        if length is None or length <= largest:
+            raw = environ["wsgi.input"].read(largest + 1 if length is None else length)
+            if len(raw) <= largest:
+                return raw
+        raise TransportError(413, "PayloadTooLarge",
+                             f"The request body is larger than {largest} bytes")
+
+
+def _transport_parts(error: TransportError) -> tuple[str, list[tuple[str, str]], bytes]:
+    body = _encode({"code": error.code, "message": error.message}).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+               *error.headers.items()]
+    return f"{error.status} {HTTP_STATUS_CODES.get(error.status, '')}".rstrip(), headers, body
 
 
 def _label(path: str | None) -> str:
@@ -263,20 +255,21 @@ def _label(path: str | None) -> str:
     return path if path in REGISTRY else "-"
 
 
-# Where calls arrive, and the kind each URL accepts (None: either). Flask routes them from
-# here, and HeldAnswers reads the same table.
+# Where calls arrive, and the kind each URL accepts (None: either).
 CALL_URLS = {"/api/query": "query", "/api/mutation": "mutation", "/api/function": None}
 RUN_URL = "/api/run/"  # + <module>/<function>: Convex's URL that names the function
 
-for _url, _kind in CALL_URLS.items():
-    bp.add_url_rule(_url, f"call_{_kind or 'function'}", _run, methods=["POST"],
-                    defaults={"kind": _kind})
 
-
-@bp.post(f"{RUN_URL}<module>/<name>")
-def run_named(module: str, name: str) -> Response:
-    """Convex's /api/run/{module}/{function}: the function named in the URL."""
-    return _run(None, f"{module}:{name}")
+def call_route(url: str) -> tuple[str | None, str | None] | None:
+    """The kind and function path (None: named in the body) of a call URL; None for any other
+    URL, which is Flask's."""
+    if url in CALL_URLS:
+        return CALL_URLS[url], None
+    if url.startswith(RUN_URL) and url.isascii():
+        module, _, name = url.removeprefix(RUN_URL).partition("/")
+        if module and name and "/" not in name:
+            return None, f"{module}:{name}"
+    return None
 
 
 @bp.get("/api/openapi.json")
@@ -306,7 +299,7 @@ def healthz() -> Response:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.extensions["answers"] = Answers(app.extensions["catalog_marks"])
-    app.wsgi_app = HeldAnswers(app, app.wsgi_app)
+    app.wsgi_app = Api(app, app.wsgi_app)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
