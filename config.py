@@ -38,16 +38,6 @@ def _whole(name: str, raw: str) -> int:
     return value
 
 
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise RuntimeError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not 0 < value < 86_400:
-        raise RuntimeError(f"{name} must be between 0 and 86400 seconds, got {raw!r}")
-    return value
-
-
 def _text(name: str, raw: str) -> str:
     return raw
 
@@ -58,6 +48,15 @@ def _at_least(minimum: int) -> Callable[[str, str], int]:
         if value < minimum:
             raise RuntimeError(f"{name} must be at least {minimum}, got {raw!r}")
         return value
+
+    return parse
+
+
+def _one_of(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        if raw not in choices:
+            raise RuntimeError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
 
     return parse
 
@@ -159,7 +158,11 @@ APP = (
     Setting("OIDC_ALLOWED_DOMAIN", None, "let unknown SSO users of that e-mail domain in..."),
     Setting("OIDC_DEFAULT_ROLE", None, "...with this role"),
     Setting("BEHIND_PROXY", None, "`1` behind nginx: trust one hop of `X-Forwarded-*`"),
-    Setting("CATALOG_LOG_LEVEL", "INFO", "JSON log lines on standard error"),
+    Setting("CATALOG_LOG_LEVEL", "INFO", "log lines on standard error at this level and above "
+            "(requests for static files are logged at DEBUG)"),
+    Setting("CATALOG_LOG_FORMAT", "auto", "`json`: one JSON object a line (production); "
+            "`text`: short lines for people; `auto`: text on a terminal, else JSON",
+            _one_of("auto", "json", "text")),
     Setting("USAGE_MINUTE_RETENTION_HOURS", "48",
             "usage is kept per minute this long; then each hour of minutes is rolled up into "
             "one hour row (a recording's `at` may go back this long, less an hour)",

@@ -118,7 +118,8 @@ def bootstrap() -> None:
         password = secrets.token_urlsafe(16)
         user = run("access:createUser",
                    {"email": "admin@catalog.local", "role": "admin", "password": password})
-        click.echo(f"Created admin {user['email']} with password: {password}")
+        click.echo(f"Created admin {user['email']} with password: {password}  "
+                   "(shown once: sign in to the console with it)")
     if not run("access:listTokens"):
         token = run("access:createToken",
                     {"name": "development", "scopes": ["catalog:write", "stats:write"]})

@@ -42,6 +42,15 @@ def on_starting(server) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="catalog-metrics-")
 
 
+def ready_banner(log) -> None:
+    """The last lines of `make run`'s start: where the console is, and how to sign in."""
+    host, _, port = bind.rpartition(":")
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+    log.info("Model Catalog is ready: console %s/admin/ · API %s/api/", url, url)
+    log.info("Sign in as admin@catalog.local with the password printed on the first run; "
+             "a new one: .venv/bin/flask --app wsgi users set-password admin@catalog.local")
+
+
 def post_worker_init(worker) -> None:
     """Each worker runs the monitor's rounds on a thread (functions/monitor.py): health, alerts,
     webhooks, roll-up; leases in the database let one process do each job per round."""
@@ -50,6 +59,8 @@ def post_worker_init(worker) -> None:
         from functions.monitor import start
 
         start(app)
+        if worker.age == workers:  # the last of the first workers is up
+            ready_banner(worker.log)
 
 
 def child_exit(server, worker) -> None:

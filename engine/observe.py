@@ -1,4 +1,5 @@
-"""Observability: request ids, structured JSON logs, and Prometheus metrics at /metrics.
+"""Observability: request ids, structured JSON logs (short text lines on a terminal), and
+Prometheus metrics at /metrics.
 
 Under gunicorn, metrics are aggregated over every worker (prometheus_client's multiprocess
 mode; deploy/gunicorn.conf.py prepares its folder).
@@ -68,8 +69,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """Short lines for a person at a terminal: `12:04:05 POST /api/query 200 1.3 ms
+    pricing:getCreditCost`; other lines are `12:04:05 warning catalog.wire: message`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        fields = record.__dict__
+        if "status" in fields and "path" in fields:
+            line = (f"{clock} {fields['method']} {fields['path']} {fields['status']} "
+                    f"{fields['duration_ms']} ms")
+            if fields.get("function"):
+                line += f" {fields['function']}"
+            if fields.get("code"):
+                line += f" {fields['code']}"
+        else:
+            line = f"{clock} {record.levelname.lower()} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def formatter(kind: str, stream) -> logging.Formatter:
+    """CATALOG_LOG_FORMAT: `json`, `text`, or `auto` (text when the stream is a terminal)."""
+    if kind == "auto":
+        kind = "text" if stream.isatty() else "json"
+    return TextFormatter() if kind == "text" else JsonFormatter()
+
+
 class LineHandler(logging.Handler):
-    """JSON lines to a file descriptor, written in batches.
+    """Log lines to a file descriptor, written in batches.
 
     A request only formats its line and queues it; a background thread writes what is queued
     with one write(2) every FLUSH_SECONDS, so request threads never wait on the log. Warnings
@@ -131,6 +160,10 @@ def _series(function: str, outcome: str, code: str | None) -> tuple:
             ERRORS.labels(function, code) if code else None)
 
 
+# Requests logged at DEBUG: health checks and static files (a console page brings a dozen).
+QUIET_PATHS = ("/healthz", "/admin/static/", "/static/", "/favicon.ico")
+
+
 def request_id(given: str) -> str:
     """The caller's X-Request-Id when it is a plain token, else a new one."""
     return given if REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
@@ -145,11 +178,11 @@ def record(rid: str, method: str, path: str, status: int, elapsed: float,
         latency.observe(elapsed)
         if errors is not None:
             errors.inc()
-    if path != "/healthz" and log.isEnabledFor(logging.INFO):
+    level = logging.DEBUG if path.startswith(QUIET_PATHS) else logging.INFO
+    if log.isEnabledFor(level):
         # Made and handled directly: Logger.info would first walk the stack to find its caller
-        # (a third of the line's cost), for a file and line the JSON line never shows.
-        log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, "request", (), None,
-                                  extra={
+        # (a third of the line's cost), for a file and line the line never shows.
+        log.handle(log.makeRecord(log.name, level, __file__, 0, "request", (), None, extra={
             "request_id": rid, "method": method, "path": path, "status": status,
             "duration_ms": round(elapsed * 1000, 2),
             "function": call and call.function, "outcome": call and call.outcome,
@@ -191,7 +224,7 @@ def init_app(app: Flask) -> None:
     catalog = logging.getLogger("catalog")
     if not catalog.handlers:
         handler = LineHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(formatter(app.config["CATALOG_LOG_FORMAT"], sys.stderr))
         catalog.addHandler(handler)
         catalog.setLevel(app.config["CATALOG_LOG_LEVEL"].upper())
         catalog.propagate = False

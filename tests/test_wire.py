@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import struct
 
 import pytest
@@ -359,3 +360,38 @@ def test_a_content_length_that_is_not_a_length_is_a_400(seeded, client, held_for
     refused = client.post(url, data=json.dumps(body), content_type="application/json",
                           environ_overrides={"CONTENT_LENGTH": length})
     assert refused.status_code == 400 and refused.get_json()["code"] == "BadJsonBody"
+
+
+def test_on_a_terminal_request_lines_are_short_text_and_static_files_are_quiet(tmp_path):
+    """CATALOG_LOG_FORMAT=auto: JSON lines for a file or a pipe (production), short lines on a
+    terminal; requests for static files are logged at DEBUG, so a page is one line."""
+    import os
+    import pty
+
+    from engine.observe import JsonFormatter, TextFormatter, formatter, record
+
+    leader, follower = pty.openpty()
+    with os.fdopen(follower, "w") as terminal, open(tmp_path / "log", "w") as file:
+        assert isinstance(formatter("auto", terminal), TextFormatter)
+        assert isinstance(formatter("auto", file), JsonFormatter)
+        assert isinstance(formatter("json", terminal), JsonFormatter)
+        assert isinstance(formatter("text", file), TextFormatter)
+    os.close(leader)
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger("catalog.request")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.DEBUG
+    try:
+        for path in ("/admin/static/bootstrap.min.css", "/favicon.ico", "/healthz",
+                     "/admin/models/", "/api/query"):
+            record("rid", "GET", path, 200, 0.0012, None)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert [r.path for r in records if r.levelno >= logging.INFO] == ["/admin/models/",
+                                                                      "/api/query"]
+    line = TextFormatter().format(records[-1])
+    assert re.fullmatch(r"\d\d:\d\d:\d\d GET /api/query 200 1\.2 ms", line)
