@@ -7,6 +7,7 @@ mode; deploy/gunicorn.conf.py prepares its folder).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -117,11 +118,16 @@ class LineHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._queued.append(self.format(record) + "\n")
+            line = self.format(record)
         except Exception:  # noqa: BLE001 - logging's own rule: never fail the caller
             self.handleError(record)
             return
-        if record.levelno >= logging.WARNING:
+        self.queue(line, record.levelno)
+
+    def queue(self, line: str, levelno: int) -> None:
+        """A formatted line, to be written with the next batch (at once from WARNING up)."""
+        self._queued.append(line + "\n")
+        if levelno >= logging.WARNING:
             self.flush()
         elif self._writer_pid != os.getpid():  # first line, or first since a fork
             self._writer_pid = os.getpid()
@@ -164,9 +170,31 @@ def _series(function: str, outcome: str, code: str | None) -> tuple:
 QUIET_PATHS = ("/healthz", "/admin/static/", "/static/", "/favicon.ico")
 
 
+class RequestIds:
+    """New request ids: 32 hex digits, a random half drawn once per process and a count.
+
+    Unique across the processes of a fleet as random ids are, without a system call for
+    randomness on every request (which cost more than the rest of a held answer's
+    bookkeeping)."""
+
+    def __init__(self) -> None:
+        self.draw()
+        os.register_at_fork(after_in_child=self.draw)  # gunicorn's workers are forked
+
+    def draw(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._count = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_request_id = RequestIds()
+
+
 def request_id(given: str) -> str:
     """The caller's X-Request-Id when it is a plain token, else a new one."""
-    return given if REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    return given if given and REQUEST_ID.fullmatch(given) else new_request_id()
 
 
 def record(rid: str, method: str, path: str, status: int, elapsed: float,
@@ -179,15 +207,37 @@ def record(rid: str, method: str, path: str, status: int, elapsed: float,
         if errors is not None:
             errors.inc()
     level = logging.DEBUG if path.startswith(QUIET_PATHS) else logging.INFO
-    if log.isEnabledFor(level):
-        # Made and handled directly: Logger.info would first walk the stack to find its caller
-        # (a third of the line's cost), for a file and line the line never shows.
-        log.handle(log.makeRecord(log.name, level, __file__, 0, "request", (), None, extra={
-            "request_id": rid, "method": method, "path": path, "status": status,
-            "duration_ms": round(elapsed * 1000, 2),
-            "function": call and call.function, "outcome": call and call.outcome,
-            "code": call and call.code, "caller": call and call.caller,
-        }))
+    if not log.isEnabledFor(level):
+        return
+    fields = {"request_id": rid, "method": method, "path": path, "status": status,
+              "duration_ms": round(elapsed * 1000, 2),
+              "function": call and call.function, "outcome": call and call.outcome,
+              "code": call and call.code, "caller": call and call.caller}
+    writer = _only_writer()
+    if writer is not None:
+        # The line JsonFormatter would make of this record, made without the record: on a held
+        # answer, the logging machinery (a LogRecord, handlers, a formatter) cost as much as
+        # the rest of the request's own work.
+        writer.queue(json.dumps({"ts": round(time.time(), 3), "level": logging.getLevelName(
+            level).lower(), "logger": log.name, "message": "request", **fields},
+            default=str), level)
+        return
+    log.handle(log.makeRecord(log.name, level, "", 0, "request", (), None, extra=fields))
+
+
+def _only_writer() -> LineHandler | None:
+    """The JSON line writer, when it alone hears request lines (as it does in production;
+    the tests, a terminal's text lines or added handlers take the logging path)."""
+    if log.handlers or log.filters or not log.propagate:
+        return None
+    handlers = log.parent.handlers if log.parent is not None else ()
+    if len(handlers) != 1 or log.parent.filters or log.parent.propagate:
+        return None
+    handler = handlers[0]
+    if (type(handler) is LineHandler and type(handler.formatter) is JsonFormatter
+            and not handler.filters and handler.level <= logging.INFO):
+        return handler
+    return None
 
 
 def _begin() -> None:

@@ -395,3 +395,38 @@ def test_on_a_terminal_request_lines_are_short_text_and_static_files_are_quiet(t
                                                                       "/api/query"]
     line = TextFormatter().format(records[-1])
     assert re.fullmatch(r"\d\d:\d\d:\d\d GET /api/query 200 1\.2 ms", line)
+
+
+def test_the_request_line_written_directly_is_the_line_the_formatter_makes(tmp_path):
+    """In production the JSON writer alone hears request lines, and record() writes them
+    without a LogRecord; the line is the one the logging path makes, field for field."""
+    from engine.observe import CallNote, JsonFormatter, LineHandler, _only_writer, record
+
+    catalog = logging.getLogger("catalog")
+    saved = catalog.handlers[:], catalog.level, catalog.propagate
+    with open(tmp_path / "log", "w") as stream:
+        writer = LineHandler(stream)
+        writer.setFormatter(JsonFormatter())
+        catalog.handlers[:] = [writer]
+        catalog.setLevel(logging.INFO)
+        catalog.propagate = False
+        try:
+            assert _only_writer() is writer
+            note = CallNote("pricing:quote", "error", "NO_PRICE", 'token:"quoted"')
+            record("req-1", "POST", '/api/run/a"b/c', 200, 0.00123, note)
+            direct = writer._queued.pop()
+            listener = logging.Handler()
+            listener.emit = lambda _: None
+            logging.getLogger("catalog.request").addHandler(listener)
+            try:
+                assert _only_writer() is None  # someone else listens: the logging path
+                record("req-1", "POST", '/api/run/a"b/c', 200, 0.00123, note)
+            finally:
+                logging.getLogger("catalog.request").removeHandler(listener)
+            logged = writer._queued.pop()
+        finally:
+            catalog.handlers[:], catalog.level, catalog.propagate = saved
+    direct, logged = json.loads(direct), json.loads(logged)
+    assert abs(direct.pop("ts") - logged.pop("ts")) < 5
+    assert list(direct.items()) == list(logged.items())
+    assert direct["path"] == '/api/run/a"b/c' and direct["code"] == "NO_PRICE"
