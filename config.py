@@ -157,6 +157,9 @@ APP = (
     Setting("OIDC_CLIENT_SECRET", None, "the console's client secret at the issuer"),
     Setting("OIDC_ALLOWED_DOMAIN", None, "let unknown SSO users of that e-mail domain in..."),
     Setting("OIDC_DEFAULT_ROLE", None, "...with this role"),
+    Setting("PASSWORD_HASH_METHOD", "scrypt",
+            "how new console passwords are hashed (Werkzeug's methods: `scrypt`, "
+            "`pbkdf2:sha256:600000`); a stored hash is checked by the method it names"),
     Setting("BEHIND_PROXY", None, "`1` behind nginx: trust one hop of `X-Forwarded-*`"),
     Setting("CATALOG_LOG_LEVEL", "INFO", "log lines on standard error at this level and above "
             "(requests for static files are logged at DEBUG)"),

@@ -133,7 +133,8 @@ def _sign_in_page(form: SignInForm, next_url: str, status: int):
 
 def _check_password(email: str, password: str) -> Account | None:
     with Session(get_db().engine) as db:
-        return authenticate_password(db, email, password)
+        return authenticate_password(db, email, password,
+                                     current_app.config["PASSWORD_HASH_METHOD"])
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

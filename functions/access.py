@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import Flask
 from sqlalchemy import Engine, func, select, update
@@ -26,8 +27,18 @@ from engine.values import v
 audit = logging.getLogger("catalog.audit")
 EMAIL = v.string(3, 320, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", hint="an email address")
 TOKEN_PREFIX = "mc_"
-# A dummy hash, so that an unknown email takes as long to refuse as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a password")
+
+
+def _new_hash(ctx: Context, password: str) -> str:
+    """A new password's hash, by PASSWORD_HASH_METHOD."""
+    return generate_password_hash(password, method=ctx.config["PASSWORD_HASH_METHOD"])
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    """A hash to check against when there is none, so that an unknown email takes as long to
+    refuse as a wrong password."""
+    return generate_password_hash("not a password", method=method)
 
 
 def hash_token(raw: str) -> str:
@@ -66,7 +77,7 @@ def createUser(ctx: Context, email: str, role: str, password: str | None) -> dic
     if ctx.db.scalar(select(User).where(User.email == email)) is not None:
         raise FunctionError("DUPLICATE", f"A user {email} already exists", field="email")
     user = User(email=email, role=role, is_active=True, created_at=ctx.now,
-                password_hash=generate_password_hash(password) if password else None)
+                password_hash=_new_hash(ctx, password) if password else None)
     ctx.db.add(user)
     ctx.db.flush()
     return _user_doc(user)
@@ -220,17 +231,19 @@ def _find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def _password_matches(user: User | None, password: str) -> bool:
+def _password_matches(user: User | None, password: str, hash_method: str) -> bool:
     """Checked against a dummy hash when there is no password, so that refusals take as long."""
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash(
+        hash_method)
     matches = check_password_hash(stored, password)
     return matches and user is not None and user.password_hash is not None
 
 
-def authenticate_password(session: Session, email: str, password: str) -> Account | None:
+def authenticate_password(session: Session, email: str, password: str,
+                          hash_method: str) -> Account | None:
     """The account, if the password is right and the account active."""
     user = _find_user(session, email)
-    return _account(user) if _password_matches(user, password) else None
+    return _account(user) if _password_matches(user, password, hash_method) else None
 
 
 def account_for_email(session: Session, email: str) -> Account | None:
@@ -298,10 +311,10 @@ def signOutUser(ctx: Context, email: str) -> dict:
 def changePassword(ctx: Context, currentPassword: str, newPassword: str) -> None:
     """Change the calling user's password; every session of theirs ends (sign in again)."""
     user = _find_user(ctx.db, ctx.identity.name) if ctx.identity.kind == "user" else None
-    if not _password_matches(user, currentPassword):
+    if not _password_matches(user, currentPassword, ctx.config["PASSWORD_HASH_METHOD"]):
         raise FunctionError("FORBIDDEN", "The current password is wrong",
                             field="currentPassword")
-    user.password_hash = generate_password_hash(newPassword)
+    user.password_hash = _new_hash(ctx, newPassword)
     _end_sessions(user)
     audit.info("password changed", extra={"email": user.email})
 
@@ -310,7 +323,7 @@ def changePassword(ctx: Context, currentPassword: str, newPassword: str) -> None
 def setPassword(ctx: Context, email: str, password: str) -> dict:
     """Set a user's password (an operator's reset); every session of theirs ends."""
     user = _user_or_refuse(ctx, email)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = _new_hash(ctx, password)
     _end_sessions(user)
     audit.info("password set", extra={"caller": ctx.identity.name, "email": user.email})
     return _user_doc(user)

@@ -80,6 +80,9 @@ def app(database_url, tmp_path, monkeypatch):
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret",
+        # Console accounts sign in in most console tests: scrypt's cost would be most of the
+        # quick suite's time. Production's method is tested in test_access.py.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     })
     yield app
     app.extensions["catalog_db"].dispose()

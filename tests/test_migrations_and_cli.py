@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from db.cli import alembic_config
 from db.schema import Base
-from tests.conftest import Api, fresh_database
+from tests.conftest import ROOT, Api, fresh_database
 
 
 # SQLite's reflection skips expression indexes (uq_models_model_id_lower) and says so;
@@ -70,6 +70,13 @@ def test_tokens_create_prints_the_token_last(seeded, runner, client):
     assert bad.exit_code != 0
 
 
+def test_production_hashes_passwords_with_scrypt():
+    """The tests hash with a cheap method (tests/conftest.py); what ships is scrypt."""
+    from config import Config
+
+    assert Config.from_environ(ROOT / "instance", {})["PASSWORD_HASH_METHOD"] == "scrypt"
+
+
 def test_users_create_reads_the_password_from_stdin(app, runner):
     from sqlalchemy.orm import Session
 
@@ -80,9 +87,14 @@ def test_users_create_reads_the_password_from_stdin(app, runner):
     assert result.exit_code == 0, result.output
     engine = app.extensions["catalog_db"].engine
     with Session(engine) as session:
-        account = authenticate_password(session, "ops@example.com", "correct horse battery")
+        method = app.config["PASSWORD_HASH_METHOD"]
+        account = authenticate_password(session, "ops@example.com", "correct horse battery",
+                                        method)
         assert account is not None and account.identity.role == "editor"
-        assert authenticate_password(session, "ops@example.com", "wrong password!") is None
+        assert authenticate_password(session, "ops@example.com", "wrong password!",
+                                     method) is None
+        stored = session.scalar(text("SELECT password_hash FROM users"))
+        assert stored.startswith(f"{method}$")  # new passwords by the configured method
     short = runner.invoke(args=["users", "create", "b@example.com", "--role", "viewer"],
                           input="short\n")
     assert short.exit_code != 0 and "at least 12" in short.output
