@@ -37,7 +37,7 @@ SORTS = {"name": "Model", "generations": "Generations", "successRate": "Success 
 PER_PAGE = 20
 STATE_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "healthy": 3}
 BADGES = {"healthy": "success", "degraded": "warning", "failing": "danger", "unknown": "secondary"}
-LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
 HOME_HEALTH_ROWS = 50
 
 
