@@ -159,7 +159,7 @@ def time_chart(title: str, starts: Sequence[int], bucket_ms: int, series: Sequen
     out.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{upper}" y2="{base}" '
                'stroke="#495057" stroke-width="1"/>')
     days = {s // DAY for s in starts}
-    for i in x_tick_indexes(n):
+    for i in x_tick_indexes(n, most=max(3, plot_w // 95)):
         x = _number(x_of(i))
         label = time_label(starts[i], bucket_ms, with_date=len(days) > 1)
         out.append(f'<line x1="{x}" x2="{x}" y1="{base}" y2="{_number(upper + plot_h + 4)}" '

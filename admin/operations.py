@@ -311,7 +311,9 @@ class StatsView(SignedIn, BaseView):
                            sort=sort, descending=descending, page=page, pages=pages,
                            ranges=RANGES, sorts=SORTS, overall=overall, percent=percent,
                            seconds=seconds, details_url=details_url, query=self.query,
-                           next_dir=next_dir)
+                           next_dir=next_dir, per_page=PER_PAGE,
+                           page_links=sorted({1, pages, *range(max(1, page - 2),
+                                                              min(pages, page + 2) + 1)}))
 
     def query(self, window: Window, **changes) -> str:
         """This page's URL with the window kept and `changes` applied."""

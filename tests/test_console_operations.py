@@ -267,6 +267,27 @@ def test_litellm_upload_is_planned_grouped_and_applied_with_a_reason(ops, page, 
                          {"modelId": "openai/o3-test"})["name"] == "Our O3"
 
 
+def test_a_map_over_the_request_limit_is_compressed_in_the_browser(ops, page, tmp_path):
+    """LiteLLM's whole map (about 3.5 MB) is over the 1 MiB a request may carry: the page
+    gzips a large file before sending it, and the server reads it back."""
+    entry = json.loads(DATA.read_text())["gpt-4o-test"]
+    big = {f"bulk-model-{i}": {**entry, "input_cost_per_token": (i + 1) * 1e-7}
+           for i in range(1700)}
+    path = tmp_path / "model_prices_and_context_window.json"
+    path.write_text(json.dumps(big, indent=2))
+    assert path.stat().st_size > 1024 * 1024
+    sign_in_at(page, ops.url, "editor", "/admin/catalog_file/")
+    page.check("#source-litellm")
+    page.set_input_files("#price-file", str(path))
+    page.click("#price-form button[type=submit]")
+    # sent compressed (uncompressed, the request would have been refused with 413)
+    expect(page.locator("#price-plan-source")).to_contain_text(
+        "File model_prices_and_context_window.json.gz")
+    expect(page.locator("#price-plan-counts [data-count=created]")).to_have_text("1,700")
+    expect(page.locator("#group-created")).to_contain_text("The first 500 of 1700 are listed")
+    expect(page.locator("#price-plan-source")).to_contain_text("1,700 entries read")
+
+
 def test_genai_prices_are_planned_and_applied_from_the_page(ops, page, seeded):
     sign_in_at(page, ops.url, "editor", "/admin/catalog_file/")
     page.check("#source-genai-prices")
