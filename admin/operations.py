@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from sqlalchemy import func, select
 
@@ -371,9 +371,12 @@ class AlertsView(SignedIn, BaseView):
 
     @expose("/acknowledge", methods=("POST",))
     def acknowledge(self):
-        alert_id = request.form.get("alertId", "")
-        run_or_flash("models:acknowledgeAlert", {"alertId": alert_id},
-                     "Alert acknowledged.")
+        alert = run_or_flash("models:acknowledgeAlert",
+                             {"alertId": request.form.get("alertId", "")})
+        if alert is not None:  # acknowledged now, or already: who did, and when
+            when = datetime.fromtimestamp(alert["acknowledgedAt"] / 1000, UTC)
+            flash(f"Alert acknowledged (on {alert['modelId']}, by {alert['acknowledgedBy']}, "
+                  f"{when:%Y-%m-%d %H:%M:%S} UTC).", "success")
         if request.form.get("back") == "home":
             return redirect(url_for("admin.index") + "#alerts")
         return redirect(url_for(".index", show=request.form.get("show") or None))
