@@ -187,3 +187,25 @@ def test_the_confirmation_applies_the_file_that_was_planned(console, client):
         assert run_as_system(console, "models:getModelById", {"modelId": model_id})
     assert run_as_system(console, "models:getModelById", {"modelId": "openai/gpt-4o-test"}) \
         is None
+
+
+def test_usage_figures_per_model_over_the_window(console, client):
+    """Sums over the window by model, read as the functions read them (both databases)."""
+    now = int(time.time() * 1000)
+    events = [{"modelId": "luma/ray-2-720p", "generationTime": t, "success": ok, "credits": 3,
+               "at": now - 2 * 60_000} for t, ok in ((4, True), (6, True), (8, True),
+                                                     (50, False))]
+    run_as_system(console, "models:recordGenerations", {"events": events})
+    sign_in(client, "viewer")
+    body = text_of(client.get("/admin/stats/?range=1h&bucket=minute"))
+    row = re.search(r'<tr data-model="luma/ray-2-720p">(.*?)</tr>', body, re.S).group(1)
+    cells = dict(re.findall(r'<td class="([a-z0-9-]+)">([^<]*)</td>', row))
+    assert cells["generations"] == "4" and cells["success-rate"] == "75.0%"
+    assert cells["credits"] == "12"
+    usage = run_as_system(console, "models:getUsage", {"modelId": "luma/ray-2-720p",
+                                                       "from": now - 3_600_000, "to": now,
+                                                       "bucket": "hour"})
+    p95 = max(p["p95GenerationTime"] or 0 for p in usage)
+    assert cells["p95"] == f"{p95:.3g} s"
+    silent = re.search(r'<tr data-model="google/veo-3">(.*?)</tr>', body, re.S).group(1)
+    assert "No data" in silent and "%" not in silent
