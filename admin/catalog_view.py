@@ -13,7 +13,14 @@ from admin import money
 from admin.access import SignedIn
 from admin.calls import RefusedError, run
 from admin.console_json import ConsoleJsonError, decode_console_json
-from admin.price_import import LIST_AT_MOST, SOURCES, FormError, describe_applied, read_form
+from admin.price_import import (
+    LIST_AT_MOST,
+    SOURCES,
+    FormError,
+    describe_applied,
+    read_form,
+    typed_form,
+)
 from functions import sources
 
 
@@ -129,13 +136,14 @@ class CatalogFileView(SignedIn, BaseView):
         try:
             form = read_form()
         except FormError as error:
-            flash(str(error), "error")
-            return None, self.render("catalog/catalog_file.html", price_error=str(error)), None
+            return None, self.render("catalog/catalog_file.html", price_error=str(error),
+                                     price_form=typed_form()), None
         try:
             converted = sources.convert(form.source, form.data, form.providers)
         except Exception as error:  # noqa: BLE001 - a map the converter cannot read at all
             message = getattr(error, "message", None) or f"The map cannot be converted: {error}"
-            return None, self.render("catalog/catalog_file.html", price_error=message), None
+            return None, self.render("catalog/catalog_file.html", price_error=message,
+                                     price_form=form), None
         args = {**converted.args(), "options": form.options()}
         if applying:
             args["reason"] = request.form.get("reason", "").strip()

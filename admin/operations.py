@@ -85,8 +85,8 @@ class HomeView(SignedIn, AdminIndexView):
         return self.render(
             "catalog/index.html", states=self.states(), default=run("models:getDefaultModel"),
             health=health[:HOME_HEALTH_ROWS], more_health=max(0, len(health) - HOME_HEALTH_ROWS),
-            by_state=by_state, failing=[h for h in health if h["state"] in ("failing",
-                                                                            "degraded")],
+            by_state=by_state, failing=[h for h in health if h["state"] in (
+                "failing", "degraded")][:HOME_HEALTH_ROWS],
             alerts=alerts["page"], more_alerts=not alerts["isDone"], known=known,
             day=day_charts(now), changes=self.changes(), badges=BADGES, percent=percent,
             seconds=seconds, details_url=details_url)

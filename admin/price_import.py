@@ -91,6 +91,15 @@ def _load(raw: bytes) -> dict:
     return data
 
 
+def typed_form() -> PriceForm:
+    """What was typed into the form, unchecked: shown again when the form fails."""
+    form = request.form
+    source = form.get("source", "")
+    return PriceForm(source if source in SOURCES else "litellm",
+                     [p for p in re.split(r"[\s,]+", form.get("providers", "")) if p][:100],
+                     form.get("activate") == "1", form.get("overwriteLocalEdits") == "1")
+
+
 def read_form() -> PriceForm:
     """The form as sent: on the plan, an upload; on the confirmation, the carried payload."""
     form = request.form
