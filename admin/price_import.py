@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from flask import request
 
 from admin.console_json import ConsoleJsonError, decode_console_json
+from admin.operations import parse_local
 
 SOURCES = {"litellm": "LiteLLM price map (upload model_prices_and_context_window.json)",
            "genai-prices": "genai-prices (the installed package's data)"}
@@ -45,13 +46,18 @@ class PriceForm:
     providers: list[str] = field(default_factory=list)
     activate: bool = False
     overwrite: bool = False
+    at: int | None = None  # schedule the price changes for this moment (ms, UTC)
+    at_text: str = ""
     data: dict | None = None  # the LiteLLM map, loaded
     payload: str | None = None  # the map as base64 of gzip, for the confirmation
     digest: str | None = None  # SHA-256 of the map's bytes
     file_name: str | None = None
 
     def options(self) -> dict:
-        return {"activate": self.activate, "overwriteLocalEdits": self.overwrite}
+        options = {"activate": self.activate, "overwriteLocalEdits": self.overwrite}
+        if self.at is not None:
+            options["at"] = self.at
+        return options
 
 
 def _providers(text: str) -> list[str]:
@@ -97,7 +103,8 @@ def typed_form() -> PriceForm:
     source = form.get("source", "")
     return PriceForm(source if source in SOURCES else "litellm",
                      [p for p in re.split(r"[\s,]+", form.get("providers", "")) if p][:100],
-                     form.get("activate") == "1", form.get("overwriteLocalEdits") == "1")
+                     form.get("activate") == "1", form.get("overwriteLocalEdits") == "1",
+                     at_text=form.get("at", "")[:40])
 
 
 def read_form() -> PriceForm:
@@ -108,6 +115,12 @@ def read_form() -> PriceForm:
         raise FormError("Choose a source: a LiteLLM price map or genai-prices")
     out = PriceForm(source, _providers(form.get("providers", "")),
                     form.get("activate") == "1", form.get("overwriteLocalEdits") == "1")
+    at = form.get("at", "").strip()
+    if at:
+        out.at, out.at_text = parse_local(at), at
+        if out.at is None:
+            raise FormError("The time to schedule the price changes for reads YYYY-MM-DDTHH:MM "
+                            "(UTC), e.g. 2027-01-01T00:00")
     if source != "litellm":
         return out
     upload = request.files.get("file")

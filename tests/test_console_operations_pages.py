@@ -213,3 +213,39 @@ def test_usage_figures_per_model_over_the_window(console, client):
     assert cells["p95"] == f"{p95:.3g} s"
     silent = re.search(r'<tr data-model="google/veo-3">(.*?)</tr>', body, re.S).group(1)
     assert "No data" in silent and "%" not in silent
+
+
+def test_price_changes_can_be_scheduled_from_the_page(console, client, tmp_path):
+    token = sign_in(client, "editor")
+    original = DATA.read_bytes()
+    body = text_of(client.post("/admin/catalog_file/prices/apply", follow_redirects=True,
+                               data=price_form(token, providers="openai", reason="first",
+                                               activate="1",
+                                               file=(io.BytesIO(original), "map.json")),
+                               content_type="multipart/form-data"))
+    assert "created" in body
+    data = json.loads(original)
+    data["gpt-4o-test"]["input_cost_per_token"] = 2e-06
+    changed = json.dumps(data).encode()
+    form = price_form(token, providers="openai", at="2031-01-01T00:00")
+    plan = text_of(client.post("/admin/catalog_file/prices/plan", content_type=
+                               "multipart/form-data", data={
+                                   **form, "file": (io.BytesIO(changed), "map.json")}))
+    assert "price changes take effect at 2031-01-01 00:00:00 UTC" in plan
+    change = re.search(r'<li class="price-change" data-model="openai/gpt-4o-test">(.*?)</li>',
+                       plan, re.S).group(1)
+    assert "from 2031-01-01 00:00:00 UTC" in change and "$2.50 → $2.00" in change
+    assert 'name="at" value="2031-01-01T00:00"' in plan  # carried on to the confirmation
+    payload = re.search(r'name="payload" value="([^"]+)"', plan).group(1)
+    text_of(client.post("/admin/catalog_file/prices/apply", data={
+        **form, "payload": payload, "reason": "scheduled"}))
+    usage = {"inputTokens": 1_000_000}
+    now = run_as_system(console, "pricing:quote", {"modelId": "openai/gpt-4o-test",
+                                                   "usage": usage})
+    later = run_as_system(console, "pricing:quote", {"modelId": "openai/gpt-4o-test",
+                                                     "usage": usage, "at": 1_924_992_000_000})
+    assert (now["usdExact"], later["usdExact"]) == ("2.5", "2")
+    bad = text_of(client.post("/admin/catalog_file/prices/plan", data={
+        **price_form(token, at="next tuesday"), "file": (io.BytesIO(changed), "map.json")},
+        content_type="multipart/form-data"))
+    assert bad.count("reads YYYY-MM-DDTHH:MM") == 1
