@@ -249,3 +249,15 @@ def test_price_changes_can_be_scheduled_from_the_page(console, client, tmp_path)
         **price_form(token, at="next tuesday"), "file": (io.BytesIO(changed), "map.json")},
         content_type="multipart/form-data"))
     assert bad.count("reads YYYY-MM-DDTHH:MM") == 1
+
+
+def test_an_empty_catalog_renders_every_operations_page(app, client):
+    create_accounts(app)
+    sign_in(client, "admin")
+    home = text_of(client.get("/admin/"))
+    assert "None: no model is active." in home and "No change yet." in home
+    assert "No active model." in home and "No alerts." in home
+    assert 'id="chart-generations"' in home and "No data" in home
+    assert "No alerts." in text_of(client.get("/admin/alerts/"))
+    usage = text_of(client.get("/admin/stats/?range=30d"))
+    assert 'id="usage-chart"' in usage and "No data" in usage
