@@ -11,7 +11,8 @@ from flask_admin.theme import Bootstrap4Theme
 from admin import auth, reading, security, sessions
 from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
-from admin.pages import AccountView, HomeView, StatsView, TokensView, UsersView
+from admin.operations import AlertsView, HomeView, StatsView
+from admin.pages import AccountView, TokensView, UsersView
 from db.schema import Model
 
 
@@ -42,6 +43,7 @@ def init_app(app: Flask) -> None:
     )
     console.add_view(CatalogModelView(Model, reader, name="Models", endpoint="models"))
     console.add_view(StatsView(name="Usage", endpoint="stats"))
+    console.add_view(AlertsView(name="Alerts", endpoint="alerts"))
     console.add_view(CatalogFileView(name="Import / export", endpoint="catalog_file"))
     console.add_view(UsersView(name="Users", endpoint="users", category="Access"))
     console.add_view(TokensView(name="Tokens", endpoint="tokens", category="Access"))

@@ -1,4 +1,5 @@
-"""Import and export: download the catalog file; upload one, read the plan, confirm to apply."""
+"""Import and export: download the catalog file; upload one, read the plan, confirm to apply;
+import a public price map (LiteLLM or genai-prices) the same way."""
 
 from __future__ import annotations
 
@@ -8,12 +9,70 @@ from datetime import UTC, datetime
 from flask import Response, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 
+from admin import money
 from admin.access import SignedIn
 from admin.calls import RefusedError, run
 from admin.console_json import ConsoleJsonError, decode_console_json
+from admin.price_import import (
+    LIST_AT_MOST,
+    SOURCES,
+    FormError,
+    describe_applied,
+    read_form,
+    typed_form,
+)
+from functions import sources
+
+
+def file_plan(plan: dict) -> dict:
+    """A catalog file's plan as the page shows it: a model the file deactivates is listed (and
+    counted) once, under "deactivate", with its other changes; not also under "change"."""
+    deactivated = set(plan["deactivated"])
+    changes = {c["modelId"]: c["changes"] for c in plan["changed"]}
+    return {
+        "created": plan["created"],
+        "changed": [c for c in plan["changed"] if c["modelId"] not in deactivated],
+        "deactivated": [{"modelId": m, "changes": [c for c in changes.get(m, [])
+                                                   if c["field"] != "isActive"]}
+                        for m in plan["deactivated"]],
+        "unchanged": plan["unchanged"],
+    }
+
+
+def errors_once(refusal: RefusedError) -> list[dict]:
+    """The refusal's errors, each once (in their order)."""
+    seen, out = set(), []
+    for error in refusal.data.get("errors", []) or []:
+        key = (error.get("entry"), error.get("modelId"), error.get("field"), error.get("message"))
+        if key not in seen:
+            seen.add(key)
+            out.append(error)
+    return out
+
+
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def component_text(change: dict) -> str:
+    """One price component's change: "1M input tokens: $2.50 → $2.00"."""
+    unit = money.unit(change["unit"])
+    old = "not priced" if change["old"] is None else money.usd(change["old"])
+    new = "not priced" if change["new"] is None else money.usd(change["new"])
+    when = f" ({money.condition(change)})" if change.get("when") else ""
+    return f"per {unit}{when}: {old} → {new}"
 
 
 class CatalogFileView(SignedIn, BaseView):
+    def render(self, template, **kwargs):
+        kwargs.setdefault("price_sources", SOURCES)
+        kwargs.setdefault("list_at_most", LIST_AT_MOST)
+        kwargs.setdefault("short", _short)
+        kwargs.setdefault("component_text", component_text)
+        kwargs.setdefault("usd", money.usd)
+        return super().render(template, **kwargs)
+
     @expose("/")
     def index(self):
         return self.render("catalog/catalog_file.html")
@@ -25,6 +84,8 @@ class CatalogFileView(SignedIn, BaseView):
         name = f"catalog-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
         return Response(text, mimetype="application/json",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    # -- a catalog file ------------------------------------------------------------------------
 
     def _uploaded(self) -> tuple[str, dict | None]:
         upload = request.files.get("file")
@@ -40,6 +101,10 @@ class CatalogFileView(SignedIn, BaseView):
             return text, None
         return text, catalog
 
+    def _refused(self, refusal: RefusedError, applying: bool):
+        return self.render("catalog/catalog_file.html", refusal=refusal,
+                           errors=errors_once(refusal), applying=applying)
+
     @expose("/plan", methods=("POST",))
     def plan(self):
         text, catalog = self._uploaded()
@@ -48,8 +113,8 @@ class CatalogFileView(SignedIn, BaseView):
         try:
             plan = run("catalog:planCatalog", {"catalog": catalog})
         except RefusedError as refusal:
-            return self.render("catalog/catalog_file.html", refusal=refusal)
-        return self.render("catalog/catalog_file.html", plan=plan, content=text)
+            return self._refused(refusal, applying=False)
+        return self.render("catalog/catalog_file.html", plan=file_plan(plan), content=text)
 
     @expose("/apply", methods=("POST",))
     def apply(self):
@@ -58,9 +123,55 @@ class CatalogFileView(SignedIn, BaseView):
             return redirect(url_for(".index"))
         args = {"catalog": catalog, "reason": request.form.get("reason") or "import"}
         try:
-            plan = run("catalog:applyCatalog", args)
+            plan = file_plan(run("catalog:applyCatalog", args))
         except RefusedError as refusal:
-            return self.render("catalog/catalog_file.html", refusal=refusal)
+            return self._refused(refusal, applying=True)
         flash(f"Applied: {len(plan['created'])} created, {len(plan['changed'])} changed, "
               f"{len(plan['deactivated'])} deactivated.", "success")
+        return redirect(url_for(".index"))
+
+    # -- a public price map --------------------------------------------------------------------
+
+    def _price_plan(self, applying: bool):
+        try:
+            form = read_form()
+        except FormError as error:
+            return None, self.render("catalog/catalog_file.html", price_error=str(error),
+                                     price_form=typed_form()), None
+        try:
+            converted = sources.convert(form.source, form.data, form.providers)
+        except Exception as error:  # noqa: BLE001 - a map the converter cannot read at all
+            message = getattr(error, "message", None) or f"The map cannot be converted: {error}"
+            return None, self.render("catalog/catalog_file.html", price_error=message,
+                                     price_form=form), None
+        args = {**converted.args(), "options": form.options()}
+        if applying:
+            args["reason"] = request.form.get("reason", "").strip()
+        try:
+            plan = run("catalog:importPrices" if applying else "catalog:planImport", args)
+        except RefusedError as refusal:
+            return None, self.render("catalog/catalog_file.html", price_refusal=refusal,
+                                     errors=errors_once(refusal), applying=applying,
+                                     price_form=form), None
+        read = {"entries": converted.entries, "priced": converted.priced}
+        return plan, None, (form, read)
+
+    @expose("/prices/plan", methods=("POST",))
+    def price_plan(self):
+        plan, page, extra = self._price_plan(applying=False)
+        if page is not None:
+            return page
+        form, read = extra
+        return self.render("catalog/catalog_file.html", price_plan=plan, price_form=form,
+                           price_read=read)
+
+    @expose("/prices/apply", methods=("POST",))
+    def price_apply(self):
+        if not request.form.get("reason", "").strip():
+            flash("Say why: the reason is recorded in every changed model's history.", "error")
+            return redirect(url_for(".index"))
+        plan, page, _ = self._price_plan(applying=True)
+        if page is not None:
+            return page
+        flash(describe_applied(plan), "success")
         return redirect(url_for(".index"))

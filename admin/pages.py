@@ -1,42 +1,17 @@
-"""Console pages beside the models screen: home, usage, users and tokens."""
+"""Console pages beside the models screen: users, tokens and your account (home, usage and
+alerts: admin/operations.py)."""
 
 from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
-from flask_admin import AdminIndexView, BaseView, expose
-from sqlalchemy import func, select
+from flask_admin import BaseView, expose
 
 from admin.access import SignedIn
 from admin.auth import check_password_throttled, current_identity
 from admin.calls import RefusedError, run, run_or_flash
 from admin.numbers import number_or_text
-from admin.reading import reader
-from db.schema import Model
 from engine.runtime import ROLES, SCOPES, SIGNED_IN
 from engine.throttle import ThrottledError
-
-
-class HomeView(SignedIn, AdminIndexView):
-    @expose("/")
-    def index(self):
-        return self.render("catalog/index.html")
-
-    def summary(self) -> dict:
-        counts = reader().execute(
-            select(func.count(Model.id), func.count(Model.id).filter(Model.is_active))
-            .where(Model.is_deprecated.is_(False))
-        ).one()
-        return {"total": counts[0], "active": counts[1],
-                "default": run("models:getDefaultModel")}
-
-
-class StatsView(SignedIn, BaseView):
-    @expose("/")
-    def index(self):
-        return self.render("catalog/stats.html")
-
-    def rows(self) -> list[dict]:
-        return run("models:getModelStats")
 
 
 class UsersView(SignedIn, BaseView):

@@ -1,0 +1,263 @@
+"""The operations pages without a browser (Flask's test client): roles, CSRF, odd input to the
+Usage, Alerts and price-import pages (a message, never a 500, nothing changed), paging."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import catalog_fingerprint, run_as_system
+from tests.console import create_accounts, sign_in
+
+DATA = Path(__file__).parent / "data" / "litellm_prices.json"
+POSTS = ["/admin/alerts/acknowledge", "/admin/catalog_file/prices/plan",
+         "/admin/catalog_file/prices/apply"]
+
+
+@pytest.fixture
+def console(seeded):
+    create_accounts(seeded)
+    return seeded
+
+
+def text_of(response) -> str:
+    assert response.status_code < 500, response.status_code
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body
+    return body
+
+
+def failing_alert(app) -> str:
+    now = int(time.time() * 1000)
+    run_as_system(app, "models:recordGenerations", {"events": [
+        {"modelId": "google/veo-3", "generationTime": 5, "success": False, "at": now - i * 1000}
+        for i in range(30)]})
+    alerts = run_as_system(app, "health:evaluateHealth", {})["alerts"]
+    return next(a["_id"] for a in alerts if a["modelId"] == "google/veo-3")
+
+
+@pytest.mark.parametrize("url", POSTS)
+def test_anonymous_and_csrf_less_posts_change_nothing(console, client, url):
+    failing_alert(console)
+    before = catalog_fingerprint(console)
+    assert client.post(url, data={"alertId": "1", "source": "genai-prices"}).status_code in (
+        302, 400, 401)
+    sign_in(client, "admin")
+    response = client.post(url, data={"alertId": "1", "source": "genai-prices",
+                                      "reason": "x"})
+    assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
+    assert catalog_fingerprint(console) == before
+    assert run_as_system(console, "models:listAlerts", {
+        "paginationOpts": {"numItems": 5, "cursor": None}, "open": True})["page"]
+
+
+def test_a_viewer_reads_every_operations_page_and_can_change_nothing(console, client):
+    alert_id = failing_alert(console)
+    token = sign_in(client, "viewer")
+    for url in ("/admin/", "/admin/stats/", "/admin/alerts/", "/admin/catalog_file/"):
+        body = text_of(client.get(url))
+        assert 'data-action="acknowledge"' not in body
+        assert 'id="price-form"' not in body and 'id="upload-form"' not in body
+    before = catalog_fingerprint(console)
+    for url in POSTS:
+        response = client.post(url, data={"csrf_token": token, "alertId": alert_id,
+                                          "source": "genai-prices", "reason": "x"})
+        assert response.status_code == 403, url
+    assert catalog_fingerprint(console) == before
+    page = run_as_system(console, "models:listAlerts", {
+        "paginationOpts": {"numItems": 5, "cursor": None}})["page"]
+    assert page[0]["acknowledgedAt"] is None
+
+
+def test_an_editor_acknowledges_once_and_an_unknown_alert_is_a_message(console, client):
+    alert_id = failing_alert(console)
+    token = sign_in(client, "editor")
+    body = text_of(client.post("/admin/alerts/acknowledge", follow_redirects=True, data={
+        "csrf_token": token, "alertId": alert_id, "back": "home"}))
+    assert "Alert acknowledged (on google/veo-3, by editor@example.com" in body
+    first = run_as_system(console, "models:listAlerts", {
+        "paginationOpts": {"numItems": 1, "cursor": None}, "modelId": "google/veo-3"})
+    acknowledged = first["page"][0]["acknowledgedAt"]
+    body = text_of(client.post("/admin/alerts/acknowledge", follow_redirects=True,
+                               data={"csrf_token": token, "alertId": alert_id}))
+    assert "Alert acknowledged (on google/veo-3, by editor@example.com" in body
+    again = run_as_system(console, "models:listAlerts", {
+        "paginationOpts": {"numItems": 1, "cursor": None}, "modelId": "google/veo-3"})
+    assert again["page"][0]["acknowledgedAt"] == acknowledged
+    for odd in ("999999", "abc", "", "٣", "1" * 30):
+        body = text_of(client.post("/admin/alerts/acknowledge", follow_redirects=True, data={
+            "csrf_token": token, "alertId": odd}))
+        assert "alert-danger" in body and "Alert acknowledged." not in body, odd
+
+
+ODD_QUERIES = ["range=1y", "bucket=week", "range=7d&bucket=minute",
+               "from=2026-13-01T00:00&to=x", "from=٢٠٢٦-01-01T00:00&to=2026-01-02T00:00",
+               "from=2026-01-02T00:00&to=2026-01-01T00:00",
+               "from=1970-01-01T00:00&to=2026-01-01T00:00&bucket=minute", "sort=evil&dir=sideways",
+               "page=-1", "page=99999999999999999999", "page=²", "sort=p95&dir=asc&page=2"]
+
+
+@pytest.mark.parametrize("query", ODD_QUERIES)
+def test_odd_usage_queries_show_a_window(console, client, query):
+    sign_in(client, "viewer")
+    body = text_of(client.get(f"/admin/stats/?{query}"))
+    assert 'id="usage-table"' in body and 'id="window-label"' in body
+
+
+@pytest.mark.parametrize("query", ["show=open", "show=weird", "cursor=%%%", "cursor=zz",
+                                   "cursor=" + "a" * 300])
+def test_odd_alert_queries_show_the_list(console, client, query):
+    failing_alert(console)
+    sign_in(client, "viewer")
+    assert 'id="alerts-table"' in text_of(client.get(f"/admin/alerts/?{query}"))
+
+
+def test_the_usage_table_pages_through_many_models(console, client):
+    catalog = run_as_system(console, "catalog:exportCatalog")
+    template = catalog["models"][1]
+    for i in range(25):
+        catalog["models"].append({**template, "modelId": f"acme/extra-{i:02d}",
+                                  "name": f"Extra {i:02d}", "isDefault": False})
+    run_as_system(console, "catalog:applyCatalog", {"catalog": catalog, "reason": "many"})
+    sign_in(client, "viewer")
+    first = text_of(client.get("/admin/stats/?sort=name&dir=asc"))
+    assert first.count("<tr data-model=") == 20 and "Models 1 to 20 of 28." in first
+    second = text_of(client.get("/admin/stats/?sort=name&dir=asc&page=2"))
+    assert second.count("<tr data-model=") == 8 and "Models 21 to 28 of 28." in second
+    names = re.findall(r'<tr data-model="([^"]+)"', first + second)
+    assert len(set(names)) == 28
+
+
+def price_form(token: str, **fields) -> dict:
+    return {"csrf_token": token, "source": "litellm", **fields}
+
+
+def test_price_import_form_errors_are_messages_and_change_nothing(console, client):
+    token = sign_in(client, "editor")
+    before = catalog_fingerprint(console)
+    cases = [
+        ({"source": "elsewhere"}, "Choose a source"),
+        ({}, "Choose the LiteLLM file"),
+        ({"file": (b"[1, 2]", "map.json")}, "JSON object of entries"),
+        ({"file": (b"{not json", "map.json")}, "Not valid JSON"),
+        ({"file": (b"\x1f\x8b broken", "map.json.gz")}, "cannot be decompressed"),
+        ({"file": (b"[" * 100 + b"]" * 100, "map.json")}, "Nested more than"),
+        ({"payload": "not base64!"}, "upload the file again"),
+        ({"providers": "openai, <script>", "file": (DATA.read_bytes(), "m.json")},
+         "Not a provider name"),
+    ]
+    for fields, message in cases:
+        for step in ("plan", "apply"):
+            sent = dict(fields)
+            if "file" in sent:
+                sent["file"] = (io.BytesIO(sent["file"][0]), sent["file"][1])
+            body = text_of(client.post(
+                f"/admin/catalog_file/prices/{step}", follow_redirects=True,
+                data={**price_form(token, reason="why"), **sent},
+                content_type="multipart/form-data"))
+            assert body.count(message) == 1, (step, message)  # said once
+    body = text_of(client.post("/admin/catalog_file/prices/plan", data=price_form(
+        token, providers="openai, bad!name", activate="1"), content_type="multipart/form-data"))
+    assert 'value="openai, bad!name"' in body  # kept as typed
+    assert re.search(r'id="activate" name="activate" value="1"\s+checked', body)
+    body = text_of(client.post("/admin/catalog_file/prices/apply", follow_redirects=True,
+                               data=price_form(token, source="genai-prices")))
+    assert "Say why" in body
+    assert catalog_fingerprint(console) == before
+
+
+def test_the_confirmation_applies_the_file_that_was_planned(console, client):
+    token = sign_in(client, "editor")
+    plan = text_of(client.post("/admin/catalog_file/prices/plan", data=price_form(
+        token, providers="anthropic", file=(io.BytesIO(DATA.read_bytes()), "map.json")),
+        content_type="multipart/form-data"))
+    payload = re.search(r'name="payload" value="([^"]+)"', plan).group(1)
+    assert json.loads(gzip.decompress(base64.b64decode(payload))) == json.loads(
+        DATA.read_text())
+    created = re.findall(r'<tr data-model="(anthropic/[^"]+)"', plan)
+    assert created and 'name="providers" value="anthropic"' in plan
+    body = text_of(client.post("/admin/catalog_file/prices/apply", follow_redirects=True,
+                               data=price_form(token, providers="anthropic", payload=payload,
+                                               fileName="map.json", reason="anthropic")))
+    assert f"{len(created)} created" in body
+    for model_id in created:
+        assert run_as_system(console, "models:getModelById", {"modelId": model_id})
+    assert run_as_system(console, "models:getModelById", {"modelId": "openai/gpt-4o-test"}) \
+        is None
+
+
+def test_usage_figures_per_model_over_the_window(console, client):
+    """Sums over the window by model, read as the functions read them (both databases)."""
+    now = int(time.time() * 1000)
+    events = [{"modelId": "luma/ray-2-720p", "generationTime": t, "success": ok, "credits": 3,
+               "at": now - 2 * 60_000} for t, ok in ((4, True), (6, True), (8, True),
+                                                     (50, False))]
+    run_as_system(console, "models:recordGenerations", {"events": events})
+    sign_in(client, "viewer")
+    body = text_of(client.get("/admin/stats/?range=1h&bucket=minute"))
+    row = re.search(r'<tr data-model="luma/ray-2-720p">(.*?)</tr>', body, re.S).group(1)
+    cells = dict(re.findall(r'<td class="([a-z0-9-]+)">([^<]*)</td>', row))
+    assert cells["generations"] == "4" and cells["success-rate"] == "75.0%"
+    assert cells["credits"] == "12"
+    usage = run_as_system(console, "models:getUsage", {"modelId": "luma/ray-2-720p",
+                                                       "from": now - 3_600_000, "to": now,
+                                                       "bucket": "hour"})
+    p95 = max(p["p95GenerationTime"] or 0 for p in usage)
+    assert cells["p95"] == f"{p95:.3g} s"
+    silent = re.search(r'<tr data-model="google/veo-3">(.*?)</tr>', body, re.S).group(1)
+    assert "No data" in silent and "%" not in silent
+
+
+def test_price_changes_can_be_scheduled_from_the_page(console, client, tmp_path):
+    token = sign_in(client, "editor")
+    original = DATA.read_bytes()
+    body = text_of(client.post("/admin/catalog_file/prices/apply", follow_redirects=True,
+                               data=price_form(token, providers="openai", reason="first",
+                                               activate="1",
+                                               file=(io.BytesIO(original), "map.json")),
+                               content_type="multipart/form-data"))
+    assert "created" in body
+    data = json.loads(original)
+    data["gpt-4o-test"]["input_cost_per_token"] = 2e-06
+    changed = json.dumps(data).encode()
+    form = price_form(token, providers="openai", at="2031-01-01T00:00")
+    plan = text_of(client.post("/admin/catalog_file/prices/plan", content_type=
+                               "multipart/form-data", data={
+                                   **form, "file": (io.BytesIO(changed), "map.json")}))
+    assert "price changes take effect at 2031-01-01 00:00:00 UTC" in plan
+    change = re.search(r'<li class="price-change" data-model="openai/gpt-4o-test">(.*?)</li>',
+                       plan, re.S).group(1)
+    assert "from 2031-01-01 00:00:00 UTC" in change and "$2.50 → $2.00" in change
+    assert 'name="at" value="2031-01-01T00:00"' in plan  # carried on to the confirmation
+    payload = re.search(r'name="payload" value="([^"]+)"', plan).group(1)
+    text_of(client.post("/admin/catalog_file/prices/apply", data={
+        **form, "payload": payload, "reason": "scheduled"}))
+    usage = {"inputTokens": 1_000_000}
+    now = run_as_system(console, "pricing:quote", {"modelId": "openai/gpt-4o-test",
+                                                   "usage": usage})
+    later = run_as_system(console, "pricing:quote", {"modelId": "openai/gpt-4o-test",
+                                                     "usage": usage, "at": 1_924_992_000_000})
+    assert (now["usdExact"], later["usdExact"]) == ("2.5", "2")
+    bad = text_of(client.post("/admin/catalog_file/prices/plan", data={
+        **price_form(token, at="next tuesday"), "file": (io.BytesIO(changed), "map.json")},
+        content_type="multipart/form-data"))
+    assert bad.count("reads YYYY-MM-DDTHH:MM") == 1
+
+
+def test_an_empty_catalog_renders_every_operations_page(app, client):
+    create_accounts(app)
+    sign_in(client, "admin")
+    home = text_of(client.get("/admin/"))
+    assert "None: no model is active." in home and "No change yet." in home
+    assert "No active model." in home and "No alerts." in home
+    assert 'id="chart-generations"' in home and "No data" in home
+    assert "No alerts." in text_of(client.get("/admin/alerts/"))
+    usage = text_of(client.get("/admin/stats/?range=30d"))
+    assert 'id="usage-chart"' in usage and "No data" in usage
