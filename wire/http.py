@@ -20,6 +20,7 @@ from werkzeug.wsgi import get_content_length
 
 from db import get_db
 from engine.errors import FunctionError, TransportError
+from engine.fleet import check_min_ts, require
 from engine.marks import Generation, Marks, once
 from engine.observe import CallNote, note_call, record, request_id
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, canonical_path, run
@@ -43,8 +44,9 @@ def _transport(error: TransportError) -> Response:
     return _json({"code": error.code, "message": error.message}, error.status, error.headers)
 
 
-def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
-    """The function path and arguments of a request; `path` when the URL names the function."""
+def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any, int | None]:
+    """The function path, arguments and `minTs` (None when absent) of a request; `path` when
+    the URL names the function."""
     try:
         body = parse_json(raw)
     except DecodeError as error:
@@ -71,7 +73,7 @@ def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
             args = decode_convex(args)
         except DecodeError as error:
             raise TransportError(400, "BadConvexValue", str(error)) from None
-    return path, args
+    return path, args, check_min_ts(body.get("minTs"))
 
 
 @dataclass
@@ -146,7 +148,10 @@ class Answers:
             if answer.current():
                 return answer
             held.pop(key, None)  # it expired: compute it anew
-        path, args = parse_request(raw, url_path)
+        path, args, min_ts = parse_request(raw, url_path)
+        if min_ts is not None:  # read-your-writes: wait until this host has seen that write
+            require(min_ts)
+            held = self._held.values()  # the marks may have moved meanwhile
         fn = REGISTRY.get(path)
         run = partial(_answer, path, args, kind, identity)
         if (fn is not None and fn.kind == "query" and fn.scope is None
@@ -165,9 +170,10 @@ def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answe
         return Answer(_label(path), "error", error.code,
                       _encode({"status": "error", "errorMessage": error.message,
                                "errorData": error.data, "logLines": []}).encode())
-    return Answer(_label(path), "success", None,
-                  _encode({"status": "success", "value": outcome.value, "logLines": []}).encode(),
-                  outcome.expires)
+    body = {"status": "success", "value": outcome.value, "logLines": []}
+    if REGISTRY[path].kind == "mutation":
+        body["ts"] = outcome.ts  # a later query's `minTs`, for read-your-writes on any host
+    return Answer(_label(path), "success", None, _encode(body).encode(), outcome.expires)
 
 
 def _run(kind: str | None, path: str | None = None) -> Response:
