@@ -43,13 +43,16 @@ EVERY_MARK = frozenset(SLOTS)
 TICK = text(
     "WITH c AS (UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts) "
     f"SELECT ts, pg_notify('{CHANNEL}', ts || ' ' || :marks) FROM c")
-CLOCK = text("SELECT ts FROM fleet_clock WHERE id = 1")
+CLOCK_SQL = "SELECT ts FROM fleet_clock WHERE id = 1"
+CLOCK = text(CLOCK_SQL)
 # Without notifications, how often a waiting query looks at the clock row again.
 POLL_SECONDS = 0.02
 # TCP keepalives: a listener whose server vanished without a word (a cut network) notices
 # within about 25 s, at no cost to the database.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
               "keepalives_count": 3}
+# How operators (and the tests) find the listeners in pg_stat_activity.
+APPLICATION_NAME = "catalog-fleet-listener"
 
 
 class Clock:
@@ -204,7 +207,8 @@ class Fleet:
 
         engine = self._engine()
         _, params = engine.dialect.create_connect_args(engine.url)
-        return psycopg.connect(**{**params, **KEEPALIVES}, autocommit=True)
+        return psycopg.connect(**{**params, **KEEPALIVES, "application_name": APPLICATION_NAME},
+                               autocommit=True)
 
     def _listen(self) -> None:
         backoff, connections = 0.1, 0
@@ -214,7 +218,7 @@ class Fleet:
                     conn.execute(f"LISTEN {CHANNEL}")
                     # After LISTEN: what committed before is in this value, what commits
                     # after is notified. Changes missed meanwhile: every mark moves.
-                    at = conn.execute(CLOCK).fetchone()
+                    at = conn.execute(CLOCK_SQL).fetchone()
                     connections += 1
                     self.reconnects = connections - 1
                     self.marks.pushed_recheck = self.push_recheck
@@ -225,15 +229,21 @@ class Fleet:
                         for note in conn.notifies(timeout=1.0):
                             self._note(note.payload)
             except Exception:  # noqa: BLE001 - the database may be away: recheck, reconnect
-                log.warning("fleet listener lost its connection; caches recheck every "
-                            "%s s until it is back", self.marks.recheck_seconds, exc_info=True)
+                self._deaf()
+                if not self._stopped.is_set():
+                    log.warning("fleet listener lost its connection; caches recheck every "
+                                "%s s until it is back", self.marks.recheck_seconds,
+                                exc_info=True)
             finally:
-                self.marks.pushed_recheck = None  # back to the short recheck first
-                with self._changed:
-                    self.listening = False
-                    self._changed.notify_all()  # waiters fall back to the clock row
+                self._deaf()
             self._stopped.wait(backoff)
             backoff = min(5.0, backoff * 2)
+
+    def _deaf(self) -> None:
+        self.marks.pushed_recheck = None  # back to the short recheck first
+        with self._changed:
+            self.listening = False
+            self._changed.notify_all()  # waiters fall back to the clock row
 
     def _note(self, payload: str) -> None:
         ts, _, marks = payload.partition(" ")
