@@ -168,3 +168,31 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def start_hosts(root: Path, database_url: str, base: Path, count: int, workers: int = 2,
+                env: dict | None = None) -> list[Gunicorn]:
+    """`count` hosts of a fleet on one database: separate gunicorn masters, each with its own
+    instance folder, change marks (CATALOG_MARKS_DIR) and temporary folder (TMPDIR), as
+    separate machines would have. The caller stops them."""
+    hosts: list[Gunicorn] = []
+    try:
+        for number in range(count):
+            home = base / f"host{number}"
+            (home / "tmp").mkdir(parents=True, exist_ok=True)
+            host = Gunicorn(root, database_url, home / "instance", workers=workers, env={
+                "CATALOG_MARKS_DIR": str(home / "marks"), "TMPDIR": str(home / "tmp"),
+                **(env or {})})
+            hosts.append(host)
+            host.start()
+    except BaseException:
+        for host in hosts:
+            host.stop()
+        raise
+    return hosts
+
+
+def kill_host(host: Gunicorn) -> None:
+    """The host is gone at once: its master and workers killed, nothing shut down cleanly."""
+    os.killpg(host.process.pid, signal.SIGKILL)
+    host.process.wait()
