@@ -384,6 +384,11 @@ def main() -> None:
     if sys.argv[1:] == ["sockets"]:
         sockets_only()
         return
+    if sys.argv[1:2] == ["fleet"]:  # three hosts on one PostgreSQL (bench/fleet.py)
+        import bench.fleet
+
+        bench.fleet.main(sys.argv[2:])
+        return
     ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     floor_server = Gunicorn(ROOT, "sqlite://", work / "floor", workers=None, app="bench.floor:app")
