@@ -211,7 +211,7 @@ class Fleet:
                                autocommit=True)
 
     def _listen(self) -> None:
-        backoff, connections = 0.1, 0
+        backoff, connections, warned = 0.1, 0, False
         while not self._stopped.is_set():
             try:
                 with self._connect() as conn:
@@ -224,16 +224,17 @@ class Fleet:
                     self.marks.pushed_recheck = self.push_recheck
                     self.listening = True
                     self._heard(at[0] if at else 0, set(EVERY_MARK))
-                    backoff = 0.1
+                    backoff, warned = 0.1, False
                     while not self._stopped.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self._note(note.payload)
             except Exception:  # noqa: BLE001 - the database may be away: recheck, reconnect
                 self._deaf()
-                if not self._stopped.is_set():
-                    log.warning("fleet listener lost its connection; caches recheck every "
-                                "%s s until it is back", self.marks.recheck_seconds,
-                                exc_info=True)
+                if not self._stopped.is_set():  # once an outage; its retries quietly
+                    log.log(logging.DEBUG if warned else logging.WARNING,
+                            "fleet listener lost its connection; caches recheck every %s s "
+                            "until it is back", self.marks.recheck_seconds, exc_info=True)
+                    warned = True
             finally:
                 self._deaf()
             self._stopped.wait(backoff)
