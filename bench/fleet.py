@@ -4,8 +4,10 @@ through one host reaches live subscribers on another, against one on the writer'
 - Idle: HOSTS hosts × WORKERS workers (separate gunicorn masters, each with its own marks and
   temporary folder). Each host serves some requests and a mutation, one worker serves a live
   subscriber that then leaves, then nothing happens: the database's committed transactions
-  (pg_stat_database.xact_commit) are counted over IDLE_SECONDS. `--root DIR` measures another
-  checkout the same way (the code before the push channel: `git archive <commit>`).
+  (pg_stat_database.xact_commit) and the app's statements (pg_stat_statements) are counted
+  over IDLE_SECONDS; with the monitor's rounds (every 10 s in each worker), and without.
+  `--root DIR` measures another checkout the same way (the code before the push channel:
+  `git archive <commit>`).
 - Push: a subscriber on host A and one on host B; CHANGES price changes are made through host
   A over HTTP, and each subscriber's delay from the mutation's start to its new value is timed.
 
@@ -67,10 +69,16 @@ def prepare(root: Path, url: str, work: Path) -> str:
     return json.loads(out.strip().splitlines()[-1])["token"]
 
 
-def committed(postgres: PostgresServer, database: str) -> int:
+def committed(postgres: PostgresServer, database: str) -> tuple[int, dict[str, int]]:
+    """The database's committed transactions, and the calls of each statement so far."""
     with psycopg.connect(postgres.dsn(database), autocommit=True) as conn:
-        return conn.execute("SELECT xact_commit FROM pg_stat_database "
-                            "WHERE datname = current_database()").fetchone()[0]
+        xacts = conn.execute("SELECT xact_commit FROM pg_stat_database "
+                             "WHERE datname = current_database()").fetchone()[0]
+        calls = dict(conn.execute(
+            "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), sum(calls)::bigint "
+            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) GROUP BY 1").fetchall())
+    return xacts, calls
 
 
 def traffic(hosts, token: str) -> None:
@@ -93,12 +101,19 @@ def traffic(hosts, token: str) -> None:
         client.close()
 
 
-def idle_rate(postgres: PostgresServer, database: str) -> float:
+def idle_rate(postgres: PostgresServer, database: str) -> dict:
+    """Per second while nothing happens: committed transactions (which also counts
+    autovacuum's), and the app's statements (pg_stat_statements), the busiest named."""
     time.sleep(SETTLE_SECONDS)
-    before = committed(postgres, database)
+    xacts, calls = committed(postgres, database)
     time.sleep(IDLE_SECONDS)
-    # The measuring connections' own statements are not counted (one each).
-    return (committed(postgres, database) - before - 1) / IDLE_SECONDS
+    xacts_after, calls_after = committed(postgres, database)
+    ours = ("pg_stat_",)  # the measurement's own statements
+    moved = {query: count - calls.get(query, 0) for query, count in calls_after.items()
+             if not any(word in query for word in ours) and count > calls.get(query, 0)}
+    return {"transactions": (xacts_after - xacts - 1) / IDLE_SECONDS,
+            "statements": sum(moved.values()) / IDLE_SECONDS,
+            "busiest": dict(sorted(moved.items(), key=lambda kv: -kv[1])[:8])}
 
 
 def push_delays(hosts, token: str) -> dict[str, list[float]]:
@@ -137,17 +152,25 @@ def percentile(values: list[float], share: float) -> float:
 
 def run(root: Path = ROOT, push: bool = True) -> dict:
     work = Path(tempfile.mkdtemp(prefix="catalog-fleet-"))
-    postgres = PostgresServer(durable=True)
+    postgres = PostgresServer(durable=True,
+                              settings={"shared_preload_libraries": "pg_stat_statements"})
     postgres.start()
     hosts = []
     try:
         postgres.create_database("fleet")
+        with psycopg.connect(postgres.dsn("fleet"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
         url = postgres.url("fleet")
         token = prepare(root, url, work)
-        hosts = start_hosts(root, url, work, HOSTS, workers=WORKERS)
-        traffic(hosts, token)
-        result: dict = {"root": str(root), "hosts": HOSTS, "workers": WORKERS,
-                        "idle_commits_per_second": idle_rate(postgres, "fleet")}
+        result: dict = {"root": str(root), "hosts": HOSTS, "workers": WORKERS}
+        for monitor in ("10", "0"):  # the monitor's rounds (MONITOR_INTERVAL_SECONDS), and none
+            hosts = start_hosts(root, url, work / f"monitor{monitor}", HOSTS, workers=WORKERS,
+                                env={"MONITOR_INTERVAL_SECONDS": monitor})
+            traffic(hosts, token)
+            result[f"idle, monitor every {monitor} s"] = idle_rate(postgres, "fleet")
+            if monitor != "0":  # the last hosts stay up for the push figures
+                for host in hosts:
+                    host.stop()
         if push:
             delays = push_delays(hosts, token)
             result["push_ms"] = {name: {"p50": statistics.median(values),
@@ -164,10 +187,14 @@ def run(root: Path = ROOT, push: bool = True) -> dict:
 def render(after: dict) -> list[str]:
     lines = [SECTION, "",
              f"{after['hosts']} hosts × {after['workers']} workers (separate gunicorn masters) "
-             "on one PostgreSQL, `python -m bench.fleet`.", "",
-             f"- idle, after traffic and one live subscriber: "
-             f"{after['idle_commits_per_second']:.2f} committed transactions/s "
-             f"(pg_stat_database.xact_commit over {IDLE_SECONDS} s)"]
+             "on one PostgreSQL, `python -m bench.fleet`. Idle: after traffic and one live "
+             f"subscriber, over {IDLE_SECONDS} s: committed transactions/s "
+             "(pg_stat_database.xact_commit, autovacuum's included) and the app's statements/s "
+             "(pg_stat_statements).", ""]
+    for name, idle in after.items():
+        if name.startswith("idle"):
+            lines.append(f"- {name}: {idle['transactions']:.1f} transactions/s, "
+                         f"{idle['statements']:.1f} statements/s")
     for name, figures in after.get("push_ms", {}).items():
         lines.append(f"- a price change through host A reaches a subscriber ({name}): "
                      f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms")

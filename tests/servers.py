@@ -48,8 +48,9 @@ def _pg_bindir() -> Path:
 class PostgresServer:
     """A PostgreSQL cluster in a temporary folder, listening on 127.0.0.1 only."""
 
-    def __init__(self, durable: bool = False):
+    def __init__(self, durable: bool = False, settings: dict[str, str] | None = None):
         self.durable = durable  # the tests trade durability for speed; the benchmark does not
+        self.settings = settings or {}  # more server settings (-c name=value)
         self.bindir = _pg_bindir()
         # Not under pytest's folder: that one is private to root, and the server runs as postgres.
         self.base = Path(tempfile.mkdtemp(prefix="catalog-pg-"))
@@ -78,6 +79,7 @@ class PostgresServer:
                    f"-c unix_socket_directories={self.base} -c max_connections=200")
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         result = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-t", "60",
                            "-l", str(self.base / "server.log"), "start", check=False)
         if result.returncode != 0:
