@@ -219,7 +219,7 @@ def write(lines: list[str]) -> None:
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--root"] and len(argv) == 2:
-        print(json.dumps(run(Path(argv[1]).resolve(), push=False), indent=2))
+        print(json.dumps(run(Path(argv[1]).resolve()), indent=2))
         return
     result = run()
     print(json.dumps(result, indent=2))
