@@ -230,8 +230,9 @@ SERVER = (
     Setting("WEB_CONCURRENCY", None,
             "gunicorn workers; on PostgreSQL a worker opens at most two connections per busy "
             "thread and 30 in all (two pools of 15: transactions, which the console's list "
-            "views read through too, and reads in autocommit), so "
-            "keep workers × that under the server's `max_connections` (100 by default)",
+            "views read through too, and reads in autocommit), plus one that listens for the "
+            "fleet's changes, so keep hosts × workers × 31 under the server's "
+            "`max_connections` (100 by default; README, *A fleet of hosts*)",
             _whole, shown_default="`min(4, 2×cores)`"),
     Setting("GUNICORN_THREADS", "4",
             "threads per worker for requests (gunicorn runs `SYNC_SOCKETS_PER_WORKER` more, for "
