@@ -45,6 +45,8 @@ TICK = text(
     f"SELECT ts, pg_notify('{CHANNEL}', ts || ' ' || :marks) FROM c")
 CLOCK_SQL = "SELECT ts FROM fleet_clock WHERE id = 1"
 CLOCK = text(CLOCK_SQL)
+# How long a change to tokens (a revocation) waits to hear its own notification back.
+ACCESS_WAIT_SECONDS = 1.0
 # Without notifications, how often a waiting query looks at the clock row again.
 POLL_SECONDS = 0.02
 # TCP keepalives: a listener whose server vanished without a word (a cut network) notices
@@ -116,7 +118,13 @@ class Fleet:
             return self.marks.bump(changed, tick=True) if changed else self.marks.clock()
         if changed:
             self.marks.bump(changed)  # this host at once, before the answer
-            return self._clock.tick(changed)
+            ts = self._clock.tick(changed)
+            if ts is not None and "access" in changed:
+                # A revocation is answered once this worker has heard it back: the database
+                # has then handed the notification to every listener, so what is left of
+                # the race with a request on another host is that host's reading of it.
+                self.reached(ts, ACCESS_WAIT_SECONDS)
+            return ts
         return self.now()
 
     def now(self) -> int | None:
