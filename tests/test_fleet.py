@@ -13,7 +13,9 @@ import uuid
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
+from engine.fleet import APPLICATION_NAME
 from tests.conftest import ROOT, fresh_database, run_as_system, within_one_window
 from tests.servers import kill_host, start_hosts, wait_for
 from tests.sync_client import SyncClient
@@ -26,8 +28,8 @@ STATS = {"modelId": "luma/ray-flash-2-540p", "generationTime": 3, "success": Tru
 
 
 class Fleet:
-    def __init__(self, app, hosts) -> None:
-        self.app, self.hosts = app, hosts
+    def __init__(self, app, hosts, url: str) -> None:
+        self.app, self.hosts, self.url = app, hosts, url
 
     def token(self, *scopes: str) -> str:
         args = {"name": f"fleet-{uuid.uuid4().hex[:8]}", "scopes": list(scopes)}
@@ -53,7 +55,7 @@ def fleet(postgres, postgres_template, tmp_path_factory):
     hosts = start_hosts(ROOT, url, base, HOSTS, workers=2, env={
         "RATE_LIMIT_PER_MINUTE": str(LIMIT), "MIN_TS_WAIT_SECONDS": "2"})
     try:
-        yield Fleet(app, hosts)
+        yield Fleet(app, hosts, url)
     finally:
         for host in hosts:
             host.stop()
@@ -171,6 +173,45 @@ def test_three_hosts_together_allow_the_limit_not_three_times_it(fleet):
     accepted = outcomes.count(200)
     # Per-host counting would have let all 2 × LIMIT through.
     assert LIMIT * 0.9 <= accepted <= LIMIT + workers * batch + senders, accepted
+
+
+def listeners(url: str, terminate: bool = False) -> set[int]:
+    """The fleet's listening connections to this database (and, with `terminate`, cut them)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            pids = set(conn.scalars(text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
+                "AND datname = current_database()"), {"name": APPLICATION_NAME}))
+            for pid in pids if terminate else ():
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        engine.dispose()
+    return pids
+
+
+def test_cut_listeners_fall_back_to_rechecking_and_come_back(fleet):
+    token = fleet.token("catalog:write")
+    for host in fleet.hosts:  # every host has listened since its first call
+        cost_on(host, token)
+    cut = listeners(fleet.url, terminate=True)
+    assert len(cut) >= HOSTS
+    # Meanwhile every host still answers a write made through another from a state with it.
+    ts = set_cost(fleet.hosts[0], token, 0.51)
+    for host in fleet.hosts:
+        assert cost_on(host, token, minTs=ts) == 0.51
+    # Each listener reconnects by itself, and pushes again.
+    wait_for(lambda: len(listeners(fleet.url) - cut) >= len(cut), 30, "the listeners back")
+    client = SyncClient(fleet.hosts[1].url)
+    try:
+        client.connect()
+        client.subscribe(0, "pricing:getCreditCost", QUOTE)
+        set_cost(fleet.hosts[2], token, 0.52)
+        client.until(lambda m: m["type"] == "Transition" and any(
+            mod.get("value", {}).get("costPerSecond") == 0.52 for mod in m["modifications"]),
+            timeout=10)
+    finally:
+        client.close()
 
 
 def test_a_host_killed_under_load_loses_nothing_acknowledged(fleet):
