@@ -105,11 +105,17 @@ APP = (
     Setting("RATE_LIMIT_PER_MINUTE", "6000",
             "API requests a minute per token (or per address without one); `0` turns it off; "
             "over it: 429 `RateLimited` with `Retry-After`", _whole),
+    Setting("RATE_LIMIT_COUNTERS", "auto",
+            "where the API's rate-limit and refused-token counts live: `database` (the "
+            "`rate_hits` table: one limit for the whole fleet), `host` (the file below: one "
+            "limit per host), or `auto`: `database` on PostgreSQL, `host` on SQLite", _one_of(
+                "auto", "database", "host")),
     Setting("RATE_LIMIT_STORAGE", None,
-            "the counters' file, shared by every worker on the host; far from the limit a "
-            "worker adds its hits in batches (every 1% of the limit or 0.1 s), so a caller may "
-            "pass the limit by 1% per other worker; below 100 a minute every hit is shared at "
-            "once", shown_default="`instance/ratelimit.sqlite3`"),
+            "the host's counters' file (`RATE_LIMIT_COUNTERS=host`), shared by every worker on "
+            "the host; wherever the counts live, far from the limit a worker adds its hits in "
+            "batches (every 1% of the limit or 0.1 s), so a caller may pass the limit by 1% per "
+            "other worker (of the host, or of the fleet); below 100 a minute every hit is "
+            "shared at once", shown_default="`instance/ratelimit.sqlite3`"),
     Setting("INVALID_TOKENS_PER_MINUTE", "30",
             "refused credentials (unknown, expired or revoked tokens, malformed `Authorization`) "
             "a minute per address, over HTTP and sockets; past it the address gets 429 "
@@ -141,6 +147,14 @@ APP = (
     Setting("CATALOG_MARKS_DIR", None,
             "the change marks' files (one per database), shared by every process on the host",
             shown_default="`$TMPDIR/model-catalog-marks`"),
+    Setting("PUSH_RECHECK_SECONDS", "5",
+            "on PostgreSQL, while a worker hears the fleet's changes by push (`LISTEN`), how "
+            "stale its caches may be about a change that sent no notification (a hand-made SQL "
+            "update); without push (SQLite, or the channel lost) they recheck every 0.05 s",
+            _seconds),
+    Setting("MIN_TS_WAIT_SECONDS", "2",
+            "how long a query sent with `minTs` may wait for this host to have seen that "
+            "write; then 503 `NotYetSeen` with `Retry-After`", _seconds),
     Setting("SIGN_IN_FAILURES_PER_ACCOUNT_ADDRESS", "5",
             "failed sign-ins allowed per 15 minutes for one account from one address; beyond "
             "it that pair is refused (429) while the account can still sign in from elsewhere; "
@@ -213,8 +227,9 @@ SERVER = (
     Setting("WEB_CONCURRENCY", None,
             "gunicorn workers; on PostgreSQL a worker opens at most two connections per busy "
             "thread and 30 in all (two pools of 15: transactions, which the console's list "
-            "views read through too, and reads in autocommit), so "
-            "keep workers × that under the server's `max_connections` (100 by default)",
+            "views read through too, and reads in autocommit), plus one that listens for the "
+            "fleet's changes, so keep hosts × workers × 31 under the server's "
+            "`max_connections` (100 by default; README, *A fleet of hosts*)",
             _whole, shown_default="`min(4, 2×cores)`"),
     Setting("GUNICORN_THREADS", "4",
             "threads per worker for requests (gunicorn runs `SYNC_SOCKETS_PER_WORKER` more, for "

@@ -8,6 +8,10 @@ process (bench/cpu.py), and writes bench/results.md. On PostgreSQL it also measu
 floor (bench/write_floor.py: the statistics statement alone, one per request), counts the
 statements that statistics writes took (group commit), and compares the two again with a slower
 commit. Speed is reported, never asserted.
+
+`python -m bench fleet` (bench/fleet.py) measures a fleet apart: 3 hosts × 4 workers on one
+PostgreSQL, their idle cost to the database and the live push across hosts. It is not part of
+the full run, which it would lengthen by minutes.
 """
 
 from __future__ import annotations
@@ -394,6 +398,11 @@ def sockets_only() -> None:
 def main() -> None:
     if sys.argv[1:] == ["sockets"]:
         sockets_only()
+        return
+    if sys.argv[1:2] == ["fleet"]:  # three hosts on one PostgreSQL (bench/fleet.py)
+        import bench.fleet
+
+        bench.fleet.main(sys.argv[2:])
         return
     ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))

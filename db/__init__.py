@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from flask import Flask, current_app
 from sqlalchemy import Engine
@@ -16,8 +17,15 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = make_engine(url)
+        self._closers: list[Callable[[], None]] = []
+
+    def on_dispose(self, closer: Callable[[], None]) -> None:
+        """Call `closer` when the app is done with the database (a listener's connection)."""
+        self._closers.append(closer)
 
     def dispose(self) -> None:
+        for closer in self._closers:
+            closer()
         dispose(self.engine)
 
 

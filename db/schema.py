@@ -276,6 +276,31 @@ class MonitorLease(Base):
     holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
+class FleetClock(Base):
+    """One row: the last commit timestamp (`ts`) handed out (engine/fleet.py). Each tick is
+    one UPDATE of this row, so ticks commit in the order of their values, with no gaps."""
+
+    __tablename__ = "fleet_clock"
+    __table_args__ = {"info": {"mark": None}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RateHits(Base):
+    """The API's rate-limit counts per key and fixed window, shared by every host on
+    PostgreSQL (engine/ratelimit.py); a host-local file holds them on SQLite."""
+
+    __tablename__ = "rate_hits"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+    # Counted outside the catalog's functions: no cache depends on it.
+    __table_args__ = (Index("ix_rate_hits_window_start", "window_start"), {"info": {"mark": None}})
+
+
 def marks_of(tables: set[str]) -> set[str]:
     """The change marks that committed writes to these tables bump."""
     known = Base.metadata.tables

@@ -11,12 +11,21 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from engine import observe
+    from engine.fleet import Fleet
     from engine.marks import Marks, marks_path
     from engine.ratelimit import Counters
     from engine.tally import Tally
 
-    app.extensions["catalog_marks"] = Marks(
+    marks = app.extensions["catalog_marks"] = Marks(
         marks_path(app.config["CATALOG_MARKS_DIR"], app.config["DATABASE_URL"]))
+    database = app.extensions["catalog_db"]
+    fleet = app.extensions["fleet"] = Fleet(marks, lambda: database.engine,
+                                            app.config["PUSH_RECHECK_SECONDS"])
+    database.on_dispose(fleet.stop)
     app.extensions["stats_tally"] = Tally()
-    app.extensions["counters"] = Counters(Path(app.config["RATE_LIMIT_STORAGE"]))
+    where = app.config["RATE_LIMIT_COUNTERS"]
+    shared = where == "database" or (
+        where == "auto" and database.engine.dialect.name == "postgresql")
+    app.extensions["counters"] = Counters(Path(app.config["RATE_LIMIT_STORAGE"]),
+                                          database.engine if shared else None)
     observe.init_app(app)

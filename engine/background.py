@@ -17,7 +17,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.engine import single_statement
@@ -29,17 +29,25 @@ LEASES = MonitorLease.__table__
 INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
+def take_leases(engine: Engine, wanted: dict[str, int], now: int) -> set[str]:
+    """Which of the jobs `wanted` (name: every how many ms) this process may run now (then no
+    other may, each for its `every_ms`): one statement for them all, so a process that finds
+    nothing due costs the database one round trip a round, however many jobs there are."""
+    rows = [{"name": name, "next_run": now + every_ms, "holder": HOLDER}
+            for name, every_ms in sorted(wanted.items())]
+    with single_statement(engine) as conn:
+        insert = INSERTS[conn.dialect.name](LEASES).values(rows)
+        statement = insert.on_conflict_do_update(
+            index_elements=[LEASES.c.name],
+            set_={"next_run": insert.excluded.next_run, "holder": insert.excluded.holder},
+            where=LEASES.c.next_run <= now,  # a lease not due is left alone, and not returned
+        ).returning(LEASES.c.name)
+        return set(conn.execute(statement).scalars())
+
+
 def take_lease(engine: Engine, name: str, now: int, every_ms: int) -> bool:
     """Whether this process may run job `name` now (then no other may for `every_ms`)."""
-    with single_statement(engine) as conn:
-        taken = conn.execute(update(LEASES).where(LEASES.c.name == name,
-                                                  LEASES.c.next_run <= now)
-                             .values(next_run=now + every_ms, holder=HOLDER)).rowcount
-        if taken:
-            return True
-        first = INSERTS[conn.dialect.name](LEASES).values(
-            name=name, next_run=now + every_ms, holder=HOLDER).on_conflict_do_nothing()
-        return conn.execute(first.returning(LEASES.c.name)).first() is not None
+    return name in take_leases(engine, {name: every_ms}, now)
 
 
 class Periodic:

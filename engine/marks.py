@@ -9,7 +9,11 @@ The marks live in a small memory-mapped file named after the database URL, in a 
 process on the host sees (CATALOG_MARKS_DIR, or the system's temporary folder). Changes made
 where the file is not shared (another host, a process given another URL or folder, a hand-made
 SQL update) are noticed anyway: every cache also goes back to the database once it is older
-than RECHECK_SECONDS.
+than RECHECK_SECONDS. On PostgreSQL, while this process hears the fleet's push channel
+(engine/fleet.py), other hosts' changes arrive as notifications that bump these marks, and
+caches recheck only every PUSH_RECHECK_SECONDS (`recheck_seconds` below).
+
+The file also holds the host's commit clock on SQLite (`tick`): the `ts` of a mutation answer.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 log = logging.getLogger("catalog.marks")
 SLOTS = {"catalog": 0, "stats": 1, "access": 2}
+CLOCK = 3  # the slot of the host's commit clock (SQLite's `ts`)
 SIZE = 4096
 # How stale a cache may be about changes made where the marks are not shared.
 RECHECK_SECONDS = 0.05
@@ -42,6 +47,8 @@ class Marks:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        # Set by the fleet's listener while it hears every change by push (None: it does not).
+        self.pushed_recheck: float | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -59,12 +66,24 @@ class Marks:
     def read(self, slot: str) -> int:
         return struct.unpack_from("<Q", self._map, 8 * SLOTS[slot])[0]
 
-    def bump(self, slots: set[str]) -> None:
+    @property
+    def recheck_seconds(self) -> float:
+        """How stale a cache may be about changes that bumped no mark here: RECHECK_SECONDS,
+        or longer while the fleet's push channel is heard (engine/fleet.py)."""
+        if self.pushed_recheck is None:
+            return RECHECK_SECONDS
+        return max(RECHECK_SECONDS, self.pushed_recheck)
+
+    def clock(self) -> int:
+        return struct.unpack_from("<Q", self._map, 8 * CLOCK)[0]
+
+    def bump(self, slots: set[str], tick: bool = False) -> int:
         """Mark these as changed, for every process on the host.
 
         Called after a commit, so it never fails the change: if the file cannot be locked, the
         marks are bumped unlocked (two racing bumps may then count as one, which every worker
-        still sees as a change, or at worst at its next recheck).
+        still sees as a change, or at worst at its next recheck). With `tick`, the host's
+        commit clock moves too, under the same lock, and its new value is answered.
         """
         with self._lock:
             locked = False
@@ -76,10 +95,10 @@ class Marks:
                     log.warning("could not lock the change marks at %s", self.path,
                                 exc_info=True)
             try:
-                for slot in slots:
-                    offset = 8 * SLOTS[slot]
+                for offset in [8 * SLOTS[slot] for slot in slots] + ([8 * CLOCK] if tick else []):
                     value = struct.unpack_from("<Q", self._map, offset)[0]
                     struct.pack_into("<Q", self._map, offset, (value + 1) % 2**64)
+                return self.clock()
             finally:
                 if locked:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -89,8 +108,8 @@ class Generation:
     """Cached values that are trusted while their marks are unchanged and they are recent.
 
     `values()` answers the current generation's dict, or a new, empty one once a mark has
-    moved or RECHECK_SECONDS have passed. The marks are read before the caller reads the
-    database, so whatever the caller stores in the dict is at least as new as those marks.
+    moved or the marks' `recheck_seconds` have passed. The marks are read before the caller
+    reads the database, so whatever the caller stores in the dict is at least as new as those marks.
     """
 
     def __init__(self, marks: Marks, *slots: str) -> None:
@@ -101,7 +120,7 @@ class Generation:
         seen, at, values = self._held
         now_seen = tuple(self._marks.read(slot) for slot in self._slots)
         now = time.monotonic()
-        if seen == now_seen and now - at < RECHECK_SECONDS:
+        if seen == now_seen and now - at < self._marks.recheck_seconds:
             return values
         # Threads racing here each start a valid generation; whichever is kept, is kept whole.
         fresh: dict = {}

@@ -1,8 +1,10 @@
-"""Fixed-window counters shared by every gunicorn worker on the host (a small SQLite file).
+"""Fixed-window counters shared by every gunicorn worker on the host (a small SQLite file), or
+by every host of a fleet (the `rate_hits` table of the catalog's PostgreSQL database).
 
 Used for throttling failed sign-ins (per account and per address: `hit`, one atomic UPSERT per
 hit) and for the API's rate limit (per token, or per address without one: `take`, which adds
-hits to the shared count in batches while far from the limit).
+hits to the shared count in batches while far from the limit). Both stores take the same
+statements: one UPSERT ... RETURNING per flush, in autocommit.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from db.engine import autocommit_connection
 
 log = logging.getLogger("catalog.ratelimit")
 SCHEMA = """
@@ -42,9 +48,22 @@ class Tally:
     flushed: float = 0.0
 
 
+# The same statements on both stores: the host's file (table `hits`) and the catalog's
+# database (`rate_hits`, whose column is not named `window`, a reserved word in PostgreSQL).
+ADD = ("INSERT INTO {table} (key, {window}, count) VALUES (:k, :w, :n) "
+       "ON CONFLICT (key, {window}) DO UPDATE SET count = {table}.count + excluded.count "
+       "RETURNING count")
+OLD = "DELETE FROM {table} WHERE {window} < :before"
+COUNT = "SELECT count FROM {table} WHERE key = :k AND {window} = :w"
+HOST = {"table": "hits", "window": "window"}
+FLEET = {"table": "rate_hits", "window": "window_start"}
+
+
 class Counters:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    """`database`: keep the counts in its `rate_hits` table (fleet-wide) instead of the file."""
+
+    def __init__(self, path: Path, database: Engine | None = None) -> None:
+        self.path, self.database = path, database
         self._local = threading.local()
         self._hits = 0
         self._tallies: dict[str, Tally] = {}
@@ -103,18 +122,30 @@ class Counters:
 
     def _add(self, key: str, start: int, hits: int) -> int:
         """Add hits to the shared count; 0 (let through, logged) when it cannot be written."""
+        self._hits += 1
+        forget = self._hits % 1000 == 0
+        if self.database is not None:
+            return self._add_to_database(key, start, hits, forget)
         try:
             conn = self._conn()
-            count = conn.execute(
-                "INSERT INTO hits (key, window, count) VALUES (?, ?, ?) "
-                "ON CONFLICT (key, window) DO UPDATE SET count = count + excluded.count "
-                "RETURNING count",
-                (key, start, hits),
-            ).fetchone()[0]
-            self._hits += 1
-            if self._hits % 1000 == 0:
-                conn.execute("DELETE FROM hits WHERE window < ?", (start - 86400,))
+            count = conn.execute(ADD.format(**HOST), {"k": key, "w": start, "n": hits}
+                                 ).fetchone()[0]
+            if forget:
+                conn.execute(OLD.format(**HOST), {"before": start - 86400})
         except sqlite3.Error:
+            log.warning("rate-limit counters unavailable; letting the request through",
+                        exc_info=True)
+            return 0
+        return count
+
+    def _add_to_database(self, key: str, start: int, hits: int, forget: bool) -> int:
+        try:
+            with autocommit_connection(self.database) as conn:
+                count = conn.execute(text(ADD.format(**FLEET)),
+                                     {"k": key, "w": start, "n": hits}).scalar_one()
+                if forget:
+                    conn.execute(text(OLD.format(**FLEET)), {"before": start - 86400})
+        except SQLAlchemyError:
             log.warning("rate-limit counters unavailable; letting the request through",
                         exc_info=True)
             return 0
@@ -123,9 +154,17 @@ class Counters:
     def count(self, key: str, window: int) -> tuple[int, float]:
         now = time.time()
         start = int(now // window) * window
+        if self.database is not None:
+            try:
+                with autocommit_connection(self.database) as conn:
+                    found = conn.execute(text(COUNT.format(**FLEET)),
+                                         {"k": key, "w": start}).scalar()
+            except SQLAlchemyError:
+                log.warning("rate-limit counters unavailable", exc_info=True)
+                found = None
+            return (found or 0), start + window - now
         try:
-            row = self._conn().execute(
-                "SELECT count FROM hits WHERE key = ? AND window = ?", (key, start)).fetchone()
+            row = self._conn().execute(COUNT.format(**HOST), {"k": key, "w": start}).fetchone()
         except sqlite3.Error:
             log.warning("rate-limit counters unavailable", exc_info=True)
             row = None

@@ -23,6 +23,7 @@ from db.engine import classify_error, noting_writes, single_statement, transacti
 from db.schema import marks_of
 from engine import reads
 from engine.errors import TransportError
+from engine.fleet import fleet
 from engine.marks import Marks
 from engine.values import Object, Validator
 
@@ -249,6 +250,9 @@ class Outcome:
 
     value: Any
     expires: int | None = None
+    # A mutation's commit timestamp (engine/fleet.py): a query sent with `minTs` at least this
+    # is answered from a state that includes the mutation, on any host. None for a query.
+    ts: int | None = None
 
 
 def call(path: str, args: Any = None, **how: Any) -> Any:
@@ -270,6 +274,7 @@ def run(
 
     `now` (ms) is the clock the call sees as `ctx.now`: the real time unless given (the health
     monitor's jobs and the tests inject it)."""
+    fleet().start()  # this process hears the fleet's changes from its first call on
     fn = lookup(path, kind=kind, public=public)
     authorize(fn, identity)
     checked = fn.args.check({} if args is None else args, "")
@@ -287,8 +292,11 @@ def run(
                 result = fn.handler(ctx, **checked)
                 if ctx.discard and ctx.began:
                     ctx.db.rollback()
-            # Committed: every cache and subscription learns of what it wrote.
+            # Committed: every cache and subscription learns of what it wrote, on this host
+            # at once and on the others by push (engine/fleet.py), before the answer.
             changed = set() if ctx.discard else marks_of(written) | fn.changes
+            if fn.kind == "mutation":
+                return Outcome(result, ctx.expires, fleet().committed(changed))
             if changed:
                 marks().bump(changed)
             return Outcome(result, ctx.expires)

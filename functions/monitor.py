@@ -4,7 +4,8 @@ Each round (`run_round`):
 1. roll-up of usage (`usage:rollUp`), under a lease taken at most every ROLL_UP_EVERY_MS;
 2. health evaluation (`health:evaluateHealth`), under a lease taken at most every
    MONITOR_INTERVAL_SECONDS: alerts, webhook queue, pauses;
-3. webhook deliveries that are due, claimed one at a time (any process may deliver).
+3. webhook deliveries that are due, claimed one at a time, under a lease taken at most every
+   MONITOR_INTERVAL_SECONDS (one process delivers per round, up to DELIVERIES_PER_ROUND).
 
 Every write runs a function through the runtime (`call`), as every other write does. In
 production each gunicorn worker runs rounds on a background thread
@@ -22,7 +23,7 @@ import time
 from flask import Flask
 
 from db import get_db
-from engine.background import Periodic, take_lease
+from engine.background import Periodic, take_leases
 from engine.runtime import call, system
 from functions import webhooks
 
@@ -78,13 +79,18 @@ def run_round(app: Flask, now: int | None = None, force: bool = False) -> dict:
         moment = int(time.time() * 1000) if now is None else now
         engine = get_db().engine
         done: dict = {}
-        if force or take_lease(engine, "usage", moment, ROLL_UP_EVERY_MS):
-            done["rollUp"] = roll_up(moment)
         interval = max(1, config["MONITOR_INTERVAL_SECONDS"]) * 1000
-        if force or take_lease(engine, "health", moment, interval):
+        jobs = {"usage": ROLL_UP_EVERY_MS, "health": interval, "deliveries": interval}
+        # One statement takes whichever leases are due: an idle fleet's workers cost the
+        # database one round trip each per round.
+        taken = set(jobs) if force else take_leases(engine, jobs, moment)
+        if "usage" in taken:
+            done["rollUp"] = roll_up(moment)
+        if "health" in taken:
             done["health"] = evaluate(moment)
-        done["deliveries"] = deliver(moment, config["WEBHOOK_TIMEOUT_SECONDS"],
-                                     budget=max(1, config["MONITOR_INTERVAL_SECONDS"]))
+        if "deliveries" in taken:
+            done["deliveries"] = deliver(moment, config["WEBHOOK_TIMEOUT_SECONDS"],
+                                         budget=max(1, config["MONITOR_INTERVAL_SECONDS"]))
         return done
 
 

@@ -104,7 +104,19 @@ def seeded(app):
 
     with app.app_context():
         seeds.load()
+    settle_fleet(app)
     return app
+
+
+def settle_fleet(app) -> None:
+    """On PostgreSQL, wait until the app's listener hears the fleet's changes: on connecting
+    it bumps every change mark once (it may have missed changes), which a test that counts
+    marks must not see."""
+    from tests.servers import wait_for
+
+    fleet = app.extensions["fleet"]
+    fleet.start()
+    wait_for(lambda: fleet.listening or not fleet.postgres, 10, "the fleet's listener")
 
 
 def run_as_system(app, path: str, args: dict | None = None):

@@ -48,8 +48,9 @@ def _pg_bindir() -> Path:
 class PostgresServer:
     """A PostgreSQL cluster in a temporary folder, listening on 127.0.0.1 only."""
 
-    def __init__(self, durable: bool = False):
+    def __init__(self, durable: bool = False, settings: dict[str, str] | None = None):
         self.durable = durable  # the tests trade durability for speed; the benchmark does not
+        self.settings = settings or {}  # more server settings (-c name=value)
         self.bindir = _pg_bindir()
         # Not under pytest's folder: that one is private to root, and the server runs as postgres.
         self.base = Path(tempfile.mkdtemp(prefix="catalog-pg-"))
@@ -78,6 +79,7 @@ class PostgresServer:
                    f"-c unix_socket_directories={self.base} -c max_connections=200")
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         result = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-t", "60",
                            "-l", str(self.base / "server.log"), "start", check=False)
         if result.returncode != 0:
@@ -168,3 +170,31 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def start_hosts(root: Path, database_url: str, base: Path, count: int, workers: int = 2,
+                env: dict | None = None) -> list[Gunicorn]:
+    """`count` hosts of a fleet on one database: separate gunicorn masters, each with its own
+    instance folder, change marks (CATALOG_MARKS_DIR) and temporary folder (TMPDIR), as
+    separate machines would have. The caller stops them."""
+    hosts: list[Gunicorn] = []
+    try:
+        for number in range(count):
+            home = base / f"host{number}"
+            (home / "tmp").mkdir(parents=True, exist_ok=True)
+            host = Gunicorn(root, database_url, home / "instance", workers=workers, env={
+                "CATALOG_MARKS_DIR": str(home / "marks"), "TMPDIR": str(home / "tmp"),
+                **(env or {})})
+            hosts.append(host)
+            host.start()
+    except BaseException:
+        for host in hosts:
+            host.stop()
+        raise
+    return hosts
+
+
+def kill_host(host: Gunicorn) -> None:
+    """The host is gone at once: its master and workers killed, nothing shut down cleanly."""
+    os.killpg(host.process.pid, signal.SIGKILL)
+    host.process.wait()

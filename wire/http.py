@@ -19,6 +19,7 @@ from werkzeug.wsgi import get_content_length
 
 from db import get_db
 from engine.errors import FunctionError, TransportError
+from engine.fleet import check_min_ts, require
 from engine.marks import Generation, Marks, once
 from engine.observe import CURRENT_REQUEST, CallNote, record, request_id
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, canonical_path, run
@@ -38,8 +39,9 @@ def _json(payload: Any, status: int = 200, headers: dict | None = None) -> Respo
     return Response(_encode(payload), status=status, headers=headers, mimetype="application/json")
 
 
-def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
-    """The function path and arguments of a request; `path` when the URL names the function."""
+def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any, int | None]:
+    """The function path, arguments and `minTs` (None when absent) of a request; `path` when
+    the URL names the function."""
     try:
         body = parse_json(raw)
     except DecodeError as error:
@@ -66,7 +68,7 @@ def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any]:
             args = decode_convex(args)
         except DecodeError as error:
             raise TransportError(400, "BadConvexValue", str(error)) from None
-    return path, args
+    return path, args, check_min_ts(body.get("minTs"))
 
 
 @dataclass
@@ -143,7 +145,10 @@ class Answers:
             if answer.current():
                 return answer
             held.pop(key, None)  # it expired: compute it anew
-        path, args = parse_request(raw, url_path)
+        path, args, min_ts = parse_request(raw, url_path)
+        if min_ts is not None:  # read-your-writes: wait until this host has seen that write
+            require(min_ts)
+            held = self._held.values()  # the marks may have moved meanwhile
         fn = REGISTRY.get(path)
         run = partial(_answer, path, args, kind, identity)
         if (fn is not None and fn.kind == "query" and fn.scope is None
@@ -162,9 +167,10 @@ def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answe
         return Answer(_label(path), "error", error.code,
                       _encode({"status": "error", "errorMessage": error.message,
                                "errorData": error.data, "logLines": []}).encode())
-    return Answer(_label(path), "success", None,
-                  _encode({"status": "success", "value": outcome.value, "logLines": []}).encode(),
-                  outcome.expires)
+    body = {"status": "success", "value": outcome.value, "logLines": []}
+    if REGISTRY[path].kind == "mutation":
+        body["ts"] = outcome.ts  # a later query's `minTs`, for read-your-writes on any host
+    return Answer(_label(path), "success", None, _encode(body).encode(), outcome.expires)
 
 
 class Api:
@@ -215,6 +221,8 @@ class Api:
                 raise TransportError(405, "MethodNotAllowed",
                                      "A function is called with POST", {"Allow": "POST"})
             raw = self._body(environ)
+            if b'"minTs"' in raw:  # read-your-writes: first see the write, then the caller
+                self._see(raw)  # (so a revocation the write made applies to this call too)
             address = environ.get("REMOTE_ADDR")
             identity = identify(self.app, environ.get("HTTP_AUTHORIZATION"), address)
             limit(self.app, identity, address)
@@ -228,6 +236,16 @@ class Api:
         body, headers = delivery(answer, identity, environ.get("HTTP_ACCEPT_ENCODING"))
         return ("200 OK", headers, body,
                 CallNote(answer.function, answer.outcome, answer.code, identity.name))
+
+    def _see(self, raw: bytes) -> None:
+        """Wait until this host has seen the request's `minTs` (a 503 after a bounded wait)."""
+        try:
+            body = parse_json(raw)
+        except DecodeError:
+            return  # parse_request reports it
+        if isinstance(body, dict) and body.get("minTs") is not None:
+            with self.app.app_context():
+                require(check_min_ts(body["minTs"]))
 
     def _body(self, environ: dict) -> bytes:
         """The request body, whole (wire/bodies.py has read it already under gunicorn)."""

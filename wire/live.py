@@ -5,7 +5,10 @@ of subscribed queries, shared by every session of a worker.
   catalog version and the statistics) and bumps the host's change marks when either moved, so
   a change made anywhere (another worker, another host, the console, the CLI) moves the marks
   that sessions and caches watch; whenever the marks moved (by anyone), it wakes the worker's
-  sessions, which otherwise sleep until a message or a deadline.
+  sessions, which otherwise sleep until a message or a deadline. While the process hears the
+  fleet's changes by push (engine/fleet.py, PostgreSQL), each notification wakes it instead,
+  and it polls only every PUSH_RECHECK_SECONDS (for changes that sent none); without push
+  (SQLite, or the channel lost) it polls every POLL_SECONDS.
 - `LiveResults`: one result per (caller, function, arguments), kept with the marks it was
   computed under and what it read (engine/reads.py). It is computed again only when a mark it
   read has moved, and once for every session of the worker that subscribes to it: a
@@ -46,6 +49,9 @@ class Watcher:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._bells: set[threading.Event] = set()  # the sessions to wake on a change
+        self._woken = threading.Event()  # set by the fleet's listener on each notification
+        self.fleet = app.extensions["fleet"]
+        self.fleet.on_change(self._woken.set)
 
     def listen(self, bell: threading.Event) -> None:
         with self._lock:
@@ -62,6 +68,7 @@ class Watcher:
             bell.set()
 
     def start(self) -> None:
+        self.fleet.start()
         with self._lock:
             if not self._started:
                 self._started = True
@@ -70,6 +77,7 @@ class Watcher:
     def stop(self) -> None:
         """Stop watching (an app that is done; a worker's thread just ends with it)."""
         self._stopped.set()
+        self._woken.set()
 
     def _fingerprint(self) -> tuple[int, tuple]:
         with autocommit_connection(get_db().engine) as conn:
@@ -80,25 +88,30 @@ class Watcher:
 
     def _run(self) -> None:
         marks = self.app.extensions["catalog_marks"]
-        last, seen = None, None
+        last, seen, polled = None, None, float("-inf")
         while not self._stopped.is_set():
-            try:
-                with self.app.app_context():
-                    current = self._fingerprint()
-                if last is not None and current != last:
-                    # The caches may not know yet: the change came from another host, or its
-                    # writer has not bumped the marks yet. Make them (and sessions) look again.
-                    moved = {slot for slot, now, before in zip(SLOTS, current, last, strict=True)
-                             if now != before}
-                    marks.bump(moved)
-                last = current
-            except Exception:  # noqa: BLE001 - the database may be away; keep watching
-                log.warning("sync watcher could not read the catalog", exc_info=True)
+            pushed = self.fleet.listening
+            if not pushed or time.monotonic() - polled >= self.fleet.push_recheck:
+                polled = time.monotonic()
+                try:
+                    with self.app.app_context():
+                        current = self._fingerprint()
+                    if last is not None and current != last:
+                        # The caches may not know yet: the change came from another host, or
+                        # its writer has not bumped the marks yet. Make them (and sessions)
+                        # look again.
+                        moved = {slot for slot, now, before
+                                 in zip(SLOTS, current, last, strict=True) if now != before}
+                        marks.bump(moved)
+                    last = current
+                except Exception:  # noqa: BLE001 - the database may be away; keep watching
+                    log.warning("sync watcher could not read the catalog", exc_info=True)
             now = tuple(marks.read(slot) for slot in (*SLOTS, "access"))
             if now != seen:  # a change, from anywhere (a token revoked, too)
                 seen = now
                 self._ring()
-            self._stopped.wait(POLL_SECONDS)
+            self._woken.wait(self.fleet.push_recheck if pushed else POLL_SECONDS)
+            self._woken.clear()
 
 
 @dataclass(frozen=True)

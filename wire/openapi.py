@@ -15,7 +15,10 @@ RESULT = {
         {
             "type": "object",
             "properties": {"status": {"const": "success"}, "value": {},
-                           "logLines": {"type": "array", "items": {"type": "string"}}},
+                           "logLines": {"type": "array", "items": {"type": "string"}},
+                           # A mutation's commit timestamp (null if it could not be taken):
+                           # a later query's `minTs` (README, "A fleet of hosts").
+                           "ts": {"type": ["integer", "null"], "minimum": 0}},
             "required": ["status", "value"],
         },
         {
@@ -43,7 +46,8 @@ TRANSPORT_STATUSES = {
     "408": "The body took longer than REQUEST_READ_SECONDS to arrive",
     "413": "The body is larger than 1 MiB",
     "429": "Rate limited (calls, or refused tokens from the address); see Retry-After",
-    "503": "The database is unavailable or writes kept conflicting; see Retry-After",
+    "503": "The database is unavailable, writes kept conflicting, or `minTs` was not reached "
+           "in time; see Retry-After",
 }
 
 
@@ -85,7 +89,10 @@ def document() -> dict:
             "title": "Model Catalog",
             "version": "1",
             "description": "Convex-style functions. Each is also callable at /api/query, "
-                           "/api/mutation or /api/function with {path, args, format}.",
+                           "/api/mutation or /api/function with {path, args, format}. A "
+                           "mutation's answer carries `ts`; a query sent with `minTs` (at "
+                           "/api/query, /api/function or here) is answered from a state that "
+                           "includes that write, or 503 NotYetSeen after MIN_TS_WAIT_SECONDS.",
         },
         "paths": {run_path(fn): {"post": _operation(fn)} for fn in public},
         "components": {

@@ -1,0 +1,288 @@
+"""A fleet of hosts on one PostgreSQL: commit timestamps, and changes pushed by the database.
+
+- `ts`: every mutation answer carries one. On PostgreSQL it is the value of the one-row
+  `fleet_clock` table, moved by one after the mutation has committed (`tick`) by a statement
+  that also sends `NOTIFY catalog_changes, '<ts> <marks>'`. The row lock orders the ticks: they
+  commit in the order of their values, with no gaps, and PostgreSQL delivers notifications in
+  commit order. So a process that has heard `ts` has heard every change answered before it.
+  Concurrent ticks of one process are grouped (one statement for all of them), as the
+  statistics' writes are. On SQLite (one host) it is the host's clock in the marks file.
+- `Fleet`: one per process. On PostgreSQL a thread LISTENs on its own connection: each
+  notification bumps the host's marks (engine/marks.py) and wakes the live sessions. While it
+  listens, caches trust the marks for PUSH_RECHECK_SECONDS instead of RECHECK_SECONDS, so an
+  idle host sends no statement at all. When its connection is lost, the marks' short recheck
+  comes back at once, and the thread reconnects by itself (then bumps every mark: it may have
+  missed changes meanwhile).
+- `reached(ts)`: whether this process answers from a state that includes `ts` (`minTs`),
+  after waiting up to a bound for the notification (or, not listening, for the clock row).
+
+What is not pushed is still noticed: a hand-made SQL update, or a writer that died between
+its commit and its tick, within PUSH_RECHECK_SECONDS on a host that serves requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from db.engine import autocommit_connection
+from engine.errors import TransportError
+from engine.marks import SLOTS, Marks
+
+log = logging.getLogger("catalog.fleet")
+CHANNEL = "catalog_changes"
+EVERY_MARK = frozenset(SLOTS)
+TICK = text(
+    "WITH c AS (UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts) "
+    f"SELECT ts, pg_notify('{CHANNEL}', ts || ' ' || :marks) FROM c")
+CLOCK_SQL = "SELECT ts FROM fleet_clock WHERE id = 1"
+CLOCK = text(CLOCK_SQL)
+# How long a change to tokens (a revocation) waits to hear its own notification back.
+ACCESS_WAIT_SECONDS = 1.0
+# Without notifications, how often a waiting query looks at the clock row again.
+POLL_SECONDS = 0.02
+# TCP keepalives: a listener whose server vanished without a word (a cut network) notices
+# within about 25 s, at no cost to the database.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+              "keepalives_count": 3}
+# How operators (and the tests) find the listeners in pg_stat_activity.
+APPLICATION_NAME = "catalog-fleet-listener"
+
+
+class Clock:
+    """Ticks of the fleet's clock, grouped: a caller whose change committed before a tick
+    began is answered that tick's value, so concurrent writers share one statement."""
+
+    def __init__(self, tick: Callable[[frozenset[str]], int | None]) -> None:
+        self._tick = tick
+        self._lock = threading.Lock()  # the queue
+        self._flight = threading.Lock()  # one statement at a time
+        self._asked = self._done = 0
+        self._marks: set[str] = set()
+        self._ts: int | None = None
+
+    def tick(self, marks: set[str]) -> int | None:
+        with self._lock:
+            self._asked += 1
+            ticket = self._asked
+            self._marks |= marks
+        with self._flight:
+            if self._done >= ticket:  # a tick that began after this change answered it
+                return self._ts
+            with self._lock:
+                covered, marks, self._marks = self._asked, frozenset(self._marks), set()
+            ts = None
+            try:
+                ts = self._tick(marks)
+            finally:
+                self._done, self._ts = covered, ts
+            return ts
+
+
+class Fleet:
+    """This process's view of the fleet's clock and push channel (see the module)."""
+
+    def __init__(self, marks: Marks, engine: Callable[[], Engine], push_recheck: float) -> None:
+        self.marks, self._engine, self.push_recheck = marks, engine, push_recheck
+        self.seen = 0  # every change up to this ts is in the marks (while listening)
+        self.listening = False
+        self.reconnects = 0  # connections made after the first (for tests and metrics)
+        self._changed = threading.Condition()
+        self._callbacks: list[Callable[[], None]] = []
+        self._pid: int | None = None
+        self._stopped = threading.Event()
+        self._clock = Clock(self._tick)
+
+    @property
+    def postgres(self) -> bool:
+        return self._engine().dialect.name == "postgresql"
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (quick, never failing) after each notification is in the marks."""
+        self._callbacks.append(callback)
+
+    # -- the writer's side ------------------------------------------------------------------
+
+    def committed(self, changed: set[str]) -> int | None:
+        """After a mutation's commit: bump the marks of what it changed and answer its `ts`
+        (None, logged, when the clock could not be ticked: the change stands)."""
+        if not self.postgres:
+            return self.marks.bump(changed, tick=True) if changed else self.marks.clock()
+        if changed:
+            self.marks.bump(changed)  # this host at once, before the answer
+            ts = self._clock.tick(changed)
+            if ts is not None and "access" in changed:
+                # A revocation is answered once this worker has heard it back: the database
+                # has then handed the notification to every listener, so what is left of
+                # the race with a request on another host is that host's reading of it.
+                self.reached(ts, ACCESS_WAIT_SECONDS)
+            return ts
+        return self.now()
+
+    def now(self) -> int | None:
+        """A ts that every change answered so far is at or before."""
+        if not self.postgres:
+            return self.marks.clock()
+        self.start()
+        if self.listening:
+            return self.seen
+        try:
+            with autocommit_connection(self._engine()) as conn:
+                return conn.execute(CLOCK).scalar()
+        except SQLAlchemyError:
+            log.warning("could not read the fleet's clock", exc_info=True)
+            return None
+
+    def _tick(self, marks: frozenset[str]) -> int | None:
+        try:
+            with autocommit_connection(self._engine()) as conn:
+                row = conn.execute(TICK, {"marks": ",".join(sorted(marks))}).first()
+        except SQLAlchemyError:
+            log.warning("could not tick the fleet's clock; other hosts see this change at "
+                        "their next recheck", exc_info=True)
+            return None
+        if row is None:
+            log.warning("fleet_clock has no row: run `flask db upgrade`")
+            return None
+        return row[0]
+
+    # -- the reader's side ------------------------------------------------------------------
+
+    def reached(self, ts: int, timeout: float) -> bool:
+        """Whether this process now answers from a state that includes `ts`, after waiting
+        up to `timeout` seconds for it to arrive."""
+        deadline = time.monotonic() + timeout
+        if not self.postgres:
+            while self.marks.clock() < ts:  # one host: its clock moves only by its writes
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(POLL_SECONDS)
+            return True
+        self.start()
+        with self._changed:
+            while self.listening and self.seen < ts:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+            if self.seen >= ts:
+                return True
+        # Not listening: the clock row says what is committed; then read afresh.
+        while True:
+            now = self.now()
+            if now is not None and now >= ts:
+                self.marks.bump(set(EVERY_MARK))
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+
+    # -- the listener -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen, in this process (once; again in a forked child), on PostgreSQL."""
+        if self._pid == os.getpid() or self._stopped.is_set() or not self.postgres:
+            return
+        with self._changed:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self.listening = False  # a forked child inherits the flag, not the thread
+            threading.Thread(target=self._listen, name="catalog-fleet", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _heard(self, ts: int, marks: set[str]) -> None:
+        if marks:
+            self.marks.bump(marks)  # first: whoever sees `seen` move finds the marks moved
+        with self._changed:
+            self.seen = max(self.seen, ts)
+            self._changed.notify_all()
+        for callback in self._callbacks:
+            callback()
+
+    def _connect(self):
+        import psycopg
+
+        engine = self._engine()
+        _, params = engine.dialect.create_connect_args(engine.url)
+        return psycopg.connect(**{**params, **KEEPALIVES, "application_name": APPLICATION_NAME},
+                               autocommit=True)
+
+    def _listen(self) -> None:
+        backoff, connections, warned = 0.1, 0, False
+        while not self._stopped.is_set():
+            try:
+                with self._connect() as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    # After LISTEN: what committed before is in this value, what commits
+                    # after is notified. Changes missed meanwhile: every mark moves.
+                    at = conn.execute(CLOCK_SQL).fetchone()
+                    connections += 1
+                    self.reconnects = connections - 1
+                    self.marks.pushed_recheck = self.push_recheck
+                    self.listening = True
+                    self._heard(at[0] if at else 0, set(EVERY_MARK))
+                    backoff, warned = 0.1, False
+                    while not self._stopped.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._note(note.payload)
+            except Exception:  # noqa: BLE001 - the database may be away: recheck, reconnect
+                self._deaf()
+                if not self._stopped.is_set():  # once an outage; its retries quietly
+                    log.log(logging.DEBUG if warned else logging.WARNING,
+                            "fleet listener lost its connection; caches recheck every %s s "
+                            "until it is back", self.marks.recheck_seconds, exc_info=True)
+                    warned = True
+            finally:
+                self._deaf()
+            self._stopped.wait(backoff)
+            backoff = min(5.0, backoff * 2)
+
+    def _deaf(self) -> None:
+        self.marks.pushed_recheck = None  # back to the short recheck first
+        with self._changed:
+            self.listening = False
+            self._changed.notify_all()  # waiters fall back to the clock row
+
+    def _note(self, payload: str) -> None:
+        ts, _, marks = payload.partition(" ")
+        try:
+            seen = int(ts)
+        except ValueError:  # not ours: someone else's NOTIFY on the channel
+            log.warning("ignored a notification %r on %s", payload[:80], CHANNEL)
+            return
+        self._heard(seen, set(marks.split(",")) & EVERY_MARK)
+
+
+def fleet() -> Fleet:
+    return current_app.extensions["fleet"]
+
+
+def check_min_ts(raw: Any) -> int | None:
+    """A request's `minTs`: absent (None), or a whole number 0..2**63-1; else a 400."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < 2**63:
+        raise TransportError(400, "BadMinTs", "'minTs' must be a whole number from 0 to "
+                                              "2**63-1: the `ts` of a mutation answer")
+    return raw
+
+
+def require(min_ts: int) -> None:
+    """Return once this process answers from a state that includes `min_ts`; a 503 with
+    Retry-After when it has not seen it within MIN_TS_WAIT_SECONDS."""
+    if not fleet().reached(min_ts, current_app.config["MIN_TS_WAIT_SECONDS"]):
+        raise TransportError(
+            503, "NotYetSeen",
+            f"This host has not seen ts {min_ts} yet (a write it has not heard of, or a ts "
+            "from another database); retry shortly", {"Retry-After": "1"})

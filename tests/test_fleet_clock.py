@@ -1,0 +1,97 @@
+"""The commit clock of one process: `ts` on mutation answers, `minTs` on queries, bad `minTs`
+refused, and the push channel's listener losing its connection and coming back by itself.
+(Three hosts on one PostgreSQL: tests/test_fleet.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.fleet import APPLICATION_NAME
+from tests.servers import wait_for
+
+COST = {"modelId": "luma/ray-2-720p"}
+
+
+def _update(api, cost: float) -> dict:
+    return api.mutation("models:updateModel",
+                        {"modelId": "luma/ray-2-720p", "patch": {"costPerSecond": cost}})
+
+
+def test_mutation_answers_carry_a_ts_that_min_ts_reads(seeded, api):
+    first = _update(api, 0.21)
+    second = _update(api, 0.22)
+    assert first["status"] == second["status"] == "success"
+    assert isinstance(first["ts"], int) and second["ts"] > first["ts"]
+    answer = api.query("models:getModelById", COST, minTs=second["ts"])
+    assert answer["value"]["costPerSecond"] == 0.22
+    assert "ts" not in answer  # a query's answer is as before
+
+
+def test_a_refused_mutation_answers_as_before(seeded, api):
+    answer = api.mutation("models:updateModel", {"modelId": "nope/none", "patch": {}})
+    assert answer["status"] == "error" and "ts" not in answer
+
+
+@pytest.mark.parametrize("bad", ["12", -1, 1.5, True, 2**63, [1], {"ts": 1}])
+def test_a_bad_min_ts_is_a_400(seeded, api, bad):
+    response = api.post("query", "models:getActiveModels", minTs=bad)
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "BadMinTs"
+
+
+def test_a_min_ts_not_seen_in_time_is_a_503_with_retry_after(seeded, api):
+    seeded.config["MIN_TS_WAIT_SECONDS"] = 0.2
+    ts = _update(api, 0.23)["ts"]
+    response = api.post("query", "models:getActiveModels", minTs=ts + 1_000_000)
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "NotYetSeen"
+    assert response.headers["Retry-After"] == "1"
+    assert api.query("models:getActiveModels", minTs=ts)["status"] == "success"
+
+
+def _listener_pids(url: str) -> list[int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.scalars(text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
+                "AND datname = current_database()"),
+                {"name": APPLICATION_NAME}))
+    finally:
+        engine.dispose()
+
+
+def _terminate(url: str, pids: list[int]) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for pid in pids:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        engine.dispose()
+
+
+def test_a_lost_listener_falls_back_to_rechecking_and_comes_back(app, api, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the push channel is PostgreSQL's")
+    import seeds
+
+    with app.app_context():
+        seeds.load()
+    fleet, marks = app.extensions["fleet"], app.extensions["catalog_marks"]
+    ts = _update(api, 0.24)["ts"]
+    wait_for(lambda: fleet.listening and fleet.seen >= ts, 10, "the listener")
+    assert marks.recheck_seconds == app.config["PUSH_RECHECK_SECONDS"]
+    pids = _listener_pids(database_url)
+    assert pids
+    _terminate(database_url, pids)
+    # Without the channel: the short recheck at once, and minTs answered from the clock row.
+    wait_for(lambda: fleet.reconnects >= 1 or not fleet.listening, 10, "the loss noticed")
+    ts = _update(api, 0.25)["ts"]
+    assert api.query("models:getModelById", COST, minTs=ts)["value"]["costPerSecond"] == 0.25
+    wait_for(lambda: fleet.listening and fleet.reconnects >= 1, 15, "the listener back")
+    assert marks.recheck_seconds == app.config["PUSH_RECHECK_SECONDS"]
+    assert set(_listener_pids(database_url)).isdisjoint(pids)
+    ts = _update(api, 0.26)["ts"]
+    wait_for(lambda: fleet.seen >= ts, 10, "a change heard by push again")
