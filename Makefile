@@ -35,8 +35,8 @@ run: install
 test: install-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-quick: install-test  # the inner loop: everything but what starts servers, Node or Chromium
-	$(BIN)/pytest -m "not slow" -q $(PYTEST_ARGS)
+quick: install-test  # the inner loop: all but what starts servers, Node or Chromium, and sweeps
+	$(BIN)/pytest -m "not slow and not sweep" -n 2 -q $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

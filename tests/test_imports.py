@@ -179,6 +179,7 @@ def test_litellm_provider_filter():
                                     if e.get("litellm_provider") == "gemini")
 
 
+@pytest.mark.sweep
 def test_genai_prices_every_model_is_imported_or_reported():
     converted = sources.convert("genai-prices")
     everything = {f"{p.id}/{m.id}" for p, m in genai_models()}
@@ -619,6 +620,7 @@ def test_cli_genai_prices_for_one_provider(app, runner):
 # -- the references, after an import ----------------------------------------------------------
 
 
+@pytest.mark.sweep
 def test_after_import_quotes_equal_genai_prices_exactly(app):
     converted = sources.convert("genai-prices")
     apply(app, converted, activate=True)
@@ -647,6 +649,7 @@ def test_after_import_quotes_equal_genai_prices_exactly(app):
     assert checked > 15_000
 
 
+@pytest.mark.sweep
 def test_after_import_quotes_agree_with_litellm_within_1e9(app):
     converted = sources.convert("litellm", LITELLM)
     apply(app, converted, activate=True)

@@ -8,6 +8,7 @@ Schemathesis's "negative data must get a 4xx" check does not apply and is left o
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
@@ -18,6 +19,7 @@ from wire.openapi import document
 EXAMPLES_PER_OPERATION = 25
 
 
+@pytest.mark.sweep
 def test_no_generated_request_breaks_the_api(seeded, make_token):
     token = make_token("catalog:write", "stats:write")
     # Schemathesis sends invalid credentials to every operation and wants them refused with

@@ -175,6 +175,7 @@ def genai_models() -> list[tuple[Provider, ModelInfo]]:
     return [(p, m) for p in genai_providers for m in p.models]
 
 
+@pytest.mark.sweep
 @pytest.mark.parametrize("provider", genai_providers, ids=lambda p: p.id)
 def test_every_genai_prices_model_quotes_exactly(provider):
     wrong = []
@@ -822,7 +823,7 @@ def _entry_cases(key: str, info: dict, schedule: list[dict]):
                    litellm_web_search_cost(info, size))
 
 
-
+@pytest.mark.sweep
 @pytest.mark.parametrize("case", list(litellm_cases()), ids=lambda case: case[0])
 def test_litellm_prices_agree_within_1e9(case):
     _, schedule, usage, options, expected, *at = case

@@ -111,6 +111,7 @@ MATRIX = {
 }
 
 
+@pytest.mark.sweep
 @pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("path", MATRIX)
 def test_every_path_against_every_state(seeded, api, path, state):
@@ -221,6 +222,7 @@ CONSOLE = {  # a row action on the models screen -> the function path it must ma
 }
 
 
+@pytest.mark.sweep
 @pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("verb", CONSOLE)
 def test_the_consoles_row_actions_against_every_state(seeded, client, verb, state):

@@ -166,6 +166,7 @@ def fuzzed(seeded, live_server, make_token):
     return revoked
 
 
+@pytest.mark.sweep
 def test_no_message_gets_a_500_or_changes_the_catalog_without_rights(
         seeded, live_server, fuzzed, errors_logged):
     before = catalog_fingerprint(seeded)
@@ -181,6 +182,7 @@ def test_no_message_gets_a_500_or_changes_the_catalog_without_rights(
     assert live_server_answers(live_server)
 
 
+@pytest.mark.sweep
 def test_a_statistics_token_changes_no_configuration(seeded, live_server, fuzzed, make_token,
                                                      errors_logged):
     stats_only = make_token("stats:write")
