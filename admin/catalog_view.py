@@ -22,21 +22,7 @@ from admin.price_import import (
     typed_form,
 )
 from functions import sources
-
-
-def file_plan(plan: dict) -> dict:
-    """A catalog file's plan as the page shows it: a model the file deactivates is listed (and
-    counted) once, under "deactivate", with its other changes; not also under "change"."""
-    deactivated = set(plan["deactivated"])
-    changes = {c["modelId"]: c["changes"] for c in plan["changed"]}
-    return {
-        "created": plan["created"],
-        "changed": [c for c in plan["changed"] if c["modelId"] not in deactivated],
-        "deactivated": [{"modelId": m, "changes": [c for c in changes.get(m, [])
-                                                   if c["field"] != "isActive"]}
-                        for m in plan["deactivated"]],
-        "unchanged": plan["unchanged"],
-    }
+from functions.plan import by_outcome
 
 
 def errors_once(refusal: RefusedError) -> list[dict]:
@@ -114,7 +100,7 @@ class CatalogFileView(SignedIn, BaseView):
             plan = run("catalog:planCatalog", {"catalog": catalog})
         except RefusedError as refusal:
             return self._refused(refusal, applying=False)
-        return self.render("catalog/catalog_file.html", plan=file_plan(plan), content=text)
+        return self.render("catalog/catalog_file.html", plan=by_outcome(plan), content=text)
 
     @expose("/apply", methods=("POST",))
     def apply(self):
@@ -123,7 +109,7 @@ class CatalogFileView(SignedIn, BaseView):
             return redirect(url_for(".index"))
         args = {"catalog": catalog, "reason": request.form.get("reason") or "import"}
         try:
-            plan = file_plan(run("catalog:applyCatalog", args))
+            plan = by_outcome(run("catalog:applyCatalog", args))
         except RefusedError as refusal:
             return self._refused(refusal, applying=True)
         flash(f"Applied: {len(plan['created'])} created, {len(plan['changed'])} changed, "

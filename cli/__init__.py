@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 
 from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
+from functions.plan import by_outcome
 
 
 def run(path: str, args: dict | None = None, source: str = "cli"):
@@ -154,14 +155,16 @@ def _run_file(path: str, args: dict, source: str = "cli") -> dict:
 
 
 def describe_plan(plan: dict) -> list[str]:
+    """A catalog file's plan, a model once: under create, change or deactivate."""
+    plan = by_outcome(plan)
     lines = [f"+ create {model_id}" for model_id in plan["created"]]
-    for change in plan["changed"]:
-        lines.append(f"~ change {change['modelId']}")
-        lines += [f"    {c['field']}: {json.dumps(c['old'])} -> {json.dumps(c['new'])}"
-                  for c in change["changes"]]
-    lines += [f"- deactivate {model_id}" for model_id in plan["deactivated"]]
+    for sign, verb, group in (("~", "change", "changed"), ("-", "deactivate", "deactivated")):
+        for change in plan[group]:
+            lines.append(f"{sign} {verb} {change['modelId']}")
+            lines += [f"    {c['field']}: {json.dumps(c['old'])} -> {json.dumps(c['new'])}"
+                      for c in change["changes"]]
     lines.append(f"{len(plan['created'])} to create, {len(plan['changed'])} to change, "
-                 f"{plan['unchanged']} unchanged")
+                 f"{len(plan['deactivated'])} to deactivate, {plan['unchanged']} unchanged")
     return lines
 
 

@@ -220,6 +220,22 @@ class Plan:
         first.is_default = True
 
 
+def by_outcome(plan: dict) -> dict:
+    """A catalog file's plan (planCatalog's answer) as people read it, in the console and the
+    CLI: a model the file deactivates is listed (and counted) once, under "deactivate", with
+    its other changes; not also under "change"."""
+    deactivated = set(plan["deactivated"])
+    changes = {c["modelId"]: c["changes"] for c in plan["changed"]}
+    return {
+        "created": plan["created"],
+        "changed": [c for c in plan["changed"] if c["modelId"] not in deactivated],
+        "deactivated": [{"modelId": m, "changes": [c for c in changes.get(m, [])
+                                                   if c["field"] != "isActive"]}
+                        for m in plan["deactivated"]],
+        "unchanged": plan["unchanged"],
+    }
+
+
 def refusal(errors: list[dict]) -> FunctionError:
     """Every error of a file at once; the code is theirs when they share one."""
     codes = {e["code"] for e in errors}

@@ -54,6 +54,8 @@ def test_plan_shows_everything_and_changes_nothing(seeded, runner, tmp_path):
     assert "+ create acme/clip-1" in lines
     assert "~ change luma/ray-2-720p" in lines and "    costPerSecond: 0.18 -> 0.2" in lines
     assert "- deactivate google/veo-3" in lines
+    assert "~ change google/veo-3" not in lines  # a deactivated model is listed once
+    assert lines[-1] == "1 to create, 1 to change, 1 to deactivate, 1 unchanged"
     assert catalog_fingerprint(seeded) == before
 
 
