@@ -9,9 +9,9 @@ floor (bench/write_floor.py: the statistics statement alone, one per request), c
 statements that statistics writes took (group commit), and compares the two again with a slower
 commit. Speed is reported, never asserted.
 
-`python -m bench fleet` (bench/fleet.py) measures a fleet apart: 3 hosts × 4 workers on one
-PostgreSQL, their idle cost to the database and the live push across hosts. It is not part of
-the full run, which it would lengthen by minutes.
+Last, bench/fleet.py measures a fleet: 3 hosts × 4 workers on one PostgreSQL, their idle cost
+to the database and the live push across hosts against one host (a few minutes; alone:
+`python -m bench fleet`).
 """
 
 from __future__ import annotations
@@ -448,6 +448,9 @@ def main() -> None:
     report += "\n" + "\n".join(bench.sockets.render(sockets)) + "\n"
     (ROOT / "bench" / "results.md").write_text(report)
     print(report)
+    import bench.fleet  # last, and in a section of its own: three hosts on one PostgreSQL
+
+    bench.fleet.main([])
 
 
 def run_imports(work: Path, postgres: PostgresServer) -> dict:
