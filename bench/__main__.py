@@ -36,6 +36,7 @@ import requests  # noqa: E402
 from alembic import command  # noqa: E402
 
 import bench.cpu  # noqa: E402
+import bench.fleet  # noqa: E402
 import bench.imports  # noqa: E402
 import bench.sockets  # noqa: E402
 from db.cli import alembic_config  # noqa: E402
@@ -400,8 +401,6 @@ def main() -> None:
         sockets_only()
         return
     if sys.argv[1:2] == ["fleet"]:  # three hosts on one PostgreSQL (bench/fleet.py)
-        import bench.fleet
-
         bench.fleet.main(sys.argv[2:])
         return
     ensure_wrk()
@@ -448,9 +447,7 @@ def main() -> None:
     report += "\n" + "\n".join(bench.sockets.render(sockets)) + "\n"
     (ROOT / "bench" / "results.md").write_text(report)
     print(report)
-    import bench.fleet  # last, and in a section of its own: three hosts on one PostgreSQL
-
-    bench.fleet.main([])
+    bench.fleet.main([])  # last, in a section of its own: three hosts on one PostgreSQL
 
 
 def run_imports(work: Path, postgres: PostgresServer) -> dict:
