@@ -9,9 +9,10 @@ floor (bench/write_floor.py: the statistics statement alone, one per request), c
 statements that statistics writes took (group commit), and compares the two again with a slower
 commit. Speed is reported, never asserted.
 
-Last, bench/fleet.py measures a fleet: 3 hosts × 4 workers on one PostgreSQL, their idle cost
-to the database and the live push across hosts against one host (a few minutes; alone:
-`python -m bench fleet`).
+Then bench/steps.py measures what each step of the request pipeline costs a held read under
+gunicorn (alone: `python -m bench steps`), and bench/fleet.py a fleet: 3 hosts × 4 workers on
+one PostgreSQL, their idle cost to the database and the live push across hosts against one host
+(a few minutes; alone: `python -m bench fleet`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import bench.cpu  # noqa: E402
 import bench.fleet  # noqa: E402
 import bench.imports  # noqa: E402
 import bench.sockets  # noqa: E402
+import bench.steps  # noqa: E402
+from bench.report import write_section  # noqa: E402
 from db.cli import alembic_config  # noqa: E402
 from tests.servers import Gunicorn, PostgresServer  # noqa: E402
 
@@ -184,9 +187,11 @@ def generations(url: str) -> int:
 
 def warm(server: Gunicorn, kind: str, body: dict, token: str) -> None:
     """One call first, so that no run measures the load of a cold catalog."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     requests.post(f"{server.url}/api/{kind}", data=json.dumps(body).replace('"{n}"', "1"),
-                  headers={"Authorization": f"Bearer {token}",
-                           "Content-Type": "application/json"}, timeout=60)
+                  headers=headers, timeout=60)
 
 
 def alternate(floor: Gunicorn, server: Gunicorn, kind: str, body: dict, token: str) -> dict:
@@ -386,14 +391,11 @@ def sockets_only() -> None:
     """`python -m bench sockets`: the idle-socket section alone, rewritten in results.md."""
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     try:
-        section = "\n".join(bench.sockets.render(run_sockets(work))) + "\n"
+        lines = bench.sockets.render(run_sockets(work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    path = ROOT / "bench" / "results.md"
-    report = path.read_text() if path.exists() else "# Benchmark results\n"
-    head = report.partition("## Idle live-query sockets")[0]
-    path.write_text(head.rstrip("\n") + "\n\n" + section)
-    print(section)
+    write_section(lines)
+    print("\n".join(lines))
 
 
 def main() -> None:
@@ -402,6 +404,9 @@ def main() -> None:
         return
     if sys.argv[1:2] == ["fleet"]:  # three hosts on one PostgreSQL (bench/fleet.py)
         bench.fleet.main(sys.argv[2:])
+        return
+    if sys.argv[1:] == ["steps"]:  # what each step of the pipeline costs (bench/steps.py)
+        bench.steps.main()
         return
     ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
@@ -447,7 +452,8 @@ def main() -> None:
     report += "\n" + "\n".join(bench.sockets.render(sockets)) + "\n"
     (ROOT / "bench" / "results.md").write_text(report)
     print(report)
-    bench.fleet.main([])  # last, in a section of its own: three hosts on one PostgreSQL
+    bench.steps.main()  # sections of their own: the pipeline's steps, and a fleet
+    bench.fleet.main([])
 
 
 def run_imports(work: Path, postgres: PostgresServer) -> dict:

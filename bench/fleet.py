@@ -31,6 +31,7 @@ from pathlib import Path
 import psycopg
 import requests
 
+from bench.report import write_section
 from tests.servers import PostgresServer, start_hosts
 from tests.sync_client import SyncClient
 
@@ -201,22 +202,6 @@ def render(after: dict) -> list[str]:
     return lines
 
 
-def write(lines: list[str]) -> None:
-    path = ROOT / "bench" / "results.md"
-    report = path.read_text() if path.exists() else "# Benchmark results\n"
-    section = "\n".join(lines) + "\n"
-    if SECTION in report:
-        head, _, rest = report.partition(SECTION)
-        tail = rest.partition("\n## ")
-        report = head + section + ("\n## " + tail[2] if tail[1] else "")
-    elif "## Idle live-query sockets" in report:  # `python -m bench sockets` keeps what is before
-        head, _, rest = report.partition("## Idle live-query sockets")
-        report = head + section + "\n## Idle live-query sockets" + rest
-    else:
-        report = report.rstrip("\n") + "\n\n" + section
-    path.write_text(report)
-
-
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--root"] and len(argv) == 2:
         print(json.dumps(run(Path(argv[1]).resolve()), indent=2))
@@ -225,7 +210,7 @@ def main(argv: list[str]) -> None:
     print(json.dumps(result, indent=2))
     lines = render(result)
     print("\n".join(lines))
-    write(lines)
+    write_section(lines)
 
 
 if __name__ == "__main__":
