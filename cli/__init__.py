@@ -6,12 +6,12 @@ import json
 import secrets
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from cli.docs import write_docs
 from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
 from functions.plan import by_outcome
@@ -391,21 +391,6 @@ def _counting(bar: _Bar, stage: str, total: int):
     return advance
 
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "seeds" / "catalog.schema.json"
-
-
-@catalog_cli.command("schema")
-@click.argument("file", required=False, type=click.Path(dir_okay=False, writable=True),
-                default=str(SCHEMA_FILE))
-def write_schema(file: str) -> None:
-    """Write the catalog file's JSON Schema, derived from the model spec (to
-    seeds/catalog.schema.json without FILE; a test keeps that copy in sync)."""
-    from functions.catalog import file_schema
-
-    Path(file).write_text(json.dumps(file_schema(), indent=2, sort_keys=True) + "\n")
-    click.echo(f"Wrote {file}")
-
-
 @click.group("monitor")
 def monitor_cli() -> None:
     """The monitor: health, alerts, webhook deliveries and usage roll-up."""
@@ -440,5 +425,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(tokens_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(bootstrap)
+    app.cli.add_command(write_docs)
     app.cli.add_command(catalog_cli)
     app.cli.add_command(monitor_cli)

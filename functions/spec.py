@@ -7,7 +7,7 @@ from this list:
 - the documents the functions answer (`functions/documents.py`);
 - the mutations' argument validators (`createModel`, `updateModel`'s patch, catalog entries);
 - the catalog file's JSON Schema (`seeds/catalog.schema.json`, written by
-  `flask --app wsgi catalog schema`; a test keeps it in sync) and so the OpenAPI document;
+  `flask --app wsgi docs`; a test keeps it in sync) and so the OpenAPI document;
 - the console's forms (grouped by `group`, only the fields that fit the model's kind), its list
   columns and its filters;
 - the README's table of model fields (a test keeps it in sync).

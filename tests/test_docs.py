@@ -24,6 +24,15 @@ def test_readme_configuration_table_is_the_declared_settings():
     assert readme_table() in (ROOT / "README.md").read_text()
 
 
+def test_the_generated_docs_are_up_to_date():
+    """`flask --app wsgi docs` would change nothing: the README's tables and the catalog
+    schema are what the code declares."""
+    from cli.docs import README, SCHEMA_FILE, catalog_schema, readme
+
+    assert readme(README.read_text()) == README.read_text()
+    assert catalog_schema() == SCHEMA_FILE.read_text()
+
+
 def test_only_config_reads_the_environment():
     readers = {
         str(path.relative_to(ROOT))
