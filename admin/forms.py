@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 from flask_admin.form import BaseForm
@@ -42,14 +43,22 @@ def _whole(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> int:
+    """Seconds as people type them: "10", "10s", "10 s" or "10 sec"."""
+    digits = re.sub(r"\s*(?:s|sec|secs|seconds?)\Z", "", text.strip(), flags=re.IGNORECASE)
+    if whole_number(digits) is None:
+        raise ValueError(f"'{text}' is not a number of seconds (e.g. 5 or 5s)")
+    return whole_number(digits)
+
+
 class ListField(Field):
     """A comma-separated list: "standard, high" -> ["standard", "high"]."""
 
     widget = TextInput()
 
-    def __init__(self, *args, whole_numbers: bool = False, **kwargs):
+    def __init__(self, *args, whole_numbers: bool = False, seconds: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.item = _whole if whole_numbers else str
+        self.item = _seconds if seconds else _whole if whole_numbers else str
 
     def _value(self) -> str:
         return ", ".join(str(x) for x in self.data or [])
@@ -70,6 +79,7 @@ class WholeNumberField(StringField):
     """An optional whole number, in ASCII digits; empty means none."""
 
     widget = NumberInput(min=0)
+    parse = staticmethod(_whole)
 
     def _value(self) -> str:
         return "" if self.data is None else str(self.data)
@@ -78,7 +88,14 @@ class WholeNumberField(StringField):
         text = valuelist[0].strip() if valuelist else ""
         self.data = None
         if text:
-            self.data = _whole(text)
+            self.data = self.parse(text)
+
+
+class SecondsField(WholeNumberField):
+    """An optional number of seconds: "10" or "10s"; empty means none."""
+
+    widget = TextInput()
+    parse = staticmethod(_seconds)
 
 
 class JsonField(TextAreaField):
@@ -157,6 +174,10 @@ def shown(field: spec.Field) -> bool:
     return not (isinstance(validator, Literal) and len(validator.choices) == 1)
 
 
+def _in_seconds(field: spec.Field) -> bool:
+    return field.label.endswith("(s)")
+
+
 def _form_field(field: spec.Field):
     """The WTForms field that edits one spec field, labelled and explained by the spec."""
     validator = _inner(field.validator)
@@ -174,10 +195,10 @@ def _form_field(field: spec.Field):
             return SelectMultipleField(choices=list(validator.item.choices),
                                        **options)
         whole = isinstance(validator.item, Number) and validator.item.integer
-        return ListField(whole_numbers=whole, **options)
+        return ListField(whole_numbers=whole, seconds=whole and _in_seconds(field), **options)
     if isinstance(validator, Number):
         if validator.integer:
-            return WholeNumberField(**options)
+            return (SecondsField if _in_seconds(field) else WholeNumberField)(**options)
         return MoneyField(**options)
     if isinstance(validator, spec.Schedule):
         return ScheduleField(**options)
@@ -198,9 +219,13 @@ class ModelForm(CsrfForm):
 
     locals().update({f.name: _form_field(f) for f in (spec.BY_NAME["modelId"],
                                                       *spec.EDITABLE_FIELDS) if shown(f)})
+    isDefault = BooleanField("Make it the default model",
+                             description="the frontend's default; the current default stops "
+                                         "being it")
     reason = StringField("Reason for this change", validators=[Length(max=500)],
                          description="optional; shown in the history")
     expectedRevision = HiddenField()
+    pricePreviewed = HiddenField()  # the price whose effect was shown (admin/price_preview.py)
 
     def config(self) -> dict:
         """The configuration the form describes, in the mutations' field names: the fields

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import flash, has_app_context, redirect, request
+from flask import flash, g, has_app_context, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -18,7 +18,7 @@ from markupsafe import Markup
 from sqlalchemy import String as Text
 from sqlalchemy import cast, select
 
-from admin import money
+from admin import money, price_preview
 from admin.access import SignedIn
 from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
@@ -226,10 +226,11 @@ class CatalogModelView(SignedIn, ModelView):
     form = ModelForm
     form_base_class = CsrfForm
     # Grouped as the model spec groups its fields; the reason and revision close the form.
-    form_create_rules = form_edit_rules = [
+    form_edit_rules = [
         *(rules.FieldSet(names, title) for title, names in FORM_GROUPS),
-        "reason", "expectedRevision", "csrf_token",
+        "reason", "expectedRevision", "pricePreviewed", "csrf_token",
     ]
+    form_create_rules = [*form_edit_rules[:-4], "isDefault", *form_edit_rules[-4:]]
     can_view_details = True
     can_export = False
     page_size = 20
@@ -342,11 +343,25 @@ class CatalogModelView(SignedIn, ModelView):
         form.modelId.render_kw = {"readonly": True}
         return form
 
+    def validate_form(self, form) -> bool:
+        """Flask-Admin marks each field at fault; the banner above says which to fix."""
+        valid = super().validate_form(form)
+        if not valid and "modelId" in form and not hasattr(form, "list_form_pk"):
+            wrong = [form[name].label.text for name in form.errors
+                     if name in form and name != "csrf_token"]
+            if wrong:
+                flash(f"Not saved: fix {', '.join(wrong)} (marked below). Everything you "
+                      "typed is kept.", "error")
+        return valid
+
     def _refused(self, form, refusal: RefusedError) -> None:
         field = (refusal.field or "").removeprefix("patch.").split(".")[0].split("[")[0]
         if field in form:
             form[field].errors = [*form[field].errors, refusal.message]
-        flash(refusal.message, "error")
+            flash(f"Not saved: fix {form[field].label.text} (marked below): "
+                  f"{refusal.message}", "error")
+        else:
+            flash(f"Not saved: {refusal.message}", "error")
 
     def create_model(self, form):
         config = {k: v for k, v in form.config().items() if v is not None}
@@ -354,6 +369,8 @@ class CatalogModelView(SignedIn, ModelView):
             if config.get(optional) == "":
                 config.pop(optional)
         args = {"modelId": form.modelId.data.strip(), **config}
+        if form.isDefault.data:
+            args["isDefault"] = True
         if form.reason.data:
             args["reason"] = form.reason.data
         try:
@@ -379,6 +396,9 @@ class CatalogModelView(SignedIn, ModelView):
         if wanted.get("maxDuration", 0) is None:
             wanted.pop("maxDuration")
         patch = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if set(patch) & set(price_preview.PRICE_FIELDS) and not self._price_seen(form, current,
+                                                                                  wanted):
+            return False  # shown with the price's effect; the next Save applies it
         args = {"modelId": model.model_id, "patch": patch}
         revision = str(form.expectedRevision.data or "").strip()  # int when not posted
         if revision:  # a tampered value is the mutation's to refuse, not a crash here
@@ -391,6 +411,21 @@ class CatalogModelView(SignedIn, ModelView):
             self._refused(form, refusal)
             return False
         return True
+
+    def _price_seen(self, form, current: dict, wanted: dict) -> bool:
+        """Whether the person has seen what the new price does; if not, show it (g.price_preview)
+        and let the next Save of this same price through."""
+        new = {**current, **wanted}
+        seen = price_preview.fingerprint(new)
+        if form.pricePreviewed.data == seen:
+            return True
+        rows = price_preview.preview(current, new, now_ms())
+        if rows is None:
+            return True
+        g.price_preview = rows
+        form.pricePreviewed.data = seen
+        flash("Check what the new price charges (below), then Save again to apply it.", "warning")
+        return False
 
     INLINE = {"name": "name", "category": "category"}  # column -> mutation field
 
