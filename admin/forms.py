@@ -47,7 +47,7 @@ def _seconds(text: str) -> int:
     """Seconds as people type them: "10", "10s", "10 s" or "10 sec"."""
     digits = re.sub(r"\s*(?:s|sec|secs|seconds?)\Z", "", text.strip(), flags=re.IGNORECASE)
     if whole_number(digits) is None:
-        raise ValueError(f"'{text}' is not a number of seconds (e.g. 5 or 5s)")
+        raise ValueError(f"'{text}' is not a whole number of seconds (e.g. 5 or 5s)")
     return whole_number(digits)
 
 

@@ -337,6 +337,11 @@ class CatalogModelView(SignedIn, ModelView):
             return redirect(self.get_url(".details_view", id=model.id))
         return super().edit_view()
 
+    def get_edit_form(self):
+        """The create form's class, apart: Flask-Admin strips from an edit form's class the
+        fields its rules leave out (isDefault), which must stay on the create form."""
+        return type("EditModelForm", (self.form,), {})
+
     def edit_form(self, obj=None):
         data = {**config_of(obj), "expectedRevision": obj.revision}
         form = self._edit_form_class(get_form_data(), data=data)
