@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, Length
 from wtforms.widgets import NumberInput, TextInput
 
 from admin.console_json import ConsoleJsonError, decode_console_json
+from admin.labels import labelled
 from admin.numbers import amount, whole_number
 from engine.values import Array, Boolean, Json, Literal, Nullable, Number, Record, String
 from functions import spec
@@ -51,7 +52,17 @@ def _seconds(text: str) -> int:
     return whole_number(digits)
 
 
-class ListField(Field):
+class KeepsTyped:
+    """A field that shows what was typed when the form comes back (a refusal, a preview),
+    not its parsed value (which a failed parse empties)."""
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return self._shown()
+
+
+class ListField(KeepsTyped, Field):
     """A comma-separated list: "standard, high" -> ["standard", "high"]."""
 
     widget = TextInput()
@@ -60,7 +71,7 @@ class ListField(Field):
         super().__init__(*args, **kwargs)
         self.item = _seconds if seconds else _whole if whole_numbers else str
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return ", ".join(str(x) for x in self.data or [])
 
     def process_formdata(self, valuelist):
@@ -75,13 +86,13 @@ class ListField(Field):
             raise
 
 
-class WholeNumberField(StringField):
+class WholeNumberField(KeepsTyped, StringField):
     """An optional whole number, in ASCII digits; empty means none."""
 
     widget = NumberInput(min=0)
     parse = staticmethod(_whole)
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return "" if self.data is None else str(self.data)
 
     def process_formdata(self, valuelist):
@@ -98,10 +109,10 @@ class SecondsField(WholeNumberField):
     parse = staticmethod(_seconds)
 
 
-class JsonField(TextAreaField):
+class JsonField(KeepsTyped, TextAreaField):
     """A JSON object, checked before saving; empty means none."""
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return "" if self.data is None else json.dumps(self.data, indent=2, sort_keys=True)
 
     def process_formdata(self, valuelist):
@@ -118,10 +129,10 @@ class JsonField(TextAreaField):
         self.data = value
 
 
-class MoneyField(StringField):
+class MoneyField(KeepsTyped, StringField):
     """USD, kept exact; the functions check its range and decimal places."""
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return "" if self.data is None else format(Decimal(str(self.data)).normalize(), "f")
 
     def process_formdata(self, valuelist):
@@ -135,10 +146,10 @@ class MoneyField(StringField):
         self.data = float(value)
 
 
-class ScheduleField(TextAreaField):
+class ScheduleField(KeepsTyped, TextAreaField):
     """A price schedule as JSON (a list of entries); the pricing engine checks it."""
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return "" if self.data is None else json.dumps(self.data, indent=2)
 
     def process_formdata(self, valuelist):
@@ -182,7 +193,7 @@ def _form_field(field: spec.Field):
     """The WTForms field that edits one spec field, labelled and explained by the spec."""
     validator = _inner(field.validator)
     kinds = " ".join(sorted(field.kinds)) if field.kinds else "all"
-    options = {"label": field.label, "description": field.help,
+    options = {"label": field.label, "description": labelled(field.help),
                "render_kw": {"data-kinds": kinds}}
     required = [DataRequired()] if field.required else []
     if isinstance(validator, Boolean):

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from flask import flash, g, has_app_context, redirect, request
 from flask_admin import expose
@@ -245,7 +246,7 @@ class CatalogModelView(SignedIn, ModelView):
                          "capabilities": _listing, "input_modalities": _listing,
                          "output_modalities": _listing, "tags": _listing}
     column_formatters_detail = {
-        **column_formatters,
+        **{k: v for k, v in column_formatters.items() if k != "name"},
         **dict.fromkeys(
             ["input_schema", "model_parameters", "requirements", "quality_multipliers"], _json),
     }
@@ -478,7 +479,7 @@ class CatalogModelView(SignedIn, ModelView):
             flash(f"Unknown action {what}.", "error")
             return redirect(back)
         if not self.may(verb):
-            return self.forbidden(verb.scope, f"{verb.label} ({verb.label.lower()} models)")
+            return self.forbidden(verb.scope, f"“{verb.label}”")
         models, fields = self._selection(request.args)
         if not models:
             flash("Pick at least one model.", "error")
@@ -503,7 +504,7 @@ class CatalogModelView(SignedIn, ModelView):
             flash(f"Unknown action {what}.", "error")
             return redirect(back)
         if not self.may(verb):
-            return self.forbidden(verb.scope, verb.label)
+            return self.forbidden(verb.scope, f"“{verb.label}”")
         models, _fields = self._selection(request.form)
         if not models or (verb.single and len(models) != 1):
             flash("Pick a model." if verb.single else "Pick at least one model.", "error")
@@ -650,9 +651,10 @@ class CatalogModelView(SignedIn, ModelView):
             quote = run("pricing:getCreditCost", args)
         except RefusedError as refusal:
             return {"error": refusal.message}
-        factor = f"{quote['qualityMultiplier']:g}"
+        factor = format(Decimal(str(quote["qualityMultiplier"])).normalize(), "f")
+        factor += "" if "." in factor else ".0"  # every factor shown, 1.0 too
         formula = (f"{quote['duration']} s × {money.price(quote['costPerSecond'], 'second')}"
-                   f" × {factor}")
+                   f" × {factor} = {money.usd(quote['usdExact'])}")
         return {"quote": quote, "lines": [formula], "usd": money.usd(quote["usdExact"])}
 
     def history(self, model) -> dict:

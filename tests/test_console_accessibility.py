@@ -8,6 +8,9 @@ says which in PAGE_ARGUMENTS (a test fails until it does); routes that answer a 
 are named in NOT_PAGES.
 """
 
+# The browser fixtures are imported from test_console_browser.py and named as parameters.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -83,7 +86,7 @@ def checked(page, url: str, endpoint: str) -> list[str]:
 
 
 @pytest.fixture
-def axe_page(browser):  # noqa: F811
+def axe_page(browser):
     """A page whose content security policy lets the test inject axe-core (the console's own
     scripts run as they always do)."""
     assert AXE.exists(), "run `make install-test` (npm ci in tests/browser) first"
@@ -100,7 +103,7 @@ def test_the_page_list_covers_every_view(seeded):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_console_page_passes_axe(console, seeded, axe_page, role):  # noqa: F811
+def test_every_console_page_passes_axe(console, seeded, axe_page, role):
     """What each role sees (a page it may not use shows the styled refusal, checked too)."""
     sign_in(axe_page, console.url, role)
     found = []
@@ -109,7 +112,7 @@ def test_every_console_page_passes_axe(console, seeded, axe_page, role):  # noqa
     assert found == [], "\n".join(found)
 
 
-def test_sign_in_and_refusal_pages_pass_axe(console, seeded, axe_page):  # noqa: F811
+def test_sign_in_and_refusal_pages_pass_axe(console, seeded, axe_page):
     found = checked(axe_page, f"{console.url}/auth/sign-in", "auth.sign_in")
     sign_in(axe_page, console.url, "viewer")
     found += checked(axe_page, f"{console.url}/admin/users/", "users.index (refused)")
