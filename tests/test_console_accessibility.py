@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.test_console_browser import browser, console, sign_in  # noqa: F401 (fixtures)
+from tests.test_console_browser import console, sign_in  # noqa: F401 (fixtures)
 
 AXE = Path(__file__).parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 ROLES = ("viewer", "editor", "admin")

@@ -7,22 +7,10 @@ import re
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.conftest import run_as_system
 from tests.console import ACCOUNTS, PASSWORD, create_accounts
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -57,6 +45,9 @@ def sign_in(page: Page, base: str, role: str = "admin") -> None:
     page.fill("#password", PASSWORD)
     page.click("#sign-in-form button[type=submit]")
     expect(page).to_have_url(re.compile(r"/admin/models/"))
+    # loaded, scripts run: a click binds, and no request of this page is still in flight
+    # (one would take a message flashed by the next page)
+    page.wait_for_load_state("load")
 
 
 def row(page: Page, model_id: str):

@@ -15,7 +15,6 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import run_as_system
 from tests.test_console_browser import (  # noqa: F401 (fixtures)
-    browser,
     confirm,
     console,
     fill_new_model,
@@ -49,6 +48,7 @@ def reasons(app, model_id: str) -> list[tuple[str, str]]:
 def controls(page: Page) -> set[str]:
     """What a person can use in the page's main part: each visible link, button and field,
     as `kind: name`."""
+    page.wait_for_load_state("load")  # the console's scripts have hidden what they hide
     return set(page.evaluate("""() => Array.from(document.querySelectorAll(
         "main a[href], main button, main input:not([type=hidden]), main select, main textarea"))
       .filter(e => e.getClientRects().length > 0)
