@@ -353,3 +353,9 @@ def test_at_5000_models_a_filtered_selection_is_enabled_in_a_few_clicks(console,
     # search and sort are the server's too
     page.goto(f"{console.url}/admin/models/?search=-4999")
     expect(page.locator("table.model-list tbody tr")).to_have_count(1)
+    page.goto(f"{console.url}/admin/models/")
+    page.click("th a:has-text('Model id')")
+    expect(page.locator("table.model-list tbody tr").first).to_contain_text("acme/video-0038")
+    page.click("th a:has-text('Model id')")
+    expect(page.locator("table.model-list tbody tr").first).to_contain_text(
+        "openai/embedding-4999")
