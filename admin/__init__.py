@@ -8,7 +8,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from admin import auth, labels, reading, security, sessions
+from admin import auth, labels, money, reading, security, sessions
 from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
 from admin.pages import AccountView, HomeView, StatsView, TokensView, UsersView
@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["current_identity"] = auth.current_identity
     app.jinja_env.filters["ms_datetime"] = _ms_datetime
     app.jinja_env.filters["field_label"] = labels.label
+    app.jinja_env.globals["field_value"] = money.field_value
 
     @app.get("/favicon.ico")
     def _favicon():

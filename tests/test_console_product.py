@@ -158,6 +158,9 @@ def test_a_price_change_shows_its_effect_before_saving(console, page, seeded):
     page.click("input[type=submit][value=Save]")
     expect(page.locator("table.model-list")).to_be_visible()
     assert model(seeded, "luma/ray-2-720p")["costPerSecond"] == 0.2
+    row(page, "luma/ray-2-720p").locator("a.model-name").click()  # history: money, labelled
+    expect(page.locator("#history-table tbody tr").first).to_contain_text(
+        "Cost per second (USD): $0.18 / s → $0.20 / s")
 
 
 # -- reading and navigation -----------------------------------------------------------------
