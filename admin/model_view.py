@@ -33,21 +33,15 @@ from functions import spec
 from functions.documents import config_of
 from functions.pricing import schedule_of
 
-ROW_ACTIONS = {
-    # name: (function, success message)
-    "delete": ("models:deleteModel", "{} deleted (restorable)."),
-    "restore": ("models:restoreModel", "{} restored."),
-    "set-default": ("models:setDefaultModel", "{} is now the default model."),
-    "lock": ("models:lockModel", "{} locked."),
-    "unlock": ("models:unlockModel", "{} unlocked."),
-}
-
 
 @dataclass(frozen=True)
 class Verb:
-    """A risky action on models: its button, who may, and whether it takes one model."""
+    """A risky action on models: its button, the mutation it runs (with what it says when
+    done), who may, and whether it takes one model."""
 
     label: str
+    function: str
+    done: str = ""
     scope: str = "catalog:write"
     single: bool = False
     style: str = "btn-outline-secondary"
@@ -55,15 +49,20 @@ class Verb:
 
 
 VERBS = {
-    "set-default": Verb("Set default", single=True, style="btn-outline-primary"),
-    "enable": Verb("Enable"),
-    "disable": Verb("Disable", danger=True),
-    "delete": Verb("Delete", style="btn-outline-danger", danger=True),
-    "restore": Verb("Restore", style="btn-outline-success"),
-    "lock": Verb("Lock", scope="admin", style="btn-outline-warning"),
-    "unlock": Verb("Unlock", scope="admin", style="btn-outline-warning"),
+    "set-default": Verb("Set default", "models:setDefaultModel", "{} is now the default model.",
+                        single=True, style="btn-outline-primary"),
+    "enable": Verb("Enable", "models:setModelsActive"),
+    "disable": Verb("Disable", "models:setModelsActive", danger=True),
+    "delete": Verb("Delete", "models:deleteModel", "{} deleted (restorable).",
+                   style="btn-outline-danger", danger=True),
+    "restore": Verb("Restore", "models:restoreModel", "{} restored.",
+                    style="btn-outline-success"),
+    "lock": Verb("Lock", "models:lockModel", "{} locked.", scope="admin",
+                 style="btn-outline-warning"),
+    "unlock": Verb("Unlock", "models:unlockModel", "{} unlocked.", scope="admin",
+                   style="btn-outline-warning"),
 }
-REVERT = Verb("Revert", danger=True)
+REVERT = Verb("Revert", "history:revertModel", danger=True)
 BATCH = 1000  # models per models:setModelsActive call
 SHOWN = 10  # a confirmation names this many models, then counts the rest
 
@@ -520,17 +519,16 @@ class CatalogModelView(SignedIn, ModelView):
         if name in ("enable", "disable"):
             self._set_active(model_ids, name == "enable", extra)
             return
-        path, message = ROW_ACTIONS[name]
-        done = []
+        verb, done = VERBS[name], []
         for model_id in model_ids:
             try:
-                run(path, {"modelId": model_id, **extra})
+                run(verb.function, {"modelId": model_id, **extra})
             except RefusedError as refusal:
                 flash(f"{model_id}: {refusal.message}", "error")
             else:
                 done.append(model_id)
         if done:
-            flash(message.format(_names(done)), "success")
+            flash(verb.done.format(_names(done)), "success")
 
     @expose("/row-action/<verb>/", methods=("POST",))
     def row_action(self, verb: str):
