@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["current_identity"] = auth.current_identity
     app.jinja_env.filters["ms_datetime"] = _ms_datetime
     app.jinja_env.filters["field_label"] = labels.label
+    app.jinja_env.filters["words"] = labels.words
     app.jinja_env.globals["field_value"] = money.field_value
 
     @app.get("/favicon.ico")

@@ -38,3 +38,10 @@ def _spelled(found: re.Match) -> str:
 def labelled(message: str) -> str:
     """`message` with each field name or path it holds spelled as the field's label."""
     return PATH.sub(_spelled, message or "")
+
+
+def words(name: str) -> str:
+    """An identifier that has no label (a usage count, an option) as words:
+    `cacheReadTokens` -> "Cache read tokens", `service_tier` -> "Service tier"."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").lower()
+    return spaced[:1].upper() + spaced[1:]

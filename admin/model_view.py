@@ -24,7 +24,7 @@ from admin.access import SignedIn
 from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import FORM_GROUPS, CsrfForm, ModelForm
-from admin.labels import label
+from admin.labels import label, words
 from admin.numbers import number_or_text, whole_number
 from admin.reading import reader
 from db.schema import Model
@@ -627,7 +627,8 @@ class CatalogModelView(SignedIn, ModelView):
                    if k in ("quality", "resolution", "size", "serviceTier") and v}
         bad = [k for k, v in usage.items() if v is None]
         if bad:
-            return {"error": f"{', '.join(bad)}: whole numbers (digits 0-9), please."}
+            return {"error": f"{', '.join(map(words, bad))}: whole numbers (digits 0-9), "
+                             "please."}
         try:
             answer = run("pricing:quote", {"modelId": model.model_id, "usage": usage,
                                            "options": options})

@@ -195,6 +195,21 @@ def test_refusals_name_fields_by_their_labels(console, page, seeded):
         assert identifier not in text, identifier
 
 
+def test_the_calculator_asks_in_words(console, page, seeded):
+    run_as_system(seeded, "models:createModel", {
+        "modelId": "openai/gpt-4o", "name": "GPT-4o", "provider": "OpenAI",
+        "contentType": "chat", "prices": CHAT_PRICE})
+    sign_in(page, console.url, "viewer")
+    row(page, "openai/gpt-4o").locator("a.model-name").click()
+    expect(page.locator("label[for='usage-inputTokens']")).to_have_text("Input tokens")
+    page.fill("#usage-inputTokens", "1000")
+    page.fill("#usage-outputTokens", "500")
+    page.click("#price-calculator button")
+    expect(page.locator("#quote-usd")).to_have_text("$0.0075")
+    text = page.locator("main").inner_text()
+    assert "inputTokens" not in text and "outputTokens" not in text
+
+
 def test_the_calculator_shows_every_factor(console, page):
     sign_in(page, console.url, "viewer")
     row(page, "luma/ray-2-720p").locator("a.model-name").click()
