@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.test_console_browser import console, sign_in  # noqa: F401 (fixtures)
+from tests.test_console_browser import console, fill_new_model, sign_in  # noqa: F401
 
 AXE = Path(__file__).parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 ROLES = ("viewer", "editor", "admin")
@@ -36,7 +36,8 @@ PAGE_ARGUMENTS = {
     "models.revert_view": [{"id": 3, "revision": 1}],
     "models.confirm_view": [{"what": "set-default", "rowid": 2},
                             {"what": "disable", "rowid": [1, 2, 3]},
-                            {"what": "lock", "rowid": 2}],
+                            {"what": "lock", "rowid": 2},
+                            {"what": "enable", "matching": 1, "search": "luma"}],
 }
 # Violations on pages other engineers own (home, usage, import/export), reported to them;
 # each is (endpoint, rule). Remove an entry when its page is fixed.
@@ -117,4 +118,22 @@ def test_sign_in_and_refusal_pages_pass_axe(console, seeded, axe_page):
     sign_in(axe_page, console.url, "viewer")
     found += checked(axe_page, f"{console.url}/admin/users/", "users.index (refused)")
     assert "Not allowed" in axe_page.locator("h1").inner_text()
+    assert found == [], "\n".join(found)
+
+
+def test_forms_that_come_back_pass_axe(console, seeded, axe_page):
+    """A form refused field by field, and a price change's preview: states a GET cannot reach."""
+    page = axe_page
+    sign_in(page, console.url, "admin")
+    page.goto(f"{console.url}/admin/models/new/")
+    fill_new_model(page, supportedDurations="5, ten")
+    page.click("input[type=submit][value=Save]")
+    page.locator("#supportedDurations.is-invalid").wait_for()
+    found = [f"refused create form: {v['id']}: {v['help']} at {v['nodes']}"
+             for v in violations(page)]
+    page.goto(f"{console.url}/admin/models/edit/?id=2")
+    page.fill("#costPerSecond", "0.25")
+    page.click("input[type=submit][value=Save]")
+    page.locator("#price-preview").wait_for()
+    found += [f"price preview: {v['id']}: {v['help']} at {v['nodes']}" for v in violations(page)]
     assert found == [], "\n".join(found)
