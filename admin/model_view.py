@@ -64,6 +64,7 @@ VERBS = {
 }
 REVERT = Verb("Revert", "history:revertModel", danger=True)
 BATCH = 1000  # models per models:setModelsActive call
+ONE_BY_ONE = 500  # models an action that runs one mutation per model takes at once
 SHOWN = 10  # a confirmation names this many models, then counts the rest
 
 
@@ -486,6 +487,8 @@ class CatalogModelView(SignedIn, ModelView):
         if verb.single and len(models) != 1:
             flash(f"{verb.label} takes one model.", "error")
             return redirect(back)
+        if self._too_many(what, models):
+            return redirect(back)
         question, effects = consequences(what, models, self._default())
         list_args = {k: v for k, v in request.args.items(multi=True)
                      if k == "search" or k.startswith("flt")} if "matching" in fields else {}
@@ -508,8 +511,19 @@ class CatalogModelView(SignedIn, ModelView):
         if not models or (verb.single and len(models) != 1):
             flash("Pick a model." if verb.single else "Pick at least one model.", "error")
             return redirect(back)
+        if self._too_many(what, models):
+            return redirect(back)
         self._do(what, [m.model_id for m in models], request.form.get("reason", "").strip())
         return redirect(back)
+
+    def _too_many(self, what: str, models: list[Model]) -> bool:
+        """An action that runs a mutation per model takes at most ONE_BY_ONE of them (one
+        request must end well within the server's timeout); enable and disable take any."""
+        if VERBS[what].function == "models:setModelsActive" or len(models) <= ONE_BY_ONE:
+            return False
+        flash(f"{VERBS[what].label} works on at most {ONE_BY_ONE:,} models at a time, and "
+              f"{len(models):,} match: narrow the search or the filters.", "error")
+        return True
 
     def _default(self) -> Model | None:
         return self.get_query().filter(Model.is_default.is_(True)).one_or_none()

@@ -368,6 +368,10 @@ def test_at_5000_models_a_filtered_selection_is_enabled_in_a_few_clicks(console,
     enabled = {m["modelId"] for m in active if m["provider"] == "OpenAI"}
     assert len(enabled) == openai_chat and all("/chat-" in m for m in enabled)
     assert reasons(seeded, sorted(enabled)[0])[0] == ("enable", "launch OpenAI chat")
+    # deleting one by one takes a narrower selection
+    page.goto(f"{console.url}/admin/models/?search=a")
+    page.click("[data-matching=delete]")
+    expect(flash(page).first).to_contain_text("Delete works on at most 500 models at a time")
     # search and sort are the server's too
     page.goto(f"{console.url}/admin/models/?search=-4999")
     expect(page.locator("table.model-list tbody tr")).to_have_count(1)
