@@ -435,6 +435,24 @@ class CatalogModelView(SignedIn, ModelView):
 
     INLINE = {"name": "name", "category": "category"}  # column -> mutation field
 
+    @expose("/inline/", methods=("POST",))
+    def inline_view(self):
+        """A list cell's own small form (category): the new value and a reason."""
+        back = get_redirect_target() or self.get_url(".index_view")
+        model = self.get_one(request.form.get("id", ""))
+        column = request.form.get("column", "")
+        if model is None or column not in self.column_editable_list:
+            flash("Pick a model and a column.", "error")
+            return redirect(back)
+        args = {"modelId": model.model_id,
+                "patch": {self.INLINE[column]: request.form.get("value", "").strip()}}
+        if request.form.get("reason", "").strip():
+            args["reason"] = request.form["reason"].strip()
+        label_of = self.column_labels.get(column, column)
+        run_or_flash("models:updateModel", args,
+                     f"{label_of} of {model.model_id} saved.")
+        return redirect(back)
+
     def _update_inline(self, form, model) -> bool:
         patch = {field: form[column].data for column, field in self.INLINE.items()
                  if column in form}

@@ -248,13 +248,13 @@ def test_export_upload_plan_and_apply(console, page, seeded, tmp_path):
 
 def test_inline_edit_of_a_category(console, page, seeded):
     sign_in(page, console.url, "editor")
-    cell = row(page, "luma/ray-2-720p").locator("a[data-role=x-editable][name=category]")
-    # x-editable marks the link once its script has bound it; a click before that follows "#".
-    expect(cell).to_have_class(re.compile(r"\beditable-click\b"))
-    cell.click()
-    page.locator(".editable-input input").fill("Cheap")
-    page.locator(".editable-submit").click()
-    expect(cell).to_have_text("Cheap")
+    cell = row(page, "luma/ray-2-720p").locator("details.inline-edit[data-column=category]")
+    cell.locator("summary").click()
+    cell.locator("input[name=value]").fill("Cheap")
+    cell.locator("input[name=reason]").fill("it is the cheapest")
+    cell.locator("button").click()
+    expect(row(page, "luma/ray-2-720p").locator("details.inline-edit summary")).to_contain_text(
+        "Cheap")
     model = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
     assert model["category"] == "Cheap"
 

@@ -176,11 +176,18 @@ def test_a_models_name_opens_its_details(console, page):
 def test_inline_editing_only_where_it_can_succeed(console, page, seeded):
     run_as_system(seeded, "models:lockModel", {"modelId": "luma/ray-2-720p"})
     sign_in(page, console.url, "editor")
-    expect(row(page, "google/veo-3").locator("a[data-role=x-editable]")).to_have_count(1)
-    expect(row(page, "luma/ray-2-720p").locator("a[data-role=x-editable]")).to_have_count(0)
+    expect(row(page, "google/veo-3").locator("details.inline-edit")).to_have_count(1)
+    expect(row(page, "luma/ray-2-720p").locator("details.inline-edit")).to_have_count(0)
+    cell = row(page, "google/veo-3").locator("details.inline-edit")
+    cell.locator("summary").click()
+    cell.locator("input[name=value]").fill("Flagship")
+    cell.locator("input[name=reason]").fill("our best model")
+    cell.locator("button").click()
+    expect(flash(page).first).to_contain_text("Category of google/veo-3 saved.")
+    assert reasons(seeded, "google/veo-3")[0] == ("update", "our best model")
     page.click("#sign-out")
     sign_in(page, console.url, "viewer")
-    expect(page.locator("a[data-role=x-editable]")).to_have_count(0)
+    expect(page.locator("details.inline-edit")).to_have_count(0)
 
 
 def test_refusals_name_fields_by_their_labels(console, page, seeded):
