@@ -4,6 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PORT ?= 8000
 CONVEX_CLIENT := tests/convex_client
+BROWSER_TESTS := tests/browser
 
 .PHONY: run test quick lint bench install install-test clean
 
@@ -22,9 +23,14 @@ $(CONVEX_CLIENT)/node_modules/.installed: $(CONVEX_CLIENT)/package-lock.json
 	cd $(CONVEX_CLIENT) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
+$(BROWSER_TESTS)/node_modules/.installed: $(BROWSER_TESTS)/package-lock.json  # axe-core
+	cd $(BROWSER_TESTS) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test $(CONVEX_CLIENT)/node_modules/.installed
+install-test: $(VENV)/.installed-test $(CONVEX_CLIENT)/node_modules/.installed \
+	$(BROWSER_TESTS)/node_modules/.installed
 
 run: install
 	$(BIN)/flask --app wsgi db upgrade
@@ -45,4 +51,4 @@ bench: install-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(CONVEX_CLIENT)/node_modules
+	rm -rf $(VENV) $(CONVEX_CLIENT)/node_modules $(BROWSER_TESTS)/node_modules

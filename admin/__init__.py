@@ -8,7 +8,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from admin import auth, reading, security, sessions
+from admin import auth, labels, money, reading, security, sessions
 from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
 from admin.operations import AlertsView, HomeView, StatsView
@@ -29,6 +29,9 @@ def init_app(app: Flask) -> None:
     auth.init_app(app)
     app.jinja_env.globals["current_identity"] = auth.current_identity
     app.jinja_env.filters["ms_datetime"] = _ms_datetime
+    app.jinja_env.filters["field_label"] = labels.label
+    app.jinja_env.filters["words"] = labels.words
+    app.jinja_env.globals["field_value"] = money.field_value
 
     @app.get("/favicon.ico")
     def _favicon():

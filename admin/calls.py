@@ -7,6 +7,7 @@ from typing import Any
 from flask import flash
 
 from admin.auth import current_identity
+from admin.labels import labelled
 from admin.reading import reader
 from engine.errors import FunctionError, TransportError
 from engine.runtime import call
@@ -21,14 +22,16 @@ class RefusedError(Exception):
 
 
 def run(path: str, args: dict | None = None) -> Any:
-    """Call a function as the signed-in user; a refusal raises RefusedError, readable."""
+    """Call a function as the signed-in user; a refusal raises RefusedError, readable: its
+    message names fields by their labels, not their identifiers."""
     reader().rollback()  # end the view's read transaction before a change
     try:
         return call(path, args, identity=current_identity(), source="console")
     except FunctionError as error:
-        raise RefusedError(error.message, error.data.get("field"), error.data) from None
+        raise RefusedError(labelled(error.message), error.data.get("field"),
+                           error.data) from None
     except TransportError as error:
-        raise RefusedError(error.message) from None
+        raise RefusedError(labelled(error.message)) from None
 
 
 def run_or_flash(path: str, args: dict | None = None, success: str | None = None) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 from flask_admin.form import BaseForm
@@ -20,6 +21,7 @@ from wtforms.validators import DataRequired, Length
 from wtforms.widgets import NumberInput, TextInput
 
 from admin.console_json import ConsoleJsonError, decode_console_json
+from admin.labels import labelled
 from admin.numbers import amount, whole_number
 from engine.values import Array, Boolean, Json, Literal, Nullable, Number, Record, String
 from functions import spec
@@ -42,16 +44,34 @@ def _whole(text: str) -> int:
     return value
 
 
-class ListField(Field):
+def _seconds(text: str) -> int:
+    """Seconds as people type them: "10", "10s", "10 s" or "10 sec"."""
+    digits = re.sub(r"\s*(?:s|sec|secs|seconds?)\Z", "", text.strip(), flags=re.IGNORECASE)
+    if whole_number(digits) is None:
+        raise ValueError(f"'{text}' is not a whole number of seconds (e.g. 5 or 5s)")
+    return whole_number(digits)
+
+
+class KeepsTyped:
+    """A field that shows what was typed when the form comes back (a refusal, a preview),
+    not its parsed value (which a failed parse empties)."""
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return self._shown()
+
+
+class ListField(KeepsTyped, Field):
     """A comma-separated list: "standard, high" -> ["standard", "high"]."""
 
     widget = TextInput()
 
-    def __init__(self, *args, whole_numbers: bool = False, **kwargs):
+    def __init__(self, *args, whole_numbers: bool = False, seconds: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.item = _whole if whole_numbers else str
+        self.item = _seconds if seconds else _whole if whole_numbers else str
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return ", ".join(str(x) for x in self.data or [])
 
     def process_formdata(self, valuelist):
@@ -66,25 +86,33 @@ class ListField(Field):
             raise
 
 
-class WholeNumberField(StringField):
+class WholeNumberField(KeepsTyped, StringField):
     """An optional whole number, in ASCII digits; empty means none."""
 
     widget = NumberInput(min=0)
+    parse = staticmethod(_whole)
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return "" if self.data is None else str(self.data)
 
     def process_formdata(self, valuelist):
         text = valuelist[0].strip() if valuelist else ""
         self.data = None
         if text:
-            self.data = _whole(text)
+            self.data = self.parse(text)
 
 
-class JsonField(TextAreaField):
+class SecondsField(WholeNumberField):
+    """An optional number of seconds: "10" or "10s"; empty means none."""
+
+    widget = TextInput()
+    parse = staticmethod(_seconds)
+
+
+class JsonField(KeepsTyped, TextAreaField):
     """A JSON object, checked before saving; empty means none."""
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return "" if self.data is None else json.dumps(self.data, indent=2, sort_keys=True)
 
     def process_formdata(self, valuelist):
@@ -101,10 +129,10 @@ class JsonField(TextAreaField):
         self.data = value
 
 
-class MoneyField(StringField):
+class MoneyField(KeepsTyped, StringField):
     """USD, kept exact; the functions check its range and decimal places."""
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return "" if self.data is None else format(Decimal(str(self.data)).normalize(), "f")
 
     def process_formdata(self, valuelist):
@@ -118,10 +146,10 @@ class MoneyField(StringField):
         self.data = float(value)
 
 
-class ScheduleField(TextAreaField):
+class ScheduleField(KeepsTyped, TextAreaField):
     """A price schedule as JSON (a list of entries); the pricing engine checks it."""
 
-    def _value(self) -> str:
+    def _shown(self) -> str:
         return "" if self.data is None else json.dumps(self.data, indent=2)
 
     def process_formdata(self, valuelist):
@@ -157,11 +185,15 @@ def shown(field: spec.Field) -> bool:
     return not (isinstance(validator, Literal) and len(validator.choices) == 1)
 
 
+def _in_seconds(field: spec.Field) -> bool:
+    return field.label.endswith("(s)")
+
+
 def _form_field(field: spec.Field):
     """The WTForms field that edits one spec field, labelled and explained by the spec."""
     validator = _inner(field.validator)
     kinds = " ".join(sorted(field.kinds)) if field.kinds else "all"
-    options = {"label": field.label, "description": field.help,
+    options = {"label": field.label, "description": labelled(field.help),
                "render_kw": {"data-kinds": kinds}}
     required = [DataRequired()] if field.required else []
     if isinstance(validator, Boolean):
@@ -174,10 +206,10 @@ def _form_field(field: spec.Field):
             return SelectMultipleField(choices=list(validator.item.choices),
                                        **options)
         whole = isinstance(validator.item, Number) and validator.item.integer
-        return ListField(whole_numbers=whole, **options)
+        return ListField(whole_numbers=whole, seconds=whole and _in_seconds(field), **options)
     if isinstance(validator, Number):
         if validator.integer:
-            return WholeNumberField(**options)
+            return (SecondsField if _in_seconds(field) else WholeNumberField)(**options)
         return MoneyField(**options)
     if isinstance(validator, spec.Schedule):
         return ScheduleField(**options)
@@ -198,9 +230,13 @@ class ModelForm(CsrfForm):
 
     locals().update({f.name: _form_field(f) for f in (spec.BY_NAME["modelId"],
                                                       *spec.EDITABLE_FIELDS) if shown(f)})
+    isDefault = BooleanField("Make it the default model",
+                             description="the frontend's default; the current default stops "
+                                         "being it")
     reason = StringField("Reason for this change", validators=[Length(max=500)],
                          description="optional; shown in the history")
     expectedRevision = HiddenField()
+    pricePreviewed = HiddenField()  # the price whose effect was shown (admin/price_preview.py)
 
     def config(self) -> dict:
         """The configuration the form describes, in the mutations' field names: the fields

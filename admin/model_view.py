@@ -4,34 +4,137 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 
-from flask import flash, redirect, request
+from flask import flash, g, has_app_context, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.form import rules
 from flask_admin.helpers import get_form_data, get_redirect_target
 from markupsafe import Markup
+from sqlalchemy import String as Text
+from sqlalchemy import cast, select
 
-from admin import money
+from admin import money, price_preview
 from admin.access import SignedIn
+from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import FORM_GROUPS, CsrfForm, ModelForm
+from admin.labels import label, words
 from admin.numbers import number_or_text, whole_number
+from admin.reading import reader
 from db.schema import Model
-from engine.values import Array
+from engine.values import Boolean, Literal, String
 from functions import spec
 from functions.documents import config_of
 from functions.pricing import schedule_of
 
-ROW_ACTIONS = {
-    # name: (function, success message)
-    "delete": ("models:deleteModel", "{} deleted (it can be restored)."),
-    "restore": ("models:restoreModel", "{} restored."),
-    "set-default": ("models:setDefaultModel", "{} is now the default model."),
-    "lock": ("models:lockModel", "{} locked."),
-    "unlock": ("models:unlockModel", "{} unlocked."),
+
+@dataclass(frozen=True)
+class Verb:
+    """A risky action on models: its button, the mutation it runs (with what it says when
+    done), who may, and whether it takes one model."""
+
+    label: str
+    function: str
+    done: str = ""
+    scope: str = "catalog:write"
+    single: bool = False
+    style: str = "btn-outline-secondary"
+    danger: bool = False
+
+
+VERBS = {
+    "set-default": Verb("Set default", "models:setDefaultModel", "{} is now the default model.",
+                        single=True, style="btn-outline-primary"),
+    "enable": Verb("Enable", "models:setModelsActive"),
+    "disable": Verb("Disable", "models:setModelsActive", danger=True),
+    "delete": Verb("Delete", "models:deleteModel", "{} deleted (restorable).",
+                   style="btn-outline-danger", danger=True),
+    "restore": Verb("Restore", "models:restoreModel", "{} restored.",
+                    style="btn-outline-success"),
+    "lock": Verb("Lock", "models:lockModel", "{} locked.", scope="admin",
+                 style="btn-outline-warning"),
+    "unlock": Verb("Unlock", "models:unlockModel", "{} unlocked.", scope="admin",
+                   style="btn-outline-warning"),
 }
+REVERT = Verb("Revert", "history:revertModel", danger=True)
+BATCH = 1000  # models per models:setModelsActive call
+ONE_BY_ONE = 500  # models an action that runs one mutation per model takes at once
+SHOWN = 10  # a confirmation names this many models, then counts the rest
+
+
+def _names(model_ids: list[str]) -> str:
+    if len(model_ids) <= SHOWN:
+        return ", ".join(model_ids)
+    return f"{len(model_ids):,} models"
+
+
+def _called(model: Model) -> str:
+    return f"{model.name} ({model.model_id})"
+
+
+def _state_word(model: Model) -> str | None:
+    """Why an action passes a model by, when it does."""
+    if model.is_locked:
+        return "locked"
+    if model.is_deprecated:
+        return "deleted (restore it first)"
+    return None
+
+
+def consequences(name: str, models: list[Model], default: Model | None
+                 ) -> tuple[str, list[str]]:
+    """The question a confirmation asks, and what will happen, in words."""
+    one = models[0]
+    many = f"{len(models):,} models" if len(models) > 1 else one.name
+    if name == "set-default":
+        return (f"Make {one.name} the default?", [
+            f"{default.name} stops being the default." if default and default is not one
+            else "There is no default now."])
+    effects: list[str] = []
+    passed = [(m, _state_word(m)) for m in models]
+    if name in ("enable", "disable"):
+        going = [m for m, why in passed if why is None and m.is_active != (name == "enable")]
+        if name == "enable":
+            effects += [f"{_called(m)} goes live: the frontend offers it"
+                        + (", a copy never enabled before." if m.name.endswith("(copy)")
+                           else ".") for m in going[:SHOWN]]
+        else:
+            effects += [f"{_called(m)} stops being offered to the frontend"
+                        + (" (the default: only if every other model goes off too)."
+                           if m.is_default else ".") for m in going[:SHOWN]]
+        if len(going) > SHOWN:
+            effects.append(f"… and {len(going) - SHOWN:,} more.")
+        if not going:
+            effects.append("Nothing changes: they are all "
+                           + ("active" if name == "enable" else "inactive") + " already.")
+        same = len([m for m, why in passed if why is None]) - len(going)
+        if same and going:
+            effects.append(f"{same:,} already {'active' if name == 'enable' else 'inactive'}: "
+                           "unchanged.")
+    elif name == "delete":
+        effects.append("Deleted models go off and are kept with their history; "
+                       "they can be restored.")
+        if any(m.is_default for m in models):
+            effects.append(f"{default.name} is the default: it cannot be deleted "
+                           "(set another default first).")
+    elif name == "restore":
+        effects.append("Restored models come back active: the frontend offers them again.")
+    elif name == "lock":
+        effects.append("Locked models refuse edits, toggles and deletes until an admin "
+                       "unlocks them.")
+    elif name == "unlock":
+        effects.append("Unlocked models can be edited, toggled and deleted again.")
+    skipped = [f"{_called(m)} is skipped: {why}." for m, why in passed
+               if why and name not in ("lock", "unlock")
+               and not (name == "restore" and m.is_deprecated and not m.is_locked)]
+    effects += skipped[:SHOWN]
+    return f"{VERBS[name].label} {many}?", effects
 
 
 MAX_PAGE = 100_000
@@ -72,6 +175,43 @@ def _json(view, context, model, name) -> Markup | str:
         json.dumps(value, indent=2, sort_keys=True))
 
 
+def _name_link(view, context, model, name) -> Markup:
+    """A model's name opens its details page."""
+    return Markup('<a href="{}" class="model-name">{}</a>').format(
+        view.get_url(".details_view", id=model.id, url=request.full_path.rstrip("?")),
+        model.name)
+
+
+def _values(column) -> Callable[[], list[tuple[str, str]]]:
+    """A filter's pick-list: the values the column holds now."""
+    def options() -> list[tuple[str, str]]:
+        if not has_app_context():  # Flask-Admin's start-up pass; read again per request
+            return []
+        found = reader().scalars(select(column).distinct().order_by(column))
+        return [(value, value) for value in found if value]
+    return options
+
+
+def _capabilities() -> list[tuple[str, str]]:
+    if not has_app_context():
+        return []
+    held = {c for row in reader().scalars(select(Model.capabilities)) for c in row or ()}
+    return [(c, f"{c.replace('_', ' ')}: {spec.CAPABILITIES[c]}") for c in spec.CAPABILITIES
+            if c in held]
+
+
+class HoldsCapability(FilterEqual):
+    """Models whose capabilities list holds the value (a JSON list, read as text)."""
+
+    def apply(self, query, value, alias=None):
+        if value not in spec.CAPABILITIES:  # only the vocabulary's words (no LIKE patterns)
+            return query.filter(Model.id.is_(None))
+        return query.filter(cast(Model.capabilities, Text).like(f'%"{value}"%'))
+
+    def operation(self):
+        return "includes"
+
+
 def _listing(view, context, model, name) -> str:
     value = getattr(model, name) or []
     suffix = " s" if name == "supported_durations" and value else ""
@@ -87,10 +227,11 @@ class CatalogModelView(SignedIn, ModelView):
     form = ModelForm
     form_base_class = CsrfForm
     # Grouped as the model spec groups its fields; the reason and revision close the form.
-    form_create_rules = form_edit_rules = [
+    form_edit_rules = [
         *(rules.FieldSet(names, title) for title, names in FORM_GROUPS),
-        "reason", "expectedRevision", "csrf_token",
+        "reason", "expectedRevision", "pricePreviewed", "csrf_token",
     ]
+    form_create_rules = [*form_edit_rules[:-4], "isDefault", *form_edit_rules[-4:]]
     can_view_details = True
     can_export = False
     page_size = 20
@@ -100,12 +241,12 @@ class CatalogModelView(SignedIn, ModelView):
     column_list = [*(spec.BY_NAME[n].attr for n in spec.LISTED if not n.startswith("is")),
                    "price", "status"]
     column_labels = {**{f.attr: f.label for f in spec.FIELDS}, "price": "Price"}
-    column_formatters = {"status": _status, "price": _money,
+    column_formatters = {"status": _status, "price": _money, "name": _name_link,
                          "supported_durations": _listing, "supported_qualities": _listing,
                          "capabilities": _listing, "input_modalities": _listing,
                          "output_modalities": _listing, "tags": _listing}
     column_formatters_detail = {
-        **column_formatters,
+        **{k: v for k, v in column_formatters.items() if k != "name"},
         **dict.fromkeys(
             ["input_schema", "model_parameters", "requirements", "quality_multipliers"], _json),
     }
@@ -113,9 +254,19 @@ class CatalogModelView(SignedIn, ModelView):
                             ("status", Model.is_active)]
     column_default_sort = ("id", False)
     column_searchable_list = ["model_id", "name", "provider"]
-    column_editable_list = ["name", "category"]  # inline, through models:updateModel too
-    column_filters = [spec.BY_NAME[n].attr for n in spec.FILTERABLE
-                      if not isinstance(spec.BY_NAME[n].validator, Array)]
+    # Inline, through models:updateModel too; offered on unlocked rows to writers (the name
+    # opens the details page instead).
+    column_editable_list = ["category"]
+    # Pick-lists of the values that exist for text fields; yes/no for flags.
+    column_filters = [
+        *(FilterEqual(getattr(Model, f.attr), f.label, options=_values(getattr(Model, f.attr)))
+          for f in map(spec.BY_NAME.get, spec.FILTERABLE)
+          if isinstance(f.validator, String | Literal)),
+        HoldsCapability(Model.capabilities, spec.BY_NAME["capabilities"].label,
+                        options=_capabilities),
+        *(spec.BY_NAME[n].attr for n in spec.FILTERABLE
+          if isinstance(spec.BY_NAME[n].validator, Boolean)),
+    ]
     # Prices have their own table on the details page.
     column_details_list = [f.attr for f in spec.FIELDS
                            if f.group not in ("prices", "state")] + ["revision"]
@@ -149,6 +300,14 @@ class CatalogModelView(SignedIn, ModelView):
         view_args.sort, view_args.sort_desc = number["sort"], number["desc"]
         return view_args
 
+    def _get_filter_groups(self):
+        """The filters, their pick-lists read now (Flask-Admin keeps the ones of start-up)."""
+        groups = super()._get_filter_groups()
+        for key, items in (groups or {}).items():
+            groups[key] = [{**item, "options": self._filter_args[item["arg"]][1]
+                            .get_options(self) or None} for item in items]
+        return groups
+
     def get_one(self, id):
         """A model by its row id; anything that is not one (text, huge numbers) finds nothing."""
         pk = _row_id(id)
@@ -156,8 +315,22 @@ class CatalogModelView(SignedIn, ModelView):
 
     # -- forms -------------------------------------------------------------------------------
 
+    def _read_only(self, what: str):
+        """Where a viewer lands who opened a page for changes: the list, told why."""
+        flash(f"{what} needs the editor or admin role; you are a {current_identity().role}, "
+              "so the catalog is read-only for you.", "warning")
+        return redirect(self.get_url(".index_view"))
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        if not self.can_write:
+            return self._read_only("Creating a model")
+        return super().create_view()
+
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self):
+        if not self.can_write:
+            return self._read_only("Editing a model")
         model = self.get_one(request.args.get("id", ""))
         if model is not None and model.is_locked:
             flash(f"{model.model_id} is locked; an admin must unlock it before it can be edited.",
@@ -165,17 +338,36 @@ class CatalogModelView(SignedIn, ModelView):
             return redirect(self.get_url(".details_view", id=model.id))
         return super().edit_view()
 
+    def get_edit_form(self):
+        """The create form's class, apart: Flask-Admin strips from an edit form's class the
+        fields its rules leave out (isDefault), which must stay on the create form."""
+        return type("EditModelForm", (self.form,), {})
+
     def edit_form(self, obj=None):
         data = {**config_of(obj), "expectedRevision": obj.revision}
         form = self._edit_form_class(get_form_data(), data=data)
         form.modelId.render_kw = {"readonly": True}
         return form
 
+    def validate_form(self, form) -> bool:
+        """Flask-Admin marks each field at fault; the banner above says which to fix."""
+        valid = super().validate_form(form)
+        if not valid and "modelId" in form and not hasattr(form, "list_form_pk"):
+            wrong = [form[name].label.text for name in form.errors
+                     if name in form and name != "csrf_token"]
+            if wrong:
+                flash(f"Not saved: fix {', '.join(wrong)} (marked below). Everything you "
+                      "typed is kept.", "error")
+        return valid
+
     def _refused(self, form, refusal: RefusedError) -> None:
         field = (refusal.field or "").removeprefix("patch.").split(".")[0].split("[")[0]
         if field in form:
             form[field].errors = [*form[field].errors, refusal.message]
-        flash(refusal.message, "error")
+            flash(f"Not saved: fix {form[field].label.text} (marked below): "
+                  f"{refusal.message}", "error")
+        else:
+            flash(f"Not saved: {refusal.message}", "error")
 
     def create_model(self, form):
         config = {k: v for k, v in form.config().items() if v is not None}
@@ -183,6 +375,8 @@ class CatalogModelView(SignedIn, ModelView):
             if config.get(optional) == "":
                 config.pop(optional)
         args = {"modelId": form.modelId.data.strip(), **config}
+        if form.isDefault.data:
+            args["isDefault"] = True
         if form.reason.data:
             args["reason"] = form.reason.data
         try:
@@ -208,6 +402,9 @@ class CatalogModelView(SignedIn, ModelView):
         if wanted.get("maxDuration", 0) is None:
             wanted.pop("maxDuration")
         patch = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if set(patch) & set(price_preview.PRICE_FIELDS) and not self._price_seen(form, current,
+                                                                                  wanted):
+            return False  # shown with the price's effect; the next Save applies it
         args = {"modelId": model.model_id, "patch": patch}
         revision = str(form.expectedRevision.data or "").strip()  # int when not posted
         if revision:  # a tampered value is the mutation's to refuse, not a crash here
@@ -221,7 +418,40 @@ class CatalogModelView(SignedIn, ModelView):
             return False
         return True
 
+    def _price_seen(self, form, current: dict, wanted: dict) -> bool:
+        """Whether the person has seen what the new price does; if not, show it (g.price_preview)
+        and let the next Save of this same price through."""
+        new = {**current, **wanted}
+        seen = price_preview.fingerprint(new)
+        if form.pricePreviewed.data == seen:
+            return True
+        rows = price_preview.preview(current, new, now_ms())
+        if rows is None:
+            return True
+        g.price_preview = rows
+        form.pricePreviewed.data = seen
+        flash("Check what the new price charges (below), then Save again to apply it.", "warning")
+        return False
+
     INLINE = {"name": "name", "category": "category"}  # column -> mutation field
+
+    @expose("/inline/", methods=("POST",))
+    def inline_view(self):
+        """A list cell's own small form (category): the new value and a reason."""
+        back = get_redirect_target() or self.get_url(".index_view")
+        model = self.get_one(request.form.get("id", ""))
+        column = request.form.get("column", "")
+        if model is None or column not in self.column_editable_list:
+            flash("Pick a model and a column.", "error")
+            return redirect(back)
+        args = {"modelId": model.model_id,
+                "patch": {self.INLINE[column]: request.form.get("value", "").strip()}}
+        if request.form.get("reason", "").strip():
+            args["reason"] = request.form["reason"].strip()
+        label_of = self.column_labels.get(column, column)
+        run_or_flash("models:updateModel", args,
+                     f"{label_of} of {model.model_id} saved.")
+        return redirect(back)
 
     def _update_inline(self, form, model) -> bool:
         patch = {field: form[column].data for column, field in self.INLINE.items()
@@ -237,10 +467,104 @@ class CatalogModelView(SignedIn, ModelView):
         return run_or_flash("models:deleteModel", {"modelId": model.model_id},
                             f"{model.model_id} deleted (it can be restored).") is not None
 
-    # -- row actions (POST, CSRF-checked) -------------------------------------------------
+    # -- risky actions: a confirmation page first, then a POST (CSRF-checked) ---------------
+
+    def verb(self, name: str) -> Verb | None:
+        return VERBS.get(name)
+
+    def may(self, verb: Verb) -> bool:
+        return current_identity().allows(verb.scope)
+
+    def _selection(self, source) -> tuple[list[Model], dict]:
+        """The models an action is for, and the fields that name them again on the POST:
+        the rows picked (`rowid`), or every model the list's search and filters match
+        (`matching`, read from the URL's list arguments)."""
+        if source.get("matching"):
+            view_args = self._get_list_extra_args()
+            _count, query = self.get_list(None, None, False, view_args.search,
+                                          view_args.filters, execute=False, page_size=0)
+            return list(query), {"matching": ["1"]}
+        pks = [pk for pk in map(_row_id, source.getlist("rowid")) if pk is not None]
+        models = self.get_query().filter(Model.id.in_(pks)).order_by(Model.id).all()
+        return models, {"rowid": [str(m.id) for m in models]}
+
+    @expose("/confirm/<what>/", methods=("GET",))
+    def confirm_view(self, what: str):
+        """What an action will do, named model by model (or counted), with a reason box."""
+        back = get_redirect_target() or self.get_url(".index_view")
+        verb = self.verb(what)
+        if verb is None:
+            flash(f"Unknown action {what}.", "error")
+            return redirect(back)
+        if not self.may(verb):
+            return self.forbidden(verb.scope, f"“{verb.label}”")
+        models, fields = self._selection(request.args)
+        if not models:
+            flash("Pick at least one model.", "error")
+            return redirect(back)
+        if verb.single and len(models) != 1:
+            flash(f"{verb.label} takes one model.", "error")
+            return redirect(back)
+        if self._too_many(what, models):
+            return redirect(back)
+        question, effects = consequences(what, models, self._default())
+        list_args = {k: v for k, v in request.args.items(multi=True)
+                     if k == "search" or k.startswith("flt")} if "matching" in fields else {}
+        return self.render(
+            "catalog/confirm.html", question=question, effects=effects, verb=verb,
+            models=models, shown=models[:SHOWN], back=back, fields=fields,
+            action=self.get_url(".bulk_view", what=what, url=back, **list_args))
+
+    @expose("/bulk/<what>/", methods=("POST",))
+    def bulk_view(self, what: str):
+        """Do a confirmed action to the models it names, with the reason given."""
+        back = get_redirect_target() or self.get_url(".index_view")
+        verb = self.verb(what)
+        if verb is None:
+            flash(f"Unknown action {what}.", "error")
+            return redirect(back)
+        if not self.may(verb):
+            return self.forbidden(verb.scope, f"“{verb.label}”")
+        models, _fields = self._selection(request.form)
+        if not models or (verb.single and len(models) != 1):
+            flash("Pick a model." if verb.single else "Pick at least one model.", "error")
+            return redirect(back)
+        if self._too_many(what, models):
+            return redirect(back)
+        self._do(what, [m.model_id for m in models], request.form.get("reason", "").strip())
+        return redirect(back)
+
+    def _too_many(self, what: str, models: list[Model]) -> bool:
+        """An action that runs a mutation per model takes at most ONE_BY_ONE of them (one
+        request must end well within the server's timeout); enable and disable take any."""
+        if VERBS[what].function == "models:setModelsActive" or len(models) <= ONE_BY_ONE:
+            return False
+        flash(f"{VERBS[what].label} works on at most {ONE_BY_ONE:,} models at a time, and "
+              f"{len(models):,} match: narrow the search or the filters.", "error")
+        return True
+
+    def _default(self) -> Model | None:
+        return self.get_query().filter(Model.is_default.is_(True)).one_or_none()
+
+    def _do(self, name: str, model_ids: list[str], reason: str = "") -> None:
+        extra = {"reason": reason} if reason else {}
+        if name in ("enable", "disable"):
+            self._set_active(model_ids, name == "enable", extra)
+            return
+        verb, done = VERBS[name], []
+        for model_id in model_ids:
+            try:
+                run(verb.function, {"modelId": model_id, **extra})
+            except RefusedError as refusal:
+                flash(f"{model_id}: {refusal.message}", "error")
+            else:
+                done.append(model_id)
+        if done:
+            flash(verb.done.format(_names(done)), "success")
 
     @expose("/row-action/<verb>/", methods=("POST",))
     def row_action(self, verb: str):
+        """One model's action, straight away (the confirmation page posts to bulk_view)."""
         back = get_redirect_target() or self.get_url(".index_view")
         model = self.get_one(request.form.get("id", ""))
         if model is None:
@@ -254,51 +578,61 @@ class CatalogModelView(SignedIn, ModelView):
             if copy:  # the id as the catalog spells it (functions/ids.py)
                 flash(f"{model_id} duplicated as {copy['modelId']} (inactive).", "success")
                 return redirect(self.get_url(".details_view", id=copy["_id"]))
-        elif verb in ("enable", "disable"):
-            self._set_active([model_id], verb == "enable")
-        elif verb in ROW_ACTIONS:
-            path, message = ROW_ACTIONS[verb]
-            run_or_flash(path, {"modelId": model_id}, message.format(model_id))
+        elif verb in VERBS:
+            self._do(verb, [model_id], request.form.get("reason", "").strip())
         else:
             flash(f"Unknown action {verb}.", "error")
         return redirect(back)
 
-    def _set_active(self, model_ids: list[str], active: bool) -> None:
-        result = run_or_flash("models:setModelsActive", {"isActive": active,
-                                                         "modelIds": model_ids})
-        if result is None:
-            return
+    def _set_active(self, model_ids: list[str], active: bool, extra: dict) -> None:
+        changed, skipped = [], []
+        for start in range(0, len(model_ids), BATCH):  # the mutation takes BATCH at a time
+            result = run_or_flash("models:setModelsActive", {
+                "isActive": active, "modelIds": model_ids[start:start + BATCH], **extra})
+            if result is None:
+                return
+            changed += result["changed"]
+            skipped += result["skipped"]
         verb = "enabled" if active else "disabled"
-        if result["changed"]:
-            flash(f"{', '.join(result['changed'])} {verb}.", "success")
-        for skipped in result["skipped"]:
-            flash(f"{skipped['modelId']} skipped: {skipped['reason']}.", "warning")
+        if changed:
+            flash(f"{_names(changed)} {verb}.", "success")
+        for one in skipped:
+            flash(f"{one['modelId']} skipped: {one['reason']}.", "warning")
 
-    # -- bulk actions ------------------------------------------------------------------------
+    # -- bulk actions: Flask-Admin's "With selected" menu leads to the confirmation page --------
 
     BULK = ("enable", "disable", "delete", "restore")
 
-    def _model_ids(self, ids: list[str]) -> list[str]:
-        pks = [pk for pk in map(_row_id, ids) if pk is not None]
-        return [m.model_id for m in self.get_query().filter(Model.id.in_(pks)).order_by(Model.id)]
+    def _confirm_selected(self, name: str, ids: list[str]):
+        return redirect(self.get_url(".confirm_view", what=name, rowid=ids,
+                                     url=get_redirect_target() or self.get_url(".index_view")))
 
-    @action("enable", "Enable", "Enable the selected models?")
+    @action("enable", "Enable…")
     def action_enable(self, ids):
-        self._set_active(self._model_ids(ids), True)
+        return self._confirm_selected("enable", ids)
 
-    @action("disable", "Disable", "Disable the selected models? Locked ones are skipped.")
+    @action("disable", "Disable…")
     def action_disable(self, ids):
-        self._set_active(self._model_ids(ids), False)
+        return self._confirm_selected("disable", ids)
 
-    @action("delete", "Delete", "Delete the selected models? They can be restored.")
+    @action("delete", "Delete…")
     def action_delete(self, ids):
-        for model_id in self._model_ids(ids):
-            run_or_flash("models:deleteModel", {"modelId": model_id}, f"{model_id} deleted.")
+        return self._confirm_selected("delete", ids)
 
-    @action("restore", "Restore", "Restore the selected models?")
+    @action("restore", "Restore…")
     def action_restore(self, ids):
-        for model_id in self._model_ids(ids):
-            run_or_flash("models:restoreModel", {"modelId": model_id}, f"{model_id} restored.")
+        return self._confirm_selected("restore", ids)
+
+    def matching_links(self) -> list[tuple[str, str]]:
+        """The bulk actions for every model the list's search and filters match."""
+        args = {k: v for k, v in request.args.items(multi=True)
+                if k == "search" or k.startswith("flt")}
+        if not args or not self.can_write:
+            return []
+        back = request.full_path.rstrip("?")
+        return [(VERBS[name].label, self.get_url(".confirm_view", what=name, matching=1,
+                                                  url=back, **args))
+                for name in self.BULK]
 
     # -- what the details page shows ----------------------------------------------------------
 
@@ -325,7 +659,8 @@ class CatalogModelView(SignedIn, ModelView):
                    if k in ("quality", "resolution", "size", "serviceTier") and v}
         bad = [k for k, v in usage.items() if v is None]
         if bad:
-            return {"error": f"{', '.join(bad)}: whole numbers (digits 0-9), please."}
+            return {"error": f"{', '.join(map(words, bad))}: whole numbers (digits 0-9), "
+                             "please."}
         try:
             answer = run("pricing:quote", {"modelId": model.model_id, "usage": usage,
                                            "options": options})
@@ -347,9 +682,10 @@ class CatalogModelView(SignedIn, ModelView):
             quote = run("pricing:getCreditCost", args)
         except RefusedError as refusal:
             return {"error": refusal.message}
-        factor = f"{quote['qualityMultiplier']:g}"
+        factor = format(Decimal(str(quote["qualityMultiplier"])).normalize(), "f")
+        factor += "" if "." in factor else ".0"  # every factor shown, 1.0 too
         formula = (f"{quote['duration']} s × {money.price(quote['costPerSecond'], 'second')}"
-                   f" × {factor}")
+                   f" × {factor} = {money.usd(quote['usdExact'])}")
         return {"quote": quote, "lines": [formula], "usd": money.usd(quote["usdExact"])}
 
     def history(self, model) -> dict:
@@ -361,17 +697,37 @@ class CatalogModelView(SignedIn, ModelView):
         except RefusedError as refusal:  # a hand-edited cursor in the URL
             return {"page": [], "isDone": True, "error": refusal.message}
 
-    @expose("/revert/", methods=("POST",))
+    @expose("/revert/", methods=("GET", "POST"))
     def revert_view(self):
+        """GET: what a revert will change, with a reason box; POST: revert."""
         back = get_redirect_target() or self.get_url(".index_view")
-        model = self.get_one(request.form.get("id", ""))
-        revision = whole_number(request.form.get("revision", ""), low=1)
+        source = request.form if request.method == "POST" else request.args
+        model = self.get_one(source.get("id", ""))
+        revision = whole_number(source.get("revision", ""), low=1)
         if model is None or revision is None:
             flash("Pick a model and a revision.", "error")
             return redirect(back)
+        if request.method == "GET":
+            return self._confirm_revert(model, revision, back)
         args = {"modelId": model.model_id, "revision": revision}
         if request.form.get("reason"):
             args["reason"] = request.form["reason"]
         run_or_flash("history:revertModel", args,
                      f"{model.model_id} reverted to revision {revision}.")
         return redirect(back)
+
+    def _confirm_revert(self, model, revision: int, back: str):
+        if not self.can_write:
+            return self.forbidden(self.write_scope, "Reverting a model")
+        later = [entry for entry in self.history(model)["page"] if entry["revision"] > revision]
+        fields = dict.fromkeys(label(change["field"]) for entry in later
+                               for change in entry.get("changes") or ())
+        effects = [f"It is at revision {model.revision} now; the revert is saved as revision "
+                   f"{model.revision + 1}, so it can be undone too."]
+        if fields:
+            effects.append("These go back to what they were: " + ", ".join(fields) + ".")
+        return self.render(
+            "catalog/confirm.html", question=f"Revert {model.name} to revision {revision}?",
+            effects=effects, verb=REVERT, models=[model], shown=[model], back=back,
+            fields={"id": [str(model.id)], "revision": [str(revision)]},
+            action=self.get_url(".revert_view", url=back))

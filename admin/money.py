@@ -6,6 +6,7 @@ significant digits: 15 → $15.00, 0.2 → $0.20, 0.04 → $0.040, 0.08333333333
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -101,3 +102,12 @@ def schedule_rows(schedule: list[dict], now_ms: int) -> list[dict]:
             } for c in entry["components"]],
         })
     return rows
+
+
+def field_value(field: str, value) -> str:
+    """A field's value in a change (history): money as money, the rest as JSON."""
+    if field == "costPerSecond" and value is not None:
+        return price(str(value), "second")
+    if field == "prices" and isinstance(value, list):
+        return f"{len(value)} price entr{'y' if len(value) == 1 else 'ies'}"
+    return json.dumps(value)

@@ -255,6 +255,23 @@ def gunicorn(tmp_path):
 
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, one for the session (every browser test module
+    shares it: a second Playwright in the same process cannot start)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
 # Fixtures that start a server, Node or Chromium: a test that uses one is marked `slow`.
 SLOW_FIXTURES = {"gunicorn", "browser", "postgres", "postgres_template"}
 

@@ -15,7 +15,7 @@ POSTS = ["/admin/models/new/", "/admin/models/edit/?id=1", "/admin/models/delete
          "/admin/models/row-action/lock/", "/admin/models/revert/", "/admin/users/create",
          "/admin/users/update", "/admin/users/sign-out", "/admin/tokens/create",
          "/admin/tokens/revoke", "/admin/catalog_file/plan", "/admin/catalog_file/apply",
-         "/admin/models/ajax/update/"]
+         "/admin/models/ajax/update/", "/admin/models/inline/", "/admin/models/bulk/enable/"]
 
 
 @pytest.fixture
@@ -132,14 +132,21 @@ def test_console_pages_carry_security_headers(console, client):
 
 
 def test_tampered_edit_form_gets_a_message_not_a_crash(console, client):
+    import json
+
+    from tests.conftest import run_as_system
+
     token = sign_in(client, "admin")
     before = catalog_fingerprint(console)
+    model = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
     response = client.post("/admin/models/edit/?id=2", data={
         "csrf_token": token, "modelId": "luma/ray-2-720p", "name": "X", "provider": "Luma",
         "costPerSecond": "0.18", "supportedDurations": "5, 9",
+        "qualityMultipliers": json.dumps(model["qualityMultipliers"]),  # the price unchanged
         "supportedQualities": "standard", "expectedRevision": "not-a-number"})
     assert response.status_code == 200
-    assert "expectedRevision must be a number" in response.get_data(as_text=True)
+    # the field by its label, not its identifier (expectedRevision)
+    assert "Revision must be a number" in response.get_data(as_text=True)
     assert catalog_fingerprint(console) == before
 
 
@@ -166,14 +173,14 @@ def test_inline_edit_runs_the_mutation_and_refusals_are_400(console, client):
 
     token = sign_in(client, "admin")
     response = client.post("/admin/models/ajax/update/", data={
-        "csrf_token": token, "list_form_pk": "2", "name": "Ray Two"})
+        "csrf_token": token, "list_form_pk": "2", "category": "Cheap"})
     assert response.status_code == 200, response.get_data(as_text=True)
     model = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
-    assert model["name"] == "Ray Two" and model["revision"] == 2
+    assert model["category"] == "Cheap" and model["revision"] == 2
     run_as_system(console, "models:lockModel", {"modelId": "luma/ray-2-720p"})
     before = catalog_fingerprint(console)
     refused = client.post("/admin/models/ajax/update/", data={
-        "csrf_token": token, "list_form_pk": "2", "name": "Nope"})
+        "csrf_token": token, "list_form_pk": "2", "category": "Nope"})
     assert refused.status_code == 400 and "locked" in refused.get_data(as_text=True)
     assert catalog_fingerprint(console) == before
 

@@ -103,8 +103,10 @@ def test_odd_digits_in_the_calculator_and_edit_form_get_messages(console, admin)
     body = page_text(admin.post("/admin/models/edit/?id=2", data={
         "csrf_token": admin.token, "modelId": "luma/ray-2-720p", "name": "X",
         "provider": "Luma", "costPerSecond": "0.18", "supportedDurations": "5, 9",
+        "qualityMultipliers": json.dumps(run_as_system(console, "models:getModelById", {
+            "modelId": "luma/ray-2-720p"})["qualityMultipliers"]),  # the price unchanged
         "supportedQualities": "standard", "expectedRevision": "²"}))
-    assert "expectedRevision must be a number" in body
+    assert "Revision must be a number" in body  # by its label
     assert catalog_fingerprint(console) == before
 
 
@@ -163,7 +165,8 @@ def test_an_import_file_with_a_field_too_deep_names_it(console, admin):
     before = catalog_fingerprint(console)
     body = page_text(admin.post("/admin/catalog_file/apply", follow_redirects=True, data={
         "csrf_token": admin.token, "content": json.dumps(exported), "reason": "deep"}))
-    assert "inputSchema" in body and "nests deeper than 16 levels" in body
+    # named by its label (the console never shows `inputSchema`)
+    assert "Input schema" in body and "nests deeper than 16 levels" in body
     assert catalog_fingerprint(console) == before
 
 

@@ -62,9 +62,12 @@ def test_the_console_shows_the_refusal(seeded, client):
         "csrf_token": token, "modelId": RAY, "name": "Ray", "provider": "Luma",
         "costPerSecond": "0.18", "supportedDurations": "5, 9", "supportedQualities": "standard",
         "expectedRevision": "1",
+        "qualityMultipliers": json.dumps(run_as_system(seeded, "models:getModelById", {
+            "modelId": RAY})["qualityMultipliers"]),  # the price unchanged: no price preview
         "inputSchema": json.dumps({"properties": {"x": {"pattern": "a{99999999999}"}}})})
     assert response.status_code == 200
-    assert "inputSchema.properties.x.pattern is not a regular expression" in \
-        response.get_data(as_text=True)
+    # the field by its label (the console never shows `inputSchema`), the path within it kept
+    assert "Input schema (JSON Schema) (properties.x.pattern) is not a regular expression" \
+        in response.get_data(as_text=True)
     assert catalog_fingerprint(seeded) == before
     assert run_as_system(seeded, "models:getModelById", {"modelId": RAY})["name"] != "Ray"

@@ -1,0 +1,47 @@
+"""Messages as people read them: the functions name fields (`costPerSecond`,
+`patch.supportedDurations[1]`, `modelId`); the console says the model spec's labels instead
+("Cost per second (USD)"), and a kind of model by its name, not its identifier."""
+
+from __future__ import annotations
+
+import re
+
+from functions import spec
+
+# Every spec field by name, plus the arguments the console's forms send besides them.
+LABELS = {f.name: f.label for f in spec.FIELDS} | {
+    "newModelId": "New model id", "expectedRevision": "Revision", "reason": "Reason",
+    "revision": "Revision", "usage": "Usage", "options": "Options",
+}
+# A field path as the functions write it: an optional `patch.`/`args.`/`models[3].` prefix,
+# the field, then indexes or keys (`[1]`, `.high`).
+PATH = re.compile(r"\b((?:(?:patch|args|config|models\[\d+\])\.)*)(" + "|".join(
+    sorted(map(re.escape, LABELS), key=len, reverse=True)) + r")(?!\w)((?:\[\d+\]|\.[\w-]+)*)")
+
+
+def label(name: str) -> str:
+    """The label of a field name or path (`patch.costPerSecond` -> its label)."""
+    found = PATH.fullmatch(name or "")
+    return LABELS[found.group(2)] if found else name
+
+
+def _spelled(found: re.Match) -> str:
+    prefix, name, rest = found.groups()
+    if name.islower() and not (prefix or rest or found.start() == 0):
+        return found.group(0)  # a plain word in prose ("a name"), not a field
+    item = re.fullmatch(r"\[(\d+)\]", rest or "")
+    if item:
+        return f"{LABELS[name]} (item {int(item.group(1)) + 1})"
+    return LABELS[name] + (f" ({rest.lstrip('.')})" if rest else "")
+
+
+def labelled(message: str) -> str:
+    """`message` with each field name or path it holds spelled as the field's label."""
+    return PATH.sub(_spelled, message or "")
+
+
+def words(name: str) -> str:
+    """An identifier that has no label (a usage count, an option) as words:
+    `cacheReadTokens` -> "Cache read tokens", `service_tier` -> "Service tier"."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").lower()
+    return spaced[:1].upper() + spaced[1:]

@@ -1,0 +1,81 @@
+"""A price change's effect before it is saved: a typical request of the model's kind, priced
+by the one engine (functions/prices.py, which `pricing:quote` runs) under the old and the new
+price, once per option value the prices name (quality, resolution, size, tier)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+
+from flask import current_app
+
+from admin import money
+from functions import prices
+
+PRICE_FIELDS = ("prices", "costPerSecond", "qualityMultipliers")
+# A typical request, by usage count (what a quote asks for); others are left at zero.
+TYPICAL = {"inputTokens": 1000, "outputTokens": 500, "characters": 1000, "images": 1,
+           "imagePixels": 1024 * 1024, "inputAudioLengthSeconds": 60, "requests": 1,
+           "sessionSeconds": 60}
+
+
+def schedule(config: dict) -> list[dict] | None:
+    """The price schedule a model's configuration describes; None when it describes none."""
+    try:
+        if config.get("prices") is not None:
+            return prices.validate(config["prices"])
+        if config.get("costPerSecond") is not None:
+            return prices.video_schedule(config["costPerSecond"],
+                                         config.get("qualityMultipliers"))
+    except prices.PricingError:
+        return None  # the mutation refuses it, naming the field
+    return None
+
+
+def fingerprint(config: dict) -> str:
+    """Names a price exactly, so that a preview confirms that price and no other."""
+    text = json.dumps({k: config.get(k) for k in PRICE_FIELDS}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _typical(config: dict, schedule: list[dict], now_ms: int) -> dict:
+    usage_keys, _options = money.calculator_inputs(schedule, now_ms)
+    durations = ([config["fixedDuration"]] if config.get("fixedDuration")
+                 else config.get("supportedDurations") or [5])
+    typical = {**TYPICAL, "seconds": durations[0]}
+    return {key: typical[key] for key in usage_keys if key in typical}
+
+
+def _described(usage: dict) -> str:
+    words = {"seconds": "s of video", "inputTokens": "input tokens",
+             "outputTokens": "output tokens", "characters": "characters", "images": "image(s)",
+             "imagePixels": "pixels", "inputAudioLengthSeconds": "s of audio",
+             "requests": "request(s)", "sessionSeconds": "s of session"}
+    return ", ".join(f"{count:,} {words.get(key, key)}" for key, count in usage.items())
+
+
+def _usd(schedule: list[dict], usage: dict, options: dict, now_ms: int) -> str:
+    try:
+        answer = prices.quote(schedule, usage, options, now_ms,
+                              Decimal(str(current_app.config["CREDITS_PER_USD"])))
+    except prices.PricingError as error:
+        return f"— ({error.message})"
+    return money.usd(answer["usdExact"])
+
+
+def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
+    """Rows of {request, old, new}, one per option value; None when the price is unchanged
+    or the new one is not a price (the mutation explains)."""
+    before, after = schedule(old), schedule(new)
+    if after is None or before == after:
+        return None
+    usage = _typical(new, after, now_ms)
+    _keys, options = money.calculator_inputs(after, now_ms)
+    if new.get("contentType") == "video" and new.get("prices") is None:
+        options = {"quality": list(new.get("supportedQualities") or [])}
+    variants = [{}] + [{key: value} for key, values in options.items() for value in values]
+    return [{"request": _described(usage) + "".join(f", {k} {v}" for k, v in variant.items()),
+             "old": _usd(before, usage, variant, now_ms) if before else "—",
+             "new": _usd(after, usage, variant, now_ms)}
+            for variant in variants]
