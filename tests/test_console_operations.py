@@ -1,7 +1,7 @@
 """The operator's pages in a real browser (Playwright driving Debian's Chromium, gunicorn):
 the home dashboard (health, alerts, the last 24 h), the Usage page, and the Import page's
 price maps and catalog files."""
-# ruff: noqa: F811 - the browser fixtures are imported from test_console_browser
+# ruff: noqa: F811 - the page fixture is imported from test_console_browser
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import run_as_system
 from tests.console import create_accounts
-from tests.test_console_browser import browser, page, sign_in  # noqa: F401
+from tests.test_console_browser import page, sign_in  # noqa: F401
 
 DATA = Path(__file__).parent / "data" / "litellm_prices.json"
 MINUTE = 60_000
