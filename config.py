@@ -8,6 +8,7 @@ server's through `server_settings`.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import tempfile
@@ -50,6 +51,30 @@ def _at_least(minimum: int) -> Callable[[str, str], int]:
         return value
 
     return parse
+
+
+def _seconds_at_most(limit: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        value = _seconds(name, raw)
+        if value > limit:
+            raise RuntimeError(f"{name} must be at most {limit:g} seconds, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _hash_method(name: str, raw: str) -> str:
+    """A Werkzeug password hashing method (`scrypt[:n:r:p]`, `pbkdf2[:hash[:iterations]]`),
+    checked here: a typo stops the start, not a sign-in."""
+    kind, *params = raw.split(":")
+    valid = (kind == "scrypt" and len(params) <= 3 and all(p.isdigit() for p in params)) or (
+        kind == "pbkdf2" and len(params) <= 2
+        and (not params or params[0] in hashlib.algorithms_available)
+        and (len(params) < 2 or params[1].isdigit()))
+    if not valid:
+        raise RuntimeError(f"{name} must be a Werkzeug hashing method such as scrypt or "
+                           f"pbkdf2:sha256:600000, got {raw!r}")
+    return raw
 
 
 def _one_of(*choices: str) -> Callable[[str, str], str]:
@@ -154,7 +179,8 @@ APP = (
             _seconds),
     Setting("MIN_TS_WAIT_SECONDS", "2",
             "how long a query sent with `minTs` may wait for this host to have seen that "
-            "write; then 503 `NotYetSeen` with `Retry-After`", _seconds),
+            "write; then 503 `NotYetSeen` with `Retry-After` (at most 10)",
+            _seconds_at_most(10)),
     Setting("SIGN_IN_FAILURES_PER_ACCOUNT_ADDRESS", "5",
             "failed sign-ins allowed per 15 minutes for one account from one address; beyond "
             "it that pair is refused (429) while the account can still sign in from elsewhere; "
@@ -173,7 +199,8 @@ APP = (
     Setting("OIDC_DEFAULT_ROLE", None, "...with this role"),
     Setting("PASSWORD_HASH_METHOD", "scrypt",
             "how new console passwords are hashed (Werkzeug's methods: `scrypt`, "
-            "`pbkdf2:sha256:600000`); a stored hash is checked by the method it names"),
+            "`pbkdf2:sha256:600000`); a stored hash is checked by the method it names",
+            _hash_method),
     Setting("BEHIND_PROXY", None, "`1` behind nginx: trust one hop of `X-Forwarded-*`"),
     Setting("CATALOG_LOG_LEVEL", "INFO", "log lines on standard error at this level and above "
             "(requests for static files are logged at DEBUG)"),
@@ -263,6 +290,9 @@ class Config(dict):
         production = config["CATALOG_ENV"] == "production"
         config.update(
             MAX_CONTENT_LENGTH=1024 * 1024,
+            # A form field may be as large as a body (the Import page carries a compressed
+            # price map from its plan to its confirmation); Flask's own default is 500 kB.
+            MAX_FORM_MEMORY_SIZE=1024 * 1024,
             SESSION_COOKIE_HTTPONLY=True,
             SESSION_COOKIE_SAMESITE="Lax",
             SESSION_COOKIE_SECURE=production,

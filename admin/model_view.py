@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -72,6 +73,21 @@ def _names(model_ids: list[str]) -> str:
     if len(model_ids) <= SHOWN:
         return ", ".join(model_ids)
     return f"{len(model_ids):,} models"
+
+
+def _fingerprint(models: list[Model]) -> str:
+    """Which models a selection holds, in a few characters."""
+    ids = "\n".join(sorted(m.model_id for m in models))
+    return hashlib.sha256(ids.encode()).hexdigest()[:24]
+
+
+def _flash_few(messages: list[str], category: str, what: str) -> None:
+    """The first SHOWN messages, then a count: messages travel in the session cookie, which a
+    message per model of a 5,000-model selection would overflow."""
+    for message in messages[:SHOWN]:
+        flash(message, category)
+    if len(messages) > SHOWN:
+        flash(f"…and {len(messages) - SHOWN:,} more {what}.", category)
 
 
 def _called(model: Model) -> str:
@@ -483,7 +499,10 @@ class CatalogModelView(SignedIn, ModelView):
             view_args = self._get_list_extra_args()
             _count, query = self.get_list(None, None, False, view_args.search,
                                           view_args.filters, execute=False, page_size=0)
-            return list(query), {"matching": ["1"]}
+            models = list(query)
+            # The POST finds the matching models again; it acts only if they are still those
+            # the confirmation named (a model edited into the filter meanwhile was never shown).
+            return models, {"matching": ["1"], "selection": [_fingerprint(models)]}
         pks = [pk for pk in map(_row_id, source.getlist("rowid")) if pk is not None]
         models = self.get_query().filter(Model.id.in_(pks)).order_by(Model.id).all()
         return models, {"rowid": [str(m.id) for m in models]}
@@ -525,7 +544,12 @@ class CatalogModelView(SignedIn, ModelView):
             return redirect(back)
         if not self.may(verb):
             return self.forbidden(verb.scope, f"“{verb.label}”")
-        models, _fields = self._selection(request.form)
+        models, fields = self._selection(request.form)
+        expected = fields.get("selection")  # only for "every model that matches"
+        if expected is not None and request.form.getlist("selection") != expected:
+            flash(f"The models that match changed since you looked ({len(models):,} match "
+                  "now): nothing was done. Look at the list again and confirm anew.", "error")
+            return redirect(back)
         if not models or (verb.single and len(models) != 1):
             flash("Pick a model." if verb.single else "Pick at least one model.", "error")
             return redirect(back)
@@ -551,16 +575,17 @@ class CatalogModelView(SignedIn, ModelView):
         if name in ("enable", "disable"):
             self._set_active(model_ids, name == "enable", extra)
             return
-        verb, done = VERBS[name], []
+        verb, done, refused = VERBS[name], [], []
         for model_id in model_ids:
             try:
                 run(verb.function, {"modelId": model_id, **extra})
             except RefusedError as refusal:
-                flash(f"{model_id}: {refusal.message}", "error")
+                refused.append(f"{model_id}: {refusal.message}")
             else:
                 done.append(model_id)
         if done:
             flash(verb.done.format(_names(done)), "success")
+        _flash_few(refused, "error", "refused")
 
     @expose("/row-action/<verb>/", methods=("POST",))
     def row_action(self, verb: str):
@@ -596,8 +621,8 @@ class CatalogModelView(SignedIn, ModelView):
         verb = "enabled" if active else "disabled"
         if changed:
             flash(f"{_names(changed)} {verb}.", "success")
-        for one in skipped:
-            flash(f"{one['modelId']} skipped: {one['reason']}.", "warning")
+        _flash_few([f"{one['modelId']} skipped: {one['reason']}." for one in skipped],
+                   "warning", "skipped")
 
     # -- bulk actions: Flask-Admin's "With selected" menu leads to the confirmation page --------
 

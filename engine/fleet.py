@@ -47,8 +47,8 @@ CLOCK_SQL = "SELECT ts FROM fleet_clock WHERE id = 1"
 CLOCK = text(CLOCK_SQL)
 # How long a change to tokens (a revocation) waits to hear its own notification back.
 ACCESS_WAIT_SECONDS = 1.0
-# Without notifications, how often a waiting query looks at the clock row again.
-POLL_SECONDS = 0.02
+# Threads of a process that may wait for a `minTs` at once; more are answered 503 at once.
+WAITERS = 8
 # TCP keepalives: a listener whose server vanished without a word (a cut network) notices
 # within about 25 s, at no cost to the database.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
@@ -100,6 +100,8 @@ class Fleet:
         self._pid: int | None = None
         self._stopped = threading.Event()
         self._clock = Clock(self._tick)
+        self._waiters = threading.BoundedSemaphore(WAITERS)
+        self._confirmed = 0  # without the channel: the clock value caches were last reset at
 
     @property
     def postgres(self) -> bool:
@@ -158,32 +160,40 @@ class Fleet:
 
     def reached(self, ts: int, timeout: float) -> bool:
         """Whether this process now answers from a state that includes `ts`, after waiting
-        up to `timeout` seconds for it to arrive."""
-        deadline = time.monotonic() + timeout
-        if not self.postgres:
-            while self.marks.clock() < ts:  # one host: its clock moves only by its writes
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(POLL_SECONDS)
-            return True
+        up to `timeout` seconds for it to arrive.
+
+        Only a `ts` some mutation was answered can be waited for: a larger one is refused at
+        once (a client's guess must not hold a thread), and at most WAITERS threads of a
+        process wait at a time."""
+        if not self.postgres:  # one host: every write moves its clock before it is answered
+            return self.marks.clock() >= ts
         self.start()
+        if self.seen >= ts:
+            return True
+        now = self.now()  # what the fleet has committed: one read of the clock row
+        if now is None or now < ts:
+            return False
+        if not self._waiters.acquire(blocking=False):
+            return False
+        try:
+            deadline = time.monotonic() + timeout
+            with self._changed:
+                while self.listening and self.seen < ts:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._changed.wait(left)
+                if self.seen >= ts:
+                    return True
+        finally:
+            self._waiters.release()
+        # Not listening: the clock row says `ts` is committed; read afresh (once for every
+        # change up to `now`: caches filled after that first bump already hold them).
         with self._changed:
-            while self.listening and self.seen < ts:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
-            if self.seen >= ts:
-                return True
-        # Not listening: the clock row says what is committed; then read afresh.
-        while True:
-            now = self.now()
-            if now is not None and now >= ts:
-                self.marks.bump(set(EVERY_MARK))
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(POLL_SECONDS)
+            fresh, self._confirmed = now > self._confirmed, max(self._confirmed, now)
+        if fresh:
+            self.marks.bump(set(EVERY_MARK))
+        return True
 
     # -- the listener -----------------------------------------------------------------------
 
@@ -284,5 +294,6 @@ def require(min_ts: int) -> None:
     if not fleet().reached(min_ts, current_app.config["MIN_TS_WAIT_SECONDS"]):
         raise TransportError(
             503, "NotYetSeen",
-            f"This host has not seen ts {min_ts} yet (a write it has not heard of, or a ts "
-            "from another database); retry shortly", {"Retry-After": "1"})
+            f"This host has not seen ts {min_ts} yet: a write it has not heard of in time, or "
+            "a ts no write of this catalog has been answered; retry shortly",
+            {"Retry-After": "1"})

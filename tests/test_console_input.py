@@ -181,3 +181,38 @@ def test_the_cli_refuses_a_deeply_nested_file_cleanly(seeded, runner, tmp_path):
         assert result.exit_code == 1 and "nested too deeply to read" in result.output
         assert not isinstance(result.exception, RecursionError)
     assert catalog_fingerprint(seeded) == before
+
+
+def test_a_bulk_outcome_flashes_a_few_messages_and_a_count(app):
+    """A 5,000-model selection's skips fit the session cookie: the first few, then a count."""
+    from flask import get_flashed_messages
+
+    from admin.model_view import SHOWN, _flash_few
+
+    with app.test_request_context():
+        _flash_few([f"m{i} skipped: locked." for i in range(5000)], "warning", "skipped")
+        messages = get_flashed_messages()
+    assert messages[:2] == ["m0 skipped: locked.", "m1 skipped: locked."]
+    assert len(messages) == SHOWN + 1 and messages[-1] == f"…and {5000 - SHOWN:,} more skipped."
+
+
+def test_a_filtered_selection_that_changed_after_its_confirmation_is_refused(seeded, admin):
+    """"Disable every model that matches" acts only on the models its confirmation named: a
+    model that came to match meanwhile was never shown, so nothing is done."""
+    import re
+
+    page = admin.get("/admin/models/confirm/disable/?matching=1&search=ray").get_data(True)
+    selection = re.search(r'name="selection" value="([0-9a-f]+)"', page).group(1)
+    assert "luma/ray-2-720p" in page and "luma/ray-flash-2-540p" in page
+    run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/ray-clone", "name": "Ray clone", "provider": "Acme",
+        "contentType": "video", "costPerSecond": 0.1, "supportedDurations": [5],
+        "supportedQualities": ["standard"], "isActive": True})
+    before = catalog_fingerprint(seeded)
+    refused = admin.post("/admin/models/bulk/disable/?search=ray", follow_redirects=True, data={
+        "csrf_token": admin.token, "matching": "1", "selection": selection, "reason": "r"})
+    assert "nothing was done" in refused.get_data(True)
+    assert catalog_fingerprint(seeded) == before
+    page = admin.get("/admin/models/confirm/disable/?matching=1&search=ray").get_data(True)
+    fresh = re.search(r'name="selection" value="([0-9a-f]+)"', page).group(1)
+    assert fresh != selection and "acme/ray-clone" in page

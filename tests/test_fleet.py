@@ -137,6 +137,21 @@ def test_a_revoked_token_is_refused_on_every_host(fleet):
             assert post(host, "query", "models:getActiveModels", {}, token).status_code == 401
 
 
+def test_with_min_ts_a_revocation_applies_to_the_very_next_call_on_every_host(fleet):
+    """A query carrying the `ts` of a write made after the revocation waits for that write
+    before its token is checked: no host answers it from a token it still knew."""
+    name = f"revoked-{uuid.uuid4().hex[:8]}"
+    token = run_as_system(fleet.app, "access:createToken",
+                          {"name": name, "scopes": ["catalog:write"]})["token"]
+    for host in fleet.hosts:  # known to the workers that answer
+        assert post(host, "query", "models:getActiveModels", {}, token).status_code == 200
+    run_as_system(fleet.app, "access:revokeToken", {"name": name})
+    ts = set_cost(fleet.hosts[0], fleet.token("catalog:write"), 0.52)  # a write after it
+    for host in fleet.hosts:
+        refused = post(host, "query", "models:getActiveModels", {}, token, minTs=ts)
+        assert refused.status_code == 401 and refused.json()["code"] == "InvalidToken"
+
+
 def test_three_hosts_together_allow_the_limit_not_three_times_it(fleet):
     workers = HOSTS * 2
     batch = LIMIT // 100  # what each worker may count late (engine/ratelimit.py)

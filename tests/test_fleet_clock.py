@@ -95,3 +95,25 @@ def test_a_lost_listener_falls_back_to_rechecking_and_comes_back(app, api, datab
     assert set(_listener_pids(database_url)).isdisjoint(pids)
     ts = _update(api, 0.26)["ts"]
     wait_for(lambda: fleet.seen >= ts, 10, "a change heard by push again")
+
+
+def test_without_the_channel_a_min_ts_reads_afresh_once_and_a_future_ts_is_refused(seeded,
+                                                                                   api):
+    """A process that does not hear the channel answers `minTs` from the clock row: a
+    committed ts resets its caches once (not on every request: that would let any caller
+    keep the host's caches cold), and a ts no write was answered is refused without waiting."""
+    if seeded.extensions["catalog_db"].engine.dialect.name != "postgresql":
+        pytest.skip("the push channel is PostgreSQL's")
+    from engine.fleet import Fleet
+
+    marks = seeded.extensions["catalog_marks"]
+    deaf = Fleet(marks, lambda: seeded.extensions["catalog_db"].engine, push_recheck=5)
+    deaf.stop()  # it never listens: a host whose channel is down
+    ts = _update(api, 0.27)["ts"]
+    before = marks.read("catalog")
+    assert deaf.reached(ts, timeout=5) is True
+    reset = marks.read("catalog")
+    assert reset > before  # read afresh
+    assert deaf.reached(ts, timeout=5) is True
+    assert marks.read("catalog") == reset  # once for that change
+    assert deaf.reached(ts + 1_000_000, timeout=5) is False
