@@ -133,9 +133,10 @@ class Fleet:
         """A ts that every change answered so far is at or before."""
         if not self.postgres:
             return self.marks.clock()
-        self.start()
-        if self.listening:
-            return self.seen
+        return self.seen if self.listening else self.committed_ts()
+
+    def committed_ts(self) -> int | None:
+        """The fleet's clock as committed (PostgreSQL): one read of its row."""
         try:
             with autocommit_connection(self._engine()) as conn:
                 return conn.execute(CLOCK).scalar()
@@ -167,10 +168,9 @@ class Fleet:
         process wait at a time."""
         if not self.postgres:  # one host: every write moves its clock before it is answered
             return self.marks.clock() >= ts
-        self.start()
         if self.seen >= ts:
             return True
-        now = self.now()  # what the fleet has committed: one read of the clock row
+        now = self.committed_ts()
         if now is None or now < ts:
             return False
         if not self._waiters.acquire(blocking=False):

@@ -274,7 +274,6 @@ def run(
 
     `now` (ms) is the clock the call sees as `ctx.now`: the real time unless given (the health
     monitor's jobs and the tests inject it)."""
-    fleet().start()  # this process hears the fleet's changes from its first call on
     fn = lookup(path, kind=kind, public=public)
     authorize(fn, identity)
     checked = fn.args.check({} if args is None else args, "")

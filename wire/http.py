@@ -189,6 +189,7 @@ class Api:
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app, self.wsgi_app = app, wsgi_app
         self.answers: Answers = app.extensions["answers"]
+        self.fleet = app.extensions["fleet"]
 
     def __call__(self, environ: dict, start_response):
         url = environ.get("PATH_INFO", "")
@@ -216,6 +217,7 @@ class Api:
     def _call(self, environ: dict, kind: str | None,
               path: str | None) -> tuple[str, list, bytes, CallNote | None]:
         identity = ANONYMOUS
+        self.fleet.start()  # a worker hears the fleet's changes from its first call on
         try:
             if environ.get("REQUEST_METHOD") != "POST":
                 raise TransportError(405, "MethodNotAllowed",

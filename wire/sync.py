@@ -158,6 +158,7 @@ class Session:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.app.extensions["fleet"].start()  # pushed changes reach this worker's sessions
         self.watcher.listen(self.bell)
         try:
             while True:
