@@ -40,9 +40,15 @@ from engine.marks import SLOTS, Marks
 log = logging.getLogger("catalog.fleet")
 CHANNEL = "catalog_changes"
 EVERY_MARK = frozenset(SLOTS)
+# The tick's commit does not wait for its WAL to reach the disk (synchronous_commit off, for
+# this statement only): the change it announces has committed durably on its own, and a tick
+# lost in a crash of the database only makes minTs values above the restored clock wait for
+# the next write. Waiting for a second flush per group of writes cost statistics writes a
+# third of their speed.
 TICK = text(
-    "WITH c AS (UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts) "
-    f"SELECT ts, pg_notify('{CHANNEL}', ts || ' ' || :marks) FROM c")
+    "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)), "
+    "c AS (UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts) "
+    f"SELECT ts, pg_notify('{CHANNEL}', ts || ' ' || :marks) FROM c, quick")
 CLOCK_SQL = "SELECT ts FROM fleet_clock WHERE id = 1"
 CLOCK = text(CLOCK_SQL)
 # How long a change to tokens (a revocation) waits to hear its own notification back.
