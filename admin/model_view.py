@@ -507,25 +507,38 @@ class CatalogModelView(SignedIn, ModelView):
         models = self.get_query().filter(Model.id.in_(pks)).order_by(Model.id).all()
         return models, {"rowid": [str(m.id) for m in models]}
 
+    def _checked(self, what: str, source, back: str):
+        """The verb and models an action names in `source` (the list's query string, or the
+        confirmation's form), or the answer that refuses it: the same checks before the
+        confirmation and on its POST."""
+        verb = self.verb(what)
+        if verb is None:
+            flash(f"Unknown action {what}.", "error")
+            return None, None, None, redirect(back)
+        if not self.may(verb):
+            return None, None, None, self.forbidden(verb.scope, f"“{verb.label}”")
+        models, fields = self._selection(source)
+        expected = fields.get("selection")  # only for "every model that matches", on the POST
+        if source is request.form and expected is not None and (
+                source.getlist("selection") != expected):
+            flash(f"The models that match changed since you looked ({len(models):,} match "
+                  "now): nothing was done. Look at the list again and confirm anew.", "error")
+            return None, None, None, redirect(back)
+        if not models or (verb.single and len(models) != 1):
+            flash(f"{verb.label} takes one model." if models else
+                  "Pick a model." if verb.single else "Pick at least one model.", "error")
+            return None, None, None, redirect(back)
+        if self._too_many(what, models):
+            return None, None, None, redirect(back)
+        return verb, models, fields, None
+
     @expose("/confirm/<what>/", methods=("GET",))
     def confirm_view(self, what: str):
         """What an action will do, named model by model (or counted), with a reason box."""
         back = get_redirect_target() or self.get_url(".index_view")
-        verb = self.verb(what)
-        if verb is None:
-            flash(f"Unknown action {what}.", "error")
-            return redirect(back)
-        if not self.may(verb):
-            return self.forbidden(verb.scope, f"“{verb.label}”")
-        models, fields = self._selection(request.args)
-        if not models:
-            flash("Pick at least one model.", "error")
-            return redirect(back)
-        if verb.single and len(models) != 1:
-            flash(f"{verb.label} takes one model.", "error")
-            return redirect(back)
-        if self._too_many(what, models):
-            return redirect(back)
+        verb, models, fields, refused = self._checked(what, request.args, back)
+        if refused is not None:
+            return refused
         question, effects = consequences(what, models, self._default())
         list_args = {k: v for k, v in request.args.items(multi=True)
                      if k == "search" or k.startswith("flt")} if "matching" in fields else {}
@@ -538,23 +551,9 @@ class CatalogModelView(SignedIn, ModelView):
     def bulk_view(self, what: str):
         """Do a confirmed action to the models it names, with the reason given."""
         back = get_redirect_target() or self.get_url(".index_view")
-        verb = self.verb(what)
-        if verb is None:
-            flash(f"Unknown action {what}.", "error")
-            return redirect(back)
-        if not self.may(verb):
-            return self.forbidden(verb.scope, f"“{verb.label}”")
-        models, fields = self._selection(request.form)
-        expected = fields.get("selection")  # only for "every model that matches"
-        if expected is not None and request.form.getlist("selection") != expected:
-            flash(f"The models that match changed since you looked ({len(models):,} match "
-                  "now): nothing was done. Look at the list again and confirm anew.", "error")
-            return redirect(back)
-        if not models or (verb.single and len(models) != 1):
-            flash("Pick a model." if verb.single else "Pick at least one model.", "error")
-            return redirect(back)
-        if self._too_many(what, models):
-            return redirect(back)
+        _verb, models, _fields, refused = self._checked(what, request.form, back)
+        if refused is not None:
+            return refused
         self._do(what, [m.model_id for m in models], request.form.get("reason", "").strip())
         return redirect(back)
 

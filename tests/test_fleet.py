@@ -118,13 +118,19 @@ def test_a_change_through_one_host_reaches_subscribers_on_the_others(fleet):
             client.close()
 
 
-def test_a_revoked_token_is_refused_on_every_host(fleet):
+def known_then_revoked(fleet) -> str:
+    """A token every host has just accepted (so its workers know it), then revoked."""
     name = f"revoked-{uuid.uuid4().hex[:8]}"
     token = run_as_system(fleet.app, "access:createToken",
                           {"name": name, "scopes": ["catalog:write"]})["token"]
-    for host in fleet.hosts:  # known to every worker that answers
+    for host in fleet.hosts:
         assert post(host, "query", "models:getActiveModels", {}, token).status_code == 200
     run_as_system(fleet.app, "access:revokeToken", {"name": name})
+    return token
+
+
+def test_a_revoked_token_is_refused_on_every_host(fleet):
+    token = known_then_revoked(fleet)
 
     def refused_everywhere() -> bool:
         return all(post(host, "query", "models:getActiveModels", {}, token).status_code == 401
@@ -140,12 +146,7 @@ def test_a_revoked_token_is_refused_on_every_host(fleet):
 def test_with_min_ts_a_revocation_applies_to_the_very_next_call_on_every_host(fleet):
     """A query carrying the `ts` of a write made after the revocation waits for that write
     before its token is checked: no host answers it from a token it still knew."""
-    name = f"revoked-{uuid.uuid4().hex[:8]}"
-    token = run_as_system(fleet.app, "access:createToken",
-                          {"name": name, "scopes": ["catalog:write"]})["token"]
-    for host in fleet.hosts:  # known to the workers that answer
-        assert post(host, "query", "models:getActiveModels", {}, token).status_code == 200
-    run_as_system(fleet.app, "access:revokeToken", {"name": name})
+    token = known_then_revoked(fleet)
     ts = set_cost(fleet.hosts[0], fleet.token("catalog:write"), 0.52)  # a write after it
     for host in fleet.hosts:
         refused = post(host, "query", "models:getActiveModels", {}, token, minTs=ts)
