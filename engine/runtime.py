@@ -84,6 +84,9 @@ class Context:
         self.prepared: Any = None  # what the function's `prepare` answered, if it has one
         # Until when a query's answer holds (ms), when it depends on the time: None, for ever.
         self.expires: int | None = None
+        # The fleet's clock value this mutation's own statement ticked (a recording's, on
+        # PostgreSQL: engine/fleet.py); None: the runtime ticks it after the commit.
+        self.ticked: int | None = None
 
     @property
     def db(self) -> Session | Connection:
@@ -295,7 +298,7 @@ def run(
             # at once and on the others by push (engine/fleet.py), before the answer.
             changed = set() if ctx.discard else marks_of(written) | fn.changes
             if fn.kind == "mutation":
-                return Outcome(result, ctx.expires, fleet().committed(changed))
+                return Outcome(result, ctx.expires, fleet().committed(changed, ctx.ticked))
             if changed:
                 marks().bump(changed)
             return Outcome(result, ctx.expires)

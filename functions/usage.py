@@ -29,8 +29,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, func, literal_column, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db import get_db
@@ -38,6 +48,7 @@ from db.engine import read, together
 from db.schema import HISTOGRAM, HISTOGRAM_BUCKETS, ModelStats, usage_buckets
 from engine.cache import catalog_cache
 from engine.errors import FunctionError
+from engine.fleet import recording_tick
 from engine.runtime import SIGNED_IN, Context, mutation, query
 from engine.tally import Totals, stats_tally
 from engine.values import v
@@ -136,10 +147,21 @@ def model_pks(model_ids: Iterable[str], field_of=lambda i: "modelId") -> list[in
     return pks
 
 
+class Recorded(NamedTuple):
+    """What a batch's write answers: the models' totals after it, and (PostgreSQL) the fleet's
+    clock value its transaction ticked."""
+
+    totals: dict[int, Totals]
+    ts: int | None
+
+
 def record(ctx: Context, items: Sequence[Generation]) -> tuple[dict[int, Totals], list]:
     """Record generations with the process's concurrent recordings (engine/tally.py): the
-    models' totals after the batch, and the generations recorded after these in it."""
-    return stats_tally().record("generations", items, lambda batch: write(ctx, batch))
+    models' totals after the batch, and the generations recorded after these in it. The
+    call's `ts` is the one its batch ticked."""
+    recorded, later = stats_tally().record("generations", items, lambda batch: write(ctx, batch))
+    ctx.ticked = recorded.ts
+    return recorded.totals, later
 
 
 def totals_after(totals: dict[int, Totals], later: list[Generation], model_pk: int) -> Totals:
@@ -200,9 +222,10 @@ def capped(errors: Counter, cap: int) -> dict[str, int]:
     return dict(kept)
 
 
-def write(ctx: Context, items: list[Generation]) -> dict[int, Totals]:
+def write(ctx: Context, items: list[Generation]) -> Recorded:
     """Add a batch of generations to the models' totals and minute rows, all or nothing:
-    one statement on PostgreSQL, one transaction on SQLite. Answers the totals by model."""
+    one statement on PostgreSQL (ticking the fleet's clock first), one transaction on
+    SQLite. Answers the totals by model, and the tick."""
     by_model: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     by_minute: dict[tuple[int, int], Bucket] = defaultdict(Bucket)
     for g in items:
@@ -215,21 +238,25 @@ def write(ctx: Context, items: list[Generation]) -> dict[int, Totals]:
     cap = ctx.config["USAGE_MAX_ERROR_CODES"]
     conn: Connection = ctx.db
     dialect = conn.dialect
+    ts = None
     if dialect.name == "postgresql" and len(by_minute) <= ONE_STATEMENT_ROWS:
         params = {**stats_parameters(by_model, now), **usage_parameters(by_minute, cap)}
         result = statement(dialect, "both", len(by_model), len(by_minute), cap).run(
             conn, params).all()
+        ts = result[0].ts
     else:  # one transaction, statements of at most CHUNK_ROWS rows (bounded parameters)
         result = []
         with together(conn):
+            if dialect.name == "postgresql":  # the clock's row first, as in one statement
+                ts = conn.execute(recording_tick()).scalar_one()
             keys = sorted(by_model)
             for first in range(0, len(keys), CHUNK_ROWS):
                 chunk = {pk: by_model[pk] for pk in keys[first:first + CHUNK_ROWS]}
                 result += statement(dialect, "stats", len(chunk), 0, cap).run(
                     conn, stats_parameters(chunk, now)).all()
             upsert_rows(conn, by_minute, MINUTE // 1000, cap)
-    return {row.model_pk: Totals(row.total_generations, row.successful_generations,
-                                 row.total_time_micros) for row in result}
+    return Recorded({row.model_pk: Totals(row.total_generations, row.successful_generations,
+                                          row.total_time_micros) for row in result}, ts)
 
 
 ONE_STATEMENT_ROWS = 200  # usage rows in PostgreSQL's one statement
@@ -320,11 +347,17 @@ def _prepared(dialect, kind: str, models_: int, rows: int, cap: int) -> Prepared
 def _build(dialect: str, kind: str, models_: int, rows: int, cap: int):
     insert = INSERTS[dialect]
     stats = None
+    # `both` ticks the fleet's clock (engine/fleet.py). Its rows' values read the tick, so
+    # that every recording locks the clock's row before any other: they take turns, in
+    # one order, with no deadlock.
+    clock = recording_tick().cte("clock") if kind == "both" else None
+    now = bindparam("now", type_=BigInteger)
+    updated_at = now if clock is None else select(now).select_from(clock).scalar_subquery()
     if models_:
         new = insert(STATS).values([
             {"model_pk": bindparam(f"p{i}"), "total_generations": bindparam(f"g{i}"),
              "successful_generations": bindparam(f"s{i}"),
-             "total_time_micros": bindparam(f"t{i}"), "updated_at": bindparam("now")}
+             "total_time_micros": bindparam(f"t{i}"), "updated_at": updated_at}
             for i in range(models_)])
         stats = new.on_conflict_do_update(index_elements=[STATS.c.model_pk], set_={
             "total_generations": STATS.c.total_generations + new.excluded.total_generations,
@@ -355,8 +388,8 @@ def _build(dialect: str, kind: str, models_: int, rows: int, cap: int):
         return usage
     written = stats.cte("s")
     return select(written.c.model_pk, written.c.total_generations,
-                  written.c.successful_generations,
-                  written.c.total_time_micros).add_cte(usage.cte("u"))
+                  written.c.successful_generations, written.c.total_time_micros,
+                  clock.c.ts).add_cte(usage.cte("u"))
 
 
 @mutation(

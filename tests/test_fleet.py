@@ -98,6 +98,26 @@ def test_min_ts_reads_a_write_made_through_any_host_on_every_host(fleet):
     assert refused.json()["code"] == "NotYetSeen"
 
 
+def test_min_ts_reads_a_recording_made_through_any_host_on_every_host(fleet):
+    """Recordings tick the clock without a notification of their own; the fleet hears of
+    them from the writer's announcement (engine/fleet.py: Herald), with no other write."""
+    reader, writer_token = fleet.token("catalog:write"), fleet.token("stats:write")
+
+    def generations(host, **extra) -> int:
+        response = post(host, "query", "models:getModelById", {"modelId": STATS["modelId"]},
+                        reader, **extra)
+        assert response.status_code == 200, response.text
+        return response.json()["value"]["totalGenerations"]
+
+    for writer in fleet.hosts:
+        before = [generations(host) for host in fleet.hosts]  # every host's caches hot
+        answer = post(writer, "mutation", "models:updateModelStats", STATS, writer_token).json()
+        assert answer["status"] == "success"
+        total = answer["value"]["totalGenerations"]
+        assert total == max(before) + 1
+        assert [generations(host, minTs=answer["ts"]) for host in fleet.hosts] == [total] * 3
+
+
 def test_a_change_through_one_host_reaches_subscribers_on_the_others(fleet):
     token = fleet.token("catalog:write")
     clients = [SyncClient(host.url) for host in fleet.hosts]

@@ -4,6 +4,8 @@ refused, and the push channel's listener losing its connection and coming back b
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -117,3 +119,56 @@ def test_without_the_channel_a_min_ts_reads_afresh_once_and_a_future_ts_is_refus
     assert deaf.reached(ts, timeout=5) is True
     assert marks.read("catalog") == reset  # once for that change
     assert deaf.reached(ts + 1_000_000, timeout=5) is False
+
+
+STATS = {"modelId": "luma/ray-2-720p", "generationTime": 12.5, "success": True}
+
+
+def test_a_recording_ticks_the_clock_in_its_own_statement_before_any_row(seeded, api):
+    """Recordings move the clock in their own transaction, its row locked before any other:
+    while another transaction holds the clock's row, a recording waits holding no row of the
+    statistics; it then answers the value its statement ticked."""
+    if seeded.extensions["catalog_db"].engine.dialect.name != "postgresql":
+        pytest.skip("the fleet's clock is PostgreSQL's")
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    outcome: list[dict] = []
+    try:
+        with engine.connect() as holder, \
+                engine.connect().execution_options(isolation_level="AUTOCOMMIT") as probe:
+            before = holder.execute(text(
+                "SELECT ts FROM fleet_clock WHERE id = 1 FOR UPDATE")).scalar_one()
+            holder_pid = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            recording = threading.Thread(target=lambda: outcome.append(
+                api.mutation("models:updateModelStats", STATS)))
+            recording.start()
+            wait_for(lambda: probe.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))"),
+                {"holder": holder_pid}).scalar(), 10, "the recording waiting for the clock's row")
+            # No row of the statistics is held by the waiting recording (else: an error).
+            free = probe.execute(text("SELECT model_pk FROM model_stats FOR UPDATE NOWAIT"))
+            assert len(free.all()) == probe.execute(text(
+                "SELECT count(*) FROM model_stats")).scalar_one()
+            holder.rollback()
+            recording.join(10)
+    finally:
+        engine.dispose()
+    (answer,) = outcome
+    assert answer["status"] == "success"
+    assert answer["ts"] == before + 1
+
+
+def test_a_listener_that_missed_ticks_bumps_the_statistics(seeded):
+    """Ticks a listener never heard of are recordings' (theirs notify later, together): a
+    notification past the next value moves the statistics' mark with its own."""
+    from engine.fleet import Fleet
+
+    marks = seeded.extensions["catalog_marks"]
+    fleet = Fleet(marks, lambda: seeded.extensions["catalog_db"].engine, push_recheck=5)
+    fleet.stop()
+    fleet._note("5 catalog")
+    stats, catalog = marks.read("stats"), marks.read("catalog")
+    fleet._note("6 catalog")  # the next value: nothing was missed
+    assert marks.read("stats") == stats and marks.read("catalog") > catalog
+    fleet._note("9 catalog")  # 7 and 8 were not heard
+    assert marks.read("stats") > stats
+    assert fleet.seen == 9
