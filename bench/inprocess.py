@@ -10,6 +10,7 @@ throwaway PostgreSQL server. Speed is reported, never asserted.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from bench.__main__ import LOOKUP, SINGLE_LOOKUPS, SIZES, WORKLOAD, prepare  # n
 from wsgi import create_app  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "5000"))
+NUMBERS = itertools.count(1)  # "{n}": never the same twice in a process, so never held
 
 
 def catalog_app(url: str, size: int):
@@ -40,7 +42,7 @@ def catalog_app(url: str, size: int):
 
 def per_request(app, kind: str, body: dict, token: str | None, count: int) -> tuple[float, float]:
     template = json.dumps(body).replace('"{n}"', "{n}")  # "{n}": a new number each request
-    bodies = [template.replace("{n}", str(n)).encode() for n in range(1, count + 1)] \
+    bodies = [template.replace("{n}", str(next(NUMBERS))).encode() for _ in range(count)] \
         if "{n}" in template else [template.encode()] * count
     raw = bodies[0]
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": f"/api/{kind}", "SERVER_NAME": "bench",

@@ -181,6 +181,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 DAY_MS = 86_400_000
@@ -303,6 +304,12 @@ def is_within(narrow: Unit, broad: Unit) -> bool:
     return broad.dimensions <= narrow.dimensions
 
 
+# Each unit's strictly broader units (cache reads: input tokens).
+BROADER: dict[str, tuple[Unit, ...]] = {
+    unit.name: tuple(o for o in UNITS.values() if o is not unit and is_within(unit, o))
+    for unit in UNITS.values()}
+
+
 def _compatible(a: Unit, b: Unit) -> bool:
     keys_a = dict(a.dimensions)
     return all(keys_a.get(key, value) == value for key, value in b.dimensions)
@@ -314,7 +321,12 @@ def coverage_problem(priced: Iterable[str]) -> str | None:
     Every broader unit of a priced unit must be priced, and two overlapping priced units (cache
     reads and audio input) need their overlap priced (cached audio input), as genai-prices
     requires."""
-    units = sorted((UNITS[name] for name in set(priced)), key=lambda u: u.name)
+    return _coverage_problem(frozenset(priced))
+
+
+@lru_cache(maxsize=1024)  # a property of the set alone: each quote asks it again
+def _coverage_problem(priced: frozenset[str]) -> str | None:
+    units = sorted((UNITS[name] for name in priced), key=lambda u: u.name)
     names = {u.name for u in units}
     for unit in units:
         missing = sorted(o.name for o in UNITS.values()
@@ -347,13 +359,26 @@ def parse_price(value: Any, field: str) -> Decimal:
     return price
 
 
+@lru_cache(maxsize=4096)  # the prices of the schedules in force, parsed once
+def _stored_price(value: str, field: str) -> Decimal:
+    return parse_price(value, field)
+
+
 def decimal_string(value: Decimal) -> str:
     """An exact decimal as a normalized string without exponent: "1.62", "0", "150"."""
     return format(value.normalize(_exact()), "f")
 
 
+# Shared by every thread: an operation raises on its own conditions only (the flags it leaves
+# are never read), so one context of each kind serves them all.
+EXACT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
+# The same, refusing to round: an amount that would not be exact is an error.
+STRICT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN,
+                 traps=[InvalidOperation, Inexact])
+
+
 def _exact() -> Context:
-    return Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
+    return EXACT
 
 
 # ---------------------------------------------------------------- validation
@@ -708,9 +733,7 @@ def _check_consistent(counts: Mapping[str, Decimal], priced: Iterable[str]) -> N
     tokens), when the broader one is given or priced (a missing one counts 0)."""
     priced = set(priced)
     for name, count in counts.items():
-        for broad in UNITS.values():
-            if broad.name == name or not is_within(UNITS[name], broad):
-                continue
+        for broad in BROADER[name]:
             if (broad.name in counts or broad.name in priced) and count > counts.get(
                     broad.name, 0):
                 raise PricingError(
@@ -722,19 +745,24 @@ def _check_consistent(counts: Mapping[str, Decimal], priced: Iterable[str]) -> N
 def _leaf_counts(priced: Sequence[str], counts: Mapping[str, Decimal]) -> dict[str, Decimal]:
     """Each priced unit's count less what its priced narrower units take (genai-prices'
     compute_leaf_values)."""
-    units = sorted((UNITS[n] for n in priced), key=lambda u: (-len(u.dimensions), u.name))
     leaves: dict[str, Decimal] = {}
-    for unit in units:
-        narrower = [leaves[o.name] for o in units if o is not unit and is_within(o, unit)]
-        leaf = _exact().subtract(counts.get(unit.name, Decimal(0)),
-                                 sum(narrower, Decimal(0)))
+    for unit, within in _leaf_order(frozenset(priced)):
+        leaf = EXACT.subtract(counts.get(unit.name, Decimal(0)),
+                              sum((leaves[o.name] for o in within), Decimal(0)))
         if leaf < 0:
-            parts = ", ".join(f"usage.{o.usage}" for o in units
-                              if o is not unit and is_within(o, unit))
+            parts = ", ".join(f"usage.{o.usage}" for o in within)
             raise PricingError("INVALID_ARGUMENT", f"the narrower counts {parts} add up to more "
                                f"than usage.{unit.usage}", f"usage.{unit.usage}")
         leaves[unit.name] = leaf
     return leaves
+
+
+@lru_cache(maxsize=1024)
+def _leaf_order(priced: frozenset[str]) -> tuple[tuple[Unit, tuple[Unit, ...]], ...]:
+    """The priced units, narrowest first, each with the priced units within it."""
+    units = sorted((UNITS[n] for n in priced), key=lambda u: (-len(u.dimensions), u.name))
+    return tuple((unit, tuple(o for o in units if o is not unit and is_within(o, unit)))
+                 for unit in units)
 
 
 def _check_usage_is_priced(entry: Mapping, priced: Mapping[str, dict],
@@ -783,16 +811,14 @@ def _line(unit: Unit, unit_price: str, quantity: Decimal, genai: Context) -> tup
     """One line, and whether its amount was cut at 28 digits: a per-hour price follows
     genai-prices' arithmetic (price x count, then / 3600, at 28 significant digits); every other
     amount is exact."""
-    price = parse_price(unit_price, unit.name)
+    price = _stored_price(unit_price, unit.name)
     if unit.per == 3600:
         genai.clear_flags()
         amount = genai.divide(genai.multiply(price, quantity), unit.per)
         cut = bool(genai.flags[Inexact])
     else:
-        exact = _exact()
-        exact.traps[Inexact] = True
         try:
-            amount = exact.divide(exact.multiply(price, quantity), unit.per)
+            amount = STRICT.divide(STRICT.multiply(price, quantity), unit.per)
         except Inexact:
             raise PricingError("INVALID_ARGUMENT", f"the {unit.name} amount is too large to "
                                "price exactly", f"usage.{unit.usage}") from None
@@ -805,10 +831,7 @@ def _line(unit: Unit, unit_price: str, quantity: Decimal, genai: Context) -> tup
 def _total(amounts: Sequence[Decimal], cut: bool, genai: Context) -> Decimal:
     """The sum of the lines: exact, or at 28 digits in line order when a line was cut (as
     genai-prices adds)."""
-    context = genai
-    if not cut:
-        context = _exact()
-        context.traps[Inexact] = True
+    context = genai if cut else STRICT
     total = Decimal(0)
     try:
         for amount in amounts:
