@@ -529,7 +529,8 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
                 f"{r['failed']} | "
                 + (f"{r['ok']} / {r['recorded']} | {r['lost']} |" if "lost" in r else " | |"))
     lines += ["", "The write floor on PostgreSQL (`bench/write_floor.py`: a minimal Flask app that "
-              "runs the app's own statistics statement on a raw psycopg connection in autocommit, "
+              "runs the app's own statistics statement, the fleet clock's tick included, on a raw "
+              "psycopg connection in autocommit, "
               "one per request, and nothing else; same gunicorn settings, measured the same way): "
               "what one durable statement per request allows at best.", ""]
     for (_, size), results in runs.items():

@@ -1,9 +1,10 @@
 """The write floor: a minimal Flask app that records one generation per request with the app's
-own statement (functions/usage.py: the model's totals and its minute's usage row, one statement
-on PostgreSQL, for one generation) on a raw psycopg connection in autocommit, under the same
-gunicorn settings. It is what one durable statement per request costs with none of the app's
-work (no validation, tokens, rate limit, log line or SQLAlchemy): `make bench` reports it beside
-updateModelStats on PostgreSQL. WRITE_FLOOR_URL names the database.
+own statement (functions/usage.py: the model's totals, its minute's usage row and the tick of
+the fleet's clock, one statement on PostgreSQL, for one generation) on a raw psycopg connection
+in autocommit, under the same gunicorn settings. It is what one durable statement per request
+costs with none of the app's work (no validation, tokens, rate limit, log line or SQLAlchemy):
+`make bench` reports it beside updateModelStats on PostgreSQL. WRITE_FLOOR_URL names the
+database.
 """
 
 import json
