@@ -120,6 +120,23 @@ def test_record_generations_takes_at_most_1000_events(seeded, api):
                      {"events": [event(RAY, 1)] * 1000}) == {"recorded": 1000}
 
 
+def test_a_backfill_of_many_minutes_is_one_transaction_with_its_ts(seeded, api):
+    """Past ONE_STATEMENT_ROWS minute rows, PostgreSQL records in one transaction of several
+    statements, the clock's tick first: the answer's `ts` is the tick, and minTs reads it."""
+    from functions.usage import ONE_STATEMENT_ROWS
+
+    minutes = ONE_STATEMENT_ROWS + 50
+    events = [event(RAY, 2, at=NOW - (i + 1) * MINUTE) for i in range(minutes)]
+    before = api.query("models:getModelById", {"modelId": RAY})["value"]["totalGenerations"]
+    first = api.mutation("models:recordGenerations", {"events": events})
+    second = api.mutation("models:recordGenerations", {"events": events[:1]})
+    assert first["value"] == {"recorded": minutes} and second["value"] == {"recorded": 1}
+    assert second["ts"] > first["ts"]  # each moved the clock, in their order
+    after = api.query("models:getModelById", {"modelId": RAY}, minTs=second["ts"])
+    assert after["value"]["totalGenerations"] == before + minutes + 1
+    assert len(rows(seeded)) >= minutes
+
+
 def test_get_usage_is_for_signed_in_callers_and_bounded(seeded, client, make_token):
     args = {"from": NOW - HOUR, "to": NOW, "bucket": "minute"}
     anonymous = Api(client).post("query", "models:getUsage", args)
