@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +78,42 @@ def make_engine(url: str) -> Engine:
     # a checkout then costs no isolation-level switch there and back.
     _AUTOCOMMIT[engine] = _postgres_engine(url, isolation_level="AUTOCOMMIT")
     return engine
+
+
+class SqliteCommits:
+    """Whether anything was committed to a SQLite file by another connection: SQLite's own
+    count of them (`PRAGMA data_version`), read on a connection of this process's own.
+
+    A value answered is only ever compared with another from the same object: it differs
+    when a commit happened between the two reads (or the connection was opened anew). None
+    when SQLite cannot answer."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid: int | None = None
+        self._opened = 0  # connections opened: a new one counts commits afresh
+
+    def __call__(self) -> int | None:
+        with self._lock:
+            try:
+                if self._conn is None or self._pid != os.getpid():  # first, or after a fork
+                    self._conn = sqlite3.connect(self._path, check_same_thread=False,
+                                                 isolation_level=None, timeout=1)
+                    self._pid, self._opened = os.getpid(), self._opened + 1
+                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                self._conn = None
+                return None
+            return self._opened << 48 | version
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The file of a SQLite engine; None for memory or another database."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return engine.url.database
 
 
 def _sqlite_engine(url: str, autocommit: bool = False) -> Engine:

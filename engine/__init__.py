@@ -10,6 +10,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from db.engine import SqliteCommits, sqlite_file
     from engine import observe
     from engine.fleet import Fleet
     from engine.marks import Marks, marks_path
@@ -19,6 +20,9 @@ def init_app(app: Flask) -> None:
     marks = app.extensions["catalog_marks"] = Marks(
         marks_path(app.config["CATALOG_MARKS_DIR"], app.config["DATABASE_URL"]))
     database = app.extensions["catalog_db"]
+    path = sqlite_file(database.engine)
+    if path is not None:  # caches ask SQLite whether anything was committed before a recheck
+        marks.outside = SqliteCommits(path)
     fleet = app.extensions["fleet"] = Fleet(marks, lambda: database.engine,
                                             app.config["PUSH_RECHECK_SECONDS"])
     database.on_dispose(fleet.stop)

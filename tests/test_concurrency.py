@@ -205,6 +205,35 @@ def test_changes_made_where_the_marks_are_not_shared_are_seen_after_the_recheck(
         time.sleep(RECHECK_SECONDS / 5)
 
 
+def test_a_recheck_on_sqlite_keeps_caches_unless_something_was_committed(tmp_path,
+                                                                          monkeypatch):
+    """On SQLite a cache past its recheck asks SQLite whether anything was committed since it
+    was filled (PRAGMA data_version), and is dropped only then; without such a count
+    (PostgreSQL's caches) it is dropped at every recheck."""
+    import sqlite3
+
+    from db.engine import SqliteCommits
+    from engine.marks import Generation, Marks
+
+    monkeypatch.setattr("engine.marks.RECHECK_SECONDS", 0.0)  # every read is a recheck
+    path = tmp_path / "catalog.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    marks = Marks(tmp_path / "marks")
+    marks.outside = SqliteCommits(str(path))
+    held = Generation(marks, "catalog")
+    first = held.values()
+    first["answer"] = 1
+    assert held.values() is first and held.values() is first  # nothing was committed
+    writer.execute("INSERT INTO t VALUES (1)")  # a hand-made change, marks untouched
+    second = held.values()
+    assert second == {} and second is not first
+    assert held.values() is second
+    uncounted = Generation(Marks(tmp_path / "other-marks"), "catalog")
+    kept = uncounted.values()
+    assert uncounted.values() is not kept
+
+
 def test_a_revoked_token_is_refused_by_every_worker_at_once(seeded, gunicorn, make_token):
     token = make_token("stats:write", name="backend")
     server = gunicorn(seeded.config["DATABASE_URL"], workers=3)
