@@ -19,6 +19,7 @@ from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+from json.encoder import encode_basestring_ascii
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -209,20 +210,40 @@ def record(rid: str, method: str, path: str, status: int, elapsed: float,
     level = logging.DEBUG if path.startswith(QUIET_PATHS) else logging.INFO
     if not log.isEnabledFor(level):
         return
-    fields = {"request_id": rid, "method": method, "path": path, "status": status,
-              "duration_ms": round(elapsed * 1000, 2),
-              "function": call and call.function, "outcome": call and call.outcome,
-              "code": call and call.code, "caller": call and call.caller}
+    duration_ms = round(elapsed * 1000, 2)
     writer = _only_writer()
     if writer is not None:
         # The line JsonFormatter would make of this record, made without the record: on a held
         # answer, the logging machinery (a LogRecord, handlers, a formatter) cost as much as
-        # the rest of the request's own work.
-        writer.queue(json.dumps({"ts": round(time.time(), 3), "level": logging.getLevelName(
-            level).lower(), "logger": log.name, "message": "request", **fields},
-            default=str), level)
+        # the rest of the request's own work, and json.dumps of the fields four times this.
+        writer.queue(_request_line(level, rid, method, path, status, duration_ms, call), level)
         return
+    fields = {"request_id": rid, "method": method, "path": path, "status": status,
+              "duration_ms": duration_ms,
+              "function": call and call.function, "outcome": call and call.outcome,
+              "code": call and call.code, "caller": call and call.caller}
     log.handle(log.makeRecord(log.name, level, "", 0, "request", (), None, extra=fields))
+
+
+def _text(value: str | None) -> str:
+    """A JSON string (or null), spelt as json.dumps spells it."""
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _request_line(level: int, rid: str, method: str, path: str, status: int,
+                  duration_ms: float, call: CallNote | None) -> str:
+    """json.dumps of the request's JsonFormatter fields, in their order, written out."""
+    function = outcome = code = caller = None
+    if call is not None:
+        function, outcome, code, caller = call.function, call.outcome, call.code, call.caller
+    return (f'{{"ts": {round(time.time(), 3)!r}, "level": "{_LEVELS[level]}", '
+            f'"logger": "{log.name}", "message": "request", "request_id": {_text(rid)}, '
+            f'"method": {_text(method)}, "path": {_text(path)}, "status": {int(status)}, '
+            f'"duration_ms": {float(duration_ms)!r}, "function": {_text(function)}, '
+            f'"outcome": {_text(outcome)}, "code": {_text(code)}, "caller": {_text(caller)}}}')
+
+
+_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info"}
 
 
 def _only_writer() -> LineHandler | None:

@@ -426,7 +426,24 @@ def test_the_request_line_written_directly_is_the_line_the_formatter_makes(tmp_p
             logged = writer._queued.pop()
         finally:
             catalog.handlers[:], catalog.level, catalog.propagate = saved
+    assert direct.rstrip("\n") == json.dumps(json.loads(direct))  # json.dumps' own spelling
     direct, logged = json.loads(direct), json.loads(logged)
     assert abs(direct.pop("ts") - logged.pop("ts")) < 5
     assert list(direct.items()) == list(logged.items())
     assert direct["path"] == '/api/run/a"b/c' and direct["code"] == "NO_PRICE"
+
+
+def test_the_request_line_spells_any_request_as_json_dumps_does():
+    """Written out by hand for speed, the line is still json.dumps' line: no call, text to
+    escape, a quiet level."""
+    from engine.observe import CallNote, _request_line
+
+    for level, call, path in [(logging.INFO, None, "/api/query\u00e9\n\t\\"),
+                              (logging.DEBUG, CallNote("m:f", "error", None, "token:\u2603"),
+                               "/healthz")]:
+        line = _request_line(level, "rid", "GET", path, 404, 12.5, call)
+        parsed = json.loads(line)
+        assert line == json.dumps(parsed)
+        assert parsed["path"] == path and parsed["status"] == 404
+        assert parsed["level"] == logging.getLevelName(level).lower()
+        assert parsed["function"] == (call and call.function)
