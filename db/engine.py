@@ -94,11 +94,17 @@ class SqliteCommits:
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._opened = 0  # connections opened: a new one counts commits afresh
+        self._inherited: list[sqlite3.Connection] = []  # never closed in a forked child
+        self._closed = False
 
     def __call__(self) -> int | None:
         with self._lock:
+            if self._closed:
+                return None
             try:
                 if self._conn is None or self._pid != os.getpid():  # first, or after a fork
+                    if self._conn is not None:
+                        self._inherited.append(self._conn)
                     self._conn = sqlite3.connect(self._path, check_same_thread=False,
                                                  isolation_level=None, timeout=1)
                     self._pid, self._opened = os.getpid(), self._opened + 1
@@ -108,12 +114,22 @@ class SqliteCommits:
                 return None
             return self._opened << 48 | version
 
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
 
 def sqlite_file(engine: Engine) -> str | None:
-    """The file of a SQLite engine; None for memory or another database."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+    """The file of a SQLite engine named by a plain path; None for memory, a URI filename or
+    query options (which another connection might not open alike), or another database."""
+    url = engine.url
+    if (engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:")
+            or url.database.startswith("file:") or url.query):
         return None
-    return engine.url.database
+    return url.database
 
 
 def _sqlite_engine(url: str, autocommit: bool = False) -> Engine:

@@ -22,7 +22,8 @@ def init_app(app: Flask) -> None:
     database = app.extensions["catalog_db"]
     path = sqlite_file(database.engine)
     if path is not None:  # caches ask SQLite whether anything was committed before a recheck
-        marks.outside = SqliteCommits(path)
+        commits = marks.commit_count = SqliteCommits(path)
+        database.on_dispose(commits.close)
     fleet = app.extensions["fleet"] = Fleet(marks, lambda: database.engine,
                                             app.config["PUSH_RECHECK_SECONDS"])
     database.on_dispose(fleet.stop)

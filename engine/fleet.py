@@ -24,11 +24,14 @@
   after waiting up to a bound for the notification (or, not listening, for the clock row).
 
 What is not pushed is still noticed: a hand-made SQL update, or a writer that died between
-its commit and its tick, within PUSH_RECHECK_SECONDS on a host that serves requests.
+its commit and its tick, within PUSH_RECHECK_SECONDS on a host that serves requests. A
+recording whose announcement was lost (its worker killed within ANNOUNCE_SECONDS) is heard of
+with the next notification, and a `minTs` naming it reads afresh after HEARD_SECONDS.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -53,17 +56,25 @@ EVERY_MARK = frozenset(SLOTS)
 # lost in a crash of the database only makes minTs values above the restored clock wait for
 # the next write. Waiting for a second flush per group of writes cost statistics writes a
 # third of their speed.
+def _notify(ts: str) -> str:
+    """The notification of a change: '<ts> <marks>' on CHANNEL (read back by Fleet._note)."""
+    return f"pg_notify('{CHANNEL}', CAST({ts} AS text) || ' ' || :marks)"
+
+
 TICK = text(
     "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)), "
     "c AS (UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts) "
-    f"SELECT ts, pg_notify('{CHANNEL}', ts || ' ' || :marks) FROM c, quick")
+    f"SELECT ts, {_notify('ts')} FROM c, quick")
 CLOCK_SQL = "SELECT ts FROM fleet_clock WHERE id = 1"
-ANNOUNCE = text(f"SELECT pg_notify('{CHANNEL}', CAST(:ts AS text) || ' ' || :marks)")
-# The marks a recording's tick may change: a listener that missed ticks bumps these.
-UNANNOUNCED = frozenset({"stats"})
+ANNOUNCE = text(f"SELECT {_notify(':ts')}")
+# The marks a recording may change: a listener that missed ticks bumps these.
+RECORDING_MARKS = frozenset({"stats"})
 # How soon the fleet hears of a recording: the Herald's one notification for every recording
-# ticked meanwhile (a `minTs` of a recording waits at most this long for it, on other hosts).
+# ticked meanwhile (a `minTs` of a recording waits about this long for it, on other hosts).
 ANNOUNCE_SECONDS = 0.02
+# How long a `minTs` waits to hear of a committed change before it reads afresh instead (an
+# announcement lost with the worker that owed it, a slow listener).
+HEARD_SECONDS = 1.0
 CLOCK = text(CLOCK_SQL)
 # How long a change to tokens (a revocation) waits to hear its own notification back.
 ACCESS_WAIT_SECONDS = 1.0
@@ -131,17 +142,27 @@ class Herald:
             if self._pid != os.getpid():  # first use, or a forked child: no thread yet
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="catalog-herald", daemon=True).start()
+                atexit.register(self.flush)  # a worker that ends owes its last announcement
             self._due.notify()
+
+    def flush(self) -> None:
+        """Send what is owed now (nothing once the fleet is stopped: its engine is gone)."""
+        with self._due:
+            ts, self._latest = self._latest, None
+        if ts is not None and not self._stopped.is_set():
+            try:
+                self._send(ts)
+            except Exception:  # noqa: BLE001 - a reader's minTs still reads afresh in time
+                log.warning("could not announce recordings up to ts %s", ts, exc_info=True)
 
     def _run(self) -> None:
         while not self._stopped.is_set():
             with self._due:
-                while self._latest is None:
-                    self._due.wait()
+                if self._latest is None:
+                    self._due.wait(1.0)
+                    continue
             self._stopped.wait(ANNOUNCE_SECONDS)  # the recordings of the interval join it
-            with self._due:
-                ts, self._latest = self._latest, None
-            self._send(ts)
+            self.flush()
 
 
 class Fleet:
@@ -177,12 +198,13 @@ class Fleet:
         value its own transaction ticked (a recording's), announced by the Herald."""
         if not self.postgres:
             return self.marks.bump(changed, tick=True) if changed else self.marks.clock()
-        if ticked is not None:
-            if not changed <= UNANNOUNCED:
-                raise RuntimeError(f"a tick without a notification changed {sorted(changed)}")
+        if ticked is not None and changed <= RECORDING_MARKS:
             self.marks.bump(changed)
             self._herald.announce(ticked)
             return ticked
+        if ticked is not None:  # a bug: only recordings may tick without a notification
+            log.error("a mutation that changed %s ticked the clock itself; ticked again, "
+                      "with a notification", sorted(changed))
         if changed:
             self.marks.bump(changed)  # this host at once, before the answer
             ts = self._clock.tick(changed)
@@ -223,27 +245,26 @@ class Fleet:
         return row[0]
 
     def _announce(self, ts: int) -> None:
-        if self.listening and self.seen >= ts:  # a later notification has carried it
-            return
         try:
             with autocommit_connection(self._engine()) as conn:
-                conn.execute(ANNOUNCE, {"ts": ts, "marks": ",".join(sorted(UNANNOUNCED))})
+                conn.execute(ANNOUNCE, {"ts": ts, "marks": ",".join(sorted(RECORDING_MARKS))})
         except SQLAlchemyError:
             log.warning("could not announce recordings up to ts %s; other hosts see them at "
-                        "the next change or recheck", ts, exc_info=True)
+                        "the next change, a minTs at once (read afresh)", ts, exc_info=True)
 
     # -- the reader's side ------------------------------------------------------------------
 
     def reached(self, ts: int, timeout: float) -> bool:
         """Whether this process now answers from a state that includes `ts`, after waiting
-        up to `timeout` seconds for it to arrive.
+        up to `timeout` seconds (at most HEARD_SECONDS) for it to arrive.
 
         Only a `ts` some mutation was answered can be waited for: a larger one is refused at
         once (a client's guess must not hold a thread), and at most WAITERS threads of a
-        process wait at a time."""
+        process wait at a time. A committed `ts` not heard of in time (not listening, or its
+        notification lost) is reached by reading afresh."""
         if not self.postgres:  # one host: every write moves its clock before it is answered
             return self.marks.clock() >= ts
-        if self.seen >= ts:
+        if self.seen >= ts or ts <= self._confirmed:
             return True
         now = self.committed_ts()
         if now is None or now < ts:
@@ -251,19 +272,19 @@ class Fleet:
         if not self._waiters.acquire(blocking=False):
             return False
         try:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + min(timeout, HEARD_SECONDS)
             with self._changed:
                 while self.listening and self.seen < ts:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        return False
+                        break
                     self._changed.wait(left)
                 if self.seen >= ts:
                     return True
         finally:
             self._waiters.release()
-        # Not listening: the clock row says `ts` is committed; read afresh (once for every
-        # change up to `now`: caches filled after that first bump already hold them).
+        # Not heard: the clock row says `ts` is committed; read afresh (once for every change
+        # up to `now`: caches filled after that first bump already hold them).
         with self._changed:
             fresh, self._confirmed = now > self._confirmed, max(self._confirmed, now)
         if fresh:
@@ -284,6 +305,7 @@ class Fleet:
             threading.Thread(target=self._listen, name="catalog-fleet", daemon=True).start()
 
     def stop(self) -> None:
+        self._herald.flush()
         self._stopped.set()
 
     def _heard(self, ts: int, marks: set[str]) -> None:
@@ -348,7 +370,7 @@ class Fleet:
             return
         heard = set(marks.split(",")) & EVERY_MARK
         if seen > self.seen + 1:  # the ticks between were recordings' (see the module)
-            heard |= UNANNOUNCED
+            heard |= RECORDING_MARKS
         self._heard(seen, heard)
 
 

@@ -10,7 +10,7 @@ process on the host sees (CATALOG_MARKS_DIR, or the system's temporary folder). 
 where the file is not shared (another host, a process given another URL or folder, a hand-made
 SQL update) are noticed anyway: every cache also goes back to the database once it is older
 than RECHECK_SECONDS. On SQLite it first asks the database whether anything was committed since
-the cache was filled (`outside`, db/engine.py: SqliteCommits), and keeps it when nothing was:
+the cache was filled (`commit_count`, db/engine.py: SqliteCommits), and keeps it when nothing was:
 dropping every cache of every worker every 50 ms cost held reads a fifth of their speed. On
 PostgreSQL, while this process hears the fleet's push channel
 (engine/fleet.py), other hosts' changes arrive as notifications that bump these marks, and
@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger("catalog.marks")
 SLOTS = {"catalog": 0, "stats": 1, "access": 2}
@@ -53,7 +53,7 @@ class Marks:
         # Set by the fleet's listener while it hears every change by push (None: it does not).
         self.pushed_recheck: float | None = None
         # A count the database keeps of commits (SQLite's): None, none is kept.
-        self.outside: Callable[[], int | None] = lambda: None
+        self.commit_count: Callable[[], int | None] = lambda: None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -120,23 +120,34 @@ class Generation:
 
     def __init__(self, marks: Marks, *slots: str) -> None:
         self._marks, self._slots = marks, slots
-        self._held: tuple[tuple[int, ...], float, int | None, dict] = (
-            (), float("-inf"), None, {})
+        self._held = _Held((), float("-inf"), None, {})
+        self._renewing = threading.Lock()
 
     def values(self) -> dict:
-        seen, at, commits, values = self._held
+        held = self._held
         now_seen = tuple(self._marks.read(slot) for slot in self._slots)
         now = time.monotonic()
-        if seen == now_seen:
-            if now - at < self._marks.recheck_seconds:
-                return values
-            if commits is not None and self._marks.outside() == commits:
-                self._held = (seen, now, commits, values)  # nothing committed: still true
-                return values
+        if held.marks == now_seen:
+            if now - held.at < self._marks.recheck_seconds:
+                return held.values
+            if held.commits is not None and self._marks.commit_count() == held.commits:
+                with self._renewing:  # nothing committed: still true, unless replaced meanwhile
+                    if self._held is held:
+                        self._held = held._replace(at=now)
+                    return self._held.values
         # Threads racing here each start a valid generation; whichever is kept, is kept whole.
         fresh: dict = {}
-        self._held = (now_seen, now, self._marks.outside(), fresh)
+        self._held = _Held(now_seen, now, self._marks.commit_count(), fresh)
         return fresh
+
+
+class _Held(NamedTuple):
+    """A generation: the marks and the count of commits it was started at, when, its values."""
+
+    marks: tuple[int, ...]
+    at: float
+    commits: int | None
+    values: dict
 
 
 class _Flight:

@@ -347,13 +347,20 @@ def _coverage_problem(priced: frozenset[str]) -> str | None:
 
 # ---------------------------------------------------------------- decimals
 
+# Shared by every thread: an operation raises on its own conditions only (the flags it leaves
+# are never read), so one context of each kind serves them all.
+EXACT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
+# The same, refusing to round: an amount that would not be exact is an error.
+STRICT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN,
+                 traps=[InvalidOperation, Inexact])
+
 
 def parse_price(value: Any, field: str) -> Decimal:
     if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
         raise PricingError("INVALID_PRICE", f"{field} must be a decimal string such as \"0.18\" "
                            f"(no sign, no exponent), got {value!r}", field)
     price = Decimal(value)
-    if len(price.normalize(_exact()).as_tuple().digits) > MAX_PRICE_DIGITS:
+    if len(price.normalize(EXACT).as_tuple().digits) > MAX_PRICE_DIGITS:
         raise PricingError("INVALID_PRICE", f"{field} has more than {MAX_PRICE_DIGITS} "
                            f"significant digits: {value}", field)
     return price
@@ -366,19 +373,7 @@ def _stored_price(value: str, field: str) -> Decimal:
 
 def decimal_string(value: Decimal) -> str:
     """An exact decimal as a normalized string without exponent: "1.62", "0", "150"."""
-    return format(value.normalize(_exact()), "f")
-
-
-# Shared by every thread: an operation raises on its own conditions only (the flags it leaves
-# are never read), so one context of each kind serves them all.
-EXACT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
-# The same, refusing to round: an amount that would not be exact is an error.
-STRICT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN,
-                 traps=[InvalidOperation, Inexact])
-
-
-def _exact() -> Context:
-    return EXACT
+    return format(value.normalize(EXACT), "f")
 
 
 # ---------------------------------------------------------------- validation
@@ -711,7 +706,7 @@ def _count(value: Any, unit: Unit) -> Decimal:
         raise PricingError("INVALID_ARGUMENT", f"{field} cannot be negative", field)
     if unit.whole and count != count.to_integral_value():
         raise PricingError("INVALID_ARGUMENT", f"{field} must be a whole number", field)
-    if len(count.normalize(_exact()).as_tuple().digits) > MAX_COUNT_DIGITS and count != 0:
+    if len(count.normalize(EXACT).as_tuple().digits) > MAX_COUNT_DIGITS and count != 0:
         raise PricingError("INVALID_ARGUMENT", f"{field} has more than {MAX_COUNT_DIGITS} "
                            "significant digits", field)
     return count
@@ -811,7 +806,8 @@ def _line(unit: Unit, unit_price: str, quantity: Decimal, genai: Context) -> tup
     """One line, and whether its amount was cut at 28 digits: a per-hour price follows
     genai-prices' arithmetic (price x count, then / 3600, at 28 significant digits); every other
     amount is exact."""
-    price = _stored_price(unit_price, unit.name)
+    price = (_stored_price(unit_price, unit.name) if isinstance(unit_price, str)
+             else parse_price(unit_price, unit.name))
     if unit.per == 3600:
         genai.clear_flags()
         amount = genai.divide(genai.multiply(price, quantity), unit.per)
@@ -844,7 +840,7 @@ def _total(amounts: Sequence[Decimal], cut: bool, genai: Context) -> Decimal:
 
 def credits_for(usd: Decimal, credits_per_usd: Decimal) -> int:
     """ceil(usd x credits_per_usd), exactly."""
-    return math.ceil(_exact().multiply(usd, Decimal(credits_per_usd)))
+    return math.ceil(EXACT.multiply(usd, Decimal(credits_per_usd)))
 
 
 def quote(schedule: Sequence[dict], usage: Mapping[str, Any], options: Mapping[str, str] | None,
@@ -895,7 +891,7 @@ def video_schedule(cost_per_second: Decimal | str | float | int,
         factor = Decimal(str(multiplier))
         if factor != 1:
             components.append({"unit": "second", "when": {"quality": quality},
-                               "price": decimal_string(_exact().multiply(cost, factor))})
+                               "price": decimal_string(EXACT.multiply(cost, factor))})
     return validate([{"effectiveFrom": effective_from, "components": components}])
 
 
@@ -913,7 +909,7 @@ def credit_cost(schedule: Sequence[dict], *, model_id: str, seconds: int, qualit
     applied = select_components(entry["components"], {**others, "quality": quality})["second"]
     base = select_components(entry["components"], others).get("second", applied)
     base_price, applied_price = Decimal(base["price"]), Decimal(applied["price"])
-    multiplier = _exact().divide(applied_price, base_price) if base_price else Decimal(1)
+    multiplier = EXACT.divide(applied_price, base_price) if base_price else Decimal(1)
     return {
         "modelId": model_id,
         "duration": seconds,

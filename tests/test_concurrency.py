@@ -220,18 +220,38 @@ def test_a_recheck_on_sqlite_keeps_caches_unless_something_was_committed(tmp_pat
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("CREATE TABLE t (x)")
     marks = Marks(tmp_path / "marks")
-    marks.outside = SqliteCommits(str(path))
+    commits = marks.commit_count = SqliteCommits(str(path))
     held = Generation(marks, "catalog")
-    first = held.values()
-    first["answer"] = 1
-    assert held.values() is first and held.values() is first  # nothing was committed
-    writer.execute("INSERT INTO t VALUES (1)")  # a hand-made change, marks untouched
-    second = held.values()
-    assert second == {} and second is not first
-    assert held.values() is second
+    try:
+        first = held.values()
+        first["answer"] = 1
+        assert held.values() is first and held.values() is first  # nothing was committed
+        writer.execute("INSERT INTO t VALUES (1)")  # a hand-made change, marks untouched
+        second = held.values()
+        assert second == {} and second is not first
+        assert held.values() is second
+    finally:
+        writer.close()
+        commits.close()
+    assert commits() is None  # closed: no count, so every recheck drops
     uncounted = Generation(Marks(tmp_path / "other-marks"), "catalog")
     kept = uncounted.values()
     assert uncounted.values() is not kept
+
+
+def test_commits_are_counted_only_for_a_sqlite_file_another_connection_opens_alike(tmp_path):
+    from sqlalchemy import create_engine
+
+    from db.engine import sqlite_file
+
+    for url, expected in [(f"sqlite:///{tmp_path}/c.db", f"{tmp_path}/c.db"),
+                          ("sqlite://", None), ("sqlite:///:memory:", None),
+                          (f"sqlite:///file:{tmp_path}/c.db?uri=true", None),
+                          ("sqlite:///file::memory:?cache=shared&uri=true", None),
+                          ("postgresql+psycopg://u@127.0.0.1/db", None)]:
+        engine = create_engine(url)
+        assert sqlite_file(engine) == expected, url
+        engine.dispose()
 
 
 def test_a_revoked_token_is_refused_by_every_worker_at_once(seeded, gunicorn, make_token):

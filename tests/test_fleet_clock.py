@@ -172,3 +172,60 @@ def test_a_listener_that_missed_ticks_bumps_the_statistics(seeded):
     fleet._note("9 catalog")  # 7 and 8 were not heard
     assert marks.read("stats") > stats
     assert fleet.seen == 9
+
+
+def _postgres_only(app) -> None:
+    if app.extensions["catalog_db"].engine.dialect.name != "postgresql":
+        pytest.skip("the fleet's clock is PostgreSQL's")
+
+
+def test_a_recording_whose_announcement_was_lost_is_read_afresh(seeded, api, monkeypatch):
+    """A worker killed right after a recording never announces it: a `minTs` naming it is
+    still answered, from the database afresh, once HEARD_SECONDS have passed, and at once
+    from then on."""
+    _postgres_only(seeded)
+    monkeypatch.setattr("engine.fleet.HEARD_SECONDS", 0.2)
+    fleet, marks = seeded.extensions["fleet"], seeded.extensions["catalog_marks"]
+    heard = _update(api, 0.28)["ts"]
+    wait_for(lambda: fleet.listening and fleet.seen >= heard, 10, "the listener")
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    try:
+        with engine.begin() as conn:  # what a recording's statement does, announced by no one
+            lost = conn.execute(text(
+                "UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts")).scalar_one()
+    finally:
+        engine.dispose()
+    catalog = marks.read("catalog")
+    assert fleet.reached(lost, timeout=5) is True
+    assert fleet.seen < lost and marks.read("catalog") > catalog  # read afresh
+    again = marks.read("catalog")
+    assert fleet.reached(lost, timeout=5) is True and marks.read("catalog") == again
+
+
+def test_a_stopping_fleet_announces_what_it_owes(seeded):
+    """A recording's announcement is sent when its worker's fleet stops, not lost with it."""
+    _postgres_only(seeded)
+    import psycopg
+
+    from engine.fleet import CHANNEL, Fleet
+
+    engine = seeded.extensions["catalog_db"].engine
+    fleet = Fleet(seeded.extensions["catalog_marks"], lambda: engine, push_recheck=5)
+    url = seeded.config["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        fleet._herald.announce(123_456)
+        fleet.stop()
+        payloads = [note.payload for note in listener.notifies(timeout=5, stop_after=1)]
+    assert payloads == ["123456 stats"]
+
+
+def test_a_mutation_that_ticked_itself_but_changed_more_is_ticked_again(seeded, caplog):
+    """Only recordings may skip the notification: any other change is ticked and notified
+    as usual (and the slip is logged), never answered with a 500 after its commit."""
+    _postgres_only(seeded)
+    fleet = seeded.extensions["fleet"]
+    before = fleet.committed_ts()
+    ts = fleet.committed({"catalog"}, ticked=before)
+    assert ts is not None and ts > before
+    assert "ticked the clock itself" in caplog.text

@@ -122,7 +122,7 @@ def test_record_generations_takes_at_most_1000_events(seeded, api):
 
 def test_a_backfill_of_many_minutes_is_one_transaction_with_its_ts(seeded, api):
     """Past ONE_STATEMENT_ROWS minute rows, PostgreSQL records in one transaction of several
-    statements, the clock's tick first: the answer's `ts` is the tick, and minTs reads it."""
+    statements (ticking the clock in it): each answer's `ts` is its own, and minTs reads it."""
     from functions.usage import ONE_STATEMENT_ROWS
 
     minutes = ONE_STATEMENT_ROWS + 50
