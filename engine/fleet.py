@@ -19,7 +19,7 @@
   third of their speed. A `Herald` announces this process's latest such tick within
   ANNOUNCE_SECONDS, and a listener that hears a value past the one after its last bumps the
   statistics' mark: the ticks it did not hear of were recordings' (every other tick notifies
-  in its own transaction). So a recording's `ts` is seen by the fleet within that bound.
+  in its own transaction). So the fleet normally hears of a recording within that bound.
 - `reached(ts)`: whether this process answers from a state that includes `ts` (`minTs`),
   after waiting up to a bound for the notification (or, not listening, for the clock row).
 
@@ -51,16 +51,18 @@ from engine.marks import SLOTS, Marks
 log = logging.getLogger("catalog.fleet")
 CHANNEL = "catalog_changes"
 EVERY_MARK = frozenset(SLOTS)
-# The tick's commit does not wait for its WAL to reach the disk (synchronous_commit off, for
-# this statement only): the change it announces has committed durably on its own, and a tick
-# lost in a crash of the database only makes minTs values above the restored clock wait for
-# the next write. Waiting for a second flush per group of writes cost statistics writes a
-# third of their speed.
+
+
 def _notify(ts: str) -> str:
     """The notification of a change: '<ts> <marks>' on CHANNEL (read back by Fleet._note)."""
     return f"pg_notify('{CHANNEL}', CAST({ts} AS text) || ' ' || :marks)"
 
 
+# The tick's commit does not wait for its WAL to reach the disk (synchronous_commit off, for
+# this statement only): the change it announces has committed durably on its own, and a tick
+# lost in a crash of the database only makes minTs values above the restored clock wait for
+# the next write. Waiting for a second flush per group of writes cost statistics writes a
+# third of their speed.
 TICK = text(
     "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)), "
     "c AS (UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts) "
