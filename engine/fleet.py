@@ -297,12 +297,14 @@ class Fleet:
 
     def start(self) -> None:
         """Listen, in this process (once; again in a forked child), on PostgreSQL."""
-        if self._pid == os.getpid() or self._stopped.is_set() or not self.postgres:
+        if self._pid == os.getpid() or self._stopped.is_set():  # every call asks: kept cheap
             return
         with self._changed:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
+            if not self.postgres:
+                return
             self.listening = False  # a forked child inherits the flag, not the thread
             threading.Thread(target=self._listen, name="catalog-fleet", daemon=True).start()
 

@@ -71,6 +71,8 @@ class Reaper:
                         pass  # gone already
 
 
+# The environ key of a body read whole in time.
+BODY = "catalog.body"
 REAPER = Reaper()  # one per process: the body deadline's and the head deadline's (worker.py)
 
 
@@ -97,6 +99,7 @@ class BodyDeadline:
         if body is None or not in_time or (length is not None and len(body) < length):
             return self._late(start_response, in_time)
         environ["wsgi.input"] = io.BytesIO(body)
+        environ[BODY] = body  # the calls' pipeline takes it as it is (wire/http.py)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         return self.wsgi_app(environ, start_response)

@@ -24,6 +24,7 @@ from engine.marks import Generation, Marks, once
 from engine.observe import CURRENT_REQUEST, CallNote, record, request_id
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, canonical_path, run
 from engine.values import DecodeError, decode_convex, parse_json
+from wire.bodies import BODY
 from wire.callers import identify, limit
 
 log = logging.getLogger("catalog.wire")
@@ -253,6 +254,9 @@ class Api:
     def _body(self, environ: dict) -> bytes:
         """The request body, whole (wire/bodies.py has read it already under gunicorn)."""
         largest = self.app.config["MAX_CONTENT_LENGTH"]
+        read = environ.get(BODY)
+        if read is not None and len(read) <= largest:
+            return read
         length = get_content_length(environ)  # None when chunked, absent or not a number
         if length is None and "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             return b""  # refused as "not a JSON object" by parse_request
