@@ -40,11 +40,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, Update, literal_column, text, update
+from sqlalchemy import BigInteger, Engine, TextualSelect, column, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import autocommit_connection
-from db.schema import FleetClock
 from engine.errors import TransportError
 from engine.marks import SLOTS, Marks
 
@@ -63,10 +62,10 @@ def _notify(ts: str) -> str:
 # lost in a crash of the database only makes minTs values above the restored clock wait for
 # the next write. Waiting for a second flush per group of writes cost statistics writes a
 # third of their speed.
+TICK_SQL = "UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts"
 TICK = text(
     "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)), "
-    "c AS (UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts) "
-    f"SELECT ts, {_notify('ts')} FROM c, quick")
+    f"c AS ({TICK_SQL}) SELECT ts, {_notify('ts')} FROM c, quick")
 CLOCK_SQL = "SELECT ts FROM fleet_clock WHERE id = 1"
 ANNOUNCE = text(f"SELECT {_notify(':ts')}")
 # The marks a recording may change: a listener that missed ticks bumps these.
@@ -120,12 +119,10 @@ class Clock:
             return ts
 
 
-def recording_tick() -> Update:
+def recording_tick() -> TextualSelect:
     """The clock's tick as a statement of a recording's own transaction (functions/usage.py),
     answering the new `ts`; it sends no notification (the Herald announces it)."""
-    clock, one = FleetClock.__table__, literal_column("1")  # no parameters: it joins others'
-    return (update(clock).where(clock.c.id == one).values(ts=clock.c.ts + one)
-            .returning(clock.c.ts))
+    return text(TICK_SQL).columns(column("ts", BigInteger))
 
 
 class Herald:
@@ -226,33 +223,31 @@ class Fleet:
 
     def committed_ts(self) -> int | None:
         """The fleet's clock as committed (PostgreSQL): one read of its row."""
-        try:
-            with autocommit_connection(self._engine()) as conn:
-                return conn.execute(CLOCK).scalar()
-        except SQLAlchemyError:
-            log.warning("could not read the fleet's clock", exc_info=True)
-            return None
+        return self._one(CLOCK, {}, "could not read the fleet's clock")
 
     def _tick(self, marks: frozenset[str]) -> int | None:
+        return self._one(TICK, {"marks": ",".join(sorted(marks))},
+                         "could not tick the fleet's clock; other hosts see this change at "
+                         "their next recheck")
+
+    def _announce(self, ts: int) -> None:
+        self._one(ANNOUNCE, {"ts": ts, "marks": ",".join(sorted(RECORDING_MARKS))},
+                  f"could not announce recordings up to ts {ts}; other hosts see them at the "
+                  "next change, a minTs after HEARD_SECONDS (read afresh)")
+
+    def _one(self, statement, params: dict, failed: str) -> Any:
+        """The first column of one statement's first row, in autocommit; None, logged with
+        `failed`, when the database cannot be reached."""
         try:
             with autocommit_connection(self._engine()) as conn:
-                row = conn.execute(TICK, {"marks": ",".join(sorted(marks))}).first()
+                row = conn.execute(statement, params).first()
         except SQLAlchemyError:
-            log.warning("could not tick the fleet's clock; other hosts see this change at "
-                        "their next recheck", exc_info=True)
+            log.warning(failed, exc_info=True)
             return None
         if row is None:
             log.warning("fleet_clock has no row: run `flask db upgrade`")
             return None
         return row[0]
-
-    def _announce(self, ts: int) -> None:
-        try:
-            with autocommit_connection(self._engine()) as conn:
-                conn.execute(ANNOUNCE, {"ts": ts, "marks": ",".join(sorted(RECORDING_MARKS))})
-        except SQLAlchemyError:
-            log.warning("could not announce recordings up to ts %s; other hosts see them at "
-                        "the next change, a minTs at once (read afresh)", ts, exc_info=True)
 
     # -- the reader's side ------------------------------------------------------------------
 
@@ -398,6 +393,7 @@ def require(min_ts: int) -> None:
     if not fleet().reached(min_ts, current_app.config["MIN_TS_WAIT_SECONDS"]):
         raise TransportError(
             503, "NotYetSeen",
-            f"This host has not seen ts {min_ts} yet: a write it has not heard of in time, or "
-            "a ts no write of this catalog has been answered; retry shortly",
+            f"This host has not seen ts {min_ts} yet: a ts no write of this catalog has been "
+            "answered, the database is unreachable, or too many queries wait here; retry "
+            "shortly",
             {"Retry-After": "1"})
