@@ -177,10 +177,10 @@ APP = (
             "stale its caches may be about a change that sent no notification (a hand-made SQL "
             "update); without push (SQLite, or the channel lost) they recheck every 0.05 s",
             _seconds),
-    Setting("MIN_TS_WAIT_SECONDS", "2",
-            "how long a query sent with `minTs` may wait for this host to hear of that write "
-            "(at most 10; the wait stops at 1 s, `HEARD_SECONDS`, and a committed write not "
-            "heard of by then is read afresh); a `ts` no write was answered, or more than 8 "
+    Setting("MIN_TS_WAIT_SECONDS", "1",
+            "how long a query sent with `minTs` waits for this host to hear of that write "
+            "(at most 10); a committed write not heard of by then is read afresh from the "
+            "database. A `ts` no write was answered, an unreachable database, or more than 8 "
             "queries of a worker waiting, is 503 `NotYetSeen` with `Retry-After`",
             _seconds_at_most(10)),
     Setting("SIGN_IN_FAILURES_PER_ACCOUNT_ADDRESS", "5",

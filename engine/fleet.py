@@ -26,14 +26,13 @@
 What is not pushed is still noticed: a hand-made SQL update, or a writer that died between
 its commit and its tick, within PUSH_RECHECK_SECONDS on a host that serves requests. A
 recording whose announcement was lost (its worker killed within ANNOUNCE_SECONDS) is heard of
-with the next notification, and a `minTs` naming it reads afresh after HEARD_SECONDS.
+with the next notification, and a `minTs` naming it reads afresh after MIN_TS_WAIT_SECONDS.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from sqlalchemy import BigInteger, Engine, TextualSelect, column, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import autocommit_connection
+from engine import process
 from engine.errors import TransportError
 from engine.marks import SLOTS, Marks
 
@@ -73,9 +73,6 @@ RECORDING_MARKS = frozenset({"stats"})
 # How soon the fleet hears of a recording: the Herald's one notification for every recording
 # ticked meanwhile (a `minTs` of a recording waits about this long for it, on other hosts).
 ANNOUNCE_SECONDS = 0.02
-# How long a `minTs` waits to hear of a committed change before it reads afresh instead (an
-# announcement lost with the worker that owed it, a slow listener).
-HEARD_SECONDS = 1.0
 CLOCK = text(CLOCK_SQL)
 # How long a change to tokens (a revocation) waits to hear its own notification back.
 ACCESS_WAIT_SECONDS = 1.0
@@ -138,8 +135,8 @@ class Herald:
     def announce(self, ts: int) -> None:
         with self._due:
             self._latest = ts if self._latest is None else max(self._latest, ts)
-            if self._pid != os.getpid():  # first use, or a forked child: no thread yet
-                self._pid = os.getpid()
+            if self._pid != process.pid():  # first use, or a forked child: no thread yet
+                self._pid = process.pid()
                 threading.Thread(target=self._run, name="catalog-herald", daemon=True).start()
                 atexit.register(self.flush)  # a worker that ends owes its last announcement
             self._due.notify()
@@ -233,7 +230,7 @@ class Fleet:
     def _announce(self, ts: int) -> None:
         self._one(ANNOUNCE, {"ts": ts, "marks": ",".join(sorted(RECORDING_MARKS))},
                   f"could not announce recordings up to ts {ts}; other hosts see them at the "
-                  "next change, a minTs after HEARD_SECONDS (read afresh)")
+                  "next change, a minTs after MIN_TS_WAIT_SECONDS (read afresh)")
 
     def _one(self, statement, params: dict, failed: str) -> Any:
         """The first column of one statement's first row, in autocommit; None, logged with
@@ -253,12 +250,13 @@ class Fleet:
 
     def reached(self, ts: int, timeout: float) -> bool:
         """Whether this process now answers from a state that includes `ts`, after waiting
-        up to `timeout` seconds (at most HEARD_SECONDS) for it to arrive.
+        up to `timeout` seconds to hear of it.
 
         Only a `ts` some mutation was answered can be waited for: a larger one is refused at
         once (a client's guess must not hold a thread), and at most WAITERS threads of a
-        process wait at a time. A committed `ts` not heard of in time (not listening, or its
-        notification lost) is reached by reading afresh."""
+        process wait at a time. A committed `ts` not heard of in time (not listening, its
+        notification lost with the worker that owed it, a slow listener) is reached by reading
+        afresh."""
         if not self.postgres:  # one host: every write moves its clock before it is answered
             return self.marks.clock() >= ts
         if self.seen >= ts or ts <= self._confirmed:
@@ -269,7 +267,7 @@ class Fleet:
         if not self._waiters.acquire(blocking=False):
             return False
         try:
-            deadline = time.monotonic() + min(timeout, HEARD_SECONDS)
+            deadline = time.monotonic() + timeout
             with self._changed:
                 while self.listening and self.seen < ts:
                     left = deadline - time.monotonic()
@@ -292,12 +290,12 @@ class Fleet:
 
     def start(self) -> None:
         """Listen, in this process (once; again in a forked child), on PostgreSQL."""
-        if self._pid == os.getpid() or self._stopped.is_set():  # every call asks: kept cheap
+        if self._pid == process.pid() or self._stopped.is_set():  # every call asks: kept cheap
             return
         with self._changed:
-            if self._pid == os.getpid():
+            if self._pid == process.pid():
                 return
-            self._pid = os.getpid()
+            self._pid = process.pid()
             if not self.postgres:
                 return
             self.listening = False  # a forked child inherits the flag, not the thread
@@ -388,8 +386,9 @@ def check_min_ts(raw: Any) -> int | None:
 
 
 def require(min_ts: int) -> None:
-    """Return once this process answers from a state that includes `min_ts`; a 503 with
-    Retry-After when it has not seen it within MIN_TS_WAIT_SECONDS."""
+    """Return once this process answers from a state that includes `min_ts` (heard of within
+    MIN_TS_WAIT_SECONDS, or read afresh then); a 503 with Retry-After when no write was answered
+    that `ts`, the database is unreachable or too many queries wait."""
     if not fleet().reached(min_ts, current_app.config["MIN_TS_WAIT_SECONDS"]):
         raise TransportError(
             503, "NotYetSeen",

@@ -30,6 +30,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,6 +38,7 @@ log = logging.getLogger("catalog.marks")
 SLOTS = {"catalog": 0, "stats": 1, "access": 2}
 CLOCK = 3  # the slot of the host's commit clock (SQLite's `ts`)
 SIZE = 4096
+_ALL = struct.Struct(f"<{CLOCK + 1}Q")  # every slot and the clock, in one read
 # How stale a cache may be about changes made where the marks are not shared.
 RECHECK_SECONDS = 0.05
 
@@ -70,6 +72,10 @@ class Marks:
 
     def read(self, slot: str) -> int:
         return struct.unpack_from("<Q", self._map, 8 * SLOTS[slot])[0]
+
+    def read_all(self) -> tuple[int, ...]:
+        """Every mark and the clock, by slot number (one read: a cache asks on every call)."""
+        return _ALL.unpack_from(self._map)
 
     @property
     def recheck_seconds(self) -> float:
@@ -119,13 +125,15 @@ class Generation:
     """
 
     def __init__(self, marks: Marks, *slots: str) -> None:
-        self._marks, self._slots = marks, slots
+        self._marks = marks
+        picked = itemgetter(*(SLOTS[slot] for slot in slots))
+        self._pick = picked if len(slots) > 1 else lambda seen: (picked(seen),)
         self._held = _Held((), float("-inf"), None, {})
         self._renewing = threading.Lock()
 
     def values(self) -> dict:
         held = self._held
-        now_seen = tuple(self._marks.read(slot) for slot in self._slots)
+        now_seen = self._pick(self._marks.read_all())
         now = time.monotonic()
         if held.marks == now_seen:
             if now - held.at < self._marks.recheck_seconds:
@@ -151,12 +159,20 @@ class _Held(NamedTuple):
 
 
 class _Flight:
-    """A value being computed for a generation; the threads that want it meanwhile wait."""
+    """A value being computed for a generation; the threads that want it meanwhile wait.
+
+    `done` is held from the start until the value is in (a bare lock: an Event is a condition
+    and a lock in Python, and a computed answer starts a flight on every call)."""
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done = threading.Lock()
+        self.done.acquire()
         self.value: Any = None
         self.failed = False
+
+    def wait(self) -> None:
+        with self.done:
+            pass
 
 
 def once(values: dict, key: Any, compute: Callable[[], Any],
@@ -177,7 +193,7 @@ def once(values: dict, key: Any, compute: Callable[[], Any],
                 return _fly(values, key, flight, compute, keep)
         if not isinstance(found, _Flight):
             return found
-        found.done.wait()
+        found.wait()
         if not found.failed:
             return found.value
 
@@ -197,4 +213,4 @@ def _fly(values: dict, key: Any, flight: _Flight, compute: Callable[[], Any],
             values.pop(key, None)
         return flight.value
     finally:
-        flight.done.set()
+        flight.done.release()

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from json.encoder import encode_basestring_ascii
 
 from flask import Flask, Response, current_app, g, request
@@ -31,6 +31,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client import values as metric_values
+
+from engine import process
 
 log = logging.getLogger("catalog.request")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -39,6 +42,12 @@ CONTEXT_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "func
 
 # The id of the request being answered on this thread, for every line logged while it is.
 CURRENT_REQUEST: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+if getattr(metric_values.ValueClass, "_multiprocess", False):
+    # Under gunicorn every count first checks that its process was not forked since (its files
+    # are then reset): by asking engine/process.py, not the kernel. (prometheus_client's hook
+    # for this; the ids it gets are the real ones.)
+    metric_values.ValueClass = metric_values.MultiProcessValue(process.pid)
 
 CALLS = Counter("catalog_function_calls", "Function calls over HTTP",
                 ["function", "outcome"])
@@ -130,8 +139,8 @@ class LineHandler(logging.Handler):
         self._queued.append(line + "\n")
         if levelno >= logging.WARNING:
             self.flush()
-        elif self._writer_pid != os.getpid():  # first line, or first since a fork
-            self._writer_pid = os.getpid()
+        elif self._writer_pid != process.pid():  # first line, or first since a fork
+            self._writer_pid = process.pid()
             threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
 
     def flush(self) -> None:
@@ -233,14 +242,29 @@ def _text(value: str | None) -> str:
 def _request_line(level: int, rid: str, method: str, path: str, status: int,
                   duration_ms: float, call: CallNote | None) -> str:
     """json.dumps of the request's JsonFormatter fields, in their order, written out."""
-    function = outcome = code = caller = None
-    if call is not None:
-        function, outcome, code, caller = call.function, call.outcome, call.code, call.caller
+    what = _NO_CALL if call is None else _what(call.function, call.outcome, call.code,
+                                               call.caller)
     return (f'{{"ts": {round(time.time(), 3)!r}, "level": "{_LEVELS[level]}", '
             f'"logger": "{log.name}", "message": "request", "request_id": {_text(rid)}, '
-            f'"method": {_text(method)}, "path": {_text(path)}, "status": {int(status)}, '
-            f'"duration_ms": {float(duration_ms)!r}, "function": {_text(function)}, '
-            f'"outcome": {_text(outcome)}, "code": {_text(code)}, "caller": {_text(caller)}}}')
+            f'{_where(method, path)}, "status": {int(status)}, '
+            f'"duration_ms": {float(duration_ms)!r}, {what}}}')
+
+
+@lru_cache(maxsize=1024)
+def _where(method: str, path: str) -> str:
+    """The line's method and path fields (a few kinds a process, spelt once each)."""
+    return f'"method": {_text(method)}, "path": {_text(path)}'
+
+
+_NO_CALL = '"function": null, "outcome": null, "code": null, "caller": null'
+
+
+@lru_cache(maxsize=1024)
+def _what(function: str | None, outcome: str | None, code: str | None,
+          caller: str | None) -> str:
+    """The line's call fields, spelt once per kind of call and caller."""
+    return (f'"function": {_text(function)}, "outcome": {_text(outcome)}, '
+            f'"code": {_text(code)}, "caller": {_text(caller)}')
 
 
 _LEVELS = {logging.DEBUG: "debug", logging.INFO: "info"}

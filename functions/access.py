@@ -161,22 +161,24 @@ class KnownTokens:
         `before_lookup` runs before the database is asked about a token this process does not
         know (and may refuse to ask, by raising): a known token costs nothing, a guess does.
         """
-        parts = raw.split("_", 2)
-        if len(parts) != 3 or f"{parts[0]}_" != TOKEN_PREFIX:
+        prefix, underscore, _ = raw.removeprefix(TOKEN_PREFIX).partition("_")
+        if not underscore or not raw.startswith(TOKEN_PREFIX):
             return None
         digest = hash_token(raw)
         held = self._held.values()
+        known = held.get(digest)
+        if not isinstance(known, KnownToken):  # not known here yet (or being looked up)
 
-        def lookup() -> KnownToken | None:
-            if before_lookup is not None:
-                before_lookup()
-            return _known_token(engine, parts[1], digest)
+            def lookup() -> KnownToken | None:
+                if before_lookup is not None:
+                    before_lookup()
+                return _known_token(engine, prefix, digest)
 
-        # Unknown tokens are not kept: guessing must not fill memory.
-        known = once(held, digest, lookup,
-                     keep=lambda found: found is not None and len(held) <= self.LIMIT)
-        if known is None:
-            return None
+            # Unknown tokens are not kept: guessing must not fill memory.
+            known = once(held, digest, lookup,
+                         keep=lambda found: found is not None and len(held) <= self.LIMIT)
+            if known is None:
+                return None
         now = int(time.time() * 1000)
         if known.revoked_at is not None or (known.expires_at is not None
                                             and known.expires_at <= now):

@@ -21,13 +21,14 @@ import io
 import itertools
 import json
 import logging
-import os
 import socket
 import threading
 import time
 
 from flask import Flask
 from werkzeug.wsgi import get_content_length
+
+from engine import process
 
 log = logging.getLogger("catalog.wire")
 SWEEP_SECONDS = 0.25  # how often the reaper looks: a deadline is kept within this
@@ -53,10 +54,10 @@ class Reaper:
         return self._late.pop(ticket, None) is not None
 
     def _start(self) -> None:
-        if self._pid != os.getpid():  # one thread per worker (gunicorn forks)
+        if self._pid != process.pid():  # one thread per worker (gunicorn forks)
             with self._lock:
-                if self._pid != os.getpid():
-                    self._pid = os.getpid()
+                if self._pid != process.pid():
+                    self._pid = process.pid()
                     threading.Thread(target=self._run, name="body-reaper", daemon=True).start()
 
     def _run(self) -> None:

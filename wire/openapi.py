@@ -92,7 +92,9 @@ def document() -> dict:
                            "/api/mutation or /api/function with {path, args, format}. A "
                            "mutation's answer carries `ts`; a query sent with `minTs` (at "
                            "/api/query, /api/function or here) is answered from a state that "
-                           "includes that write, or 503 NotYetSeen after MIN_TS_WAIT_SECONDS.",
+                           "includes that write (heard of, or read afresh after "
+                           "MIN_TS_WAIT_SECONDS), or 503 NotYetSeen for a ts no write was "
+                           "answered.",
         },
         "paths": {run_path(fn): {"post": _operation(fn)} for fn in public},
         "components": {
