@@ -38,7 +38,7 @@ log = logging.getLogger("catalog.marks")
 SLOTS = {"catalog": 0, "stats": 1, "access": 2}
 CLOCK = 3  # the slot of the host's commit clock (SQLite's `ts`)
 SIZE = 4096
-_ALL = struct.Struct(f"<{CLOCK + 1}Q")  # every slot and the clock, in one read
+_ALL = struct.Struct(f"<{max(*SLOTS.values(), CLOCK) + 1}Q")  # every slot and the clock
 # How stale a cache may be about changes made where the marks are not shared.
 RECHECK_SECONDS = 0.05
 

@@ -46,7 +46,8 @@ CURRENT_REQUEST: ContextVar[str | None] = ContextVar("request_id", default=None)
 if getattr(metric_values.ValueClass, "_multiprocess", False):
     # Under gunicorn every count first checks that its process was not forked since (its files
     # are then reset): by asking engine/process.py, not the kernel. (prometheus_client's hook
-    # for this; the ids it gets are the real ones.)
+    # for this; the ids it gets are the real ones.) It must come before any metric is made:
+    # a metric made with the old class would write the same per-process file.
     metric_values.ValueClass = metric_values.MultiProcessValue(process.pid)
 
 CALLS = Counter("catalog_function_calls", "Function calls over HTTP",
@@ -246,14 +247,8 @@ def _request_line(level: int, rid: str, method: str, path: str, status: int,
                                                call.caller)
     return (f'{{"ts": {round(time.time(), 3)!r}, "level": "{_LEVELS[level]}", '
             f'"logger": "{log.name}", "message": "request", "request_id": {_text(rid)}, '
-            f'{_where(method, path)}, "status": {int(status)}, '
+            f'"method": {_text(method)}, "path": {_text(path)}, "status": {int(status)}, '
             f'"duration_ms": {float(duration_ms)!r}, {what}}}')
-
-
-@lru_cache(maxsize=1024)
-def _where(method: str, path: str) -> str:
-    """The line's method and path fields (a few kinds a process, spelt once each)."""
-    return f'"method": {_text(method)}, "path": {_text(path)}'
 
 
 _NO_CALL = '"function": null, "outcome": null, "code": null, "caller": null'
@@ -262,7 +257,9 @@ _NO_CALL = '"function": null, "outcome": null, "code": null, "caller": null'
 @lru_cache(maxsize=1024)
 def _what(function: str | None, outcome: str | None, code: str | None,
           caller: str | None) -> str:
-    """The line's call fields, spelt once per kind of call and caller."""
+    """The line's call fields, spelt once per kind of call and caller (a function's name or
+    "-", an outcome, an error code, a token's or an account's name: few, and none a client's
+    free text)."""
     return (f'"function": {_text(function)}, "outcome": {_text(outcome)}, '
             f'"code": {_text(code)}, "caller": {_text(caller)}')
 

@@ -161,8 +161,10 @@ class KnownTokens:
         `before_lookup` runs before the database is asked about a token this process does not
         know (and may refuse to ask, by raising): a known token costs nothing, a guess does.
         """
-        prefix, underscore, _ = raw.removeprefix(TOKEN_PREFIX).partition("_")
-        if not underscore or not raw.startswith(TOKEN_PREFIX):
+        if not raw.startswith(TOKEN_PREFIX):
+            return None
+        prefix, underscore, _ = raw[len(TOKEN_PREFIX):].partition("_")
+        if not underscore:
             return None
         digest = hash_token(raw)
         held = self._held.values()
