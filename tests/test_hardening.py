@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
 import requests
@@ -76,6 +77,25 @@ def test_metrics_count_calls_over_every_worker(seeded, gunicorn):
     assert any(line.startswith("catalog_function_errors_total{")
                and 'code="INVALID_ARGUMENT"' in line for line in text.splitlines())
     assert "catalog_function_duration_seconds_bucket" in text
+
+
+def test_the_process_id_is_renewed_in_a_forked_child():
+    """Per-request checks ask engine/process.py, not the kernel, whether their process was
+    forked since (the metrics' files, the log writer): a forked worker gets its own id."""
+    from engine import process
+
+    assert process.pid() == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report, and leave without running anything of the parent's
+        os.write(write, f"{process.pid()} {os.getpid()}".encode())
+        os._exit(0)
+    os.close(write)
+    reported = os.read(read, 100).decode().split()
+    os.close(read)
+    os.waitpid(child, 0)
+    assert reported == [str(child), str(child)] and child != os.getpid()
+    assert process.pid() == os.getpid()
 
 
 def test_authenticated_answers_are_not_cached(seeded, client, make_token):
