@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine.fleet import APPLICATION_NAME
+from engine.fleet import APPLICATION_NAME, TICK_SQL
 from tests.servers import wait_for
 
 COST = {"modelId": "luma/ray-2-720p"}
@@ -190,8 +190,7 @@ def test_a_recording_whose_announcement_was_lost_is_read_afresh(seeded, api):
     engine = create_engine(seeded.config["DATABASE_URL"])
     try:
         with engine.begin() as conn:  # what a recording's statement does, announced by no one
-            lost = conn.execute(text(
-                "UPDATE fleet_clock SET ts = ts + 1 WHERE id = 1 RETURNING ts")).scalar_one()
+            lost = conn.execute(text(TICK_SQL)).scalar_one()
     finally:
         engine.dispose()
     catalog = marks.read("catalog")
