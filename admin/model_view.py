@@ -355,9 +355,10 @@ class CatalogModelView(SignedIn, ModelView):
         return super().edit_view()
 
     def get_edit_form(self):
-        """The create form's class, apart: Flask-Admin strips from an edit form's class the
-        fields its rules leave out (isDefault), which must stay on the create form."""
-        return type("EditModelForm", (self.form,), {})
+        """The create form's class without isDefault (an existing model becomes the default
+        by the "Set default" action): a class apart, since Flask-Admin strips from an edit
+        form's class the fields its rules leave out, and the create form keeps it."""
+        return type("EditModelForm", (self.form,), {"isDefault": None})
 
     def edit_form(self, obj=None):
         data = {**config_of(obj), "expectedRevision": obj.revision}
