@@ -384,6 +384,7 @@ def test_on_a_terminal_request_lines_are_short_text_and_static_files_are_quiet(t
     logger = logging.getLogger("catalog.request")
     logger.addHandler(handler)
     level, logger.level = logger.level, logging.DEBUG
+    logger.propagate = False  # these lines are the test's: not for the process's own log
     try:
         for path in ("/admin/static/bootstrap.min.css", "/favicon.ico", "/healthz",
                      "/admin/models/", "/api/query"):
@@ -391,6 +392,7 @@ def test_on_a_terminal_request_lines_are_short_text_and_static_files_are_quiet(t
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+        logger.propagate = True
     assert [r.path for r in records if r.levelno >= logging.INFO] == ["/admin/models/",
                                                                       "/api/query"]
     line = TextFormatter().format(records[-1])
