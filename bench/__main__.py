@@ -528,6 +528,7 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
                 f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                 f"{r['failed']} | "
                 + (f"{r['ok']} / {r['recorded']} | {r['lost']} |" if "lost" in r else " | |"))
+    lines += targets(runs)
     lines += ["", "The write floor on PostgreSQL (`bench/write_floor.py`: a minimal Flask app that "
               "runs the app's own statistics statement, the fleet clock's tick included, on a raw "
               "psycopg connection in autocommit, "
@@ -588,6 +589,30 @@ def render(floor: dict, runs: dict, sizes: dict, slow: dict, live: dict) -> str:
         f"{live['kib_per_subscription']:.0f} KiB.",
     ]
     return "\n".join(lines) + "\n"
+
+
+TARGET = 0.80  # each row's ratio to its own floor that the targets ask for
+
+
+def targets(runs: dict) -> list[str]:
+    """The speed targets, from this run: held reads against the raw floor, computed reads
+    against the Flask floor, updateModelStats against the write floor (PostgreSQL)."""
+    def spread(ratios: list[float]) -> str:
+        return (f"median {statistics.median(ratios):.2f}, {min(ratios):.2f}–{max(ratios):.2f}, "
+                f"{sum(r >= TARGET for r in ratios)} of {len(ratios)} at {TARGET:.2f} or more")
+
+    rows = [(floor, results[name]["ratio"]) for results in runs.values()
+            for name, kind, *_, floor in WORKLOAD if kind == "query"]
+    writes = [results["updateModelStats"]["rps"] / results["write_floor"]["rps"]
+              for results in runs.values() if "write_floor" in results]
+    return ["", "The targets, from the table above (each row against its own floor; one row "
+            "moves by about ±0.05 from one run to the next, so the median over rows is the "
+            "steadier figure):", "",
+            f"- held reads against the raw floor: {spread([r for f, r in rows if f == 'raw'])}",
+            f"- computed reads against the Flask floor: "
+            f"{spread([r for f, r in rows if f == 'flask'])}",
+            f"- updateModelStats against the write floor (PostgreSQL): {spread(writes)}"
+            if writes else "- updateModelStats against the write floor: not measured"]
 
 
 def what_limits_it(runs: dict) -> list[str]:
