@@ -23,7 +23,17 @@ from wtforms.widgets import NumberInput, TextInput
 from admin.console_json import ConsoleJsonError, decode_console_json
 from admin.labels import labelled
 from admin.numbers import amount, whole_number
-from engine.values import Array, Boolean, Json, Literal, Nullable, Number, Record, String
+from engine.values import (
+    Array,
+    Boolean,
+    Date,
+    Json,
+    Literal,
+    Nullable,
+    Number,
+    Record,
+    String,
+)
 from functions import spec
 
 
@@ -215,6 +225,10 @@ def _form_field(field: spec.Field):
         return ScheduleField(**options)
     if isinstance(validator, (Json, Record)) or validator.schema().get("type") == "object":
         return JsonField(**options)
+    if isinstance(validator, Date):  # the browser's date picker sends YYYY-MM-DD
+        options["render_kw"] |= {"type": "date", "placeholder": "YYYY-MM-DD"}
+        return (OptionalText if isinstance(field.validator, Nullable) else StringField)(
+            validators=[Length(max=10)], **options)
     if isinstance(validator, String):
         length = [Length(max=validator.max_length)]
         if isinstance(field.validator, Nullable):

@@ -38,7 +38,7 @@ def tokens_cli() -> None:
 def create_token(name: str, scopes: tuple[str, ...], expires_in_days: int | None) -> None:
     """Create a token; its secret is printed once, alone on the last line."""
     args = {"name": name, "scopes": list(scopes)}
-    if expires_in_days:
+    if expires_in_days is not None:  # 0 too: the function refuses it, as the console does
         args["expiresInDays"] = expires_in_days
     token = run("access:createToken", args)
     click.echo(f"Created token {name} ({', '.join(scopes)}); it is shown only once:")

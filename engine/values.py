@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 import math
 import re
@@ -156,6 +157,29 @@ class String(Validator):
         if self.pattern:
             out["pattern"] = f"^(?:{self.pattern.pattern})$"
         return out
+
+
+class Date(Validator):
+    """A calendar date, YYYY-MM-DD, that exists (not 2025-02-30)."""
+
+    PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+    def check(self, value, path):
+        if not isinstance(value, str):
+            raise _fail(path, f"must be a date as a string (YYYY-MM-DD), got {_describe(value)}")
+        try:
+            if not self.PATTERN.fullmatch(value):
+                raise ValueError
+            datetime.date.fromisoformat(value)
+        except ValueError:
+            shown = value if len(value) <= 20 else value[:20] + "…"
+            raise _fail(path, f"must be a date that exists, YYYY-MM-DD (e.g. 2026-12-31), "
+                              f"got {json.dumps(shown)}") from None
+        return value
+
+    def schema(self):
+        return {"type": "string", "format": "date",
+                "pattern": f"^(?:{self.PATTERN.pattern})$"}
 
 
 class Number(Validator):
@@ -354,6 +378,7 @@ class _V:
     """The `v` namespace, as in Convex."""
 
     string = String
+    date = Date
     number = Number
     boolean = Boolean
     literal = Literal

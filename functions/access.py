@@ -109,7 +109,7 @@ def createToken(ctx: Context, name: str, scopes: list[str], expiresInDays=None) 
     token = ApiToken(
         name=name, prefix=prefix, token_hash=hash_token(raw), scopes=scopes,
         created_by=ctx.identity.name, created_at=ctx.now,
-        expires_at=ctx.now + expiresInDays * 86_400_000 if expiresInDays else None,
+        expires_at=None if expiresInDays is None else ctx.now + expiresInDays * 86_400_000,
     )
     ctx.db.add(token)
     ctx.db.flush()

@@ -336,10 +336,11 @@ def _litellm_fields(model_id: str, entry: Mapping) -> tuple[dict, list[str]]:
         elif raw is not None:
             notes.append(f"max_output_tokens {raw!r} left out (not a token count)")
     date = entry.get("deprecation_date")
-    if isinstance(date, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        fields["deprecationDate"] = date
-    elif date is not None:
-        notes.append(f"deprecation_date {date!r} left out (not YYYY-MM-DD)")
+    if date is not None:
+        try:
+            fields["deprecationDate"] = spec.DATE.check(date, "deprecationDate")
+        except FunctionError:
+            notes.append(f"deprecation_date {date!r} left out (not a date, YYYY-MM-DD)")
     successor = entry.get("successor_model")
     if isinstance(successor, str) and successor:
         raw = litellm_id(successor, provider)

@@ -75,7 +75,7 @@ QUALITY = v.string(
 )
 DURATION = v.int(1, 3600)
 REVISION = v.int(1, 2**31 - 1)  # what an integer column holds on every database
-DATE = v.string(10, 10, pattern=r"\d{4}-\d{2}-\d{2}", hint="a date, YYYY-MM-DD")
+DATE = v.date()
 URL = v.string(1, 2000, pattern=r"https?://\S+", hint="an http(s) URL")
 
 class Schedule(Validator):

@@ -159,6 +159,22 @@ def test_update_checks_cross_field_rules(seeded, api):
     assert error(body)["field"] == "patch.isDefault"
 
 
+@pytest.mark.parametrize("date", ["2025-02-30", "2025-13-45", "0000-00-00", "abcd",
+                                  "2025-1-05", "2025-01-05T00:00"])
+def test_a_deprecation_date_must_exist(seeded, api, date):
+    before = catalog_fingerprint(seeded)
+    created = api.mutation("models:createModel", {**NEW_MODEL, "deprecationDate": date})
+    assert error(created) == {"code": "INVALID_ARGUMENT", "field": "deprecationDate"}
+    assert "YYYY-MM-DD" in created["errorMessage"] and date in created["errorMessage"]
+    updated = api.mutation("models:updateModel",
+                           {"modelId": RAY, "patch": {"deprecationDate": date}})
+    assert error(updated)["field"] == "patch.deprecationDate"
+    assert catalog_fingerprint(seeded) == before
+    leap = api.value("mutation", "models:updateModel",
+                     {"modelId": RAY, "patch": {"deprecationDate": "2028-02-29"}})
+    assert leap["deprecationDate"] == "2028-02-29"
+
+
 def test_first_active_model_becomes_default(app, api):
     created = api.value("mutation", "models:createModel", NEW_MODEL)
     assert created["isDefault"]

@@ -116,6 +116,16 @@ def test_tokens_list_shows_what_an_operator_needs(seeded, runner):
     assert row[6] != "-" and row[7] == "active"
 
 
+def test_a_token_that_would_expire_at_once_is_refused_by_the_cli(seeded, runner):
+    """0 days is a mistake, not "never": refused as the console refuses it, nothing made."""
+    for days in ("0", "-1"):
+        result = runner.invoke(args=["tokens", "create", f"soon{days}", "--scope", "admin",
+                                     "--expires-in-days", days])
+        assert result.exit_code != 0 and "expiresInDays must be at least 1" in result.output
+    assert not [line for line in runner.invoke(args=["tokens", "list"]).output.splitlines()
+                if line.startswith("soon")]
+
+
 def test_refused_tokens_are_limited_per_address(seeded, client, make_token):
     """A guesser's address is refused (429) before its guesses cost database lookups; another
     address, and a request without a token, are not affected."""
