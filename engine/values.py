@@ -19,6 +19,7 @@ import json
 import math
 import re
 import struct
+from decimal import Decimal
 from typing import Any
 
 from engine.errors import FunctionError
@@ -193,17 +194,19 @@ class Number(Validator):
             raise _fail(path, f"must be a number, got {_describe(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise _fail(path, "must be a finite number")
+        given = value
         if self.integer:
             if isinstance(value, float):
                 if not value.is_integer():
                     raise _fail(path, f"must be a whole number, got {value}")
                 value = int(value)
         if self.exclusive_minimum is not None and not value > self.exclusive_minimum:
-            raise _fail(path, f"must be greater than {self.exclusive_minimum}, got {value}")
+            raise _fail(path, f"must be greater than {self.exclusive_minimum}, "
+                              f"got {_number(given)}")
         if self.minimum is not None and value < self.minimum:
-            raise _fail(path, f"must be at least {self.minimum}, got {value}")
+            raise _fail(path, f"must be at least {self.minimum}, got {_number(given)}")
         if self.maximum is not None and value > self.maximum:
-            raise _fail(path, f"must be at most {self.maximum}, got {value}")
+            raise _fail(path, f"must be at most {self.maximum}, got {_number(given)}")
         return value
 
     def schema(self):
@@ -215,6 +218,13 @@ class Number(Validator):
         if self.maximum is not None:
             out["maximum"] = self.maximum
         return out
+
+
+def _number(value: int | float) -> str:
+    """A number as a message shows it: as sent, or in a dozen characters when longer (1e308
+    as a whole number has 309 digits)."""
+    text = str(value)
+    return text if len(text) <= 20 else f"{Decimal(value):.6g}"
 
 
 class Boolean(Validator):

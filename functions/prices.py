@@ -180,6 +180,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -391,14 +392,25 @@ def validate(schedule: Any) -> list[dict]:
     for entry in ordered:
         key = (entry["effectiveFrom"], _window_key(entry))
         if key in seen:
-            raise PricingError("INVALID_PRICE", f"two entries start at {key[0]} with the same "
-                               "time of day", "schedule")
+            raise PricingError("INVALID_PRICE", f"two entries are in force {_since(key[0])} "
+                               "with the same time of day", "schedule")
         seen.add(key)
     for start, group in _groups(ordered):
         if sum("utcTime" not in e for e in group) != 1:
-            raise PricingError("INVALID_PRICE", f"the entries effective from {start} need exactly "
-                               "one entry without utcTime (the price outside windows)", "schedule")
+            raise PricingError("INVALID_PRICE", f"the entries in force {_since(start)} need "
+                               "exactly one entry without utcTime (the price outside windows)",
+                               "schedule")
     return ordered
+
+
+def _since(start: int | None) -> str:
+    """When an entry comes into force, in words: 'since always' (effectiveFrom null) or
+    'from 2026-01-01T00:00:00Z (1767225600000)'."""
+    if start is None:
+        return "since always (effectiveFrom null)"
+    moment = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") \
+        if start < 253402300800000 else "after the year 9999"
+    return f"from {moment} ({start})"
 
 
 def _validate_entry(entry: Any, path: str) -> dict:
@@ -419,6 +431,10 @@ def _validate_entry(entry: Any, path: str) -> dict:
     components = entry.get("components")
     if not isinstance(components, list):
         raise PricingError("INVALID_PRICE", f"{path}.components must be a list",
+                           f"{path}.components")
+    if not components:
+        raise PricingError("INVALID_PRICE", f"{path}.components must hold at least one "
+                           "component (a price of \"0\" makes a free model)",
                            f"{path}.components")
     out["components"] = [_validate_component(c, f"{path}.components[{i}]")
                          for i, c in enumerate(components)]
@@ -661,9 +677,11 @@ def _check_declared(entry: Mapping, options: Mapping[str, str]) -> None:
 def _unsupported_option(key: str, value: str | None, supported: Iterable[str]) -> PricingError:
     supported = sorted(set(supported))
     code = "UNSUPPORTED_QUALITY" if key == "quality" else "UNSUPPORTED_OPTION"
-    got = f"'{value}'" if value is not None else "no value"
-    return PricingError(code, f"{key} {got} has no price; supported: {', '.join(supported)}",
-                        key, supported=supported)
+    if value is None:
+        message = f"{key} must be given: the price depends on it; supported: "
+    else:
+        message = f"{key} '{value}' has no price; supported: "
+    return PricingError(code, message + ", ".join(supported), key, supported=supported)
 
 
 def _why_unpriced(components: Sequence[dict], unit: Unit, options: Mapping[str, str]

@@ -90,9 +90,12 @@ class Schedule(Validator):
         try:
             return prices.validate(value)
         except prices.PricingError as error:
-            where = (error.field or "schedule").replace("schedule", path, 1)
-            raise FunctionError("INVALID_ARGUMENT", f"{where}: {error.message}",
-                                field=where) from None
+            field = error.field or "schedule"
+            where = field.replace("schedule", path, 1)
+            message = error.message  # the engine's path, when it starts it, becomes `where`
+            text = where + message[len(field):] if message.startswith(field) \
+                else f"{where}: {message}"
+            raise FunctionError("INVALID_ARGUMENT", text, field=where) from None
 
     def schema(self):
         return {"type": "array", "minItems": 1, "maxItems": self.MAX_ENTRIES,

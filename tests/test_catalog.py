@@ -175,6 +175,22 @@ def test_a_deprecation_date_must_exist(seeded, api, date):
     assert leap["deprecationDate"] == "2028-02-29"
 
 
+def test_a_refusal_names_the_field_once_and_shows_numbers_short(seeded, api):
+    bad = [{"effectiveFrom": None, "components": [{"unit": "second", "price": "-1"}]}]
+    created = api.mutation("models:createModel", {
+        **{k: v for k, v in NEW_MODEL.items() if k != "costPerSecond"}, "prices": bad})
+    assert created["errorMessage"].startswith("prices[0].components[0].price must be a decimal")
+    assert "schedule" not in created["errorMessage"]
+    empty = api.mutation("models:updateModel", {"modelId": RAY, "patch": {
+        "prices": [{"effectiveFrom": None, "components": []}]}})
+    assert error(empty)["field"] == "patch.prices[0].components"
+    assert "must hold at least one component" in empty["errorMessage"]
+    huge = api.query("pricing:getCreditCost", {"modelId": RAY, "duration": 1e308})
+    assert huge["errorMessage"] == "duration must be at most 3600, got 1e+308"
+    far = api.query("pricing:quote", {"modelId": RAY, "usage": {"seconds": 5}, "at": 10**400})
+    assert error(far)["field"] == "at" and len(far["errorMessage"]) < 120
+
+
 def test_first_active_model_becomes_default(app, api):
     created = api.value("mutation", "models:createModel", NEW_MODEL)
     assert created["isDefault"]

@@ -217,7 +217,8 @@ def test_an_image_model_by_size_and_quality():
     assert wrong.data == {"supported": ["1024x1024", "1024x1792"]}
     wrong = error(lambda: quote(IMAGE, {"images": 1}, {"size": "1024x1024"}, T0, HUNDRED))
     assert wrong.code == "UNSUPPORTED_QUALITY" and wrong.data == {"supported": ["hd", "standard"]}
-    assert "quality no value has no price; supported: hd, standard" in wrong.message
+    assert "quality must be given: the price depends on it; supported: hd, standard" \
+        in wrong.message
 
 
 def test_declared_option_values_are_the_only_ones_accepted():
@@ -425,6 +426,7 @@ def test_next_change_after_names_the_next_start_or_window_edge():
     ([entry(c("second", "1", when={"quality": "8k"}), options={"quality": ["hd"]})],
      "schedule[0].components[0].when.quality"),
     ([entry(c("second", "1"), options={"quality": []})], "schedule[0].options.quality"),
+    ([entry()], "schedule[0].components"),
 ])
 def test_validate_names_the_path_of_the_problem(schedule, field):
     wrong = error(lambda: validate(schedule))
@@ -437,6 +439,17 @@ def test_validate_explains_missing_overlap_prices():
     assert "cache_audio_read_tokens needs a price too" in wrong.message
     wrong = error(lambda: validate([entry(c("cache_read_tokens", "1"))]))
     assert "cache_read_tokens needs a price for input_tokens too" in wrong.message
+
+
+def test_validate_says_when_in_words():
+    wrong = error(lambda: validate([entry(c("second", "1")), entry(c("second", "2"))]))
+    assert wrong.message == ("two entries are in force since always (effectiveFrom null) with "
+                             "the same time of day")
+    wrong = error(lambda: validate([entry(c("second", "1"), effective_from=1767225600000,
+                                          utcTime={"start": "10:00", "end": "11:00"})]))
+    assert "in force from 2026-01-01T00:00:00Z (1767225600000) need exactly one" in wrong.message
+    wrong = error(lambda: validate([entry()]))
+    assert "schedule[0].components must hold at least one component" in wrong.message
 
 
 def test_a_valid_schedule_survives_json_and_validation_unchanged():
