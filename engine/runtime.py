@@ -189,7 +189,7 @@ def missing_grant(identity: Identity, scope: str | None, admin_only: bool = Fals
     if scope is None:
         return None
     if identity.kind == "anonymous":
-        return "a service token (Authorization: Bearer ...) or a signed-in user"
+        return "a service token (Authorization: Bearer <token>, or the Convex client's setAuth)"
     if not identity.allows(scope):
         return f"the '{scope}' scope"
     if admin_only and identity.kind == "user" and identity.role != "admin":

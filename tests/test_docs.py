@@ -69,3 +69,19 @@ def test_every_spec_field_has_its_column():
 
     columns = set(Model.__table__.columns.keys())
     assert [f.name for f in FIELDS if f.attr not in columns] == []
+
+
+def test_readme_lists_every_transport_error_code():
+    """Every `{"code", "message"}` refusal the wire can send is in the README's wire contract:
+    raised as a TransportError, refused by the sync endpoint, or answered by the Flask and body
+    layers."""
+    sources = "\n".join(path.read_text() for package in ("engine", "wire")
+                        for path in (ROOT / package).rglob("*.py"))
+    codes = set(re.findall(r'(?:TransportError|_refused)\(\s*\d{3},\s*"([A-Za-z]+)"', sources))
+    codes |= set(re.findall(r'"code": "([A-Z][A-Za-z]+)"', sources))
+    codes |= set(re.findall(r'\d{3}: "([A-Z][A-Za-z]+)"', sources))  # the Flask handler's
+    assert {"Unavailable", "NotYetSeen", "RequestTimeout", "NotFound", "TooManySockets",
+            "UnsupportedContentEncoding"} <= codes  # the patterns still find each kind
+    readme = (ROOT / "README.md").read_text()
+    contract = readme.split("- Transport error:", 1)[1].split("\n- ", 1)[0]
+    assert sorted(code for code in codes if f"`{code}`" not in contract) == []

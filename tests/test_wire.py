@@ -124,6 +124,30 @@ def test_bad_requests_are_transport_errors(seeded, client, api, case, endpoint, 
     assert catalog_fingerprint(seeded) == before
 
 
+def test_a_compressed_body_is_refused_with_what_to_do(seeded, client, api):
+    import gzip
+
+    before = catalog_fingerprint(seeded)
+    body = gzip.compress(b'{"path":"models:deleteModel","args":{"modelId":"luma/ray-2-720p"}}')
+    response = raw(client, "mutation", body, {"Authorization": f"Bearer {api.token}",
+                                              "Content-Encoding": "gzip"})
+    assert response.status_code == 415
+    assert response.get_json()["code"] == "UnsupportedContentEncoding"
+    assert "uncompressed" in response.get_json()["message"]
+    assert catalog_fingerprint(seeded) == before
+    plain = raw(client, "query", b'{"path":"models:getActiveModels","args":{}}',
+                {"Content-Encoding": "identity"})
+    assert plain.status_code == 200
+
+
+def test_an_anonymous_write_is_told_to_send_a_token(seeded, client):
+    response = raw(client, "mutation", b'{"path":"models:deleteModel","args":{"modelId":"x"}}',
+                   {})
+    assert response.status_code == 401
+    message = response.get_json()["message"]
+    assert "Authorization: Bearer" in message and "signed-in" not in message
+
+
 def test_get_and_unknown_urls_answer_json(client):
     assert client.get("/api/query").status_code == 405
     assert client.get("/api/query").get_json()["code"] == "MethodNotAllowed"

@@ -223,6 +223,11 @@ class Api:
             if environ.get("REQUEST_METHOD") != "POST":
                 raise TransportError(405, "MethodNotAllowed",
                                      "A function is called with POST", {"Allow": "POST"})
+            encoding = environ.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise TransportError(415, "UnsupportedContentEncoding", (
+                    f"A request body is read as it is sent: Content-Encoding "
+                    f"{json.dumps(encoding[:40])} is not taken; send the JSON uncompressed"))
             raw = self._body(environ)
             if b'"minTs"' in raw or b"\\" in raw:  # (a key can be spelt only with escapes)
                 self._see(raw)  # read-your-writes: first see the write, then the caller (so
