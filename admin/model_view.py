@@ -379,7 +379,9 @@ class CatalogModelView(SignedIn, ModelView):
 
     def _refused(self, form, refusal: RefusedError) -> None:
         field = (refusal.field or "").removeprefix("patch.").split(".")[0].split("[")[0]
-        if field in form:
+        if field in form and form[field].type == "HiddenField":  # nothing to fix by hand
+            flash(f"Not saved: {refusal.message}. What you typed is kept below.", "error")
+        elif field in form:
             form[field].errors = [*form[field].errors, refusal.message]
             flash(f"Not saved: fix {form[field].label.text} (marked below): "
                   f"{refusal.message}", "error")

@@ -8,7 +8,7 @@ from db.schema import CatalogState, Model
 from engine.errors import FunctionError
 from engine.runtime import SIGNED_IN, Context, mutation, query
 from engine.values import Validator, v
-from functions import fields, imports, models, spec, states
+from functions import fields, ids, imports, models, spec, states
 from functions.changes import assign, record
 from functions.documents import config_of
 from functions.plan import STATE, Plan, file_entry, refusal
@@ -80,6 +80,11 @@ def _check_entries(entries: list) -> tuple[list[dict], list[dict]]:
     for index, raw in enumerate(entries):
         model_id = raw.get("modelId") if isinstance(raw, dict) else None
         where = f"models[{index}]"
+        if isinstance(model_id, str):  # canonical: ids that differ only by case are one id
+            model_id = ids.canonical(model_id)
+            if model_id in seen:  # said even when the entry has other errors
+                refuse(index, model_id, f"{where}.modelId", f"{model_id} appears more than once")
+            seen.add(model_id)
         try:
             entry = ENTRY.check(raw, where)
             config = {k: entry[k] for k in fields.EDITABLE if k in entry}
@@ -90,13 +95,9 @@ def _check_entries(entries: list) -> tuple[list[dict], list[dict]]:
                 field = f"{where}.{field}"
             refuse(index, model_id, field, error.message, error.code)
             continue
-        model_id = entry["modelId"]  # canonical: ids that differ only by case are one id
         contradiction = _contradiction(entry)
         if contradiction is not None:
-            refuse(index, model_id, f"models[{index}].{contradiction[0]}", contradiction[1])
-        elif model_id in seen:
-            refuse(index, model_id, "modelId", f"{model_id} appears more than once")
-        seen.add(model_id)
+            refuse(index, entry["modelId"], f"{where}.{contradiction[0]}", contradiction[1])
         checked.append(entry)
     defaults = [e["modelId"] for e in checked if e.get("isDefault")]
     if len(defaults) > 1:

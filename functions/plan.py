@@ -242,6 +242,6 @@ def refusal(errors: list[dict]) -> FunctionError:
     code = codes.pop() if len(codes) == 1 else "INVALID_ARGUMENT"
     summary = "; ".join(f"{e['modelId'] or 'file'}: {e['message']}" for e in errors[:5])
     return FunctionError(
-        code, f"The catalog file has {len(errors)} error(s); nothing was applied: {summary}",
+        code, f"The catalog file has {len(errors)} error(s); nothing was changed: {summary}",
         errors=errors,
     )

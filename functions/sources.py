@@ -358,7 +358,7 @@ def _litellm_fields(model_id: str, entry: Mapping) -> tuple[dict, list[str]]:
 def genai_kind(schedule: list[dict]) -> str | None:
     """The content type of a genai-prices model, from what it is priced by (genai-prices has no
     mode): output tokens -> chat; input tokens only -> embedding; characters -> speech; audio
-    time -> transcription; nothing (free) -> chat; pages only (OCR) -> None."""
+    time -> transcription; pages only (OCR) -> None."""
     units = {c["unit"] for e in schedule for c in e["components"]}
     tokens = {u for u in units if u.endswith("_tokens")}
     if any(u.startswith("output_") for u in tokens):
@@ -369,12 +369,7 @@ def genai_kind(schedule: list[dict]) -> str | None:
         return "speech"
     if units & {"audio_hour", "input_audio_hour"}:
         return "transcription"
-    if not units:
-        return "chat"
     return None
-
-
-FREE = [{"unit": "input_tokens", "price": "0"}, {"unit": "output_tokens", "price": "0"}]
 
 
 def genai_prices(providers: Iterable[str] = (), progress: Progress | None = None,
@@ -409,8 +404,6 @@ def genai_prices(providers: Iterable[str] = (), progress: Progress | None = None
             if schedule is None:
                 out.refuse([key], reasons, True, model_id)
                 continue
-            if all(not e["components"] for e in schedule):
-                schedule = [{**e, "components": list(FREE)} for e in schedule]
             kind = genai_kind(schedule)
             if kind is None:
                 out.refuse([key], ["priced only per document page (OCR): the catalog has no "

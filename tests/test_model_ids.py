@@ -106,6 +106,10 @@ def test_catalog_files_name_a_model_once_whatever_the_case(seeded, api):
     body = api.mutation("catalog:planCatalog", {"catalog": twice})
     assert error(body)["code"] == "INVALID_ARGUMENT"
     assert body["errorData"]["errors"][0]["message"] == f"{RAY} appears more than once"
+    twice["models"][-1]["costPerSecond"] = -1  # an entry with errors of its own is still a twin
+    body = api.mutation("catalog:planCatalog", {"catalog": twice})
+    assert {e["message"] for e in body["errorData"]["errors"]} >= {f"{RAY} appears more than once"}
+    assert len(body["errorData"]["errors"]) == 2 and "nothing was changed" in body["errorMessage"]
 
 
 def test_the_database_refuses_ids_differing_only_by_case(seeded):

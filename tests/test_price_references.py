@@ -925,7 +925,9 @@ def test_keys_that_are_not_prices_of_the_request_are_reported_as_ignored():
                                   "input_cost_per_video_per_second_above_128k_tokens",
                                   "output_cost_per_character_above_128k_tokens"],
         "odd-test": ["regional_processing_uplift_multiplier_eu"]}
-    # classified keys add no price: the commitment entry prices nothing
+    # classified keys add no price: a request to the commitment entry is free (its capacity is
+    # paid whatever the requests), and quotes $0 as LiteLLM does
     schedule, _ = from_litellm("bedrock/*/1-month-commitment/cohere.command-light-text-v14",
                                LITELLM["bedrock/*/1-month-commitment/cohere.command-light-text-v14"])
-    assert schedule[0]["components"] == []
+    assert schedule[0]["components"] == [{"unit": "input_tokens", "price": "0"},
+                                         {"unit": "output_tokens", "price": "0"}]
