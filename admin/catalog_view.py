@@ -77,6 +77,9 @@ class CatalogFileView(SignedIn, BaseView):
         upload = request.files.get("file")
         text = upload.read().decode("utf-8", "replace") if upload else request.form.get(
             "content", "")
+        if not text.strip():
+            flash("Choose a catalog file to upload: a JSON file, as Export writes it.", "error")
+            return text, None
         try:
             catalog = decode_console_json(text)
         except ConsoleJsonError as error:

@@ -95,7 +95,9 @@ def getPremiumModels(ctx: Context) -> list[dict]:
 @query({"provider": v.string(1, 100)})
 def getModelsByProvider(ctx: Context, provider: str) -> list[dict]:
     """Active models of one provider."""
-    return documents(ctx, [e for e in catalog(ctx).active if e.model.provider == provider])
+    wanted = provider.casefold()  # "OpenAI" and "openai" are one provider (as in listModels)
+    return documents(ctx, [e for e in catalog(ctx).active
+                           if (e.model.provider or "").casefold() == wanted])
 
 
 @query()
@@ -152,6 +154,10 @@ LIST_FILTERS = {
 SEARCHED = ("modelId", "name", "provider", "description")
 
 
+# Filters on free text that ignore case: imports spell one provider "OpenAI" and "openai".
+CASELESS = frozenset({"provider"})
+
+
 def _index(name: str) -> Callable[[Snapshot], dict]:
     """Value -> the entries (in creation order) whose filterable field `name` equals it, or,
     for a list field (capabilities), holds it."""
@@ -162,13 +168,16 @@ def _index(name: str) -> Callable[[Snapshot], dict]:
         for entry in snapshot.entries:
             held = entry.config.get(field)
             for value in (held if isinstance(held, list) else [held]):
-                index.setdefault(_hashable(value), []).append(entry)
+                index.setdefault(_key(name, value), []).append(entry)
         return {value: (entries, [e.pk for e in entries]) for value, entries in index.items()}
 
     return build
 
 
-def _hashable(value):
+def _key(name: str, value):
+    """A filter value as the index holds it."""
+    if name in CASELESS and isinstance(value, str):
+        return value.casefold()
     return json.dumps(value) if isinstance(value, dict | list) else value
 
 
@@ -196,7 +205,7 @@ def listModels(ctx: Context, paginationOpts: dict, search: str | None = None,
     snapshot = catalog(ctx)
     candidates, pks = snapshot.entries, snapshot.pks
     for name, value in filters.items():  # the smallest matching set, checked against the rest
-        found = snapshot.derived(("index", name), _index(name)).get(_hashable(value), ([], []))
+        found = snapshot.derived(("index", name), _index(name)).get(_key(name, value), ([], []))
         if len(found[0]) < len(candidates):
             candidates, pks = found
     needle = None if search is None else search.casefold()
@@ -222,7 +231,10 @@ def listModels(ctx: Context, paginationOpts: dict, search: str | None = None,
 def _matches(entry: Entry, filters: dict) -> bool:
     for name, value in filters.items():
         held = entry.config.get(LIST_FILTERS[name].name)
-        if not (value in held if isinstance(held, list) else held == value):
+        if isinstance(held, list):
+            if value not in held:
+                return False
+        elif held != value and not (name in CASELESS and _key(name, held) == _key(name, value)):
             return False
     return True
 

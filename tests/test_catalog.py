@@ -191,6 +191,22 @@ def test_a_refusal_names_the_field_once_and_shows_numbers_short(seeded, api):
     assert error(far)["field"] == "at" and len(far["errorMessage"]) < 120
 
 
+def test_a_provider_is_found_whatever_its_case(seeded, api):
+    luma = {m["modelId"] for m in api.value("query", "models:getModelsByProvider",
+                                             {"provider": "Luma"})}
+    assert luma and all(
+        {m["modelId"] for m in api.value("query", "models:getModelsByProvider",
+                                         {"provider": spelling})} == luma
+        for spelling in ("luma", "LUMA"))
+    for spelling in ("Luma", "luma", "lUMA"):
+        page = api.value("query", "models:listModels", {
+            "paginationOpts": {"numItems": 50, "cursor": None}, "provider": spelling})["page"]
+        assert {m["modelId"] for m in page if m["isActive"]} == luma, spelling
+    none = api.value("query", "models:listModels", {
+        "paginationOpts": {"numItems": 50, "cursor": None}, "provider": "lumax"})
+    assert none["page"] == []
+
+
 def test_first_active_model_becomes_default(app, api):
     created = api.value("mutation", "models:createModel", NEW_MODEL)
     assert created["isDefault"]

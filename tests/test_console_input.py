@@ -159,6 +159,15 @@ def test_deeply_nested_import_files_are_refused(console, admin):
     assert catalog_fingerprint(console) == before
 
 
+def test_an_upload_without_a_file_asks_for_one(console, admin):
+    before = catalog_fingerprint(console)
+    for step in ("plan", "apply"):
+        body = page_text(admin.post(f"/admin/catalog_file/{step}", follow_redirects=True, data={
+            "csrf_token": admin.token, "file": (io.BytesIO(b""), ""), "reason": "none"}))
+        assert "Choose a catalog file to upload" in body and "not valid JSON" not in body
+    assert catalog_fingerprint(console) == before
+
+
 def test_an_import_file_with_a_field_too_deep_names_it(console, admin):
     exported = run_as_system(console, "catalog:exportCatalog")
     exported["models"][0]["inputSchema"] = json.loads(deep_object(30))
