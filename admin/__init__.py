@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from datetime import UTC, datetime
 
-from flask import Flask
+from flask import Flask, redirect
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
@@ -37,6 +37,10 @@ def init_app(app: Flask) -> None:
     @app.get("/favicon.ico")
     def _favicon():
         return "", 204
+
+    @app.get("/")
+    def _home():  # a person who opens the host's address finds the console
+        return redirect("/admin/")
 
     console = Admin(
         app,

@@ -14,9 +14,11 @@ def require_active(model: Model) -> None:
 
 def require_video(model: Model) -> None:
     if model.content_type != "video":
+        kind = model.content_type
         raise FunctionError(
-            "INVALID_ARGUMENT", f"{model.model_id} is a {model.content_type} model: durations and "
-            "qualities are for video models; price it with pricing:quote", field="modelId")
+            "INVALID_ARGUMENT", f"{model.model_id} is {'an' if kind[0] in 'aeiou' else 'a'} "
+            f"{kind} model: durations and qualities are for video models; price it with "
+            "pricing:quote", field="modelId")
 
 
 def check_quality(model: Model, quality: str) -> None:

@@ -54,8 +54,12 @@ def _rank(prefer: str, quote: dict, doc: dict, model) -> tuple:
     return price, state, _speed(doc, model), model.model_id
 
 
+def _credits(count: int) -> str:
+    return f"{count} credit{'' if count == 1 else 's'}"
+
+
 def _reason(prefer: str, chosen: dict, doc: dict, fitting: int) -> str:
-    what = {"cheapest": f"the cheapest ({chosen['credits']} credits, ${chosen['usdExact']})",
+    what = {"cheapest": f"the cheapest ({_credits(chosen['credits'])}, ${chosen['usdExact']})",
             "fastest": "the fastest" + (f" (p50 {doc['p50GenerationTime']:g} s)"
                                         if doc["p50GenerationTime"] is not None else ""),
             "reliable": "the most reliable" + (f" ({doc['successRate']:g}% success)"
@@ -96,7 +100,7 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
             continue
         if maxCredits is not None and quote["credits"] > maxCredits:
             left_out.append({"modelId": model.model_id, "code": "OVER_BUDGET",
-                             "reason": f"costs {quote['credits']} credits, more than "
+                             "reason": f"costs {_credits(quote['credits'])}, more than "
                                        f"maxCredits ({maxCredits})"})
             continue
         fitting.append((_rank(prefer, quote, doc, model), model.model_id, quote, doc))

@@ -148,6 +148,11 @@ def test_an_anonymous_write_is_told_to_send_a_token(seeded, client):
     assert "Authorization: Bearer" in message and "signed-in" not in message
 
 
+def test_the_host_address_leads_to_the_console(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+
+
 def test_get_and_unknown_urls_answer_json(client):
     assert client.get("/api/query").status_code == 405
     assert client.get("/api/query").get_json()["code"] == "MethodNotAllowed"
