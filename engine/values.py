@@ -45,7 +45,9 @@ def parse_json(raw: str | bytes) -> Any:
         value = json.loads(raw, parse_constant=_reject_constant)
     except DecodeError:
         raise
-    except (ValueError, RecursionError):  # also UnicodeDecodeError, a ValueError
+    except RecursionError:  # the parser's own bound, far past ours
+        raise DecodeError(f"nests deeper than {MAX_DECODE_DEPTH} levels") from None
+    except ValueError:  # also UnicodeDecodeError, a ValueError
         raise DecodeError("is not valid JSON") from None
     _check_depth(value)
     return value

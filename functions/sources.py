@@ -434,8 +434,30 @@ def convert(source: str, data: Any = None, providers: Iterable[str] = (),
         if not isinstance(data, Mapping):
             raise FunctionError("INVALID_ARGUMENT", "a LiteLLM price map is a JSON object of "
                                 "entries by key", field="file")
-        return litellm(data, providers, progress)
-    if source == "genai-prices":
-        return genai_prices(providers, progress)
-    raise FunctionError("INVALID_ARGUMENT", f"unknown source {source!r}; known: "
-                        f"{', '.join(SOURCES)}", field="source")
+        converted = litellm(data, providers, progress)
+    elif source == "genai-prices":
+        converted = genai_prices(providers, progress)
+    else:
+        raise FunctionError("INVALID_ARGUMENT", f"unknown source {source!r}; known: "
+                            f"{', '.join(SOURCES)}", field="source")
+    if converted.entries == 0:  # a wrong file or a misspelt provider, not an empty plan
+        raise _nothing_found(source, data, list(providers))
+    return converted
+
+
+def _nothing_found(source: str, data: Any, providers: list[str]) -> FunctionError:
+    if source == "litellm":
+        known = {e["litellm_provider"].lower() for e in data.values() if isinstance(e, Mapping)
+                 and isinstance(e.get("litellm_provider"), str)}
+    else:
+        from genai_prices.data import providers as genai
+
+        known = {provider.id for provider in genai}
+    if not providers or not known:
+        return FunctionError("INVALID_ARGUMENT", "the file holds no LiteLLM price entry (a "
+                             "model_prices_and_context_window.json: an object of model keys, each "
+                             "with litellm_provider and its prices)", field="file")
+    shown = sorted(known)
+    listed = ", ".join(shown[:40]) + (f" and {len(shown) - 40} more" if len(shown) > 40 else "")
+    return FunctionError("INVALID_ARGUMENT", f"no {source} entry is of provider "
+                         f"{', '.join(providers)}; its providers: {listed}", field="provider")

@@ -590,6 +590,24 @@ def test_cli_applies_with_a_reason_and_shows_price_changes(seeded, runner, tmp_p
     assert "    input_tokens: 5 -> 6" in lines
 
 
+def test_an_import_that_matches_nothing_says_why(seeded, runner, tmp_path):
+    """A catalog export given as a LiteLLM map, or a provider no entry has: a refusal that
+    says what was expected, not an empty plan."""
+    export = write_map(tmp_path, run_as_system(seeded, "catalog:exportCatalog"), "export.json")
+    before = catalog_fingerprint(seeded)
+    for argv, message in (
+        (["litellm", export], "the file holds no LiteLLM price entry"),
+        (["litellm", write_map(tmp_path, litellm_map()), "--provider", "nosuchprov"],
+         "no litellm entry is of provider nosuchprov; its providers: "),
+        (["genai-prices", "--provider", "nosuchprov"], "no genai-prices entry is of provider"),
+    ):
+        result = runner.invoke(args=["catalog", "import-prices", *argv])
+        assert result.exit_code != 0 and message in result.output, (argv, result.output)
+    listed = runner.invoke(args=["catalog", "import-prices", "genai-prices", "--provider", "x"])
+    assert "openai" in listed.output
+    assert catalog_fingerprint(seeded) == before
+
+
 def test_cli_refuses_what_it_cannot_read(seeded, runner, tmp_path):
     path = write_map(tmp_path, litellm_map())
     for argv, message in (
