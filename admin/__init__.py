@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from datetime import UTC, datetime
 
-from flask import Flask, redirect
+from flask import Flask, redirect, url_for
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
@@ -40,7 +40,7 @@ def init_app(app: Flask) -> None:
 
     @app.get("/")
     def _home():  # a person who opens the host's address finds the console
-        return redirect("/admin/")
+        return redirect(url_for("admin.index"))
 
     console = Admin(
         app,

@@ -225,8 +225,9 @@ def _form_field(field: spec.Field):
         return ScheduleField(**options)
     if isinstance(validator, (Json, Record)) or validator.schema().get("type") == "object":
         return JsonField(**options)
-    if isinstance(validator, Date):  # the browser's date picker sends YYYY-MM-DD
-        options["render_kw"] |= {"type": "date", "placeholder": "YYYY-MM-DD"}
+    if isinstance(validator, Date):  # text, not a date picker: a stored date that does not
+        # exist (kept before dates were checked) shows as it is, not as an empty field
+        options["render_kw"] |= {"placeholder": "YYYY-MM-DD"}
         return (OptionalText if isinstance(field.validator, Nullable) else StringField)(
             validators=[Length(max=10)], **options)
     if isinstance(validator, String):

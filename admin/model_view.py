@@ -18,7 +18,7 @@ from flask_admin.form import rules
 from flask_admin.helpers import get_form_data, get_redirect_target
 from markupsafe import Markup
 from sqlalchemy import String as Text
-from sqlalchemy import cast, select
+from sqlalchemy import cast, func, select
 
 from admin import money, price_preview
 from admin.access import SignedIn
@@ -198,14 +198,25 @@ def _name_link(view, context, model, name) -> Markup:
         model.name)
 
 
-def _values(column) -> Callable[[], list[tuple[str, str]]]:
-    """A filter's pick-list: the values the column holds now."""
+def _values(column, caseless: bool = False) -> Callable[[], list[tuple[str, str]]]:
+    """A filter's pick-list: the values the column holds now (one per spelling when the field
+    ignores case, as its filter does)."""
     def options() -> list[tuple[str, str]]:
         if not has_app_context():  # Flask-Admin's start-up pass; read again per request
             return []
         found = reader().scalars(select(column).distinct().order_by(column))
+        if caseless:
+            found = {value.casefold(): value for value in reversed(list(found))}.values()
+            found = sorted(found, key=str.casefold)
         return [(value, value) for value in found if value]
     return options
+
+
+class EqualIgnoringCase(FilterEqual):
+    """A caseless field of the spec (provider): 'openai' finds 'OpenAI', as listModels does."""
+
+    def apply(self, query, value, alias=None):
+        return query.filter(func.lower(self.get_column(alias)) == value.lower())
 
 
 def _capabilities() -> list[tuple[str, str]]:
@@ -275,7 +286,8 @@ class CatalogModelView(SignedIn, ModelView):
     column_editable_list = ["category"]
     # Pick-lists of the values that exist for text fields; yes/no for flags.
     column_filters = [
-        *(FilterEqual(getattr(Model, f.attr), f.label, options=_values(getattr(Model, f.attr)))
+        *((EqualIgnoringCase if f.caseless else FilterEqual)(
+            getattr(Model, f.attr), f.label, options=_values(getattr(Model, f.attr), f.caseless))
           for f in map(spec.BY_NAME.get, spec.FILTERABLE)
           if isinstance(f.validator, String | Literal)),
         HoldsCapability(Model.capabilities, spec.BY_NAME["capabilities"].label,

@@ -226,7 +226,10 @@ def _number(value: int | float) -> str:
     """A number as a message shows it: as sent, or in a dozen characters when longer (1e308
     as a whole number has 309 digits)."""
     text = str(value)
-    return text if len(text) <= 20 else f"{Decimal(value):.6g}"
+    if len(text) <= 20:
+        return text
+    mantissa, _, exponent = f"{Decimal(value):.5e}".partition("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
 
 
 class Boolean(Validator):

@@ -95,9 +95,9 @@ def getPremiumModels(ctx: Context) -> list[dict]:
 @query({"provider": v.string(1, 100)})
 def getModelsByProvider(ctx: Context, provider: str) -> list[dict]:
     """Active models of one provider."""
-    wanted = provider.casefold()  # "OpenAI" and "openai" are one provider (as in listModels)
+    wanted = _key("provider", provider)  # "OpenAI" and "openai" are one provider
     return documents(ctx, [e for e in catalog(ctx).active
-                           if (e.model.provider or "").casefold() == wanted])
+                           if _key("provider", e.model.provider) == wanted])
 
 
 @query()
@@ -154,10 +154,6 @@ LIST_FILTERS = {
 SEARCHED = ("modelId", "name", "provider", "description")
 
 
-# Filters on free text that ignore case: imports spell one provider "OpenAI" and "openai".
-CASELESS = frozenset({"provider"})
-
-
 def _index(name: str) -> Callable[[Snapshot], dict]:
     """Value -> the entries (in creation order) whose filterable field `name` equals it, or,
     for a list field (capabilities), holds it."""
@@ -175,8 +171,8 @@ def _index(name: str) -> Callable[[Snapshot], dict]:
 
 
 def _key(name: str, value):
-    """A filter value as the index holds it."""
-    if name in CASELESS and isinstance(value, str):
+    """A filter value as the index holds it (case-folded for a caseless field of the spec)."""
+    if LIST_FILTERS[name].caseless and isinstance(value, str):
         return value.casefold()
     return json.dumps(value) if isinstance(value, dict | list) else value
 
@@ -234,7 +230,7 @@ def _matches(entry: Entry, filters: dict) -> bool:
         if isinstance(held, list):
             if value not in held:
                 return False
-        elif held != value and not (name in CASELESS and _key(name, held) == _key(name, value)):
+        elif held != value and _key(name, held) != _key(name, value):
             return False
     return True
 

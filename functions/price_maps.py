@@ -43,7 +43,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -147,11 +147,12 @@ def from_genai_prices(model: ModelInfo, provider_id: str | None = None
 FREE_UNITS = ("input_tokens", "output_tokens")
 
 
-def _free_priced(entries: list[dict], units: Sequence[str] = FREE_UNITS) -> list[dict]:
-    """Entries with no price (a free model, or a free period) as a price of "0" for every unit
-    the model is priced by otherwise (`units` when it never is): so a quote of a free model is
-    $0, not a refusal for want of a price. With no `units`, they stay empty (and are refused)."""
-    units = list(dict.fromkeys(c["unit"] for e in entries for c in e["components"])) or units
+def _free_priced(entries: list[dict]) -> list[dict]:
+    """genai-prices entries with no price (a free model, or a free period: genai-prices prices
+    it at 0) as a price of "0" for every unit the model is priced by otherwise (input and output
+    tokens when it never is): so a quote of a free model is $0, not a refusal for want of a
+    price."""
+    units = list(dict.fromkeys(c["unit"] for e in entries for c in e["components"])) or FREE_UNITS
     return [e if e["components"] else {**e, "components": [{"unit": u, "price": "0"}
                                                             for u in units]}
             for e in entries]
@@ -345,10 +346,6 @@ LITELLM_NOT_REQUEST_PRICES = {
 }
 # A provisioned-throughput commitment is a price of reserved capacity per second, owed whether
 # or not requests are made; LiteLLM prorates it by a response's wall-clock time.
-NOTHING_TO_QUOTE = "no price of a request is left to quote (each is ignored or not expressed)"
-# The units a LiteLLM entry of each mode is free in, when it prices nothing per request.
-LITELLM_FREE_UNITS = {"chat": FREE_UNITS, "completion": FREE_UNITS, "responses": FREE_UNITS,
-                      "embedding": ("input_tokens",)}
 _COMMITMENT = ("a provisioned-throughput commitment (reserved capacity by the second, owed "
                "whatever the requests; LiteLLM prorates it by response time), not a price of a "
                "request")
@@ -775,10 +772,6 @@ def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None,
                     for window in windows]
     reasons += _classified(lite)
     reasons += [f"{k} is not expressed" for k in lite.unread()]
-    # a request that costs nothing (a commitment's) is free, when tokens are its units
-    entries = _free_priced(entries, LITELLM_FREE_UNITS.get(entry.get("mode"), ()))
-    if not any(e["components"] for e in entries):
-        return None, [*reasons, NOTHING_TO_QUOTE]
     try:
         return validate(entries), reasons
     except PricingError as error:

@@ -432,10 +432,6 @@ def _validate_entry(entry: Any, path: str) -> dict:
     if not isinstance(components, list):
         raise PricingError("INVALID_PRICE", f"{path}.components must be a list",
                            f"{path}.components")
-    if not components:
-        raise PricingError("INVALID_PRICE", f"{path}.components must hold at least one "
-                           "component (a price of \"0\" makes a free model)",
-                           f"{path}.components")
     out["components"] = [_validate_component(c, f"{path}.components[{i}]")
                          for i, c in enumerate(components)]
     _check_components(out, path)
@@ -870,6 +866,9 @@ def quote(schedule: Sequence[dict], usage: Mapping[str, Any], options: Mapping[s
     options = _check_options(options)
     counts = parse_usage(usage)
     entry = entry_at(schedule, at)
+    if not entry["components"]:  # an entry may say the model is not priced for a while
+        raise PricingError("NO_PRICE", f"no price is in force at {at}: the entry in force "
+                           "lists no components", "at")
     _check_declared(entry, options)
     priced = select_components(entry["components"], options)
     _check_usage_is_priced(entry, priced, counts, options)

@@ -453,10 +453,13 @@ def _nothing_found(source: str, data: Any, providers: list[str]) -> FunctionErro
         from genai_prices.data import providers as genai
 
         known = {provider.id for provider in genai}
-    if not providers or not known:
+    if source == "litellm" and (not providers or not known):
         return FunctionError("INVALID_ARGUMENT", "the file holds no LiteLLM price entry (a "
                              "model_prices_and_context_window.json: an object of model keys, each "
                              "with litellm_provider and its prices)", field="file")
+    if not providers:
+        return FunctionError("INVALID_ARGUMENT", f"the installed {source} holds no model",
+                             field="source")
     shown = sorted(known)
     listed = ", ".join(shown[:40]) + (f" and {len(shown) - 40} more" if len(shown) > 40 else "")
     return FunctionError("INVALID_ARGUMENT", f"no {source} entry is of provider "

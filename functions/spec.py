@@ -123,6 +123,7 @@ class Field:
     editable: bool = True  # set by createModel / updateModel
     listed: bool = False  # a column of the console's list
     filterable: bool = False  # a filter of the console's list
+    caseless: bool = False  # filters ignore case (imports spell "OpenAI" and "openai")
     exported: bool = True  # written to catalog files
     kinds: frozenset[str] | None = None  # the content types it fits; None: every kind
     column: str = ""  # the database column; derived from the name when empty
@@ -148,7 +149,7 @@ FIELDS: tuple[Field, ...] = (
     _f("description", v.string(0, 5000), "Description", "identity", default=""),
     _f("version", v.string(1, 50), "Version", "identity", default="1.0"),
     _f("provider", v.string(1, 100), "Provider", "identity", required=True, listed=True,
-       filterable=True),
+       filterable=True, caseless=True),
     _f("category", v.string(0, 100), "Category", "identity", default="", listed=True,
        filterable=True),
     _f("contentType", v.literal(*CONTENT_TYPES), "Content type", "identity",

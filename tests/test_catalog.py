@@ -181,10 +181,6 @@ def test_a_refusal_names_the_field_once_and_shows_numbers_short(seeded, api):
         **{k: v for k, v in NEW_MODEL.items() if k != "costPerSecond"}, "prices": bad})
     assert created["errorMessage"].startswith("prices[0].components[0].price must be a decimal")
     assert "schedule" not in created["errorMessage"]
-    empty = api.mutation("models:updateModel", {"modelId": RAY, "patch": {
-        "prices": [{"effectiveFrom": None, "components": []}]}})
-    assert error(empty)["field"] == "patch.prices[0].components"
-    assert "must hold at least one component" in empty["errorMessage"]
     huge = api.query("pricing:getCreditCost", {"modelId": RAY, "duration": 1e308})
     assert huge["errorMessage"] == "duration must be at most 3600, got 1e+308"
     far = api.query("pricing:quote", {"modelId": RAY, "usage": {"seconds": 5}, "at": 10**400})
@@ -205,6 +201,29 @@ def test_a_provider_is_found_whatever_its_case(seeded, api):
     none = api.value("query", "models:listModels", {
         "paginationOpts": {"numItems": 50, "cursor": None}, "provider": "lumax"})
     assert none["page"] == []
+
+
+def test_an_entry_without_components_prices_nothing_while_in_force(seeded, api):
+    """A schedule may say a model is not priced for a while (an entry with no components):
+    a quote then is NO_PRICE, and the model still edits, exports and applies as it is."""
+    chat = {"modelId": "acme/later", "name": "Later", "provider": "Acme", "contentType": "chat",
+            "prices": [{"effectiveFrom": None, "components": []},
+                       {"effectiveFrom": 4102444800000, "components": [  # 2100-01-01
+                           {"unit": "input_tokens", "price": "1"}]}]}
+    api.value("mutation", "models:createModel", chat)
+    quoted = api.query("pricing:quote", {"modelId": "acme/later", "usage": {"inputTokens": 10}})
+    assert error(quoted) == {"code": "NO_PRICE", "field": "at"}
+    assert "lists no components" in quoted["errorMessage"]
+    later = api.value("query", "pricing:quote", {"modelId": "acme/later",
+                                                 "usage": {"inputTokens": 10**6},
+                                                 "at": 4102444800000})
+    assert later["usdExact"] == "1"
+    renamed = api.value("mutation", "models:updateModel",
+                        {"modelId": "acme/later", "patch": {"name": "Renamed"}})
+    assert renamed["name"] == "Renamed"
+    exported = api.value("query", "catalog:exportCatalog")
+    plan = api.value("mutation", "catalog:planCatalog", {"catalog": exported})
+    assert plan["created"] == plan["changed"] == plan["deactivated"] == []
 
 
 def test_first_active_model_becomes_default(app, api):

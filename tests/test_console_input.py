@@ -168,6 +168,28 @@ def test_an_upload_without_a_file_asks_for_one(console, admin):
     assert catalog_fingerprint(console) == before
 
 
+def test_the_provider_filter_ignores_case_as_the_api_does(console, admin):
+    import html
+    import re
+
+    for i, provider in enumerate(("OpenAI", "openai")):
+        run_as_system(console, "models:createModel", {
+            "modelId": f"x/chat-{i}", "name": f"Chat {i}", "provider": provider,
+            "contentType": "chat", "prices": [{"effectiveFrom": None, "components": [
+                {"unit": "input_tokens", "price": "1"}]}]})
+    listing = page_text(admin.get("/admin/models/"))
+    found = re.search(r'id="filter-groups-data"[^>]*>(.*?)</', listing, re.S)
+    provider = json.loads(html.unescape(found.group(1)))["Provider"][0]
+    spellings = [value for value, _ in provider["options"]]
+    assert len([v for v in spellings if v.casefold() == "openai"]) == 1  # one, not two
+    for spelling in ("openai", "OPENAI"):
+        body = page_text(admin.get(f"/admin/models/?flt0_{provider['arg']}={spelling}"))
+        assert "x/chat-0" in body and "x/chat-1" in body and "luma/ray-2-720p" not in body
+    assert {m["modelId"] for m in run_as_system(console, "models:getModelsByProvider",
+                                                {"provider": "OpenAI"})} >= {"x/chat-0",
+                                                                               "x/chat-1"}
+
+
 def test_an_import_file_with_a_field_too_deep_names_it(console, admin):
     exported = run_as_system(console, "catalog:exportCatalog")
     exported["models"][0]["inputSchema"] = json.loads(deep_object(30))

@@ -49,7 +49,7 @@ from functions.price_maps import (
     image_options,
     is_ignored,
 )
-from functions.prices import DAY_MS, UNITS, is_within, quote
+from functions.prices import DAY_MS, UNITS, is_within, quote, validate
 
 CREDITS_PER_USD = Decimal(100)
 
@@ -925,9 +925,22 @@ def test_keys_that_are_not_prices_of_the_request_are_reported_as_ignored():
                                   "input_cost_per_video_per_second_above_128k_tokens",
                                   "output_cost_per_character_above_128k_tokens"],
         "odd-test": ["regional_processing_uplift_multiplier_eu"]}
-    # classified keys add no price: a request to the commitment entry is free (its capacity is
-    # paid whatever the requests), and quotes $0 as LiteLLM does
+    # classified keys add no price: the commitment entry prices nothing
     schedule, _ = from_litellm("bedrock/*/1-month-commitment/cohere.command-light-text-v14",
                                LITELLM["bedrock/*/1-month-commitment/cohere.command-light-text-v14"])
-    assert schedule[0]["components"] == [{"unit": "input_tokens", "price": "0"},
-                                         {"unit": "output_tokens", "price": "0"}]
+    assert schedule[0]["components"] == []
+
+
+def test_a_free_genai_prices_period_is_priced_zero_in_the_units_of_the_others():
+    from functions.price_maps import _free_priced
+
+    priced = {"effectiveFrom": 1767225600000, "components": [
+        {"unit": "input_tokens", "price": "1"}, {"unit": "cache_read_tokens", "price": "0.1"}]}
+    free = _free_priced([{"effectiveFrom": None, "components": []}, priced])
+    assert free == [{"effectiveFrom": None, "components": [
+        {"unit": "input_tokens", "price": "0"}, {"unit": "cache_read_tokens", "price": "0"}]},
+        priced]
+    assert _free_priced([{"effectiveFrom": None, "components": []}])[0]["components"] == [
+        {"unit": "input_tokens", "price": "0"}, {"unit": "output_tokens", "price": "0"}]
+    usage = {"inputTokens": 1000, "cacheReadTokens": 10}
+    assert quote(validate(free), usage, {}, 0, Decimal(100))["usdExact"] == "0"

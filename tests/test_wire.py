@@ -134,6 +134,7 @@ def test_a_compressed_body_is_refused_with_what_to_do(seeded, client, api):
     assert response.status_code == 415
     assert response.get_json()["code"] == "UnsupportedContentEncoding"
     assert "uncompressed" in response.get_json()["message"]
+    assert response.headers["Accept-Encoding"] == "identity"
     assert catalog_fingerprint(seeded) == before
     plain = raw(client, "query", b'{"path":"models:getActiveModels","args":{}}',
                 {"Content-Encoding": "identity"})
@@ -151,6 +152,7 @@ def test_an_anonymous_write_is_told_to_send_a_token(seeded, client):
 def test_the_host_address_leads_to_the_console(client):
     response = client.get("/")
     assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+    assert client.get(response.headers["Location"]).status_code in (200, 302)
 
 
 def test_get_and_unknown_urls_answer_json(client):

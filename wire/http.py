@@ -227,7 +227,8 @@ class Api:
             if encoding not in ("", "identity"):
                 raise TransportError(415, "UnsupportedContentEncoding", (
                     f"A request body is read as it is sent: Content-Encoding "
-                    f"{json.dumps(encoding[:40])} is not taken; send the JSON uncompressed"))
+                    f"{json.dumps(encoding[:40])} is not taken; send the JSON uncompressed"),
+                    {"Accept-Encoding": "identity"})
             raw = self._body(environ)
             if b'"minTs"' in raw or b"\\" in raw:  # (a key can be spelt only with escapes)
                 self._see(raw)  # read-your-writes: first see the write, then the caller (so
