@@ -204,11 +204,14 @@ def _values(column, caseless: bool = False) -> Callable[[], list[tuple[str, str]
     def options() -> list[tuple[str, str]]:
         if not has_app_context():  # Flask-Admin's start-up pass; read again per request
             return []
-        found = reader().scalars(select(column).distinct().order_by(column))
-        if caseless:
-            found = {value.casefold(): value for value in reversed(list(found))}.values()
-            found = sorted(found, key=str.casefold)
-        return [(value, value) for value in found if value]
+        found = [value for value in reader().scalars(
+            select(column).distinct().order_by(column)) if value]
+        if caseless:  # the first spelling of each, in the order of case-folded names
+            spellings: dict[str, str] = {}
+            for value in found:
+                spellings.setdefault(value.casefold(), value)
+            found = sorted(spellings.values(), key=str.casefold)
+        return [(value, value) for value in found]
     return options
 
 
@@ -216,7 +219,8 @@ class EqualIgnoringCase(FilterEqual):
     """A caseless field of the spec (provider): 'openai' finds 'OpenAI', as listModels does."""
 
     def apply(self, query, value, alias=None):
-        return query.filter(func.lower(self.get_column(alias)) == value.lower())
+        # both sides folded by the database, alike (SQLite's lower() folds ASCII only)
+        return query.filter(func.lower(self.get_column(alias)) == func.lower(value))
 
 
 def _capabilities() -> list[tuple[str, str]]:

@@ -403,13 +403,16 @@ def validate(schedule: Any) -> list[dict]:
     return ordered
 
 
+YEAR_10000_MS = 253402300800000  # past what datetime can show (effectiveFrom has no bound)
+
+
 def _since(start: int | None) -> str:
     """When an entry comes into force, in words: 'since always' (effectiveFrom null) or
     'from 2026-01-01T00:00:00Z (1767225600000)'."""
     if start is None:
         return "since always (effectiveFrom null)"
     moment = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") \
-        if start < 253402300800000 else "after the year 9999"
+        if start < YEAR_10000_MS else "after the year 9999"
     return f"from {moment} ({start})"
 
 

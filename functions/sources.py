@@ -447,20 +447,20 @@ def convert(source: str, data: Any = None, providers: Iterable[str] = (),
 
 def _nothing_found(source: str, data: Any, providers: list[str]) -> FunctionError:
     if source == "litellm":
-        known = {e["litellm_provider"].lower() for e in data.values() if isinstance(e, Mapping)
-                 and isinstance(e.get("litellm_provider"), str)}
+        known = sorted({e["litellm_provider"].lower() for e in data.values()
+                        if isinstance(e, Mapping) and isinstance(e.get("litellm_provider"), str)})
     else:
         from genai_prices.data import providers as genai
 
-        known = {provider.id for provider in genai}
-    if source == "litellm" and (not providers or not known):
+        known = sorted(provider.id for provider in genai)
+    if providers and known:
+        listed = ", ".join(known[:40]) + (f" and {len(known) - 40} more" if len(known) > 40
+                                          else "")
+        return FunctionError("INVALID_ARGUMENT", f"no {source} entry is of provider "
+                             f"{', '.join(providers)}; its providers: {listed}", field="provider")
+    if source == "litellm":
         return FunctionError("INVALID_ARGUMENT", "the file holds no LiteLLM price entry (a "
                              "model_prices_and_context_window.json: an object of model keys, each "
                              "with litellm_provider and its prices)", field="file")
-    if not providers:
-        return FunctionError("INVALID_ARGUMENT", f"the installed {source} holds no model",
-                             field="source")
-    shown = sorted(known)
-    listed = ", ".join(shown[:40]) + (f" and {len(shown) - 40} more" if len(shown) > 40 else "")
-    return FunctionError("INVALID_ARGUMENT", f"no {source} entry is of provider "
-                         f"{', '.join(providers)}; its providers: {listed}", field="provider")
+    return FunctionError("INVALID_ARGUMENT", f"the installed {source} holds no model",
+                         field="source")
