@@ -219,3 +219,19 @@ def test_migration_0002_keeps_accounts_both_ways(kind, request, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT email FROM users")).all() == [("old@example.com",)]
     engine.dispose()
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/models/", "/admin/static/bootstrap/bootstrap4/css/bootstrap.min.css", "/favicon.ico"])
+def test_a_request_from_before_a_message_does_not_take_it_away(console, client, path):
+    """A request the browser sent before a message was flashed (a page's stylesheet, its
+    favicon, another tab) answers without a session cookie: arriving after the message, it
+    would put back the session without it, and the next page would never show it."""
+    sign_in(client, "viewer")
+    before = copy_of(console, client)  # the cookie as it was when that request left
+    assert client.get("/admin/models/edit/?id=2").status_code == 302  # flashes why not
+    answer = before.get(path)
+    assert answer.status_code in (200, 204), answer.status_code
+    assert "session=" not in " ".join(answer.headers.getlist("Set-Cookie"))
+    page = client.get("/admin/models/").get_data(as_text=True)
+    assert "Editing a model needs the editor or admin role" in page
