@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.globals["current_identity"] = auth.current_identity
+    app.jinja_env.globals["article"] = labels.article
     app.jinja_env.filters["ms_datetime"] = _ms_datetime
     app.jinja_env.filters["field_label"] = labels.label
     app.jinja_env.filters["words"] = labels.words

@@ -115,8 +115,8 @@ class CatalogFileView(SignedIn, BaseView):
             plan = by_outcome(run("catalog:applyCatalog", args))
         except RefusedError as refusal:
             return self._refused(refusal, applying=True)
-        flash(f"Applied: {len(plan['created'])} created, {len(plan['changed'])} changed, "
-              f"{len(plan['deactivated'])} deactivated.", "success")
+        flash(f"Applied: {len(plan['created']):,} created, {len(plan['changed']):,} changed, "
+              f"{len(plan['deactivated']):,} deactivated.", "success")
         return redirect(url_for(".index"))
 
     # -- a public price map --------------------------------------------------------------------

@@ -40,6 +40,11 @@ def labelled(message: str) -> str:
     return PATH.sub(_spelled, message or "")
 
 
+def article(word: str) -> str:
+    """The article a word takes: "a" viewer, "an" editor, "an" admin."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def words(name: str) -> str:
     """An identifier that has no label (a usage count, an option) as words:
     `cacheReadTokens` -> "Cache read tokens", `service_tier` -> "Service tier"."""

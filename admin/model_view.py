@@ -25,7 +25,7 @@ from admin.access import SignedIn
 from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import FORM_GROUPS, CsrfForm, ModelForm
-from admin.labels import label, words
+from admin.labels import article, label, words
 from admin.numbers import number_or_text, whole_number
 from admin.reading import reader
 from db.schema import Model
@@ -249,6 +249,22 @@ def _listing(view, context, model, name) -> str:
     return ", ".join(str(x) for x in value) + suffix
 
 
+class Hidden(rules.BaseRule):
+    """A hidden field in a form's rules: its input alone (lib.render_field would give it a
+    label, shown above the form's buttons)."""
+
+    def __init__(self, field_name: str) -> None:
+        super().__init__()
+        self.field_name = field_name
+
+    @property
+    def visible_fields(self) -> list[str]:
+        return [self.field_name]  # in the ruleset: Flask-Admin does not warn it is missing
+
+    def __call__(self, form, form_opts=None, field_args=None) -> Markup:
+        return Markup(form[self.field_name]())
+
+
 class CatalogModelView(SignedIn, ModelView):
     list_template = "catalog/model_list.html"
     details_template = "catalog/model_details.html"
@@ -260,7 +276,7 @@ class CatalogModelView(SignedIn, ModelView):
     # Grouped as the model spec groups its fields; the reason and revision close the form.
     form_edit_rules = [
         *(rules.FieldSet(names, title) for title, names in FORM_GROUPS),
-        "reason", "expectedRevision", "pricePreviewed", "csrf_token",
+        "reason", *map(Hidden, ("expectedRevision", "pricePreviewed", "csrf_token")),
     ]
     form_create_rules = [*form_edit_rules[:-4], "isDefault", *form_edit_rules[-4:]]
     can_view_details = True
@@ -349,7 +365,8 @@ class CatalogModelView(SignedIn, ModelView):
 
     def _read_only(self, what: str):
         """Where a viewer lands who opened a page for changes: the list, told why."""
-        flash(f"{what} needs the editor or admin role; you are a {current_identity().role}, "
+        flash(f"{what} needs the editor or admin role; you are "
+              f"{article(current_identity().role)} {current_identity().role}, "
               "so the catalog is read-only for you.", "warning")
         return redirect(self.get_url(".index_view"))
 

@@ -144,8 +144,8 @@ def read_form() -> PriceForm:
 
 def describe_applied(plan: dict) -> str:
     counts = plan["counts"]
-    return (f"Imported from {plan['source']}: {counts['created']} created, "
-            f"{counts['priceChanges']} price changes, {counts['fieldChanges']} with other "
-            f"field changes; {counts['localEditsKept']} kept local edits, "
-            f"{counts['notRepresentable']} not representable. History: "
+    return (f"Imported from {plan['source']}: {counts['created']:,} created, "
+            f"{counts['priceChanges']:,} price changes, {counts['fieldChanges']:,} with other "
+            f"field changes; {counts['localEditsKept']:,} kept local edits, "
+            f"{counts['notRepresentable']:,} not representable. History: "
             f"{plan['historySource']}.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 
 import pytest
 
@@ -247,3 +248,12 @@ def test_a_filtered_selection_that_changed_after_its_confirmation_is_refused(see
     page = admin.get("/admin/models/confirm/disable/?matching=1&search=ray").get_data(True)
     fresh = re.search(r'name="selection" value="([0-9a-f]+)"', page).group(1)
     assert fresh != selection and "acme/ray-clone" in page
+
+
+@pytest.mark.parametrize("url", ["/admin/models/new/", "/admin/models/edit/?id=2"])
+def test_the_model_forms_hidden_fields_have_no_labels(console, admin, url):
+    """The revision, the previewed price and the CSRF token are carried, never shown."""
+    html = admin.get(url).get_data(as_text=True)
+    for name in ("expectedRevision", "pricePreviewed", "csrf_token"):
+        assert re.search(rf'<input[^>]*id="{name}"[^>]*type="hidden"', html), name
+        assert f'<label for="{name}"' not in html, name

@@ -291,6 +291,7 @@ def test_a_forbidden_page_is_styled_and_names_the_role(console, refused_page):
     assert answer.status == 403
     expect(page.locator("#forbidden")).to_contain_text("Lock")
     expect(page.locator("#needed-role")).to_have_text("admin")
+    expect(page.locator("#forbidden")).to_contain_text("editor@example.com, an editor.")
 
 
 def test_a_viewer_opening_an_edit_url_is_told_why(console, page):
