@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from jsonschema import Draft202012Validator, SchemaError
 
 from engine.errors import FunctionError
 from engine.values import Validator, v
-from functions import schemas, spec
+from functions import prices, schemas, spec
 from functions.spec import DURATION, MODEL_ID, QUALITY, REVISION  # noqa: F401 - re-exported
 
 # Every field a caller may set, with its validator. All are optional in a patch.
@@ -73,6 +75,24 @@ def _settle_price(config: dict, kind: str) -> None:
         raise FunctionError("INVALID_ARGUMENT", f"prices is required for {kind} models",
                             field="prices")
     config["pricingUnit"] = "second" if simple else None
+    if simple:
+        _check_multiplied_prices(config)
+
+
+def _check_multiplied_prices(config: dict) -> None:
+    """Each quality's price (costPerSecond x its multiplier, exact) must be a price the engine
+    can hold, as any price given directly: at most 20 significant digits."""
+    cost = Decimal(str(config["costPerSecond"]))
+    for quality, multiplier in (config.get("qualityMultipliers") or {}).items():
+        price = prices.decimal_string(prices.EXACT.multiply(cost, Decimal(str(multiplier))))
+        try:
+            prices.parse_price(price, "price")
+        except prices.PricingError:
+            raise FunctionError(
+                "INVALID_ARGUMENT", f"qualityMultipliers.{quality}: costPerSecond x "
+                f"{multiplier} is {price}, more than {prices.MAX_PRICE_DIGITS} significant "
+                "digits; prices are kept exact, so give the multiplier fewer digits",
+                field=f"qualityMultipliers.{quality}") from None
 
 
 def _settle_durations(config: dict, changed: set[str]) -> None:

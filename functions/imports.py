@@ -403,12 +403,12 @@ class Plan:
         model_id = entry["modelId"]
         states.permit(self.identity, states.CREATE, model_id)
         given = dict(entry["fields"])
-        if self.at is not None:
-            given["prices"] = scheduled(None, given["prices"], self.at)
         given["isActive"] = self.activate
         try:
+            if self.at is not None:
+                given["prices"] = scheduled(None, given["prices"], self.at)
             config = stored(fields.settle({**fields.DEFAULTS, **given}, set(given)))
-        except FunctionError as error:
+        except (FunctionError, prices.PricingError) as error:
             self._refuse(entry, f"cannot be created: {error.message}")
             return
         self.creates.append((model_id, config))
@@ -422,7 +422,12 @@ class Plan:
         wanted = dict(entry["fields"])
         old_schedule = schedule_of(before)
         if self.at is not None:
-            wanted["prices"] = scheduled(old_schedule, wanted["prices"], self.at)
+            try:
+                wanted["prices"] = scheduled(old_schedule, wanted["prices"], self.at)
+            except prices.PricingError as error:  # e.g. more entries than a schedule holds
+                self._refuse(entry, f"cannot be scheduled on {model_id}: "
+                                    f"{error.message.replace('schedule', 'its prices', 1)}")
+                return
             if wanted["prices"] is None:  # the price from `at` on is already the imported one
                 wanted.pop("prices")
         if "prices" in wanted and before["costPerSecond"] is not None:

@@ -84,8 +84,10 @@ only token units take tiers.
 
 ## Schedules and time of day
 
-A schedule is a list of entries `{"effectiveFrom": ms | null, "components": [...]}`, optionally
-with `"utcTime": {"start": "HH:MM[:SS]", "end": "HH:MM[:SS]"}` and `"options"`. The entries with
+A schedule is a list of at most 200 entries `{"effectiveFrom": ms | null, "components": [...]}`,
+optionally with `"utcTime": {"start": "HH:MM[:SS]", "end": "HH:MM[:SS]"}` and `"options"`.
+`effectiveFrom` is before the year 10000; a time with its offset ("2027-01-15T00:00:00Z") is
+read as its milliseconds. The entries with
 the latest `effectiveFrom <= at` (null: always) are in force; among them the first whose
 `utcTime` contains `at`'s UTC time of day replaces the whole component list, else the one
 without `utcTime` applies (each `effectiveFrom` has exactly one). A window contains `t` when
@@ -180,7 +182,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -188,9 +190,11 @@ from typing import Any
 DAY_MS = 86_400_000
 MAX_PRICE_DIGITS = 20
 MAX_COUNT_DIGITS = 10
+MAX_COUNT = 10**15  # of any unit in one request: a quote in USD stays a finite number
 # genai-prices' (and Python's default) precision: only non-terminating per-hour quotients use it.
 GENAI_PRECISION = 28
 EXACT_PRECISION = 60
+MAX_ENTRIES = 200  # entries of one schedule, on every path (an import's scheduling too)
 
 
 class PricingError(Exception):
@@ -386,6 +390,9 @@ def validate(schedule: Any) -> list[dict]:
     if not isinstance(schedule, list) or not schedule:
         raise PricingError("INVALID_PRICE", "a price schedule is a non-empty list of entries",
                            "schedule")
+    if len(schedule) > MAX_ENTRIES:
+        raise PricingError("INVALID_PRICE", f"schedule must have at most {MAX_ENTRIES} "
+                           f"entries, got {len(schedule)}", "schedule")
     entries = [_validate_entry(entry, f"schedule[{i}]") for i, entry in enumerate(schedule)]
     ordered = sorted(entries, key=lambda e: (_start(e), "utcTime" in e))
     seen: set[tuple] = set()
@@ -403,7 +410,8 @@ def validate(schedule: Any) -> list[dict]:
     return ordered
 
 
-YEAR_10000_MS = 253402300800000  # past what datetime can show (effectiveFrom has no bound)
+YEAR_10000_MS = 253402300800000  # effectiveFrom is before it: a moment datetime can show
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _since(start: int | None) -> str:
@@ -411,22 +419,35 @@ def _since(start: int | None) -> str:
     'from 2026-01-01T00:00:00Z (1767225600000)'."""
     if start is None:
         return "since always (effectiveFrom null)"
-    moment = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") \
-        if start < YEAR_10000_MS else "after the year 9999"
+    moment = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"from {moment} ({start})"
+
+
+def _effective_from(start: Any, path: str) -> int | None:
+    """An entry's start: null, milliseconds since the epoch, or an ISO 8601 time with its
+    offset ("2027-01-15T00:00:00Z"), read as milliseconds; from 1970 to the year 9999."""
+    if isinstance(start, str):
+        try:
+            moment = datetime.fromisoformat(start) if len(start) <= 40 else None
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None and moment.microsecond % 1000 == 0:
+            start = (moment - EPOCH) // timedelta(milliseconds=1)  # exact, unlike timestamp()
+    elif isinstance(start, float) and start.is_integer() and 0 <= start < 2**53:
+        start = int(start)  # a JSON number as some clients send it (the Python client: 1.0)
+    if start is None or (type(start) is int and 0 <= start < YEAR_10000_MS):
+        return start
+    raise PricingError("INVALID_PRICE", f"{path}.effectiveFrom must be null, milliseconds "
+                       "since the epoch, or a time with its offset such as "
+                       "\"2027-01-15T00:00:00Z\" (from 1970 to the year 9999)",
+                       f"{path}.effectiveFrom")
 
 
 def _validate_entry(entry: Any, path: str) -> dict:
     if not isinstance(entry, dict):
         raise PricingError("INVALID_PRICE", f"{path} must be an object", path)
     _refuse_unknown(entry, ENTRY_KEYS, path)
-    start = entry.get("effectiveFrom")
-    if isinstance(start, float) and start.is_integer() and 0 <= start < 2**53:
-        start = int(start)  # a JSON number as some clients send it (the Python client: 1.0)
-    if start is not None and (type(start) is not int or start < 0):
-        raise PricingError("INVALID_PRICE", f"{path}.effectiveFrom must be null or milliseconds "
-                           "since the epoch", f"{path}.effectiveFrom")
-    out: dict = {"effectiveFrom": start}
+    out: dict = {"effectiveFrom": _effective_from(entry.get("effectiveFrom"), path)}
     if "utcTime" in entry:
         out["utcTime"] = _validate_window(entry["utcTime"], f"{path}.utcTime")
     if "options" in entry:
@@ -721,6 +742,8 @@ def _count(value: Any, unit: Unit) -> Decimal:
                            field) from None
     if count < 0:
         raise PricingError("INVALID_ARGUMENT", f"{field} cannot be negative", field)
+    if count > MAX_COUNT:
+        raise PricingError("INVALID_ARGUMENT", f"{field} must be at most {MAX_COUNT:,}", field)
     if unit.whole and count != count.to_integral_value():
         raise PricingError("INVALID_ARGUMENT", f"{field} must be a whole number", field)
     if len(count.normalize(EXACT).as_tuple().digits) > MAX_COUNT_DIGITS and count != 0:

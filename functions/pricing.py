@@ -27,7 +27,8 @@ def schedule_of(model: Model) -> list[dict]:
     """The model's price schedule, whichever way it is stored."""
     if model.prices is not None:
         return model.prices
-    return prices.video_schedule(Decimal(model.cost_micros) / MICROS, model.quality_multipliers)
+    return priced(lambda: prices.video_schedule(Decimal(model.cost_micros) / MICROS,
+                                                model.quality_multipliers))
 
 
 def priced(work):

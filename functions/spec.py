@@ -81,12 +81,7 @@ URL = v.string(1, 2000, pattern=r"https?://\S+", hint="an http(s) URL")
 class Schedule(Validator):
     """A price schedule (functions/prices.py): checked and normalized by the pricing engine."""
 
-    MAX_ENTRIES = 200
-
     def check(self, value, path):
-        if isinstance(value, list) and len(value) > self.MAX_ENTRIES:
-            raise FunctionError("INVALID_ARGUMENT", f"{path} must have at most "
-                                f"{self.MAX_ENTRIES} entries", field=path)
         try:
             return prices.validate(value)
         except prices.PricingError as error:
@@ -98,7 +93,7 @@ class Schedule(Validator):
             raise FunctionError("INVALID_ARGUMENT", text, field=where) from None
 
     def schema(self):
-        return {"type": "array", "minItems": 1, "maxItems": self.MAX_ENTRIES,
+        return {"type": "array", "minItems": 1, "maxItems": prices.MAX_ENTRIES,
                 "items": {"type": "object"},
                 "description": "price schedule entries: {effectiveFrom, components, utcTime?, "
                                "options?} (README: Prices)"}

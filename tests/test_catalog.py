@@ -159,6 +159,28 @@ def test_update_checks_cross_field_rules(seeded, api):
     assert error(body)["field"] == "patch.isDefault"
 
 
+def test_a_quality_multiplier_must_give_a_price_the_engine_can_hold(seeded, api):
+    """costPerSecond x multiplier is a price: more than 20 significant digits is refused when
+    it is set, not found by every quote, list page and recommendation after."""
+    before = catalog_fingerprint(seeded)
+    body = api.mutation("models:updateModel", {"modelId": RAY, "patch": {
+        "costPerSecond": 0.123457, "qualityMultipliers": {"high": 1.2345678901234567}}})
+    assert error(body) == {"code": "INVALID_ARGUMENT", "field": "qualityMultipliers.high"}
+    assert body["errorMessage"] == (
+        "qualityMultipliers.high: costPerSecond x 1.2345678901234567 is "
+        "0.1524160480109715938119, more than 20 significant digits; prices are kept exact, "
+        "so give the multiplier fewer digits")
+    created = api.mutation("models:createModel", {
+        **NEW_MODEL, "qualityMultipliers": {"high": 1.2345678901234567}, "costPerSecond": 0.1})
+    assert created["status"] == "success"  # 0.12345678901234567: 17 digits
+    assert catalog_fingerprint(seeded) != before
+    assert api.value("query", "pricing:getCreditCost", {
+        "modelId": "acme/clip-1", "duration": 4, "quality": "high"})["usdExact"] == \
+        "0.49382715604938268"
+    assert api.value("query", "models:recommendModel", {
+        "contentType": "video", "usage": {"seconds": 5}})
+
+
 @pytest.mark.parametrize("date", ["2025-02-30", "2025-13-45", "0000-00-00", "abcd",
                                   "2025-1-05", "2025-01-05T00:00"])
 def test_a_deprecation_date_must_exist(seeded, api, date):
@@ -185,6 +207,50 @@ def test_a_refusal_names_the_field_once_and_shows_numbers_short(seeded, api):
     assert huge["errorMessage"] == "duration must be at most 3600, got 1e+308"
     far = api.query("pricing:quote", {"modelId": RAY, "usage": {"seconds": 5}, "at": 10**400})
     assert error(far)["field"] == "at" and len(far["errorMessage"]) < 120
+
+
+def test_a_count_too_large_to_price_is_refused_everywhere(seeded, api):
+    """One significant digit, but 10^400 tokens: refused as an argument, never an
+    overflowing total (a 500 for anyone, on every quote and recommendation)."""
+    api.value("mutation", "models:createModel", {
+        "modelId": "acme/chat-1", "name": "Acme Chat", "provider": "Acme",
+        "contentType": "chat", "isActive": True, "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": "2.5"}, {"unit": "output_tokens", "price": "10"}]}]})
+    for count in (10**400, 10**15 + 1, 1e300):
+        quoted = api.query("pricing:quote", {"modelId": "acme/chat-1",
+                                             "usage": {"inputTokens": count}})
+        assert error(quoted) == {"code": "INVALID_ARGUMENT", "field": "usage.inputTokens"}
+        assert quoted["errorMessage"] == \
+            "usage.inputTokens must be at most 1,000,000,000,000,000", count
+        recommended = api.query("models:recommendModel", {"contentType": "chat",
+                                                          "usage": {"inputTokens": count}})
+        assert recommended["status"] == "error", recommended
+    largest = api.value("query", "pricing:quote", {"modelId": "acme/chat-1",
+                                                   "usage": {"inputTokens": 10**15}})
+    assert largest["usdExact"] == "2500000000"
+
+
+@pytest.mark.parametrize("start", [1780272000000000, 10**400, "2027-01-15", "next week",
+                                   "2027-01-15T00:00:00.0005Z", "1969-12-31T23:59:59Z"])
+def test_a_price_starts_before_the_year_10000(seeded, api, start):
+    """A start in microseconds (year 58384) or past any clock is refused, not stored to break
+    every page and session that shows it."""
+    before = catalog_fingerprint(seeded)
+    body = api.mutation("models:updateModel", {"modelId": RAY, "patch": {"costPerSecond": None,
+        "prices": [{"effectiveFrom": None, "components": [{"unit": "second", "price": "0.2"}]},
+                   {"effectiveFrom": start, "components": [{"unit": "second", "price": "0.1"}]}]}})
+    assert error(body) == {"code": "INVALID_ARGUMENT", "field": "patch.prices[1].effectiveFrom"}
+    assert "2027-01-15T00:00:00Z" in body["errorMessage"]
+    assert catalog_fingerprint(seeded) == before
+
+
+def test_a_price_may_start_at_a_time_with_its_offset(seeded, api):
+    updated = api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {
+        "costPerSecond": None, "prices": [
+            {"effectiveFrom": None, "components": [{"unit": "second", "price": "0.2"}]},
+            {"effectiveFrom": "2027-01-15T01:00:00+01:00",
+             "components": [{"unit": "second", "price": "0.1"}]}]}})
+    assert [e["effectiveFrom"] for e in updated["prices"]] == [None, 1799971200000]
 
 
 def test_a_provider_is_found_whatever_its_case(seeded, api):

@@ -85,3 +85,18 @@ def test_readme_lists_every_transport_error_code():
     readme = (ROOT / "README.md").read_text()
     contract = readme.split("- Transport error:", 1)[1].split("\n- ", 1)[0]
     assert sorted(code for code in codes if f"`{code}`" not in contract) == []
+
+
+def test_the_readmes_price_examples_are_schedules_the_engine_takes():
+    """Each example in Prices is valid as written, and an ISO start is read as milliseconds."""
+    import json
+
+    from functions import prices
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Prices", 1)[1].split("\n## ", 1)[0]
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+    assert len(examples) == 4
+    starts = [entry["effectiveFrom"] for example in examples
+              for entry in prices.validate(example)]
+    assert set(starts) == {None, 1799971200000}  # 2027-01-15T00:00:00Z

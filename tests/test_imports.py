@@ -388,6 +388,30 @@ def test_scheduled_import_keeps_the_old_price_until_then(app):
     assert refused.value.data["field"] == "options.at"
 
 
+def test_a_scheduled_import_never_grows_a_schedule_past_its_limit(app):
+    """A schedule holds at most 200 entries on every path: an import that would add the
+    201st is reported, and the model keeps what it had (its export still applies)."""
+    converted = sources.convert("litellm", litellm_map())
+    apply(app, converted, activate=True)
+    now = quote(app, "openai/gpt-4o-test-2", {"inputTokens": 1})["at"]
+    full = [{"effectiveFrom": None if i == 0 else now + i * DAY, "components": [
+        {"unit": "input_tokens", "price": f"{1 + i}"}, {"unit": "output_tokens", "price": "9"}]}
+        for i in range(200)]
+    run_as_system(app, "models:updateModel", {"modelId": "openai/gpt-4o-test-2",
+                                              "patch": {"prices": full}})
+    changed = litellm_map(**{"openai/gpt-4o-test-2": {"input_cost_per_token": 6e-06}})
+    at = now + 300 * DAY
+    planned = plan(app, sources.convert("litellm", changed), at=at, overwriteLocalEdits=True)
+    refused = {item.get("modelId"): item["reasons"] for item in planned["notRepresentable"]}
+    assert refused["openai/gpt-4o-test-2"] == [
+        "cannot be scheduled on openai/gpt-4o-test-2: its prices must have at most 200 "
+        "entries, got 201"]
+    apply(app, sources.convert("litellm", changed), at=at, overwriteLocalEdits=True)
+    assert len(model(app, "openai/gpt-4o-test-2")["prices"]) == 200
+    catalog = run_as_system(app, "catalog:exportCatalog")
+    assert run_as_system(app, "catalog:planCatalog", {"catalog": catalog})["changed"] == []
+
+
 def test_a_simply_priced_video_model_moves_to_its_imported_schedule(seeded):
     data = {"ray-2-720p": {"litellm_provider": "luma", "mode": "video_generation",
                            "output_cost_per_second": 0.2}}
