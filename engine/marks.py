@@ -124,8 +124,9 @@ class Generation:
     reads the database, so whatever the caller stores in the dict is at least as new as them.
     """
 
-    def __init__(self, marks: Marks, *slots: str) -> None:
+    def __init__(self, marks: Marks, *slots: str, new: Callable[[], dict] = dict) -> None:
         self._marks = marks
+        self._new = new  # a generation's empty dict
         picked = itemgetter(*(SLOTS[slot] for slot in slots))
         self._pick = picked if len(slots) > 1 else lambda seen: (picked(seen),)
         self._held = _Held((), float("-inf"), None, {})
@@ -144,7 +145,7 @@ class Generation:
                         self._held = held._replace(at=now)
                     return self._held.values
         # Threads racing here each start a valid generation; whichever is kept, is kept whole.
-        fresh: dict = {}
+        fresh = self._new()
         self._held = _Held(now_seen, now, self._marks.commit_count(), fresh)
         return fresh
 

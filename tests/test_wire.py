@@ -275,6 +275,24 @@ def test_a_held_answer_is_the_answer_computed(seeded, client, make_token, reques
     assert chosen.headers["X-Request-Id"] == "req-7"
 
 
+def test_held_answers_are_bounded_in_bytes(seeded, client, held_for_a_minute, monkeypatch):
+    """Anyone can spell one request many ways (spaces): each spelling is held apart, so what a
+    generation holds is bounded in bytes as well as in count, and an answer past the bound is
+    still answered, computed afresh."""
+    from wire.http import Answers, call_route
+
+    body = b'{"path": "models:getActiveModels", "args": {}}'
+    size = len(client.post("/api/query", data=body, content_type="application/json").data)
+    monkeypatch.setattr(Answers, "LIMIT_BYTES", 3 * size)
+    answers = seeded.extensions["answers"]
+    spellings = [body[:-1] + b" " * i + b"}" for i in range(1, 7)]
+    for raw in spellings:
+        answered = client.post("/api/query", data=raw, content_type="application/json")
+        assert (answered.status_code, len(answered.data)) == (200, size)
+    held = [raw for raw in spellings if answers.held(*call_route("/api/query"), raw)]
+    assert held == spellings[:2]  # with the first spelling's answer: three answers' bytes
+
+
 def test_lines_logged_during_a_call_carry_its_request_id(seeded, client, monkeypatch):
     """What a call logs on the way (here the pipeline's own report of a bug) names the request
     it was logged in, though a call never has a Flask request context."""

@@ -125,10 +125,12 @@ class Answers:
     """
 
     LIMIT = 4096  # answers per generation
+    LIMIT_BYTES = 64 * 1024 * 1024  # of answers per generation: requests that differ only in
+    # their spelling (spaces, key order) are held apart, and an answer may be megabytes
     LARGEST_REQUEST = 4096  # bytes; larger requests are answered afresh
 
     def __init__(self, marks: Marks) -> None:
-        self._held = Generation(marks, "catalog", "stats")
+        self._held = Generation(marks, "catalog", "stats", new=_HeldAnswers)
 
     def held(self, kind: str | None, url_path: str | None, raw: bytes) -> Answer | None:
         """The answer held for exactly this request, if any."""
@@ -156,8 +158,22 @@ class Answers:
                 and len(raw) <= self.LARGEST_REQUEST):
             # A public query: its answer is the same for every caller until a mark moves. (A
             # call refused on the way, e.g. an internal function, raises and is never kept.)
-            return once(held, key, run, keep=lambda _: len(held) <= self.LIMIT)
+            return once(held, key, run, keep=partial(held.room, self.LIMIT, self.LIMIT_BYTES))
         return run()
+
+
+class _HeldAnswers(dict):
+    """A generation of held answers, and how many bytes they hold."""
+
+    size = 0
+
+    def room(self, count: int, size: int, answer: Answer) -> bool:
+        """Whether `answer` is kept: while the generation holds fewer than `count` answers
+        and `size` bytes (counted as kept; threads racing here may pass it by an answer)."""
+        if len(self) > count or self.size + len(answer.body) > size:
+            return False
+        self.size += len(answer.body)
+        return True
 
 
 def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answer:
