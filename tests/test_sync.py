@@ -3,7 +3,9 @@ limits, bounded subscriptions; and it runs a query again only when its result ca
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 
 import pytest
@@ -255,6 +257,18 @@ def test_hostile_numbers_and_nesting_end_in_a_fatal_error(seeded, session, messa
     live.send(message)
     answers = live.closed()
     assert answers and answers[-1]["type"] == "FatalError"
+    assert not errors_logged
+
+
+def test_a_timestamp_past_any_the_server_gives_ends_in_a_fatal_error(session, errors_logged):
+    """A client that claims to have seen 2^64 - 1 would overflow the next transition's ts."""
+    live = session()
+    live.send({"type": "Connect", "sessionId": "00000000-0000-0000-0000-000000000000",
+               "connectionCount": 1, "lastCloseReason": "x", "clientTs": 0,
+               "maxObservedTimestamp": base64.b64encode(struct.pack("<Q", 2**64 - 1)).decode()})
+    answers = live.closed()
+    assert answers[-1]["type"] == "FatalError"
+    assert "maxObservedTimestamp" in answers[-1]["error"]
     assert not errors_logged
 
 

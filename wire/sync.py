@@ -77,6 +77,9 @@ class SessionEnd(Exception):  # noqa: N818 - not an error: how a session ends
         self.code, self.reason, self.message = code, reason, message
 
 
+LAST_TS = 2**63 - 1  # the last a session may reach: its timestamps are nanoseconds
+
+
 def u64(ts: int) -> str:
     return base64.b64encode(struct.pack("<Q", ts)).decode()
 
@@ -394,6 +397,9 @@ class Session:
     def on_Connect(self, message: dict) -> None:
         self.connected = True
         observed = from_u64(message.get("maxObservedTimestamp"))
+        if observed is not None and observed > LAST_TS:
+            raise ProtocolError(f"maxObservedTimestamp {observed} is past any timestamp this "
+                                "server gives")
         if observed is not None:  # never answer from before what the client has seen
             self.promised = max(self.promised, observed)
 
