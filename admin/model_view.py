@@ -645,6 +645,10 @@ class CatalogModelView(SignedIn, ModelView):
         return redirect(back)
 
     def _set_active(self, model_ids: list[str], active: bool, extra: dict) -> None:
+        default = self._default()
+        if default is not None and default.model_id in model_ids:  # in the last batch: it may
+            # go off with the others, as in one call, only once no other model is left on
+            model_ids = [i for i in model_ids if i != default.model_id] + [default.model_id]
         changed, skipped = [], []
         for start in range(0, len(model_ids), BATCH):  # the mutation takes BATCH at a time
             result = run_or_flash("models:setModelsActive", {

@@ -257,3 +257,16 @@ def test_the_model_forms_hidden_fields_have_no_labels(console, admin, url):
     for name in ("expectedRevision", "pricePreviewed", "csrf_token"):
         assert re.search(rf'<input[^>]*id="{name}"[^>]*type="hidden"', html), name
         assert f'<label for="{name}"' not in html, name
+
+
+def test_disabling_in_batches_acts_as_one_call(seeded, admin, monkeypatch):
+    """The console sends setModelsActive a batch at a time: the default goes in the last one,
+    so disabling every model turns the default off too, as one call would, and not only when
+    it happens to come last."""
+    monkeypatch.setattr("admin.model_view.BATCH", 1)
+    run_as_system(seeded, "models:setDefaultModel", {"modelId": "google/veo-3"})  # the first
+    done = admin.post("/admin/models/bulk/disable/", follow_redirects=True, data={
+        "csrf_token": admin.token, "rowid": ["1", "2", "3"], "reason": "r"}).get_data(True)
+    assert "skipped" not in done, done
+    active = run_as_system(seeded, "models:getActiveModels")
+    assert active == []
