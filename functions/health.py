@@ -248,7 +248,8 @@ def getModelHealth(ctx: Context, modelId: str | None = None) -> dict | list[dict
     if modelId is not None:
         entry = models.cached(ctx, modelId)
         row = health_by_pk(ctx, [entry.pk]).get(entry.pk)
-        return health_document(modelId, row, effective(ctx.config, entry.model.health_policy))
+        return health_document(entry.model.model_id, row,
+                               effective(ctx.config, entry.model.health_policy))
     entries = [e for e in models.catalog(ctx).entries if not e.model.is_deprecated]
     rows = health_by_pk(ctx)
     return [health_document(e.model.model_id, rows.get(e.pk),

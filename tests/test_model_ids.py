@@ -77,6 +77,9 @@ def test_every_lookup_is_case_insensitive(seeded, api):
     quote = api.value("query", "pricing:getCreditCost",
                       {"modelId": upper, "duration": 5, "quality": "standard"})
     assert quote["modelId"] == RAY
+    assert api.value("query", "models:getModelHealth", {"modelId": upper})["modelId"] == RAY
+    assert api.value("query", "pricing:quote",
+                     {"modelId": upper, "usage": {"seconds": 5}})["modelId"] == RAY
     stats = api.value("mutation", "models:updateModelStats",
                       {"modelId": upper, "generationTime": 2, "success": True})
     assert stats["modelId"] == RAY and stats["totalGenerations"] == 1
