@@ -27,6 +27,9 @@ errorlog = "-"
 loglevel = _settings["loglevel"]
 # The app is created in each worker after fork: no database connection crosses a fork.
 preload_app = False
+# No `gunicornc` control socket: its default path is one per user, so every instance on a host
+# (the tests start several; a fleet may run two) would take it from the others.
+control_socket_disable = True
 
 
 def on_starting(server) -> None:
