@@ -25,13 +25,15 @@ from admin.access import SignedIn
 from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import FORM_GROUPS, CsrfForm, ModelForm
-from admin.labels import article, label, words
+from admin.labels import article, words
 from admin.numbers import number_or_text, whole_number
 from admin.reading import reader
 from db.schema import Model
 from engine.values import Boolean, Literal, String
 from functions import spec
 from functions.documents import config_of
+from functions.history import revert_patch
+from functions.models import encode_cursor
 from functions.pricing import schedule_of
 
 
@@ -249,6 +251,9 @@ def _listing(view, context, model, name) -> str:
     return ", ".join(str(x) for x in value) + suffix
 
 
+BY_ATTR = {f.attr: f for f in spec.FIELDS}
+
+
 class Hidden(rules.BaseRule):
     """A hidden field in a form's rules: its input alone (lib.render_field would give it a
     label, shown above the form's buttons)."""
@@ -318,6 +323,11 @@ class CatalogModelView(SignedIn, ModelView):
     # Prices have their own table on the details page.
     column_details_list = [f.attr for f in spec.FIELDS
                            if f.group not in ("prices", "state")] + ["revision"]
+
+    def fits(self, model: Model, attr: str) -> bool:
+        """Whether a details row applies to this model's kind (no durations for chat)."""
+        field = BY_ATTR.get(attr)
+        return field is None or field.fits(model.content_type)
 
     # -- who may do what (checked per request) ---------------------------------------------
 
@@ -776,20 +786,43 @@ class CatalogModelView(SignedIn, ModelView):
         args = {"modelId": model.model_id, "revision": revision}
         if request.form.get("reason"):
             args["reason"] = request.form["reason"]
-        run_or_flash("history:revertModel", args,
-                     f"{model.model_id} reverted to revision {revision}.")
+        was = model.revision
+        reverted = run_or_flash("history:revertModel", args)
+        if reverted is not None:
+            flash(f"{model.model_id} reverted to revision {revision}." if reverted["revision"]
+                  != was else f"{model.model_id} already matches revision {revision}: "
+                  "nothing was changed.", "success" if reverted["revision"] != was else "info")
         return redirect(back)
+
+    def _reverting(self, model, revision: int) -> list[tuple[str, str, str]] | None:
+        """What a revert to `revision` changes, as the history shows changes (None: the model
+        has no such revision)."""
+        try:
+            found = run("history:getModelHistory", {"modelId": model.model_id, "paginationOpts": {
+                "numItems": 1, "cursor": encode_cursor(revision + 1)}})["page"]
+        except RefusedError:
+            return None
+        if not found or found[0]["revision"] != revision:
+            return None
+        now = config_of(model)
+        return money.changes_shown([
+            {"field": name, "old": now[name], "new": value}
+            for name, value in revert_patch(found[0]["snapshot"]).items() if now[name] != value])
 
     def _confirm_revert(self, model, revision: int, back: str):
         if not self.can_write:
             return self.forbidden(self.write_scope, "Reverting a model")
-        later = [entry for entry in self.history(model)["page"] if entry["revision"] > revision]
-        fields = dict.fromkeys(label(change["field"]) for entry in later
-                               for change in entry.get("changes") or ())
+        changes = self._reverting(model, revision)
+        if changes is None:
+            flash(f"{model.model_id} has no revision {revision}.", "error")
+            return redirect(back)
+        if not changes:
+            flash(f"{model.model_id} already matches revision {revision}: there is nothing "
+                  "to revert.", "info")
+            return redirect(back)
         effects = [f"It is at revision {model.revision} now; the revert is saved as revision "
-                   f"{model.revision + 1}, so it can be undone too."]
-        if fields:
-            effects.append("These go back to what they were: " + ", ".join(fields) + ".")
+                   f"{model.revision + 1}, so it can be undone too. What goes back:",
+                   *(f"{what}: {old} → {new}" for what, old, new in changes)]
         return self.render(
             "catalog/confirm.html", question=f"Revert {model.name} to revision {revision}?",
             effects=effects, verb=REVERT, models=[model], shown=[model], back=back,

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from admin.labels import label
 from functions import prices
 
 PER = {1_000_000: "1M ", 1_000: "1K ", 1: "", 3_600: ""}
@@ -75,6 +76,21 @@ def condition(component: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in (component.get("when") or {}).items())
 
 
+def _in_force(entry: dict) -> str:
+    """When a schedule entry applies: "since always", "from 2027-01-15 00:00 UTC", and its
+    time-of-day window."""
+    start = entry.get("effectiveFrom")
+    when = "since always" if start is None else "from " + datetime.fromtimestamp(
+        start / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    window = entry.get("utcTime")
+    return when + (f", {window['start']}–{window['end']} UTC" if window else "")
+
+
+def _tiers(component: dict) -> list[str]:
+    return [f"above {t['start']:,} input tokens: {price(t['price'], component['unit'])}"
+            for t in component.get("tiers", [])]
+
+
 def schedule_rows(schedule: list[dict], now_ms: int) -> list[dict]:
     """The schedule as the details page lists it: each entry with when it applies (current,
     "from <date>", or a time-of-day window) and its components as money."""
@@ -82,26 +98,48 @@ def schedule_rows(schedule: list[dict], now_ms: int) -> list[dict]:
         current = prices.entry_at(schedule, now_ms)
     except prices.PricingError:  # nothing in force yet: every entry is scheduled
         current = None
-    rows = []
+    return [{
+        "when": _in_force(entry),
+        "current": entry is current,
+        "scheduled": entry.get("effectiveFrom") is not None and entry["effectiveFrom"] > now_ms,
+        "components": [{"price": price(c["price"], c["unit"]), "condition": condition(c),
+                        "tiers": _tiers(c)} for c in entry["components"]],
+    } for entry in schedule]
+
+
+def _priced(schedule: list[dict]) -> dict[str, str]:
+    """Each price of a schedule by what it prices ("output tokens, since always"), as money."""
+    points = {}
     for entry in schedule:
-        start = entry.get("effectiveFrom")
-        when = "since always" if start is None else "from " + datetime.fromtimestamp(
-            start / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        window = entry.get("utcTime")
-        if window:
-            when += f", {window['start']}–{window['end']} UTC"
-        rows.append({
-            "when": when,
-            "current": entry is current,
-            "scheduled": start is not None and start > now_ms,
-            "components": [{
-                "price": price(c["price"], c["unit"]),
-                "condition": condition(c),
-                "tiers": [f"above {t['start']:,} input tokens: {price(t['price'], c['unit'])}"
-                          for t in c.get("tiers", [])],
-            } for c in entry["components"]],
-        })
-    return rows
+        for c in entry["components"]:
+            what = ", ".join(filter(None, [
+                NAMES.get(c["unit"], c["unit"]).replace("_", " ") if c["unit"] != "second"
+                else "second", condition(c), _in_force(entry)]))
+            points[what] = "; ".join([price(c["price"], c["unit"]), *_tiers(c)])
+    return points
+
+
+EMPTY = (None, [], {})
+
+
+def changes_shown(changes: list[dict] | None) -> list[tuple[str, str, str]]:
+    """A history entry's changes as (what, old, new) in words: each price that changed on its
+    own line ("Prices, output tokens, since always: $10.00 → $12.00 / 1M output tokens"), and
+    nothing for a field that only went from one empty value to another (null → [])."""
+    shown = []
+    for change in changes or ():
+        name, old, new = change["field"], change["old"], change["new"]
+        if old in EMPTY and new in EMPTY:
+            continue
+        if name == "prices" and isinstance(old, list) and isinstance(new, list):
+            before, after = _priced(old), _priced(new)
+            shown += [(f"{label(name)}, {what}", before.get(what, "none"),
+                       after.get(what, "none"))
+                      for what in dict.fromkeys([*before, *after])
+                      if before.get(what) != after.get(what)]
+            continue
+        shown.append((label(name), field_value(name, old), field_value(name, new)))
+    return shown
 
 
 def field_value(field: str, value) -> str:

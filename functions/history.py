@@ -69,10 +69,15 @@ def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = 
             f"{modelId} has no revision {revision} (current revision: {model.revision})",
             field="revision",
         )
-    # A field the snapshot lacks did not exist then: it takes its default.
-    patch = {k: target.snapshot.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
-             if k in target.snapshot or k in fields.DEFAULTS}
+    patch = revert_patch(target.snapshot)
     with models.invariants(ctx):
         models.apply_patch(ctx, model, patch, "revert",
                            reason or f"revert to revision {revision}")
     return models.document(ctx, model)
+
+
+def revert_patch(snapshot: dict) -> dict:
+    """What a revert to a revision's snapshot sets: its editable fields (a field the snapshot
+    lacks did not exist then: it takes its default)."""
+    return {k: snapshot.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
+            if k in snapshot or k in fields.DEFAULTS}

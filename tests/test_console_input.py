@@ -270,3 +270,49 @@ def test_disabling_in_batches_acts_as_one_call(seeded, admin, monkeypatch):
     assert "skipped" not in done, done
     active = run_as_system(seeded, "models:getActiveModels")
     assert active == []
+
+
+def test_a_chat_models_details_show_its_fields_and_each_price_that_changed(seeded, admin):
+    """The history names the price that changed, old and new, not "2 entries → 2 entries";
+    the details list only the fields of its kind (no durations for chat)."""
+    entry = {"effectiveFrom": None, "components": [
+        {"unit": "input_tokens", "price": "2.5"}, {"unit": "output_tokens", "price": "10"}]}
+    chat = run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/chat-1", "name": "Acme Chat", "provider": "Acme",
+        "contentType": "chat", "prices": [entry]})
+    raised = {**entry, "components": [entry["components"][0],
+                                      {"unit": "output_tokens", "price": "12"}]}
+    run_as_system(seeded, "models:updateModel", {"modelId": "acme/chat-1", "patch": {"prices": [
+        raised, {"effectiveFrom": "2027-01-15T00:00:00Z",
+                 "components": [{"unit": "input_tokens", "price": "2"}]}]}})
+    page = page_text(admin.get(f"/admin/models/details/?id={chat['_id']}"))
+    history = page[page.index('id="history-table"'):]
+    changes = [re.sub(r"<[^>]+>", "", line).strip() for line in re.findall(
+        r"<div>(Prices.*?)</div>", history, re.S)]
+    assert changes == [
+        "Prices, output tokens, since always: $10.00 / 1M output tokens → "
+        "$12.00 / 1M output tokens",
+        "Prices, input tokens, from 2027-01-15 00:00 UTC: none → $2.00 / 1M input tokens"]
+    details = page[page.index('id="details-table"'):page.index('id="prices"')]
+    assert "Context window" in details and "Supported durations" not in details
+
+
+def test_a_revert_that_would_change_nothing_says_so(seeded, admin):
+    """A model already back at a revision's values (a rename undone by hand, the default moved
+    meanwhile): the confirmation says there is nothing to revert, and nothing is written."""
+    ray = "luma/ray-2-720p"
+    run_as_system(seeded, "models:updateModel", {"modelId": ray, "patch": {"name": "Renamed"}})
+    run_as_system(seeded, "models:updateModel", {"modelId": ray,
+                                                 "patch": {"name": "Luma Ray-2-720p"}})
+    run_as_system(seeded, "models:setDefaultModel", {"modelId": ray})
+    before = catalog_fingerprint(seeded)
+    asked = page_text(admin.get("/admin/models/revert/?id=2&revision=1", follow_redirects=True))
+    assert "luma/ray-2-720p already matches revision 1: there is nothing to revert." in asked
+    posted = page_text(admin.post("/admin/models/revert/", follow_redirects=True, data={
+        "csrf_token": admin.token, "id": "2", "revision": "1"}))
+    assert "already matches revision 1: nothing was changed." in posted
+    assert "reverted to revision 1" not in posted
+    assert catalog_fingerprint(seeded) == before
+    missing = page_text(admin.get("/admin/models/revert/?id=2&revision=99",
+                                  follow_redirects=True))
+    assert "luma/ray-2-720p has no revision 99." in missing

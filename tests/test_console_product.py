@@ -115,8 +115,8 @@ def test_revert_asks_first_and_says_what_goes_back(console, page, seeded):
     row(page, "luma/ray-2-720p").locator("a.model-name").click()
     page.locator("tr[data-revision='1'] .revert-link").click()
     expect(page.locator("#confirm-question")).to_have_text("Revert Ray Renamed to revision 1?")
-    expect(page.locator("#confirm-effects")).to_contain_text("These go back to what they "
-                                                             "were: Name.")
+    expect(page.locator("#confirm-effects")).to_contain_text(
+        'What goes back:Name: "Ray Renamed" → "Luma Ray-2-720p"')
     confirm(page, "the rename was a mistake")
     expect(page.locator("#model-title")).to_contain_text("Luma Ray-2-720p")
     expect(page.locator("#history-table")).to_contain_text("the rename was a mistake")
