@@ -159,6 +159,16 @@ class Window:
         return usage.BUCKETS[self.bucket]
 
     @property
+    def first(self) -> int:
+        """The start of the first bucket: figures are counted in whole buckets."""
+        return self.start - self.start % self.size
+
+    @property
+    def last(self) -> int:
+        """The end of the last bucket."""
+        return -(-self.end // self.size) * self.size
+
+    @property
     def label(self) -> str:
         if self.range_key:
             return RANGES[self.range_key][0]
@@ -210,10 +220,9 @@ def window_from(args, now: int) -> Window:
 def model_sums(window: Window) -> dict[int, dict]:
     """Every model's figures over the window: model pk -> generations, successes, success
     rate, p50/p95, credits (one grouped read; rates and times None without generations)."""
-    start = window.start - window.start % window.size
-    end = -(-window.end // window.size) * window.size
     out = {}
-    for row in usage.window_sums(reader(), window.size, start, end, by_model=True):
+    for row in usage.window_sums(reader(), window.size, window.first, window.last,
+                                 by_model=True):
         generations = int(row.generations or 0)
         histogram = [int(getattr(row, name) or 0) for name in HISTOGRAM]
         out[row.model_pk] = {

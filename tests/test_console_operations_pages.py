@@ -261,3 +261,18 @@ def test_an_empty_catalog_renders_every_operations_page(app, client):
     assert "No alerts." in text_of(client.get("/admin/alerts/"))
     usage = text_of(client.get("/admin/stats/?range=30d"))
     assert 'id="usage-chart"' in usage and "No data" in usage
+
+
+def test_a_window_counted_in_whole_buckets_says_which(console, client):
+    """By day, "the last 24 hours" counts whole UTC days: the page says which span it counted,
+    so figures from 26 hours ago are not read as the last day's."""
+    sign_in(client, "viewer")
+    body = text_of(client.get("/admin/stats/?range=24h&bucket=day"))
+    counted = re.search(r'id="window-counted">(\S+) 00:00:00 to (\S+) 00:00:00 UTC<', body)
+    assert counted, body[body.index('id="window-label"'):][:400]
+    first, last = (time.strptime(day, "%Y-%m-%d") for day in counted.groups())
+    assert time.mktime(last) - time.mktime(first) == 2 * 86400  # today and yesterday, whole
+    assert "counted in whole days" in body
+    exact = text_of(client.get("/admin/stats/?from=2026-01-01T00:00&to=2026-01-03T00:00"
+                               "&bucket=day"))
+    assert 'id="window-counted"' not in exact
