@@ -222,6 +222,22 @@ class Number(Validator):
         return out
 
 
+class Amount(Number):
+    """A number that may also be sent as a decimal string ("0.20", as prices are written):
+    read as the number it spells."""
+
+    DECIMAL = re.compile(r"\d{1,15}(\.\d{1,15})?")
+
+    def check(self, value, path):
+        if isinstance(value, str) and self.DECIMAL.fullmatch(value):
+            value = float(value)
+        return super().check(value, path)
+
+    def schema(self):
+        spelt = {"type": "string", "pattern": f"^(?:{self.DECIMAL.pattern})$"}
+        return {"anyOf": [super().schema(), spelt]}
+
+
 def _number(value: int | float) -> str:
     """A number as a message shows it: as sent, or in a dozen characters when longer (1e308
     as a whole number has 309 digits)."""
@@ -395,6 +411,7 @@ class _V:
     string = String
     date = Date
     number = Number
+    amount = Amount
     boolean = Boolean
     literal = Literal
     array = Array

@@ -350,3 +350,15 @@ def test_validate_model_capabilities(seeded, api):
     assert check("no/such", 5, "high")["code"] == "NOT_FOUND"
     api.value("mutation", "models:deleteModel", {"modelId": RAY})
     assert check(RAY, 5, "high")["code"] == "INACTIVE"
+
+
+def test_cost_per_second_may_be_written_as_prices_are(seeded, api):
+    """"0.20", a decimal string as every other price is written, is 0.20 USD a second; more
+    than 6 decimals is refused whichever way it is written."""
+    updated = api.value("mutation", "models:updateModel",
+                        {"modelId": RAY, "patch": {"costPerSecond": "0.20"}})
+    assert updated["costPerSecond"] == 0.2
+    for written in ("0.1234567", "1e-3", "-0.5", "0.2.0", ""):
+        body = api.mutation("models:updateModel",
+                            {"modelId": RAY, "patch": {"costPerSecond": written}})
+        assert error(body)["code"] == "INVALID_ARGUMENT", written
