@@ -142,7 +142,9 @@ class CatalogFileView(SignedIn, BaseView):
             return None, self.render("catalog/catalog_file.html", price_refusal=refusal,
                                      errors=errors_once(refusal), applying=applying,
                                      price_form=form), None
-        read = {"entries": converted.entries, "priced": converted.priced}
+        read = {"entries": converted.entries, "priced": converted.priced,
+                "models": len(converted.models),
+                "merged": sum(len(m["keys"]) for m in converted.models)}
         return plan, None, (form, read)
 
     @expose("/prices/plan", methods=("POST",))

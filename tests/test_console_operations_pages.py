@@ -276,3 +276,27 @@ def test_a_window_counted_in_whole_buckets_says_which(console, client):
     exact = text_of(client.get("/admin/stats/?from=2026-01-01T00:00&to=2026-01-03T00:00"
                                "&bucket=day"))
     assert 'id="window-counted"' not in exact
+
+
+def test_a_price_plan_says_how_many_models_its_entries_make(console, client):
+    """Keys that name one model (gpt-4o and openai/gpt-4o) are one model: the plan says how
+    many models the entries make, so its counts add up."""
+    from functions import sources
+
+    token = sign_in(client, "editor")
+    data = json.loads(DATA.read_text())
+    data["openai/gpt-4o-test"] = data["gpt-4o-test"]  # a second key for one model
+    converted = sources.convert("litellm", data)
+    plan = text_of(client.post("/admin/catalog_file/prices/plan", data=price_form(
+        token, file=(io.BytesIO(json.dumps(data).encode()), "map.json")),
+        content_type="multipart/form-data"))
+    shown = re.search(r'id="price-plan-models">([\d,]+) models from ([\d,]+) of them'
+                      r'( \(entries that name the same model are one model\))?<', plan)
+    assert shown, plan[plan.index('id="price-plan-source"'):][:600]
+    assert int(shown.group(1).replace(",", "")) == len(converted.models)
+    assert int(shown.group(2).replace(",", "")) == sum(len(m["keys"])
+                                                       for m in converted.models)
+    assert ["openai/gpt-4o-test", "gpt-4o-test"] in [m["keys"] for m in converted.models]
+    assert shown.group(3)
+    created = re.findall(r'<tr data-model="([^"]+)"', plan)
+    assert created.count("openai/gpt-4o-test") == 1
