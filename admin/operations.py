@@ -68,6 +68,9 @@ def details_url(pk: int) -> str:
 # -- the home page -------------------------------------------------------------------------
 
 
+RECENT_HISTORY = 20_000  # history entries the home page groups its latest changes from
+
+
 class HomeView(SignedIn, AdminIndexView):
     """The dashboard an operator opens first: what is failing, open alerts, the last 24 h,
     the default, models by state and the latest changes."""
@@ -100,11 +103,18 @@ class HomeView(SignedIn, AdminIndexView):
         return {"active": active, "inactive": inactive, "deleted": deleted}
 
     def changes(self, most: int = 10) -> list:
+        """The latest changes, one row per change of many models at once (an import, a bulk
+        action, a catalog file: one moment, actor, source, action and reason)."""
+        together = (ModelHistory.at, ModelHistory.actor, ModelHistory.source,
+                    ModelHistory.action, ModelHistory.reason)
+        recent = select(func.max(ModelHistory.id)).scalar_subquery() - RECENT_HISTORY
         return reader().execute(
-            select(ModelHistory.model_pk, ModelHistory.model_id, ModelHistory.revision,
-                   ModelHistory.action, ModelHistory.actor, ModelHistory.source,
-                   ModelHistory.at, ModelHistory.reason)
-            .order_by(ModelHistory.id.desc()).limit(most)).all()
+            select(*together, func.count().label("models"),
+                   func.min(ModelHistory.model_pk).label("model_pk"),
+                   func.min(ModelHistory.model_id).label("model_id"),
+                   func.max(ModelHistory.revision).label("revision"))
+            .where(ModelHistory.id > recent)
+            .group_by(*together).order_by(func.max(ModelHistory.id).desc()).limit(most)).all()
 
 
 def day_charts(now: int) -> dict:

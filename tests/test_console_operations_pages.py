@@ -300,3 +300,18 @@ def test_a_price_plan_says_how_many_models_its_entries_make(console, client):
     assert shown.group(3)
     created = re.findall(r'<tr data-model="([^"]+)"', plan)
     assert created.count("openai/gpt-4o-test") == 1
+
+
+def test_the_home_page_shows_a_change_of_many_models_as_one(console, client):
+    """An import or a bulk action is one line of the latest changes, not a screenful."""
+    run_as_system(console, "models:setModelsActive", {
+        "isActive": False, "modelIds": ["google/veo-3", "luma/ray-2-720p"], "reason": "tidy"})
+    run_as_system(console, "models:updateModel", {"modelId": "google/veo-3",
+                                                  "patch": {"name": "Veo"}})
+    sign_in(client, "viewer")
+    body = text_of(client.get("/admin/"))
+    rows = re.findall(r"<tr><td>.*?</tr>", body[body.index('id="latest-changes"'):], re.S)
+    text = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in rows]
+    assert "google/veo-3 update (revision" in text[0]
+    assert "2 models disable (" in text[1], text[1]
+    assert text[1].endswith("tidy")
