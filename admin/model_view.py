@@ -585,6 +585,10 @@ class CatalogModelView(SignedIn, ModelView):
         verb, models, fields, refused = self._checked(what, request.args, back)
         if refused is not None:
             return refused
+        if what == "delete" and all(m.is_default for m in models):  # nothing it could do
+            flash(f"{models[0].model_id} is the default: it cannot be deleted (set another "
+                  "default first).", "warning")
+            return redirect(back)
         question, effects = consequences(what, models, self._default())
         list_args = {k: v for k, v in request.args.items(multi=True)
                      if k == "search" or k.startswith("flt")} if "matching" in fields else {}
@@ -648,6 +652,7 @@ class CatalogModelView(SignedIn, ModelView):
             if copy:  # the id as the catalog spells it (functions/ids.py)
                 flash(f"{model_id} duplicated as {copy['modelId']} (inactive).", "success")
                 return redirect(self.get_url(".details_view", id=copy["_id"]))
+            return redirect(self.get_url(".details_view", id=model.id, url=back))  # try again
         elif verb in VERBS:
             self._do(verb, [model_id], request.form.get("reason", "").strip())
         else:

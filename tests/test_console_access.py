@@ -260,6 +260,7 @@ def test_console_ids_follow_the_id_rule(console, client):
     taken = client.post("/admin/models/row-action/duplicate/", data={
         "csrf_token": token, "id": "2", "newModelId": "Google/Veo-3"}, follow_redirects=True)
     assert "already exists" in taken.get_data(as_text=True)
+    assert 'id="duplicate-form"' in taken.get_data(as_text=True)  # back on the model, to retry
     created = client.post("/admin/models/new/", data={
         "csrf_token": token, "modelId": "luma/ray-2-720p.", "name": "X", "provider": "X",
         "costPerSecond": "0.1", "supportedDurations": "5", "supportedQualities": "standard"})

@@ -316,3 +316,12 @@ def test_a_revert_that_would_change_nothing_says_so(seeded, admin):
     missing = page_text(admin.get("/admin/models/revert/?id=2&revision=99",
                                   follow_redirects=True))
     assert "luma/ray-2-720p has no revision 99." in missing
+
+
+def test_deleting_the_default_is_not_offered(seeded, admin):
+    """Its confirmation would offer a button that can only fail: it says why instead."""
+    default = run_as_system(seeded, "models:getDefaultModel")
+    page = page_text(admin.get(f"/admin/models/confirm/delete/?rowid={default['_id']}",
+                               follow_redirects=True))
+    assert f"{default['modelId']} is the default: it cannot be deleted" in page
+    assert 'id="confirm-form"' not in page
