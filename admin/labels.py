@@ -29,6 +29,8 @@ def _spelled(found: re.Match) -> str:
     prefix, name, rest = found.groups()
     if name.islower() and not (prefix or rest or found.start() == 0):
         return found.group(0)  # a plain word in prose ("a name"), not a field
+    if name in ("usage", "options") and rest and rest.count(".") == 1:
+        return words(rest[1:])  # usage.cacheReadTokens -> "Cache read tokens"
     item = re.fullmatch(r"\[(\d+)\]", rest or "")
     if item:
         return f"{LABELS[name]} (item {int(item.group(1)) + 1})"

@@ -723,6 +723,10 @@ class CatalogModelView(SignedIn, ModelView):
         """What the price calculator asks for: a video model's durations and qualities, or the
         usage counts and options its price in force takes."""
         usage, options = money.calculator_inputs(schedule_of(model), now_ms())
+        if model.supported_qualities:  # every quality it lists, priced by name or by default
+            priced = options.get("quality", [])
+            options["quality"] = [*model.supported_qualities,
+                                  *(q for q in priced if q not in model.supported_qualities)]
         return {"video": model.content_type == "video" and model.prices is None,
                 "usage": usage, "options": options}
 
@@ -745,8 +749,10 @@ class CatalogModelView(SignedIn, ModelView):
                                            "options": options})
         except RefusedError as refusal:
             return {"error": refusal.message}
+        cached = any(line["unit"].startswith("cache_") for line in answer["lines"])
         lines = [f"{line['quantity']:,} × {money.price(line['unitPrice'], line['unit'])}"
-                 f" = {money.usd(line['usdExact'])}" for line in answer["lines"]]
+                 + (" (not cached)" if cached and line["unit"] == "input_tokens" else "")
+                 + f" = {money.usd(line['usdExact'])}" for line in answer["lines"]]
         return {"quote": answer, "lines": lines, "usd": money.usd(answer["usdExact"])}
 
     def _video_quote(self, model) -> dict:

@@ -325,3 +325,33 @@ def test_deleting_the_default_is_not_offered(seeded, admin):
                                follow_redirects=True))
     assert f"{default['modelId']} is the default: it cannot be deleted" in page
     assert 'id="confirm-form"' not in page
+
+
+def test_the_calculator_offers_every_quality_a_model_lists(seeded, admin):
+    """An image model priced per image, hd dearer: standard is priced by the component without
+    a condition, and is offered (and quoted) by name too."""
+    image = run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/image-1", "name": "Acme Image", "provider": "Acme",
+        "contentType": "image", "supportedQualities": ["standard", "hd"], "prices": [{
+            "effectiveFrom": None, "components": [
+                {"unit": "image", "price": "0.04"},
+                {"unit": "image", "price": "0.08", "when": {"quality": "hd"}}]}]})
+    url = f"/admin/models/details/?id={image['_id']}"
+    page = page_text(admin.get(url))
+    select = page[page.index('id="option-quality"'):].split("</select>")[0]
+    assert re.findall(r'<option value="([^"]*)"', select) == ["", "standard", "hd"]
+    quoted = page_text(admin.get(f"{url}&calculate=1&images=2&quality=standard"))
+    assert "$0.080" in quoted[quoted.index('id="quote"'):][:600]
+
+
+def test_a_cached_quote_says_which_input_is_not_cached(seeded, admin):
+    chat = run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/chat-2", "name": "Acme Chat", "provider": "Acme", "contentType": "chat",
+        "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": "5"}, {"unit": "cache_read_tokens", "price": "0.5"},
+            {"unit": "output_tokens", "price": "15"}]}]})
+    url = f"/admin/models/details/?id={chat['_id']}&calculate=1"
+    quoted = page_text(admin.get(f"{url}&inputTokens=300000&cacheReadTokens=100000"))
+    assert "200,000 × $5.00 / 1M input tokens (not cached) = $1.00" in quoted
+    refused = page_text(admin.get(f"{url}&inputTokens=10&cacheReadTokens=100"))
+    assert "Cache read tokens (100) cannot exceed Input tokens (10)" in refused
