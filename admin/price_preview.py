@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import current_app
@@ -75,7 +76,18 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
     if new.get("contentType") == "video" and new.get("prices") is None:
         options = {"quality": list(new.get("supportedQualities") or [])}
     variants = [{}] + [{key: value} for key, values in options.items() for value in values]
-    return [{"request": _described(usage) + "".join(f", {k} {v}" for k, v in variant.items()),
-             "old": _usd(before, usage, variant, now_ms) if before else "—",
-             "new": _usd(after, usage, variant, now_ms)}
-            for variant in variants]
+    # and at each scheduled change of the new price (its entries replace whole lists)
+    later = sorted({e["effectiveFrom"] for e in after
+                    if e["effectiveFrom"] is not None and e["effectiveFrom"] > now_ms})
+    return [{"request": (f"From {_when(at)}: " if at != now_ms else "") + _described(usage)
+             + "".join(f", {k} {v}" for k, v in variant.items()),
+             "old": _usd(before, usage, variant, at) if before else "—",
+             "new": _usd(after, usage, variant, at)}
+            for at in [now_ms, *later[:MOST_SCHEDULED]] for variant in variants]
+
+
+MOST_SCHEDULED = 3  # scheduled changes previewed
+
+
+def _when(at: int) -> str:
+    return datetime.fromtimestamp(at / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -355,3 +355,25 @@ def test_a_cached_quote_says_which_input_is_not_cached(seeded, admin):
     assert "200,000 × $5.00 / 1M input tokens (not cached) = $1.00" in quoted
     refused = page_text(admin.get(f"{url}&inputTokens=10&cacheReadTokens=100"))
     assert "Cache read tokens (100) cannot exceed Input tokens (10)" in refused
+
+
+def test_the_price_preview_shows_each_scheduled_change(app):
+    """A future entry replaces the whole component list: the preview quotes the request at
+    that moment too, so an hd price that the entry leaves out shows as the price it falls to."""
+    from admin.price_preview import preview
+
+    now = 1_790_000_000_000
+    entry = {"effectiveFrom": None, "components": [
+        {"unit": "image", "price": "0.04"},
+        {"unit": "image", "price": "0.08", "when": {"quality": "hd"}}]}
+    old = {"contentType": "image", "prices": [entry]}
+    new = {"contentType": "image", "prices": [entry, {
+        "effectiveFrom": "2027-01-15T00:00:00Z", "components": [
+            {"unit": "image", "price": "0.05"}]}]}
+    with app.app_context():
+        rows = preview(old, new, now)
+    assert [(r["request"], r["old"], r["new"]) for r in rows] == [
+        ("1 image(s)", "$0.040", "$0.040"),
+        ("1 image(s), quality hd", "$0.080", "$0.080"),
+        ("From 2027-01-15 00:00 UTC: 1 image(s)", "$0.040", "$0.050"),
+        ("From 2027-01-15 00:00 UTC: 1 image(s), quality hd", "$0.080", "$0.050")]
