@@ -35,6 +35,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     bindparam,
+    case,
     delete,
     func,
     literal_column,
@@ -74,6 +75,18 @@ ERROR_CODE = v.string(1, 64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]*",
 CREDITS = v.int(0, 10**12)
 USAGE = usage_buckets
 STATS = ModelStats.__table__
+
+
+# Sums of times and credits stop at the largest number a column holds rather than fail: a
+# day of generations of 86,400 s each (the most one may take), recorded as fast as the rate
+# limit lets one token, passes 2^63 microseconds in under an hour. Counts cannot get there.
+LARGEST = 2**63 - 1
+
+
+def saturated(total, added):
+    """total + added, or LARGEST past it (in SQL; `added` is never negative)."""
+    largest = literal_column(str(LARGEST), BigInteger)  # in the SQL: statements are compiled
+    return case((total > largest - added, largest), else_=total + added)  # once, bound by name
 
 
 def latency_bucket(micros: int) -> int:
@@ -204,7 +217,8 @@ class Bucket:
 
     def parameters(self, prefix: str, cap: int) -> dict:
         out = {f"{prefix}g": self.generations, f"{prefix}s": self.successes,
-               f"{prefix}t": self.time_micros, f"{prefix}c": self.credits,
+               f"{prefix}t": min(self.time_micros, LARGEST),
+               f"{prefix}c": min(self.credits, LARGEST),
                f"{prefix}e": json.dumps(capped(self.errors, cap)) if self.errors else None}
         out.update((f"{prefix}{name}", count) for name, count in zip(HISTOGRAM, self.histogram,
                                                                      strict=True))
@@ -363,7 +377,8 @@ def _build(dialect: str, kind: str, models_: int, rows: int, cap: int):
             "total_generations": STATS.c.total_generations + new.excluded.total_generations,
             "successful_generations":
                 STATS.c.successful_generations + new.excluded.successful_generations,
-            "total_time_micros": STATS.c.total_time_micros + new.excluded.total_time_micros,
+            "total_time_micros": saturated(STATS.c.total_time_micros,
+                                           new.excluded.total_time_micros),
             "updated_at": new.excluded.updated_at,
         }).returning(STATS.c.model_pk, STATS.c.total_generations,
                      STATS.c.successful_generations, STATS.c.total_time_micros)
@@ -378,7 +393,9 @@ def _build(dialect: str, kind: str, models_: int, rows: int, cap: int):
              **{name: bindparam(f"u{j}{name}") for name in HISTOGRAM}}
             for j in range(rows)])
         added = {name: USAGE.c[name] + new.excluded[name]
-                 for name in ("generations", "successes", "time_micros", "credits", *HISTOGRAM)}
+                 for name in ("generations", "successes", *HISTOGRAM)}
+        added.update((name, saturated(USAGE.c[name], new.excluded[name]))
+                     for name in ("time_micros", "credits"))
         added["errors"] = literal_column(MERGE_ERRORS[dialect].format(cap=int(cap)))
         usage = new.on_conflict_do_update(
             index_elements=[USAGE.c.model_pk, USAGE.c.size, USAGE.c.start], set_=added)

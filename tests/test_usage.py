@@ -320,3 +320,33 @@ def test_recordings_are_exact_under_concurrency(seeded, gunicorn, make_token):
         recorded = conn.scalar(select(func.sum(usage_buckets.c.generations)))
     engine.dispose()
     assert recorded == len(direct) + len(events)
+
+
+def test_sums_of_times_and_credits_stop_at_the_largest_a_column_holds(seeded):
+    """Generations of 86,400 s each, recorded as fast as the rate limit allows, pass 2^63
+    microseconds within an hour: the sums saturate rather than fail every later recording
+    of that model (PostgreSQL) or the roll-up."""
+    from functions.usage import LARGEST, STATS
+
+    first = NOW - 46 * HOUR - NOW % HOUR
+    run(seeded, "models:recordGenerations", {"events": [
+        event(RAY, 86400, at=first, credits=10**12),
+        event(RAY, 86400, at=first + MINUTE, credits=10**12)]})
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(usage_buckets.update().values(time_micros=LARGEST - 5,
+                                                   credits=LARGEST - 5))
+        conn.execute(STATS.update().values(total_time_micros=LARGEST - 5))
+    answer = run(seeded, "models:updateModelStats", {"modelId": RAY, "generationTime": 86400,
+                                                     "success": True, "credits": 10**12},
+                 now=first)
+    assert answer["totalGenerations"] == 3
+    moved = run(seeded, "usage:rollUp", {}, now=NOW + 30 * HOUR)
+    assert moved["minutes"] == 2
+    with engine.connect() as conn:
+        totals = conn.execute(select(STATS.c.total_time_micros)).scalars().all()
+        assert sorted(totals) == [LARGEST - 5, LARGEST - 5, LARGEST]  # Ray's, and two others
+        (hour,) = conn.execute(select(usage_buckets)).all()
+    engine.dispose()
+    assert (hour.size, hour.generations, hour.time_micros, hour.credits) == (
+        3600, 3, LARGEST, LARGEST)
