@@ -22,7 +22,7 @@ def require_video(model: Model) -> None:
 
 
 def check_quality(model: Model, quality: str) -> None:
-    """A video model priced by `prices` that lists no qualities takes any (its price decides)."""
+    """A model priced by `prices` that lists no qualities takes any (its price decides)."""
     if not model.supported_qualities and model.prices is not None:
         return
     if quality not in model.supported_qualities:

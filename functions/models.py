@@ -111,8 +111,10 @@ def getModelStats(ctx: Context) -> list[dict]:
     ]
 
 
-@query({"modelId": ids.MODEL_REF, "duration": fields.DURATION, "quality": v.string(1, 100)})
-def validateModelCapabilities(ctx: Context, modelId: str, duration: int, quality: str) -> dict:
+@query({"modelId": ids.MODEL_REF, "duration": v.optional(fields.DURATION),
+        "quality": v.string(1, 100)})
+def validateModelCapabilities(ctx: Context, modelId: str, quality: str,
+                              duration: int | None = None) -> dict:
     """Whether a generation request fits the model: {valid} or {valid: false, reason, code}."""
     entry = catalog(ctx).find(modelId)
     if entry is None:
@@ -120,7 +122,10 @@ def validateModelCapabilities(ctx: Context, modelId: str, duration: int, quality
     try:
         resolve_request(entry.model, duration, quality)
     except FunctionError as error:
-        return {"valid": False, "code": error.code, "reason": error.message}
+        answer = {"valid": False, "code": error.code, "reason": error.message}
+        if "supported" in error.data:  # what it does take, as the error data lists it
+            answer["supported"] = error.data["supported"]
+        return answer
     return {"valid": True}
 
 

@@ -101,9 +101,10 @@ window opens or closes, a day starts for windows with days), for re-running live
 ## Quotes, rounding, credits
 
 `quote(schedule, usage, options, at, credits_per_usd)` answers `{at, lines: [{unit, quantity,
-unitPrice, usdExact}], usd, usdExact, credits}`: a line per unit with a non-zero quantity, in
-component order; `quantity` is the count paid at that unit once narrower units are taken out (an
-int, or a decimal string for fractional seconds); `unitPrice` the price applied (after tiers);
+unitPrice, per, usdExact}], usd, usdExact, credits}`: a line per unit with a non-zero quantity,
+in component order; `quantity` is the count paid at that unit once narrower units are taken out
+(an int, or a decimal string for fractional seconds); `unitPrice` the price applied (after
+tiers), for `per` of the unit's usage (1,000,000 tokens, 1,000 characters, 3,600 seconds);
 `usdExact` = unitPrice x quantity / per. Nothing is rounded: prices have at most 20 significant
 digits and counts at most 10, so every product and sum is exact (computed at 60 digits). The
 one exception: a per-hour price whose quotient by 3,600 does not terminate is cut at 28
@@ -860,7 +861,7 @@ def _line(unit: Unit, unit_price: str, quantity: Decimal, genai: Context) -> tup
                                "price exactly", f"usage.{unit.usage}") from None
         cut = False
     shown = int(quantity) if quantity == quantity.to_integral_value() else decimal_string(quantity)
-    return {"unit": unit.name, "quantity": shown, "unitPrice": unit_price,
+    return {"unit": unit.name, "quantity": shown, "unitPrice": unit_price, "per": unit.per,
             "usdExact": decimal_string(amount), "_amount": amount}, cut
 
 

@@ -82,9 +82,9 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
     model = models.cached(ctx, modelId).model
     require_active(model)
     options = options or {}
-    if model.content_type == "video":  # what the model can do, as getCreditCost checks it
-        if "quality" in options:
-            check_quality(model, options["quality"])
+    if "quality" in options and (model.content_type == "video" or model.supported_qualities):
+        check_quality(model, options["quality"])  # what it can do, as getCreditCost checks
+    if model.content_type == "video":
         if "seconds" in usage:
             seconds = usage["seconds"]
             if not isinstance(seconds, int):

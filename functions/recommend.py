@@ -1,9 +1,10 @@
 """models:recommendModel - the best model that can do a request, priced by the one engine.
 
 Candidates are the active models of the requested content type. Each is left out, with the
-reason, when it cannot take the request (what `pricing:quote` refuses: a quality or duration
-it lacks, a usage or option it has no price for), when its health is `failing`, or when its
-quote is above `maxCredits`. The rest are ranked by the preference:
+reason, when it cannot take the request (its context window is smaller than the request's
+input and output tokens; what `pricing:quote` refuses: a quality or duration it lacks, a usage
+or option it has no price for), when its health is `failing`, or when its quote is above
+`maxCredits`. The rest are ranked by the preference:
 
 - `cheapest` (the default): by exact USD, then health, then speed;
 - `fastest`: by p50 generation time over the health window (a model without data by its
@@ -18,7 +19,7 @@ holds until that price changes.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from engine.errors import FunctionError
 from engine.runtime import Context, query
@@ -52,6 +53,26 @@ def _rank(prefer: str, quote: dict, doc: dict, model) -> tuple:
     if prefer == "reliable":
         return _reliability(doc), state, price, model.model_id
     return price, state, _speed(doc, model), model.model_id
+
+
+def _past_context(model, usage: dict) -> str | None:
+    """Why a request's tokens do not fit the model's context window, if they do not (a quote
+    prices what happened whatever the window; a recommendation is for what may happen)."""
+    window = model.context_window
+    if window is None:
+        return None
+    tokens = Decimal(0)
+    for key in CONTEXT_TOKENS:
+        try:
+            tokens += Decimal(str(usage.get(key) or 0))
+        except InvalidOperation:
+            pass  # not a count: the quote refuses it
+    if tokens <= window:
+        return None
+    return f"its context window holds {window:,} tokens; the request has {tokens:,.0f}"
+
+
+CONTEXT_TOKENS = ("inputTokens", "outputTokens")  # inputTokens counts the cached ones too
 
 
 def _credits(count: int) -> str:
@@ -91,6 +112,11 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
                              "reason": f"its health is failing (success rate "
                                        f"{doc['successRate']:.1f}% of {doc['generations']} "
                                        f"generations over {doc['windowSeconds'] // 60} min)"})
+            continue
+        too_long = _past_context(model, usage)
+        if too_long:
+            left_out.append({"modelId": model.model_id, "code": "CONTEXT_TOO_SMALL",
+                             "reason": too_long})
             continue
         try:
             quote = pricing.quote(ctx, modelId=model.model_id, usage=usage, options=options)

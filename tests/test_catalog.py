@@ -347,6 +347,11 @@ def test_validate_model_capabilities(seeded, api):
     assert wrong["valid"] is False and "5 s, 9 s" in wrong["reason"]
     assert check(VEO, 5, "high")["code"] == "UNSUPPORTED_DURATION"
     assert check(RAY, 5, "4k")["code"] == "UNSUPPORTED_QUALITY"
+    assert check(RAY, 5, "4k")["supported"] == ["standard", "high", "ultra"]
+    assert check(RAY, 7, "high")["supported"] == [5, 9]
+    fixed = api.value("query", "models:validateModelCapabilities",
+                      {"modelId": VEO, "quality": "high"})  # Veo always runs 8 s
+    assert fixed == {"valid": True}
     assert check("no/such", 5, "high")["code"] == "NOT_FOUND"
     api.value("mutation", "models:deleteModel", {"modelId": RAY})
     assert check(RAY, 5, "high")["code"] == "INACTIVE"

@@ -22,6 +22,7 @@ from functions.prices import (
 )
 
 HUNDRED = Decimal(100)
+M = 1_000_000  # a token price's `per`
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
@@ -120,13 +121,14 @@ def test_a_chat_quote_pays_cached_tokens_at_the_cache_rate_and_the_rest_at_input
     assert answer == {
         "at": T0,
         "lines": [
-            {"unit": "input_tokens", "quantity": 5_000, "unitPrice": "1.25",
+            {"unit": "input_tokens", "quantity": 5_000, "unitPrice": "1.25", "per": M,
              "usdExact": "0.00625"},
-            {"unit": "cache_read_tokens", "quantity": 4_000, "unitPrice": "0.125",
+            {"unit": "cache_read_tokens", "quantity": 4_000, "unitPrice": "0.125", "per": M,
              "usdExact": "0.0005"},
-            {"unit": "cache_write_tokens", "quantity": 1_000, "unitPrice": "1.625",
+            {"unit": "cache_write_tokens", "quantity": 1_000, "unitPrice": "1.625", "per": M,
              "usdExact": "0.001625"},
-            {"unit": "output_tokens", "quantity": 500, "unitPrice": "10", "usdExact": "0.005"},
+            {"unit": "output_tokens", "quantity": 500, "unitPrice": "10", "per": M,
+             "usdExact": "0.005"},
         ],
         "usd": 0.013375, "usdExact": "0.013375", "credits": 2}
     assert json.loads(json.dumps(answer)) == answer
@@ -149,7 +151,7 @@ def test_a_narrow_count_without_a_price_is_paid_at_the_broader_rate():
     answer = quote(schedule, {"inputTokens": 1_000, "cacheReadTokens": 600,
                               "inputAudioTokens": 100, "outputTokens": 0}, None, T0, HUNDRED)
     assert answer["lines"] == [{"unit": "input_tokens", "quantity": 1_000, "unitPrice": "3",
-                                "usdExact": "0.003"}]
+                                "per": M, "usdExact": "0.003"}]
 
 
 def test_overlapping_narrow_units_are_paid_once():
@@ -171,7 +173,7 @@ def test_per_request_and_per_1k_character_prices():
                              c("output_tokens", "1"))])
     answer = quote(search, {"inputTokens": 0}, {}, T0, HUNDRED)  # one request when omitted
     assert answer["lines"] == [{"unit": "request", "quantity": 1, "unitPrice": "0.005",
-                                "usdExact": "0.005"}]
+                                "per": 1, "usdExact": "0.005"}]
     assert quote(search, {"requests": 3}, {}, T0, HUNDRED)["usdExact"] == "0.015"
 
 

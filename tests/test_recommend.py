@@ -85,3 +85,39 @@ def test_failing_models_are_left_out_and_preferences_rank(seeded, api):
     api.value("mutation", "models:updateModel",
               {"modelId": "acme/chat-cheap", "patch": {"isActive": False}})
     assert api.value("query", "models:recommendModel", request)["modelId"] == "acme/chat-sure"
+
+
+def test_a_model_is_recommended_only_for_what_it_can_do(seeded, api):
+    """A chat model whose context window the request overflows, and an image model asked for a
+    quality it does not list, are left out, saying why; the quote refuses that quality too."""
+    small = {**chat_model("acme/small", "1", "2"), "contextWindow": 8000}
+    api.value("mutation", "models:createModel", small)
+    api.value("mutation", "models:createModel", chat_model("acme/large", "3", "6"))
+    usage = {"inputTokens": 7000, "outputTokens": 2000}
+    chosen = api.value("query", "models:recommendModel", {"contentType": "chat", "usage": usage})
+    assert chosen["modelId"] == "acme/large"
+    body = api.query("models:recommendModel", {"contentType": "chat", "usage": usage,
+                                                 "maxCredits": 1})
+    why = {c["modelId"]: c for c in body["errorData"]["candidates"]}
+    assert why["acme/small"] == {
+        "modelId": "acme/small", "code": "CONTEXT_TOO_SMALL",
+        "reason": "its context window holds 8,000 tokens; the request has 9,000"}
+    fits = api.value("query", "models:recommendModel",
+                     {"contentType": "chat", "usage": {"inputTokens": "7000"}})
+    assert fits["modelId"] == "acme/small"  # a count written as a string counts too
+    api.value("mutation", "models:createModel", {
+        **CHAT, "modelId": "acme/image", "name": "Image", "contentType": "image",
+        "supportedQualities": ["standard", "hd"], "prices": [{"effectiveFrom": None,
+            "components": [{"unit": "image", "price": "0.04"},
+                           {"unit": "image", "price": "0.08", "when": {"quality": "hd"}}]}]})
+    ultra = {"contentType": "image", "usage": {"images": 1}, "options": {"quality": "ultra"}}
+    refused = api.query("models:recommendModel", ultra)
+    assert [c["code"] for c in refused["errorData"]["candidates"]] == ["UNSUPPORTED_QUALITY"]
+    quoted = api.query("pricing:quote", {"modelId": "acme/image", "usage": {"images": 1},
+                                         "options": {"quality": "ultra"}})
+    assert quoted["errorData"]["code"] == "UNSUPPORTED_QUALITY"
+    assert quoted["errorData"]["supported"] == ["standard", "hd"]
+    standard = api.value("query", "pricing:quote", {"modelId": "acme/image",
+                                                    "usage": {"images": 1},
+                                                    "options": {"quality": "standard"}})
+    assert standard["usdExact"] == "0.04"
