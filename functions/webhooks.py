@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import secrets
+import socket
+import threading
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import func, or_, select
 
 from db.schema import HealthAlert, Webhook, WebhookDelivery
@@ -192,13 +195,42 @@ def request_for(claimed: dict, now_ms: int) -> Request:
 
 
 def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
-    """POST a claimed delivery; None when the receiver took it (2xx), else why not."""
+    """POST a claimed delivery; None when the receiver took it (2xx), else why not.
+
+    `timeout` bounds the whole delivery, not each read: a receiver that answers a byte at a time
+    is cut off when it is up (the connection is shut down under the read), and at most
+    REPLY_BYTES of its reply are read. One slow receiver must not hold the monitor's round,
+    which also judges health and sends every other alert."""
     request = request_for(claimed, now_ms)
+    url = urlsplit(claimed["url"])
+    kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    connection = kind(url.hostname or "", url.port, timeout=timeout)
+    watchdog = threading.Timer(timeout, _cut, (connection,))
+    watchdog.start()
     try:
-        response = requests.post(claimed["url"], data=request.body, headers=request.headers,
-                                 timeout=timeout, allow_redirects=False)
-    except requests.RequestException as error:
-        return f"{type(error).__name__}: {error}"[:500]
-    if 200 <= response.status_code < 300:
+        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        connection.request("POST", target, body=request.body, headers=request.headers)
+        response = connection.getresponse()
+        reply = response.read(REPLY_BYTES)
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        late = "" if watchdog.is_alive() else f" (cut off after {timeout:g} s)"
+        return f"{type(error).__name__}: {error}{late}"[:500]
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if 200 <= response.status < 300:
         return None
-    return f"HTTP {response.status_code}: {response.text[:200]}"
+    return f"HTTP {response.status}: {reply.decode('utf-8', 'replace')[:200]}"
+
+
+REPLY_BYTES = 1024  # of a receiver's reply, read for the error it may state
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    """End a delivery that is past its time: the read under way fails at once."""
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

@@ -190,3 +190,66 @@ def test_a_round_stops_starting_deliveries_when_its_time_is_up(seeded, admin):
             assert monitor.deliver(NOW, timeout=5, budget=0) == []  # the next round's
             assert len(monitor.deliver(NOW, timeout=5, budget=60)) == 2
         assert len(receiver.received) == 2
+
+
+class Tarpit:
+    """A receiver that answers 500 with a 100 MB reply, or only its status line, a byte at a
+    time for as long as the connection stays open (or `flood`: a 5 MB reply at once)."""
+
+    def __init__(self, how: str) -> None:
+        import socket
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.how, self.done = how, threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            head = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000000\r\n\r\n"
+            try:
+                if self.how == "flood":
+                    connection.sendall(head.replace(b"100000000", b"5000000") + b"x" * 5_000_000)
+                    self.done.wait(30)
+                    return
+                drip = head if self.how == "body" else head[:12]
+                connection.sendall(drip)
+                while not self.done.wait(0.05):  # a byte at a time until cut off
+                    connection.sendall(b"x")
+            except OSError:
+                pass  # cut off
+
+    def close(self) -> None:
+        self.done.set()
+        self.listener.close()
+        self.thread.join(10)
+
+
+@pytest.mark.parametrize("how", ["body", "head", "flood"])
+def test_a_receiver_that_never_finishes_is_cut_off(how):
+    """A per-read timeout never fires on a receiver that sends a byte at a time: the delivery
+    has a deadline of its own, and reads only the start of a reply."""
+    from functions.webhooks import REPLY_BYTES, post
+
+    tarpit = Tarpit(how)
+    outcome: list = []
+    poster = threading.Thread(target=lambda: outcome.append(post(
+        {"kind": "slack", "url": tarpit.url, "alert": ALERT}, NOW, 0.5)))
+    try:
+        poster.start()
+        poster.join(60)  # a bound on a hang, not a measure of speed
+        assert not poster.is_alive(), "the delivery was never cut off"
+    finally:
+        tarpit.close()
+    (error,) = outcome
+    if how == "head":  # not even a status: the read under way fails
+        assert "cut off after 0.5 s" in error, error
+    else:  # the status, and what of the reply came in time, or its first REPLY_BYTES
+        assert error.startswith("HTTP 500: x") and len(error) <= len("HTTP 500: ") + 200
+        assert REPLY_BYTES < 5_000_000
+
+
+ALERT = {"modelId": RAY, "from": "healthy", "to": "failing", "figures": {}}
