@@ -11,7 +11,7 @@ Admins configure destinations (`models:createWebhook`, scope admin):
 
 Every alert is queued for every active webhook in the transaction that records it
 (functions/health.py). The monitor (functions/monitor.py) delivers the queue outside any
-request: it claims one delivery at a time (a short transaction), posts with a timeout and no
+request: it claims one delivery at a time (a short transaction), posts with a deadline and no
 transaction open, then records the outcome. A failure is retried after 10 s, doubling up to an
 hour, until WEBHOOK_MAX_ATTEMPTS; a delivery is never lost to a crash (an unfinished claim
 expires and is retried). Recording generations never waits for any of this.
