@@ -29,8 +29,8 @@ def schedule(config: dict) -> list[dict] | None:
         if config.get("costPerSecond") is not None:
             return prices.video_schedule(config["costPerSecond"],
                                          config.get("qualityMultipliers"))
-    except prices.PricingError:
-        return None  # the mutation refuses it, naming the field
+    except (prices.PricingError, ArithmeticError, TypeError, ValueError):
+        return None  # not a price (a multiplier "x"): the mutation refuses it, naming the field
     return None
 
 

@@ -377,3 +377,19 @@ def test_the_price_preview_shows_each_scheduled_change(app):
         ("1 image(s), quality hd", "$0.080", "$0.080"),
         ("From 2027-01-15 00:00 UTC: 1 image(s)", "$0.040", "$0.050"),
         ("From 2027-01-15 00:00 UTC: 1 image(s), quality hd", "$0.080", "$0.050")]
+
+
+@pytest.mark.parametrize("multipliers", ['{"high": "x"}', '{"high": null}', '{"high": true}',
+                                         '{"high": [2]}'])
+def test_multipliers_that_are_not_numbers_get_the_functions_message(console, admin,
+                                                                    multipliers):
+    """The price preview runs before the mutation: a multiplier that is not a number is the
+    mutation's to refuse, with its message, not a 500 in the preview."""
+    before = catalog_fingerprint(console)
+    body = page_text(admin.post("/admin/models/edit/?id=2", data={
+        "csrf_token": admin.token, "modelId": "luma/ray-2-720p", "name": "Luma Ray-2-720p",
+        "provider": "Luma", "costPerSecond": "0.18", "supportedDurations": "5, 9",
+        "supportedQualities": "standard, high, ultra", "qualityMultipliers": multipliers,
+        "expectedRevision": "1"}))
+    assert "Quality multipliers (high) must be a number" in body
+    assert catalog_fingerprint(console) == before
