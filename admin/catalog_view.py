@@ -12,7 +12,7 @@ from flask_admin import BaseView, expose
 from admin import money
 from admin.access import SignedIn
 from admin.calls import RefusedError, run
-from admin.console_json import ConsoleJsonError, decode_console_json
+from admin.console_json import ConsoleJsonError, decode_console_json, text_of_file
 from admin.price_import import (
     LIST_AT_MOST,
     SOURCES,
@@ -75,8 +75,11 @@ class CatalogFileView(SignedIn, BaseView):
 
     def _uploaded(self) -> tuple[str, dict | None]:
         upload = request.files.get("file")
-        text = upload.read().decode("utf-8", "replace") if upload else request.form.get(
-            "content", "")
+        try:
+            text = text_of_file(upload.read()) if upload else request.form.get("content", "")
+        except ConsoleJsonError as error:
+            flash(f"The file cannot be read: {error}", "error")
+            return "", None
         if not text.strip():
             flash("Choose a catalog file to upload: a JSON file, as Export writes it.", "error")
             return text, None

@@ -44,6 +44,17 @@ def _refuse_constant(name: str) -> None:
     raise ConsoleJsonError(f"{name} is not a number JSON allows")
 
 
+def text_of_file(raw: bytes) -> str:
+    """An uploaded file's text: UTF-8, as JSON is, or a ConsoleJsonError (a Latin-1 file read
+    with replacement characters would store them)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConsoleJsonError(
+            f"it is not UTF-8 text (byte 0x{raw[error.start]:02x} at position {error.start:,}); "
+            "save it as UTF-8") from None
+
+
 def decode_console_json(text: str) -> Any:
     """The value `text` holds; ConsoleJsonError (with a readable reason) when it is not JSON,
     nests deeper than MAX_DEPTH, or holds NaN or Infinity."""

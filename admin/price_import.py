@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from flask import request
 
-from admin.console_json import ConsoleJsonError, decode_console_json
+from admin.console_json import ConsoleJsonError, decode_console_json, text_of_file
 from admin.operations import parse_local
 
 SOURCES = {"litellm": "LiteLLM price map (upload model_prices_and_context_window.json)",
@@ -87,9 +87,8 @@ def _inflate(raw: bytes) -> bytes:
 
 
 def _load(content: bytes) -> dict:
-    text = content.decode("utf-8", "replace")
     try:
-        data = decode_console_json(text)
+        data = decode_console_json(text_of_file(content))
     except ConsoleJsonError as error:
         raise FormError(f"The file cannot be read: {error}") from None
     if not isinstance(data, dict):

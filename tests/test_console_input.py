@@ -393,3 +393,21 @@ def test_multipliers_that_are_not_numbers_get_the_functions_message(console, adm
         "expectedRevision": "1"}))
     assert "Quality multipliers (high) must be a number" in body
     assert catalog_fingerprint(console) == before
+
+
+def test_a_file_that_is_not_utf8_is_refused_as_the_cli_refuses_it(console, admin):
+    """A Latin-1 catalog file or price map: refused, not stored with replacement characters."""
+    before = catalog_fingerprint(console)
+    exported = run_as_system(console, "catalog:exportCatalog")
+    exported["models"][0]["description"] = "Modèle vidéo rapide"
+    latin1 = json.dumps(exported, ensure_ascii=False).encode("latin-1")
+    for url in ("/admin/catalog_file/plan", "/admin/catalog_file/apply"):
+        body = page_text(admin.post(url, follow_redirects=True, data={
+            "csrf_token": admin.token, "reason": "r",
+            "file": (io.BytesIO(latin1), "catalog.json")}))
+        assert "it is not UTF-8 text (byte 0xe8" in body and "save it as UTF-8" in body
+    body = page_text(admin.post("/admin/catalog_file/prices/plan", follow_redirects=True, data={
+        "csrf_token": admin.token, "source": "litellm",
+        "file": (io.BytesIO('{"modèle": {}}'.encode("latin-1")), "map.json")}))
+    assert "it is not UTF-8 text" in body
+    assert catalog_fingerprint(console) == before
