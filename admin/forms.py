@@ -262,8 +262,9 @@ class ModelForm(CsrfForm):
             if not shown(field):
                 continue
             value = self[field.name].data
-            if isinstance(value, str) and field.name != "description":
-                value = value.strip()
+            if isinstance(value, str):  # a browser sends a text area's lines with CRLF
+                value = value.replace("\r\n", "\n")
+                value = value if field.name == "description" else value.strip()
             if value is None and field.default is not None:
                 value = field.default
             out[field.name] = value

@@ -411,3 +411,62 @@ def test_a_file_that_is_not_utf8_is_refused_as_the_cli_refuses_it(console, admin
         "file": (io.BytesIO('{"modèle": {}}'.encode("latin-1")), "map.json")}))
     assert "it is not UTF-8 text" in body
     assert catalog_fingerprint(console) == before
+
+
+def ray_form(console, admin, **fields) -> dict:
+    """The edit form of luma/ray-2-720p as a browser posts it untouched (an unticked box is
+    not sent; text areas end lines with CRLF)."""
+    ray = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    return {"csrf_token": admin.token, "modelId": ray["modelId"], "name": ray["name"],
+            "provider": ray["provider"], "version": ray["version"],
+            "category": ray["category"], "contentType": "video",
+            "description": ray["description"].replace("\n", "\r\n"),
+            "costPerSecond": str(ray["costPerSecond"]),
+            "supportedDurations": ", ".join(map(str, ray["supportedDurations"])),
+            "maxDuration": str(ray["maxDuration"]),
+            "supportedQualities": ", ".join(ray["supportedQualities"]),
+            "qualityMultipliers": json.dumps(ray["qualityMultipliers"]),
+            "estimatedTimeSeconds": str(ray.get("estimatedTimeSeconds") or ""),
+            "tags": ", ".join(ray["tags"]), "capabilities": ray["capabilities"],
+            "inputModalities": ray["inputModalities"],
+            "outputModalities": ray["outputModalities"], "task": ray.get("task") or "",
+            "replicateModelId": ray.get("replicateModelId") or "",
+            **({"isPremium": "y"} if ray["isPremium"] else {}),
+            "isActive": "y", "expectedRevision": str(ray["revision"]), **fields}
+
+
+def test_saving_an_untouched_form_changes_nothing(console, admin):
+    """A description with line breaks comes back with CRLF, and an unticked "Pause when
+    failing" is empty as stored: neither is a change (each was a new revision)."""
+    run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p", "patch": {
+        "description": "Line one\nLine two"}})
+    before = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert before.get("pauseWhenFailing") is None
+    saved = admin.post("/admin/models/edit/?id=2", data=ray_form(console, admin))
+    assert saved.status_code == 302, page_text(saved)[:2000]
+    after = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert after["revision"] == before["revision"]
+    assert after["description"] == "Line one\nLine two"
+
+
+def test_emptying_max_duration_gives_it_back_to_its_rule(console, admin):
+    """"empty: the longest supported duration", as the API does it (it was kept as it was)."""
+    run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p",
+                                                  "patch": {"maxDuration": 30}})
+    saved = admin.post("/admin/models/edit/?id=2", data=ray_form(console, admin,
+                                                                 maxDuration=""))
+    assert saved.status_code == 302, page_text(saved)[:2000]
+    after = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert after["maxDuration"] == max(after["supportedDurations"])
+
+
+def test_an_inline_edit_of_a_column_that_is_not_editable_is_refused(console, admin):
+    before = catalog_fingerprint(console)
+    answer = admin.post("/admin/models/ajax/update/", data={
+        "csrf_token": admin.token, "list_form_pk": "3", "name": "Ajax name"})
+    assert answer.status_code == 400
+    assert "Only Category can be edited in the list." in answer.get_data(True)
+    assert catalog_fingerprint(console) == before
+    fine = admin.post("/admin/models/ajax/update/", data={
+        "csrf_token": admin.token, "list_form_pk": "3", "category": "fast"})
+    assert fine.status_code == 200
