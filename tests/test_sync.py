@@ -237,6 +237,36 @@ def test_a_change_runs_each_query_once_per_worker_and_only_if_it_can_change(
     assert 2 <= live.computed[quote_key] <= 3
 
 
+def test_statistics_alone_run_a_sessions_queries_at_most_once_a_while(
+        seeded, session, live_server, api, monkeypatch):
+    """Every recorded generation moves the statistics: a session runs its queries again for
+    them at most every STATS_REFRESH_SECONDS (here: never again within the test), while a
+    catalog change is sent at once, with the statistics as they are by then."""
+    monkeypatch.setattr("wire.sync.STATS_REFRESH_SECONDS", 3600.0)
+    live = live_server.app.extensions["live_results"]
+    client = session()
+    args = {"paginationOpts": {"numItems": 10, "cursor": None}, "search": "ray"}
+    key = ("public", "models:listModels", json.dumps(args, sort_keys=True,
+                                                      separators=(",", ":")))
+    assert client.subscribe(0, "models:listModels", args)["type"] == "QueryUpdated"
+    stats = {"modelId": RAY, "generationTime": 30, "success": True}
+    api.mutation("models:updateModelStats", stats)  # the first: sent at once
+    client.until(lambda m: m["type"] == "Transition" and m["modifications"])
+    runs = live.computed[key]
+    for _ in range(20):
+        api.mutation("models:updateModelStats", stats)
+        api.query("models:getModelStats")  # a read between: the session has time to wake
+    api.mutation("models:updateModel", {"modelId": RAY, "patch": {"description": "now"}})
+    sent = []  # every change sent, until the catalog's
+    pushed = client.until(lambda m: m["type"] == "Transition" and m["modifications"]
+                          and not sent.append(m) and "now" in json.dumps(m))
+    assert len(sent) == 1, [json.dumps(m)[:200] for m in sent]
+    page = pushed["modifications"][0]["value"]["page"]
+    ray = next(m for m in page if m["modelId"] == RAY)
+    assert ray["description"] == "now" and ray["totalGenerations"] == 21
+    assert live.computed[key] == runs + 1  # for the catalog change, not once per recording
+
+
 # -- hostile messages -------------------------------------------------------------------------
 
 

@@ -46,6 +46,11 @@ EARLY = 0.01  # a session wakes this long after a deadline, not a hair before it
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_ID = 2**32 - 1  # query ids, request ids and versions are u32 in Convex
 RETRY_SECONDS = 1.0  # a query that failed for want of the database runs again this soon
+# Statistics move with every recorded generation: a session runs its queries again for them
+# at most this often (a catalog change is sent at once). Each query a session holds with its
+# own arguments is one more run per change, so without this, one address's subscriptions
+# multiplied every recording's cost by the hundreds.
+STATS_REFRESH_SECONDS = 1.0
 URLS = ("/api/sync", "/api/<client_version>/sync")  # Python client; JS client
 # What keeps a session without subscriptions open: calls, not telemetry (Event) or Connect.
 ACTIVITY = {"ModifyQuerySet", "Mutation", "Action", "Authenticate"}
@@ -157,6 +162,7 @@ class Session:
         self.opened = self.heard = self.sent = self.pinged = self.retried = time.monotonic()
         self.seen_marks = self.live.marks()
         self.seen_access = self.marks.read("access")
+        self.stats_sent = float("-inf")  # when the session last ran its queries for statistics
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -199,9 +205,16 @@ class Session:
         except (ConnectionClosed, OSError):
             pass
 
+    def stats_due(self) -> float:
+        """Seconds until the session may run its queries again for statistics alone."""
+        return self.stats_sent + STATS_REFRESH_SECONDS - time.monotonic()
+
     def until_next_deadline(self) -> float:
-        """Seconds until the session has something to do unasked: a ping, a deadline, a retry."""
+        """Seconds until the session has something to do unasked: a ping, a deadline, a retry,
+        statistics held back."""
         times = [self.pinged + self.limits.ping_seconds]
+        if self.queries and self.live.marks()["stats"] != self.seen_marks["stats"]:
+            times.append(self.stats_sent + STATS_REFRESH_SECONDS)
         if not self.connected:
             times.append(self.opened + self.limits.connect_seconds)
         if not self.queries:
@@ -314,6 +327,11 @@ class Session:
                       and now_ms >= sub.result.expires for sub in self.queries.values())
         if marks == self.seen_marks and not (force or waiting or expired):
             return
+        stats_only = all(marks[slot] == self.seen_marks[slot] for slot in marks if slot != "stats")
+        if stats_only and not (force or waiting or expired) and self.stats_due() > 0:
+            return  # the statistics moved again soon after: sent when due (until_next_deadline)
+        if marks["stats"] != self.seen_marks["stats"]:
+            self.stats_sent = time.monotonic()
         self.caller()
         self.seen_marks = marks
         changes, used = [], 0
