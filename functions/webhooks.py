@@ -205,7 +205,8 @@ def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
     url = urlsplit(claimed["url"])
     kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     connection = kind(url.hostname or "", url.port, timeout=timeout)
-    watchdog = threading.Timer(timeout, _cut, (connection,))
+    cut = threading.Event()
+    watchdog = threading.Timer(timeout, _cut, (connection, cut))
     watchdog.start()
     try:
         target = (url.path or "/") + (f"?{url.query}" if url.query else "")
@@ -213,7 +214,7 @@ def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
         response = connection.getresponse()
         reply = response.read(REPLY_BYTES)
     except (OSError, http.client.HTTPException, ValueError) as error:
-        late = "" if watchdog.is_alive() else f" (cut off after {timeout:g} s)"
+        late = f" (cut off after {timeout:g} s)" if cut.is_set() else ""
         return f"{type(error).__name__}: {error}{late}"[:500]
     finally:
         watchdog.cancel()
@@ -226,8 +227,9 @@ def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
 REPLY_BYTES = 1024  # of a receiver's reply, read for the error it may state
 
 
-def _cut(connection: http.client.HTTPConnection) -> None:
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
     """End a delivery that is past its time: the read under way fails at once."""
+    cut.set()  # first: the failing read must know why
     sock = connection.sock
     if sock is not None:
         try:
