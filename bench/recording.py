@@ -61,7 +61,7 @@ def run(database: str, url: str, baseline_url: str | None, tree: Path | None,
         settle(server)
     rows = [(prefix + name, server, token, {"path": path, "args": args})
             for prefix, (server, token) in servers.items()
-            for name, _, path, args in WORKLOAD
+            for name, _, path, args, _floor in WORKLOAD
             if name in ROWS and (prefix == "" or name == "updateModelStats")]
     results: dict[str, list[dict]] = {name: [] for name, *_ in rows}
     try:
