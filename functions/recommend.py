@@ -19,12 +19,12 @@ holds until that price changes.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from engine.errors import FunctionError
 from engine.runtime import Context, query
 from engine.values import v
-from functions import health, models, pricing
+from functions import health, models, prices, pricing
 from functions.health_policy import effective
 from functions.spec import CONTENT_TYPES
 
@@ -61,18 +61,11 @@ def _past_context(model, usage: dict) -> str | None:
     window = model.context_window
     if window is None:
         return None
-    tokens = Decimal(0)
-    for key in CONTEXT_TOKENS:
-        try:
-            tokens += Decimal(str(usage.get(key) or 0))
-        except InvalidOperation:
-            pass  # not a count: the quote refuses it
+    counts = prices.parse_usage(usage)
+    tokens = counts.get("input_tokens", 0) + counts.get("output_tokens", 0)
     if tokens <= window:
         return None
     return f"its context window holds {window:,} tokens; the request has {tokens:,.0f}"
-
-
-CONTEXT_TOKENS = ("inputTokens", "outputTokens")  # inputTokens counts the cached ones too
 
 
 def _credits(count: int) -> str:
@@ -113,16 +106,16 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
                                        f"{doc['successRate']:.1f}% of {doc['generations']} "
                                        f"generations over {doc['windowSeconds'] // 60} min)"})
             continue
-        too_long = _past_context(model, usage)
-        if too_long:
-            left_out.append({"modelId": model.model_id, "code": "CONTEXT_TOO_SMALL",
-                             "reason": too_long})
-            continue
         try:
             quote = pricing.quote(ctx, modelId=model.model_id, usage=usage, options=options)
         except FunctionError as error:
             left_out.append({"modelId": model.model_id, "code": error.code,
                              "reason": error.message})
+            continue
+        too_long = _past_context(model, usage)  # the counts are the quote's, checked
+        if too_long:
+            left_out.append({"modelId": model.model_id, "code": "CONTEXT_TOO_SMALL",
+                             "reason": too_long})
             continue
         if maxCredits is not None and quote["credits"] > maxCredits:
             left_out.append({"modelId": model.model_id, "code": "OVER_BUDGET",
