@@ -43,6 +43,8 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from db import get_db
 from db.engine import read, together
@@ -87,6 +89,29 @@ def saturated(total, added):
     """total + added, or LARGEST past it (in SQL; `added` is never negative)."""
     largest = literal_column(str(LARGEST), BigInteger)  # in the SQL: statements are compiled
     return case((total > largest - added, largest), else_=total + added)  # once, bound by name
+
+
+SATURATED = ("time_micros", "credits")
+
+
+class LargeSum(FunctionElement):
+    """SUM of a column whose rows may each hold up to LARGEST: PostgreSQL's sum of bigints is
+    a numeric; SQLite's would raise "integer overflow", so it sums as a float (total(),
+    exact below 2^53)."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "large_sum"
+
+
+@compiles(LargeSum)
+def _large_sum(element, compiler, **kw) -> str:
+    return f"sum({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(LargeSum, "sqlite")
+def _large_sum_sqlite(element, compiler, **kw) -> str:
+    return f"total({compiler.process(element.clauses, **kw)})"
 
 
 def latency_bucket(micros: int) -> int:
@@ -474,8 +499,8 @@ def window_sums(db, size_ms: int, start: int, end: int, model_pk: int | None = N
     if model_pk is not None:
         where.append(USAGE.c.model_pk == model_pk)
     keys = [USAGE.c.model_pk] if by_model else [bucket]
-    query_ = (select(*keys, *(func.sum(USAGE.c[name]).label(name) for name in COUNTERS))
-              .where(*where).group_by(*keys))
+    query_ = (select(*keys, *((LargeSum if name in SATURATED else func.sum)(
+        USAGE.c[name]).label(name) for name in COUNTERS)).where(*where).group_by(*keys))
     return db.execute(query_).all()
 
 

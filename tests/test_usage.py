@@ -350,3 +350,8 @@ def test_sums_of_times_and_credits_stop_at_the_largest_a_column_holds(seeded):
     engine.dispose()
     assert (hour.size, hour.generations, hour.time_micros, hour.credits) == (
         3600, 3, LARGEST, LARGEST)
+    run(seeded, "models:recordGenerations", {"events": [  # a minute row in the same hour
+        event(RAY, 86400, at=first + 2 * MINUTE, credits=10**12)]})
+    (hour_point,) = usage(seeded, "hour", first, first + HOUR, RAY)
+    assert hour_point["generations"] == 4
+    assert hour_point["credits"] >= LARGEST  # read past 2^63: SQLite's SUM raised (a 500)
