@@ -298,7 +298,7 @@ class Config(dict):
             SESSION_COOKIE_HTTPONLY=True,
             SESSION_COOKIE_SAMESITE="Lax",
             SESSION_COOKIE_SECURE=production,
-            PERMANENT_SESSION_LIFETIME=8 * 3600,  # from sign-in: a session never outlives it
+            PERMANENT_SESSION_LIFETIME=8 * 3600,  # from sign-in (admin/auth.py: _fresh)
             # The cookie is sent only when the session changes. Sent on every answer, a
             # request that left before a message was flashed (a stylesheet, the favicon,
             # another tab) would put the old session back, and the message would be lost.

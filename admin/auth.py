@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -57,7 +58,9 @@ def current_identity() -> Identity:
     if "identity" not in g:
         g.identity = ANONYMOUS
         email = session.get("user")
-        if isinstance(email, str):
+        if isinstance(email, str) and not _fresh(session.get("since")):
+            session.clear()  # signed in longer ago than a session lasts, however busy since
+        elif isinstance(email, str):
             with Session(get_db().engine) as db:
                 account = account_for_session(db, email, session.get("version"))
             if account is None:
@@ -65,6 +68,14 @@ def current_identity() -> Identity:
             else:
                 g.identity = account.identity
     return g.identity
+
+
+def _fresh(since) -> bool:
+    """Whether a session that began at `since` (Unix seconds) is still within its lifetime
+    (PERMANENT_SESSION_LIFETIME). The cookie's own age restarts whenever the session changes
+    (a flashed message), so the sign-in's time is kept in it and read here."""
+    lasts = current_app.permanent_session_lifetime.total_seconds()
+    return isinstance(since, int | float) and 0 <= time.time() - since <= lasts
 
 
 def _safe_next(target: str | None) -> str:
@@ -85,6 +96,7 @@ def sign_in_as(account: Account, method: str) -> None:
     session["version"] = account.session_version  # ended when the user's version moves on
     session["method"] = method
     session["nonce"] = secrets.token_urlsafe(8)
+    session["since"] = int(time.time())
     g.identity = identity
     audit.info(f"sign-in ({method})", extra={"email": identity.name})
     call("access:recordSignIn", {"email": identity.name}, identity=system("auth"),

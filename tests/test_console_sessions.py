@@ -235,3 +235,23 @@ def test_a_request_from_before_a_message_does_not_take_it_away(console, client, 
     assert "session=" not in " ".join(answer.headers.getlist("Set-Cookie"))
     page = client.get("/admin/models/").get_data(as_text=True)
     assert "Editing a model needs the editor or admin role" in page
+
+
+def test_a_session_ends_8_hours_after_sign_in_however_busy(console, client):
+    """The cookie is signed again whenever the session changes (every flashed message), so
+    its own age cannot end a busy session: the sign-in's time, kept in it, does."""
+    import time
+
+    sign_in(client, "editor")
+    assert signed_in(client)
+    with client.session_transaction() as session:
+        session["since"] -= 8 * 3600 - 60  # a minute left
+    assert signed_in(client)
+    with client.session_transaction() as session:
+        session["since"] -= 120  # signed in 8 hours and a minute ago
+    assert not signed_in(client)
+    with client.session_transaction() as session:
+        assert "user" not in session  # ended, not only refused
+    sign_in(client, "editor")
+    with client.session_transaction() as session:
+        assert abs(session["since"] - time.time()) < 3600  # a fresh sign-in, a fresh start
