@@ -80,6 +80,8 @@ def _in_force(entry: dict) -> str:
     """When a schedule entry applies: "since always", "from 2027-01-15 00:00 UTC", and its
     time-of-day window."""
     start = entry.get("effectiveFrom")
+    if start is not None and start >= prices.YEAR_10000_MS:  # stored before starts were bounded
+        return f"from {start} ms (after the year 9999)"
     when = "since always" if start is None else "from " + datetime.fromtimestamp(
         start / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
     window = entry.get("utcTime")

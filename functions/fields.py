@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from jsonschema import Draft202012Validator, SchemaError
 
 from engine.errors import FunctionError
@@ -82,16 +80,14 @@ def _settle_price(config: dict, kind: str) -> None:
 def _check_multiplied_prices(config: dict) -> None:
     """Each quality's price (costPerSecond x its multiplier, exact) must be a price the engine
     can hold, as any price given directly: at most 20 significant digits."""
-    cost = Decimal(str(config["costPerSecond"]))
     for quality, multiplier in (config.get("qualityMultipliers") or {}).items():
-        price = prices.decimal_string(prices.EXACT.multiply(cost, Decimal(str(multiplier))))
         try:
-            prices.parse_price(price, "price")
+            prices.video_schedule(config["costPerSecond"], {quality: multiplier})
         except prices.PricingError:
             raise FunctionError(
                 "INVALID_ARGUMENT", f"qualityMultipliers.{quality}: costPerSecond x "
-                f"{multiplier} is {price}, more than {prices.MAX_PRICE_DIGITS} significant "
-                "digits; prices are kept exact, so give the multiplier fewer digits",
+                f"{multiplier} has more than {prices.MAX_PRICE_DIGITS} significant digits; "
+                "prices are kept exact, so give the multiplier fewer digits",
                 field=f"qualityMultipliers.{quality}") from None
 
 
