@@ -267,6 +267,8 @@ class ModelForm(CsrfForm):
                 value = value if field.name == "description" else value.strip()
             if value is None and field.default is not None:
                 value = field.default
+            if value is False and isinstance(field.validator, Nullable):
+                value = None  # an unticked box where empty and false mean the same
             out[field.name] = value
         return out
 

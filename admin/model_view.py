@@ -29,7 +29,7 @@ from admin.labels import article, words
 from admin.numbers import number_or_text, whole_number
 from admin.reading import reader
 from db.schema import Model
-from engine.values import Boolean, Literal, Nullable, String
+from engine.values import Boolean, Literal, String
 from functions import spec
 from functions.documents import config_of
 from functions.history import revert_patch
@@ -254,22 +254,6 @@ def _listing(view, context, model, name) -> str:
 BY_ATTR = {f.attr: f for f in spec.FIELDS}
 
 
-def _same(name: str, stored, given) -> bool:
-    """Whether a form's value leaves a field as it is: an unticked box is "empty" for a field
-    where empty and false mean the same (pauseWhenFailing), so saving an untouched form
-    changes nothing."""
-    if stored == given:
-        return True
-    field = spec.BY_NAME.get(name)
-    optional_flag = field is not None and isinstance(_nullable_inner(field), Boolean)
-    return optional_flag and not stored and not given
-
-
-def _nullable_inner(field: spec.Field):
-    validator = field.validator
-    return validator.inner if isinstance(validator, Nullable) else None
-
-
 class Hidden(rules.BaseRule):
     """A hidden field in a form's rules: its input alone (lib.render_field would give it a
     label, shown above the form's buttons)."""
@@ -477,7 +461,7 @@ class CatalogModelView(SignedIn, ModelView):
             return self._update_inline(form, model)
         current = config_of(model)
         wanted = form.config()
-        patch = {k: v for k, v in wanted.items() if not _same(k, current.get(k), v)}
+        patch = {k: v for k, v in wanted.items() if current.get(k) != v}
         if set(patch) & set(price_preview.PRICE_FIELDS) and not self._price_seen(form, current,
                                                                                   wanted):
             return False  # shown with the price's effect; the next Save applies it
