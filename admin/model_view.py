@@ -25,15 +25,15 @@ from admin.access import SignedIn
 from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import FORM_GROUPS, CsrfForm, ModelForm
-from admin.labels import article, words
+from admin.labels import article, labelled, words
 from admin.numbers import number_or_text, whole_number
 from admin.reading import reader
-from db.schema import Model
+from db.schema import Model, ModelHistory
+from engine.errors import FunctionError
 from engine.values import Boolean, Literal, String
 from functions import spec
 from functions.documents import config_of
-from functions.history import revert_patch
-from functions.models import encode_cursor
+from functions.history import revert_changes
 from functions.pricing import schedule_of
 
 
@@ -810,23 +810,26 @@ class CatalogModelView(SignedIn, ModelView):
 
     def _reverting(self, model, revision: int) -> list[tuple[str, str, str]] | None:
         """What a revert to `revision` changes, as the history shows changes (None: the model
-        has no such revision)."""
+        has no such revision); a RefusedError when the revert would be refused."""
+        snapshot = reader().scalar(select(ModelHistory.snapshot).where(
+            ModelHistory.model_pk == model.id, ModelHistory.revision == revision))
+        if snapshot is None:
+            return None
         try:
-            found = run("history:getModelHistory", {"modelId": model.model_id, "paginationOpts": {
-                "numItems": 1, "cursor": encode_cursor(revision + 1)}})["page"]
-        except RefusedError:
-            return None
-        if not found or found[0]["revision"] != revision:
-            return None
-        now = config_of(model)
-        return money.changes_shown([
-            {"field": name, "old": now[name], "new": value}
-            for name, value in revert_patch(found[0]["snapshot"]).items() if now[name] != value])
+            changes = revert_changes(config_of(model), snapshot)
+        except FunctionError as error:
+            raise RefusedError(labelled(error.message)) from None
+        return money.changes_shown(changes)
 
     def _confirm_revert(self, model, revision: int, back: str):
         if not self.can_write:
             return self.forbidden(self.write_scope, "Reverting a model")
-        changes = self._reverting(model, revision)
+        try:
+            changes = self._reverting(model, revision)
+        except RefusedError as refusal:
+            flash(f"{model.model_id} cannot go back to revision {revision}: "
+                  f"{refusal.message}", "error")
+            return redirect(back)
         if changes is None:
             flash(f"{model.model_id} has no revision {revision}.", "error")
             return redirect(back)

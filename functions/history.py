@@ -81,3 +81,12 @@ def revert_patch(snapshot: dict) -> dict:
     lacks did not exist then: it takes its default)."""
     return {k: snapshot.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
             if k in snapshot or k in fields.DEFAULTS}
+
+
+def revert_changes(current: dict, snapshot: dict) -> list[dict]:
+    """What reverting a model (its configuration `current`) to a revision's snapshot would
+    change, [{field, old, new}], settled as the revert settles it (derived fields too)."""
+    patch = revert_patch(snapshot)
+    after = fields.settle({**{k: current[k] for k in fields.EDITABLE}, **patch}, set(patch))
+    return [{"field": k, "old": current[k], "new": after[k]} for k in fields.EDITABLE
+            if current[k] != after[k]]
