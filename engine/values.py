@@ -223,18 +223,27 @@ class Number(Validator):
 
 
 class Amount(Number):
-    """A number that may also be sent as a decimal string ("0.20", as prices are written):
-    read as the number it spells."""
+    """A number that may also be sent as a decimal string ("0.20", as prices are written),
+    with at most `decimals` decimal places when given: read as the number it spells."""
 
-    DECIMAL = re.compile(r"\d{1,15}(\.\d{1,15})?")
+    DECIMAL = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,15}))?")
+
+    def __init__(self, *, decimals: int | None = None, **bounds):
+        super().__init__(**bounds)
+        self.decimals = decimals
 
     def check(self, value, path):
-        if isinstance(value, str) and self.DECIMAL.fullmatch(value):
-            value = float(value)
+        spelt = self.DECIMAL.fullmatch(value) if isinstance(value, str) else None
+        if spelt is not None:
+            if self.decimals is not None and len(spelt.group(2) or "") > self.decimals:
+                raise _fail(path, f"must have at most {self.decimals} decimal places, "
+                                  f"got {value}")
+            value = float(value) if spelt.group(2) else int(value)  # exact: 15 digits
         return super().check(value, path)
 
     def schema(self):
-        spelt = {"type": "string", "pattern": f"^(?:{self.DECIMAL.pattern})$"}
+        places = "{1,15}" if self.decimals is None else f"{{1,{self.decimals}}}"
+        spelt = {"type": "string", "pattern": f"^[0-9]{{1,15}}(\\.[0-9]{places})?$"}
         return {"anyOf": [super().schema(), spelt]}
 
 

@@ -185,7 +185,7 @@ FIELDS: tuple[Field, ...] = (
     _f("prices", v.nullable(Schedule()), "Prices", "prices",
        "price components by unit, options and input-token tiers, scheduled in time (README: "
        "Prices); a video model may give costPerSecond instead"),
-    _f("costPerSecond", v.nullable(v.amount(exclusive_minimum=0, maximum=1000)),
+    _f("costPerSecond", v.nullable(v.amount(exclusive_minimum=0, maximum=1000, decimals=6)),
        "Cost per second (USD)", "prices",
        "the simple price of a video model: USD per second, at most 6 decimals",
        kinds=VIDEO, column="cost_micros"),

@@ -362,7 +362,11 @@ def test_cost_per_second_may_be_written_as_prices_are(seeded, api):
     updated = api.value("mutation", "models:updateModel",
                         {"modelId": RAY, "patch": {"costPerSecond": "0.20"}})
     assert updated["costPerSecond"] == 0.2
-    for written in ("0.1234567", "1e-3", "-0.5", "0.2.0", ""):
+    for written in ("0.1234567", "999.000000000000001", "1e-3", "-0.5", "0.2.0", "",
+                    "٠.٢", "0", "5000"):
         body = api.mutation("models:updateModel",
                             {"modelId": RAY, "patch": {"costPerSecond": written}})
         assert error(body)["code"] == "INVALID_ARGUMENT", written
+    assert api.mutation("models:updateModel", {"modelId": RAY, "patch": {
+        "costPerSecond": "0.1234567"}})["errorMessage"] == \
+        "patch.costPerSecond must have at most 6 decimal places, got 0.1234567"
