@@ -425,8 +425,7 @@ class Plan:
             try:
                 wanted["prices"] = scheduled(old_schedule, wanted["prices"], self.at)
             except prices.PricingError as error:  # e.g. more entries than a schedule holds
-                self._refuse(entry, f"cannot be scheduled on {model_id}: "
-                                    f"{error.message.replace('schedule', 'its prices', 1)}")
+                self._refuse(entry, f"cannot be scheduled on {model_id}: {error.message}")
                 return
             if wanted["prices"] is None:  # the price from `at` on is already the imported one
                 wanted.pop("prices")

@@ -4,6 +4,7 @@ Usage, Alerts and price-import pages (a message, never a 500, nothing changed), 
 from __future__ import annotations
 
 import base64
+import calendar
 import gzip
 import io
 import json
@@ -270,8 +271,8 @@ def test_a_window_counted_in_whole_buckets_says_which(console, client):
     body = text_of(client.get("/admin/stats/?range=24h&bucket=day"))
     counted = re.search(r'id="window-counted">(\S+) 00:00:00 to (\S+) 00:00:00 UTC<', body)
     assert counted, body[body.index('id="window-label"'):][:400]
-    first, last = (time.strptime(day, "%Y-%m-%d") for day in counted.groups())
-    assert time.mktime(last) - time.mktime(first) == 2 * 86400  # today and yesterday, whole
+    first, last = (calendar.timegm(time.strptime(day, "%Y-%m-%d")) for day in counted.groups())
+    assert last - first == 2 * 86400  # today and yesterday, whole UTC days
     assert "counted in whole days" in body
     exact = text_of(client.get("/admin/stats/?from=2026-01-01T00:00&to=2026-01-03T00:00"
                                "&bucket=day"))

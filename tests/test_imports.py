@@ -404,7 +404,7 @@ def test_a_scheduled_import_never_grows_a_schedule_past_its_limit(app):
     planned = plan(app, sources.convert("litellm", changed), at=at, overwriteLocalEdits=True)
     refused = {item.get("modelId"): item["reasons"] for item in planned["notRepresentable"]}
     assert refused["openai/gpt-4o-test-2"] == [
-        "cannot be scheduled on openai/gpt-4o-test-2: its prices must have at most 200 "
+        "cannot be scheduled on openai/gpt-4o-test-2: schedule must have at most 200 "
         "entries, got 201"]
     apply(app, sources.convert("litellm", changed), at=at, overwriteLocalEdits=True)
     assert len(model(app, "openai/gpt-4o-test-2")["prices"]) == 200
