@@ -493,7 +493,7 @@ class CatalogModelView(SignedIn, ModelView):
         flash("Check what the new price charges (below), then Save again to apply it.", "warning")
         return False
 
-    INLINE = {"name": "name", "category": "category"}  # column -> mutation field
+    INLINE = {"category": "category"}  # column_editable_list's columns -> mutation fields
 
     @expose("/inline/", methods=("POST",))
     def inline_view(self):

@@ -29,7 +29,7 @@ def schedule(config: dict) -> list[dict] | None:
         if config.get("costPerSecond") is not None:
             return prices.video_schedule(config["costPerSecond"],
                                          config.get("qualityMultipliers"))
-    except (prices.PricingError, ArithmeticError, TypeError, ValueError):
+    except (prices.PricingError, ArithmeticError):  # ArithmeticError: Decimal("x")
         return None  # not a price (a multiplier "x"): the mutation refuses it, naming the field
     return None
 
