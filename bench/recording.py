@@ -57,14 +57,14 @@ def run(database: str, url: str, baseline_url: str | None, tree: Path | None,
     if tree is not None:
         servers["baseline "] = (Gunicorn(tree, baseline_url, work / f"{database}-baseline",
                                          workers=None), baseline_prepare(tree, baseline_url))
-    for server, _ in servers.values():
-        settle(server)
     rows = [(prefix + name, server, token, {"path": path, "args": args})
             for prefix, (server, token) in servers.items()
             for name, _, path, args, _floor in WORKLOAD
             if name in ROWS and (prefix == "" or name == "updateModelStats")]
     results: dict[str, list[dict]] = {name: [] for name, *_ in rows}
-    try:
+    try:  # from the servers' start: whatever fails, they are stopped
+        for server, _ in servers.values():
+            settle(server)
         for round_ in range(ROUNDS):  # each round starts with another row: no row always
             for name, server, token, body in rows[round_:] + rows[:round_]:  # follows another
                 results[name].append(measure(server, body, token, database_pid))
