@@ -57,17 +57,22 @@ def current_identity() -> Identity:
     account disabled) is refused on every worker, since its version is no longer the user's."""
     if "identity" not in g:
         g.identity = ANONYMOUS
-        email = session.get("user")
-        if isinstance(email, str) and not _fresh(session.get("since")):
-            session.clear()  # signed in longer ago than a session lasts, however busy since
-        elif isinstance(email, str):
-            with Session(get_db().engine) as db:
-                account = account_for_session(db, email, session.get("version"))
-            if account is None:
-                session.clear()
+        if "user" in session:
+            account = _session_account()
+            if account is None or not _fresh(session.get("since")):
+                session.clear()  # ended, or signed in longer ago than a session lasts
             else:
                 g.identity = account.identity
     return g.identity
+
+
+def _session_account() -> Account | None:
+    """The account the session cookie names, while the session's version is the account's."""
+    email = session.get("user")
+    if not isinstance(email, str):
+        return None
+    with Session(get_db().engine) as db:
+        return account_for_session(db, email, session.get("version"))
 
 
 def _fresh(since) -> bool:
@@ -75,7 +80,8 @@ def _fresh(since) -> bool:
     (PERMANENT_SESSION_LIFETIME). The cookie's own age restarts whenever the session changes
     (a flashed message), so the sign-in's time is kept in it and read here."""
     lasts = current_app.permanent_session_lifetime.total_seconds()
-    return isinstance(since, int | float) and 0 <= time.time() - since <= lasts
+    return isinstance(since, int | float) and time.time() - since <= lasts  # (a clock behind
+    # the one that signed the session in makes it younger, never older)
 
 
 def _safe_next(target: str | None) -> str:
@@ -178,10 +184,11 @@ def sign_in():
 
 @bp.post("/sign-out")
 def sign_out():
-    """Sign out everywhere: every session of this user ends, on every worker and host."""
-    identity = current_identity()
-    if identity.kind == "user":
-        call("access:signOut", identity=identity, source="console")
+    """Sign out everywhere: every session of this user ends, on every worker and host (from a
+    session past its lifetime too: signing out must not leave the others on)."""
+    account = _session_account()
+    if account is not None:
+        call("access:signOut", identity=account.identity, source="console")
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.sign_in"))

@@ -240,7 +240,7 @@ def model_sums(window: Window) -> dict[int, dict]:
             "failures": generations - int(row.successes or 0),
             "successRate": int(row.successes) * 100 / generations if generations else None,
             "p50": usage.percentile(histogram, 0.5), "p95": usage.percentile(histogram, 0.95),
-            "credits": int(row.credits or 0)}
+            "credits": min(int(row.credits or 0), usage.LARGEST)}
     return out
 
 

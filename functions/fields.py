@@ -5,7 +5,7 @@ from __future__ import annotations
 from jsonschema import Draft202012Validator, SchemaError
 
 from engine.errors import FunctionError
-from engine.values import Validator, v
+from engine.values import Boolean, Nullable, Validator, v
 from functions import prices, schemas, spec
 from functions.spec import DURATION, MODEL_ID, QUALITY, REVISION  # noqa: F401 - re-exported
 
@@ -22,6 +22,9 @@ CREATE_ARGS = {
     "reason": v.optional(v.string(0, 500)),
 }
 PATCH = v.object({k: v.optional(val) for k, val in EDITABLE.items()})
+# Flags that may be empty (pauseWhenFailing): empty and false both mean "no".
+OPTIONAL_FLAGS = tuple(f.name for f in spec.EDITABLE_FIELDS if isinstance(
+    f.validator, Nullable) and isinstance(f.validator.inner, Boolean))
 
 
 def _require(config: dict, name: str, why: str) -> None:
@@ -32,6 +35,9 @@ def _require(config: dict, name: str, why: str) -> None:
 def settle(config: dict, changed: set[str]) -> dict:
     """Normalize a whole configuration and check its cross-field rules."""
     kind = config["contentType"]
+    for name in OPTIONAL_FLAGS:
+        if config.get(name) is False:
+            config[name] = None  # empty and false mean the same: one way to say it
     for field in spec.EDITABLE_FIELDS:
         if field.fits(kind) or config.get(field.name) in (None, [], {}, field.default):
             continue

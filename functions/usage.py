@@ -534,7 +534,7 @@ def point(start: int, row, errors: Counter) -> dict:
         "p50GenerationTime": percentile(histogram, 0.5),
         "p95GenerationTime": percentile(histogram, 0.95),
         "p99GenerationTime": percentile(histogram, 0.99),
-        "credits": int(row.credits) if row is not None else 0,
+        "credits": min(int(row.credits), LARGEST) if row is not None else 0,
     }
 
 

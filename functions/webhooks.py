@@ -197,11 +197,12 @@ def request_for(claimed: dict, now_ms: int) -> Request:
 def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
     """POST a claimed delivery; None when the receiver took it (2xx), else why not.
 
-    Once connected (connecting has `timeout` per address), `timeout` bounds the rest of the
-    delivery, not each read: a receiver that answers a byte at a time is cut off when it is up
-    (the connection is shut down under the read), and at most REPLY_BYTES of its reply are
-    read. One slow receiver must not hold the monitor's round, which also judges health and
-    sends every other alert. (No proxy is used: receivers are reached directly.)"""
+    `timeout` bounds the whole delivery, not each read: a receiver that answers a byte at a
+    time is cut off when it is up (the connection is shut down under the read), a connection
+    that took all of it is not used, and at most REPLY_BYTES of a reply are read. (Resolving
+    the name is the system resolver's to bound.) One slow receiver must not hold the monitor's
+    round, which also judges health and sends every other alert. No proxy is used: receivers
+    are reached directly."""
     request = request_for(claimed, now_ms)
     cut = threading.Event()
     connection = watchdog = None
@@ -212,6 +213,9 @@ def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
         connection = kind(url.hostname or "", url.port, timeout=timeout)
         watchdog = threading.Timer(timeout, _cut, (connection, cut))
         watchdog.start()
+        connection.connect()  # under the watchdog: a connection made too late is not used
+        if cut.is_set():
+            raise TimeoutError("connecting took the whole deadline")
         target = (url.path or "/") + (f"?{url.query}" if url.query else "")
         connection.request("POST", target, body=request.body, headers=request.headers)
         response = connection.getresponse()

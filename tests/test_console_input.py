@@ -449,6 +449,18 @@ def test_saving_an_untouched_form_changes_nothing(console, admin):
     assert after["description"] == "Line one\nLine two"
 
 
+def test_a_flag_set_false_elsewhere_is_stored_as_empty_and_saves_untouched(console, admin):
+    """pauseWhenFailing false (the API, an import, a catalog file) and empty mean the same:
+    stored one way, so the console's unticked box is no change."""
+    ray = run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p",
+                                                        "patch": {"pauseWhenFailing": False}})
+    assert ray.get("pauseWhenFailing") is None
+    saved = admin.post("/admin/models/edit/?id=2", data=ray_form(console, admin))
+    assert saved.status_code == 302, page_text(saved)[:2000]
+    after = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert after["revision"] == ray["revision"]
+
+
 def test_emptying_max_duration_gives_it_back_to_its_rule(console, admin):
     """"empty: the longest supported duration", as the API does it (it was kept as it was)."""
     run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p",

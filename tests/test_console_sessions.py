@@ -255,3 +255,14 @@ def test_a_session_ends_8_hours_after_sign_in_however_busy(console, client):
     sign_in(client, "editor")
     with client.session_transaction() as session:
         assert abs(session["since"] - time.time()) < 3600  # a fresh sign-in, a fresh start
+
+
+def test_signing_out_from_a_session_past_its_lifetime_still_signs_out_everywhere(console,
+                                                                                client):
+    laptop = console.test_client()
+    sign_in(laptop, "editor")
+    token = sign_in(client, "editor")
+    with client.session_transaction() as session:
+        session["since"] -= 9 * 3600
+    client.post("/auth/sign-out", data={"csrf_token": token})
+    assert not signed_in(laptop)
