@@ -193,15 +193,16 @@ def test_changes_made_where_the_marks_are_not_shared_are_seen_after_the_recheck(
     # Polled to a deadline far beyond the recheck: the outcome never depends on timing.
     deadline = time.monotonic() + max(5, RECHECK_SECONDS * 100)
 
-    def seen() -> bool:
+    def seen() -> tuple:
         quote = api.value("query", "pricing:getCreditCost", LOOKUPS[0][1])
         stats = api.value("query", "models:getModelById", {"modelId": RAY})
         refused = api.post("query", "models:getActiveModels", token=reader)
-        return (quote["costPerSecond"], stats["totalGenerations"], refused.status_code) == (
-            0.5, 1, 401)
+        return quote["costPerSecond"], stats["totalGenerations"], refused.status_code
 
-    while not seen():
-        assert time.monotonic() < deadline, "a change made elsewhere was never seen"
+    while (now_seen := seen()) != (0.5, 1, 401):
+        assert time.monotonic() < deadline, (
+            f"a change made elsewhere was never seen: (costPerSecond, totalGenerations, "
+            f"status of the revoked token) = {now_seen}")
         time.sleep(RECHECK_SECONDS / 5)
 
 
