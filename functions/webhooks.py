@@ -219,7 +219,10 @@ def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
         target = (url.path or "/") + (f"?{url.query}" if url.query else "")
         connection.request("POST", target, body=request.body, headers=request.headers)
         response = connection.getresponse()
-        reply = response.read(REPLY_BYTES)
+        try:
+            reply = response.read(REPLY_BYTES)
+        except (OSError, http.client.HTTPException):  # cut off in the reply: its status
+            reply = b""  # is what counts
     except (OSError, http.client.HTTPException, ValueError) as error:
         return f"{type(error).__name__}: {error}{_late(cut, timeout)}"[:500]
     finally:

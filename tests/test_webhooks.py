@@ -248,8 +248,8 @@ def test_a_receiver_that_never_finishes_is_cut_off(how):
     (error,) = outcome
     if how == "head":  # not even a status: the read under way fails
         assert "cut off after 0.5 s" in error, error
-    elif how == "body":  # the status, and what of the reply came in time
-        assert error.startswith("HTTP 500: x") and error.endswith("(cut off after 0.5 s)")
+    elif how == "body":  # the status, and what of the reply came in time (if any did)
+        assert error.startswith("HTTP 500: ") and error.endswith("(cut off after 0.5 s)")
     else:  # its first REPLY_BYTES, and the connection closed on the rest
         assert error.startswith("HTTP 500: x") and len(error) <= len("HTTP 500: ") + 200
         assert not tarpit.sent_all
