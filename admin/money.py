@@ -7,9 +7,9 @@ significant digits: 15 → $15.00, 0.2 → $0.20, 0.04 → $0.040, 0.08333333333
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 
+from admin import charts
 from admin.labels import label
 from functions import prices
 
@@ -82,8 +82,7 @@ def _in_force(entry: dict) -> str:
     start = entry.get("effectiveFrom")
     if start is not None and start >= prices.YEAR_10000_MS:  # stored before starts were bounded
         return f"from {start} ms (after the year 9999)"
-    when = "since always" if start is None else "from " + datetime.fromtimestamp(
-        start / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = "since always" if start is None else "from " + charts.when(start, charts.MINUTE)
     window = entry.get("utcTime")
     return when + (f", {window['start']}–{window['end']} UTC" if window else "")
 

@@ -171,7 +171,7 @@ class Window:
     @property
     def first(self) -> int:
         """The start of the first bucket: figures are counted in whole buckets."""
-        return self.start - self.start % self.size
+        return usage.floor_to(self.start, self.size)
 
     @property
     def last(self) -> int:
@@ -240,7 +240,7 @@ def model_sums(window: Window) -> dict[int, dict]:
             "failures": generations - int(row.successes or 0),
             "successRate": int(row.successes) * 100 / generations if generations else None,
             "p50": usage.percentile(histogram, 0.5), "p95": usage.percentile(histogram, 0.95),
-            "credits": min(int(row.credits or 0), usage.LARGEST)}
+            "credits": usage.summed(row.credits)}
     return out
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import current_app
 
-from admin import money
+from admin import charts, money
 from functions import prices
 
 PRICE_FIELDS = ("prices", "costPerSecond", "qualityMultipliers")
@@ -79,7 +78,8 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
     # and at each scheduled change of the new price (its entries replace whole lists)
     later = sorted({e["effectiveFrom"] for e in after
                     if e["effectiveFrom"] is not None and e["effectiveFrom"] > now_ms})
-    return [{"request": (f"From {_when(at)}: " if at != now_ms else "") + _described(usage)
+    return [{"request": (f"From {charts.when(at, charts.MINUTE)}: " if at != now_ms else "")
+             + _described(usage)
              + "".join(f", {k} {v}" for k, v in variant.items()),
              "old": _usd(before, usage, variant, at) if before else "—",
              "new": _usd(after, usage, variant, at)}
@@ -88,6 +88,3 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
 
 MOST_SCHEDULED = 3  # scheduled changes previewed
 
-
-def _when(at: int) -> str:
-    return datetime.fromtimestamp(at / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")

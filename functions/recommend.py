@@ -55,15 +55,21 @@ def _rank(prefer: str, quote: dict, doc: dict, model) -> tuple:
     return price, state, _speed(doc, model), model.model_id
 
 
-def _past_context(model, usage: dict) -> str | None:
+def _tokens(usage: dict) -> Decimal | None:
+    """A request's input and output tokens, read once for every candidate (None when its
+    usage is not counts: every quote refuses it, saying why)."""
+    try:
+        counts = prices.parse_usage(usage)
+    except prices.PricingError:
+        return None
+    return counts.get("input_tokens", 0) + counts.get("output_tokens", 0)
+
+
+def _past_context(model, tokens: Decimal | None) -> str | None:
     """Why a request's tokens do not fit the model's context window, if they do not (a quote
     prices what happened whatever the window; a recommendation is for what may happen)."""
     window = model.context_window
-    if window is None:
-        return None
-    counts = prices.parse_usage(usage)
-    tokens = counts.get("input_tokens", 0) + counts.get("output_tokens", 0)
-    if tokens <= window:
+    if window is None or tokens is None or tokens <= window:
         return None
     return f"its context window holds {window:,} tokens; the request has {tokens:,.0f}"
 
@@ -96,6 +102,7 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
     entries = [e for e in models.catalog(ctx).active if e.model.content_type == contentType]
     rows = health.health_by_pk(ctx, [e.pk for e in entries]) if entries else {}
     fitting, left_out = [], []
+    tokens = _tokens(usage)
     for entry in entries:
         model = entry.model
         doc = health.health_document(model.model_id, rows.get(entry.pk),
@@ -112,7 +119,7 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
             left_out.append({"modelId": model.model_id, "code": error.code,
                              "reason": error.message})
             continue
-        too_long = _past_context(model, usage)  # the counts are the quote's, checked
+        too_long = _past_context(model, tokens)
         if too_long:
             left_out.append({"modelId": model.model_id, "code": "CONTEXT_TOO_SMALL",
                              "reason": too_long})

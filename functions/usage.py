@@ -94,6 +94,12 @@ def saturated(total, added):
 SATURATED = ("time_micros", "credits")
 
 
+def summed(value) -> int:
+    """A sum read back (a float on SQLite, past 2^63 on either), as the answers give it: a
+    whole number, at most LARGEST."""
+    return min(int(value or 0), LARGEST)
+
+
 class LargeSum(FunctionElement):
     """SUM of a column whose rows may each hold up to LARGEST: PostgreSQL's sum of bigints is
     a numeric; SQLite's would raise "integer overflow", so it sums as a float (total(),
@@ -534,7 +540,7 @@ def point(start: int, row, errors: Counter) -> dict:
         "p50GenerationTime": percentile(histogram, 0.5),
         "p95GenerationTime": percentile(histogram, 0.95),
         "p99GenerationTime": percentile(histogram, 0.99),
-        "credits": min(int(row.credits), LARGEST) if row is not None else 0,
+        "credits": summed(row.credits) if row is not None else 0,
     }
 
 
