@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import logging
 import mmap
 import os
@@ -56,6 +57,10 @@ class Marks:
         self.pushed_recheck: float | None = None
         # A count the database keeps of commits (SQLite's): None, none is kept.
         self.commit_count: Callable[[], int | None] = lambda: None
+        # This process's count of rechecks that found the database possibly changed (see
+        # Generation): a generation started before the last of them is not current.
+        self.rechecks = 0
+        self._recheck_numbers = itertools.count(1)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -84,6 +89,11 @@ class Marks:
         if self.pushed_recheck is None:
             return RECHECK_SECONDS
         return max(RECHECK_SECONDS, self.pushed_recheck)
+
+    def rechecked(self) -> None:
+        """A cache found, at its recheck, that the database may have changed where no mark
+        here moved: every cache of this process started before now is out of date."""
+        self.rechecks = next(self._recheck_numbers)  # one step per call, threads racing or not
 
     def clock(self) -> int:
         return struct.unpack_from("<Q", self._map, 8 * CLOCK)[0]
@@ -122,6 +132,11 @@ class Generation:
     moved or the marks' `recheck_seconds` have passed (unless the database's count of commits
     says nothing was committed meanwhile). The marks and that count are read before the caller
     reads the database, so whatever the caller stores in the dict is at least as new as them.
+
+    Caches nest: a held answer is computed from the cached configuration and statistics. So
+    when one generation is dropped at its recheck, every generation of the process started
+    before it is dropped too (`Marks.rechecked`), even one whose own recheck has not come: an
+    outer cache must never keep, under the newer count, what an inner one read before it.
     """
 
     def __init__(self, marks: Marks, *slots: str, new: Callable[[], dict] = dict) -> None:
@@ -129,31 +144,35 @@ class Generation:
         self._new = new  # a generation's empty dict
         picked = itemgetter(*(SLOTS[slot] for slot in slots))
         self._pick = picked if len(slots) > 1 else lambda seen: (picked(seen),)
-        self._held = _Held((), float("-inf"), None, {})
+        self._held = _Held((), -1, float("-inf"), None, {})
         self._renewing = threading.Lock()
 
     def values(self) -> dict:
         held = self._held
-        now_seen = self._pick(self._marks.read_all())
+        marks = self._marks
+        now_seen = self._pick(marks.read_all())
         now = time.monotonic()
-        if held.marks == now_seen:
-            if now - held.at < self._marks.recheck_seconds:
+        if held.marks == now_seen and held.recheck == marks.rechecks:
+            if now - held.at < marks.recheck_seconds:
                 return held.values
-            if held.commits is not None and self._marks.commit_count() == held.commits:
+            if held.commits is not None and marks.commit_count() == held.commits:
                 with self._renewing:  # nothing committed: still true, unless replaced meanwhile
                     if self._held is held:
                         self._held = held._replace(at=now)
                     return self._held.values
+            marks.rechecked()  # something may have been committed: no cache here is current
         # Threads racing here each start a valid generation; whichever is kept, is kept whole.
         fresh = self._new()
-        self._held = _Held(now_seen, now, self._marks.commit_count(), fresh)
+        self._held = _Held(now_seen, marks.rechecks, now, marks.commit_count(), fresh)
         return fresh
 
 
 class _Held(NamedTuple):
-    """A generation: the marks and the count of commits it was started at, when, its values."""
+    """A generation: the marks, the process's rechecks and the count of commits it was
+    started at, when, its values."""
 
     marks: tuple[int, ...]
+    recheck: int
     at: float
     commits: int | None
     values: dict
