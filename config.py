@@ -166,6 +166,10 @@ APP = (
             "noticed", _seconds),
     Setting("SYNC_MAX_QUERIES", "100",
             "queries one socket may subscribe to; more are answered `QueryFailed`", _whole),
+    Setting("SYNC_QUERIES_PER_ADDRESS", "200",
+            "queries one address may subscribe to on a worker, across its sockets (each with "
+            "arguments of its own is run again when statistics move); more are answered "
+            "`QueryFailed` (`TooManyQueries`)", _whole),
     Setting("SYNC_MAX_RESULT_BYTES", "2097152",
             "the total size (JSON) of one socket's subscribed results; a query that would pass "
             "it is answered `QueryFailed` and dropped", _whole),

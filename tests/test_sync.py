@@ -179,6 +179,37 @@ def test_a_session_subscribes_to_a_bounded_number_of_queries(seeded, session):
     assert live.subscribe(7, "models:getDefaultModel")["type"] == "QueryUpdated"
 
 
+def test_an_address_subscribes_to_a_bounded_number_of_queries_across_its_sockets(seeded,
+                                                                                 session):
+    """Each subscription with arguments of its own is run again when statistics move, so one
+    address's subscriptions on a worker are bounded, whatever sockets hold them; a removed
+    query or a closed socket gives its place back."""
+    seeded.config["SYNC_QUERIES_PER_ADDRESS"] = 3
+
+    def add(query_id: int) -> dict:
+        return {"type": "Add", "queryId": query_id, "udfPath": "models:getModelById",
+                "args": [{"modelId": f"model-{query_id}"}]}
+
+    first, second = session(), session()
+    assert [m["type"] for m in first.modify(add(0), add(1))["modifications"]] == [
+        "QueryUpdated", "QueryUpdated"]
+    refused = second.modify(add(0), add(1))["modifications"]
+    assert [m["type"] for m in refused] == ["QueryUpdated", "QueryFailed"]
+    assert refused[1]["errorMessage"].startswith("TooManyQueries: an address subscribes to at "
+                                                 "most 3 queries on a worker")
+    first.modify({"type": "Remove", "queryId": 0})
+    assert second.modify(add(2))["modifications"][0]["type"] == "QueryUpdated"
+    first.close()  # its one query's place comes back once the server sees the socket closed
+    third, deadline = session(), time.monotonic() + 10
+    for query_id in range(100):
+        if third.modify(add(query_id))["modifications"][0]["type"] == "QueryUpdated":
+            break
+        assert time.monotonic() < deadline, "a closed socket's queries were never given back"
+        time.sleep(0.01)
+    refused = third.modify(add(100))["modifications"][0]
+    assert refused["type"] == "QueryFailed" and "TooManyQueries" in refused["errorMessage"]
+
+
 def test_a_session_subscribes_to_results_of_bounded_size(seeded, session):
     quote = json.dumps(run_as_system(seeded, "pricing:getCreditCost", QUOTE))
     seeded.config["SYNC_MAX_RESULT_BYTES"] = 4 * len(quote)  # room for a few quotes

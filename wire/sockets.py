@@ -1,4 +1,5 @@
-"""How many live-query sockets a worker holds: in all, and per address.
+"""How many live-query sockets a worker holds, in all and per address, and how many queries
+one address subscribes to on it.
 
 Under gunicorn's gthread worker, an open socket holds a thread for as long as it is open.
 gunicorn runs SYNC_SOCKETS_PER_WORKER threads more than GUNICORN_THREADS
@@ -7,6 +8,11 @@ GUNICORN_THREADS threads of plain requests are never taken by sockets. One addre
 at most SYNC_SOCKETS_PER_ADDRESS of a worker's sockets. A socket past either cap is refused
 before the upgrade, with 503 `TooManySockets` and `Retry-After` (the Convex clients retry with
 backoff).
+
+Each subscription with arguments of its own is run again when what it read changes (statistics
+move on every recorded generation), so one address's subscriptions cost the worker in
+proportion to their count: it may hold at most SYNC_QUERIES_PER_ADDRESS of them across its
+sockets on a worker; an `Add` past that is answered `QueryFailed` (`TooManyQueries`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ class SocketSlots:
     def __init__(self, per_worker: int, per_address: int) -> None:
         self.per_worker, self.per_address = per_worker, per_address
         self._open: Counter[str | None] = Counter()
+        self._queries: Counter[str | None] = Counter()  # subscriptions, by address
         self._lock = threading.Lock()
 
     @property
@@ -42,3 +49,17 @@ class SocketSlots:
             self._open[address] -= 1
             if self._open[address] <= 0:
                 del self._open[address]
+
+    def take_query(self, address: str | None, per_address: int) -> bool:
+        """Count one more subscription of `address`; False when it holds `per_address`."""
+        with self._lock:
+            if self._queries[address] >= per_address:
+                return False
+            self._queries[address] += 1
+            return True
+
+    def give_back_queries(self, address: str | None, count: int = 1) -> None:
+        with self._lock:
+            self._queries[address] -= count
+            if self._queries[address] <= 0:
+                del self._queries[address]

@@ -133,12 +133,13 @@ class Limits:
     ping_seconds: float
     max_queries: int
     max_result_bytes: int
+    queries_per_address: int
 
     @classmethod
     def of(cls, config: dict) -> Limits:
         return cls(config["SYNC_CONNECT_SECONDS"], config["SYNC_IDLE_SECONDS"],
                    config["SYNC_PING_SECONDS"], config["SYNC_MAX_QUERIES"],
-                   config["SYNC_MAX_RESULT_BYTES"])
+                   config["SYNC_MAX_RESULT_BYTES"], config["SYNC_QUERIES_PER_ADDRESS"])
 
 
 class Session:
@@ -150,6 +151,7 @@ class Session:
         self.watcher: Watcher = app.extensions["sync_watcher"]
         self.limits = Limits.of(app.config)
         self.live: LiveResults = app.extensions["live_results"]
+        self.slots: SocketSlots = app.extensions["socket_slots"]
         self.marks = app.extensions["catalog_marks"]
         self.identity: Identity = ANONYMOUS
         self.token: str | None = None
@@ -191,9 +193,8 @@ class Session:
                                                          "error": "Internal error"}))
         finally:
             self.watcher.forget(self.bell)
-            for sub in self.queries.values():
-                self.live.unwatch(sub.key)
-            self.queries.clear()
+            for query_id in list(self.queries):
+                self.unsubscribe(query_id)
 
     def end(self, end: SessionEnd) -> None:
         # A close frame's reason holds at most 123 bytes of UTF-8.
@@ -350,8 +351,7 @@ class Session:
             self.transition(changes)
 
     def drop_too_large(self, query_id: int) -> dict:
-        sub = self.queries.pop(query_id)
-        self.live.unwatch(sub.key)
+        sub = self.unsubscribe(query_id)
         return _failed(query_id, f"SubscriptionsTooLarge: this session's subscribed results "
                                  f"may hold at most {self.limits.max_result_bytes} bytes; "
                                  f"{sub.path} is dropped")
@@ -369,6 +369,10 @@ class Session:
             path, args = self.call_args(mod)
         except TransportError as error:
             return _failed(query_id, f"{error.code}: {error.message}")
+        if not self.slots.take_query(self.address, self.limits.queries_per_address):
+            return _failed(query_id, f"TooManyQueries: an address subscribes to at most "
+                                     f"{self.limits.queries_per_address} queries on a worker, "
+                                     f"across its sockets")
         args_key = json.dumps(args, sort_keys=True, separators=(",", ":"))
         sub = Subscription(path, args, args_key, self.key(path, args_key))
         self.live.watch(sub.key)
@@ -378,6 +382,13 @@ class Session:
             return self.drop_too_large(query_id)
         sub.result = result
         return {**result.update, "queryId": query_id}
+
+    def unsubscribe(self, query_id: int) -> Subscription:
+        """Forget a subscribed query: its shared result and its place in the address's count."""
+        sub = self.queries.pop(query_id)
+        self.live.unwatch(sub.key)
+        self.slots.give_back_queries(self.address)
+        return sub
 
     def call_args(self, message: dict) -> tuple[str, Any]:
         """The function and its arguments, as the HTTP API reads them: `args` is an array of
@@ -441,9 +452,8 @@ class Session:
             if mod.get("type") == "Add":
                 changes.append(self.add(query_id, mod))
             elif mod.get("type") == "Remove":
-                sub = self.queries.pop(query_id, None)
-                if sub is not None:
-                    self.live.unwatch(sub.key)
+                if query_id in self.queries:
+                    self.unsubscribe(query_id)
                     changes.append({"type": "QueryRemoved", "queryId": query_id})
             else:
                 raise ProtocolError("Each modification must be an Add or a Remove")
