@@ -8,13 +8,18 @@ every worker of the host, with no round trip to the database while nothing chang
 The marks live in a small memory-mapped file named after the database URL, in a folder every
 process on the host sees (CATALOG_MARKS_DIR, or the system's temporary folder). Changes made
 where the file is not shared (another host, a process given another URL or folder, a hand-made
-SQL update) are noticed anyway: every cache also goes back to the database once it is older
-than RECHECK_SECONDS. On SQLite it first asks the database whether anything was committed since
-the cache was filled (`commit_count`, db/engine.py: SqliteCommits), and keeps it when nothing was:
+SQL update) are noticed anyway: every RECHECK_SECONDS a process drops all its caches at once
+(`Marks.epoch`). On SQLite it first asks the database whether anything was committed since the
+last such check (`commit_count`, db/engine.py: SqliteCommits), and keeps them when nothing was:
 dropping every cache of every worker every 50 ms cost held reads a fifth of their speed. On
-PostgreSQL, while this process hears the fleet's push channel
-(engine/fleet.py), other hosts' changes arrive as notifications that bump these marks, and
-caches recheck only every PUSH_RECHECK_SECONDS (`recheck_seconds` below).
+PostgreSQL, while this process hears the fleet's push channel (engine/fleet.py), other hosts'
+changes arrive as notifications that bump these marks, and caches recheck only every
+PUSH_RECHECK_SECONDS (`recheck_seconds` below).
+
+The check is one for the whole process, not one per cache, because caches nest: a held answer
+is computed from the cached configuration and statistics. Were each cache to recheck on its own
+clock, an answer started afresh (at its recheck, or because a mark moved) could be computed from
+statistics cached before a commit made elsewhere and be kept under the newer count for good.
 
 The file also holds the host's commit clock on SQLite (`tick`): the `ts` of a mutation answer.
 """
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import itertools
 import logging
 import mmap
 import os
@@ -42,6 +46,7 @@ SIZE = 4096
 _ALL = struct.Struct(f"<{max(*SLOTS.values(), CLOCK) + 1}Q")  # every slot and the clock
 # How stale a cache may be about changes made where the marks are not shared.
 RECHECK_SECONDS = 0.05
+_UNKNOWN = object()  # no count of commits read yet
 
 
 def marks_path(folder: str, database_url: str) -> Path:
@@ -57,10 +62,10 @@ class Marks:
         self.pushed_recheck: float | None = None
         # A count the database keeps of commits (SQLite's): None, none is kept.
         self.commit_count: Callable[[], int | None] = lambda: None
-        # This process's count of rechecks that found the database possibly changed (see
-        # Generation): a generation started before the last of them is not current.
-        self.rechecks = 0
-        self._recheck_numbers = itertools.count(1)
+        # The process's recheck (`epoch`): its number, when it was last made, the count of
+        # commits it found then.
+        self._epoch, self._checked_at, self._commits = 0, float("-inf"), _UNKNOWN
+        self._checking = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -90,10 +95,24 @@ class Marks:
             return RECHECK_SECONDS
         return max(RECHECK_SECONDS, self.pushed_recheck)
 
-    def rechecked(self) -> None:
-        """A cache found, at its recheck, that the database may have changed where no mark
-        here moved: every cache of this process started before now is out of date."""
-        self.rechecks = next(self._recheck_numbers)  # one step per call, threads racing or not
+    def epoch(self) -> int:
+        """The number under which this process's caches are current, about changes that moved
+        no mark here: it moves at most every `recheck_seconds`, when the database's count of
+        commits has moved since the last check (always, where there is no count). A cache
+        started under an older number is out of date. The count is read before whatever the
+        caller reads next, so a cache filled under a number is at least as new as that count."""
+        now = time.monotonic()
+        if now - self._checked_at < self.recheck_seconds:
+            return self._epoch
+        with self._checking:  # one thread checks; the others wait for its answer
+            if now - self._checked_at < self.recheck_seconds:
+                return self._epoch
+            commits = self.commit_count()
+            if commits is None or commits != self._commits:
+                self._epoch += 1
+                self._commits = commits
+            self._checked_at = now  # after the number: a reader in the window sees the new one
+            return self._epoch
 
     def clock(self) -> int:
         return struct.unpack_from("<Q", self._map, 8 * CLOCK)[0]
@@ -126,17 +145,13 @@ class Marks:
 
 
 class Generation:
-    """Cached values that are trusted while their marks are unchanged and they are recent.
+    """Cached values that are trusted while their marks and the process's epoch are unchanged.
 
-    `values()` answers the current generation's dict, or a new, empty one once a mark has
-    moved or the marks' `recheck_seconds` have passed (unless the database's count of commits
-    says nothing was committed meanwhile). The marks and that count are read before the caller
-    reads the database, so whatever the caller stores in the dict is at least as new as them.
-
-    Caches nest: a held answer is computed from the cached configuration and statistics. So
-    when one generation is dropped at its recheck, every generation of the process started
-    before it is dropped too (`Marks.rechecked`), even one whose own recheck has not come: an
-    outer cache must never keep, under the newer count, what an inner one read before it.
+    `values()` answers the current generation's dict, or a new, empty one once a mark has moved
+    or the epoch has (`Marks.epoch`: every `recheck_seconds` at most, unless the database's count
+    of commits says nothing was committed meanwhile). The marks and the epoch are read before the
+    caller reads the database, so whatever the caller stores in the dict is at least as new as
+    them, read from the database or from another cache of the same process.
     """
 
     def __init__(self, marks: Marks, *slots: str, new: Callable[[], dict] = dict) -> None:
@@ -144,37 +159,25 @@ class Generation:
         self._new = new  # a generation's empty dict
         picked = itemgetter(*(SLOTS[slot] for slot in slots))
         self._pick = picked if len(slots) > 1 else lambda seen: (picked(seen),)
-        self._held = _Held((), -1, float("-inf"), None, {})
-        self._renewing = threading.Lock()
+        self._held = _Held((), -1, {})
 
     def values(self) -> dict:
         held = self._held
-        marks = self._marks
-        now_seen = self._pick(marks.read_all())
-        now = time.monotonic()
-        if held.marks == now_seen and held.recheck == marks.rechecks:
-            if now - held.at < marks.recheck_seconds:
-                return held.values
-            if held.commits is not None and marks.commit_count() == held.commits:
-                with self._renewing:  # nothing committed: still true, unless replaced meanwhile
-                    if self._held is held:
-                        self._held = held._replace(at=now)
-                    return self._held.values
-            marks.rechecked()  # something may have been committed: no cache here is current
+        now_seen = self._pick(self._marks.read_all())
+        epoch = self._marks.epoch()
+        if held.marks == now_seen and held.epoch == epoch:
+            return held.values
         # Threads racing here each start a valid generation; whichever is kept, is kept whole.
         fresh = self._new()
-        self._held = _Held(now_seen, marks.rechecks, now, marks.commit_count(), fresh)
+        self._held = _Held(now_seen, epoch, fresh)
         return fresh
 
 
 class _Held(NamedTuple):
-    """A generation: the marks, the process's rechecks and the count of commits it was
-    started at, when, its values."""
+    """A generation: the marks and the epoch it was started at, and its values."""
 
     marks: tuple[int, ...]
-    recheck: int
-    at: float
-    commits: int | None
+    epoch: int
     values: dict
 
 

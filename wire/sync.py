@@ -192,9 +192,11 @@ class Session:
             self.end(SessionEnd(1011, "Internal error", {"type": "FatalError",
                                                          "error": "Internal error"}))
         finally:
-            self.watcher.forget(self.bell)
-            for query_id in list(self.queries):
-                self.unsubscribe(query_id)
+            try:
+                self.watcher.forget(self.bell)
+            finally:
+                for query_id in list(self.queries):
+                    self.unsubscribe(query_id)
 
     def end(self, end: SessionEnd) -> None:
         # A close frame's reason holds at most 123 bytes of UTF-8.
@@ -369,14 +371,14 @@ class Session:
             path, args = self.call_args(mod)
         except TransportError as error:
             return _failed(query_id, f"{error.code}: {error.message}")
+        args_key = json.dumps(args, sort_keys=True, separators=(",", ":"))
+        sub = Subscription(path, args, args_key, self.key(path, args_key))
         if not self.slots.take_query(self.address, self.limits.queries_per_address):
             return _failed(query_id, f"TooManyQueries: an address subscribes to at most "
                                      f"{self.limits.queries_per_address} queries on a worker, "
                                      f"across its sockets")
-        args_key = json.dumps(args, sort_keys=True, separators=(",", ":"))
-        sub = Subscription(path, args, args_key, self.key(path, args_key))
+        self.queries[query_id] = sub  # from here, unsubscribe() gives its place back
         self.live.watch(sub.key)
-        self.queries[query_id] = sub
         result = self.evaluate(sub)
         if self.used_bytes(but=query_id) + result.size > self.limits.max_result_bytes:
             return self.drop_too_large(query_id)
@@ -384,10 +386,10 @@ class Session:
         return {**result.update, "queryId": query_id}
 
     def unsubscribe(self, query_id: int) -> Subscription:
-        """Forget a subscribed query: its shared result and its place in the address's count."""
+        """Forget a subscribed query: its place in the address's count and its shared result."""
         sub = self.queries.pop(query_id)
-        self.live.unwatch(sub.key)
         self.slots.give_back_queries(self.address)
+        self.live.unwatch(sub.key)
         return sub
 
     def call_args(self, message: dict) -> tuple[str, Any]:
