@@ -85,16 +85,16 @@ def _settle_price(config: dict, kind: str) -> None:
 
 def _check_multiplied_prices(config: dict) -> None:
     """Each quality's price (costPerSecond x its multiplier, exact) must be a price the engine
-    can hold, as any price given directly: at most 20 significant digits."""
+    can hold, as any price given directly (prices.parse_price: digits, places, size)."""
     for quality, multiplier in (config.get("qualityMultipliers") or {}).items():
         try:
             prices.video_schedule(config["costPerSecond"], {quality: multiplier})
-        except prices.PricingError:
+        except prices.PricingError as error:
+            why = error.message.removeprefix(f"{error.field} ")  # the price's own path: inner
             raise FunctionError(
                 "INVALID_ARGUMENT", f"qualityMultipliers.{quality}: costPerSecond x "
-                f"{multiplier} has more than {prices.MAX_PRICE_DIGITS} significant digits; "
-                "prices are kept exact, so give the multiplier fewer digits",
-                field=f"qualityMultipliers.{quality}") from None
+                f"{multiplier} {why}; prices are kept exact, so give the multiplier fewer "
+                "digits or a smaller value", field=f"qualityMultipliers.{quality}") from None
 
 
 def _settle_durations(config: dict, changed: set[str]) -> None:

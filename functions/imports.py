@@ -323,8 +323,9 @@ def price_change(old: list[dict] | None, new: list[dict], at: int) -> dict:
     out["newUsd"] = None if after is None else prices.decimal_string(after)
     percent = None
     if before and after is not None:
-        percent = prices.decimal_string(((after - before) * 100 / before).quantize(
-            Decimal("0.1")))
+        # at the engine's precision: a change from 10^-20 to 10^5 is 10^27 % and more
+        change = prices.EXACT.divide(prices.EXACT.multiply(after - before, 100), before)
+        percent = prices.decimal_string(change.quantize(Decimal("0.1"), context=prices.EXACT))
     out["changePercent"] = percent
     return out
 

@@ -106,7 +106,9 @@ in component order; `quantity` is the count paid at that unit once narrower unit
 (an int, or a decimal string for fractional seconds); `unitPrice` the price applied (after
 tiers), for `per` of the unit's usage (1,000,000 tokens, 1,000 characters, 3,600 seconds);
 `usdExact` = unitPrice x quantity / per. Nothing is rounded: prices have at most 20 significant
-digits and counts at most 10, so every product and sum is exact (computed at 60 digits). The
+digits and 20 decimal places and are below 1,000,000; counts have at most 10 significant digits
+and 6 decimal places and are at most 10^15; so every product and sum is exact (computed at 60
+digits). The
 one exception: a per-hour price whose quotient by 3,600 does not terminate is cut at 28
 significant digits, and the total then summed at 28 digits, exactly as genai-prices does.
 `usdExact` is a normalized decimal string without exponent ("1.62", "10", "0.00000001"); `usd`
@@ -190,7 +192,10 @@ from typing import Any
 
 DAY_MS = 86_400_000
 MAX_PRICE_DIGITS = 20
+MAX_PRICE = 10**6  # USD per unit (per 1M tokens, per image, ...): a price is below this
+MAX_PRICE_PLACES = 20  # decimal places of a price: every quote's exact sum fits EXACT_PRECISION
 MAX_COUNT_DIGITS = 10
+MAX_COUNT_PLACES = 6  # decimal places of a fractional count (a microsecond)
 MAX_COUNT = 10**15  # of any unit in one request: a quote in USD stays a finite number
 # genai-prices' (and Python's default) precision: only non-terminating per-hour quotients use it.
 GENAI_PRECISION = 28
@@ -366,9 +371,16 @@ def parse_price(value: Any, field: str) -> Decimal:
         raise PricingError("INVALID_PRICE", f"{field} must be a decimal string such as \"0.18\" "
                            f"(no sign, no exponent), got {value!r}", field)
     price = Decimal(value)
-    if len(price.normalize(EXACT).as_tuple().digits) > MAX_PRICE_DIGITS:
+    shape = price.normalize(EXACT).as_tuple()
+    if len(shape.digits) > MAX_PRICE_DIGITS:
         raise PricingError("INVALID_PRICE", f"{field} has more than {MAX_PRICE_DIGITS} "
                            f"significant digits: {value}", field)
+    if price >= MAX_PRICE:
+        raise PricingError("INVALID_PRICE", f"{field} must be below {MAX_PRICE:,} (USD per its "
+                           f"unit), got {value}", field)
+    if -shape.exponent > MAX_PRICE_PLACES:
+        raise PricingError("INVALID_PRICE", f"{field} has more than {MAX_PRICE_PLACES} decimal "
+                           f"places: {value}", field)
     return price
 
 
@@ -734,22 +746,29 @@ def _count(value: Any, unit: Unit) -> Decimal:
             count = Decimal(repr(value))
         elif isinstance(value, int | Decimal):
             count = Decimal(value)
-        elif isinstance(value, str) and _DECIMAL.fullmatch(value.lstrip("-")):
+        elif isinstance(value, str) and _DECIMAL.fullmatch(value.removeprefix("-")):
             count = Decimal(value)
         else:
             raise InvalidOperation
     except InvalidOperation:
         raise PricingError("INVALID_ARGUMENT", f"{field} must be a number, got {value!r}",
                            field) from None
-    if count < 0:
+    if count.is_signed():  # "-0" too
         raise PricingError("INVALID_ARGUMENT", f"{field} cannot be negative", field)
     if count > MAX_COUNT:
         raise PricingError("INVALID_ARGUMENT", f"{field} must be at most {MAX_COUNT:,}", field)
     if unit.whole and count != count.to_integral_value():
         raise PricingError("INVALID_ARGUMENT", f"{field} must be a whole number", field)
-    if len(count.normalize(EXACT).as_tuple().digits) > MAX_COUNT_DIGITS and count != 0:
+    shape = count.normalize(EXACT).as_tuple()
+    if len(shape.digits) > MAX_COUNT_DIGITS and count != 0:
         raise PricingError("INVALID_ARGUMENT", f"{field} has more than {MAX_COUNT_DIGITS} "
                            "significant digits", field)
+    if -shape.exponent > MAX_COUNT_PLACES:
+        raise PricingError("INVALID_ARGUMENT", f"{field} has more than {MAX_COUNT_PLACES} "
+                           "decimal places", field)
+    if unit.name == "request" and count < 1:
+        raise PricingError("INVALID_ARGUMENT", f"{field} must be at least 1: every quote is "
+                           "for one request or more (1 when omitted)", field)
     return count
 
 
@@ -766,7 +785,9 @@ def parse_usage(usage: Any) -> dict[str, Decimal]:
 
 def _check_consistent(counts: Mapping[str, Decimal], priced: Iterable[str]) -> None:
     """A narrow count cannot exceed a broader count that includes it (cache reads above input
-    tokens), when the broader one is given or priced (a missing one counts 0)."""
+    tokens), when the broader one is given or priced (a missing one counts 0). And a priced
+    overlap of two counts given (cached audio input, of cache reads and audio input) must be
+    given too, as genai-prices requires: how much of each is also the other is not known."""
     priced = set(priced)
     for name, count in counts.items():
         for broad in BROADER[name]:
@@ -776,6 +797,18 @@ def _check_consistent(counts: Mapping[str, Decimal], priced: Iterable[str]) -> N
                     "INVALID_ARGUMENT", f"usage.{UNITS[name].usage} ({count}) cannot exceed "
                     f"usage.{broad.usage} ({counts.get(broad.name, 0)}), which includes it",
                     f"usage.{UNITS[name].usage}")
+    given = sorted((UNITS[name] for name, count in counts.items() if count > 0),
+                   key=lambda u: u.name)
+    for i, a in enumerate(given):
+        for b in given[i + 1:]:
+            if not _compatible(a, b) or is_within(a, b) or is_within(b, a):
+                continue
+            join = _UNITS_BY_DIMENSIONS.get(a.dimensions | b.dimensions)
+            if join is not None and join.name in priced and join.name not in counts:
+                raise PricingError(
+                    "INVALID_ARGUMENT", f"usage.{join.usage} must be given: usage.{a.usage} "
+                    f"and usage.{b.usage} overlap, and it says how many count as both "
+                    "(0 when none do)", f"usage.{join.usage}")
 
 
 def _leaf_counts(priced: Sequence[str], counts: Mapping[str, Decimal]) -> dict[str, Decimal]:

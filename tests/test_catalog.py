@@ -168,7 +168,9 @@ def test_a_quality_multiplier_must_give_a_price_the_engine_can_hold(seeded, api)
     assert error(body) == {"code": "INVALID_ARGUMENT", "field": "qualityMultipliers.high"}
     assert body["errorMessage"] == (
         "qualityMultipliers.high: costPerSecond x 1.2345678901234567 has more than 20 "
-        "significant digits; prices are kept exact, so give the multiplier fewer digits")
+        "significant digits: 0.1524160480109715938119; prices are kept exact, so give the "
+        "multiplier fewer digits or a smaller value")
+
     created = api.mutation("models:createModel", {
         **NEW_MODEL, "qualityMultipliers": {"high": 1.2345678901234567}, "costPerSecond": 0.1})
     assert created["status"] == "success"  # 0.12345678901234567: 17 digits

@@ -303,6 +303,19 @@ def test_price_and_field_changes_show_old_new_and_percent(seeded):
     assert planned["counts"]["changed"] == 2
 
 
+def test_a_change_of_many_orders_of_magnitude_has_its_percent():
+    """The percent was quantized at 28 digits: a change from the smallest price to a large one
+    ended the plan in a 500."""
+    from functions.imports import price_change
+
+    def priced(price: str) -> list[dict]:
+        return [{"effectiveFrom": None, "components": [{"unit": "image", "price": price}]}]
+
+    change = price_change(priced("0.00000000000000000001"), priced("999999"), 0)
+    assert (change["oldUsd"], change["newUsd"]) == ("0.00000000000000000001", "999999")
+    assert change["changePercent"] == "9999989999999999999999999900"
+
+
 def test_never_a_locked_model_never_the_default_never_a_deactivation(seeded):
     converted = sources.convert("litellm", litellm_map())
     apply(seeded, converted, activate=True)

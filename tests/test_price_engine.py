@@ -247,6 +247,9 @@ def test_declared_option_values_are_the_only_ones_accepted():
     ({"cacheReadTokens": 5}, "usage.cacheReadTokens"),
     ({"inputTokens": 12_345_678_901}, "usage.inputTokens"),
     ({"tokens": 5}, "usage.tokens"),
+    ({"inputTokens": "-0"}, "usage.inputTokens"),
+    ({"inputTokens": -0.0}, "usage.inputTokens"),
+    ({"requests": 0}, "usage.requests"),
 ])
 def test_bad_usage_is_refused_with_its_field(usage, field):
     wrong = error(lambda: quote(CHAT, usage, {}, T0, HUNDRED))
@@ -273,14 +276,68 @@ def test_unknown_options_and_bad_values_are_refused():
 
 
 def test_the_largest_quotes_the_bounds_allow_are_still_exact():
-    # prices of at most 20 significant digits, counts of at most 10: products and sums fit
-    big = validate([entry(c("image", "12345678901234567890"),
-                          c("second", "0.0000000000000000001"))])
-    assert quote(big, {"images": 9_999_999_999, "seconds": 1}, {}, T0, HUNDRED)[
-        "usdExact"] == "123456788999999999998765432110.0000000000000000001"
-    tokens = validate([entry(c("input_tokens", "1234567890.1234567891"))])
-    assert quote(tokens, {"inputTokens": 9_999_999_999}, {}, T0, HUNDRED)[
-        "usdExact"] == "12345678900000.0000008765432109"
+    # prices below 10^6 with at most 20 significant digits and 20 places, counts up to 10^15
+    # with at most 10 significant digits and 6 places: products and sums fit 60 digits
+    big = validate([entry(c("image", "999999.99999999999999"),
+                          c("second", "0.00000000000000000001"))])
+    assert quote(big, {"images": 999_999_999_900_000, "seconds": "0.000001"}, {}, T0,
+                 HUNDRED)["usdExact"] == "999999999899999999990.00000000100000000000000001"
+    tokens = validate([entry(c("input_tokens", "999999.99999999999999"))])
+    assert quote(tokens, {"inputTokens": 999_999_999_900_000}, {}, T0, HUNDRED)[
+        "usdExact"] == "999999999899999.999990000000001"
+
+
+@pytest.mark.parametrize("price,why", [
+    ("1000000", "must be below 1,000,000 (USD per its unit), got 1000000"),
+    ("1" + "0" * 310, "must be below 1,000,000"),
+    ("0.000000000000000000001", "has more than 20 decimal places"),
+    ("0." + "0" * 70 + "1", "has more than 20 decimal places"),
+])
+def test_a_price_is_below_a_million_with_at_most_20_places(price, why):
+    """A huge price made every quote of its model a 500 (its USD float was infinite); a tiny
+    one refused every quote as "too large to price exactly"."""
+    wrong = error(lambda: validate([entry(c("image", price))]))
+    assert (wrong.code, wrong.field) == ("INVALID_PRICE", "schedule[0].components[0].price")
+    assert why in wrong.message
+    assert validate([entry(c("image", "999999.99999999999999"))])
+
+
+def test_a_count_has_at_most_6_decimal_places():
+    schedule = validate([entry(c("second", "0.1"))])
+    assert quote(schedule, {"seconds": "0.000001"}, {}, T0, HUNDRED)["usdExact"] == "0.0000001"
+    wrong = error(lambda: quote(schedule, {"seconds": "0.0000001"}, {}, T0, HUNDRED))
+    assert (wrong.field, wrong.message) == ("usage.seconds",
+                                            "usage.seconds has more than 6 decimal places")
+
+
+def test_a_quote_is_for_one_request_or_more():
+    """`requests: 0` dropped the per-request fee (genai-prices always bills one request)."""
+    schedule = validate([entry(c("request", "0.01"), c("input_tokens", "1"))])
+    assert quote(schedule, {"inputTokens": 10}, {}, T0, HUNDRED)["usdExact"] == "0.01001"
+    assert quote(schedule, {"inputTokens": 10, "requests": 2}, {}, T0, HUNDRED)[
+        "usdExact"] == "0.02001"
+    wrong = error(lambda: quote(schedule, {"inputTokens": 10, "requests": 0}, {}, T0, HUNDRED))
+    assert wrong.message.startswith("usage.requests must be at least 1")
+
+
+def test_an_overlap_of_two_counts_given_must_be_given_when_it_is_priced():
+    """genai-prices refuses a quote that gives cache reads and audio input without saying how
+    much of the audio was cached; counting none overcharged when all of it was."""
+    schedule = validate([entry(c("input_tokens", "1"), c("cache_read_tokens", "0.1"),
+                               c("input_audio_tokens", "10"), c("cache_audio_read_tokens", "1"))])
+    usage = {"inputTokens": 1000, "cacheReadTokens": 500, "inputAudioTokens": 500}
+    wrong = error(lambda: quote(schedule, usage, {}, T0, HUNDRED))
+    assert (wrong.code, wrong.field) == ("INVALID_ARGUMENT", "usage.cacheAudioReadTokens")
+    assert wrong.message == (
+        "usage.cacheAudioReadTokens must be given: usage.cacheReadTokens and "
+        "usage.inputAudioTokens overlap, and it says how many count as both (0 when none do)")
+    # the cache reads were the audio: 500 text tokens at 1, 500 cached audio tokens at 1
+    assert quote(schedule, {**usage, "cacheAudioReadTokens": 500}, {}, T0, HUNDRED)[
+        "usdExact"] == "0.001"
+    assert quote(schedule, {**usage, "cacheAudioReadTokens": 0}, {}, T0, HUNDRED)[
+        "usdExact"] == "0.00505"
+    assert quote(schedule, {"inputTokens": 1000, "inputAudioTokens": 500}, {}, T0, HUNDRED)[
+        "usdExact"] == "0.0055"  # one of the two: nothing overlaps
 
 
 # ---------------------------------------------------------------- schedules and time of day
