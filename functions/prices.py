@@ -106,7 +106,7 @@ in component order; `quantity` is the count paid at that unit once narrower unit
 (an int, or a decimal string for fractional seconds); `unitPrice` the price applied (after
 tiers), for `per` of the unit's usage (1,000,000 tokens, 1,000 characters, 3,600 seconds);
 `usdExact` = unitPrice x quantity / per. Nothing is rounded: prices have at most 20 significant
-digits and 20 decimal places and are below 1,000,000; counts have at most 10 significant digits
+digits and 26 decimal places and are below 1,000,000; counts have at most 10 significant digits
 and 6 decimal places and are at most 10^15; so every product and sum is exact (computed at 60
 digits). The
 one exception: a per-hour price whose quotient by 3,600 does not terminate is cut at 28
@@ -193,7 +193,10 @@ from typing import Any
 DAY_MS = 86_400_000
 MAX_PRICE_DIGITS = 20
 MAX_PRICE = 10**6  # USD per unit (per 1M tokens, per image, ...): a price is below this
-MAX_PRICE_PLACES = 20  # decimal places of a price: every quote's exact sum fits EXACT_PRECISION
+# Decimal places of a price (LiteLLM's float 3.3333333333333335e-05 a second has 21): an amount
+# is below 10^21 (price x count) and its last digit at most 26 + 6 places down (a fractional
+# count's places, or per 1M tokens), so every quote's exact sum fits EXACT_PRECISION.
+MAX_PRICE_PLACES = 26
 MAX_COUNT_DIGITS = 10
 MAX_COUNT_PLACES = 6  # decimal places of a fractional count (a microsecond)
 MAX_COUNT = 10**15  # of any unit in one request: a quote in USD stays a finite number

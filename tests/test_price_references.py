@@ -673,6 +673,9 @@ def token_usage(prompt: int, completion: int) -> tuple[dict, dict]:
          "out_image": completion // 20, "out_video": completion // 25}
     ours = {"inputTokens": prompt, "cacheReadTokens": u["cached"],
             "cacheAudioReadTokens": u["cached_audio"], "cacheImageReadTokens": u["cached_image"],
+            # what LiteLLM has no count for is none (the engine asks for priced overlaps)
+            "cacheVideoReadTokens": 0, "cacheAudioWriteTokens": 0, "cacheImageWriteTokens": 0,
+            "cacheVideoWriteTokens": 0,
             "cacheWriteTokens": u["creation"], "cacheWrite1hTokens": u["creation_1h"],
             "cacheWrite12hTokens": u["creation_12h"], "inputAudioTokens": u["audio"],
             "inputImageTokens": u["image"], "inputVideoTokens": u["video"],
