@@ -188,6 +188,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 from functools import lru_cache
+from itertools import product
 from typing import Any
 
 DAY_MS = 86_400_000
@@ -583,12 +584,31 @@ def _check_components(entry: dict, path: str) -> None:
                 raise PricingError("INVALID_PRICE", f"{path}.components[{i}].when.{key}: "
                                    f"{value!r} is not among the declared options",
                                    f"{path}.components[{i}].when.{key}")
-    for options in [{}] + [c["when"] for c in components if "when" in c]:
+    for options in _option_cases(components, path):
         problem = coverage_problem(select_components(components, options))
         if problem:
             when = f" (with options {options})" if options else ""
             raise PricingError("INVALID_PRICE", f"{path}.components{when}: {problem}",
                                f"{path}.components")
+
+
+MAX_OPTION_CASES = 1024  # combinations of an entry's `when` values (LiteLLM's maps: 24 at most)
+
+
+def _option_cases(components: Sequence[dict], path: str) -> list[dict]:
+    """Every set of options that selects components differently: each key named in a `when`,
+    absent or at each value named for it, in every combination (a quote may give any of them
+    together, so each must price every count once)."""
+    named: dict[str, set[str]] = {}
+    for component in components:
+        for key, value in component.get("when", {}).items():
+            named.setdefault(key, set()).add(value)
+    keys = sorted(named)
+    if math.prod(len(named[key]) + 1 for key in keys) > MAX_OPTION_CASES:
+        raise PricingError("INVALID_PRICE", f"{path}.components: the options named in `when` "
+                           f"combine in more than {MAX_OPTION_CASES} ways", f"{path}.components")
+    return [{key: value for key, value in zip(keys, values, strict=True) if value is not None}
+            for values in product(*([None, *sorted(named[key])] for key in keys))]
 
 
 def _refuse_unknown(obj: Mapping, known: set[str], path: str) -> None:

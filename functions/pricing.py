@@ -85,12 +85,12 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
     if "quality" in options and (model.content_type == "video" or model.supported_qualities):
         check_quality(model, options["quality"])  # what it can do, as getCreditCost checks
     if model.content_type == "video":
-        if "seconds" in usage:
-            seconds = usage["seconds"]
-            if not isinstance(seconds, int):
+        if "seconds" in usage:  # read as every count is (9, 9.0, "9"), then whole
+            seconds = priced(lambda: prices.parse_usage({"seconds": usage["seconds"]}))["second"]
+            if seconds != seconds.to_integral_value():
                 raise FunctionError("INVALID_ARGUMENT", "usage.seconds must be a whole number "
                                     "of seconds for a video model", field="usage.seconds")
-            resolve_duration(model, seconds)
+            resolve_duration(model, int(seconds))
     schedule = schedule_of(model)
     when = ctx.now if at is None else at
     if at is None:

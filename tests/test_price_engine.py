@@ -496,6 +496,29 @@ def test_validate_explains_missing_overlap_prices():
     wrong = error(lambda: validate([entry(c("input_tokens", "1"), c("cache_read_tokens", "1"),
                                           c("input_audio_tokens", "1"))]))
     assert "cache_audio_read_tokens needs a price too" in wrong.message
+
+
+def test_validate_checks_options_in_combination():
+    """Each component's own `when` priced every count once, but a quote giving both options
+    selected two overlapping units without their overlap: an error the client could not fix."""
+    components = [c("input_tokens", "1"), c("output_tokens", "2"),
+                  c("cache_read_tokens", "0.1", when={"processing": "batch"}),
+                  c("input_audio_tokens", "3", when={"serviceTier": "priority"})]
+    wrong = error(lambda: validate([entry(*components)]))
+    assert (wrong.code, wrong.field, wrong.message) == (
+        "INVALID_PRICE", "schedule[0].components",
+        "schedule[0].components (with options {'processing': 'batch', 'serviceTier': "
+        "'priority'}): cache_read_tokens and input_audio_tokens overlap: "
+        "cache_audio_read_tokens needs a price too")
+    fixed = validate([entry(*components, c("cache_audio_read_tokens", "0.3", when={
+        "processing": "batch", "serviceTier": "priority"}))])
+    assert quote(fixed, {"inputTokens": 100, "cacheReadTokens": 10, "inputAudioTokens": 10,
+                         "cacheAudioReadTokens": 5}, {"processing": "batch",
+                                                      "serviceTier": "priority"}, T0, HUNDRED)
+    many = [c("second", "1")] + [c("second", "2", when={key: value}) for key in (
+        "quality", "resolution", "size", "speed", "route") for value in "abcde"]
+    wrong = error(lambda: validate([entry(*many)]))
+    assert wrong.message.endswith("combine in more than 1024 ways")
     wrong = error(lambda: validate([entry(c("cache_read_tokens", "1"))]))
     assert "cache_read_tokens needs a price for input_tokens too" in wrong.message
 

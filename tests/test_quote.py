@@ -97,6 +97,16 @@ def test_the_seed_video_models_quote_as_they_always_did(seeded, api):
     veo = api.value("query", "pricing:quote", {"modelId": VEO, "usage": {"seconds": 8},
                                                "options": {"quality": "ultra"}})
     assert (veo["usdExact"], veo["credits"]) == ("6", 600)
+    for seconds in (8.0, "8"):  # read as every count is; 8.5 is not a video's duration
+        assert api.value("query", "pricing:quote", {
+            "modelId": VEO, "usage": {"seconds": seconds},
+            "options": {"quality": "ultra"}})["usdExact"] == "6"
+    for seconds, message in ((8.5, "usage.seconds must be a whole number of seconds for a "
+                                   "video model"), ("-8", "usage.seconds cannot be negative")):
+        refused = api.post("query", "pricing:quote", {"modelId": VEO, "usage": {
+            "seconds": seconds}, "options": {"quality": "ultra"}}).get_json()
+        assert (refused["errorData"]["field"], refused["errorMessage"]) == (
+            "usage.seconds", message)
     api.value("mutation", "models:updateModel", {
         "modelId": RAY, "patch": {"qualityMultipliers": {"ultra": 1.5}}})
     ultra = api.value("query", "pricing:getCreditCost",
