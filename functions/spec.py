@@ -85,10 +85,9 @@ class Schedule(Validator):
         try:
             return prices.validate(value)
         except prices.PricingError as error:
-            field = error.field or "schedule"
-            where = field.replace("schedule", path, 1)
-            message = error.message  # the engine's path, when it starts it, becomes `where`
-            text = where + message[len(field):] if message.startswith(field) \
+            where = (error.field or "schedule").replace("schedule", path, 1)
+            message = error.message  # the engine's paths start with "schedule": the caller's
+            text = path + message.removeprefix("schedule") if message.startswith("schedule") \
                 else f"{where}: {message}"
             raise FunctionError("INVALID_ARGUMENT", text, field=where) from None
 

@@ -132,6 +132,12 @@ def test_refusals_name_the_problem_and_change_nothing(seeded, api):
     bad_price = api.mutation("models:createModel", {**CHAT, "modelId": "openai/bad", "prices": [
         {"effectiveFrom": None, "components": [{"unit": "input_tokens", "price": "-1"}]}]})
     assert error(bad_price)["field"].startswith("prices[0].components[0]")
+    unknown = api.mutation("models:createModel", {**CHAT, "modelId": "openai/bad", "prices": [
+        {"effectiveFrom": None, "components": [{"unit": "input_tokens", "price": "1",
+                                                "when": {"colour": "red"}}]}]})
+    assert error(unknown)["field"] == "prices[0].components[0].when.colour"
+    assert unknown["errorMessage"].startswith(  # the caller's path, once
+        "prices[0].components[0].when: unknown key 'colour'; known: cacheType, processing")
 
 
 def test_a_scheduled_price_applies_from_its_time_and_at_prices_any_moment(seeded, api):
