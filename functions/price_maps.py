@@ -401,6 +401,11 @@ def _decimal(value: Any) -> Decimal | None:
     return None
 
 
+def _not_a_number(value: Any) -> bool:
+    """A rate that is there but is no number ("abc", true): a price the map meant but lost."""
+    return value is not None and not isinstance(value, Mapping | list) and _decimal(value) is None
+
+
 def _threshold(label: str) -> int:
     """"200k" -> 200000 (LiteLLM's _parse_token_threshold, on whole labels)."""
     return int(label.rstrip("k")) * (1000 if label.endswith("k") else 1)
@@ -772,6 +777,8 @@ def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None,
                     for window in windows]
     reasons += _classified(lite)
     reasons += [f"{k} is not expressed" for k in lite.unread()]
+    reasons += [f"{k} is not expressed: {value!r} is not a number" for k, value in entry.items()
+                if "cost" in k and _not_a_number(value)]  # read as absent: say so
     try:
         return validate(entries), reasons
     except PricingError as error:

@@ -886,6 +886,17 @@ def test_the_litellm_map_covers_every_key_family_the_converter_reads():
                      "audio_speech", "audio_transcription"}
 
 
+def test_a_rate_that_is_not_a_number_is_reported_not_dropped():
+    """"abc" or true for a rate read as no rate: the model was imported with free input."""
+    for value in ("abc", True, "0x10"):
+        schedule, reasons = from_litellm("x/m", {"mode": "chat", "input_cost_per_token": value,
+                                                 "output_cost_per_token": 2e-06})
+        assert reasons == [f"input_cost_per_token is not expressed: {value!r} is not a number"]
+        assert [c["unit"] for c in schedule[0]["components"]] == ["output_tokens"]
+    assert from_litellm("x/m", {"mode": "chat", "input_cost_per_token": "1e-06",
+                                "output_cost_per_token": 2e-06})[1] == []
+
+
 def test_what_the_litellm_converter_leaves_out_it_says():
     reasons = {key: from_litellm(key, info)[1] for key, info in LITELLM.items()}
     unexpressed = {k: [r for r in found if not is_ignored(r)] for k, found in reasons.items()}
