@@ -94,7 +94,7 @@ def _check_multiplied_prices(config: dict) -> None:
             raise FunctionError(
                 "INVALID_ARGUMENT", f"qualityMultipliers.{quality}: costPerSecond x "
                 f"{multiplier} {why}; prices are kept exact, so give the multiplier fewer "
-                "digits or a smaller value", field=f"qualityMultipliers.{quality}") from None
+                "digits", field=f"qualityMultipliers.{quality}") from None
 
 
 def _settle_durations(config: dict, changed: set[str]) -> None:

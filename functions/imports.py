@@ -324,7 +324,8 @@ def price_change(old: list[dict] | None, new: list[dict], at: int) -> dict:
     percent = None
     if before and after is not None:
         # at the engine's precision: a change from 10^-20 to 10^5 is 10^27 % and more
-        change = prices.EXACT.divide(prices.EXACT.multiply(after - before, 100), before)
+        change = prices.EXACT.divide(prices.EXACT.multiply(
+            prices.EXACT.subtract(after, before), 100), before)
         percent = prices.decimal_string(change.quantize(Decimal("0.1"), context=prices.EXACT))
     out["changePercent"] = percent
     return out

@@ -401,9 +401,19 @@ def _decimal(value: Any) -> Decimal | None:
     return None
 
 
-def _not_a_number(value: Any) -> bool:
-    """A rate that is there but is no number ("abc", true): a price the map meant but lost."""
-    return value is not None and not isinstance(value, Mapping | list) and _decimal(value) is None
+def _not_numbers(value: Any, where: str = "", rate: bool = False) -> Iterable[tuple[str, Any]]:
+    """Each rate of an entry that is there but is no number ("abc", true), with its path: a
+    rate is a value under a key that names a cost (tiers and blocks of them included); the
+    converter reads such a value as no rate, so it must be said."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield from _not_numbers(inner, f"{where}.{key}" if where else str(key),
+                                    rate or "cost" in str(key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _not_numbers(inner, f"{where}[{i}]", rate)
+    elif rate and value is not None and _decimal(value) is None:
+        yield where, value
 
 
 def _threshold(label: str) -> int:
@@ -776,9 +786,12 @@ def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None,
         entries += [{"effectiveFrom": None, "utcTime": window, "components": off_peak}
                     for window in windows]
     reasons += _classified(lite)
-    reasons += [f"{k} is not expressed" for k in lite.unread()]
-    reasons += [f"{k} is not expressed: {value!r} is not a number" for k, value in entry.items()
-                if "cost" in k and _not_a_number(value)]  # read as absent: say so
+    unread = lite.unread()
+    reasons += [f"{k} is not expressed" for k in unread]
+    skipped = {r.removeprefix(IGNORED).split(":")[0] for r in reasons if is_ignored(r)}
+    reasons += [f"{where} is not expressed: {value!r} is not a number"  # read as no rate
+                for where, value in _not_numbers(entry) if where.split(".")[0].split("[")[0]
+                not in skipped | set(unread)]
     try:
         return validate(entries), reasons
     except PricingError as error:
@@ -1222,8 +1235,8 @@ def _litellm_web_search(lite: _Entry) -> list[dict]:
         return []
     lite.used.add("search_context_cost_per_query")
 
-    def price(size: str) -> Decimal:
-        return Decimal(repr(float(prices.get(f"search_context_size_{size}") or 0)))
+    def price(size: str) -> Decimal:  # not a number: none (reported by _not_numbers)
+        return _decimal(prices.get(f"search_context_size_{size}")) or ZERO
 
     return [_media("web_search", price("medium"), 1, {}),
             *(_media("web_search", price(size), 1, {"searchContextSize": size})

@@ -12,7 +12,8 @@ A price is a list of components; each prices one unit:
      "tiers": [{"start": 200000, "price": "2.5"}]}    # optional: by total input tokens
 
 `price` is an exact decimal string (digits, at most one point; no sign, no exponent; at most 20
-significant digits), stored as given ("0.0833333333333333", "2.50") and never rounded.
+significant digits and 26 decimal places; below 1,000,000), stored as given
+("0.0833333333333333", "2.50") and never rounded.
 
 | unit | usage key | price per | counts |
 | --- | --- | --- | --- |
@@ -125,7 +126,9 @@ fractional; ints, decimal strings or `Decimal` (a float is read by its repr).
 - `INVALID_PRICE`: what `validate` refuses; `field` is the path
   (`schedule[0].components[2].tiers[1].start`).
 - `INVALID_ARGUMENT`: an unknown usage or option key; a negative, fractional (where whole),
-  non-numeric or over-10-digit count; inconsistent usage (`cacheReadTokens` above `inputTokens`).
+  non-numeric, over-10-digit or over-6-place count; inconsistent usage (`cacheReadTokens` above
+  `inputTokens`); a priced overlap of two counts given, not given itself
+  (`cacheAudioReadTokens`); `requests` below 1 where a request is priced.
 - `UNSUPPORTED_QUALITY` (option `quality`) / `UNSUPPORTED_OPTION` (others): the value has no
   price; `supported` lists those that do.
 - `UNSUPPORTED_USAGE`: a usage kind the model has no price for (`images` on a chat model);
@@ -348,16 +351,22 @@ def _coverage_problem(priced: frozenset[str]) -> str | None:
                          if o is not unit and is_within(unit, o) and o.name not in names)
         if missing:
             return f"{unit.name} needs a price for {', '.join(missing)} too"
+    for a, b, join in _overlaps(units):
+        if join is None:
+            return f"{a.name} and {b.name} overlap and cannot both be priced"
+        if join.name not in names:
+            return f"{a.name} and {b.name} overlap: {join.name} needs a price too"
+    return None
+
+
+def _overlaps(units: Sequence[Unit]) -> Iterable[tuple[Unit, Unit, Unit | None]]:
+    """Each pair of these units that overlap without one holding the other (cache reads and
+    audio input), with the unit of their overlap (cached audio input; None when there is
+    none), in the order given."""
     for i, a in enumerate(units):
         for b in units[i + 1:]:
-            if not _compatible(a, b) or is_within(a, b) or is_within(b, a):
-                continue
-            join = _UNITS_BY_DIMENSIONS.get(a.dimensions | b.dimensions)
-            if join is None:
-                return f"{a.name} and {b.name} overlap and cannot both be priced"
-            if join.name not in names:
-                return f"{a.name} and {b.name} overlap: {join.name} needs a price too"
-    return None
+            if _compatible(a, b) and not is_within(a, b) and not is_within(b, a):
+                yield a, b, _UNITS_BY_DIMENSIONS.get(a.dimensions | b.dimensions)
 
 
 # ---------------------------------------------------------------- decimals
@@ -789,9 +798,6 @@ def _count(value: Any, unit: Unit) -> Decimal:
     if -shape.exponent > MAX_COUNT_PLACES:
         raise PricingError("INVALID_ARGUMENT", f"{field} has more than {MAX_COUNT_PLACES} "
                            "decimal places", field)
-    if unit.name == "request" and count < 1:
-        raise PricingError("INVALID_ARGUMENT", f"{field} must be at least 1: every quote is "
-                           "for one request or more (1 when omitted)", field)
     return count
 
 
@@ -822,16 +828,12 @@ def _check_consistent(counts: Mapping[str, Decimal], priced: Iterable[str]) -> N
                     f"usage.{UNITS[name].usage}")
     given = sorted((UNITS[name] for name, count in counts.items() if count > 0),
                    key=lambda u: u.name)
-    for i, a in enumerate(given):
-        for b in given[i + 1:]:
-            if not _compatible(a, b) or is_within(a, b) or is_within(b, a):
-                continue
-            join = _UNITS_BY_DIMENSIONS.get(a.dimensions | b.dimensions)
-            if join is not None and join.name in priced and join.name not in counts:
-                raise PricingError(
-                    "INVALID_ARGUMENT", f"usage.{join.usage} must be given: usage.{a.usage} "
-                    f"and usage.{b.usage} overlap, and it says how many count as both "
-                    "(0 when none do)", f"usage.{join.usage}")
+    for a, b, join in _overlaps(given):
+        if join is not None and join.name in priced and join.name not in counts:
+            raise PricingError(
+                "INVALID_ARGUMENT", f"usage.{join.usage} must be given: usage.{a.usage} and "
+                f"usage.{b.usage} overlap, and it says how many count as both (0 when none "
+                "do)", f"usage.{join.usage}")
 
 
 def _leaf_counts(priced: Sequence[str], counts: Mapping[str, Decimal]) -> dict[str, Decimal]:
@@ -959,8 +961,10 @@ def quote(schedule: Sequence[dict], usage: Mapping[str, Any], options: Mapping[s
     problem = coverage_problem(priced)
     if problem:
         raise PricingError("INVALID_PRICE", f"the price in force at {at}: {problem}", "price")
-    if "request" in priced and "request" not in counts:
-        counts["request"] = Decimal(1)
+    if "request" in priced:  # a request fee: every quote is for one request or more
+        if counts.setdefault("request", Decimal(1)) < 1:
+            raise PricingError("INVALID_ARGUMENT", "usage.requests must be at least 1: this "
+                               "price has a fee per request (1 when omitted)", "usage.requests")
     leaves = _leaf_counts(list(priced), counts)
     total_input = counts.get("input_tokens", Decimal(0))
     genai = Context(prec=GENAI_PRECISION, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])

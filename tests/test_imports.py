@@ -314,6 +314,9 @@ def test_a_change_of_many_orders_of_magnitude_has_its_percent():
     change = price_change(priced("0.00000000000000000001"), priced("999999"), 0)
     assert (change["oldUsd"], change["newUsd"]) == ("0.00000000000000000001", "999999")
     assert change["changePercent"] == "9999989999999999999999999900"
+    change = price_change(priced("0.00000000000000000000000001"),
+                          priced("999999.99999999999999"), 0)  # the difference has 46 digits
+    assert change["changePercent"] == "9999999999999999999899999999999900"
 
 
 def test_never_a_locked_model_never_the_default_never_a_deactivation(seeded):

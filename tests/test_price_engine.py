@@ -249,7 +249,6 @@ def test_declared_option_values_are_the_only_ones_accepted():
     ({"tokens": 5}, "usage.tokens"),
     ({"inputTokens": "-0"}, "usage.inputTokens"),
     ({"inputTokens": -0.0}, "usage.inputTokens"),
-    ({"requests": 0}, "usage.requests"),
 ])
 def test_bad_usage_is_refused_with_its_field(usage, field):
     wrong = error(lambda: quote(CHAT, usage, {}, T0, HUNDRED))
@@ -317,8 +316,15 @@ def test_a_quote_is_for_one_request_or_more():
     assert quote(schedule, {"inputTokens": 10}, {}, T0, HUNDRED)["usdExact"] == "0.01001"
     assert quote(schedule, {"inputTokens": 10, "requests": 2}, {}, T0, HUNDRED)[
         "usdExact"] == "0.02001"
-    wrong = error(lambda: quote(schedule, {"inputTokens": 10, "requests": 0}, {}, T0, HUNDRED))
-    assert wrong.message.startswith("usage.requests must be at least 1")
+    for requests in (0, "0.5", "-0"):
+        usage = {"inputTokens": 10, "requests": requests}
+        wrong = error(lambda: quote(schedule, usage, {}, T0, HUNDRED))  # noqa: B023 - at once
+        assert wrong.field == "usage.requests"
+    assert wrong.message == "usage.requests cannot be negative"
+    assert error(lambda: quote(schedule, {"inputTokens": 10, "requests": 0}, {}, T0, HUNDRED)
+                 ).message.startswith("usage.requests must be at least 1: this price has a fee")
+    # a price without a request fee takes a usage object that counts none
+    assert quote(CHAT, {"inputTokens": 10, "requests": 0}, {}, T0, HUNDRED)["usdExact"]
 
 
 def test_an_overlap_of_two_counts_given_must_be_given_when_it_is_priced():

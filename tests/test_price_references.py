@@ -895,6 +895,17 @@ def test_a_rate_that_is_not_a_number_is_reported_not_dropped():
         assert [c["unit"] for c in schedule[0]["components"]] == ["output_tokens"]
     assert from_litellm("x/m", {"mode": "chat", "input_cost_per_token": "1e-06",
                                 "output_cost_per_token": 2e-06})[1] == []
+    chat = {"mode": "chat", "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}
+    tiers = {**chat, "tiered_pricing": [{"range": [0, 200000], "input_cost_per_token": "abc",
+                                         "output_cost_per_token": 2e-06}]}
+    assert from_litellm("x/m", tiers)[1] == [
+        "tiered_pricing[0].input_cost_per_token is not expressed: 'abc' is not a number"]
+    search = {**chat, "search_context_cost_per_query": {"search_context_size_low": "abc"}}
+    assert from_litellm("x/m", search)[1] == [  # it ended the whole conversion in a ValueError
+        "search_context_cost_per_query.search_context_size_low is not expressed: 'abc' is not "
+        "a number"]
+    ignored = {**chat, "input_cost_per_token_cache_hit": "n/a"}  # not a price of the request
+    assert [is_ignored(r) for r in from_litellm("x/m", ignored)[1]] == [True]
 
 
 def test_what_the_litellm_converter_leaves_out_it_says():

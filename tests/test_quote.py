@@ -140,6 +140,27 @@ def test_refusals_name_the_problem_and_change_nothing(seeded, api):
         "prices[0].components[0].when: unknown key 'colour'; known: cacheType, processing")
 
 
+def test_usage_a_price_cannot_read_one_way_is_refused_over_http(seeded, api):
+    """Over the wire as in the engine: a request fee is for one request or more, and two
+    overlapping counts need their overlap when it is priced (genai-prices' rule)."""
+    realtime = {**CHAT, "modelId": "openai/realtime-test", "isActive": True, "prices": [
+        {"effectiveFrom": None, "components": [
+            {"unit": "request", "price": "0.01"}, {"unit": "input_tokens", "price": "1"},
+            {"unit": "cache_read_tokens", "price": "0.1"},
+            {"unit": "input_audio_tokens", "price": "10"},
+            {"unit": "cache_audio_read_tokens", "price": "1"},
+            {"unit": "output_tokens", "price": "2"}]}]}
+    api.value("mutation", "models:createModel", realtime)
+    model = realtime["modelId"]
+    refused = quote(api, model, {"inputTokens": 10, "requests": 0})
+    assert error(refused) == {"code": "INVALID_ARGUMENT", "field": "usage.requests"}
+    usage = {"inputTokens": 1000, "cacheReadTokens": 500, "inputAudioTokens": 500}
+    refused = quote(api, model, usage)
+    assert error(refused) == {"code": "INVALID_ARGUMENT", "field": "usage.cacheAudioReadTokens"}
+    assert quote(api, model, {**usage, "cacheAudioReadTokens": 500})["value"][
+        "usdExact"] == "0.011"
+
+
 def test_a_scheduled_price_applies_from_its_time_and_at_prices_any_moment(seeded, api):
     now = int(time.time() * 1000)
     later = now + DAY

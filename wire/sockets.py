@@ -58,8 +58,8 @@ class SocketSlots:
             self._queries[address] += 1
             return True
 
-    def give_back_queries(self, address: str | None, count: int = 1) -> None:
+    def give_back_query(self, address: str | None) -> None:
         with self._lock:
-            self._queries[address] -= count
+            self._queries[address] -= 1
             if self._queries[address] <= 0:
                 del self._queries[address]

@@ -388,7 +388,7 @@ class Session:
     def unsubscribe(self, query_id: int) -> Subscription:
         """Forget a subscribed query: its place in the address's count and its shared result."""
         sub = self.queries.pop(query_id)
-        self.slots.give_back_queries(self.address)
+        self.slots.give_back_query(self.address)
         self.live.unwatch(sub.key)
         return sub
 
