@@ -148,8 +148,9 @@ def _run_file(path: str, args: dict, source: str = "cli") -> dict:
     except FunctionError as error:
         for problem in error.data.get("errors", []):
             where = f"entry {problem['entry']}" if problem.get("entry") is not None else "file"
-            field = f" {problem['field']}" if problem.get("field") else ""
-            click.echo(f"error: {where} ({problem.get('modelId') or '-'}){field}: "
+            field = f" {problem['field']}:" if problem.get("field") and not problem[
+                "message"].startswith(problem["field"]) else ""  # said once
+            click.echo(f"error: {where} ({problem.get('modelId') or '-'}){field} "
                        f"{problem['message']}", err=True)
         raise click.ClickException(error.message) from None
 

@@ -174,6 +174,28 @@ def test_the_default_moves_to_an_older_model_as_the_old_one_goes_off(seeded):
     assert exported(seeded) == catalog
 
 
+def test_export_then_plan_lists_prices_stored_under_older_rules(seeded, runner, tmp_path):
+    """What an operator runs after an upgrade whose price rules are stricter: a model whose
+    stored price the rules now refuse is named, with the rule, and nothing changes."""
+    from sqlalchemy import text
+
+    stored = json.dumps([{"effectiveFrom": None, "components": [
+        {"unit": "second", "price": "2000000"}]}])  # above today's bound
+    with seeded.extensions["catalog_db"].engine.begin() as conn:
+        conn.execute(text("UPDATE models SET prices = :p, cost_micros = NULL, pricing_unit = "
+                          "NULL, quality_multipliers = '{}' WHERE model_id = 'google/veo-3'"),
+                     {"p": stored})
+        conn.execute(text("UPDATE catalog_state SET version = version + 1"))
+    catalog = export(runner, tmp_path / "c.json")
+    entry = [m["modelId"] for m in catalog["models"]].index("google/veo-3")
+    before = catalog_fingerprint(seeded)
+    result = runner.invoke(args=["catalog", "plan", str(tmp_path / "c.json")])
+    assert result.exit_code != 0
+    assert (f"error: entry {entry} (google/veo-3) models[{entry}].prices[0].components[0].price "
+            "must be below 1,000,000 (USD per its unit), got 2000000") in result.output
+    assert catalog_fingerprint(seeded) == before
+
+
 def test_plan_is_what_apply_does_with_one_history_entry_per_model(seeded, api):
     run_as_system(seeded, "models:lockModel", {"modelId": VEO})
     run_as_system(seeded, "models:deleteModel", {"modelId": RAY})
