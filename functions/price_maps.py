@@ -788,10 +788,10 @@ def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None,
     reasons += _classified(lite)
     unread = lite.unread()
     reasons += [f"{k} is not expressed" for k in unread]
-    skipped = {r.removeprefix(IGNORED).split(":")[0] for r in reasons if is_ignored(r)}
+    said = {*unread, *(r.removeprefix(IGNORED).split(":")[0] for r in reasons if is_ignored(r))}
     reasons += [f"{where} is not expressed: {value!r} is not a number"  # read as no rate
-                for where, value in _not_numbers(entry) if where.split(".")[0].split("[")[0]
-                not in skipped | set(unread)]
+                for where, value in _not_numbers(entry)
+                if re.split(r"[.\[]", where)[0] not in said]
     try:
         return validate(entries), reasons
     except PricingError as error:

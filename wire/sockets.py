@@ -38,28 +38,35 @@ class SocketSlots:
         with self._lock:
             if sum(self._open.values()) >= self.per_worker:
                 return f"This worker holds its {self.per_worker} live-query sockets; retry later"
-            if self._open[address] >= self.per_address:
+            if not _count_in(self._open, address, self.per_address):
                 return (f"This address holds {self.per_address} live-query sockets on this "
                         "worker already")
-            self._open[address] += 1
             return None
 
     def give_back(self, address: str | None) -> None:
         with self._lock:
-            self._open[address] -= 1
-            if self._open[address] <= 0:
-                del self._open[address]
+            _count_out(self._open, address)
 
     def take_query(self, address: str | None, per_address: int) -> bool:
         """Count one more subscription of `address`; False when it holds `per_address`."""
         with self._lock:
-            if self._queries[address] >= per_address:
-                return False
-            self._queries[address] += 1
-            return True
+            return _count_in(self._queries, address, per_address)
 
     def give_back_query(self, address: str | None) -> None:
         with self._lock:
-            self._queries[address] -= 1
-            if self._queries[address] <= 0:
-                del self._queries[address]
+            _count_out(self._queries, address)
+
+
+def _count_in(counts: Counter, address: str | None, most: int) -> bool:
+    """One more for `address`, unless it holds `most` already (under the caller's lock)."""
+    if counts[address] >= most:
+        return False
+    counts[address] += 1
+    return True
+
+
+def _count_out(counts: Counter, address: str | None) -> None:
+    """One fewer for `address`; an address holding none is forgotten (under the caller's lock)."""
+    counts[address] -= 1
+    if counts[address] <= 0:
+        del counts[address]
