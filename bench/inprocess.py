@@ -34,10 +34,15 @@ NUMBERS = itertools.count(1)  # "{n}": never the same twice in a process, so nev
 
 def catalog_app(url: str, size: int):
     token = prepare(url, size)  # migrated, seeded, grown to `size` models
+    return app_on(url), token
+
+
+def app_on(url: str):
+    """The app on a prepared catalog, its log lines written to /dev/null."""
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "RATE_LIMIT_STORAGE":
                       str(Path(tempfile.mkdtemp(prefix="catalog-inprocess-")) / "limits")})
     logging.getLogger("catalog").handlers[0].fd = os.open(os.devnull, os.O_WRONLY)
-    return app, token
+    return app
 
 
 def per_request(app, kind: str, body: dict, token: str | None, count: int) -> tuple[float, float]:

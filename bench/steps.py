@@ -7,7 +7,12 @@ configuration: the log line (CATALOG_LOG_LEVEL=WARNING), the rate limit
 (RATE_LIMIT_PER_MINUTE=0), the token check (no Authorization header), and the three at once.
 A step's cost is the server's CPU per request with it less the CPU without it. (The metrics
 cannot be turned off: `python -m bench.inprocess` gives every step's share inside the app,
-metrics included.) Rewrites its section of bench/results.md. Speed is reported, never asserted.
+metrics included.)
+
+Then the same held read is timed inside one process (bench/inprocess.py's method), and the raw
+floor is run again with as much plain Python work per request (bench/floor.py's `busy`): how
+much server CPU a microsecond of the app's work costs under gunicorn, against a microsecond of
+a plain loop. Rewrites its section of bench/results.md. Speed is reported, never asserted.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import bench.floor
 from bench import __main__ as full
 from bench.report import write_section
 from tests.servers import Gunicorn
@@ -34,13 +41,38 @@ VARIANTS = [  # (name, environment, with a token)
 ]
 
 
-def run(work: Path) -> list[dict]:
+def in_process(url: str, token: str, body: dict) -> float:
+    """CPU µs of the held read inside one process, with no server (bench/inprocess.py)."""
+    from bench import inprocess
+
+    app = inprocess.app_on(url)
+    try:
+        return inprocess.best(app, "query", body, token)[1]
+    finally:
+        app.extensions["catalog_db"].dispose()
+
+
+def loops_for(us: float) -> int:
+    """Turns of bench.floor.spin that take `us` of CPU here."""
+    turns = 200_000
+    cost = min(_timed(turns) for _ in range(5)) / turns
+    return max(1, round(us / cost))
+
+
+def _timed(turns: int) -> float:
+    started = time.process_time()
+    bench.floor.spin(turns)
+    return (time.process_time() - started) * 1e6
+
+
+def run(work: Path) -> tuple[list[dict], dict]:
     url = f"sqlite:///{work}/steps.db"
     token = full.prepare(url, 3)
     body = {"path": "pricing:getCreditCost", "args": full.LOOKUP}
     floor = Gunicorn(full.ROOT, "sqlite://", work / "floor", workers=None,
                      app=full.FLOOR_APPS["raw"])
     full.settle(floor)
+    held_us = in_process(url, token, body)
     rows = []
     try:
         for name, env, with_token in VARIANTS:
@@ -59,12 +91,25 @@ def run(work: Path) -> list[dict]:
                          + measured["floor_cpu"]["server_system"]})
             print(f"  {name}: {measured['rps']:.0f} req/s, {measured['ratio']:.2f} of the raw "
                   f"floor", flush=True)
+        busy = Gunicorn(full.ROOT, "sqlite://", work / "busy", workers=None, app="bench.floor:busy",
+                        env={"BENCH_BUSY_LOOPS": str(loops_for(held_us))})
+        full.settle(busy)
+        try:
+            measured = full.alternate(floor, busy, "query", {"path": "x", "args": {}}, "")
+        finally:
+            busy.stop()
     finally:
         floor.stop()
-    return rows
+    cpu, floor_cpu = measured["cpu"], measured["floor_cpu"]
+    plain = {"in_process": held_us, "rps": measured["rps"], "ratio": measured["ratio"],
+             "server": cpu["server_user"] + cpu["server_system"],
+             "floor_server": floor_cpu["server_user"] + floor_cpu["server_system"]}
+    print(f"  raw floor + {held_us:.1f} µs of plain Python: {plain['rps']:.0f} req/s, "
+          f"{plain['ratio']:.2f} of the raw floor", flush=True)
+    return rows, plain
 
 
-def render(rows: list[dict]) -> list[str]:
+def render(rows: list[dict], plain: dict) -> list[str]:
     whole = rows[0]["server"]
     floor = statistics.median(row["floor_server"] for row in rows)
     lines = [SECTION, "",
@@ -80,6 +125,16 @@ def render(rows: list[dict]) -> list[str]:
         cost = "" if row is rows[0] else f"{whole - row['server']:.0f}"
         lines.append(f"| {row['name']} | {row['rps']:.0f} | {row['ratio']:.2f} | "
                      f"{row['server']:.0f} | {cost} |")
+    app_added = whole - rows[0]["floor_server"]
+    plain_added = plain["server"] - plain["floor_server"]
+    lines += ["", (
+        f"Inside one process (bench/inprocess.py's method: the app called as a WSGI function, "
+        f"no server) the whole held read costs {plain['in_process']:.1f} µs of CPU. Under "
+        f"gunicorn it adds {app_added:.0f} µs of server CPU to the raw floor's, "
+        f"{app_added / plain['in_process']:.1f}× that. The raw floor with as much plain "
+        f"Python per request (bench/floor.py's `busy`, a loop) adds {plain_added:.0f} µs, "
+        f"{plain_added / plain['in_process']:.1f}× ({plain['rps']:.0f} req/s, "
+        f"{plain['ratio']:.2f} of the raw floor in the same alternation).")]
     return lines
 
 
@@ -87,7 +142,7 @@ def main() -> None:
     full.ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-steps-"))
     try:
-        lines = render(run(work))
+        lines = render(*run(work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     write_section(lines)
