@@ -69,24 +69,32 @@ def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = 
             f"{modelId} has no revision {revision} (current revision: {model.revision})",
             field="revision",
         )
-    patch = revert_patch(target.snapshot)
+    patch = revert_patch(target.snapshot, revision)
     with models.invariants(ctx):
         models.apply_patch(ctx, model, patch, "revert",
                            reason or f"revert to revision {revision}")
     return models.document(ctx, model)
 
 
-def revert_patch(snapshot: dict) -> dict:
+def revert_patch(snapshot: dict, revision: int) -> dict:
     """What a revert to a revision's snapshot sets: its editable fields (a field the snapshot
-    lacks did not exist then: it takes its default)."""
-    return {k: snapshot.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
-            if k in snapshot or k in fields.DEFAULTS}
+    lacks did not exist then: it takes its default), checked as an edit's patch is. A value
+    today's rules refuse (a revision saved under older ones) is refused, not restored:
+    `name must be at most 200 characters, got 300 (today's rules refuse revision 3's value)`."""
+    patch = {k: snapshot.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
+             if k in snapshot or k in fields.DEFAULTS}
+    try:
+        return fields.PATCH.check(patch, "")
+    except FunctionError as error:
+        raise FunctionError(error.code, f"{error.message} (today's rules refuse revision "
+                            f"{revision}'s value)", **{k: v for k, v in error.data.items()
+                                                      if k != "code"}) from None
 
 
-def revert_changes(current: dict, snapshot: dict) -> list[dict]:
+def revert_changes(current: dict, snapshot: dict, revision: int) -> list[dict]:
     """What reverting a model (its configuration `current`) to a revision's snapshot would
     change, [{field, old, new}], settled as the revert settles it (derived fields too)."""
-    patch = revert_patch(snapshot)
+    patch = revert_patch(snapshot, revision)
     after = fields.settle({**{k: current[k] for k in fields.EDITABLE}, **patch}, set(patch))
     return [{"field": k, "old": current[k], "new": after[k]} for k in fields.EDITABLE
             if current[k] != after[k]]

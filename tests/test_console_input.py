@@ -13,6 +13,7 @@ import pytest
 from admin.console_json import MAX_DEPTH
 from tests.conftest import catalog_fingerprint, run_as_system
 from tests.console import create_accounts, sign_in
+from tests.test_history import saved_under_older_rules
 
 # Unicode digits: '²' passes str.isdigit() but not int(); '٣' (Arabic-Indic three) passes
 # both int() and Decimal(); '１' is a full-width one.
@@ -316,6 +317,23 @@ def test_a_revert_that_would_change_nothing_says_so(seeded, admin):
     missing = page_text(admin.get("/admin/models/revert/?id=2&revision=99",
                                   follow_redirects=True))
     assert "luma/ray-2-720p has no revision 99." in missing
+
+
+def test_a_revert_to_values_the_rules_now_refuse_says_why_before_it_is_asked(seeded, admin):
+    """The confirmation applies the revert's checks: a revision saved under older rules is
+    refused with the rule it breaks, and no button is offered."""
+    saved_under_older_rules(seeded, "luma/ray-2-720p", 1, name="n" * 300)
+    run_as_system(seeded, "models:updateModel", {"modelId": "luma/ray-2-720p",
+                                                 "patch": {"name": "Ray"}})
+    before = catalog_fingerprint(seeded)
+    asked = page_text(admin.get("/admin/models/revert/?id=2&revision=1", follow_redirects=True))
+    assert ("luma/ray-2-720p cannot go back to revision 1: Name must be at most 200 "
+            "characters, got 300 (today&#39;s rules refuse revision 1&#39;s value)") in asked
+    assert 'id="confirm-form"' not in asked
+    posted = page_text(admin.post("/admin/models/revert/", follow_redirects=True, data={
+        "csrf_token": admin.token, "id": "2", "revision": "1"}))
+    assert "must be at most 200 characters, got 300" in posted
+    assert catalog_fingerprint(seeded) == before
 
 
 def test_deleting_the_default_is_not_offered(seeded, admin):

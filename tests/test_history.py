@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import create_engine, text
 
 from tests.conftest import Api, run_as_system
@@ -74,6 +76,34 @@ def test_revert_brings_back_a_revision_as_a_new_change(seeded, api):
     run_as_system(seeded, "models:lockModel", {"modelId": RAY})
     assert error(api.mutation("history:revertModel",
                               {"modelId": RAY, "revision": 1}))["code"] == "LOCKED"
+
+
+def saved_under_older_rules(app, model_id: str, revision: int, **values) -> None:
+    """Rewrite a revision's snapshot with `values`, as rules older than today's let it be."""
+    engine = create_engine(app.config["DATABASE_URL"])
+    with engine.begin() as conn:
+        where = "WHERE model_id = :m AND revision = :r"
+        snapshot = conn.execute(text(f"SELECT snapshot FROM model_history {where}"),
+                                {"m": model_id, "r": revision}).scalar_one()
+        if isinstance(snapshot, str):  # SQLite's JSON comes as text
+            snapshot = json.loads(snapshot)
+        conn.execute(text(f"UPDATE model_history SET snapshot = :s {where}"),
+                     {"s": json.dumps({**snapshot, **values}), "m": model_id, "r": revision})
+    engine.dispose()
+
+
+def test_a_revision_saved_under_older_rules_is_refused_not_restored(seeded, api):
+    """A revert applies an edit's checks: a value today's rules refuse (here a name longer
+    than they allow, as a revision saved before the rule was) is named, and nothing changes."""
+    saved_under_older_rules(seeded, RAY, 1, name="n" * 300)
+    api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {"name": "Ray"}})
+    body = api.mutation("history:revertModel", {"modelId": RAY, "revision": 1})
+    assert error(body) == {"code": "INVALID_ARGUMENT", "field": "name"}
+    assert body["errorMessage"] == ("name must be at most 200 characters, got 300 (today's "
+                                    "rules refuse revision 1's value)")
+    model = api.value("query", "models:getModelById", {"modelId": RAY})
+    assert model["name"] == "Ray" and model["revision"] == 2
+    assert [e["revision"] for e in history(api, RAY)["page"]] == [2, 1]
 
 
 def test_history_is_written_in_the_same_transaction(seeded, api):
