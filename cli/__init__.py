@@ -205,7 +205,7 @@ def apply_catalog(file: str, reason: str) -> None:
 def parse_time(text: str) -> int:
     """--at: ISO 8601 (UTC when it names no offset: 2026-07-01, 2026-07-01T09:30,
     2026-07-01T09:30:00+02:00) or milliseconds since the epoch."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # ("²" is a digit, not a number)
         return int(text)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

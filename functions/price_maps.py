@@ -703,7 +703,8 @@ class _Entry:
                 found |= {_threshold(label), _threshold(label) - 1}
         for tier in self.tiered or ():
             if isinstance(tier, Mapping) and _is_range(tier.get("range")):
-                found |= {math.floor(bound) for bound in tier["range"] if bound >= 0}
+                found |= {math.floor(bound) for bound in tier["range"]
+                          if 0 <= bound < math.inf}  # (an open end is no start; NaN none)
         return sorted(s for s in found if s >= 0)
 
 

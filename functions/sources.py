@@ -151,7 +151,7 @@ def _count(value: Any) -> int | None:
     """A token count from the source: a whole number within the spec's bounds, or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if value != int(value) or not 1 <= value <= 100_000_000:
+    if not 1 <= value <= 100_000_000 or value != int(value):  # (NaN and inf fail the first)
         return None
     return int(value)
 
@@ -235,7 +235,7 @@ def _litellm_problem(entry: Mapping, provider: Any) -> str | None:
     mode = entry.get("mode")
     if mode is None:
         return "no mode: the entry does not say what kind of model it is"
-    if mode not in LITELLM_MODES:
+    if not isinstance(mode, str) or mode not in LITELLM_MODES:
         return f"mode {mode!r}: the catalog has no content type for it"
     if not _is_priced(entry):
         return "no price"
@@ -315,8 +315,9 @@ def _litellm_fields(model_id: str, entry: Mapping) -> tuple[dict, list[str]]:
                               ("supported_output_modalities", "outputModalities")):
         values = entry.get(source_key)
         if isinstance(values, list):
-            kept = [m for m in dict.fromkeys(values) if m in spec.MODALITIES]
-            left = [str(m) for m in values if m not in spec.MODALITIES]
+            kept = [m for m in dict.fromkeys(m for m in values if isinstance(m, str))
+                    if m in spec.MODALITIES]
+            left = [str(m) for m in values if not isinstance(m, str) or m not in spec.MODALITIES]
             if left:
                 notes.append(f"{source_key} {', '.join(left)} left out (not a modality of the "
                              "spec)")

@@ -172,6 +172,33 @@ def test_litellm_reports_every_entry_it_does_not_import_by_key():
             if i["keys"] == ["claude-latest-test"]} == {False}
 
 
+def test_litellm_values_that_are_no_number_or_no_word_are_reported_not_a_crash():
+    """NaN and infinity (json.load reads both), and a list where a word belongs, once ended
+    the whole conversion in a ValueError, OverflowError or TypeError."""
+    chat = {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-06,
+            "output_cost_per_token": 2e-06}
+    converted = sources.convert("litellm", {
+        "openai/nan-window": {**chat, "max_input_tokens": math.nan},
+        "openai/endless-output": {**chat, "max_output_tokens": math.inf},
+        "openai/listed-mode": {**chat, "mode": ["chat"]},
+        "openai/odd-modalities": {**chat, "supported_modalities": [["text"], "text"]},
+        "openai/open-tier": {**chat, "tiered_pricing": [
+            {"range": [0, math.inf], "input_cost_per_token": 1e-06}]},
+    })
+    by_id = {m["modelId"]: m for m in converted.models}
+    assert sorted(by_id) == ["openai/endless-output", "openai/nan-window",
+                             "openai/odd-modalities", "openai/open-tier"]
+    assert "contextWindow" not in by_id["openai/nan-window"]["fields"]
+    assert "maxOutputTokens" not in by_id["openai/endless-output"]["fields"]
+    assert by_id["openai/odd-modalities"]["fields"]["inputModalities"] == ["text"]
+    assert by_id["openai/odd-modalities"]["notes"] == [
+        "supported_modalities ['text'] left out (not a modality of the spec)"]
+    assert by_id["openai/open-tier"]["fields"]["prices"][0]["components"][0] == {
+        "unit": "input_tokens", "price": "1"}
+    assert reported(converted) == {
+        "openai/listed-mode": ["mode ['chat']: the catalog has no content type for it"]}
+
+
 def test_litellm_provider_filter():
     converted = sources.convert("litellm", litellm_map(), providers=["GEMINI"])
     assert {m["fields"]["provider"] for m in converted.models} == {"gemini"}
@@ -654,6 +681,7 @@ def test_cli_refuses_what_it_cannot_read(seeded, runner, tmp_path):
         (["litellm"], "litellm needs FILE"),
         (["genai-prices", path], "give no FILE"),
         (["litellm", path, "--at", "next tuesday"], "is not an ISO 8601 time"),
+        (["litellm", path, "--at", "²"], "is not an ISO 8601 time"),  # a digit, no number
         (["litellm", path, "--at", "2001-01-01"], "must be in the future"),
     ):
         result = runner.invoke(args=["catalog", "import-prices", *argv])
