@@ -164,6 +164,11 @@ APP = (
             "how often a socket is pinged (a sync `Ping` and a WebSocket ping); a peer that has "
             "not answered the previous WebSocket ping is closed, and a token's expiry is "
             "noticed", _seconds),
+    Setting("SYNC_SEND_SECONDS", "30",
+            "the time a peer has to take each message sent to its live-query socket; one that "
+            "reads nothing is closed, freeing its thread and its place (and one that sends "
+            "faster than its session reads, past 10,000 messages or 8 MiB unread, is closed "
+            "with 1008)", _seconds),
     Setting("SYNC_MAX_QUERIES", "100",
             "queries one socket may subscribe to; more are answered `QueryFailed`", _whole),
     Setting("SYNC_QUERIES_PER_ADDRESS", "200",

@@ -152,6 +152,37 @@ def test_a_peer_that_stops_answering_pings_is_closed(seeded, gunicorn):
     peer.close()
 
 
+def test_a_peer_that_stops_reading_is_closed_and_its_place_freed(seeded, gunicorn):
+    """It subscribes, then asks for results again and again and reads none: the session's
+    writes fill the connection and wait. It once held its thread and its place for good."""
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1,
+                      **{**SMALL, "SYNC_SOCKETS_PER_WORKER": "1", "SYNC_SEND_SECONDS": "1"})
+    peer = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ws = WSConnection(ConnectionType.CLIENT)
+    peer.sendall(ws.send(Request(host="127.0.0.1", target="/api/sync")))
+    handshake = b""
+    while b"\r\n\r\n" not in handshake:
+        handshake += peer.recv(4096)
+    ws.receive_data(handshake)
+    assert any(isinstance(event, AcceptConnection) for event in ws.events())
+    add = {"type": "Add", "queryId": 0, "args": [{}], "udfPath": "models:getActiveModels"}
+    messages = [{"type": "Connect", "sessionId": "s", "connectionCount": 0}]
+    for version in range(8000):  # each Add is answered with every active model (10 MB)
+        change = add if version % 2 == 0 else {"type": "Remove", "queryId": 0}
+        messages.append({"type": "ModifyQuerySet", "baseVersion": version,
+                         "newVersion": version + 1, "modifications": [change]})
+    peer.sendall(b"".join(ws.send(TextMessage(json.dumps(m))) for m in messages))
+    try:
+        deadline = time.monotonic() + 30
+        while not isinstance(second := open_socket(server), Client):
+            assert second == 503 and time.monotonic() < deadline, second  # the one place
+        second.close()
+        plain_requests_answer(server, 2)
+    finally:
+        peer.close()
+
+
 def slow_requests(server, count: int) -> list[socket.socket]:
     """`count` requests that announce a 100-byte body and send none of it yet."""
     conns = []

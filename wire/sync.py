@@ -13,9 +13,10 @@ whenever tokens change (revocation) or a ping is due (expiry); queries, mutation
 count against the same rate limit; refused tokens count against the address. What one session
 may subscribe to is bounded, in count and in total result size. A socket that sends no
 `Connect`, or has no subscription and sends no call, is closed; so is a peer that stops
-answering pings. A session sleeps until a message, a change or a deadline. Sockets are
-admitted per worker and per address (wire/sockets.py). Nothing a client sends ends in anything
-but a protocol message or a closed socket.
+answering pings, stops reading, or sends faster than its session reads (wire/websocket.py).
+A session sleeps until a message, a change or a deadline. Sockets are admitted per worker and
+per address (wire/sockets.py). Nothing a client sends ends in anything but a protocol message
+or a closed socket.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from engine.values import DecodeError, decode_convex, parse_json
 from wire.callers import check_token, limit
 from wire.live import TRANSIENT, LiveResults, Result, Watcher
 from wire.sockets import SocketSlots
+from wire.websocket import BoundedServer
 
 log = logging.getLogger("catalog.sync")
 EARLY = 0.01  # a session wakes this long after a deadline, not a hair before it
@@ -551,8 +553,9 @@ def sync(client_version: str | None = None) -> Response:
         return _refused(503, "TooManySockets", refusal, {"Retry-After": "5"})
     try:
         try:
-            ws = Server.accept(request.environ, max_message_size=MAX_MESSAGE_BYTES,
+            ws = BoundedServer(request.environ, max_message_size=MAX_MESSAGE_BYTES,
                                ping_interval=app.config["SYNC_PING_SECONDS"],
+                               send_seconds=app.config["SYNC_SEND_SECONDS"],
                                event_class=Doorbell)
         except Exception:  # noqa: BLE001 - whatever the handshake refused, it is the client's
             return _refused(400, "BadWebSocketHandshake", "Not a WebSocket handshake")
