@@ -42,7 +42,7 @@ from flask import current_app
 from sqlalchemy import BigInteger, Engine, TextualSelect, column, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.engine import autocommit_connection
+from db.engine import KEEPALIVES, autocommit_connection
 from engine import process
 from engine.errors import TransportError
 from engine.marks import SLOTS, Marks
@@ -78,10 +78,6 @@ CLOCK = text(CLOCK_SQL)
 ACCESS_WAIT_SECONDS = 1.0
 # Threads of a process that may wait for a `minTs` at once; more are answered 503 at once.
 WAITERS = 8
-# TCP keepalives: a listener whose server vanished without a word (a cut network) notices
-# within about 25 s, at no cost to the database.
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-              "keepalives_count": 3}
 # How operators (and the tests) find the listeners in pg_stat_activity.
 APPLICATION_NAME = "catalog-fleet-listener"
 
@@ -319,6 +315,8 @@ class Fleet:
 
         engine = self._engine()
         _, params = engine.dialect.create_connect_args(engine.url)
+        # TCP keepalives (db/engine.py): a listener whose server vanished without a word (a
+        # cut network) notices within about 25 s, at no cost to the database.
         return psycopg.connect(**{**params, **KEEPALIVES, "application_name": APPLICATION_NAME},
                                autocommit=True)
 

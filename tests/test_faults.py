@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -13,6 +14,7 @@ from alembic import command
 from sqlalchemy import create_engine, exc, text
 
 from db.cli import alembic_config
+from db.engine import TCP_USER_TIMEOUT_MS, engines
 from tests.conftest import catalog_fingerprint, run_as_system
 from tests.servers import PostgresServer, wait_for
 from wsgi import create_app
@@ -59,6 +61,24 @@ class Load:
 
     def since(self, moment: float) -> list[int | str]:
         return [outcome for at, outcome in self.answers if at >= moment]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_server_that_vanishes_without_a_word_is_noticed_by_the_kernel(app):
+    """Every pool's connections carry TCP keepalives and a user timeout: when the network to
+    PostgreSQL is cut, a request waiting for an answer fails (503) within
+    TCP_USER_TIMEOUT_MS instead of holding its thread for good. (The kernel applies them; a
+    cut cannot be made here without root's packet filter, so the sockets are read.)"""
+    for pool in engines(app.extensions["catalog_db"].engine):
+        with pool.connect() as conn:
+            fd = os.dup(conn.connection.dbapi_connection.fileno())
+            with socket.socket(fileno=fd) as sock:
+                assert sock.getsockopt(socket.IPPROTO_TCP,
+                                       socket.TCP_USER_TIMEOUT) == TCP_USER_TIMEOUT_MS
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                assert (sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)) == (10, 5, 3)
 
 
 def test_service_survives_a_postgresql_restart(gunicorn, tmp_path):
