@@ -816,7 +816,7 @@ class CatalogModelView(SignedIn, ModelView):
         if snapshot is None:
             return None
         try:
-            changes = revert_changes(config_of(model), snapshot, revision)
+            changes = revert_changes(config_of(model), snapshot)
         except FunctionError as error:
             raise RefusedError(labelled(error.message)) from None
         return money.changes_shown(changes)

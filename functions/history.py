@@ -9,6 +9,7 @@ from engine.errors import FunctionError
 from engine.runtime import SIGNED_IN, Context, mutation, query
 from engine.values import v
 from functions import fields, ids, models, states
+from functions.documents import config_of
 
 
 def entry(row: ModelHistory) -> dict:
@@ -69,32 +70,35 @@ def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = 
             f"{modelId} has no revision {revision} (current revision: {model.revision})",
             field="revision",
         )
-    patch = revert_patch(target.snapshot, revision)
+    patch = revert_patch(config_of(model), target.snapshot)
     with models.invariants(ctx):
         models.apply_patch(ctx, model, patch, "revert",
                            reason or f"revert to revision {revision}")
     return models.document(ctx, model)
 
 
-def revert_patch(snapshot: dict, revision: int) -> dict:
+def revert_patch(current: dict, snapshot: dict) -> dict:
     """What a revert to a revision's snapshot sets: its editable fields (a field the snapshot
-    lacks did not exist then: it takes its default), checked as an edit's patch is. A value
-    today's rules refuse (a revision saved under older ones) is refused, not restored:
-    `name must be at most 200 characters, got 300 (today's rules refuse revision 3's value)`."""
+    lacks did not exist then: it takes its default). The values it changes are checked as an
+    edit's are: one today's rules refuse (saved under older ones) is refused, not restored
+    (`name must be at most 200 characters, got 300: the revision holds a value the rules no
+    longer allow`); one it keeps is kept, as an edit keeps it."""
     patch = {k: snapshot.get(k, fields.DEFAULTS.get(k)) for k in fields.EDITABLE
              if k in snapshot or k in fields.DEFAULTS}
+    changed = {k: value for k, value in patch.items() if current.get(k) != value}
     try:
-        return fields.PATCH.check(patch, "")
+        return {**patch, **fields.PATCH.check(changed, "")}
     except FunctionError as error:
-        raise FunctionError(error.code, f"{error.message} (today's rules refuse revision "
-                            f"{revision}'s value)", **{k: v for k, v in error.data.items()
-                                                      if k != "code"}) from None
+        raise FunctionError(error.code, f"{error.message}: the revision holds a value the "
+                            "rules no longer allow", **{
+                                k: value for k, value in error.data.items() if k != "code"}
+                            ) from None
 
 
-def revert_changes(current: dict, snapshot: dict, revision: int) -> list[dict]:
+def revert_changes(current: dict, snapshot: dict) -> list[dict]:
     """What reverting a model (its configuration `current`) to a revision's snapshot would
     change, [{field, old, new}], settled as the revert settles it (derived fields too)."""
-    patch = revert_patch(snapshot, revision)
+    patch = revert_patch(current, snapshot)
     after = fields.settle({**{k: current[k] for k in fields.EDITABLE}, **patch}, set(patch))
     return [{"field": k, "old": current[k], "new": after[k]} for k in fields.EDITABLE
             if current[k] != after[k]]

@@ -328,7 +328,7 @@ def test_a_revert_to_values_the_rules_now_refuse_says_why_before_it_is_asked(see
     before = catalog_fingerprint(seeded)
     asked = page_text(admin.get("/admin/models/revert/?id=2&revision=1", follow_redirects=True))
     assert ("luma/ray-2-720p cannot go back to revision 1: Name must be at most 200 "
-            "characters, got 300 (today&#39;s rules refuse revision 1&#39;s value)") in asked
+            "characters, got 300: the revision holds a value the rules no longer allow") in asked
     assert 'id="confirm-form"' not in asked
     posted = page_text(admin.post("/admin/models/revert/", follow_redirects=True, data={
         "csrf_token": admin.token, "id": "2", "revision": "1"}))

@@ -99,11 +99,26 @@ def test_a_revision_saved_under_older_rules_is_refused_not_restored(seeded, api)
     api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {"name": "Ray"}})
     body = api.mutation("history:revertModel", {"modelId": RAY, "revision": 1})
     assert error(body) == {"code": "INVALID_ARGUMENT", "field": "name"}
-    assert body["errorMessage"] == ("name must be at most 200 characters, got 300 (today's "
-                                    "rules refuse revision 1's value)")
+    assert body["errorMessage"] == ("name must be at most 200 characters, got 300: the "
+                                    "revision holds a value the rules no longer allow")
     model = api.value("query", "models:getModelById", {"modelId": RAY})
     assert model["name"] == "Ray" and model["revision"] == 2
     assert [e["revision"] for e in history(api, RAY)["page"]] == [2, 1]
+
+
+def test_a_value_a_revert_keeps_is_kept_as_an_edit_keeps_it(seeded, api):
+    """A longest duration saved under older rules, still the model's: undoing a later edit of
+    another field is not refused for it, as an edit of another field is not."""
+    saved_under_older_rules(seeded, RAY, 1, maxDuration=5000)
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE models SET max_duration = 5000 WHERE model_id = :m"),
+                     {"m": RAY})
+        conn.execute(text("UPDATE catalog_state SET version = version + 1"))
+    engine.dispose()
+    api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {"tags": ["x"]}})
+    reverted = api.value("mutation", "history:revertModel", {"modelId": RAY, "revision": 1})
+    assert reverted["maxDuration"] == 5000 and reverted["tags"] == ["budget", "720p", "video"]
 
 
 def test_history_is_written_in_the_same_transaction(seeded, api):
