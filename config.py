@@ -165,10 +165,9 @@ APP = (
             "not answered the previous WebSocket ping is closed, and a token's expiry is "
             "noticed", _seconds),
     Setting("SYNC_SEND_SECONDS", "30",
-            "the time a peer has to take each message sent to its live-query socket; one that "
-            "reads nothing is closed, freeing its thread and its place (and one that sends "
-            "faster than its session reads, past 10,000 messages or 8 MiB unread, is closed "
-            "with 1008)", _seconds),
+            "a live-query socket whose peer takes no byte of a message sent to it for this "
+            "long is closed, freeing its thread and its place (a slow reader that keeps "
+            "taking bytes is waited for)", _seconds),
     Setting("SYNC_MAX_QUERIES", "100",
             "queries one socket may subscribe to; more are answered `QueryFailed`", _whole),
     Setting("SYNC_QUERIES_PER_ADDRESS", "200",

@@ -162,14 +162,15 @@ def _sqlite_engine(url: str, autocommit: bool = False) -> Engine:
 # waiting for an answer), or when idle keepalives go unanswered (about 25 s). The waiting
 # request then fails, and is answered 503, instead of holding its thread for good.
 TCP_USER_TIMEOUT_MS = 15_000
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-              "keepalives_count": 3}
+# libpq's options for every connection to PostgreSQL: the pools' and the fleet's listener's.
+CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10,
+                "keepalives_interval": 5, "keepalives_count": 3,
+                "tcp_user_timeout": TCP_USER_TIMEOUT_MS}
 
 
 def _postgres_engine(url: str, **options) -> Engine:
     engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=10,
-                           connect_args={"connect_timeout": 5, **KEEPALIVES,
-                                         "tcp_user_timeout": TCP_USER_TIMEOUT_MS}, **options)
+                           connect_args=CONNECT_ARGS, **options)
     _ping_when_idle(engine)
     return _watch_writes(engine)
 

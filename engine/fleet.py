@@ -42,7 +42,7 @@ from flask import current_app
 from sqlalchemy import BigInteger, Engine, TextualSelect, column, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.engine import KEEPALIVES, autocommit_connection
+from db.engine import CONNECT_ARGS, autocommit_connection
 from engine import process
 from engine.errors import TransportError
 from engine.marks import SLOTS, Marks
@@ -315,9 +315,9 @@ class Fleet:
 
         engine = self._engine()
         _, params = engine.dialect.create_connect_args(engine.url)
-        # TCP keepalives (db/engine.py): a listener whose server vanished without a word (a
-        # cut network) notices within about 25 s, at no cost to the database.
-        return psycopg.connect(**{**params, **KEEPALIVES, "application_name": APPLICATION_NAME},
+        # (CONNECT_ARGS: a listener whose server vanished without a word, a cut network,
+        # notices as the pools' connections do, at no cost to the database.)
+        return psycopg.connect(**{**params, **CONNECT_ARGS, "application_name": APPLICATION_NAME},
                                autocommit=True)
 
     def _listen(self) -> None:

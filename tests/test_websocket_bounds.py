@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -12,14 +13,14 @@ from simple_websocket import ConnectionClosed
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from wire import websocket
 from wire.websocket import BoundedServer
 
 
 class Peer:
     """The client end of a socket pair whose server end is a BoundedServer."""
 
-    def __init__(self, send_seconds: float) -> None:
+    def __init__(self, send_seconds: float, unread_messages: int = 10_000,
+                 unread_characters: int = 1 << 23) -> None:
         self.sock, server_end = socket.socketpair()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up soon
         self.ws = WSConnection(ConnectionType.CLIENT)
@@ -28,7 +29,9 @@ class Peer:
         environ = {"gunicorn.socket": server_end,
                    **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}}
         self.server = BoundedServer(environ, send_seconds=send_seconds, ping_interval=60,
-                                    max_message_size=1 << 20)
+                                    max_message_size=1 << 20,
+                                    max_unread_messages=unread_messages,
+                                    max_unread_characters=unread_characters)
         self.events = self.read_until(AcceptConnection, 10)
 
     def read_until(self, kind: type, seconds: float) -> list:
@@ -54,7 +57,7 @@ class Peer:
 @pytest.fixture
 def peer():
     made = []
-    yield lambda seconds=0.3: made.append(Peer(seconds)) or made[-1]
+    yield lambda *args, **bounds: made.append(Peer(*args, **bounds)) or made[-1]
     for each in made:
         each.close()
 
@@ -70,22 +73,45 @@ def test_a_peer_that_reads_nothing_fails_the_write_within_its_deadline(peer):
         client.server.sock.send(b"x")
 
 
-def test_a_peer_that_sends_faster_than_it_is_read_is_closed_with_1008(peer, monkeypatch):
-    monkeypatch.setattr(websocket, "MAX_UNREAD_MESSAGES", 100)
-    client = peer(5)
-    frames = b"".join(client.ws.send(TextMessage(json.dumps({"type": "Event", "n": n})))
-                      for n in range(101))
+def test_a_slow_reader_that_keeps_taking_bytes_is_waited_for(peer):
+    """The deadline is on progress, not on a whole message: 2 MB read in small sips, each
+    much sooner than the deadline, arrive whole, though they take longer than it in all."""
+    client = peer(1.0)
+    payload = "y" * 2_000_000
+    sent = threading.Thread(target=client.server.send, args=(payload,))
+    sent.start()
+    got, started = 0, time.monotonic()
+    client.sock.settimeout(10)
+    while got < len(payload):
+        time.sleep(0.01)  # the pace of a slow reader, not a wait for an outcome
+        data = client.sock.recv(8192)
+        assert data, "the connection was closed"
+        client.ws.receive_data(data)
+        got += sum(len(e.data) for e in client.ws.events() if isinstance(e, TextMessage))
+    sent.join(10)
+    assert got == len(payload) and time.monotonic() - started > 1.0
+
+
+@pytest.mark.parametrize("bound", [{"unread_messages": 100}, {"unread_characters": 10_000}])
+def test_a_peer_that_sends_faster_than_it_is_read_is_closed_with_1008(peer, bound):
+    client = peer(5, **bound)
+    frames = b"".join(client.ws.send(TextMessage(json.dumps({"n": n, "pad": "x" * 90})))
+                      for n in range(101))  # 101 messages of about 100 characters
     client.sock.sendall(frames)  # nobody reads them on the server's side
     closing = client.read_until(CloseConnection, 10)[-1]
     assert (closing.code, closing.reason) == (1008, "Too many unread messages")
     assert client.server.input_buffer == []  # dropped: the session reads nothing more
+    assert client.server.input_buffer.characters == 0
     with pytest.raises(ConnectionClosed):
         client.server.receive(timeout=5)
+    with pytest.raises(ConnectionClosed):  # the session's own writes stop there
+        client.server.send("late")
 
 
-def test_a_hundred_unread_messages_are_kept_for_the_session(peer):
-    client = peer(5)
-    for n in range(100):
-        client.sock.sendall(client.ws.send(TextMessage(json.dumps({"n": n}))))
-    received = [json.loads(client.server.receive(timeout=5))["n"] for _ in range(100)]
-    assert received == list(range(100))
+def test_messages_within_the_bounds_are_kept_for_the_session(peer):
+    client = peer(5, unread_messages=100, unread_characters=10_000)
+    for n in range(90):  # about 9,000 characters
+        client.sock.sendall(client.ws.send(TextMessage(json.dumps({"n": n, "pad": "x" * 90}))))
+    received = [json.loads(client.server.receive(timeout=5))["n"] for _ in range(90)]
+    assert received == list(range(90))
+    assert client.server.input_buffer.characters == 0

@@ -46,6 +46,10 @@ from wire.websocket import BoundedServer
 log = logging.getLogger("catalog.sync")
 EARLY = 0.01  # a session wakes this long after a deadline, not a hair before it
 MAX_MESSAGE_BYTES = 1 << 20
+# Received and not yet read by the session: past either bound the socket is closed with 1008
+# (wire/websocket.py). A Convex client may pipeline hundreds of mutations.
+MAX_UNREAD_MESSAGES = 10_000
+MAX_UNREAD_CHARACTERS = 8 * MAX_MESSAGE_BYTES
 MAX_ID = 2**32 - 1  # query ids, request ids and versions are u32 in Convex
 RETRY_SECONDS = 1.0  # a query that failed for want of the database runs again this soon
 # Statistics move with every recorded generation: a session runs its queries again for them
@@ -556,6 +560,8 @@ def sync(client_version: str | None = None) -> Response:
             ws = BoundedServer(request.environ, max_message_size=MAX_MESSAGE_BYTES,
                                ping_interval=app.config["SYNC_PING_SECONDS"],
                                send_seconds=app.config["SYNC_SEND_SECONDS"],
+                               max_unread_messages=MAX_UNREAD_MESSAGES,
+                               max_unread_characters=MAX_UNREAD_CHARACTERS,
                                event_class=Doorbell)
         except Exception:  # noqa: BLE001 - whatever the handshake refused, it is the client's
             return _refused(400, "BadWebSocketHandshake", "Not a WebSocket handshake")
