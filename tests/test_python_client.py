@@ -4,6 +4,7 @@ gunicorn, on both databases."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from convex import ConvexClient, ConvexError
@@ -12,6 +13,21 @@ from tests.conftest import ROOT, within
 from tests.sync_client import QUOTE
 
 RAY = "luma/ray-2-720p"
+
+
+@pytest.fixture(autouse=True)
+def nothing_here_takes_the_marks_lock(seeded):
+    """The Python client (Rust, PyO3) keeps the GIL while it waits for the server's answer. A
+    thread of this process that took the host's change-marks lock then (the fleet's listener,
+    hearing the server's own change) cannot let go of it, and the server, waiting on that lock
+    before it answers, never does: the suite once hung here. So this process stops listening
+    first. (No process that serves runs the client: the app itself is not at risk.)"""
+    fleet = seeded.extensions["fleet"]
+    fleet.stop()
+    deadline = time.monotonic() + 10
+    while fleet.listening:  # the listener notices within a second (its wait's timeout)
+        assert time.monotonic() < deadline, "the fleet's listener did not stop"
+        time.sleep(0.01)
 
 
 def test_official_python_client(seeded, gunicorn, make_token):
@@ -68,7 +84,6 @@ def test_a_scheduled_price_reaches_live_subscribers_when_its_time_comes(
         seeded, gunicorn, make_token):
     """No write happens at the scheduled moment: the subscription's answer expires then, and
     the session sends the new quote by itself."""
-    import time
 
     from tests.test_every_kind import CHAT
 
