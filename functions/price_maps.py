@@ -435,6 +435,7 @@ class _Entry:
         self.provider = entry.get("litellm_provider")
         self.inclusive = self.provider in INCLUSIVE_THRESHOLD_PROVIDERS
         self.used: set[str] = set()
+        self.ignored: set[str] = set()  # keys read as no price of the request (_classified)
         self.off_peak: Mapping | None = None  # the off_peak_pricing block, while its rates apply
         self.tiered = entry.get("tiered_pricing") if isinstance(
             entry.get("tiered_pricing"), list) and entry.get("tiered_pricing") else None
@@ -789,7 +790,7 @@ def from_litellm(key: str, entry: Mapping[str, Any]) -> tuple[list[dict] | None,
     reasons += _classified(lite)
     unread = lite.unread()
     reasons += [f"{k} is not expressed" for k in unread]
-    said = {*unread, *(r.removeprefix(IGNORED).split(":")[0] for r in reasons if is_ignored(r))}
+    said = {*unread, *lite.ignored}
     reasons += [f"{where} is not expressed: {value!r} is not a number"  # read as no rate
                 for where, value in _not_numbers(entry)
                 if re.split(r"[.\[]", where)[0] not in said]
@@ -912,35 +913,35 @@ def _classified(lite: _Entry) -> list[str]:
     """"ignored: <key>: <why>" for each key that is not a price of the request, and what is a
     price but sits outside the cost keys (provider_specific_entry, off_peak_pricing)."""
     out = []
+
+    def ignore(key: str, why: str) -> None:
+        lite.used.add(key)
+        lite.ignored.add(key)
+        out.append(f"{IGNORED}{key}: {why}")
+
     special = lite.entry.get("provider_specific_entry")
     special = special if isinstance(special, Mapping) else {}
     for key, why in LITELLM_NOT_REQUEST_PRICES.items():
-        parent, _, child = key.partition(".")
+        child = key.partition(".")[2]
         present = child in special if child else lite.entry.get(key) is not None
         if present:
-            lite.used.add(key)
-            out.append(f"{IGNORED}{key}: {why}")
+            ignore(key, why)
     if "commitment" in lite.key and not any(
             k.startswith(("input_cost_per_token", "output_cost_per_token")) for k in lite.entry):
         for key in ("cost_per_second", "input_cost_per_second", "output_cost_per_second"):
             if lite.entry.get(key) is not None:
-                lite.used.add(key)
-                out.append(f"{IGNORED}{key}: {_COMMITMENT}")
+                ignore(key, _COMMITMENT)
     if lite.entry.get("mode") == "audio_speech" and lite.has("output_cost_per_second"):
-        lite.used.add("output_cost_per_second")
-        out.append(f"{IGNORED}output_cost_per_second: LiteLLM's speech cost path bills "
-                   "characters or tokens and does not read it")
+        ignore("output_cost_per_second", "LiteLLM's speech cost path bills characters or "
+               "tokens and does not read it")
     for key in _UNREAD_ABOVE_128K:
         if lite.entry.get(key) is not None:
-            lite.used.add(key)
-            out.append(f"{IGNORED}{key}: LiteLLM's cost code does not read it")
+            ignore(key, "LiteLLM's cost code does not read it")
     if lite.provider == "gemini":
         for key in _VERTEX_CHARACTER_KEYS:
             if lite.entry.get(key) is not None:
-                lite.used.add(key)
-                out.append(f"{IGNORED}{key}: read only by LiteLLM's Vertex AI character "
-                           "calculator; the gemini provider's (generic_cost_per_token) does not "
-                           "read it")
+                ignore(key, "read only by LiteLLM's Vertex AI character calculator; the gemini "
+                       "provider's (generic_cost_per_token) does not read it")
     for child, why in (("fast", "a multiplier of every price for speed=fast"),
                        ("minimax_free_input_images", "input images free per request")):
         if child in special:

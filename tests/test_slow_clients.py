@@ -43,6 +43,21 @@ def plain_requests_answer(server, count: int = 10) -> None:
             assert answer.json()["value"]["modelId"] == "luma/ray-flash-2-540p"
 
 
+def raw_socket(server, receive_buffer: int | None = None) -> tuple[socket.socket, WSConnection]:
+    """A WebSocket at /api/sync whose every byte the test sends and reads itself (wsproto)."""
+    peer = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    if receive_buffer is not None:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    ws = WSConnection(ConnectionType.CLIENT)
+    peer.sendall(ws.send(Request(host="127.0.0.1", target="/api/sync")))
+    handshake = b""
+    while b"\r\n\r\n" not in handshake:
+        handshake += peer.recv(4096)
+    ws.receive_data(handshake)
+    assert any(isinstance(event, AcceptConnection) for event in ws.events())
+    return peer, ws
+
+
 def closed_within(ws: Client, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     try:
@@ -129,14 +144,7 @@ def test_silent_and_idle_sockets_are_closed_and_their_threads_freed(seeded, guni
 def test_a_peer_that_stops_answering_pings_is_closed(seeded, gunicorn):
     server = gunicorn(seeded.config["DATABASE_URL"], workers=1,
                       **{**SMALL, "SYNC_PING_SECONDS": "0.5"})
-    peer = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    ws = WSConnection(ConnectionType.CLIENT)
-    peer.sendall(ws.send(Request(host="127.0.0.1", target="/api/sync")))
-    handshake = b""
-    while b"\r\n\r\n" not in handshake:
-        handshake += peer.recv(4096)
-    ws.receive_data(handshake)
-    assert any(isinstance(event, AcceptConnection) for event in ws.events())
+    peer, ws = raw_socket(server)
     for message in ({"type": "Connect", "sessionId": "s", "connectionCount": 0},
                     {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
                      "modifications": [{"type": "Add", "queryId": 0, "args": [{}],
@@ -157,15 +165,7 @@ def test_a_peer_that_stops_reading_is_closed_and_its_place_freed(seeded, gunicor
     writes fill the connection and wait. It once held its thread and its place for good."""
     server = gunicorn(seeded.config["DATABASE_URL"], workers=1,
                       **{**SMALL, "SYNC_SOCKETS_PER_WORKER": "1", "SYNC_SEND_SECONDS": "1"})
-    peer = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    ws = WSConnection(ConnectionType.CLIENT)
-    peer.sendall(ws.send(Request(host="127.0.0.1", target="/api/sync")))
-    handshake = b""
-    while b"\r\n\r\n" not in handshake:
-        handshake += peer.recv(4096)
-    ws.receive_data(handshake)
-    assert any(isinstance(event, AcceptConnection) for event in ws.events())
+    peer, ws = raw_socket(server, receive_buffer=4096)  # fills up soon
     add = {"type": "Add", "queryId": 0, "args": [{}], "udfPath": "models:getActiveModels"}
     messages = [{"type": "Connect", "sessionId": "s", "connectionCount": 0}]
     for version in range(8000):  # each Add is answered with every active model (10 MB)
