@@ -46,6 +46,8 @@ SIZE = 4096
 _ALL = struct.Struct(f"<{max(*SLOTS.values(), CLOCK) + 1}Q")  # every slot and the clock
 # How stale a cache may be about changes made where the marks are not shared.
 RECHECK_SECONDS = 0.05
+# How long a bump waits for another process's hold on the file before it bumps unlocked.
+LOCK_WAIT_SECONDS = 0.1
 _UNKNOWN = object()  # no count of commits read yet
 
 
@@ -120,20 +122,14 @@ class Marks:
     def bump(self, slots: set[str], tick: bool = False) -> int:
         """Mark these as changed, for every process on the host.
 
-        Called after a commit, so it never fails the change: if the file cannot be locked, the
-        marks are bumped unlocked (two racing bumps may then count as one, which every worker
-        still sees as a change, or at worst at its next recheck). With `tick`, the host's
-        commit clock moves too, under the same lock, and its new value is answered.
+        Called after a commit, so it never fails the change: if the file cannot be locked
+        within LOCK_WAIT_SECONDS (its holder stopped: SIGSTOP, a debugger), the marks are
+        bumped unlocked (two racing bumps may then count as one, which every worker still sees
+        as a change, or at worst at its next recheck). With `tick`, the host's commit clock
+        moves too, under the same lock, and its new value is answered.
         """
         with self._lock:
-            locked = False
-            if self._fd is not None:
-                try:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX)
-                    locked = True
-                except OSError:
-                    log.warning("could not lock the change marks at %s", self.path,
-                                exc_info=True)
+            locked = self._fd is not None and self._lock_file()
             try:
                 for offset in [8 * SLOTS[slot] for slot in slots] + ([8 * CLOCK] if tick else []):
                     value = struct.unpack_from("<Q", self._map, offset)[0]
@@ -142,6 +138,27 @@ class Marks:
             finally:
                 if locked:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _lock_file(self) -> bool:
+        """Take the file's lock, waiting at most LOCK_WAIT_SECONDS: whether it was taken.
+
+        Its holders hold it for a few arithmetic steps, so the first try nearly always takes
+        it; a wait polls, starting at a few microseconds."""
+        deadline, pause = time.monotonic() + LOCK_WAIT_SECONDS, 0.00002
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    log.warning("the change marks at %s stayed locked for %s s; bumped "
+                                "unlocked", self.path, LOCK_WAIT_SECONDS)
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+            except OSError:
+                log.warning("could not lock the change marks at %s", self.path, exc_info=True)
+                return False
 
 
 class Generation:

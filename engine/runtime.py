@@ -258,6 +258,13 @@ class Outcome:
     ts: int | None = None
 
 
+def _stale(error: exc.DBAPIError, fn: Function) -> bool:
+    """Whether a read failed on a pooled connection the database had dropped (it restarted, or
+    ended the session): asked again once, on a fresh connection. A write is not: cut off at
+    its commit, it may have committed."""
+    return error.connection_invalidated and (fn.kind == "query" or fn.reads_only)
+
+
 def call(path: str, args: Any = None, **how: Any) -> Any:
     """Run one function (see `run`) and answer its value."""
     return run(path, args, **how).value
@@ -282,6 +289,7 @@ def run(
     checked = fn.args.check({} if args is None else args, "")
     engine = get_db().engine
     config = current_app.config
+    stale_retried = False
     for attempt in range(MAX_ATTEMPTS):
         try:
             with noting_writes() as written, ExitStack() as stack:
@@ -304,6 +312,9 @@ def run(
             return Outcome(result, ctx.expires)
         except exc.DBAPIError as error:
             verdict = classify_error(error)
+            if verdict == "unavailable" and _stale(error, fn) and not stale_retried:
+                stale_retried = True  # the pool has dropped every connection of that age
+                continue
             if verdict == "unavailable":
                 raise TransportError(
                     503, "Unavailable", "The catalog database is unavailable; try again shortly",

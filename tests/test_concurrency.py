@@ -337,6 +337,40 @@ def test_without_a_usable_marks_folder_a_process_still_reads_its_own_changes(
         app.extensions["catalog_db"].dispose()
 
 
+def test_a_process_stopped_holding_the_marks_lock_delays_a_write_by_a_bound_only(
+        tmp_path, caplog):
+    """A process stopped while it holds the host's marks lock (SIGSTOP, a debugger) costs
+    every other writer LOCK_WAIT_SECONDS once per bump, not its answer: the marks move anyway."""
+    import fcntl
+    import os
+
+    from engine.marks import LOCK_WAIT_SECONDS, Marks
+
+    marks = Marks(tmp_path / "marks")
+    holder = os.open(marks.path, os.O_RDWR)  # another open file: as another process holds it
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    logger = logging.getLogger("catalog.marks")
+    logger.addHandler(caplog.handler)
+    done = threading.Event()
+    try:
+        before = marks.read_all()
+        bumper = threading.Thread(target=lambda: (marks.bump({"catalog"}, tick=True),
+                                                  done.set()))
+        bumper.start()
+        assert done.wait(10 + LOCK_WAIT_SECONDS), "the bump waited on the lock for good"
+        after = marks.read_all()
+        assert after[0] == before[0] + 1 and after[3] == before[3] + 1
+        assert "stayed locked" in caplog.text
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+        logger.removeHandler(caplog.handler)
+        bumper.join()
+    logged = caplog.text
+    marks.bump({"stats"})  # the lock is free again: taken at once, nothing logged
+    assert marks.read_all()[1] == before[1] + 1 and caplog.text == logged
+
+
 def ask_at_once(threads: int, ask) -> list:
     """`ask()` from several threads at once; what each got (or the error it raised)."""
     outcomes: list = []

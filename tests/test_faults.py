@@ -12,9 +12,11 @@ import pytest
 import requests
 from alembic import command
 from sqlalchemy import create_engine, exc, text
+from sqlalchemy.pool import NullPool
 
 from db.cli import alembic_config
 from db.engine import TCP_USER_TIMEOUT_MS, engines
+from engine.errors import TransportError
 from tests.conftest import catalog_fingerprint, run_as_system
 from tests.servers import PostgresServer, wait_for
 from wsgi import create_app
@@ -81,6 +83,38 @@ def test_a_server_that_vanishes_without_a_word_is_noticed_by_the_kernel(app):
                         sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)) == (10, 5, 3)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_read_on_a_connection_the_database_dropped_is_asked_again_on_a_fresh_one(
+        seeded, database_url):
+    """After a restart (here: every session of the database ended), the first read on each
+    pooled connection finds it dead; a query is asked again once on a fresh connection, so
+    no caller sees a 503 for a database that is back. A write is not asked again."""
+    history = ("history:getModelHistory",
+               {"modelId": "luma/ray-2-720p", "paginationOpts": {"numItems": 5, "cursor": None}})
+    run_as_system(seeded, "models:updateModel",  # each pool holds a connection now
+                  {"modelId": "luma/ray-2-720p", "patch": {"name": "Before"}})
+    first = run_as_system(seeded, *history)
+    end_every_session(database_url)
+    assert run_as_system(seeded, *history) == first
+    with pytest.raises(TransportError) as refused:
+        run_as_system(seeded, "models:updateModel",
+                      {"modelId": "luma/ray-2-720p", "patch": {"name": "After"}})
+    assert refused.value.status == 503
+    assert run_as_system(seeded, "models:getModelById",
+                         {"modelId": "luma/ray-2-720p"})["name"] == "Before"
+
+
+def end_every_session(database_url: str) -> None:
+    """What a restart does to pooled connections: every other session of the database ends."""
+    ending = create_engine(database_url, poolclass=NullPool)
+    with ending.connect() as conn:
+        count = conn.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    ending.dispose()
+    assert count >= 1
+
+
 def test_service_survives_a_postgresql_restart(gunicorn, tmp_path):
     server = PostgresServer()
     server.start()
@@ -107,8 +141,8 @@ def test_service_survives_a_postgresql_restart(gunicorn, tmp_path):
             wait_for(lambda: requests.post(f"{web.url}/api/query", json=QUOTE,
                                            timeout=5).status_code == 200, 20, "recovery")
             recovered = time.monotonic()
-            # Each worker finds its pooled connections dead on its own first try (one 503 at
-            # most per connection); then the service answers again: 40 answers in a row.
+            # Each worker finds its pooled connections dead on its own first try (and asks
+            # again on a fresh one); then the service answers again: 40 answers in a row.
             wait_for(lambda: load.since(recovered)[-40:] == [200] * 40, 30,
                      "every worker answering again")
         outcomes = [o for _, o in load.answers]
