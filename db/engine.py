@@ -7,14 +7,17 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, func, select, text
 from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 # Key of the transaction-level advisory lock that serializes catalog writers on PostgreSQL.
 CATALOG_LOCK_KEY = 0x4D43  # "MC"
@@ -327,6 +330,23 @@ def together(conn: Connection) -> Iterator[Connection]:
     driver.execute("COMMIT")
 
 
+def read_again_if_dropped(read: Callable[[], T]) -> T:
+    """A read, asked again once on a fresh connection when the pooled one it took had been
+    dropped by the database (a restart, an ended session): the pool drops every connection
+    of that age then. For reads only: a write cut off at its commit may have committed."""
+    try:
+        return read()
+    except exc.DBAPIError as error:
+        if not dropped(error):
+            raise
+    return read()
+
+
+def dropped(error: exc.DBAPIError) -> bool:
+    """Whether an error says the connection was gone (SQLAlchemy then invalidates its pool)."""
+    return bool(error.connection_invalidated)
+
+
 def classify_error(error: BaseException) -> str | None:
     """'retry' for a conflict worth retrying, 'unavailable' when the database is down."""
     if not isinstance(error, exc.DBAPIError):
@@ -337,7 +357,7 @@ def classify_error(error: BaseException) -> str | None:
         return "retry"
     if "database is locked" in message or "database is busy" in message:
         return "retry"
-    if error.connection_invalidated or (sqlstate or "").startswith(("08", "57P")):
+    if dropped(error) or (sqlstate or "").startswith(("08", "57P")):
         return "unavailable"
     if isinstance(error, exc.OperationalError) and sqlstate is None and "sqlite" not in str(
         type(error.orig)

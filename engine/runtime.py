@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.orm import Session
 
 from db import get_db
-from db.engine import classify_error, noting_writes, single_statement, transaction
+from db.engine import classify_error, dropped, noting_writes, single_statement, transaction
 from db.schema import marks_of
 from engine import reads
 from engine.errors import TransportError
@@ -228,7 +228,7 @@ def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Funct
 
 def _begin(stack: ExitStack, fn: Function, engine: Engine) -> Session | Connection:
     """The call's transaction, entered on `stack`: a read, one atomic statement, or a write."""
-    if fn.kind == "query" or fn.reads_only:
+    if _read_only(fn):
         return stack.enter_context(transaction(engine, write=False))
     if fn.atomic:
         return stack.enter_context(single_statement(engine))
@@ -258,11 +258,9 @@ class Outcome:
     ts: int | None = None
 
 
-def _stale(error: exc.DBAPIError, fn: Function) -> bool:
-    """Whether a read failed on a pooled connection the database had dropped (it restarted, or
-    ended the session): asked again once, on a fresh connection. A write is not: cut off at
-    its commit, it may have committed."""
-    return error.connection_invalidated and (fn.kind == "query" or fn.reads_only)
+def _read_only(fn: Function) -> bool:
+    """Whether a call only reads: it may be asked again (db/engine.py: read_again_if_dropped)."""
+    return fn.kind == "query" or fn.reads_only
 
 
 def call(path: str, args: Any = None, **how: Any) -> Any:
@@ -289,7 +287,7 @@ def run(
     checked = fn.args.check({} if args is None else args, "")
     engine = get_db().engine
     config = current_app.config
-    stale_retried = False
+    asked_again = False
     for attempt in range(MAX_ATTEMPTS):
         try:
             with noting_writes() as written, ExitStack() as stack:
@@ -312,8 +310,8 @@ def run(
             return Outcome(result, ctx.expires)
         except exc.DBAPIError as error:
             verdict = classify_error(error)
-            if verdict == "unavailable" and _stale(error, fn) and not stale_retried:
-                stale_retried = True  # the pool has dropped every connection of that age
+            if dropped(error) and _read_only(fn) and not asked_again:
+                asked_again = True  # on a fresh connection, as read_again_if_dropped does
                 continue
             if verdict == "unavailable":
                 raise TransportError(

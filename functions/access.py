@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from db.engine import read, single_statement
+from db.engine import read, read_again_if_dropped, single_statement
 from db.schema import ApiToken, User
 from engine.errors import FunctionError
 from engine.marks import Generation, Marks, once
@@ -193,8 +193,11 @@ class KnownTokens:
 
 
 def _known_token(engine: Engine, prefix: str, digest: str) -> KnownToken | None:
-    with read(engine) as session:
-        token = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+    def find() -> ApiToken | None:
+        with read(engine) as session:
+            return session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+
+    token = read_again_if_dropped(find)
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
     return KnownToken(token.id, Identity("token", f"token:{token.name}", frozenset(token.scopes)),

@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 from db.cli import alembic_config
 from db.engine import TCP_USER_TIMEOUT_MS, engines
 from engine.errors import TransportError
+from functions.access import authenticate_token
 from tests.conftest import catalog_fingerprint, run_as_system
 from tests.servers import PostgresServer, wait_for
 from wsgi import create_app
@@ -85,17 +86,22 @@ def test_a_server_that_vanishes_without_a_word_is_noticed_by_the_kernel(app):
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_read_on_a_connection_the_database_dropped_is_asked_again_on_a_fresh_one(
-        seeded, database_url):
+        seeded, database_url, make_token):
     """After a restart (here: every session of the database ended), the first read on each
-    pooled connection finds it dead; a query is asked again once on a fresh connection, so
-    no caller sees a 503 for a database that is back. A write is not asked again."""
+    pooled connection finds it dead; a read (a query, a token's lookup) is asked again once on
+    a fresh connection, so no caller sees a 503 for a database that is back. A write is not
+    asked again: cut off at its commit, it may have committed."""
     history = ("history:getModelHistory",
                {"modelId": "luma/ray-2-720p", "paginationOpts": {"numItems": 5, "cursor": None}})
     run_as_system(seeded, "models:updateModel",  # each pool holds a connection now
                   {"modelId": "luma/ray-2-720p", "patch": {"name": "Before"}})
     first = run_as_system(seeded, *history)
+    token = make_token("stats:write")  # never used: its first request looks it up
+    end_every_session(database_url)
+    assert authenticate_token(seeded, token).name.startswith("token:")
     end_every_session(database_url)
     assert run_as_system(seeded, *history) == first
+    end_every_session(database_url)
     with pytest.raises(TransportError) as refused:
         run_as_system(seeded, "models:updateModel",
                       {"modelId": "luma/ray-2-720p", "patch": {"name": "After"}})
