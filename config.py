@@ -307,6 +307,9 @@ class Config(dict):
             SESSION_COOKIE_SAMESITE="Lax",
             SESSION_COOKIE_SECURE=production,
             PERMANENT_SESSION_LIFETIME=8 * 3600,  # from sign-in (admin/auth.py: _fresh)
+            # A form's CSRF token lasts as long as its session (Flask-WTF's default is an hour:
+            # a page left open longer could not even sign out, and the session stayed on).
+            WTF_CSRF_TIME_LIMIT=None,
             # The cookie is sent only when the session changes. Sent on every answer, a
             # request that left before a message was flashed (a stylesheet, the favicon,
             # another tab) would put the old session back, and the message would be lost.

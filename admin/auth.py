@@ -31,6 +31,7 @@ from wtforms.validators import DataRequired, Length
 
 from db import get_db
 from engine import throttle
+from engine.errors import FunctionError
 from engine.runtime import ANONYMOUS, Identity, call, system
 from engine.values import text_problem
 from functions.access import (
@@ -43,7 +44,6 @@ from functions.access import (
 audit = logging.getLogger("catalog.audit")
 T = TypeVar("T")
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
-oauth = OAuth()
 
 
 class SignInForm(FlaskForm):
@@ -196,7 +196,7 @@ def sign_out():
 
 @bp.get("/sso")
 def sso_start():
-    client = oauth.create_client("sso")
+    client = _sso_client()
     if client is None:
         abort(404)
     session["sso_next"] = _safe_next(request.args.get("next"))
@@ -205,7 +205,7 @@ def sso_start():
 
 @bp.get("/sso/callback")
 def sso_callback():
-    client = oauth.create_client("sso")
+    client = _sso_client()
     if client is None:
         abort(404)
     try:
@@ -215,17 +215,26 @@ def sso_callback():
         flash("Single sign-on failed; try again.", "error")
         return redirect(url_for("auth.sign_in"))
     claims = token.get("userinfo") or {}
-    email = (claims.get("email") or "").strip().lower()
-    if not email or text_problem(email) or claims.get("email_verified") is False:
+    email = claims.get("email")
+    # Only an email the provider says it verified names an account: one that is merely
+    # claimed (some providers let a user set any) would sign in as whoever owns it here.
+    if (not isinstance(email, str) or claims.get("email_verified") is not True
+            or not email.strip() or text_problem(email)):
         flash("Single sign-on did not give a verified email.", "error")
         return redirect(url_for("auth.sign_in"))
+    email = email.strip().lower()
     next_url = session.get("sso_next")
     account = _sso_account(email)
     if account is None:
-        flash(f"{email} has no account here; ask an admin for one.", "error")
+        flash(f"{email} has no active account here; ask an admin for one.", "error")
         return redirect(url_for("auth.sign_in"))
     sign_in_as(account, "sso")
     return redirect(_safe_next(next_url))
+
+
+def _sso_client():
+    """The single sign-on provider's client; None when none is configured."""
+    return current_app.extensions["oauth"].create_client("sso")
 
 
 def _account(email: str) -> Account | None:
@@ -242,14 +251,18 @@ def _sso_account(email: str) -> Account | None:
     role = current_app.config.get("OIDC_DEFAULT_ROLE")
     if not domain or not role or email.rsplit("@", 1)[-1] != domain.lower():
         return None
-    call("access:createUser", {"email": email, "role": role, "password": None},
-         identity=system("sso"), source="console")
+    try:
+        call("access:createUser", {"email": email, "role": role, "password": None},
+             identity=system("sso"), source="console")
+    except FunctionError as refusal:  # DUPLICATE: the account exists, disabled
+        current_app.logger.warning("SSO sign-in of %s refused: %s", email, refusal.message)
+        return None
     return _account(email)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    oauth.init_app(app)
+    oauth = app.extensions["oauth"] = OAuth(app)  # one per app: each has its own provider
     if app.config.get("OIDC_ISSUER"):
         issuer = app.config["OIDC_ISSUER"].rstrip("/")
         oauth.register(

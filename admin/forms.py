@@ -153,7 +153,15 @@ class MoneyField(KeepsTyped, StringField):
         value = amount(text)
         if value is None:
             raise ValueError(f"'{text}' is not an amount in USD (e.g. 0.10)")
-        self.data = float(value)
+        self.data = format(value, "f")  # as typed, less a "$": the mutation reads it exactly
+
+
+def unchanged(stored: object, typed: object) -> bool:
+    """Whether a form's value is the stored one: an amount typed as text ("0.10") is the
+    number stored (0.1)."""
+    if isinstance(typed, str) and type(stored) in (int, float):
+        return amount(typed) == Decimal(str(stored))
+    return stored == typed
 
 
 class ScheduleField(KeepsTyped, TextAreaField):

@@ -24,7 +24,7 @@ from admin import money, price_preview
 from admin.access import SignedIn
 from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
-from admin.forms import FORM_GROUPS, CsrfForm, ModelForm
+from admin.forms import FORM_GROUPS, CsrfForm, ModelForm, unchanged
 from admin.labels import article, labelled, words
 from admin.numbers import number_or_text, whole_number
 from admin.reading import reader
@@ -461,7 +461,7 @@ class CatalogModelView(SignedIn, ModelView):
             return self._update_inline(form, model)
         current = config_of(model)
         wanted = form.config()
-        patch = {k: v for k, v in wanted.items() if current.get(k) != v}
+        patch = {k: v for k, v in wanted.items() if not unchanged(current.get(k), v)}
         if set(patch) & set(price_preview.PRICE_FIELDS) and not self._price_seen(form, current,
                                                                                   wanted):
             return False  # shown with the price's effect; the next Save applies it

@@ -33,9 +33,12 @@ class UsersView(SignedIn, BaseView):
     @expose("/update", methods=("POST",))
     def update(self):
         form = request.form
+        active = {"1": True, "0": False}.get(form.get("isActive", ""))
+        if active is None:  # a form that does not say is no reason to disable an account
+            flash("Not saved: say whether the account is active.", "error")
+            return redirect(url_for(".index"))
         run_or_flash("access:updateUser", {
-            "email": form.get("email", ""), "role": form.get("role", ""),
-            "isActive": form.get("isActive") == "1",
+            "email": form.get("email", ""), "role": form.get("role", ""), "isActive": active,
         }, f"Saved {form.get('email', '')}.")
         return redirect(url_for(".index"))
 

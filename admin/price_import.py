@@ -129,7 +129,8 @@ def read_form() -> PriceForm:
     elif form.get("payload"):
         try:
             raw = base64.b64decode(form["payload"], validate=True)  # gzip: inflated below,
-        except binascii.Error:  # bounded as an upload is
+        except (binascii.Error, ValueError):  # bounded as an upload is (ValueError: text
+            # that is not ASCII)
             raise FormError("The carried map is damaged; upload the file again") from None
         out.file_name = form.get("fileName", "")[:200] or None
     else:

@@ -105,4 +105,4 @@ def init_app(app: Flask) -> None:
     def _csrf_error(error: CSRFError):
         if wants_json():
             return {"code": "CsrfFailed", "message": error.description}, 400
-        return render_template_string(CSRF_PAGE, reason=error.description), 400
+        return render_template_string(CSRF_PAGE, reason=error.description.rstrip(".")), 400

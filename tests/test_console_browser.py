@@ -200,10 +200,12 @@ def test_viewer_sees_no_edit_controls(console, page):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sso_sign_in(seeded, gunicorn, page):
-    from oidc_provider_mock import run_server_in_thread
+    from oidc_provider_mock import User, run_server_in_thread
 
     create_accounts(seeded)
-    with run_server_in_thread() as provider:
+    verified = [User(sub=email, claims={"email": email, "email_verified": True})
+                for email in ("editor@example.com", "stranger@elsewhere.example")]
+    with run_server_in_thread(user_claims=verified) as provider:
         issuer = f"http://localhost:{provider.server_port}"
         assert requests.get(f"{issuer}/.well-known/openid-configuration", timeout=5).ok
         server = gunicorn(seeded.config["DATABASE_URL"], OIDC_ISSUER=issuer,
@@ -218,7 +220,7 @@ def test_sso_sign_in(seeded, gunicorn, page):
         page.click("#sso")
         page.fill("input[name=sub]", "stranger@elsewhere.example")
         page.click("button:has-text('Authorize')")
-        expect(page.locator(".alert")).to_contain_text("has no account here")
+        expect(page.locator(".alert")).to_contain_text("has no active account here")
 
 
 def test_export_upload_plan_and_apply(console, page, seeded, tmp_path):

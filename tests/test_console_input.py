@@ -500,3 +500,42 @@ def test_an_inline_edit_of_a_column_that_is_not_editable_is_refused(console, adm
     fine = admin.post("/admin/models/ajax/update/", data={
         "csrf_token": admin.token, "list_form_pk": "3", "category": "fast"})
     assert fine.status_code == 200
+
+
+@pytest.mark.parametrize("step", ["plan", "apply"])
+def test_a_carried_price_map_that_is_not_ascii_is_refused(console, client, step):
+    token = sign_in(client, "editor")
+    before = catalog_fingerprint(console)
+    answer = client.post(f"/admin/catalog_file/prices/{step}", data={
+        "csrf_token": token, "source": "litellm", "payload": "é", "reason": "r"})
+    assert "The carried map is damaged" in page_text(answer)
+    assert catalog_fingerprint(console) == before
+
+
+@pytest.mark.parametrize("active", [None, "", "true", "yes"])
+def test_a_users_form_that_does_not_say_active_or_not_changes_nothing(console, admin, active):
+    form = {"csrf_token": admin.token, "email": "editor@example.com", "role": "viewer"}
+    if active is not None:
+        form["isActive"] = active
+    before = run_as_system(console, "access:listUsers")
+    answer = admin.post("/admin/users/update", data=form, follow_redirects=True)
+    assert "say whether the account is active" in page_text(answer)
+    assert run_as_system(console, "access:listUsers") == before
+
+
+def test_an_amount_is_sent_as_typed_and_checked_as_the_api_checks_it(console, admin):
+    """The form sends the amount's text (less a "$"), not a float: the function's message
+    quotes it as typed, and spellings the API refuses are refused here too."""
+    before = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    for typed in ("0.0000001", "0.200000000000000"):
+        form = ray_form(console, admin, costPerSecond=typed)
+        shown = page_text(admin.post("/admin/models/edit/?id=2", data=form))  # the preview
+        seen = re.search(r'name="pricePreviewed"[^>]*value="([^"]*)"', shown)
+        answer = admin.post("/admin/models/edit/?id=2",
+                            data={**form, "pricePreviewed": seen.group(1) if seen else ""})
+        assert f"must have at most 6 decimal places, got {typed}" in page_text(answer), typed
+    saved = admin.post("/admin/models/edit/?id=2",  # the stored 0.18, spelt otherwise
+                       data=ray_form(console, admin, costPerSecond="$0.180"))
+    assert saved.status_code == 302, page_text(saved)[:2000]
+    after = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert after["revision"] == before["revision"]

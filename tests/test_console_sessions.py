@@ -266,3 +266,16 @@ def test_signing_out_from_a_session_past_its_lifetime_still_signs_out_everywhere
         session["since"] -= 9 * 3600
     client.post("/auth/sign-out", data={"csrf_token": token})
     assert not signed_in(laptop)
+
+
+def test_a_page_left_open_for_hours_still_signs_out(console, client, monkeypatch):
+    """A form's CSRF token lasts as long as its session: sign-out from a page opened hours ago
+    ends the session (with Flask-WTF's hour, it was refused and the session stayed on)."""
+    import time
+
+    token = sign_in(client, "editor")
+    later = time.time() + 7 * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert signed_in(client)
+    assert client.post("/auth/sign-out", data={"csrf_token": token}).status_code == 302
+    assert not signed_in(client)
