@@ -65,9 +65,10 @@ input rate).
 
 Options of a quote: `quality`, `resolution`, `size` ("1024x1024"), `serviceTier`, `processing`
 ("batch"), `speed`, `route`, `searchType`, `searchContextSize`, `cacheType` ("ephemeral": an
-explicit cache); string values, compared exactly.
-For each unit, the component used is the one whose `when` holds (each key equals the option
-given) with the most keys, the first listed on a tie: a component without `when` is the default.
+explicit cache); string values, compared without regard to case ("4K" is "4k": a value spelt
+otherwise must not fall to the default price), so an entry cannot name two values that differ
+only in case. For each unit, the component used is the one whose `when` holds (each key equals
+the option given) with the most keys, the first listed on a tie: a component without `when` is the default.
 An option no component mentions is ignored, unless the entry declares its values (`"options":
 {"quality": ["standard", "high"]}`), which refuses any other. A quote that needs a unit whose
 components all want other option values is refused, with the supported values.
@@ -522,10 +523,11 @@ def _validate_declared(options: Any, path: str) -> dict:
         raise PricingError("INVALID_PRICE", f"{path} must map options to their values", path)
     _refuse_unknown(options, set(OPTION_KEYS), path)
     for key, values in options.items():
-        if (not isinstance(values, list) or not values or len(set(map(str, values))) != len(values)
-                or not all(isinstance(v, str) and v for v in values)):
+        if (not isinstance(values, list) or not values
+                or not all(isinstance(v, str) and v for v in values)
+                or len({v.casefold() for v in values}) != len(values)):
             raise PricingError("INVALID_PRICE", f"{path}.{key} must list distinct non-empty "
-                               "strings", f"{path}.{key}")
+                               "strings (distinct whatever their case)", f"{path}.{key}")
     return {key: list(values) for key, values in options.items()}
 
 
@@ -581,15 +583,17 @@ def _check_components(entry: dict, path: str) -> None:
     components = entry["components"]
     seen: set[tuple] = set()
     for i, component in enumerate(components):
-        key = (component["unit"], tuple(sorted(component.get("when", {}).items())))
+        key = (component["unit"], tuple(sorted((k, v.casefold())
+                                               for k, v in component.get("when", {}).items())))
         if key in seen:
             raise PricingError("INVALID_PRICE", f"{path}.components[{i}]: two {key[0]} "
-                               "components with the same `when`", f"{path}.components[{i}]")
+                               "components with the same `when` (case aside)",
+                               f"{path}.components[{i}]")
         seen.add(key)
     declared = entry.get("options", {})
     for i, component in enumerate(components):
         for key, value in component.get("when", {}).items():
-            if key in declared and value not in declared[key]:
+            if key in declared and not _among(value, declared[key]):
                 raise PricingError("INVALID_PRICE", f"{path}.components[{i}].when.{key}: "
                                    f"{value!r} is not among the declared options",
                                    f"{path}.components[{i}].when.{key}")
@@ -611,7 +615,8 @@ def _option_cases(components: Sequence[dict], path: str) -> list[dict]:
     named: dict[str, set[str]] = {}
     for component in components:
         for key, value in component.get("when", {}).items():
-            named.setdefault(key, set()).add(value)
+            if not _among(value, named.setdefault(key, set())):
+                named[key].add(value)
     keys = sorted(named)
     if math.prod(len(named[key]) + 1 for key in keys) > MAX_OPTION_CASES:
         raise PricingError("INVALID_PRICE", f"{path}.components: the options named in `when` "
@@ -715,7 +720,16 @@ def next_change_after(schedule: Sequence[dict], at: int) -> int | None:
 
 
 def _holds(when: Mapping[str, str], options: Mapping[str, str]) -> bool:
-    return all(options.get(key) == value for key, value in when.items())
+    return all(_same(options.get(key), value) for key, value in when.items())
+
+
+def _same(given: str | None, named: str) -> bool:
+    """Whether an option's value is the one a price names (case aside)."""
+    return given is not None and given.casefold() == named.casefold()
+
+
+def _among(given: str, named: Iterable[str]) -> bool:
+    return any(_same(given, value) for value in named)
 
 
 def select_components(components: Sequence[dict], options: Mapping[str, str]) -> dict[str, dict]:
@@ -735,7 +749,7 @@ def select_components(components: Sequence[dict], options: Mapping[str, str]) ->
 
 def _check_declared(entry: Mapping, options: Mapping[str, str]) -> None:
     for key, values in entry.get("options", {}).items():
-        if key in options and options[key] not in values:
+        if key in options and not _among(options[key], values):
             raise _unsupported_option(key, options[key], values)
 
 
@@ -757,7 +771,7 @@ def _why_unpriced(components: Sequence[dict], unit: Unit, options: Mapping[str, 
         return None
     for key in sorted({k for c in related for k in c.get("when", {})}):
         values = [c["when"][key] for c in related if key in c.get("when", {})]
-        if options.get(key) not in values:
+        if options.get(key) is None or not _among(options[key], values):
             return _unsupported_option(key, options.get(key), values)
     priced = [c["when"] for c in related]
     return PricingError("UNSUPPORTED_OPTION", f"no {unit.name} price for options {dict(options)}"

@@ -233,6 +233,30 @@ def test_declared_option_values_are_the_only_ones_accepted():
     assert "standard" in wrong.message and "ultra" in wrong.message
 
 
+def test_option_values_are_matched_whatever_their_case():
+    """A value spelt in another case is the value a price names: "4K" must not pay the default
+    (half the 4k price), nor a declared value be refused for its case."""
+    for spelt in ("4k", "4K"):
+        assert quote(VIDEO, {"seconds": 10}, {"resolution": spelt}, T0, HUNDRED)[
+            "usdExact"] == "8"
+    assert quote(IMAGE, {"images": 2}, {"size": "1024X1792", "quality": "HD"}, T0, HUNDRED)[
+        "usdExact"] == "0.24"
+    wrong = error(lambda: quote(IMAGE, {"images": 1}, {"size": "512X512", "quality": "Hd"}, T0,
+                                HUNDRED))
+    assert (wrong.code, wrong.field) == ("UNSUPPORTED_OPTION", "size")
+    declared = validate([entry(c("second", "0.18"), options={"quality": ["standard", "high"]})])
+    assert quote(declared, {"seconds": 5}, {"quality": "High"}, T0, HUNDRED)["usdExact"] == "0.9"
+
+
+@pytest.mark.parametrize("schedule", [
+    [entry(c("second", "0.4"), c("second", "0.8", when={"resolution": "4k"}),
+           c("second", "0.9", when={"resolution": "4K"}))],
+    [entry(c("second", "0.18"), options={"quality": ["high", "High"]})],
+])
+def test_a_price_cannot_name_two_values_that_differ_only_in_case(schedule):
+    assert error(lambda: validate(schedule)).code == "INVALID_PRICE"
+
+
 # ---------------------------------------------------------------- usage errors
 
 
