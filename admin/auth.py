@@ -31,6 +31,7 @@ from wtforms.validators import DataRequired, Length
 
 from db import get_db
 from engine import throttle
+from engine.ratelimit import retry_after
 from engine.errors import FunctionError
 from engine.runtime import ANONYMOUS, Identity, call, system
 from engine.values import text_problem
@@ -169,7 +170,8 @@ def sign_in():
         audit.warning("sign-in throttled", extra={"email": email})
         flash(f"Too many failed sign-ins; try again in {int(refusal.retry_after // 60) + 1} "
               "minutes.", "error")
-        return _sign_in_page(form, next_url, 429)
+        page, status = _sign_in_page(form, next_url, 429)
+        return page, status, {"Retry-After": retry_after(refusal.retry_after)}
     except SQLAlchemyError:
         current_app.logger.warning("sign-in unavailable", exc_info=True)
         flash("Sign-in is unavailable right now; try again shortly.", "error")

@@ -74,9 +74,13 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
     _keys, options = money.calculator_inputs(after, now_ms)
     if new.get("contentType") == "video" and new.get("prices") is None:
         options = {"quality": list(new.get("supportedQualities") or [])}
+    elif before:  # and the values only the old price names: what becomes of them
+        for key, values in money.calculator_inputs(before, now_ms)[1].items():
+            options[key] = list(dict.fromkeys([*options.get(key, []), *values]))
     variants = [{}] + [{key: value} for key, values in options.items() for value in values]
-    # and at each scheduled change of the new price (its entries replace whole lists)
-    later = sorted({e["effectiveFrom"] for e in after
+    # and at each scheduled change of either price (its entries replace whole lists): one the
+    # new price drops is shown too, priced as it would have been and as it now will be
+    later = sorted({e["effectiveFrom"] for e in [*(before or []), *after]
                     if e["effectiveFrom"] is not None and e["effectiveFrom"] > now_ms})
     return [{"request": (f"From {charts.when(at, charts.MINUTE)}: " if at != now_ms else "")
              + _described(usage)

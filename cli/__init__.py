@@ -190,6 +190,7 @@ def plan_catalog(file: str) -> None:
     """Show what applying FILE would change; changes nothing."""
     plan = _run_file("catalog:planCatalog", {"catalog": _read_catalog(file)})
     click.echo("\n".join(describe_plan(plan)))
+    click.echo("Nothing was changed (catalog apply FILE --reason TEXT applies this plan).")
 
 
 @catalog_cli.command("apply")
@@ -200,6 +201,9 @@ def apply_catalog(file: str, reason: str) -> None:
     """Make the catalog match FILE, all or nothing."""
     plan = _run_file("catalog:applyCatalog", {"catalog": _read_catalog(file), "reason": reason})
     click.echo("\n".join(describe_plan(plan)))
+    grouped = by_outcome(plan)
+    changed = any(grouped[group] for group in ("created", "changed", "deactivated"))
+    click.echo("Applied." if changed else "Nothing to change: the catalog already matches.")
 
 
 def parse_time(text: str) -> int:

@@ -68,7 +68,8 @@ Options of a quote: `quality`, `resolution`, `size` ("1024x1024"), `serviceTier`
 explicit cache); string values, compared without regard to case ("4K" is "4k": a value spelt
 otherwise must not fall to the default price), so an entry cannot name two values that differ
 only in case. For each unit, the component used is the one whose `when` holds (each key equals
-the option given) with the most keys, the first listed on a tie: a component without `when` is the default.
+the option given) with the most keys, the first listed on a tie: a component without `when`
+is the default.
 An option no component mentions is ignored, unless the entry declares its values (`"options":
 {"quality": ["standard", "high"]}`), which refuses any other. A quote that needs a unit whose
 components all want other option values is refused, with the supported values.

@@ -55,7 +55,9 @@ def test_plan_shows_everything_and_changes_nothing(seeded, runner, tmp_path):
     assert "~ change luma/ray-2-720p" in lines and "    costPerSecond: 0.18 -> 0.2" in lines
     assert "- deactivate google/veo-3" in lines
     assert "~ change google/veo-3" not in lines  # a deactivated model is listed once
-    assert lines[-1] == "1 to create, 1 to change, 1 to deactivate, 1 unchanged"
+    assert lines[-2:] == ["1 to create, 1 to change, 1 to deactivate, 1 unchanged",
+                          "Nothing was changed (catalog apply FILE --reason TEXT applies this "
+                          "plan)."]
     assert catalog_fingerprint(seeded) == before
 
 
@@ -65,11 +67,13 @@ def test_apply_is_idempotent(seeded, runner, tmp_path):
     path = write(tmp_path / "d.json", catalog)
     first = runner.invoke(args=["catalog", "apply", str(path), "--reason", "price review"])
     assert first.exit_code == 0 and "1 to change" in first.output
+    assert first.output.splitlines()[-1] == "Applied."
     model = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
     assert model["costPerSecond"] == 0.25
     after_first = catalog_fingerprint(seeded)
     second = runner.invoke(args=["catalog", "apply", str(path), "--reason", "again"])
     assert second.exit_code == 0 and "0 to create, 0 to change" in second.output
+    assert second.output.splitlines()[-1] == "Nothing to change: the catalog already matches."
     assert catalog_fingerprint(seeded) == after_first
 
 

@@ -397,6 +397,26 @@ def test_the_price_preview_shows_each_scheduled_change(app):
         ("From 2027-01-15 00:00 UTC: 1 image(s), quality hd", "$0.080", "$0.050")]
 
 
+def test_the_price_preview_shows_a_scheduled_change_the_edit_drops(app):
+    """Saving a price without its scheduled cut cancels the cut: the preview says what the
+    request would have cost then and what it will cost instead (it showed only today's)."""
+    from admin.price_preview import preview
+
+    now = 1_790_000_000_000
+    today = {"effectiveFrom": None, "components": [{"unit": "image", "price": "0.04"}]}
+    old = {"contentType": "image", "prices": [today, {
+        "effectiveFrom": "2027-01-15T00:00:00Z", "components": [
+            {"unit": "image", "price": "0.03"},
+            {"unit": "image", "price": "0.06", "when": {"quality": "hd"}}]}]}
+    new = {"contentType": "image", "prices": [
+        {**today, "components": [{"unit": "image", "price": "0.045"}]}]}
+    with app.app_context():
+        rows = preview(old, new, now)
+    assert [(r["request"], r["old"], r["new"]) for r in rows] == [
+        ("1 image(s)", "$0.040", "$0.045"),
+        ("From 2027-01-15 00:00 UTC: 1 image(s)", "$0.030", "$0.045")]
+
+
 @pytest.mark.parametrize("multipliers", ['{"high": "x"}', '{"high": null}', '{"high": true}',
                                          '{"high": [2]}'])
 def test_multipliers_that_are_not_numbers_get_the_functions_message(console, admin,

@@ -33,6 +33,7 @@ def attempt(client, role_or_email: str, password: str) -> int:
                                                   "email": email, "password": password})
     if response.status_code == 429:
         assert "Too many failed sign-ins" in response.get_data(as_text=True)
+        assert 1 <= int(response.headers["Retry-After"]) <= 15 * 60
     return response.status_code
 
 

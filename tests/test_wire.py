@@ -509,3 +509,15 @@ def test_the_request_line_spells_any_request_as_json_dumps_does():
         assert parsed["path"] == path and parsed["status"] == 404
         assert parsed["level"] == logging.getLevelName(level).lower()
         assert parsed["function"] == (call and call.function)
+
+
+def test_a_plain_request_to_the_sync_url_is_told_it_takes_a_websocket(client):
+    """As the README says: 400 BadWebSocketHandshake (it was Werkzeug's generic BadRequest)."""
+    for path in ("/api/sync", "/api/1.31.0/sync"):
+        answer = client.get(path)
+        assert answer.status_code == 400
+        assert answer.json["code"] == "BadWebSocketHandshake"
+        assert "Upgrade: websocket" in answer.json["message"]
+    upgrade = client.get("/admin/", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
+    assert (upgrade.status_code, upgrade.json["code"]) == (400, "BadWebSocketHandshake")
+    assert "/api/sync" in upgrade.json["message"]

@@ -33,6 +33,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request
 from simple_websocket import ConnectionClosed, Server
+from werkzeug.routing.exceptions import WebsocketMismatch
 
 from engine import reads
 from engine.errors import FunctionError, TransportError
@@ -584,3 +585,15 @@ def init_app(app: Flask) -> None:
                                                  app.config["SYNC_SOCKETS_PER_ADDRESS"])
     for url in URLS:
         app.add_url_rule(url, "sync", sync, websocket=True)
+
+    @app.errorhandler(WebsocketMismatch)
+    def _not_a_handshake(_error: WebsocketMismatch) -> Response:
+        """A plain request to the sync URL (or a WebSocket to any other): said in the API's
+        words, not Werkzeug's "the browser (or proxy) sent a request..."."""
+        if request.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            return _refused(400, "BadWebSocketHandshake",
+                            f"{request.path} does not take a WebSocket; the sync protocol is at "
+                            "/api/sync")
+        return _refused(400, "BadWebSocketHandshake",
+                        f"{request.path} takes a WebSocket: a GET with 'Connection: Upgrade' "
+                        "and 'Upgrade: websocket'")
