@@ -31,8 +31,8 @@ from wtforms.validators import DataRequired, Length
 
 from db import get_db
 from engine import throttle
-from engine.ratelimit import retry_after
 from engine.errors import FunctionError
+from engine.ratelimit import retry_after
 from engine.runtime import ANONYMOUS, Identity, call, system
 from engine.values import text_problem
 from functions.access import (

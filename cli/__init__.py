@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 
 import click
@@ -421,9 +422,28 @@ def run_monitor(once: bool) -> None:
         for alert in alerts:
             click.echo(f"{alert['modelId']}: {alert['from']} -> {alert['to']}"
                        + (f" ({alert['action']})" if alert["action"] else ""))
+        click.echo(round_summary(done))
         if once:
             return
         time.sleep(seconds)
+
+
+def round_summary(done: dict) -> str:
+    """One line of what a monitor round did: each job it ran, or that none was due."""
+    parts = []
+    if "health" in done:
+        parts.append(f"health: {done['health']['evaluated']} models judged, "
+                     f"{len(done['health']['alerts'])} alerts")
+    if "rollUp" in done:
+        moved = done["rollUp"]
+        parts.append(f"usage: {moved['minutes']} minute rows, {moved['hours']} hour rows, "
+                     f"{moved['days']} day rows rolled up")
+    if "deliveries" in done:
+        states = Counter(d["state"] for d in done["deliveries"])
+        parts.append("webhooks: " + (", ".join(f"{n} {state}" for state, n in
+                                               sorted(states.items())) or "none due"))
+    return "; ".join(parts) or ("no job was due (another process ran them this round, or "
+                                "they ran less than an interval ago)")
 
 
 def init_app(app: Flask) -> None:

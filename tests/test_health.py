@@ -275,3 +275,13 @@ def test_the_monitor_refuses_nothing_it_should_not(seeded):
     assert refused.value.status == 404
     with pytest.raises(FunctionError):
         run(seeded, "models:getModelHealth", {"modelId": "nope/x"})
+
+
+def test_a_monitor_round_from_the_cli_says_what_it_did(seeded, runner):
+    first = runner.invoke(args=["monitor", "run", "--once"])
+    assert first.exit_code == 0, first.output
+    summary = first.output.splitlines()[-1]
+    assert summary.startswith("health: ") and "models judged, 0 alerts" in summary
+    assert "usage: 0 minute rows" in summary and "webhooks: none due" in summary
+    again = runner.invoke(args=["monitor", "run", "--once"])  # the leases are taken
+    assert again.output.splitlines()[-1].startswith("no job was due")
