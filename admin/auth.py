@@ -256,7 +256,8 @@ def _sso_account(email: str) -> Account | None:
     try:
         call("access:createUser", {"email": email, "role": role, "password": None},
              identity=system("sso"), source="console")
-    except FunctionError as refusal:  # DUPLICATE: the account exists, disabled
+    except FunctionError as refusal:  # DUPLICATE (the account exists, disabled), or an
+        # email the account rules refuse: no account either way
         current_app.logger.warning("SSO sign-in of %s refused: %s", email, refusal.message)
         return None
     return _account(email)
