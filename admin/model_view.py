@@ -158,6 +158,11 @@ def consequences(name: str, models: list[Model], default: Model | None
 MAX_PAGE = 100_000
 
 
+# Ids looked up per statement: PostgreSQL takes at most 65,535 parameters in one (a form can
+# carry more ids than that).
+ROWS_PER_QUERY = 10_000
+
+
 def _row_id(value) -> int | None:
     return whole_number(value, low=1)
 
@@ -552,8 +557,10 @@ class CatalogModelView(SignedIn, ModelView):
             # The POST finds the matching models again; it acts only if they are still those
             # the confirmation named (a model edited into the filter meanwhile was never shown).
             return models, {"matching": ["1"], "selection": [_fingerprint(models)]}
-        pks = [pk for pk in map(_row_id, source.getlist("rowid")) if pk is not None]
-        models = self.get_query().filter(Model.id.in_(pks)).order_by(Model.id).all()
+        pks = sorted({pk for pk in map(_row_id, source.getlist("rowid")) if pk is not None})
+        models = [model for start in range(0, len(pks), ROWS_PER_QUERY)  # in id order
+                  for model in self.get_query().filter(Model.id.in_(
+                      pks[start:start + ROWS_PER_QUERY])).order_by(Model.id)]
         return models, {"rowid": [str(m.id) for m in models]}
 
     def _checked(self, what: str, source, back: str):

@@ -559,3 +559,18 @@ def test_an_amount_is_sent_as_typed_and_checked_as_the_api_checks_it(console, ad
     assert saved.status_code == 302, page_text(saved)[:2000]
     after = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
     assert after["revision"] == before["revision"]
+
+
+def test_a_selection_of_more_ids_than_a_statement_takes_is_read_in_parts(seeded, admin):
+    """A form may name more rows than PostgreSQL takes parameters in one statement (65,535;
+    it was a 500 there): they are looked up in parts, ids of no model left out."""
+    before = run_as_system(seeded, "models:getActiveModels")
+    default = run_as_system(seeded, "models:getDefaultModel")["modelId"]
+    other = next(m for m in before if m["modelId"] != default)
+    ids = [other["_id"], other["_id"], *map(str, range(1_000, 71_000))]  # _id: the row id
+    done = admin.post("/admin/models/bulk/disable/", follow_redirects=True, data={
+        "csrf_token": admin.token, "rowid": ids, "reason": "r"})
+    page_text(done)
+    after = run_as_system(seeded, "models:getActiveModels")
+    assert [m["modelId"] for m in after] == [m["modelId"] for m in before if m is not other]
+
