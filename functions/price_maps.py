@@ -1196,13 +1196,14 @@ def _litellm_images(key: str, lite: _Entry, reasons: list[str]) -> list[dict]:
 
 def _litellm_seconds(mode: str, lite: _Entry, reasons: list[str]) -> list[dict]:
     if mode == "audio_transcription":
-        # cost_per_second: output_cost_per_second x the audio's duration if set (the input
-        # price is then unused), else input_cost_per_second x duration
+        # cost_per_second: output_cost_per_second x the audio's duration if it is above 0 (the
+        # input price is then unused), else input_cost_per_second x duration (Deepgram's and
+        # most transcription entries give output 0.0 and the price as input)
         price = lite.number("output_cost_per_second")
-        if price is None:
-            price = lite.number("input_cost_per_second")
-        else:
+        if price is not None and price > 0:
             lite.used.add("input_cost_per_second")
+        elif lite.has("input_cost_per_second"):
+            price = lite.number("input_cost_per_second")
         return [] if price is None else [_media("audio_hour", price, 3600, {})]
     if mode != "video_generation":
         return []  # per-second keys of other modes (response time) stay unread

@@ -219,9 +219,9 @@ def test_litellm_upload_is_planned_grouped_and_applied_with_a_reason(ops, page, 
     page.click("#price-form button[type=submit]")
 
     counts = page.locator("#price-plan-counts")
-    expect(counts.locator("[data-count=created]")).to_have_text("49")
+    expect(counts.locator("[data-count=created]")).to_have_text("50")
     expect(counts.locator("[data-count=notRepresentable]")).to_have_text("6")
-    expect(page.locator("#price-plan-source")).to_contain_text("60 entries read")
+    expect(page.locator("#price-plan-source")).to_contain_text("61 entries read")
     expect(page.locator("#group-created tr[data-model='openai/dall-e-3']")).to_contain_text(
         "image")
     page.locator("#group-not-representable > summary").click()
@@ -233,7 +233,7 @@ def test_litellm_upload_is_planned_grouped_and_applied_with_a_reason(ops, page, 
 
     page.fill("#price-reason", "first LiteLLM import")
     page.click("#price-apply-form button[type=submit]")
-    expect(page.locator(".alert-success")).to_contain_text("Imported from litellm: 49 created")
+    expect(page.locator(".alert-success")).to_contain_text("Imported from litellm: 50 created")
     model = run_as_system(seeded, "models:getModelById", {"modelId": "openai/gpt-4o-test"})
     assert model is not None and model["isActive"] is False
     history = run_as_system(seeded, "history:getModelHistory", {

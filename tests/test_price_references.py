@@ -628,9 +628,11 @@ def litellm_video_cost(info: dict, seconds: float, resolution: str | None) -> fl
 
 
 def litellm_transcription_cost(info: dict, seconds: float) -> float:
-    if info.get("output_cost_per_second") is not None:
+    """openai/cost_calculation.cost_per_second: the output price when above 0, else the input
+    price (Deepgram's entries give output 0.0)."""
+    if (info.get("output_cost_per_second") or 0) > 0:
         return info["output_cost_per_second"] * seconds
-    return info["input_cost_per_second"] * seconds
+    return (info.get("input_cost_per_second") or 0) * seconds
 
 
 def litellm_web_search_cost(info: dict, size: str | None) -> float:
