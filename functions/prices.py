@@ -874,6 +874,15 @@ def _leaf_order(priced: frozenset[str]) -> tuple[tuple[Unit, tuple[Unit, ...]], 
                  for unit in units)
 
 
+def usage_keys(schedule: Sequence[dict], at: int) -> list[str]:
+    """The usage counts the price in force at `at` takes (`inputTokens`, `seconds`, ...)."""
+    return _usage_keys(entry_at(schedule, at))
+
+
+def _usage_keys(entry: Mapping) -> list[str]:
+    return sorted({UNITS[c["unit"]].usage for c in entry["components"]})
+
+
 def _check_usage_is_priced(entry: Mapping, priced: Mapping[str, dict],
                            counts: Mapping[str, Decimal], options: Mapping[str, str]) -> None:
     for name, count in counts.items():
@@ -883,7 +892,7 @@ def _check_usage_is_priced(entry: Mapping, priced: Mapping[str, dict],
         problem = _why_unpriced(entry["components"], unit, options)
         if problem is not None:
             raise problem
-        takes = sorted({UNITS[c["unit"]].usage for c in entry["components"]})
+        takes = _usage_keys(entry)
         raise PricingError("UNSUPPORTED_USAGE", f"this model has no price for usage.{unit.usage}"
                            f"; it takes: {', '.join(takes) or 'nothing'}", f"usage.{unit.usage}",
                            supported=takes)

@@ -91,11 +91,20 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
                 raise FunctionError("INVALID_ARGUMENT", "usage.seconds must be a whole number "
                                     "of seconds for a video model", field="usage.seconds")
             resolve_duration(model, int(seconds))
+        elif model.fixed_duration is not None:  # its one duration, as getCreditCost takes it
+            usage = {**usage, "seconds": model.fixed_duration}
+        else:
+            raise FunctionError("INVALID_ARGUMENT", "usage.seconds is required for a video "
+                                "model: how long the video is", field="usage.seconds")
     schedule = schedule_of(model)
     when = ctx.now if at is None else at
     if at is None:
         _in_force_until(ctx, schedule, when)
     answer = priced(lambda: prices.quote(schedule, usage, options, when, _credits_per_usd(ctx)))
+    if not usage and not answer["lines"]:  # an empty usage prices nothing: never "free"
+        raise FunctionError("INVALID_ARGUMENT", "usage is empty: give the counts the request "
+                            f"uses ({', '.join(prices.usage_keys(schedule, when))})",
+                            field="usage")
     return {"modelId": model.model_id, **answer}
 
 

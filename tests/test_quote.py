@@ -140,6 +140,22 @@ def test_refusals_name_the_problem_and_change_nothing(seeded, api):
         "prices[0].components[0].when: unknown key 'colour'; known: cacheType, processing")
 
 
+def test_a_usage_that_counts_nothing_is_refused_not_priced_at_nothing(seeded, api):
+    """An empty usage was a $0 quote (and recommendModel found every model free within
+    maxCredits 0); a video model with one duration is quoted at it, as getCreditCost does."""
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True})
+    empty = error(quote(api, CHAT["modelId"], {}))
+    assert empty["code"] == "INVALID_ARGUMENT" and empty["field"] == "usage"
+    assert error(quote(api, RAY, {})) == {"code": "INVALID_ARGUMENT", "field": "usage.seconds"}
+    fixed = api.value("query", "pricing:getCreditCost", {"modelId": VEO, "quality": "standard"})
+    assert api.value("query", "pricing:quote", {
+        "modelId": VEO, "usage": {}, "options": {"quality": "standard"}})["credits"] == (
+        fixed["credits"])
+    nothing = api.query("models:recommendModel",
+                        {"contentType": "video", "usage": {}, "maxCredits": 0})
+    assert error(nothing)["code"] == "NO_MODEL"
+
+
 def test_usage_a_price_cannot_read_one_way_is_refused_over_http(seeded, api):
     """Over the wire as in the engine: a request fee is for one request or more, and two
     overlapping counts need their overlap when it is priced (genai-prices' rule)."""
