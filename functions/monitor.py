@@ -56,19 +56,24 @@ def deliver(now: int, timeout: float, limit: int = DELIVERIES_PER_ROUND,
             budget: float | None = None) -> list[dict]:
     """Post the deliveries that are due; each outcome is recorded (retried later on failure).
     With `budget` (s), stop starting new ones once that long has passed (receivers that time
-    out must not hold the round up)."""
-    outcomes = []
+    out must not hold the round up). A webhook that fails is passed over for the rest of the
+    round: a receiver that hangs costs the round one timeout, not one per alert queued for it,
+    ahead of every other webhook's."""
+    outcomes, failed = [], []
     deadline = None if budget is None else time.monotonic() + budget
     for _ in range(limit):
         if deadline is not None and time.monotonic() >= deadline:
             break
-        claimed = _call("webhooks:claimDelivery", {}, now)
+        claimed = _call("webhooks:claimDelivery", {"skip": failed}, now)
         if claimed is None:
             break
         error = webhooks.post(claimed, now, timeout)
-        outcomes.append(_call("webhooks:finishDelivery",
-                              {"id": claimed["id"], "ok": error is None,
-                               **({"error": error} if error else {})}, now))
+        if error is not None:
+            failed.append(claimed["webhook"])
+        outcome = _call("webhooks:finishDelivery", {"id": claimed["id"], "ok": error is None,
+                                                   **({"error": error} if error else {})}, now)
+        if outcome is not None:  # None: its webhook was deleted meanwhile
+            outcomes.append(outcome)
     return outcomes
 
 

@@ -36,13 +36,17 @@ from engine.errors import FunctionError
 from engine.runtime import Context, mutation, query
 from engine.values import v
 from functions.health import alert_document
-from functions.spec import URL
 
 KINDS = ("slack", "signed")
 NAME = v.string(1, 100, pattern=r"[A-Za-z0-9][A-Za-z0-9 ._-]*",
                 hint="letters, digits, spaces, '.', '_' or '-'")
 BACKOFF_SECONDS, BACKOFF_LIMIT_SECONDS = 10, 3600
 CLAIM_MS = 60_000  # beyond the request's timeout: a claim left by a crash expires then
+
+# An http(s) URL in printable ASCII: http.client sends nothing else (a URL with "é" in it was
+# taken, then failed every attempt); percent-encode the rest.
+URL = v.string(1, 2000, pattern=r"https?://[!-~]+",
+               hint="an http(s) URL in ASCII (percent-encode other characters)")
 
 
 def webhook_document(hook: Webhook, counts: dict | None = None) -> dict:
@@ -111,14 +115,17 @@ def listWebhooks(ctx: Context) -> list[dict]:
 # -- delivery (the monitor) ------------------------------------------------------------------
 
 
-@mutation({}, scope="admin", internal=True)
-def claimDelivery(ctx: Context) -> dict | None:
-    """The next delivery that is due, claimed for CLAIM_MS; None when nothing is due."""
+@mutation({"skip": v.optional(v.array(v.int(1), 0, 10_000))}, scope="admin", internal=True)
+def claimDelivery(ctx: Context, skip: list[int] | None = None) -> dict | None:
+    """The next delivery that is due to a webhook that is on and not in `skip` (the webhooks
+    that failed this round), claimed for CLAIM_MS; None when nothing is due."""
     delivery = ctx.db.scalar(
         select(WebhookDelivery)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
         .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= ctx.now,
                or_(WebhookDelivery.claimed_until.is_(None),
-                   WebhookDelivery.claimed_until <= ctx.now))
+                   WebhookDelivery.claimed_until <= ctx.now),
+               Webhook.is_active.is_(True), Webhook.id.not_in(skip or []))
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(1))
     if delivery is None:
         return None
@@ -126,17 +133,20 @@ def claimDelivery(ctx: Context) -> dict | None:
     alert = ctx.db.get(HealthAlert, delivery.alert_id)
     delivery.claimed_until = ctx.now + CLAIM_MS
     delivery.attempts += 1
-    return {"id": delivery.id, "attempt": delivery.attempts, "kind": hook.kind,
-            "url": hook.url, "secret": hook.secret, "alert": alert_document(alert)}
+    return {"id": delivery.id, "attempt": delivery.attempts, "webhook": hook.id,
+            "kind": hook.kind, "url": hook.url, "secret": hook.secret,
+            "alert": alert_document(alert)}
 
 
 @mutation({"id": v.int(1), "ok": v.boolean(), "error": v.optional(v.string(0, 500))},
           scope="admin", internal=True)
-def finishDelivery(ctx: Context, id: int, ok: bool, error: str | None = None) -> dict:  # noqa: A002
-    """Record a delivery's outcome: delivered, retried later (backoff), or failed for good."""
+def finishDelivery(ctx: Context, id: int, ok: bool,  # noqa: A002
+                   error: str | None = None) -> dict | None:
+    """Record a delivery's outcome: delivered, retried later (backoff), or failed for good;
+    None when the delivery is gone (its webhook was deleted while it was being posted)."""
     delivery = ctx.db.get(WebhookDelivery, id)
     if delivery is None:
-        raise FunctionError("NOT_FOUND", f"No delivery {id}", field="id")
+        return None
     delivery.claimed_until = None
     if ok:
         delivery.state, delivery.delivered_at, delivery.last_error = "delivered", ctx.now, None

@@ -13,7 +13,7 @@ import pytest
 
 from functions import monitor
 from functions.webhooks import backoff_ms
-from tests.conftest import Api
+from tests.conftest import Api, run_as_system
 from tests.servers import wait_for
 from tests.test_catalog import RAY
 from tests.test_health import evaluate, record
@@ -267,3 +267,96 @@ def test_a_url_that_cannot_be_reached_is_a_failed_delivery(url):
 
     error = post({"kind": "slack", "url": url, "alert": ALERT}, NOW, 0.5)
     assert error.startswith(("ValueError", "InvalidURL", "OSError")), error
+
+
+class Silent:
+    """A receiver that takes the connection and the request, and never answers."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.connections: list = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+        self.thread.join(10)
+
+
+def every_model_fails(app) -> list[dict]:
+    """An alert for each seeded model, queued for every webhook in the order they came."""
+    for model in run_as_system(app, "models:getActiveModels"):
+        record(app, model["modelId"], 0, 30)
+    return evaluate(app)
+
+
+def test_a_receiver_that_hangs_costs_the_round_one_timeout_not_one_per_alert(seeded, admin):
+    """Deliveries go out alert by alert (hanging, healthy, hanging, ...): a webhook that fails
+    is passed over for the rest of the round, so the healthy one gets every alert at once
+    (it got one per timeout, behind the hanging one's)."""
+    silent = Silent()
+    try:
+        with Receiver() as healthy:
+            admin.value("mutation", "models:createWebhook",
+                        {"name": "hangs", "kind": "signed", "url": silent.url})
+            admin.value("mutation", "models:createWebhook",
+                        {"name": "healthy", "kind": "slack", "url": healthy.url})
+            alerts = every_model_fails(seeded)
+            with seeded.app_context():
+                outcomes = monitor.deliver(NOW, timeout=1, budget=2.5)
+            assert len(healthy.received) == len(alerts) == 3
+            assert sorted(o["state"] for o in outcomes) == ["delivered"] * 3 + ["pending"]
+    finally:
+        silent.close()
+
+
+def test_a_webhook_switched_off_is_sent_nothing_until_it_is_on_again(seeded, admin):
+    with Receiver() as receiver:
+        admin.value("mutation", "models:createWebhook",
+                    {"name": "ops", "kind": "slack", "url": receiver.url})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        admin.value("mutation", "models:updateWebhook", {"name": "ops", "isActive": False})
+        assert deliver(seeded, NOW) == [] and receiver.received == []
+        admin.value("mutation", "models:updateWebhook", {"name": "ops", "isActive": True})
+        assert [o["state"] for o in deliver(seeded, NOW)] == ["delivered"]
+
+
+def test_a_webhook_deleted_while_its_delivery_is_posted_ends_nothing_else(seeded, admin):
+    with Receiver() as doomed, Receiver() as other:
+        for name, receiver in (("doomed", doomed), ("other", other)):
+            admin.value("mutation", "models:createWebhook",
+                        {"name": name, "kind": "slack", "url": receiver.url})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        doomed.gate.clear()  # its post waits in the receiver
+        outcomes: list = []
+        rounds = threading.Thread(target=lambda: outcomes.extend(deliver(seeded, NOW)))
+        rounds.start()
+        assert doomed.arrived.wait(10)
+        admin.value("mutation", "models:deleteWebhook", {"name": "doomed"})
+        doomed.gate.set()
+        rounds.join(30)
+        assert not rounds.is_alive()
+        assert [o["state"] for o in outcomes] == ["delivered"] and len(other.received) == 1
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/é", "https://example.com/a b",
+                                 "https://example.com/?q=\u2028"])
+def test_a_url_that_cannot_be_sent_as_it_is_is_refused_at_once(seeded, admin, url):
+    refused = admin.mutation("models:createWebhook", {"name": "x", "kind": "slack", "url": url})
+    assert refused["status"] == "error" and refused["errorData"]["field"] == "url"
+    assert admin.value("query", "models:listWebhooks") == []
