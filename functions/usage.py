@@ -101,9 +101,11 @@ def summed(value) -> int:
 
 
 class LargeSum(FunctionElement):
-    """SUM of a column whose rows may each hold up to LARGEST: PostgreSQL's sum of bigints is
-    a numeric; SQLite's would raise "integer overflow", so it sums as a float (total(),
-    exact below 2^53)."""
+    """SUM of a column whose rows may each hold up to LARGEST (never negative): PostgreSQL's
+    sum of bigints is a numeric. SQLite's sum() raises "integer overflow" past 2^63 - 1, so it
+    sums the high and low 32 bits apart (neither sum can overflow) and joins them: exact while
+    the total fits in 64 bits, a float beyond (capped at LARGEST when read). (total(), a float
+    throughout, lost units above 2^53.)"""
 
     type = BigInteger()
     inherit_cache = True
@@ -117,7 +119,8 @@ def _large_sum(element, compiler, **kw) -> str:
 
 @compiles(LargeSum, "sqlite")
 def _large_sum_sqlite(element, compiler, **kw) -> str:
-    return f"total({compiler.process(element.clauses, **kw)})"
+    column = compiler.process(element.clauses, **kw)
+    return f"(sum({column} >> 32) * 4294967296 + sum({column} & 4294967295))"
 
 
 def latency_bucket(micros: int) -> int:

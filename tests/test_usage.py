@@ -322,6 +322,16 @@ def test_recordings_are_exact_under_concurrency(seeded, gunicorn, make_token):
     assert recorded == len(direct) + len(events)
 
 
+def test_sums_of_credits_past_2_53_stay_exact(seeded):
+    """SQLite summed as a float (total()): 10^16 + 1 credits came back as 10^16."""
+    for _ in range(10):
+        run(seeded, "models:recordGenerations", {"events": [
+            event(RAY, 1, credits=10**12) for _ in range(1000)]})
+    run(seeded, "models:recordGenerations", {"events": [event(RAY, 1, credits=1)]})
+    (point,) = usage(seeded, "minute", NOW, NOW + 1, RAY)
+    assert point["credits"] == 10 * 1000 * 10**12 + 1
+
+
 def test_sums_of_times_and_credits_stop_at_the_largest_a_column_holds(seeded):
     """Generations of 86,400 s each, recorded as fast as the rate limit allows, pass 2^63
     microseconds within an hour: the sums saturate rather than fail every later recording
