@@ -282,6 +282,12 @@ def _component(unit: str, value: Decimal | TieredPrices, divisor: int, when: dic
 #   broader price, so input_tokens is priced at that 0.
 # - a request of 0 input tokens: `tiered_pricing` picks no tier (LiteLLM then reads the flat keys,
 #   0 when absent); the schedule says the same with a tier starting at 0.
+# - perplexity's `*_above_<n>k_tokens` keys are read as every provider's are: LiteLLM's perplexity
+#   calculator bills what Perplexity reports, and in its fall-back reads only the flat rates; the
+#   map's threshold rates are the provider's published ones, so they are kept.
+# - fal.ai's keyed image prices (fal_ai/<quality>/<W>-x-<H>/<model>): `fal_keyed` gives LiteLLM's
+#   defaults (quality "high", size 1024x768) and nearest row for the sizes a request may name;
+#   another size is refused rather than priced at the nearest row.
 #
 # Keys that are not a price of the request the catalog quotes are listed in
 # `LITELLM_NOT_REQUEST_PRICES` and reported as "ignored: <key>: <why>", never silently dropped.
@@ -1253,8 +1259,70 @@ def _media(unit: str, price: Decimal, scale: int, when: dict) -> dict:
     return component
 
 
-def combine(schedules: Iterable[list[dict]]) -> list[dict]:
+def combine(schedules: Iterable[list[dict]], provider: str | None = None) -> list[dict]:
     """Single-entry schedules (say, one LiteLLM key per image size and quality) merged into
-    one."""
-    components = [c for schedule in schedules for entry in schedule for c in entry["components"]]
+    one; fal.ai's keyed image prices with the defaults LiteLLM's fal calculator applies."""
+    components = []
+    for component in (c for schedule in schedules for entry in schedule
+                      for c in entry["components"]):
+        if component not in components:  # the same price in every key (azure's dall-e-3
+            components.append(component)  # gives each size output_cost_per_token 0.0)
+    if provider == "fal_ai":
+        return validate([fal_keyed(components)])
     return validate([{"effectiveFrom": None, "components": components}])
+
+
+# litellm/llms/fal_ai/cost_calculator.py: a request without a quality (or "auto") is priced at
+# "high", one without a size (or "auto") at 1024x768, a named size at its dimensions, and any
+# size at the keyed row nearest it in pixels (the smaller on a tie).
+FAL_DEFAULT_QUALITY = "high"
+FAL_DEFAULT_SIZE = (1024, 768)
+FAL_NAMED_SIZES = {"square_hd": (1024, 1024), "square": (512, 512),
+                   "portrait_4_3": (768, 1024), "portrait_16_9": (576, 1024),
+                   "landscape_4_3": (1024, 768), "landscape_16_9": (1024, 576)}
+# Sizes clients commonly ask for (OpenAI's, 16:9 video frames), priced at their nearest row too.
+FAL_COMMON_SIZES = ((512, 512), (1024, 1024), (1536, 1024), (1024, 1536), (1792, 1024),
+                    (1024, 1792), (2048, 2048), (1280, 720), (720, 1280), (1920, 1080),
+                    (1080, 1920), (2560, 1440), (1440, 2560), (3840, 2160), (2160, 3840))
+
+
+def fal_keyed(components: list[dict]) -> dict:
+    """One entry for a fal.ai image model priced by keys per quality and size
+    (fal_ai/<quality>/<W>-x-<H>/<model>), as LiteLLM's fal calculator prices a request: a
+    component for each quality and size a request may give (the keyed sizes, common ones, the
+    named ones, "auto") alone and together, priced at the row it falls to. The values are
+    declared, so another size, or a quality it has no row for, is refused (LiteLLM would take
+    the nearest row, or the flat price)."""
+    rows: dict[str, dict[tuple[int, int], str]] = {}
+    others = []
+    for component in components:
+        when = component.get("when", {})
+        if component["unit"] == "image" and set(when) == {"size", "quality"}:
+            width, height = map(int, when["size"].split("x"))
+            rows.setdefault(when["quality"], {})[(width, height)] = component["price"]
+        else:
+            others.append(component)
+    if FAL_DEFAULT_QUALITY not in rows:
+        return {"effectiveFrom": None, "components": components}
+
+    def price(quality: str, size: tuple[int, int]) -> str:
+        target = size[0] * size[1]
+        row = min(rows[quality], key=lambda d: (abs(d[0] * d[1] - target), d[0] * d[1]))
+        return rows[quality][row]
+
+    sizes = {f"{w}x{h}": (w, h) for keyed in rows.values() for w, h in keyed}
+    sizes |= {f"{w}x{h}": (w, h) for w, h in FAL_COMMON_SIZES}
+    sizes |= {**FAL_NAMED_SIZES, "auto": FAL_DEFAULT_SIZE}
+    qualities = {**{quality: quality for quality in rows}, "auto": FAL_DEFAULT_QUALITY}
+    image = [{"unit": "image", "price": price(FAL_DEFAULT_QUALITY, FAL_DEFAULT_SIZE)}]
+    for name, quality in qualities.items():
+        image.append({"unit": "image", "price": price(quality, FAL_DEFAULT_SIZE),
+                      "when": {"quality": name}})
+        image += [{"unit": "image", "price": price(quality, size),
+                   "when": {"size": size_name, "quality": name}}
+                  for size_name, size in sizes.items()]
+    image += [{"unit": "image", "price": price(FAL_DEFAULT_QUALITY, size),
+               "when": {"size": size_name}} for size_name, size in sizes.items()]
+    others = [c for c in others if c["unit"] != "image" or c.get("when")]  # the flat price
+    return {"effectiveFrom": None, "options": {"size": list(sizes), "quality": list(qualities)},
+            "components": others + image}

@@ -874,11 +874,6 @@ def _leaf_order(priced: frozenset[str]) -> tuple[tuple[Unit, tuple[Unit, ...]], 
                  for unit in units)
 
 
-def usage_keys(schedule: Sequence[dict], at: int) -> list[str]:
-    """The usage counts the price in force at `at` takes (`inputTokens`, `seconds`, ...)."""
-    return _usage_keys(entry_at(schedule, at))
-
-
 def _usage_keys(entry: Mapping) -> list[str]:
     return sorted({UNITS[c["unit"]].usage for c in entry["components"]})
 

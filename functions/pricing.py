@@ -101,10 +101,6 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
     if at is None:
         _in_force_until(ctx, schedule, when)
     answer = priced(lambda: prices.quote(schedule, usage, options, when, _credits_per_usd(ctx)))
-    if not usage and not answer["lines"]:  # an empty usage prices nothing: never "free"
-        raise FunctionError("INVALID_ARGUMENT", "usage is empty: give the counts the request "
-                            f"uses ({', '.join(prices.usage_keys(schedule, when))})",
-                            field="usage")
     return {"modelId": model.model_id, **answer}
 
 

@@ -99,6 +99,10 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
                    maxCredits: int | None = None, prefer: str = "cheapest") -> dict:
     """The best active, capable, not failing model within `maxCredits`, by `prefer`:
     {modelId, quote, health, reason}; NO_MODEL (with each candidate's reason) when none fits."""
+    if not usage:  # every model would cost nothing, and "cheapest" pick by id
+        raise FunctionError("INVALID_ARGUMENT", "usage must say what the request uses, e.g. "
+                            '{"inputTokens": 1000, "outputTokens": 500} or {"seconds": 8}',
+                            field="usage")
     entries = [e for e in models.catalog(ctx).active if e.model.content_type == contentType]
     rows = health.health_by_pk(ctx, [e.pk for e in entries]) if entries else {}
     fitting, left_out = [], []

@@ -277,7 +277,7 @@ def _litellm_model(out: Conversion, model_id: str, members: list[tuple[str, Mapp
         return
     if len(schedules) > 1:
         try:
-            prices = price_maps.combine(schedules)
+            prices = price_maps.combine(schedules, entries[0].get("litellm_provider"))
         except Exception as error:  # noqa: BLE001 - a PricingError, reported by key
             out.refuse(keys, [f"its sizes do not combine into one price: {error}"], True,
                        model_id)

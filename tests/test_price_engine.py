@@ -595,3 +595,59 @@ def test_the_examples_in_the_engine_documentation_are_valid_schedules():
     assert seed == video_schedule("0.18")
     assert multiplied == video_schedule("0.123457", {"high": 1.5, "ultra": 2.25})
     assert off_peak == OFF_PEAK[:2]
+
+
+# fal.ai's gpt-image-2 in LiteLLM 1.110.2's map: one key per quality and size, and a flat key.
+FAL_ROWS = {("high", "1024-x-768"): 0.145, ("high", "1024-x-1024"): 0.211,
+            ("high", "1024-x-1536"): 0.165, ("high", "3840-x-2160"): 0.401,
+            ("medium", "1024-x-768"): 0.037, ("medium", "1024-x-1024"): 0.053,
+            ("low", "1024-x-768"): 0.005, ("low", "1024-x-1024"): 0.006}
+
+
+def fal_schedule() -> list[dict]:
+    image = {"litellm_provider": "fal_ai", "mode": "image_generation"}
+    keys = {"fal_ai/openai/gpt-image-2": {**image, "output_cost_per_image": 0.145}}
+    keys |= {f"fal_ai/{quality}/{size}/openai/gpt-image-2": {**image, "output_cost_per_image": v}
+             for (quality, size), v in FAL_ROWS.items()}
+    return combine((from_litellm(k, e)[0] for k, e in keys.items()), "fal_ai")
+
+
+@pytest.mark.parametrize("options,usd", [
+    ({}, "0.145"),  # no quality: "high"; no size: 1024x768
+    ({"size": "1024x1024"}, "0.211"),
+    ({"quality": "medium"}, "0.037"),
+    ({"quality": "low", "size": "1024x1024"}, "0.006"),
+    ({"quality": "auto", "size": "1024x1536"}, "0.165"),  # "auto" is "high"
+    ({"size": "auto", "quality": "medium"}, "0.037"),
+    ({"size": "square_hd"}, "0.211"),  # a named size, at its dimensions
+    ({"size": "1536x1024"}, "0.165"),  # no row: the nearest in pixels (1024x1536's)
+    ({"size": "1920x1080", "quality": "low"}, "0.006"),  # nearest: 1024x1024
+    ({"size": "3840x2160"}, "0.401"),
+])
+def test_fal_image_keys_price_a_request_as_litellms_fal_calculator_does(options, usd):
+    """litellm/llms/fal_ai/cost_calculator.py: quality "high" and size 1024x768 by default, a
+    size at its nearest keyed row. The flat key's 0.145 was the price of anything but an exact
+    pair (a "medium" image was 3.9 times its price, a 4K one 64% under)."""
+    assert quote(fal_schedule(), {"images": 1}, options, T0, HUNDRED)["usdExact"] == usd
+
+
+def test_a_fal_size_or_quality_without_a_row_is_refused_not_priced_flat():
+    wrong = error(lambda: quote(fal_schedule(), {"images": 1}, {"size": "999x999"}, T0,
+                                HUNDRED))
+    assert (wrong.code, wrong.field) == ("UNSUPPORTED_OPTION", "size")
+    wrong = error(lambda: quote(fal_schedule(), {"images": 1}, {"quality": "ultra"}, T0,
+                                HUNDRED))
+    assert wrong.code == "UNSUPPORTED_QUALITY"
+
+
+def test_a_price_every_sized_key_repeats_is_kept_once():
+    """Azure's dall-e-3 gives each size key output_cost_per_token 0.0 beside its pixel price:
+    six equal token components were "two output_tokens components with the same when", and
+    the model was not imported."""
+    keys = {f"azure/{quality}/{size}/dall-e-3": {
+        "litellm_provider": "azure", "mode": "image_generation", "output_cost_per_token": 0.0,
+        "input_cost_per_pixel": pixel} for (quality, size), pixel in {
+            ("standard", "1024-x-1024"): 4.19617e-08, ("hd", "1024-x-1024"): 8.39234e-08}.items()}
+    schedule = combine(from_litellm(k, e)[0] for k, e in keys.items())
+    assert quote(schedule, {"images": 1}, {"size": "1024x1024", "quality": "standard"}, T0,
+                 HUNDRED)["usdExact"] == "0.0440000315392"

@@ -140,12 +140,10 @@ def test_refusals_name_the_problem_and_change_nothing(seeded, api):
         "prices[0].components[0].when: unknown key 'colour'; known: cacheType, processing")
 
 
-def test_a_usage_that_counts_nothing_is_refused_not_priced_at_nothing(seeded, api):
-    """An empty usage was a $0 quote (and recommendModel found every model free within
-    maxCredits 0); a video model with one duration is quoted at it, as getCreditCost does."""
-    api.value("mutation", "models:createModel", {**CHAT, "isActive": True})
-    empty = error(quote(api, CHAT["modelId"], {}))
-    assert empty["code"] == "INVALID_ARGUMENT" and empty["field"] == "usage"
+def test_a_video_quote_without_seconds_is_its_fixed_duration_or_refused(seeded, api):
+    """It was a $0 quote (and recommendModel found every model free within maxCredits 0): a
+    video model with one duration is quoted at it, as getCreditCost does; another is refused.
+    recommendModel refuses an empty usage outright."""
     assert error(quote(api, RAY, {})) == {"code": "INVALID_ARGUMENT", "field": "usage.seconds"}
     fixed = api.value("query", "pricing:getCreditCost", {"modelId": VEO, "quality": "standard"})
     assert api.value("query", "pricing:quote", {
@@ -153,7 +151,7 @@ def test_a_usage_that_counts_nothing_is_refused_not_priced_at_nothing(seeded, ap
         fixed["credits"])
     nothing = api.query("models:recommendModel",
                         {"contentType": "video", "usage": {}, "maxCredits": 0})
-    assert error(nothing)["code"] == "NO_MODEL"
+    assert error(nothing) == {"code": "INVALID_ARGUMENT", "field": "usage"}
 
 
 def test_usage_a_price_cannot_read_one_way_is_refused_over_http(seeded, api):
