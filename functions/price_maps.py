@@ -1084,7 +1084,7 @@ def _batch_components(lite: _Entry, order: list[str], starts: list[int], points:
 
 def _litellm_media(key: str, lite: _Entry, reasons: list[str]) -> list[dict]:
     mode = lite.entry.get("mode", "chat")
-    return [*_litellm_images(key, lite, reasons), *_litellm_seconds(mode, lite, reasons),
+    return [*_litellm_images(key, mode, lite, reasons), *_litellm_seconds(mode, lite, reasons),
             *_litellm_characters(lite), *_litellm_web_search(lite), *_litellm_per_unit(lite),
             *_litellm_input_seconds(lite), *_litellm_pages(mode, lite),
             *_litellm_realtime(mode, lite)]
@@ -1165,12 +1165,17 @@ def image_options(key: str) -> dict[str, str]:
     return options
 
 
-def _litellm_images(key: str, lite: _Entry, reasons: list[str]) -> list[dict]:
+def _litellm_images(key: str, mode: str, lite: _Entry, reasons: list[str]) -> list[dict]:
     """Images: output_cost_per_image each; for a size key, input_cost_per_pixel x width x
-    height each (LiteLLM's default image calculator)."""
+    height each (LiteLLM's default image calculator). An image model with input_cost_per_image
+    alone (xai's grok-imagine) is billed it per generated image, the first key that calculator
+    reads; beside an output price it stays a price per input image."""
     when = image_options(key)
     components = []
     per_image = lite.number("output_cost_per_image")
+    if (per_image is None and mode == "image_generation" and lite.has("input_cost_per_image")
+            and not lite.has("input_cost_per_pixel")):
+        return [_media("image", lite.number("input_cost_per_image"), 1, when)]
     if per_image is None and lite.has("input_cost_per_pixel"):
         if when:
             width, height = map(int, when["size"].split("x"))

@@ -651,3 +651,12 @@ def test_a_price_every_sized_key_repeats_is_kept_once():
     schedule = combine(from_litellm(k, e)[0] for k, e in keys.items())
     assert quote(schedule, {"images": 1}, {"size": "1024x1024", "quality": "standard"}, T0,
                  HUNDRED)["usdExact"] == "0.0440000315392"
+
+
+def test_an_image_model_priced_by_input_cost_per_image_alone_bills_each_image_made():
+    """xai's grok-imagine gives only input_cost_per_image: LiteLLM's default image calculator
+    bills it per generated image (the catalog refused {images}, and quoted {} at $0)."""
+    schedule, reasons = from_litellm("xai/grok-imagine-image", {
+        "litellm_provider": "xai", "mode": "image_generation", "input_cost_per_image": 0.02})
+    assert reasons == []
+    assert quote(schedule, {"images": 2}, {}, T0, HUNDRED)["usdExact"] == "0.04"
