@@ -1177,13 +1177,13 @@ def _litellm_images(key: str, mode: str, lite: _Entry, reasons: list[str]) -> li
             and not lite.has("input_cost_per_pixel")):
         return [_media("image", lite.number("input_cost_per_image"), 1, when)]
     if per_image is None and lite.has("input_cost_per_pixel"):
-        if when:
-            width, height = map(int, when["size"].split("x"))
-            per_image = lite.number("input_cost_per_pixel") * width * height
-        elif "gpt-image" in key and lite.provider in ("openai", "azure"):
+        if "gpt-image" in key and lite.provider in ("openai", "azure"):  # sized keys too
             lite.used.add("input_cost_per_pixel")
             reasons.append(f"{IGNORED}input_cost_per_pixel: LiteLLM prices gpt-image models by "
                            "tokens (openai image cost calculator) and does not read it")
+        elif when:
+            width, height = map(int, when["size"].split("x"))
+            per_image = lite.number("input_cost_per_pixel") * width * height
         elif not lite.has("input_cost_per_image"):
             # default_image_cost_calculator: input_cost_per_pixel x width x height x n
             components.append(_media("image_pixel", lite.number("input_cost_per_pixel"), 1, {}))

@@ -660,3 +660,14 @@ def test_an_image_model_priced_by_input_cost_per_image_alone_bills_each_image_ma
         "litellm_provider": "xai", "mode": "image_generation", "input_cost_per_image": 0.02})
     assert reasons == []
     assert quote(schedule, {"images": 2}, {}, T0, HUNDRED)["usdExact"] == "0.04"
+
+
+def test_a_sized_gpt_image_key_is_priced_by_tokens_only_as_litellm_does():
+    """LiteLLM sends every openai and azure gpt-image request to its token calculator: a
+    sized key's pixel price was a per-image price beside the tokens (paid twice)."""
+    schedule, reasons = from_litellm("azure/high/1024-x-1024/gpt-image-1", {
+        "litellm_provider": "azure", "mode": "image_generation",
+        "input_cost_per_pixel": 1.59263611e-07, "input_cost_per_token": 5e-06,
+        "output_cost_per_token": 4e-05})
+    assert all(c["unit"] != "image" for c in schedule[0]["components"])
+    assert any(r.startswith("ignored: input_cost_per_pixel") for r in reasons)
