@@ -207,6 +207,9 @@ APP = (
     Setting("OIDC_CLIENT_SECRET", None, "the console's client secret at the issuer"),
     Setting("OIDC_ALLOWED_DOMAIN", None, "let unknown SSO users of that e-mail domain in..."),
     Setting("OIDC_DEFAULT_ROLE", None, "...with this role"),
+    Setting("OIDC_TRUST_UNVERIFIED_EMAIL", None,
+            "`1`: take an SSO email the provider does not say is verified (Microsoft Entra ID "
+            "sends no `email_verified`); only where no user can set their own email"),
     Setting("PASSWORD_HASH_METHOD", "scrypt",
             "how new console passwords are hashed (Werkzeug's methods: `scrypt`, "
             "`pbkdf2:sha256:600000`); a stored hash is checked by the method it names",

@@ -218,9 +218,7 @@ def sso_callback():
         return redirect(url_for("auth.sign_in"))
     claims = token.get("userinfo") or {}
     email = claims.get("email")
-    # Only an email the provider says it verified names an account: one that is merely
-    # claimed (some providers let a user set any) would sign in as whoever owns it here.
-    if (not isinstance(email, str) or claims.get("email_verified") is not True
+    if (not isinstance(email, str) or not _verified(claims)
             or not email.strip() or text_problem(email)):
         flash("Single sign-on did not give a verified email.", "error")
         return redirect(url_for("auth.sign_in"))
@@ -232,6 +230,15 @@ def sso_callback():
         return redirect(url_for("auth.sign_in"))
     sign_in_as(account, "sso")
     return redirect(_safe_next(next_url))
+
+
+def _verified(claims: dict) -> bool:
+    """Only an email the provider says it verified names an account: one that is merely
+    claimed (some providers let a user set any) would sign in as whoever owns it here. A
+    provider that never says (Entra ID) is trusted only with OIDC_TRUST_UNVERIFIED_EMAIL."""
+    said = claims.get("email_verified")
+    return said is True or (
+        said is None and current_app.config["OIDC_TRUST_UNVERIFIED_EMAIL"] == "1")
 
 
 def _sso_client():
@@ -256,10 +263,10 @@ def _sso_account(email: str) -> Account | None:
     try:
         call("access:createUser", {"email": email, "role": role, "password": None},
              identity=system("sso"), source="console")
-    except FunctionError as refusal:  # DUPLICATE (the account exists, disabled), or an
-        # email the account rules refuse: no account either way
-        current_app.logger.warning("SSO sign-in of %s refused: %s", email, refusal.message)
-        return None
+    except FunctionError as refusal:  # DUPLICATE: made meanwhile by a sign-in racing this
+        # one (then it is found below), or disabled (then it is not); or an email the account
+        # rules refuse
+        current_app.logger.warning("SSO account for %s not made: %s", email, refusal.message)
     return _account(email)
 
 

@@ -66,7 +66,7 @@ def calculator_inputs(schedule: list[dict], now_ms: int) -> tuple[list[str], dic
     for component in entry["components"]:
         for key, value in (component.get("when") or {}).items():
             options.setdefault(key, [])
-            if value not in options[key]:
+            if not prices.among_options(value, options[key]):  # "High" is "high"
                 options[key].append(value)
     return usage, options
 

@@ -46,8 +46,10 @@ SIZE = 4096
 _ALL = struct.Struct(f"<{max(*SLOTS.values(), CLOCK) + 1}Q")  # every slot and the clock
 # How stale a cache may be about changes made where the marks are not shared.
 RECHECK_SECONDS = 0.05
-# How long a bump waits for another process's hold on the file before it bumps unlocked.
+# How long a bump waits for another process's hold on the file before it bumps unlocked, and
+# how long after such a wait the process's bumps only try the lock.
 LOCK_WAIT_SECONDS = 0.1
+STALLED_SECONDS = 1.0
 _UNKNOWN = object()  # no count of commits read yet
 
 
@@ -68,6 +70,7 @@ class Marks:
         # commits it found then.
         self._epoch, self._checked_at, self._commits = 0, float("-inf"), _UNKNOWN
         self._checking = threading.Lock()
+        self._stalled_until = float("-inf")  # see _lock_file
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -143,16 +146,21 @@ class Marks:
         """Take the file's lock, waiting at most LOCK_WAIT_SECONDS: whether it was taken.
 
         Its holders hold it for a few arithmetic steps, so the first try nearly always takes
-        it; a wait polls, starting at a few microseconds."""
-        deadline, pause = time.monotonic() + LOCK_WAIT_SECONDS, 0.00002
+        it; a wait polls, starting at a few microseconds. Once a wait has run out, the next
+        bumps of this process only try, for STALLED_SECONDS: its writers queue on the thread
+        lock, and each waiting in turn would cost them a wait apiece."""
+        waiting = 0.0 if time.monotonic() < self._stalled_until else LOCK_WAIT_SECONDS
+        deadline, pause = time.monotonic() + waiting, 0.00002
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    log.warning("the change marks at %s stayed locked for %s s; bumped "
-                                "unlocked", self.path, LOCK_WAIT_SECONDS)
+                    if waiting:
+                        log.warning("the change marks at %s stayed locked for %s s; bumped "
+                                    "unlocked", self.path, LOCK_WAIT_SECONDS)
+                        self._stalled_until = time.monotonic() + STALLED_SECONDS
                     return False
                 time.sleep(pause)
                 pause = min(pause * 2, 0.001)

@@ -19,7 +19,13 @@ from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.orm import Session
 
 from db import get_db
-from db.engine import classify_error, dropped, noting_writes, single_statement, transaction
+from db.engine import (
+    classify_error,
+    noting_writes,
+    read_again_if_dropped,
+    single_statement,
+    transaction,
+)
 from db.schema import marks_of
 from engine import reads
 from engine.errors import TransportError
@@ -259,8 +265,30 @@ class Outcome:
 
 
 def _read_only(fn: Function) -> bool:
-    """Whether a call only reads: it may be asked again (db/engine.py: read_again_if_dropped)."""
+    """Whether a call only reads (a query, a dry run): it may be asked again."""
     return fn.kind == "query" or fn.reads_only
+
+
+def _attempt(fn: Function, checked: dict, identity: Identity, now: int, source: str,
+             config: dict, engine: Engine) -> Outcome:
+    """One run of the function in its transaction, and what it answers once committed."""
+    with noting_writes() as written, ExitStack() as stack:
+        ctx = Context(partial(_begin, stack, fn, engine), identity, now, source, config)
+        if fn.prepare is not None:
+            ctx.prepared = _prepare(fn, checked, identity, now, source, config, engine)
+        if fn.kind == "mutation" and not (fn.atomic or fn.reads_only):
+            ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first
+        result = fn.handler(ctx, **checked)
+        if ctx.discard and ctx.began:
+            ctx.db.rollback()
+    # Committed: every cache and subscription learns of what it wrote, on this host at once
+    # and on the others by push (engine/fleet.py), before the answer.
+    changed = set() if ctx.discard else marks_of(written) | fn.changes
+    if fn.kind == "mutation":
+        return Outcome(result, ctx.expires, fleet().committed(changed, ctx.ticked))
+    if changed:
+        marks().bump(changed)
+    return Outcome(result, ctx.expires)
 
 
 def call(path: str, args: Any = None, **how: Any) -> Any:
@@ -287,32 +315,16 @@ def run(
     checked = fn.args.check({} if args is None else args, "")
     engine = get_db().engine
     config = current_app.config
-    asked_again = False
+    now = int(time.time() * 1000) if now is None else now
+    attempt_once = partial(_attempt, fn, checked, identity, now, source, config, engine)
     for attempt in range(MAX_ATTEMPTS):
         try:
-            with noting_writes() as written, ExitStack() as stack:
-                now = int(time.time() * 1000) if now is None else now
-                ctx = Context(partial(_begin, stack, fn, engine), identity, now, source, config)
-                if fn.prepare is not None:
-                    ctx.prepared = _prepare(fn, checked, identity, now, source, config, engine)
-                if fn.kind == "mutation" and not (fn.atomic or fn.reads_only):
-                    ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first
-                result = fn.handler(ctx, **checked)
-                if ctx.discard and ctx.began:
-                    ctx.db.rollback()
-            # Committed: every cache and subscription learns of what it wrote, on this host
-            # at once and on the others by push (engine/fleet.py), before the answer.
-            changed = set() if ctx.discard else marks_of(written) | fn.changes
-            if fn.kind == "mutation":
-                return Outcome(result, ctx.expires, fleet().committed(changed, ctx.ticked))
-            if changed:
-                marks().bump(changed)
-            return Outcome(result, ctx.expires)
+            # A read is asked again once on a fresh connection when the database had dropped
+            # the pooled one (a restart); a write is not: cut off at its commit, it may have
+            # committed.
+            return read_again_if_dropped(attempt_once) if _read_only(fn) else attempt_once()
         except exc.DBAPIError as error:
             verdict = classify_error(error)
-            if dropped(error) and _read_only(fn) and not asked_again:
-                asked_again = True  # on a fresh connection, as read_again_if_dropped does
-                continue
             if verdict == "unavailable":
                 raise TransportError(
                     503, "Unavailable", "The catalog database is unavailable; try again shortly",

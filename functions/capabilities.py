@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from db.schema import Model
 from engine.errors import FunctionError
+from functions import prices
 
 
 def require_active(model: Model) -> None:
@@ -25,7 +26,7 @@ def check_quality(model: Model, quality: str) -> None:
     """A model priced by `prices` that lists no qualities takes any (its price decides)."""
     if not model.supported_qualities and model.prices is not None:
         return
-    if quality not in model.supported_qualities:
+    if not prices.among_options(quality, model.supported_qualities):
         raise FunctionError(
             "UNSUPPORTED_QUALITY",
             f"{model.model_id} does not support quality '{quality}'; supported: "

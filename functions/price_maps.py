@@ -1159,6 +1159,9 @@ def image_options(key: str) -> dict[str, str]:
     if not sizes:
         return {}
     options = {"size": sizes[0].replace("-x-", "x")}
+    if parts[0] == "fal_ai" and len(parts) > 2 and _SIZE.fullmatch(parts[2]):
+        options["quality"] = parts[1]  # fal_ai/<quality>/<W>-x-<H>/...: any word (xhigh, max)
+        return options
     qualities = [p for p in parts if p in IMAGE_QUALITIES]
     if qualities:
         options["quality"] = qualities[0]

@@ -594,7 +594,7 @@ def _check_components(entry: dict, path: str) -> None:
     declared = entry.get("options", {})
     for i, component in enumerate(components):
         for key, value in component.get("when", {}).items():
-            if key in declared and not _among(value, declared[key]):
+            if key in declared and not among_options(value, declared[key]):
                 raise PricingError("INVALID_PRICE", f"{path}.components[{i}].when.{key}: "
                                    f"{value!r} is not among the declared options",
                                    f"{path}.components[{i}].when.{key}")
@@ -616,7 +616,7 @@ def _option_cases(components: Sequence[dict], path: str) -> list[dict]:
     named: dict[str, set[str]] = {}
     for component in components:
         for key, value in component.get("when", {}).items():
-            if not _among(value, named.setdefault(key, set())):
+            if not among_options(value, named.setdefault(key, set())):
                 named[key].add(value)
     keys = sorted(named)
     if math.prod(len(named[key]) + 1 for key in keys) > MAX_OPTION_CASES:
@@ -721,16 +721,17 @@ def next_change_after(schedule: Sequence[dict], at: int) -> int | None:
 
 
 def _holds(when: Mapping[str, str], options: Mapping[str, str]) -> bool:
-    return all(_same(options.get(key), value) for key, value in when.items())
+    return all(same_option(options.get(key), value) for key, value in when.items())
 
 
-def _same(given: str | None, named: str) -> bool:
-    """Whether an option's value is the one a price names (case aside)."""
+def same_option(given: str | None, named: str) -> bool:
+    """Whether an option's value is the one a price names (case aside): the one comparison
+    of option values, for the engine, the capability checks and the console."""
     return given is not None and given.casefold() == named.casefold()
 
 
-def _among(given: str, named: Iterable[str]) -> bool:
-    return any(_same(given, value) for value in named)
+def among_options(given: str, named: Iterable[str]) -> bool:
+    return any(same_option(given, value) for value in named)
 
 
 def select_components(components: Sequence[dict], options: Mapping[str, str]) -> dict[str, dict]:
@@ -750,7 +751,7 @@ def select_components(components: Sequence[dict], options: Mapping[str, str]) ->
 
 def _check_declared(entry: Mapping, options: Mapping[str, str]) -> None:
     for key, values in entry.get("options", {}).items():
-        if key in options and not _among(options[key], values):
+        if key in options and not among_options(options[key], values):
             raise _unsupported_option(key, options[key], values)
 
 
@@ -772,7 +773,7 @@ def _why_unpriced(components: Sequence[dict], unit: Unit, options: Mapping[str, 
         return None
     for key in sorted({k for c in related for k in c.get("when", {})}):
         values = [c["when"][key] for c in related if key in c.get("when", {})]
-        if options.get(key) is None or not _among(options[key], values):
+        if options.get(key) is None or not among_options(options[key], values):
             return _unsupported_option(key, options.get(key), values)
     priced = [c["when"] for c in related]
     return PricingError("UNSUPPORTED_OPTION", f"no {unit.name} price for options {dict(options)}"
@@ -872,6 +873,11 @@ def _leaf_order(priced: frozenset[str]) -> tuple[tuple[Unit, tuple[Unit, ...]], 
     units = sorted((UNITS[n] for n in priced), key=lambda u: (-len(u.dimensions), u.name))
     return tuple((unit, tuple(o for o in units if o is not unit and is_within(o, unit)))
                  for unit in units)
+
+
+def prices_seconds(schedule: Sequence[dict], at: int) -> bool:
+    """Whether the price in force at `at` counts seconds of video."""
+    return "seconds" in _usage_keys(entry_at(schedule, at))
 
 
 def _usage_keys(entry: Mapping) -> list[str]:

@@ -84,6 +84,8 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
     options = options or {}
     if "quality" in options and (model.content_type == "video" or model.supported_qualities):
         check_quality(model, options["quality"])  # what it can do, as getCreditCost checks
+    schedule = schedule_of(model)
+    when = ctx.now if at is None else at
     if model.content_type == "video":
         if "seconds" in usage:  # read as every count is (9, 9.0, "9"), then whole
             seconds = priced(lambda: prices.parse_usage({"seconds": usage["seconds"]}))["second"]
@@ -91,13 +93,11 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
                 raise FunctionError("INVALID_ARGUMENT", "usage.seconds must be a whole number "
                                     "of seconds for a video model", field="usage.seconds")
             resolve_duration(model, int(seconds))
-        elif model.fixed_duration is not None:  # its one duration, as getCreditCost takes it
-            usage = {**usage, "seconds": model.fixed_duration}
-        else:
-            raise FunctionError("INVALID_ARGUMENT", "usage.seconds is required for a video "
-                                "model: how long the video is", field="usage.seconds")
-    schedule = schedule_of(model)
-    when = ctx.now if at is None else at
+        elif priced(lambda: prices.prices_seconds(schedule, when)):  # not priced per request
+            if model.fixed_duration is None:
+                raise FunctionError("INVALID_ARGUMENT", "usage.seconds is required: how long "
+                                    "the video is", field="usage.seconds")
+            usage = {**usage, "seconds": model.fixed_duration}  # as getCreditCost takes it
     if at is None:
         _in_force_until(ctx, schedule, when)
     answer = priced(lambda: prices.quote(schedule, usage, options, when, _credits_per_usd(ctx)))

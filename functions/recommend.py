@@ -55,6 +55,14 @@ def _rank(prefer: str, quote: dict, doc: dict, model) -> tuple:
     return price, state, _speed(doc, model), model.model_id
 
 
+def _counts_nothing(usage: dict) -> bool:
+    """Whether a usage is empty or all zeros (one that is not counts: each quote says why)."""
+    try:
+        return not any(prices.parse_usage(usage).values())
+    except prices.PricingError:
+        return False
+
+
 def _tokens(usage: dict) -> Decimal | None:
     """A request's input and output tokens, read once for every candidate (None when its
     usage is not counts: every quote refuses it, saying why)."""
@@ -99,7 +107,7 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
                    maxCredits: int | None = None, prefer: str = "cheapest") -> dict:
     """The best active, capable, not failing model within `maxCredits`, by `prefer`:
     {modelId, quote, health, reason}; NO_MODEL (with each candidate's reason) when none fits."""
-    if not usage:  # every model would cost nothing, and "cheapest" pick by id
+    if _counts_nothing(usage):  # every model would cost nothing, and "cheapest" pick by id
         raise FunctionError("INVALID_ARGUMENT", "usage must say what the request uses, e.g. "
                             '{"inputTokens": 1000, "outputTokens": 500} or {"seconds": 8}',
                             field="usage")

@@ -77,6 +77,10 @@ DURATION = v.int(1, 3600)
 REVISION = v.int(1, 2**31 - 1)  # what an integer column holds on every database
 DATE = v.date()
 URL = v.string(1, 2000, pattern=r"https?://\S+", hint="an http(s) URL")
+# A URL the service itself requests (webhooks): printable ASCII, as http.client sends (one with
+# "é" in it was taken, then failed every attempt); percent-encode the rest.
+ASCII_URL = v.string(1, 2000, pattern=r"https?://[!-~]+",
+                     hint="an http(s) URL in ASCII (percent-encode other characters)")
 
 class Schedule(Validator):
     """A price schedule (functions/prices.py): checked and normalized by the pricing engine."""

@@ -103,8 +103,8 @@ def summed(value) -> int:
 class LargeSum(FunctionElement):
     """SUM of a column whose rows may each hold up to LARGEST (never negative): PostgreSQL's
     sum of bigints is a numeric. SQLite's sum() raises "integer overflow" past 2^63 - 1, so it
-    sums the high and low 32 bits apart (neither sum can overflow) and joins them: exact while
-    the total fits in 64 bits, a float beyond (capped at LARGEST when read). (total(), a float
+    sums the high and low 32 bits apart (neither sum can overflow) and joins them: exact up to
+    LARGEST (2^63 - 1), a float beyond (capped at LARGEST when read). (total(), a float
     throughout, lost units above 2^53.)"""
 
     type = BigInteger()

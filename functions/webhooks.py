@@ -36,18 +36,13 @@ from engine.errors import FunctionError
 from engine.runtime import Context, mutation, query
 from engine.values import v
 from functions.health import alert_document
+from functions.spec import ASCII_URL
 
 KINDS = ("slack", "signed")
 NAME = v.string(1, 100, pattern=r"[A-Za-z0-9][A-Za-z0-9 ._-]*",
                 hint="letters, digits, spaces, '.', '_' or '-'")
 BACKOFF_SECONDS, BACKOFF_LIMIT_SECONDS = 10, 3600
 CLAIM_MS = 60_000  # beyond the request's timeout: a claim left by a crash expires then
-
-# An http(s) URL in printable ASCII: http.client sends nothing else (a URL with "é" in it was
-# taken, then failed every attempt); percent-encode the rest.
-URL = v.string(1, 2000, pattern=r"https?://[!-~]+",
-               hint="an http(s) URL in ASCII (percent-encode other characters)")
-
 
 def webhook_document(hook: Webhook, counts: dict | None = None) -> dict:
     return {"name": hook.name, "kind": hook.kind, "url": hook.url, "isActive": hook.is_active,
@@ -62,7 +57,7 @@ def _find(ctx: Context, name: str) -> Webhook:
     return hook
 
 
-@mutation({"name": NAME, "kind": v.literal(*KINDS), "url": URL}, scope="admin",
+@mutation({"name": NAME, "kind": v.literal(*KINDS), "url": ASCII_URL}, scope="admin",
           admin_only=True, name="models:createWebhook")
 def createWebhook(ctx: Context, name: str, kind: str, url: str) -> dict:
     """Send alerts to a URL: `slack` (Slack-compatible JSON) or `signed` (generic JSON signed
@@ -78,7 +73,7 @@ def createWebhook(ctx: Context, name: str, kind: str, url: str) -> dict:
     return {**webhook_document(hook), **({"secret": secret} if secret else {})}
 
 
-@mutation({"name": NAME, "url": v.optional(URL), "isActive": v.optional(v.boolean())},
+@mutation({"name": NAME, "url": v.optional(ASCII_URL), "isActive": v.optional(v.boolean())},
           scope="admin", admin_only=True, name="models:updateWebhook")
 def updateWebhook(ctx: Context, name: str, url: str | None = None,
                   isActive: bool | None = None) -> dict:

@@ -361,6 +361,10 @@ def test_a_process_stopped_holding_the_marks_lock_delays_a_write_by_a_bound_only
         after = marks.read_all()
         assert after[0] == before[0] + 1 and after[3] == before[3] + 1
         assert "stayed locked" in caplog.text
+        warned = caplog.text.count("stayed locked")
+        marks.bump({"catalog"})  # within STALLED_SECONDS: it only tries the lock, no new wait
+        assert marks.read_all()[0] == before[0] + 2
+        assert caplog.text.count("stayed locked") == warned
     finally:
         fcntl.flock(holder, fcntl.LOCK_UN)
         os.close(holder)

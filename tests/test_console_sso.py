@@ -109,3 +109,14 @@ def test_a_new_verified_email_in_the_provisioned_domain_gets_the_default_role(ss
     assert urlsplit(through_provider(client).location).path == "/admin/"
     users = {u["email"]: u for u in run_as_system(app, "access:listUsers")}
     assert users["new@example.com"]["role"] == "viewer"
+
+
+@pytest.mark.parametrize("claims,signed_in", [
+    ({"email": "admin@example.com"}, "admin"),  # Entra ID's way: the claim is never sent
+    ({"email": "admin@example.com", "email_verified": False}, None),  # said: not verified
+])
+def test_a_provider_that_never_says_is_trusted_only_when_configured_to_be(sso_app, claims,
+                                                                           signed_in):
+    client = sso_app(claims, OIDC_TRUST_UNVERIFIED_EMAIL="1").test_client()
+    through_provider(client)
+    assert signed_in_as(client) == signed_in

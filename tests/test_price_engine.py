@@ -601,7 +601,8 @@ def test_the_examples_in_the_engine_documentation_are_valid_schedules():
 FAL_ROWS = {("high", "1024-x-768"): 0.145, ("high", "1024-x-1024"): 0.211,
             ("high", "1024-x-1536"): 0.165, ("high", "3840-x-2160"): 0.401,
             ("medium", "1024-x-768"): 0.037, ("medium", "1024-x-1024"): 0.053,
-            ("low", "1024-x-768"): 0.005, ("low", "1024-x-1024"): 0.006}
+            ("low", "1024-x-768"): 0.005, ("low", "1024-x-1024"): 0.006,
+            ("xhigh", "1024-x-768"): 0.3}  # gpt-image-2.5's keys name xhigh and max too
 
 
 def fal_schedule() -> list[dict]:
@@ -623,6 +624,7 @@ def fal_schedule() -> list[dict]:
     ({"size": "1536x1024"}, "0.165"),  # no row: the nearest in pixels (1024x1536's)
     ({"size": "1920x1080", "quality": "low"}, "0.006"),  # nearest: 1024x1024
     ({"size": "3840x2160"}, "0.401"),
+    ({"quality": "xhigh", "size": "1024x1024"}, "0.3"),
 ])
 def test_fal_image_keys_price_a_request_as_litellms_fal_calculator_does(options, usd):
     """litellm/llms/fal_ai/cost_calculator.py: quality "high" and size 1024x768 by default, a

@@ -145,13 +145,24 @@ def test_a_video_quote_without_seconds_is_its_fixed_duration_or_refused(seeded, 
     video model with one duration is quoted at it, as getCreditCost does; another is refused.
     recommendModel refuses an empty usage outright."""
     assert error(quote(api, RAY, {})) == {"code": "INVALID_ARGUMENT", "field": "usage.seconds"}
+    per_request = {**VIDEO_BY_RESOLUTION, "modelId": "acme/clip-per-request", "isActive": True,
+                   "prices": [{"effectiveFrom": None, "components": [
+                       {"unit": "request", "price": "0.5"}]}]}
+    api.value("mutation", "models:createModel", per_request)  # no seconds in its price
+    assert api.value("query", "pricing:quote", {
+        "modelId": "acme/clip-per-request", "usage": {"requests": 1}})["usdExact"] == "0.5"
+    assert api.value("query", "pricing:quote", {  # its quality spelt otherwise is its quality
+        "modelId": VEO, "usage": {}, "options": {"quality": "STANDARD"}})["credits"] == (
+        api.value("query", "pricing:getCreditCost", {"modelId": VEO, "quality": "Standard"})[
+            "credits"])
     fixed = api.value("query", "pricing:getCreditCost", {"modelId": VEO, "quality": "standard"})
     assert api.value("query", "pricing:quote", {
         "modelId": VEO, "usage": {}, "options": {"quality": "standard"}})["credits"] == (
         fixed["credits"])
-    nothing = api.query("models:recommendModel",
-                        {"contentType": "video", "usage": {}, "maxCredits": 0})
-    assert error(nothing) == {"code": "INVALID_ARGUMENT", "field": "usage"}
+    for usage in ({}, {"seconds": 0, "requests": 0}):
+        nothing = api.query("models:recommendModel",
+                            {"contentType": "video", "usage": usage, "maxCredits": 0})
+        assert error(nothing) == {"code": "INVALID_ARGUMENT", "field": "usage"}
 
 
 def test_usage_a_price_cannot_read_one_way_is_refused_over_http(seeded, api):
