@@ -55,21 +55,16 @@ def _rank(prefer: str, quote: dict, doc: dict, model) -> tuple:
     return price, state, _speed(doc, model), model.model_id
 
 
-def _counts_nothing(usage: dict) -> bool:
-    """Whether a usage is empty or all zeros (one that is not counts: each quote says why)."""
-    try:
-        return not any(prices.parse_usage(usage).values())
-    except prices.PricingError:
-        return False
-
-
-def _tokens(usage: dict) -> Decimal | None:
-    """A request's input and output tokens, read once for every candidate (None when its
-    usage is not counts: every quote refuses it, saying why)."""
-    try:
-        counts = prices.parse_usage(usage)
-    except prices.PricingError:
-        return None
+def _tokens(usage: dict) -> Decimal:
+    """A request's input and output tokens, read once for every candidate. A usage that is not
+    counts (an unknown key, a count that is no number) is the caller's to fix, whatever the
+    model: refused here, not once per candidate. So is one that counts nothing, which would
+    make every model free (and "cheapest" a pick by id)."""
+    counts = pricing.priced(lambda: prices.parse_usage(usage))
+    if not any(counts.values()):
+        raise FunctionError("INVALID_ARGUMENT", "usage must say what the request uses, e.g. "
+                            '{"inputTokens": 1000, "outputTokens": 500} or {"seconds": 8}',
+                            field="usage")
     return counts.get("input_tokens", 0) + counts.get("output_tokens", 0)
 
 
@@ -107,14 +102,10 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
                    maxCredits: int | None = None, prefer: str = "cheapest") -> dict:
     """The best active, capable, not failing model within `maxCredits`, by `prefer`:
     {modelId, quote, health, reason}; NO_MODEL (with each candidate's reason) when none fits."""
-    if _counts_nothing(usage):  # every model would cost nothing, and "cheapest" pick by id
-        raise FunctionError("INVALID_ARGUMENT", "usage must say what the request uses, e.g. "
-                            '{"inputTokens": 1000, "outputTokens": 500} or {"seconds": 8}',
-                            field="usage")
+    tokens = _tokens(usage)
     entries = [e for e in models.catalog(ctx).active if e.model.content_type == contentType]
     rows = health.health_by_pk(ctx, [e.pk for e in entries]) if entries else {}
     fitting, left_out = [], []
-    tokens = _tokens(usage)
     for entry in entries:
         model = entry.model
         doc = health.health_document(model.model_id, rows.get(entry.pk),
