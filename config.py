@@ -256,6 +256,10 @@ APP = (
             "attempts to deliver an alert to a webhook (backoff 10 s, doubling, at most 1 h) "
             "before it is marked failed", _at_least(1)),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "how long one delivery may take", _seconds),
+    Setting("WEBHOOK_PRIVATE_ADDRESSES", None,
+            "`1`: webhooks may post to loopback, private and link-local addresses (a receiver "
+            "inside your network); unset, they are refused, so a webhook cannot reach the "
+            "service's own network (the database, a metadata service)"),
     Setting("PROMETHEUS_MULTIPROC_DIR", None,
             "where workers leave their metrics (set by `deploy/gunicorn.conf.py`)",
             shown_default="a fresh temporary folder"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask
+from flask import Flask, current_app
 
 from db import get_db
 from engine.background import Periodic, take_leases
@@ -67,7 +67,8 @@ def deliver(now: int, timeout: float, limit: int = DELIVERIES_PER_ROUND,
         claimed = _call("webhooks:claimDelivery", {"skip": failed}, now)
         if claimed is None:
             break
-        error = webhooks.post(claimed, now, timeout)
+        error = webhooks.post(claimed, now, timeout, private=current_app.config[
+            "WEBHOOK_PRIVATE_ADDRESSES"] == "1")
         if error is not None:
             failed.append(claimed["webhook"])
         outcome = _call("webhooks:finishDelivery", {"id": claimed["id"], "ok": error is None,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import secrets
 import socket
@@ -65,6 +66,7 @@ def createWebhook(ctx: Context, name: str, kind: str, url: str) -> dict:
     if ctx.db.scalar(select(Webhook.id).where(Webhook.name == name)) is not None:
         raise FunctionError("DUPLICATE", f"A webhook named '{name}' already exists",
                             field="name")
+    _check_reachable(ctx, url)
     secret = secrets.token_urlsafe(32) if kind == "signed" else None
     hook = Webhook(name=name, kind=kind, url=url, secret=secret, is_active=True,
                    created_by=ctx.identity.name, created_at=ctx.now)
@@ -80,6 +82,7 @@ def updateWebhook(ctx: Context, name: str, url: str | None = None,
     """Change a webhook's URL, or switch it off (alerts are not queued for it meanwhile)."""
     hook = _find(ctx, name)
     if url is not None:
+        _check_reachable(ctx, url)
         hook.url = url
     if isActive is not None:
         hook.is_active = isActive
@@ -199,8 +202,10 @@ def request_for(claimed: dict, now_ms: int) -> Request:
     return Request(body, headers)
 
 
-def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
-    """POST a claimed delivery; None when the receiver took it (2xx), else why not.
+def post(claimed: dict, now_ms: int, timeout: float, private: bool = False) -> str | None:
+    """POST a claimed delivery; None when the receiver took it (2xx), else why not. Unless
+    `private` (WEBHOOK_PRIVATE_ADDRESSES), a host that resolves to an address that is not
+    public (loopback, private, link-local) is not posted to.
 
     `timeout` bounds the whole delivery, not each read: a receiver that answers a byte at a
     time is cut off when it is up (the connection is shut down under the read), a connection
@@ -213,6 +218,10 @@ def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
     connection = watchdog = None
     try:
         url = urlsplit(claimed["url"])
+        if not private:
+            refused = not_public(url.hostname or "", url.port)
+            if refused is not None:
+                return refused
         kind = (http.client.HTTPSConnection if url.scheme == "https"
                 else http.client.HTTPConnection)
         connection = kind(url.hostname or "", url.port, timeout=timeout)
@@ -239,6 +248,38 @@ def post(claimed: dict, now_ms: int, timeout: float) -> str | None:
         return None
     return f"HTTP {response.status}: {reply.decode('utf-8', 'replace')[:200]}" \
         + _late(cut, timeout)
+
+
+def _check_reachable(ctx: Context, url: str) -> None:
+    """At once, for a host that names its address (an IP, localhost): refused when it is not
+    public and WEBHOOK_PRIVATE_ADDRESSES does not allow it. A name is looked up when posting."""
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost" and not host.endswith(".localhost"):
+            return
+    if ctx.config["WEBHOOK_PRIVATE_ADDRESSES"] != "1":
+        refused = not_public(host, None)
+        if refused is not None:
+            raise FunctionError("INVALID_ARGUMENT", f"url: {refused}", field="url")
+
+
+def not_public(host: str, port: int | None) -> str | None:
+    """Why a webhook may not post to this host, or None: every address it resolves to must be
+    public, so that an admin's webhook cannot reach the service's own network. (The connection
+    then resolves the name again: a name that changes its answer in between is not caught.)"""
+    try:
+        found = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        return f"{type(error).__name__}: {error}"[:500]
+    for *_, address in found:
+        ip = ipaddress.ip_address(address[0].split("%")[0])
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if not (mapped or ip).is_global:
+            return (f"refused: {host} is at {ip}, not a public address "
+                    "(WEBHOOK_PRIVATE_ADDRESSES=1 allows it)")
+    return None
 
 
 def _late(cut: threading.Event, timeout: float) -> str:

@@ -63,6 +63,12 @@ class Receiver:
         self.thread.join(10)
 
 
+@pytest.fixture(autouse=True)
+def receivers_on_this_host(app):
+    """The receivers here listen on 127.0.0.1: a private address, refused unless allowed."""
+    app.config["WEBHOOK_PRIVATE_ADDRESSES"] = "1"
+
+
 @pytest.fixture
 def admin(client, make_token) -> Api:
     return Api(client, make_token("admin"))
@@ -238,7 +244,7 @@ def test_a_receiver_that_never_finishes_is_cut_off(how):
     tarpit = Tarpit(how)
     outcome: list = []
     poster = threading.Thread(target=lambda: outcome.append(post(
-        {"kind": "slack", "url": tarpit.url, "alert": ALERT}, NOW, 0.5)))
+        {"kind": "slack", "url": tarpit.url, "alert": ALERT}, NOW, 0.5, private=True)))
     try:
         poster.start()
         poster.join(60)  # a bound on a hang, not a measure of speed
@@ -265,7 +271,7 @@ def test_a_url_that_cannot_be_reached_is_a_failed_delivery(url):
     would leave the claim to expire and block the queue."""
     from functions.webhooks import post
 
-    error = post({"kind": "slack", "url": url, "alert": ALERT}, NOW, 0.5)
+    error = post({"kind": "slack", "url": url, "alert": ALERT}, NOW, 0.5, private=True)
     assert error.startswith(("ValueError", "InvalidURL", "OSError")), error
 
 
@@ -362,4 +368,39 @@ def test_a_webhook_deleted_while_its_delivery_is_posted_ends_nothing_else(seeded
 def test_a_url_that_cannot_be_sent_as_it_is_is_refused_at_once(seeded, admin, url):
     refused = admin.mutation("models:createWebhook", {"name": "x", "kind": "slack", "url": url})
     assert refused["status"] == "error" and refused["errorData"]["field"] == "url"
+    assert admin.value("query", "models:listWebhooks") == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/hook", "http://localhost:{port}/",
+                                 "http://[::1]:{port}/", "http://[::ffff:127.0.0.1]:{port}/",
+                                 "http://10.0.0.1:{port}/", "http://169.254.169.254/latest"])
+def test_a_webhook_posts_to_no_private_address_unless_allowed(seeded, admin, url):
+    """A webhook cannot reach the service's own network (its database, a cloud metadata
+    service) unless WEBHOOK_PRIVATE_ADDRESSES allows it: the attempt is a failed delivery
+    that says why, and nothing is sent."""
+    with Receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        admin.value("mutation", "models:createWebhook",
+                    {"name": "inside", "kind": "slack", "url": url.format(port=port)})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        seeded.config["WEBHOOK_PRIVATE_ADDRESSES"] = None
+        (outcome,) = deliver(seeded, NOW)
+        assert outcome["state"] == "pending" and receiver.received == []
+        (hook,) = admin.value("query", "models:listWebhooks")
+        assert hook["deliveries"] == {"pending": 1, "delivered": 0, "failed": 0}
+        with seeded.app_context():
+            from functions.webhooks import not_public
+
+            host = url.split("//")[1].split("/")[0].rsplit(":", 1)[0].strip("[]")
+            assert "not a public address" in not_public(host, 80)
+
+
+def test_a_webhook_to_a_private_address_it_names_is_refused_at_once(seeded, admin):
+    seeded.config["WEBHOOK_PRIVATE_ADDRESSES"] = None
+    for url in ("http://127.0.0.1:9/hook", "http://localhost/", "https://[fd00::1]/"):
+        refused = admin.mutation("models:createWebhook",
+                                 {"name": "inside", "kind": "slack", "url": url})
+        assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "url"}, url
+        assert "not a public address" in refused["errorMessage"]
     assert admin.value("query", "models:listWebhooks") == []
