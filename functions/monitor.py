@@ -60,6 +60,7 @@ def deliver(now: int, timeout: float, limit: int = DELIVERIES_PER_ROUND,
     round: a receiver that hangs costs the round one timeout, not one per alert queued for it,
     ahead of every other webhook's."""
     outcomes, failed = [], []
+    private = webhooks.private_allowed(current_app.config)
     deadline = None if budget is None else time.monotonic() + budget
     for _ in range(limit):
         if deadline is not None and time.monotonic() >= deadline:
@@ -67,8 +68,7 @@ def deliver(now: int, timeout: float, limit: int = DELIVERIES_PER_ROUND,
         claimed = _call("webhooks:claimDelivery", {"skip": failed}, now)
         if claimed is None:
             break
-        error = webhooks.post(claimed, now, timeout, private=current_app.config[
-            "WEBHOOK_PRIVATE_ADDRESSES"] == "1")
+        error = webhooks.post(claimed, now, timeout, private)
         if error is not None:
             failed.append(claimed["webhook"])
         outcome = _call("webhooks:finishDelivery", {"id": claimed["id"], "ok": error is None,

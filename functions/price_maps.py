@@ -1308,7 +1308,7 @@ def fal_keyed(components: list[dict]) -> dict:
         if component["unit"] == "image" and set(when) == {"size", "quality"}:
             width, height = map(int, when["size"].split("x"))
             rows.setdefault(when["quality"], {})[(width, height)] = component["price"]
-        else:
+        elif component["unit"] != "image" or when:  # not the flat price: a default replaces it
             others.append(component)
     if FAL_DEFAULT_QUALITY not in rows:
         return {"effectiveFrom": None, "components": components}
@@ -1331,6 +1331,5 @@ def fal_keyed(components: list[dict]) -> dict:
                   for size_name, size in sizes.items()]
     image += [{"unit": "image", "price": price(FAL_DEFAULT_QUALITY, size),
                "when": {"size": size_name}} for size_name, size in sizes.items()]
-    others = [c for c in others if c["unit"] != "image" or c.get("when")]  # the flat price
     return {"effectiveFrom": None, "options": {"size": list(sizes), "quality": list(qualities)},
             "components": others + image}

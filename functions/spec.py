@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.errors import FunctionError
 from engine.values import Validator, v
@@ -77,10 +78,34 @@ DURATION = v.int(1, 3600)
 REVISION = v.int(1, 2**31 - 1)  # what an integer column holds on every database
 DATE = v.date()
 URL = v.string(1, 2000, pattern=r"https?://\S+", hint="an http(s) URL")
-# A URL the service itself requests (webhooks): printable ASCII, as http.client sends (one with
-# "é" in it was taken, then failed every attempt); percent-encode the rest.
-ASCII_URL = v.string(1, 2000, pattern=r"https?://[!-~]+",
-                     hint="an http(s) URL in ASCII (percent-encode other characters)")
+
+
+class RequestedUrl(Validator):
+    """A URL the service itself requests (webhooks): printable ASCII, as http.client sends (one
+    with "é" in it was taken, then failed every attempt), naming a host and a valid port."""
+
+    text = v.string(1, 2000, pattern=r"https?://[!-~]+",
+                    hint="an http(s) URL in ASCII (percent-encode other characters)")
+
+    def check(self, value, path):
+        value = self.text.check(value, path)
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises for a port that is no number, or out of range
+        except ValueError as error:
+            raise FunctionError("INVALID_ARGUMENT", f"{path or 'url'} is not a URL: {error}",
+                                field=path or None) from None
+        if not parts.hostname:
+            raise FunctionError("INVALID_ARGUMENT", f"{path or 'url'} names no host",
+                                field=path or None)
+        return value
+
+    def schema(self):
+        return self.text.schema()
+
+
+ASCII_URL = RequestedUrl()
+
 
 class Schedule(Validator):
     """A price schedule (functions/prices.py): checked and normalized by the pricing engine."""

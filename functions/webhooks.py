@@ -45,6 +45,12 @@ NAME = v.string(1, 100, pattern=r"[A-Za-z0-9][A-Za-z0-9 ._-]*",
 BACKOFF_SECONDS, BACKOFF_LIMIT_SECONDS = 10, 3600
 CLAIM_MS = 60_000  # beyond the request's timeout: a claim left by a crash expires then
 
+
+def private_allowed(config) -> bool:
+    """WEBHOOK_PRIVATE_ADDRESSES: whether webhooks may post to addresses that are not public."""
+    return config["WEBHOOK_PRIVATE_ADDRESSES"] == "1"
+
+
 def webhook_document(hook: Webhook, counts: dict | None = None) -> dict:
     return {"name": hook.name, "kind": hook.kind, "url": hook.url, "isActive": hook.is_active,
             "createdBy": hook.created_by, "createdAt": hook.created_at,
@@ -259,7 +265,7 @@ def _check_reachable(ctx: Context, url: str) -> None:
     except ValueError:
         if host != "localhost" and not host.endswith(".localhost"):
             return
-    if ctx.config["WEBHOOK_PRIVATE_ADDRESSES"] != "1":
+    if not private_allowed(ctx.config):
         refused = not_public(host, None)
         if refused is not None:
             raise FunctionError("INVALID_ARGUMENT", f"url: {refused}", field="url")

@@ -267,8 +267,8 @@ ALERT = {"modelId": RAY, "from": "healthy", "to": "failing", "figures": {}}
 @pytest.mark.parametrize("url", ["http://127.0.0.1:abc/x", "http://127.0.0.1:99999/",
                                  "http://[::1/"])
 def test_a_url_that_cannot_be_reached_is_a_failed_delivery(url):
-    """The URL rule takes these; the delivery fails, recorded, never an exception that
-    would leave the claim to expire and block the queue."""
+    """Stored before the URL rule refused them: the delivery fails, recorded, never an
+    exception that would leave the claim to expire and block the queue."""
     from functions.webhooks import post
 
     error = post({"kind": "slack", "url": url, "alert": ALERT}, NOW, 0.5, private=True)
@@ -403,4 +403,9 @@ def test_a_webhook_to_a_private_address_it_names_is_refused_at_once(seeded, admi
                                  {"name": "inside", "kind": "slack", "url": url})
         assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "url"}, url
         assert "not a public address" in refused["errorMessage"]
+    for url in ("http://[::1/", "http://127.0.0.1:abc/x", "http://example.com:99999/",
+                "http:///no-host"):  # no URL a connection could be made to: not a 500
+        refused = admin.mutation("models:createWebhook",
+                                 {"name": "inside", "kind": "slack", "url": url})
+        assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "url"}, url
     assert admin.value("query", "models:listWebhooks") == []
