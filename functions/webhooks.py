@@ -28,6 +28,7 @@ import secrets
 import socket
 import threading
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, or_, select
@@ -224,13 +225,17 @@ def post(claimed: dict, now_ms: int, timeout: float, private: bool = False) -> s
     connection = watchdog = None
     try:
         url = urlsplit(claimed["url"])
-        if not private:
-            refused = not_public(url.hostname or "", url.port)
-            if refused is not None:
-                return refused
         kind = (http.client.HTTPSConnection if url.scheme == "https"
                 else http.client.HTTPConnection)
         connection = kind(url.hostname or "", url.port, timeout=timeout)
+        try:
+            addresses = resolve(connection.host, connection.port, private)
+        except RefusedAddressError as refused:
+            return str(refused)
+        # The connection goes to the addresses checked, not to the name looked up again: a
+        # name whose answer changes after the check (DNS rebinding) reaches nothing new. (An
+        # HTTPS connection still sends the name, and checks the certificate against it.)
+        connection._create_connection = partial(_connect_to_any, addresses)
         watchdog = threading.Timer(timeout, _cut, (connection, cut))
         watchdog.start()
         connection.connect()  # under the watchdog: a connection made too late is not used
@@ -271,21 +276,47 @@ def _check_reachable(ctx: Context, url: str) -> None:
             raise FunctionError("INVALID_ARGUMENT", f"url: {refused}", field="url")
 
 
-def not_public(host: str, port: int | None) -> str | None:
-    """Why a webhook may not post to this host, or None: every address it resolves to must be
-    public, so that an admin's webhook cannot reach the service's own network. (The connection
-    then resolves the name again: a name that changes its answer in between is not caught.)"""
+class RefusedAddressError(Exception):
+    """Why a webhook is not posted to a host: it does not resolve, or not to public addresses."""
+
+
+def resolve(host: str, port: int, private: bool = False) -> list[str]:
+    """The addresses a webhook's host resolves to, once. Unless `private`
+    (WEBHOOK_PRIVATE_ADDRESSES), every one must be public, so that an admin's webhook cannot
+    reach the service's own network (its database, a cloud metadata service)."""
     try:
-        found = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:
-        return f"{type(error).__name__}: {error}"[:500]
-    for *_, address in found:
-        ip = ipaddress.ip_address(address[0].split("%")[0])
-        mapped = getattr(ip, "ipv4_mapped", None)
-        if not (mapped or ip).is_global:
-            return (f"refused: {host} is at {ip}, not a public address "
-                    "(WEBHOOK_PRIVATE_ADDRESSES=1 allows it)")
+        raise RefusedAddressError(f"{type(error).__name__}: {error}"[:500]) from None
+    addresses = [address[0] for *_, address in found]
+    for address in addresses if not private else ():
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not (getattr(ip, "ipv4_mapped", None) or ip).is_global:
+            raise RefusedAddressError(f"refused: {host} is at {ip}, not a public address "
+                          "(WEBHOOK_PRIVATE_ADDRESSES=1 allows it)")
+    return addresses
+
+
+def not_public(host: str, port: int | None) -> str | None:
+    """Why a webhook may not post to this host, or None."""
+    try:
+        resolve(host, port or 443)
+    except RefusedAddressError as refused:
+        return str(refused)
     return None
+
+
+def _connect_to_any(addresses: list[str], target: tuple[str, int], timeout: float | None,
+                    source_address=None) -> socket.socket:
+    """http.client's `_create_connection` for a webhook: socket.create_connection to each of
+    the addresses resolved, in turn, instead of to the name."""
+    failed: OSError = OSError(f"{target[0]} resolves to no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, target[1]), timeout, source_address)
+        except OSError as error:
+            failed = error
+    raise failed
 
 
 def _late(cut: threading.Event, timeout: float) -> str:

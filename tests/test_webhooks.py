@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -409,3 +410,31 @@ def test_a_webhook_to_a_private_address_it_names_is_refused_at_once(seeded, admi
                                  {"name": "inside", "kind": "slack", "url": url})
         assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "url"}, url
     assert admin.value("query", "models:listWebhooks") == []
+
+
+def test_a_name_that_resolves_elsewhere_after_the_check_is_not_followed(seeded, admin,
+                                                                        monkeypatch):
+    """DNS rebinding: a name that answers a public address when it is checked and this host's
+    address when the connection is made. The delivery goes to the address checked, never to
+    the receiver here. (The public address is one of Cloudflare's: whether this machine reaches
+    it or not, the receiver must see nothing.)"""
+    resolver, answers = socket.getaddrinfo, iter(["2606:4700::1111"])
+
+    def rebinding(host, port, *args, **kwargs):
+        if host == "rebinding.example":  # the public address once, then this host's
+            host = next(answers, "127.0.0.1")
+        return resolver(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with Receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        admin.value("mutation", "models:createWebhook",
+                    {"name": "rebound", "kind": "slack",
+                     "url": f"http://rebinding.example:{port}/hook"})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        seeded.config["WEBHOOK_PRIVATE_ADDRESSES"] = None
+        with seeded.app_context():
+            monitor.deliver(NOW, timeout=2)
+        assert receiver.received == []
+        assert next(answers, None) is None  # the check did ask the name
