@@ -28,6 +28,10 @@ ERROR_CODES = {
 class FunctionError(Exception):
     """A refusal by a function: HTTP 200 with status "error" on the wire."""
 
+    # Until when a query's refusal holds (ms), when it depends on the time (no price in force
+    # yet): the runtime sets it from the call's Context.valid_until, as for an answer.
+    expires: int | None = None
+
     def __init__(self, code: str, message: str, *, field: str | None = None, **data: Any):
         assert code in ERROR_CODES, code
         super().__init__(message)

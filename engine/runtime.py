@@ -28,7 +28,7 @@ from db.engine import (
 )
 from db.schema import marks_of
 from engine import reads
-from engine.errors import TransportError
+from engine.errors import FunctionError, TransportError
 from engine.fleet import fleet
 from engine.marks import Marks
 from engine.values import Object, Validator
@@ -278,7 +278,11 @@ def _attempt(fn: Function, checked: dict, identity: Identity, now: int, source: 
             ctx.prepared = _prepare(fn, checked, identity, now, source, config, engine)
         if fn.kind == "mutation" and not (fn.atomic or fn.reads_only):
             ctx.db  # noqa: B018 - a writer's transaction (and lock) comes first
-        result = fn.handler(ctx, **checked)
+        try:
+            result = fn.handler(ctx, **checked)
+        except FunctionError as error:  # a refusal holds as long as an answer would
+            error.expires = ctx.expires
+            raise
         if ctx.discard and ctx.began:
             ctx.db.rollback()
     # Committed: every cache and subscription learns of what it wrote, on this host at once

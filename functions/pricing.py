@@ -86,6 +86,8 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
         check_quality(model, options["quality"])  # what it can do, as getCreditCost checks
     schedule = schedule_of(model)
     when = ctx.now if at is None else at
+    if at is None:  # before anything that reads the price in force may refuse
+        _in_force_until(ctx, schedule, when)
     if model.content_type == "video":
         if "seconds" in usage:  # read as every count is (9, 9.0, "9"), then whole
             seconds = priced(lambda: prices.parse_usage({"seconds": usage["seconds"]}))["second"]
@@ -98,8 +100,6 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
                 raise FunctionError("INVALID_ARGUMENT", "usage.seconds is required: how long "
                                     "the video is", field="usage.seconds")
             usage = {**usage, "seconds": model.fixed_duration}  # as getCreditCost takes it
-    if at is None:
-        _in_force_until(ctx, schedule, when)
     answer = priced(lambda: prices.quote(schedule, usage, options, when, _credits_per_usd(ctx)))
     return {"modelId": model.model_id, **answer}
 

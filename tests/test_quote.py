@@ -225,6 +225,23 @@ def test_a_scheduled_price_reaches_held_answers_when_its_time_comes(seeded, api)
     assert marks.read("catalog") == version
 
 
+def test_a_refusal_for_want_of_a_price_ends_when_the_first_price_starts(seeded, api):
+    """A model whose only price starts later is refused NO_PRICE until then: that refusal is
+    held (as an answer is) only until the price starts, with no write at that moment."""
+    start = int(time.time() * 1000) + 3000
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True, "prices": [
+        {"effectiveFrom": start, "components": [{"unit": "input_tokens", "price": "1"}]}]})
+    ask = {"modelId": CHAT["modelId"], "usage": {"inputTokens": 1_000_000}}
+    for _ in range(2):  # the second is the held refusal
+        refused = api.query("pricing:quote", ask)
+        assert refused["errorData"]["code"] == "NO_PRICE"
+    deadline = time.monotonic() + 30
+    while (answer := api.query("pricing:quote", ask))["status"] == "error":
+        assert time.monotonic() < deadline, "the refusal was held past the price's start"
+        time.sleep(0.05)
+    assert answer["value"]["usdExact"] == "1" and time.time() * 1000 >= start
+
+
 def test_reverting_to_the_simple_price_of_an_older_revision(seeded, api):
     """A model moved from costPerSecond to a schedule can be reverted to its old price."""
     before = api.value("query", "models:getModelById", {"modelId": RAY})

@@ -339,3 +339,22 @@ def test_convex_encoded_and_canonical_paths_over_the_socket(session):
     assert quote["type"] == "QueryUpdated" and quote["value"]["credits"] == 162
     bad = live.subscribe(1, "pricing:getCreditCost", {**QUOTE, "duration": {"$integer": "!"}})
     assert bad["type"] == "QueryFailed" and bad["errorMessage"].startswith("BadConvexValue")
+
+
+def test_a_subscription_refused_for_want_of_a_price_gets_it_when_it_starts(seeded, session,
+                                                                           api):
+    """NO_PRICE until a model's first price starts, then the price: pushed to the subscriber
+    at that moment, with no write then."""
+    start = int(time.time() * 1000) + 3000
+    api.value("mutation", "models:createModel", {
+        "modelId": "acme/later", "name": "Later", "provider": "Acme", "contentType": "chat",
+        "isActive": True, "prices": [{"effectiveFrom": start, "components": [
+            {"unit": "input_tokens", "price": "1"}]}]})
+    client = session()
+    ask = {"modelId": "acme/later", "usage": {"inputTokens": 1_000_000}}
+    first = client.subscribe(0, "pricing:quote", ask)
+    assert first["type"] == "QueryFailed" and first["errorData"]["code"] == "NO_PRICE"
+    pushed = client.until(lambda m: m["type"] == "Transition" and m["modifications"], 30)
+    (update,) = pushed["modifications"]
+    assert update["type"] == "QueryUpdated" and update["value"]["usdExact"] == "1"
+    assert time.time() * 1000 >= start

@@ -183,7 +183,8 @@ def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answe
     except FunctionError as error:
         return Answer(_label(path), "error", error.code,
                       _encode({"status": "error", "errorMessage": error.message,
-                               "errorData": error.data, "logLines": []}).encode())
+                               "errorData": error.data, "logLines": []}).encode(),
+                      error.expires)
     body = {"status": "success", "value": outcome.value, "logLines": []}
     if REGISTRY[path].kind == "mutation":
         body["ts"] = outcome.ts  # a later query's `minTs`, for read-your-writes on any host

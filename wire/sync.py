@@ -313,6 +313,7 @@ class Session:
                 update = {"type": "QueryUpdated", "value": outcome.value, "logLines": [],
                           "journal": None}
             except FunctionError as error:
+                expires = error.expires  # e.g. no price until a scheduled one starts
                 update = _failure(error.message, error.data)
             except TransportError as error:
                 update = _failure(f"{error.code}: {error.message}")
