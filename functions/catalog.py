@@ -63,13 +63,6 @@ def exportCatalog(ctx: Context) -> dict:
     return export(ctx)
 
 
-def _contradiction(entry: dict) -> tuple[str, str] | None:
-    """A state the file asks for that no model can be in."""
-    if entry.get("isDeprecated") and entry.get("isActive"):
-        return "isActive", "a deleted model (isDeprecated) cannot be active"
-    return None
-
-
 def _check_entries(entries: list) -> tuple[list[dict], list[dict]]:
     checked, errors, seen = [], [], set()
 
@@ -95,7 +88,7 @@ def _check_entries(entries: list) -> tuple[list[dict], list[dict]]:
                 field = f"{where}.{field}"
             refuse(index, model_id, field, error.message, error.code)
             continue
-        contradiction = _contradiction(entry)
+        contradiction = states.contradiction(entry)
         if contradiction is not None:
             refuse(index, entry["modelId"], f"{where}.{contradiction[0]}", contradiction[1])
         checked.append(entry)

@@ -359,7 +359,11 @@ def createModel(ctx: Context, modelId: str, reason: str | None = None, isDefault
                 isDeprecated=False, **given):
     """Add a model; it becomes the default if asked, or if it is the first active one.
     `isDeprecated: true` adds it deleted (inactive, restorable), as a catalog file can."""
-    if isDeprecated and isDefault:
+    contradiction = states.contradiction({**given, "isDeprecated": isDeprecated})
+    if contradiction is not None:
+        field, why = contradiction
+        raise FunctionError("INVALID_ARGUMENT", f"{field}: {why}", field=field)
+    if isDeprecated and isDefault:  # (a file's entry may: the default then moves off it)
         raise FunctionError("INVALID_ARGUMENT", "isDefault: a deleted model cannot be the "
                             "default", field="isDefault")
     with invariants(ctx):

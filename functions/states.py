@@ -46,6 +46,14 @@ def state_of(model: Facts) -> str:
     return ACTIVE if model.is_active else INACTIVE
 
 
+def contradiction(asked: dict) -> tuple[str, str] | None:
+    """A state asked for (a new model, a catalog file's entry) that no model can be in: the
+    field at fault and why; None when there is none."""
+    if asked.get("isDeprecated") and asked.get("isActive"):
+        return "isActive", "a deleted model (isDeprecated) cannot be active"
+    return None
+
+
 @dataclass(frozen=True)
 class Transition:
     name: str

@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 from engine.errors import FunctionError
 from functions.catalog import file_schema
 from tests.conftest import ROOT, catalog_fingerprint, fresh_database, run_as_system
+from tests.test_catalog import NEW_MODEL
 
 
 def export(runner, path):
@@ -166,6 +167,23 @@ def test_a_file_that_leaves_models_on_without_a_default_is_refused(seeded, still
     assert refused.value.code == "DEFAULT_REQUIRED"
     [error] = refused.value.data["errors"]
     assert error["modelId"] == FLASH and error["field"] == "isDefault"
+    assert catalog_fingerprint(seeded) == before
+
+
+def test_a_deleted_model_that_is_active_is_refused_by_every_path(seeded):
+    """One rule (states.contradiction) for a file's entry and for createModel: a deleted
+    model cannot be active. Both refuse it and change nothing."""
+    new, field = {**NEW_MODEL, "isDeprecated": True, "isActive": True}, "isActive"
+    catalog = exported(seeded)
+    catalog["models"].append(new)
+    before = catalog_fingerprint(seeded)
+    with pytest.raises(FunctionError) as in_a_file:
+        run_as_system(seeded, "catalog:applyCatalog", {"catalog": catalog, "reason": "x"})
+    [error] = [e for e in in_a_file.value.data["errors"] if e["modelId"] == new["modelId"]]
+    with pytest.raises(FunctionError) as created:
+        run_as_system(seeded, "models:createModel", new)
+    assert (error["field"], created.value.data["field"]) == (f"models[3].{field}", field)
+    assert error["message"] in created.value.message
     assert catalog_fingerprint(seeded) == before
 
 
