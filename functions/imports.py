@@ -437,6 +437,14 @@ class Plan:
         if not differs:
             self.unchanged += 1
             return
+        if self.at is not None and "contentType" in differs:
+            # The kind would change at once and its price only at `at`: until then the model
+            # could be priced neither as it was nor as it will be.
+            self._refuse(entry, f"cannot be scheduled on {model_id}: it changes its "
+                                f"contentType ({before['contentType']} to "
+                                f"{differs['contentType']}), which cannot wait for `at`; "
+                                "import it without `at`")
+            return
         if row.is_locked:
             self.locked.append({"modelId": model_id, "keys": entry["keys"],
                                 "fields": sorted(differs)})

@@ -455,6 +455,26 @@ def test_a_scheduled_import_never_grows_a_schedule_past_its_limit(app):
     assert run_as_system(app, "catalog:planCatalog", {"catalog": catalog})["changed"] == []
 
 
+def test_a_scheduled_import_that_changes_a_models_kind_is_reported_not_half_applied(app):
+    """The kind would change at once and the price only at `at`: such an entry is reported
+    and the model keeps its kind and price; the rest of the import is scheduled."""
+    converted = sources.convert("litellm", litellm_map())
+    apply(app, converted, activate=True)
+    now = quote(app, "openai/gpt-4o-test-2", {"inputTokens": 1})["at"]
+    changed = litellm_map(**{
+        "openai/gpt-4o-test-2": {"mode": "embedding", "input_cost_per_token": 6e-06},
+        "gpt-4o-test": {"input_cost_per_token": 9e-06}})
+    before = model(app, "openai/gpt-4o-test-2")
+    applied = apply(app, sources.convert("litellm", changed), at=now + DAY,
+                    overwriteLocalEdits=True)
+    refused = {item.get("modelId"): item["reasons"] for item in applied["notRepresentable"]}
+    assert "contentType (chat to embedding)" in refused["openai/gpt-4o-test-2"][0]
+    assert [c["modelId"] for c in applied["priceChanges"]] == ["openai/gpt-4o-test"]
+    after = model(app, "openai/gpt-4o-test-2")
+    assert (after["contentType"], after["prices"], after["revision"]) == (
+        "chat", before["prices"], before["revision"])
+
+
 def test_a_simply_priced_video_model_moves_to_its_imported_schedule(seeded):
     data = {"ray-2-720p": {"litellm_provider": "luma", "mode": "video_generation",
                            "output_cost_per_second": 0.2}}
