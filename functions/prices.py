@@ -526,7 +526,7 @@ def _validate_declared(options: Any, path: str) -> dict:
     for key, values in options.items():
         if (not isinstance(values, list) or not values
                 or not all(isinstance(v, str) and v for v in values)
-                or len({v.casefold() for v in values}) != len(values)):
+                or len({fold(v) for v in values}) != len(values)):
             raise PricingError("INVALID_PRICE", f"{path}.{key} must list distinct non-empty "
                                "strings (distinct whatever their case)", f"{path}.{key}")
     return {key: list(values) for key, values in options.items()}
@@ -584,7 +584,7 @@ def _check_components(entry: dict, path: str) -> None:
     components = entry["components"]
     seen: set[tuple] = set()
     for i, component in enumerate(components):
-        key = (component["unit"], tuple(sorted((k, v.casefold())
+        key = (component["unit"], tuple(sorted((k, fold(v))
                                                for k, v in component.get("when", {}).items())))
         if key in seen:
             raise PricingError("INVALID_PRICE", f"{path}.components[{i}]: two {key[0]} "
@@ -724,10 +724,20 @@ def _holds(when: Mapping[str, str], options: Mapping[str, str]) -> bool:
     return all(same_option(options.get(key), value) for key, value in when.items())
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(value: str) -> str:
+    """An option's value with its ASCII letters in lower case, and nothing else changed (as
+    model ids are folded): "4K" is "4k", but neither the Kelvin sign nor a long s is a letter
+    of the Latin alphabet here."""
+    return value.translate(_ASCII_LOWER)
+
+
 def same_option(given: str | None, named: str) -> bool:
-    """Whether an option's value is the one a price names (case aside): the one comparison
-    of option values, for the engine, the capability checks and the console."""
-    return given is not None and given.casefold() == named.casefold()
+    """Whether an option's value is the one a price names (ASCII case aside): the one
+    comparison of option values, for the engine, the capability checks and the console."""
+    return given is not None and fold(given) == fold(named)
 
 
 def among_options(given: str, named: Iterable[str]) -> bool:

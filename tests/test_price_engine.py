@@ -248,6 +248,19 @@ def test_option_values_are_matched_whatever_their_case():
     assert quote(declared, {"seconds": 5}, {"quality": "High"}, T0, HUNDRED)["usdExact"] == "0.9"
 
 
+def test_only_ascii_letters_are_matched_whatever_their_case():
+    """As model ids: the Kelvin sign is not a "K", nor a long s an "s" (Unicode's case folding
+    would make them so); such a value is refused, not billed as the one it resembles."""
+    declared = validate([entry(c("second", "0.18"), options={"quality": ["standard", "high"]})])
+    wrong = error(lambda: quote(declared, {"seconds": 5}, {"quality": "\u017ftandard"}, T0,
+                                HUNDRED))
+    assert (wrong.code, wrong.field) == ("UNSUPPORTED_QUALITY", "quality")
+    kelvin = quote(VIDEO, {"seconds": 10}, {"resolution": "4\u212a"}, T0, HUNDRED)
+    assert kelvin["usdExact"] != quote(VIDEO, {"seconds": 10}, {"resolution": "4k"}, T0,
+                                       HUNDRED)["usdExact"]
+    assert validate([entry(c("second", "0.18"), options={"quality": ["k", "\u212a"]})])
+
+
 @pytest.mark.parametrize("schedule", [
     [entry(c("second", "0.4"), c("second", "0.8", when={"resolution": "4k"}),
            c("second", "0.9", when={"resolution": "4K"}))],
