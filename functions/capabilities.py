@@ -22,8 +22,9 @@ def require_video(model: Model) -> None:
             "pricing:quote", field="modelId")
 
 
-def check_quality(model: Model, quality: str) -> None:
-    """A model priced by `prices` that lists no qualities takes any (its price decides)."""
+def check_quality(model: Model, quality: str, field: str = "quality") -> None:
+    """A model priced by `prices` that lists no qualities takes any (its price decides).
+    `field`: where the caller gave the quality (a quote's is `options.quality`)."""
     if not model.supported_qualities and model.prices is not None:
         return
     if not prices.among_options(quality, model.supported_qualities):
@@ -31,20 +32,21 @@ def check_quality(model: Model, quality: str) -> None:
             "UNSUPPORTED_QUALITY",
             f"{model.model_id} does not support quality '{quality}'; supported: "
             f"{', '.join(model.supported_qualities)}",
-            field="quality",
+            field=field,
             supported=list(model.supported_qualities),
         )
 
 
-def resolve_duration(model: Model, duration: int | None) -> int:
-    """The duration a request on this video model will run for."""
+def resolve_duration(model: Model, duration: int | None, field: str = "duration") -> int:
+    """The duration a request on this video model will run for. `field`: where the caller
+    gave the duration (a quote's is `usage.seconds`)."""
     fixed = model.fixed_duration
     if fixed is not None:
         if duration is not None and duration != fixed:
             raise FunctionError(
                 "UNSUPPORTED_DURATION",
                 f"{model.model_id} always generates {fixed} s; got {duration} s",
-                field="duration",
+                field=field,
                 supported=[fixed],
             )
         return fixed
@@ -52,25 +54,25 @@ def resolve_duration(model: Model, duration: int | None) -> int:
         # priced by `prices` with no durations listed: any whole duration up to maxDuration
         longest = model.max_duration or 3600
         if duration is None:
-            raise FunctionError("INVALID_ARGUMENT", f"duration is required for "
-                                f"{model.model_id} (up to {longest} s)", field="duration")
+            raise FunctionError("INVALID_ARGUMENT", f"{field} is required for "
+                                f"{model.model_id} (up to {longest} s)", field=field)
         if not 1 <= duration <= longest:
             raise FunctionError("UNSUPPORTED_DURATION", f"{model.model_id} runs up to "
-                                f"{longest} s; got {duration} s", field="duration",
+                                f"{longest} s; got {duration} s", field=field,
                                 supported=[1, longest])
         return duration
     supported = ", ".join(f"{d} s" for d in model.supported_durations)
     if duration is None:
         raise FunctionError(
             "INVALID_ARGUMENT",
-            f"duration is required for {model.model_id}; supported: {supported}",
-            field="duration",
+            f"{field} is required for {model.model_id}; supported: {supported}",
+            field=field,
         )
     if duration not in model.supported_durations:
         raise FunctionError(
             "UNSUPPORTED_DURATION",
             f"{model.model_id} does not support {duration} s; supported: {supported}",
-            field="duration",
+            field=field,
             supported=list(model.supported_durations),
         )
     return duration

@@ -83,7 +83,7 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
     require_active(model)
     options = options or {}
     if "quality" in options and (model.content_type == "video" or model.supported_qualities):
-        check_quality(model, options["quality"])  # what it can do, as getCreditCost checks
+        check_quality(model, options["quality"], "options.quality")  # as getCreditCost
     schedule = schedule_of(model)
     when = ctx.now if at is None else at
     if at is None:  # before anything that reads the price in force may refuse
@@ -94,7 +94,7 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
             if seconds != seconds.to_integral_value():
                 raise FunctionError("INVALID_ARGUMENT", "usage.seconds must be a whole number "
                                     "of seconds for a video model", field="usage.seconds")
-            resolve_duration(model, int(seconds))
+            resolve_duration(model, int(seconds), "usage.seconds")
         elif priced(lambda: prices.prices_seconds(schedule, when)):  # not priced per request
             if model.fixed_duration is None:
                 raise FunctionError("INVALID_ARGUMENT", "usage.seconds is required: how long "

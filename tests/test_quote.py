@@ -85,7 +85,11 @@ def test_images_by_size_and_quality_and_video_by_resolution(seeded, api):
                               "supported": ["1080p", "720p"]}
     odd = quote(api, VIDEO_BY_RESOLUTION["modelId"], {"seconds": 7},
                 options={"resolution": "720p"})
-    assert error(odd)["code"] == "UNSUPPORTED_DURATION"
+    assert (error(odd)["code"], error(odd)["field"]) == ("UNSUPPORTED_DURATION", "usage.seconds")
+    # a refusal names the argument the quote was given, not getCreditCost's
+    bad_quality = quote(api, RAY, {"seconds": 9}, options={"quality": "cinematic"})
+    assert (error(bad_quality)["code"], error(bad_quality)["field"]) == (
+        "UNSUPPORTED_QUALITY", "options.quality")
 
 
 def test_the_seed_video_models_quote_as_they_always_did(seeded, api):
