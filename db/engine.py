@@ -347,6 +347,10 @@ def dropped(error: exc.DBAPIError) -> bool:
     return bool(error.connection_invalidated)
 
 
+# SQLite's file is gone, unreadable or failing: the database is down, as when a server is.
+SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error")
+
+
 def classify_error(error: BaseException) -> str | None:
     """'retry' for a conflict worth retrying, 'unavailable' when the database is down."""
     if not isinstance(error, exc.DBAPIError):
@@ -358,6 +362,8 @@ def classify_error(error: BaseException) -> str | None:
     if "database is locked" in message or "database is busy" in message:
         return "retry"
     if dropped(error) or (sqlstate or "").startswith(("08", "57P")):
+        return "unavailable"
+    if any(cause in message for cause in SQLITE_UNAVAILABLE):
         return "unavailable"
     if isinstance(error, exc.OperationalError) and sqlstate is None and "sqlite" not in str(
         type(error.orig)

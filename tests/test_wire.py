@@ -188,12 +188,16 @@ def test_healthz(client):
     assert response.get_json() == {"status": "ok", "database": "ok"}
 
 
-def test_healthz_reports_an_unreachable_database(tmp_path, monkeypatch):
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_healthz_reports_an_unreachable_database(tmp_path, monkeypatch, database):
+    """A server nobody answers at, a SQLite file in a folder that is not there: both are a
+    database that is down (503 Unavailable), never a 500."""
     from tests.servers import free_port
     from wsgi import create_app
 
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
+    url = (f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
+           if database == "postgresql" else f"sqlite:///{tmp_path}/no/such/folder/catalog.db")
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "x"})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
