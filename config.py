@@ -261,7 +261,8 @@ APP = (
             "inside your network); unset, they are refused, so a webhook cannot reach the "
             "service's own network (the database, a metadata service)"),
     Setting("PROMETHEUS_MULTIPROC_DIR", None,
-            "where workers leave their metrics (set by `deploy/gunicorn.conf.py`)",
+            "where workers leave their metrics (set by `deploy/gunicorn.conf.py`); a folder "
+            "of its own: gunicorn empties it at each start",
             shown_default="a fresh temporary folder"),
 )
 
