@@ -139,8 +139,11 @@ class Plan:
 
     def _refused(self, model_id: str | None, entry: int | None, error: FunctionError) -> None:
         self.failed.add(model_id)
+        field = error.data.get("field")
+        if entry is not None and field is not None and not field.startswith("models["):
+            field = f"models[{entry}].{field}"  # as the file's own checks name it
         self.errors.append({"entry": entry, "modelId": model_id, "code": error.code,
-                            "field": error.data.get("field"), "message": error.message})
+                            "field": field, "message": error.message})
 
     def _on(self, draft: Draft) -> bool:
         return states.state_of(draft) == states.ACTIVE

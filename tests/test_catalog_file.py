@@ -166,7 +166,7 @@ def test_a_file_that_leaves_models_on_without_a_default_is_refused(seeded, still
         run_as_system(seeded, "catalog:applyCatalog", {"catalog": catalog, "reason": "x"})
     assert refused.value.code == "DEFAULT_REQUIRED"
     [error] = refused.value.data["errors"]
-    assert error["modelId"] == FLASH and error["field"] == "isDefault"
+    assert error["modelId"] == FLASH and error["field"] == f"models[{error['entry']}].isDefault"
     assert catalog_fingerprint(seeded) == before
 
 
@@ -185,6 +185,22 @@ def test_a_deleted_model_that_is_active_is_refused_by_every_path(seeded):
     assert (error["field"], created.value.data["field"]) == (f"models[3].{field}", field)
     assert error["message"] in created.value.message
     assert catalog_fingerprint(seeded) == before
+
+
+@pytest.mark.parametrize("model_id,field,value", [
+    (RAY, "costPerSecond", 1e-7),  # below a micro-dollar: refused by the plan
+    (VEO, "name", ""),  # refused by the file's own checks
+])
+def test_every_error_of_a_file_names_its_field_from_the_files_top(seeded, model_id, field,
+                                                                  value):
+    """Whether the file's checks or the plan refuse an entry, its field is models[i].x."""
+    catalog = exported(seeded)
+    entry(catalog, model_id)[field] = value
+    with pytest.raises(FunctionError) as refused:
+        run_as_system(seeded, "catalog:planCatalog", {"catalog": catalog})
+    [error] = refused.value.data["errors"]
+    index = next(i for i, m in enumerate(catalog["models"]) if m["modelId"] == model_id)
+    assert (error["modelId"], error["field"]) == (model_id, f"models[{index}].{field}")
 
 
 def test_the_default_moves_to_an_older_model_as_the_old_one_goes_off(seeded):
