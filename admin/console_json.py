@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from engine.values import DecodeError, keys_once
+
 # A catalog file nests a model's JSON fields (at most 16 levels, engine/values.py) three levels
 # down: 64 leaves room for the functions to name the field that is too deep, far from Python's
 # recursion limit.
@@ -61,10 +63,12 @@ def decode_console_json(text: str) -> Any:
     if nesting_depth(text) > MAX_DEPTH:
         raise ConsoleJsonError(f"Nested more than {MAX_DEPTH} levels deep")
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=keys_once)
     except json.JSONDecodeError as error:
         raise ConsoleJsonError(
             f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+    except DecodeError as error:  # a key named twice
+        raise ConsoleJsonError(f"It {error}") from None
     except ConsoleJsonError:
         raise
     except RecursionError:  # not reached below MAX_DEPTH; kept as the last line of defence

@@ -15,6 +15,7 @@ from flask.cli import with_appcontext
 from cli.docs import write_docs
 from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
+from engine.values import keys_once
 from functions.plan import by_outcome
 
 
@@ -136,7 +137,7 @@ def catalog_cli() -> None:
 def _read_catalog(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            return json.load(handle, object_pairs_hook=keys_once)
     except (OSError, ValueError) as error:
         raise click.ClickException(f"{path}: {error}") from None
     except RecursionError:

@@ -53,6 +53,17 @@ def parse_json(raw: str | bytes) -> Any:
     return value
 
 
+def keys_once(pairs: list[tuple[str, Any]]) -> dict:
+    """json's `object_pairs_hook` for JSON people write (a catalog file, the console's fields):
+    a key named twice in one object is refused, not silently the last one kept."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise DecodeError(f"names the key {json.dumps(repeated)} twice in one object")
+    return value
+
+
 def _check_depth(value: Any) -> None:
     """Refuse a value nested deeper than MAX_DECODE_DEPTH (without recursing)."""
     level = [value]

@@ -3,6 +3,7 @@ field, an imported file) is bounded in depth. Clear messages, never a 500, nothi
 
 from __future__ import annotations
 
+import html
 import io
 import itertools
 import json
@@ -137,7 +138,8 @@ def test_json_fields_the_functions_refuse_get_their_messages(console, admin):
     assert "nests deeper than 16 levels" in body
     for value, message in [('{"a": NaN}', "NaN is not a number JSON allows"),
                            ('{"a": ' + "1" * 5000 + "}", "a number too long"),
-                           ('{"a": 1', "Not valid JSON")]:
+                           ('{"a": 1', "Not valid JSON"),
+                           ('{"a": 1, "a": 2}', "twice in one object")]:
         body = page_text(admin.post("/admin/models/new/", data={
             "csrf_token": admin.token, **new_model(modelParameters=value)}))
         assert message in body, message
@@ -214,6 +216,23 @@ def test_the_cli_refuses_a_deeply_nested_file_cleanly(seeded, runner, tmp_path):
         assert result.exit_code == 1 and "nested too deeply to read" in result.output
         assert not isinstance(result.exception, RecursionError)
     assert catalog_fingerprint(seeded) == before
+
+
+def test_a_catalog_file_that_names_a_key_twice_is_refused_everywhere(console, admin, runner,
+                                                                   tmp_path):
+    """A file reviewed in git must say one thing: a key named twice in one entry (which would
+    be read as its last value) is refused by the CLI and the console, and nothing changes."""
+    text = json.dumps(run_as_system(console, "catalog:exportCatalog"))
+    text = text.replace('"costPerSecond": 0.18', '"costPerSecond": 0.18, "costPerSecond": 0.5', 1)
+    path = tmp_path / "twice.json"
+    path.write_text(text)
+    before = catalog_fingerprint(console)
+    result = runner.invoke(args=["catalog", "apply", str(path), "--reason", "twice"])
+    assert result.exit_code == 1 and 'names the key "costPerSecond" twice' in result.output
+    body = page_text(admin.post("/admin/catalog_file/apply", data={
+        "csrf_token": admin.token, "content": text, "reason": "twice"}, follow_redirects=True))
+    assert 'names the key "costPerSecond" twice' in html.unescape(body)
+    assert catalog_fingerprint(console) == before
 
 
 def test_a_bulk_outcome_flashes_a_few_messages_and_a_count(app):
