@@ -27,10 +27,18 @@ $(BROWSER_TESTS)/node_modules/.installed: $(BROWSER_TESTS)/package-lock.json  # 
 	cd $(BROWSER_TESTS) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
+# LiteLLM's real price maps, from its wheels on PyPI (tests/litellm_maps.py)
+LITELLM_MAPS := $(VENV)/litellm-maps
+LITELLM_VERSIONS := 1.110.2 1.80.0
+
+$(LITELLM_MAPS)/.installed: $(VENV)/.installed-test tests/litellm_maps.py
+	$(BIN)/python -m tests.litellm_maps $(LITELLM_MAPS) $(LITELLM_VERSIONS)
+	touch $@
+
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test $(CONVEX_CLIENT)/node_modules/.installed \
-	$(BROWSER_TESTS)/node_modules/.installed
+	$(BROWSER_TESTS)/node_modules/.installed $(LITELLM_MAPS)/.installed
 
 run: install
 	$(BIN)/flask --app wsgi db upgrade

@@ -4,10 +4,11 @@ scale, and an export -> apply round trip; `make bench` runs the same rows (`meas
 On a fresh, migrated and seeded catalog (a SQLite file, or a database on a throwaway durable
 PostgreSQL with --postgres), through the same calls the CLI makes, as the operator:
 
-1. LiteLLM's whole map (`LITELLM_MAP`, default /work/litellm-map/litellm-1.110.2.json; skipped
-   when absent) and genai-prices' data: converted (pure, outside any transaction), planned
-   (`catalog:planImport`: a read, no lock), applied (`catalog:importPrices`: planned before the
-   writers' lock, written in one transaction), then planned again (nothing left to do);
+1. LiteLLM's whole map (`LITELLM_MAP`, default .venv/litellm-maps/litellm-1.110.2.json, which
+   `make install-test` fetches) and genai-prices' data: converted (pure, outside any
+   transaction), planned (`catalog:planImport`: a read, no lock), applied
+   (`catalog:importPrices`: planned before the writers' lock, written in one transaction), then
+   planned again (nothing left to do);
 2. at that size (5,600 models): `models:listModels` by each filter, and `getActiveModels` once
    every model is switched on;
 3. the catalog exported and applied to a fresh database (every model created), then applied
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CATALOG_MARKS_DIR", tempfile.mkdtemp(prefix="catalog-marks-"))
 
-LITELLM_MAP = Path(os.environ.get("LITELLM_MAP", "/work/litellm-map/litellm-1.110.2.json"))
+LITELLM_MAP = Path(os.environ.get("LITELLM_MAP", Path(__file__).parent.parent
+                                  / ".venv/litellm-maps/litellm-1.110.2.json"))
 
 
 def rss_kib() -> int:

@@ -1,7 +1,8 @@
-"""The converter over LiteLLM's real price maps, when they are on disk (they are not committed:
-the core proof is tests/test_price_references.py on the small committed map).
+"""The converter over LiteLLM's real price maps, as shipped in its wheels on PyPI (fetched by
+`make install-test`, tests/litellm_maps.py, into .venv/litellm-maps; not committed: the exact
+proof of the formulas is tests/test_price_references.py on the small committed map).
 
-    python -m tests.test_litellm_real_maps /work/litellm-map/litellm-1.110.2.json
+    python -m tests.test_litellm_real_maps .venv/litellm-maps/litellm-1.110.2.json
 
 prints the figures: entries with a complete schedule, complete with keys classified as not a
 price of the request, partial (a price left unexpressed, by reason), none (no valid schedule),
@@ -21,7 +22,7 @@ import pytest
 
 from functions.price_maps import from_litellm, is_ignored
 
-MAPS = Path(os.environ.get("LITELLM_MAPS", "/work/litellm-map"))
+MAPS = Path(os.environ.get("LITELLM_MAPS", Path(__file__).parent.parent / ".venv/litellm-maps"))
 
 
 def coverage(path: Path) -> dict:
@@ -52,8 +53,7 @@ def coverage(path: Path) -> dict:
                                         ("litellm-1.80.0.json", 0.015)])
 def test_the_real_maps_convert_with_every_left_out_price_reported(name, share):
     path = MAPS / name
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine")
+    assert path.exists(), f"{path} is missing: `make install-test` fetches it"
     figures = coverage(path)
     print(json.dumps(figures, indent=1))
     assert figures["kinds"].get("none", 0) == 0
