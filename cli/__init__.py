@@ -438,7 +438,8 @@ def round_summary(done: dict) -> str:
     if "rollUp" in done:
         moved = done["rollUp"]
         parts.append(f"usage: {moved['minutes']} minute rows, {moved['hours']} hour rows, "
-                     f"{moved['days']} day rows rolled up")
+                     f"{moved['days']} day rows rolled up, {moved['eventIds']} event ids "
+                     "forgotten")
     if "deliveries" in done:
         states = Counter(d["state"] for d in done["deliveries"])
         parts.append("webhooks: " + (", ".join(f"{n} {state}" for state, n in

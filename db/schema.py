@@ -301,6 +301,22 @@ class RateHits(Base):
     __table_args__ = (Index("ix_rate_hits_window_start", "window_start"), {"info": {"mark": None}})
 
 
+class RecordedEvent(Base):
+    """The `eventId`s of generations recorded by `models:recordGenerations`, per caller: a
+    call sent again (a retry after a timeout) records each generation once. The roll-up
+    forgets them after USAGE_MINUTE_RETENTION_HOURS (functions/usage.py)."""
+
+    __tablename__ = "recorded_events"
+
+    caller: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    recorded_at: Mapped[int] = mapped_column(BigInteger)
+
+    # Read only by the recording that adds to it: no cache depends on it.
+    __table_args__ = (Index("ix_recorded_events_recorded_at", "recorded_at"),
+                      {"info": {"mark": None}})
+
+
 def marks_of(tables: set[str]) -> set[str]:
     """The change marks that committed writes to these tables bump."""
     known = Base.metadata.tables

@@ -39,7 +39,7 @@ def _call(path: str, args: dict | None, now: int):
 
 def roll_up(now: int) -> dict:
     """Move every old row (a transaction per few thousand rows)."""
-    moved = {"minutes": 0, "hours": 0, "days": 0}
+    moved = {"minutes": 0, "hours": 0, "days": 0, "eventIds": 0}
     while True:
         done = _call("usage:rollUp", {}, now)
         for key in moved:

@@ -25,7 +25,7 @@ import math
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -48,7 +48,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from db import get_db
 from db.engine import read, together
-from db.schema import HISTOGRAM, HISTOGRAM_BUCKETS, ModelStats, usage_buckets
+from db.schema import HISTOGRAM, HISTOGRAM_BUCKETS, ModelStats, RecordedEvent, usage_buckets
 from engine.cache import catalog_cache
 from engine.errors import FunctionError
 from engine.fleet import recording_tick
@@ -75,8 +75,11 @@ GENERATION_TIME = v.number(minimum=0, maximum=86400)
 ERROR_CODE = v.string(1, 64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]*",
                       hint="letters, digits, '_', '.', ':' or '-', e.g. TIMEOUT")
 CREDITS = v.int(0, 10**12)
+EVENT_ID = v.string(1, 100, pattern=r"[!-~]+", hint="printable ASCII with no spaces, e.g. a "
+                    "job's id")
 USAGE = usage_buckets
 STATS = ModelStats.__table__
+EVENTS = RecordedEvent.__table__
 
 
 # Sums of times and credits stop at the largest number a column holds rather than fail: a
@@ -270,10 +273,11 @@ def capped(errors: Counter, cap: int) -> dict[str, int]:
     return dict(kept)
 
 
-def write(ctx: Context, items: list[Generation]) -> Recorded:
+def write(ctx: Context, items: list[Generation], within: bool = False) -> Recorded:
     """Add a batch of generations to the models' totals and minute rows, all or nothing:
     one statement on PostgreSQL (ticking the fleet's clock first), one transaction on
-    SQLite. Answers the totals by model, and the tick."""
+    SQLite (`within`: in the caller's, already begun). Answers the totals by model, and the
+    tick."""
     by_model: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     by_minute: dict[tuple[int, int], Bucket] = defaultdict(Bucket)
     for g in items:
@@ -294,7 +298,7 @@ def write(ctx: Context, items: list[Generation]) -> Recorded:
         ts = result[0].ts
     else:  # one transaction, statements of at most CHUNK_ROWS rows (bounded parameters)
         result = []
-        with together(conn):
+        with nullcontext(conn) if within else together(conn):
             if dialect.name == "postgresql":  # the clock's row first, as in one statement
                 ts = conn.execute(recording_tick()).scalar_one()
             keys = sorted(by_model)
@@ -451,18 +455,61 @@ def _build(dialect: str, kind: str, models_: int, rows: int, cap: int):
         "errorCode": v.optional(ERROR_CODE),
         "credits": v.optional(CREDITS),
         "at": v.optional(TIMESTAMP),
+        "eventId": v.optional(EVENT_ID),
     }), 1, 1000)},
     scope="stats:write", atomic=True, changes=("stats",), name="models:recordGenerations",
 )
 def recordGenerations(ctx: Context, events: list[dict]) -> dict:
     """Record up to 1,000 finished generations at once, all or nothing (`at`: when each
-    finished, ms; in the past, for backfill)."""
+    finished, ms; in the past, for backfill). A generation sent with an `eventId` is recorded
+    once per caller: sent again (a retry), it is counted under `duplicates` instead."""
     pks = model_pks((e["modelId"] for e in events), lambda i: f"events[{i}].modelId")
-    items = [generation(pk, ctx, **{k: e[k] for k in e if k != "modelId"},
+    items = [generation(pk, ctx, **{k: e[k] for k in e if k not in ("modelId", "eventId")},
                         where=f"events[{i}].")
              for i, (pk, e) in enumerate(zip(pks, events, strict=True))]
-    record(ctx, items)
-    return {"recorded": len(items)}
+    ids = event_ids(events)
+    if not any(ids):
+        record(ctx, items)
+        return {"recorded": len(items), "duplicates": 0}
+    recorded = record_once(ctx, items, ids)
+    return {"recorded": recorded, "duplicates": len(items) - recorded}
+
+
+def event_ids(events: list[dict]) -> list[str | None]:
+    """Each event's id (None without one); an id given twice in one call is refused."""
+    ids, first = [], {}
+    for i, e in enumerate(events):
+        event_id = e.get("eventId")
+        if event_id is not None:
+            if event_id in first:
+                raise FunctionError("INVALID_ARGUMENT", f"events[{i}].eventId repeats "
+                                    f"events[{first[event_id]}].eventId",
+                                    field=f"events[{i}].eventId")
+            first[event_id] = i
+        ids.append(event_id)
+    return ids
+
+
+def record_once(ctx: Context, items: list[Generation], ids: list[str | None]) -> int:
+    """Record the generations whose ids the caller has not recorded yet (and those without an
+    id), and remember the new ids, in one transaction: how many were recorded. Not joined with
+    other calls (engine/tally.py), since whether each counts is the caller's own question.
+
+    Ids are inserted in sorted order, before the fleet's clock is ticked: concurrent calls
+    lock ids in one order, and the clock after, with no deadlock. The same id sent by two
+    calls at once is recorded by the first to commit; the other waits for it, and skips it."""
+    conn: Connection = ctx.db
+    wanted = sorted({event_id for event_id in ids if event_id is not None})
+    with together(conn):
+        remembered = INSERTS[conn.dialect.name](EVENTS).values(
+            [{"caller": ctx.identity.name, "event_id": event_id, "recorded_at": ctx.now}
+             for event_id in wanted]).on_conflict_do_nothing().returning(EVENTS.c.event_id)
+        new = set(conn.execute(remembered).scalars())
+        kept = [item for item, event_id in zip(items, ids, strict=True)
+                if event_id is None or event_id in new]
+        if kept:
+            ctx.ticked = write(ctx, kept, within=True).ts
+    return len(kept)
 
 
 def record_one(ctx: Context, modelId: str, generationTime: float, success: bool,
@@ -582,8 +629,9 @@ def floor_to(moment: int, size: int) -> int:
 @mutation({"limit": v.optional(v.int(1, 100_000))}, scope="admin", internal=True,
           name="usage:rollUp")
 def rollUp(ctx: Context, limit: int = ROLL_UP_ROWS) -> dict:
-    """Move old minutes into hour rows and old hours into day rows, and drop days past their
-    retention; at most `limit` rows at a time (`done`: nothing is left to move)."""
+    """Move old minutes into hour rows and old hours into day rows, drop days past their
+    retention, and forget event ids as old as the minutes; at most `limit` rows at a time
+    (`done`: nothing is left to move)."""
     config = ctx.config
     minutes_before = floor_to(ctx.now - config["USAGE_MINUTE_RETENTION_HOURS"] * HOUR, HOUR)
     hours_before = floor_to(ctx.now - config["USAGE_HOUR_RETENTION_DAYS"] * DAY, DAY)
@@ -594,8 +642,19 @@ def rollUp(ctx: Context, limit: int = ROLL_UP_ROWS) -> dict:
         days_before = floor_to(ctx.now - config["USAGE_DAY_RETENTION_DAYS"] * DAY, DAY)
         dropped = ctx.db.execute(delete(USAGE).where(
             USAGE.c.size == DAY // 1000, USAGE.c.start < days_before)).rowcount
+    forgotten = _forget_event_ids(ctx, ctx.now - config["USAGE_MINUTE_RETENTION_HOURS"] * HOUR,
+                                  limit)
     return {"minutes": moved_minutes, "hours": moved_hours, "days": dropped,
-            "done": moved_minutes + moved_hours < limit}
+            "eventIds": forgotten, "done": max(moved_minutes + moved_hours, forgotten) < limit}
+
+
+def _forget_event_ids(ctx: Context, before: int, limit: int) -> int:
+    """Forget up to `limit` event ids recorded before `before` (ms): a call sent again that
+    late is past any retry."""
+    oldest = (select(EVENTS.c.caller, EVENTS.c.event_id)
+              .where(EVENTS.c.recorded_at < before).limit(limit))
+    return ctx.db.execute(delete(EVENTS).where(
+        tuple_(EVENTS.c.caller, EVENTS.c.event_id).in_(oldest))).rowcount
 
 
 def _move(ctx: Context, size: int, into: int, before: int, limit: int) -> int:

@@ -37,7 +37,7 @@ def test_upgrade_downgrade_upgrade_and_models_match(kind, request, tmp_path):
 def test_db_commands(runner):
     result = runner.invoke(args=["db", "current"])
     assert result.exit_code == 0, result.output
-    assert "0006 (head)" in result.output
+    assert "0007 (head)" in result.output
 
 
 def test_seed_is_idempotent(app, runner):

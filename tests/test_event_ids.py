@@ -1,0 +1,113 @@
+"""Exactly once: a generation recorded with an `eventId` (models:recordGenerations) is counted
+once per caller, however often its call is sent again (a retry after a timeout), at once or
+later, on every host; the ids are forgotten with the minutes they could land in."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from engine.errors import FunctionError
+from engine.runtime import call, system
+from tests.conftest import catalog_fingerprint
+from tests.test_catalog import FLASH, RAY
+from tests.test_usage import HOUR, NOW, event, rows, run
+
+
+def totals(app, model: str) -> int:
+    return run(app, "models:getModelById", {"modelId": model})["totalGenerations"]
+
+
+def record_as(app, caller: str, events: list[dict], now: int = NOW) -> dict:
+    with app.app_context():
+        return call("models:recordGenerations", {"events": events},
+                    identity=system(caller), source="test", now=now)
+
+
+def test_a_call_sent_again_records_nothing_twice(seeded):
+    events = [event(RAY, 2, eventId="job-1"), event(RAY, 3, eventId="job-2"),
+              event(FLASH, 4, eventId="job-3")]
+    before = totals(seeded, RAY)
+    assert record_as(seeded, "backend", events) == {"recorded": 3, "duplicates": 0}
+    after = (totals(seeded, RAY), totals(seeded, FLASH), rows(seeded))
+    assert after[0] == before + 2
+    assert record_as(seeded, "backend", events, NOW + 1000) == {"recorded": 0, "duplicates": 3}
+    assert (totals(seeded, RAY), totals(seeded, FLASH), rows(seeded)) == after
+
+
+def test_only_the_new_generations_of_a_call_are_recorded(seeded):
+    """A retry that carries more (the ids it had and new ones), and generations without an id,
+    which are recorded every time."""
+    record_as(seeded, "backend", [event(RAY, 2, eventId="a"), event(RAY, 2, eventId="b")])
+    before = totals(seeded, RAY)
+    again = [event(RAY, 2, eventId="b"), event(RAY, 2, eventId="c"), event(RAY, 2)]
+    assert record_as(seeded, "backend", again) == {"recorded": 2, "duplicates": 1}
+    assert totals(seeded, RAY) == before + 2
+
+
+def test_ids_are_each_callers_own(seeded):
+    before = totals(seeded, RAY)
+    for caller in ("backend", "batch"):
+        assert record_as(seeded, caller, [event(RAY, 2, eventId="job-1")])["recorded"] == 1
+    assert totals(seeded, RAY) == before + 2
+
+
+@pytest.mark.parametrize("events,field", [
+    ([event(RAY, 1, eventId="x"), event(RAY, 1), event(RAY, 1, eventId="x")],
+     "events[2].eventId"),
+    ([event(RAY, 1, eventId="job 1")], "events[0].eventId"),
+    ([event(RAY, 1, eventId="")], "events[0].eventId"),
+    ([event(RAY, 1, eventId="j" * 101)], "events[0].eventId"),
+    ([event(RAY, 1, eventId=7)], "events[0].eventId"),
+])
+def test_a_bad_or_repeated_id_is_refused_and_changes_nothing(seeded, events, field):
+    before = catalog_fingerprint(seeded)
+    with pytest.raises(FunctionError) as refused:
+        record_as(seeded, "backend", events)
+    assert (refused.value.code, refused.value.data["field"]) == ("INVALID_ARGUMENT", field)
+    assert catalog_fingerprint(seeded) == before
+
+
+def test_ids_are_forgotten_with_the_minutes_they_could_land_in(seeded):
+    """The roll-up forgets an id once it is older than USAGE_MINUTE_RETENTION_HOURS: until
+    then a call sent again records nothing; after, it is a new generation."""
+    kept = seeded.config["USAGE_MINUTE_RETENTION_HOURS"] * HOUR
+    record_as(seeded, "backend", [event(RAY, 2, eventId="late")])
+    assert run(seeded, "usage:rollUp", {}, now=NOW + kept - 1)["eventIds"] == 0
+    assert record_as(seeded, "backend", [event(RAY, 2, eventId="late")],
+                     NOW + kept - 1)["duplicates"] == 1
+    assert run(seeded, "usage:rollUp", {}, now=NOW + kept + 1)["eventIds"] == 1
+    assert record_as(seeded, "backend", [event(RAY, 2, eventId="late")],
+                     NOW + kept + 1)["recorded"] == 1
+
+
+def test_the_same_call_sent_at_once_to_every_worker_is_recorded_once(seeded, gunicorn,
+                                                                     make_token):
+    """8 copies of one call, released together on 2 workers (on PostgreSQL, concurrent
+    transactions): one records the 20 generations, the 7 others find them recorded."""
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=2, MONITOR_INTERVAL_SECONDS="0")
+    token = make_token("stats:write")
+    body = {"path": "models:recordGenerations", "args": {"events": [
+        event(RAY if i % 2 else FLASH, 1 + i, eventId=f"job-{i}") for i in range(20)]}}
+    before = totals(seeded, RAY) + totals(seeded, FLASH)
+    copies = 8
+    start = threading.Barrier(copies)
+    answers: list[dict] = []
+
+    def send() -> None:
+        with requests.Session() as session:
+            start.wait(30)
+            answers.append(session.post(f"{server.url}/api/mutation", json=body, timeout=60,
+                                        headers={"Authorization": f"Bearer {token}"}).json())
+
+    senders = [threading.Thread(target=send) for _ in range(copies)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(60)
+    assert [a["status"] for a in answers] == ["success"] * copies, answers
+    assert sorted(a["value"]["recorded"] for a in answers) == [0] * (copies - 1) + [20]
+    assert sorted(a["value"]["duplicates"] for a in answers) == [0] + [20] * (copies - 1)
+    assert totals(seeded, RAY) + totals(seeded, FLASH) == before + 20
