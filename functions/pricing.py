@@ -115,6 +115,16 @@ def getCreditCost(ctx: Context, modelId: str, quality: str, duration: int | None
     seconds = resolve_request(model, duration, quality)
     schedule = schedule_of(model)
     _in_force_until(ctx, schedule, ctx.now)
-    return priced(lambda: prices.credit_cost(
-        schedule, model_id=model.model_id, seconds=seconds, quality=quality, at=ctx.now,
-        credits_per_usd=_credits_per_usd(ctx)))
+    try:
+        return priced(lambda: prices.credit_cost(
+            schedule, model_id=model.model_id, seconds=seconds, quality=quality, at=ctx.now,
+            credits_per_usd=_credits_per_usd(ctx)))
+    except FunctionError as error:
+        option = (error.data.get("field") or "").removeprefix("options.")
+        if error.code != "UNSUPPORTED_OPTION" or option in ("", "quality"):
+            raise
+        raise FunctionError(  # an option this shorthand has no argument for
+            "UNSUPPORTED_OPTION", f"{model.model_id} is priced by {option}, which "
+            f"getCreditCost does not take: ask pricing:quote with options.{option}",
+            field="modelId", **{k: v for k, v in error.data.items()
+                                if k not in ("code", "field")}) from None

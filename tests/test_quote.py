@@ -86,6 +86,12 @@ def test_images_by_size_and_quality_and_video_by_resolution(seeded, api):
     odd = quote(api, VIDEO_BY_RESOLUTION["modelId"], {"seconds": 7},
                 options={"resolution": "720p"})
     assert (error(odd)["code"], error(odd)["field"]) == ("UNSUPPORTED_DURATION", "usage.seconds")
+    # getCreditCost has no argument for a resolution: it says where to ask instead
+    shorthand = api.query("pricing:getCreditCost", {
+        "modelId": VIDEO_BY_RESOLUTION["modelId"], "duration": 5, "quality": "standard"})
+    assert error(shorthand) == {"code": "UNSUPPORTED_OPTION", "field": "modelId",
+                                "supported": ["1080p", "720p"]}
+    assert "pricing:quote with options.resolution" in shorthand["errorMessage"]
     # a refusal names the argument the quote was given, not getCreditCost's
     bad_quality = quote(api, RAY, {"seconds": 9}, options={"quality": "cinematic"})
     assert (error(bad_quality)["code"], error(bad_quality)["field"]) == (
