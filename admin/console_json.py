@@ -57,13 +57,16 @@ def text_of_file(raw: bytes) -> str:
             "save it as UTF-8") from None
 
 
-def decode_console_json(text: str) -> Any:
+def decode_console_json(text: str, keys_twice: bool = False) -> Any:
     """The value `text` holds; ConsoleJsonError (with a readable reason) when it is not JSON,
-    nests deeper than MAX_DEPTH, or holds NaN or Infinity."""
+    nests deeper than MAX_DEPTH, holds NaN or Infinity, or names a key twice in one object
+    (unless `keys_twice`: a public price map, read as its publisher's tools read it, the last
+    one kept)."""
     if nesting_depth(text) > MAX_DEPTH:
         raise ConsoleJsonError(f"Nested more than {MAX_DEPTH} levels deep")
     try:
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=keys_once)
+        return json.loads(text, parse_constant=_refuse_constant,
+                          object_pairs_hook=None if keys_twice else keys_once)
     except json.JSONDecodeError as error:
         raise ConsoleJsonError(
             f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None

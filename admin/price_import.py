@@ -88,7 +88,7 @@ def _inflate(raw: bytes) -> bytes:
 
 def _load(content: bytes) -> dict:
     try:
-        data = decode_console_json(text_of_file(content))
+        data = decode_console_json(text_of_file(content), keys_twice=True)
     except ConsoleJsonError as error:
         raise FormError(f"The file cannot be read: {error}") from None
     if not isinstance(data, dict):

@@ -134,10 +134,12 @@ def catalog_cli() -> None:
     """The catalog as a file: export, plan, apply."""
 
 
-def _read_catalog(path: str) -> dict:
+def _read_json(path: str, keys_twice: bool = False) -> dict:
+    """A JSON file; a key named twice in one object is refused (a catalog file says one thing)
+    unless `keys_twice` (a public price map, read as its publisher's tools read it)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle, object_pairs_hook=keys_once)
+            return json.load(handle, object_pairs_hook=None if keys_twice else keys_once)
     except (OSError, ValueError) as error:
         raise click.ClickException(f"{path}: {error}") from None
     except RecursionError:
@@ -190,7 +192,7 @@ def export_catalog(file: str | None) -> None:
 @with_appcontext
 def plan_catalog(file: str) -> None:
     """Show what applying FILE would change; changes nothing."""
-    plan = _run_file("catalog:planCatalog", {"catalog": _read_catalog(file)})
+    plan = _run_file("catalog:planCatalog", {"catalog": _read_json(file)})
     click.echo("\n".join(describe_plan(plan)))
     click.echo("Nothing was changed (catalog apply FILE --reason TEXT applies this plan).")
 
@@ -201,7 +203,7 @@ def plan_catalog(file: str) -> None:
 @with_appcontext
 def apply_catalog(file: str, reason: str) -> None:
     """Make the catalog match FILE, all or nothing."""
-    plan = _run_file("catalog:applyCatalog", {"catalog": _read_catalog(file), "reason": reason})
+    plan = _run_file("catalog:applyCatalog", {"catalog": _read_json(file), "reason": reason})
     click.echo("\n".join(describe_plan(plan)))
     grouped = by_outcome(plan)
     changed = any(grouped[group] for group in ("created", "changed", "deactivated"))
@@ -357,7 +359,7 @@ def import_prices(source: str, file: str | None, providers: tuple[str, ...], at:
         raise click.UsageError("genai-prices reads the installed package; give no FILE")
     if apply_ and not reason:
         raise click.UsageError("--apply needs --reason TEXT")
-    data = _read_catalog(file) if file else None
+    data = _read_json(file, keys_twice=True) if file else None
     options = {"activate": activate, "overwriteLocalEdits": overwrite_local_edits}
     if at is not None:
         options["at"] = parse_time(at)

@@ -363,7 +363,7 @@ def classify_error(error: BaseException) -> str | None:
         return "retry"
     if dropped(error) or (sqlstate or "").startswith(("08", "57P")):
         return "unavailable"
-    if any(cause in message for cause in SQLITE_UNAVAILABLE):
+    if isinstance(error.orig, sqlite3.Error) and any(c in message for c in SQLITE_UNAVAILABLE):
         return "unavailable"
     if isinstance(error, exc.OperationalError) and sqlstate is None and "sqlite" not in str(
         type(error.orig)

@@ -308,7 +308,7 @@ class RecordedEvent(Base):
 
     __tablename__ = "recorded_events"
 
-    caller: Mapped[str] = mapped_column(String(200), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(400), primary_key=True)  # user:<email>
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     recorded_at: Mapped[int] = mapped_column(BigInteger)
 

@@ -86,7 +86,9 @@ class Context:
                  source: str, config: dict) -> None:
         self._begin, self._session = begin, None
         self.identity, self.now, self.source, self.config = identity, now, source, config
-        self.discard = False  # set by a handler that must leave no trace (a dry run)
+        # Set by a handler that must leave no trace (a dry run), or that left none (a retry of
+        # generations recorded already): no cache or host is told of a change.
+        self.discard = False
         self.prepared: Any = None  # what the function's `prepare` answered, if it has one
         # Until when a query's answer holds (ms), when it depends on the time: None, for ever.
         self.expires: int | None = None

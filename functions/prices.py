@@ -196,6 +196,10 @@ from functools import lru_cache
 from itertools import product
 from typing import Any
 
+# An option's value is folded as a model id is: its ASCII letters in lower case and nothing
+# else changed ("4K" is "4k"; neither the Kelvin sign nor a long s is a Latin letter here).
+from functions.ids import canonical as fold
+
 DAY_MS = 86_400_000
 MAX_PRICE_DIGITS = 20
 MAX_PRICE = 10**6  # USD per unit (per 1M tokens, per image, ...): a price is below this
@@ -722,16 +726,6 @@ def next_change_after(schedule: Sequence[dict], at: int) -> int | None:
 
 def _holds(when: Mapping[str, str], options: Mapping[str, str]) -> bool:
     return all(same_option(options.get(key), value) for key, value in when.items())
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def fold(value: str) -> str:
-    """An option's value with its ASCII letters in lower case, and nothing else changed (as
-    model ids are folded): "4K" is "4k", but neither the Kelvin sign nor a long s is a letter
-    of the Latin alphabet here."""
-    return value.translate(_ASCII_LOWER)
 
 
 def same_option(given: str | None, named: str) -> bool:

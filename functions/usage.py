@@ -509,6 +509,8 @@ def record_once(ctx: Context, items: list[Generation], ids: list[str | None]) ->
                 if event_id is None or event_id in new]
         if kept:
             ctx.ticked = write(ctx, kept, within=True).ts
+    if not kept:  # all recorded already: this call changed nothing, so nothing is told
+        ctx.discard = True  # (its ts is still after the call that recorded them)
     return len(kept)
 
 

@@ -227,9 +227,12 @@ def post(claimed: dict, now_ms: int, timeout: float, private: bool = False) -> s
         url = urlsplit(claimed["url"])
         kind = (http.client.HTTPSConnection if url.scheme == "https"
                 else http.client.HTTPConnection)
-        connection = kind(url.hostname or "", url.port, timeout=timeout)
+        # The port given, never left to http.client: it would read an IPv6 literal's last
+        # group as one ([2606:4700::1111] is not port 1111 of 2606:4700::).
+        port = url.port or (443 if url.scheme == "https" else 80)
+        connection = kind(url.hostname or "", port, timeout=timeout)
         try:
-            addresses = resolve(connection.host, connection.port, private)
+            addresses = resolve(url.hostname or "", port, private)
         except RefusedAddressError as refused:
             return str(refused)
         # The connection goes to the addresses checked, not to the name looked up again: a

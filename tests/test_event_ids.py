@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from engine.errors import FunctionError
-from engine.runtime import call, system
+from engine.runtime import Identity, call, system
 from tests.conftest import catalog_fingerprint
 from tests.test_catalog import FLASH, RAY
 from tests.test_usage import HOUR, NOW, event, rows, run
@@ -52,6 +52,25 @@ def test_ids_are_each_callers_own(seeded):
     for caller in ("backend", "batch"):
         assert record_as(seeded, caller, [event(RAY, 2, eventId="job-1")])["recorded"] == 1
     assert totals(seeded, RAY) == before + 2
+
+
+def test_a_signed_in_admin_with_the_longest_email_records_once(seeded):
+    """A caller is a token or a user: a user's name is an email of up to 320 characters."""
+    admin = Identity.user("a" * 64 + "@" + "b" * 251 + ".com", "admin")
+    for recorded, duplicates in ((1, 0), (0, 1)):
+        with seeded.app_context():
+            answer = call("models:recordGenerations", {"events": [event(RAY, 2, eventId="x")]},
+                          identity=admin, source="test", now=NOW)
+        assert answer == {"recorded": recorded, "duplicates": duplicates}
+
+
+def test_a_retry_of_what_is_recorded_tells_no_cache(seeded):
+    """It changed nothing: the statistics held by every process stay held."""
+    marks = seeded.extensions["catalog_marks"]
+    record_as(seeded, "backend", [event(RAY, 2, eventId="once")])
+    version = marks.read("stats")
+    assert record_as(seeded, "backend", [event(RAY, 2, eventId="once")])["duplicates"] == 1
+    assert marks.read("stats") == version
 
 
 @pytest.mark.parametrize("events,field", [

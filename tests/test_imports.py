@@ -715,6 +715,20 @@ def test_cli_refuses_what_it_cannot_read(seeded, runner, tmp_path):
     assert result.exit_code != 0 and "JSON object of entries" in result.output
 
 
+def test_a_map_that_names_a_model_twice_is_read_as_litellm_reads_it(seeded, runner, tmp_path):
+    """LiteLLM's own map has shipped with a key twice; its loader keeps the last. A catalog
+    file may not (tests/test_console_input.py), but a public map is read as published."""
+    text = json.dumps(litellm_map())
+    twice = text[:-1] + ', "gpt-4o-test": {"litellm_provider": "openai", "mode": "chat", ' \
+        '"input_cost_per_token": 7e-06, "output_cost_per_token": 1e-05}}'
+    path = tmp_path / "twice.json"
+    path.write_text(twice)
+    result = runner.invoke(args=["catalog", "import-prices", "litellm", str(path), "--apply",
+                                 "--activate", "--reason", "a map with a key twice"])
+    assert result.exit_code == 0, result.output
+    assert quote(seeded, "openai/gpt-4o-test", {"inputTokens": 1_000_000})["usdExact"] == "7"
+
+
 def test_cli_genai_prices_for_one_provider(app, runner):
     result = runner.invoke(args=["catalog", "import-prices", "genai-prices", "--provider",
                                  "anthropic", "--apply", "--reason", "anthropic prices"])

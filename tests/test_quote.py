@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from engine.errors import FunctionError
+from engine.runtime import ANONYMOUS, call
 from tests.test_catalog import RAY, VEO, error
 from tests.test_every_kind import CHAT
 
@@ -238,13 +242,15 @@ def test_a_scheduled_price_reaches_held_answers_when_its_time_comes(seeded, api)
 def test_a_refusal_for_want_of_a_price_ends_when_the_first_price_starts(seeded, api):
     """A model whose only price starts later is refused NO_PRICE until then: that refusal is
     held (as an answer is) only until the price starts, with no write at that moment."""
-    start = int(time.time() * 1000) + 3000
+    start = int(time.time() * 1000) + 5000
     api.value("mutation", "models:createModel", {**CHAT, "isActive": True, "prices": [
         {"effectiveFrom": start, "components": [{"unit": "input_tokens", "price": "1"}]}]})
     ask = {"modelId": CHAT["modelId"], "usage": {"inputTokens": 1_000_000}}
-    for _ in range(2):  # the second is the held refusal
-        refused = api.query("pricing:quote", ask)
-        assert refused["errorData"]["code"] == "NO_PRICE"
+    refused = api.query("pricing:quote", ask)
+    assert refused["errorData"]["code"] == "NO_PRICE"
+    with seeded.app_context(), pytest.raises(FunctionError) as until:
+        call("pricing:quote", ask, identity=ANONYMOUS, source="test", public=True)
+    assert until.value.expires == start  # held (as an answer is) until the price starts
     deadline = time.monotonic() + 30
     while (answer := api.query("pricing:quote", ask))["status"] == "error":
         assert time.monotonic() < deadline, "the refusal was held past the price's start"

@@ -345,7 +345,7 @@ def test_a_subscription_refused_for_want_of_a_price_gets_it_when_it_starts(seede
                                                                            api):
     """NO_PRICE until a model's first price starts, then the price: pushed to the subscriber
     at that moment, with no write then."""
-    start = int(time.time() * 1000) + 3000
+    start = int(time.time() * 1000) + 5000
     api.value("mutation", "models:createModel", {
         "modelId": "acme/later", "name": "Later", "provider": "Acme", "contentType": "chat",
         "isActive": True, "prices": [{"effectiveFrom": start, "components": [

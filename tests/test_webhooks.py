@@ -412,12 +412,24 @@ def test_a_webhook_to_a_private_address_it_names_is_refused_at_once(seeded, admi
     assert admin.value("query", "models:listWebhooks") == []
 
 
+def connections_refused(monkeypatch) -> list[tuple]:
+    """Where deliveries try to connect: each target is noted and refused (nothing leaves
+    this machine)."""
+    targets: list[tuple] = []
+
+    def refuse(target, *args, **kwargs):
+        targets.append(target[:2])
+        raise ConnectionRefusedError("refused by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return targets
+
+
 def test_a_name_that_resolves_elsewhere_after_the_check_is_not_followed(seeded, admin,
                                                                         monkeypatch):
     """DNS rebinding: a name that answers a public address when it is checked and this host's
-    address when the connection is made. The delivery goes to the address checked, never to
-    the receiver here. (The public address is one of Cloudflare's: whether this machine reaches
-    it or not, the receiver must see nothing.)"""
+    address when asked again. The delivery connects to the address checked, never to the
+    receiver here."""
     resolver, answers = socket.getaddrinfo, iter(["2606:4700::1111"])
 
     def rebinding(host, port, *args, **kwargs):
@@ -427,14 +439,32 @@ def test_a_name_that_resolves_elsewhere_after_the_check_is_not_followed(seeded, 
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     with Receiver() as receiver:
-        port = receiver.url.rsplit(":", 1)[1]
+        port = int(receiver.url.rsplit(":", 1)[1])
         admin.value("mutation", "models:createWebhook",
                     {"name": "rebound", "kind": "slack",
                      "url": f"http://rebinding.example:{port}/hook"})
         record(seeded, RAY, 0, 30)
         evaluate(seeded)
         seeded.config["WEBHOOK_PRIVATE_ADDRESSES"] = None
-        with seeded.app_context():
-            monitor.deliver(NOW, timeout=2)
-        assert receiver.received == []
-        assert next(answers, None) is None  # the check did ask the name
+        targets = connections_refused(monkeypatch)
+        (outcome,) = deliver(seeded, NOW)
+        assert targets == [("2606:4700::1111", port)]
+        assert outcome["state"] == "pending" and receiver.received == []
+
+
+@pytest.mark.parametrize("url,target", [
+    ("http://[2606:4700::4700:1111]/hook", ("2606:4700::4700:1111", 80)),
+    ("https://[2606:4700::4700:1111]/hook", ("2606:4700::4700:1111", 443)),
+    ("http://[2606:4700::4700:1111]:8080/hook", ("2606:4700::4700:1111", 8080)),
+])
+def test_an_ipv6_address_is_reached_on_the_port_the_url_names(seeded, admin, monkeypatch,
+                                                              url, target):
+    """Not on its last group read as a port (http.client's reading of a bare IPv6 host)."""
+    admin.value("mutation", "models:createWebhook", {"name": "six", "kind": "slack",
+                                                     "url": url})
+    record(seeded, RAY, 0, 30)
+    evaluate(seeded)
+    seeded.config["WEBHOOK_PRIVATE_ADDRESSES"] = None
+    targets = connections_refused(monkeypatch)
+    deliver(seeded, NOW)
+    assert targets == [target]

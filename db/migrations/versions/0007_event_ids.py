@@ -20,7 +20,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "recorded_events",
-        sa.Column("caller", sa.String(length=200), nullable=False),
+        sa.Column("caller", sa.String(length=400), nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=False),
         sa.Column("recorded_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("caller", "event_id", name=op.f("pk_recorded_events")),
