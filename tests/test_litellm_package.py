@@ -25,15 +25,6 @@ from functions import prices
 from functions.price_maps import from_litellm, is_ignored
 from tests.test_price_references import TIERS, prompt_counts
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of a newer map
-
-from litellm.litellm_core_utils.llm_cost_calc.utils import generic_cost_per_token  # noqa: E402
-from litellm.types.utils import (  # noqa: E402
-    CompletionTokensDetailsWrapper,
-    PromptTokensDetailsWrapper,
-    Usage,
-)
-
 MODES = ("chat", "completion", "responses", "embedding")
 AT = 1_790_000_000_000  # any moment: these entries have no time-of-day prices
 
@@ -50,8 +41,14 @@ def token_priced(info: dict) -> bool:
     return info.get("mode") in MODES and isinstance(info.get("input_cost_per_token"), int | float)
 
 
-def request(prompt: int, completion: int) -> tuple[Usage, dict]:
+def request(prompt: int, completion: int) -> tuple[object, dict]:
     """One request as LiteLLM's Usage and as the engine's usage."""
+    from litellm.types.utils import (
+        CompletionTokensDetailsWrapper,
+        PromptTokensDetailsWrapper,
+        Usage,
+    )
+
     cached, creation, audio, image = prompt // 4, prompt // 8, prompt // 10, prompt // 20
     out_audio, reasoning = completion // 10, completion // 5
     theirs = Usage(
@@ -72,6 +69,7 @@ def request(prompt: int, completion: int) -> tuple[Usage, dict]:
 
 def differences(key: str, info: dict) -> tuple[int, list[str]]:
     """How many cases of one entry were compared, and those that differ."""
+    from litellm.litellm_core_utils.llm_cost_calc.utils import generic_cost_per_token
     schedule, reasons = from_litellm(key, info)
     if schedule is None or [r for r in reasons if not is_ignored(r)]:
         return 0, []  # reported as not representable, or partly: tests/test_litellm_real_maps.py
@@ -94,6 +92,9 @@ def differences(key: str, info: dict) -> tuple[int, list[str]]:
 
 @pytest.mark.sweep
 def test_every_token_priced_entry_costs_what_litellm_says():
+    # imported here, not when the suite is collected (litellm takes 2 s to import); its own
+    # map only, never a newer one fetched from the network
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     assert version("litellm") == "1.110.2"  # the version the converter follows (README)
     entries = {key: info for key, info in shipped_map().items() if token_priced(info)}
     compared, differ = 0, []
