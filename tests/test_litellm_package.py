@@ -1,13 +1,16 @@
-"""The engine against the real `litellm` package (1.110.2, a test dependency): every token-priced
-entry of the map that package ships, converted as `catalog import-prices litellm` converts it
-(functions/price_maps.py), quoted by the engine, must cost what LiteLLM's own
-`generic_cost_per_token` says, within a relative 1e-9 (LiteLLM computes in floats).
+"""The engine against the real `litellm` package (1.110.2, a test dependency): entries of the map
+that package ships, converted as `catalog import-prices litellm` converts them
+(functions/price_maps.py) and quoted by the engine, must cost what LiteLLM's own functions say,
+within a relative 1e-9 (LiteLLM computes in floats):
 
-The cases: every prompt size on both sides of every threshold the entry prices, every service
-tier it prices, and a request with cache reads and writes, audio and image input, audio and
-reasoning output. Other modes (images, video, speech, transcription) are proved against a port of
-LiteLLM's formulas (tests/test_price_references.py), and the real maps' coverage in
-tests/test_litellm_real_maps.py.
+- every token-priced entry (chat, completion, responses, embedding, and speech or transcription
+  priced by tokens), against `generic_cost_per_token`: every prompt size on both sides of every
+  threshold the entry prices, every service tier it prices, and a request with cache reads and
+  writes, audio and image input, audio and reasoning output;
+- speech priced per character and transcription per second, against `cost_per_token`.
+
+Images and video are proved against a port of LiteLLM's formulas
+(tests/test_price_references.py); the real maps' coverage is tests/test_litellm_real_maps.py.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
 from decimal import Decimal
 from importlib import resources
 from importlib.metadata import version
@@ -26,6 +30,8 @@ from functions.price_maps import from_litellm, is_ignored
 from tests.test_price_references import TIERS, prompt_counts
 
 MODES = ("chat", "completion", "responses", "embedding")
+AUDIO = {"audio_speech": ("input_cost_per_character", "speech"),
+         "audio_transcription": ("input_cost_per_second", "transcription")}
 AT = 1_790_000_000_000  # any moment: these entries have no time-of-day prices
 
 
@@ -38,7 +44,23 @@ def shipped_map() -> dict:
 
 
 def token_priced(info: dict) -> bool:
-    return info.get("mode") in MODES and isinstance(info.get("input_cost_per_token"), int | float)
+    mode = info.get("mode")
+    return (mode in MODES or (mode in AUDIO and AUDIO[mode][0] not in info)) and isinstance(
+        info.get("input_cost_per_token"), int | float)
+
+
+def representable(key: str, info: dict) -> list[dict] | None:
+    """The entry's schedule, when the converter expresses all of it (the others are reported,
+    tests/test_litellm_real_maps.py)."""
+    schedule, reasons = from_litellm(key, info)
+    if schedule is None or [r for r in reasons if not is_ignored(r)]:
+        return None
+    return schedule
+
+
+def same(quoted: dict, expected: float) -> bool:
+    return math.isclose(float(Decimal(quoted["usdExact"])), expected, rel_tol=1e-9,
+                        abs_tol=1e-12)
 
 
 def request(prompt: int, completion: int) -> tuple[object, dict]:
@@ -70,9 +92,9 @@ def request(prompt: int, completion: int) -> tuple[object, dict]:
 def differences(key: str, info: dict) -> tuple[int, list[str]]:
     """How many cases of one entry were compared, and those that differ."""
     from litellm.litellm_core_utils.llm_cost_calc.utils import generic_cost_per_token
-    schedule, reasons = from_litellm(key, info)
-    if schedule is None or [r for r in reasons if not is_ignored(r)]:
-        return 0, []  # reported as not representable, or partly: tests/test_litellm_real_maps.py
+    schedule = representable(key, info)
+    if schedule is None:
+        return 0, []
     compared, differ = 0, []
     for tier in (None, *(t for t in TIERS if any(k.endswith(f"_{t}") for k in info))):
         for prompt in prompt_counts(info):
@@ -83,8 +105,7 @@ def differences(key: str, info: dict) -> tuple[int, list[str]]:
             quoted = prices.quote(schedule, ours, {"serviceTier": tier} if tier else {}, AT,
                                   Decimal(100))
             compared += 1
-            if not math.isclose(float(Decimal(quoted["usdExact"])), expected, rel_tol=1e-9,
-                                abs_tol=1e-12):
+            if not same(quoted, expected):
                 differ.append(f"{key} tier={tier} prompt={prompt}: engine "
                               f"{quoted['usdExact']}, LiteLLM {expected!r}")
     return compared, differ
@@ -103,4 +124,33 @@ def test_every_token_priced_entry_costs_what_litellm_says():
         compared += count
         differ += wrong
     assert differ == [], f"{len(differ)} of {compared} cases differ, e.g. {differ[:5]}"
-    assert compared >= 5_000  # (5,825 with 1.110.2): the proof is not vacuous
+    assert compared >= 5_000  # (5,852 with 1.110.2): the proof is not vacuous
+
+
+@pytest.mark.sweep
+def test_speech_per_character_and_transcription_per_second_cost_what_litellm_says():
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    compared, differ = Counter(), []
+    for key, info in shipped_map().items():
+        mode = info.get("mode")
+        if mode not in AUDIO or AUDIO[mode][0] not in info:
+            continue
+        schedule = representable(key, info)
+        if schedule is None:
+            continue
+        if mode == "audio_speech":
+            usage, how = {"characters": 1_234}, {"prompt_characters": 1_234}
+        else:
+            usage, how = {"audioSeconds": "90.5"}, {"audio_transcription_file_duration": 90.5}
+        expected = sum(litellm.cost_per_token(
+            model=key, custom_llm_provider=info.get("litellm_provider"),
+            call_type=AUDIO[mode][1], **how))
+        quoted = prices.quote(schedule, usage, {}, AT, Decimal(100))
+        compared[mode] += 1
+        if not same(quoted, expected):
+            differ.append(f"{key}: engine {quoted['usdExact']}, LiteLLM {expected!r}")
+    assert differ == [], f"{len(differ)} of {compared.total()} differ, e.g. {differ[:5]}"
+    # (37 speech and 99 transcription models with 1.110.2): not vacuous
+    assert compared["audio_speech"] >= 30 and compared["audio_transcription"] >= 90
