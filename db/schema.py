@@ -311,6 +311,9 @@ class RecordedEvent(Base):
     caller: Mapped[str] = mapped_column(String(400), primary_key=True)  # user:<email>
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     recorded_at: Mapped[int] = mapped_column(BigInteger)
+    # What the generation was (functions/usage.py, event_digest): an id sent again for another
+    # generation is refused, not taken for a retry.
+    digest: Mapped[str] = mapped_column(String(64))
 
     # Read only by the recording that adds to it: no cache depends on it.
     __table_args__ = (Index("ix_recorded_events_recorded_at", "recorded_at"),

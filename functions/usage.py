@@ -20,6 +20,7 @@ then 24 hour rows, then one day row; each row holds at most USAGE_MAX_ERROR_CODE
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from bisect import bisect_left
@@ -471,8 +472,16 @@ def recordGenerations(ctx: Context, events: list[dict]) -> dict:
     if not any(ids):
         record(ctx, items)
         return {"recorded": len(items), "duplicates": 0}
-    recorded = record_once(ctx, items, ids)
+    digests = [event_digest(item, e.get("at")) for item, e in zip(items, events, strict=True)]
+    recorded = record_once(ctx, items, ids, digests)
     return {"recorded": recorded, "duplicates": len(items) - recorded}
+
+
+def event_digest(item: Generation, at: int | None) -> str:
+    """What a generation is (its model, outcome, time, error, credits and `at` if given): the
+    same in every retry of it, however its values are spelt (a model id's case, 2 or 2.0)."""
+    text = json.dumps([item.model_pk, item.success, item.micros, item.error, item.credits, at])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def event_ids(events: list[dict]) -> list[str | None]:
@@ -490,21 +499,27 @@ def event_ids(events: list[dict]) -> list[str | None]:
     return ids
 
 
-def record_once(ctx: Context, items: list[Generation], ids: list[str | None]) -> int:
+def record_once(ctx: Context, items: list[Generation], ids: list[str | None],
+                digests: list[str]) -> int:
     """Record the generations whose ids the caller has not recorded yet (and those without an
-    id), and remember the new ids, in one transaction: how many were recorded. Not joined with
+    id), and remember the new ids, in one transaction: how many were recorded. An id recorded
+    for another generation (its digest differs) refuses the call: a retry sends the same
+    generation, so this is a client's mistake that would lose a generation. Not joined with
     other calls (engine/tally.py), since whether each counts is the caller's own question.
 
     Ids are inserted in sorted order, before the fleet's clock is ticked: concurrent calls
     lock ids in one order, and the clock after, with no deadlock. The same id sent by two
     calls at once is recorded by the first to commit; the other waits for it, and skips it."""
     conn: Connection = ctx.db
-    wanted = sorted({event_id for event_id in ids if event_id is not None})
+    digest_of = {event_id: digest for event_id, digest in zip(ids, digests, strict=True)
+                 if event_id is not None}
     with together(conn):
         remembered = INSERTS[conn.dialect.name](EVENTS).values(
-            [{"caller": ctx.identity.name, "event_id": event_id, "recorded_at": ctx.now}
-             for event_id in wanted]).on_conflict_do_nothing().returning(EVENTS.c.event_id)
+            [{"caller": ctx.identity.name, "event_id": event_id, "recorded_at": ctx.now,
+              "digest": digest_of[event_id]} for event_id in sorted(digest_of)]
+        ).on_conflict_do_nothing().returning(EVENTS.c.event_id)
         new = set(conn.execute(remembered).scalars())
+        _same_as_recorded(conn, ctx.identity.name, ids, digests, new)
         kept = [item for item, event_id in zip(items, ids, strict=True)
                 if event_id is None or event_id in new]
         if kept:
@@ -648,6 +663,22 @@ def rollUp(ctx: Context, limit: int = ROLL_UP_ROWS) -> dict:
                                   limit)
     return {"minutes": moved_minutes, "hours": moved_hours, "days": dropped,
             "eventIds": forgotten, "done": max(moved_minutes + moved_hours, forgotten) < limit}
+
+
+def _same_as_recorded(conn: Connection, caller: str, ids: list[str | None], digests: list[str],
+                      new: set[str]) -> None:
+    """Refuse the call if an id it sends was recorded for another generation."""
+    old = [event_id for event_id in ids if event_id is not None and event_id not in new]
+    if not old:
+        return
+    recorded = dict(conn.execute(select(EVENTS.c.event_id, EVENTS.c.digest).where(
+        EVENTS.c.caller == caller, EVENTS.c.event_id.in_(old))).all())
+    for i, (event_id, digest) in enumerate(zip(ids, digests, strict=True)):
+        if event_id in recorded and recorded[event_id] != digest:
+            raise FunctionError(
+                "INVALID_ARGUMENT", f"events[{i}].eventId {json.dumps(event_id)} was recorded "
+                "for another generation (another model or other fields): an id names one "
+                "generation, sent again only to retry it", field=f"events[{i}].eventId")
 
 
 def _forget_event_ids(ctx: Context, before: int, limit: int) -> int:

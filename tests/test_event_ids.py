@@ -47,6 +47,23 @@ def test_only_the_new_generations_of_a_call_are_recorded(seeded):
     assert totals(seeded, RAY) == before + 2
 
 
+def test_an_id_sent_again_for_another_generation_is_refused(seeded):
+    """A retry sends the same generation (its values however spelt); an id reused for another
+    one would lose it as a duplicate: the call is refused, and nothing of it recorded."""
+    record_as(seeded, "backend", [event(RAY, 2, eventId="job-1", credits=5)])
+    spelt_otherwise = [event(RAY.upper(), 2.0, eventId="job-1", credits=5)]
+    assert record_as(seeded, "backend", spelt_otherwise) == {"recorded": 0, "duplicates": 1}
+    before = catalog_fingerprint(seeded)
+    for other in (event(FLASH, 2), event(RAY, 3), event(RAY, 2, False), event(RAY, 2, credits=6),
+                  event(RAY, 2, at=NOW - 60_000)):
+        with pytest.raises(FunctionError) as refused:
+            record_as(seeded, "backend", [event(RAY, 1, eventId="new"),
+                                          {**other, "eventId": "job-1"}])
+        assert refused.value.data["field"] == "events[1].eventId"
+        assert "recorded for another generation" in refused.value.message
+    assert catalog_fingerprint(seeded) == before
+
+
 def test_ids_are_each_callers_own(seeded):
     before = totals(seeded, RAY)
     for caller in ("backend", "batch"):

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("caller", sa.String(length=400), nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=False),
         sa.Column("recorded_at", sa.BigInteger(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("caller", "event_id", name=op.f("pk_recorded_events")),
     )
     op.create_index("ix_recorded_events_recorded_at", "recorded_events", ["recorded_at"])
