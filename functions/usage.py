@@ -154,10 +154,10 @@ def generation(model_pk: int, ctx: Context, generationTime: float, success: bool
     if success and errorCode is not None:
         raise FunctionError("INVALID_ARGUMENT", f"{where}errorCode is for failures: this "
                             "generation succeeded", field=f"{where}errorCode")
-    moment = ctx.now if at is None else at
+    moment = ctx.now if at is None else min(at, ctx.now)  # a clock a little ahead: now
     if at is not None:
         earliest = ctx.now - backfill_ms(ctx.config)
-        if at > ctx.now:
+        if at > ctx.now + CLOCK_SKEW_MS:
             raise FunctionError("INVALID_ARGUMENT", f"{where}at ({at}) is in the future; "
                                 "record a generation once it has finished", field=f"{where}at")
         if at < earliest:
@@ -168,6 +168,11 @@ def generation(model_pk: int, ctx: Context, generationTime: float, success: bool
     return Generation(model_pk, success, round(generationTime * 1_000_000),
                       None if success else (errorCode or UNKNOWN), credits or 0,
                       moment - moment % MINUTE, ctx.now)
+
+
+# How far ahead of this host's clock a caller's may be: a generation that finished "in the
+# future" by less is recorded as finished now, not refused with its whole batch.
+CLOCK_SKEW_MS = 60_000
 
 
 def backfill_ms(config) -> int:

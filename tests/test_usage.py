@@ -97,9 +97,21 @@ def test_record_generations_backfills_its_minutes_and_totals(seeded):
     assert [p["generations"] for p in everyone] == [12, 1]
 
 
+def test_a_generation_from_a_clock_a_little_ahead_is_recorded_as_finished_now(seeded):
+    """Up to CLOCK_SKEW_MS ahead of this host's clock: recorded in this minute, not refused
+    with its whole batch."""
+    assert run(seeded, "models:recordGenerations", {"events": [
+        event(FLASH, 2), event(RAY, 1, at=NOW + 300), event(RAY, 1, at=NOW + MINUTE)]})[
+        "recorded"] == 3
+    minute = NOW - NOW % MINUTE
+    assert [(p["start"], p["generations"]) for p in usage(seeded, "minute", minute,
+                                                          minute + 2 * MINUTE, RAY)] == [
+        (minute, 2), (minute + MINUTE, 0)]
+
+
 @pytest.mark.parametrize(("bad", "field", "words"), [
     (event("nope/model", 1), "events[1].modelId", "No model"),
-    (event(RAY, 1, at=NOW + 1), "events[1].at", "in the future"),
+    (event(RAY, 1, at=NOW + MINUTE + 1), "events[1].at", "in the future"),
     (event(RAY, 1, at=NOW - 47 * HOUR - 1), "events[1].at", "older than the 47 h"),
     (event(RAY, 1, True, errorCode="E"), "events[1].errorCode", "for failures"),
     (event(RAY, -1), "events[1].generationTime", "at least 0"),
