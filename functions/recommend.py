@@ -55,16 +55,20 @@ def _rank(prefer: str, quote: dict, doc: dict, model) -> tuple:
     return price, state, _speed(doc, model), model.model_id
 
 
-def _tokens(usage: dict) -> Decimal:
+def _tokens(usage: dict, content_type: str) -> Decimal:
     """A request's input and output tokens, read once for every candidate. A usage that is not
-    counts (an unknown key, a count that is no number) is the caller's to fix, whatever the
-    model: refused here, not once per candidate. So is one that counts nothing, which would
-    make every model free (and "cheapest" a pick by id)."""
+    counts (an unknown key, a count that is no number, a video's fraction of a second) is the
+    caller's to fix, whatever the model: refused here, not once per candidate. So is one that
+    counts nothing, which would make every model free (and "cheapest" a pick by id)."""
     counts = pricing.priced(lambda: prices.parse_usage(usage))
     if not any(counts.values()):
         raise FunctionError("INVALID_ARGUMENT", "usage must say what the request uses, e.g. "
                             '{"inputTokens": 1000, "outputTokens": 500} or {"seconds": 8}',
                             field="usage")
+    seconds = counts.get("second")
+    if content_type == "video" and seconds is not None and seconds != seconds.to_integral_value():
+        raise FunctionError("INVALID_ARGUMENT", "usage.seconds must be a whole number of "
+                            "seconds for a video model", field="usage.seconds")
     return counts.get("input_tokens", 0) + counts.get("output_tokens", 0)
 
 
@@ -102,7 +106,7 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
                    maxCredits: int | None = None, prefer: str = "cheapest") -> dict:
     """The best active, capable, not failing model within `maxCredits`, by `prefer`:
     {modelId, quote, health, reason}; NO_MODEL (with each candidate's reason) when none fits."""
-    tokens = _tokens(usage)
+    tokens = _tokens(usage, contentType)
     entries = [e for e in models.catalog(ctx).active if e.model.content_type == contentType]
     rows = health.health_by_pk(ctx, [e.pk for e in entries]) if entries else {}
     fitting, left_out = [], []

@@ -177,6 +177,10 @@ def test_a_video_quote_without_seconds_is_its_fixed_duration_or_refused(seeded, 
         nothing = api.query("models:recommendModel",
                             {"contentType": "video", "usage": usage, "maxCredits": 0})
         assert error(nothing) == {"code": "INVALID_ARGUMENT", "field": "usage"}
+    # a fraction of a second is no video's: refused once, not once per candidate
+    fraction = api.query("models:recommendModel", {"contentType": "video",
+                                                   "usage": {"seconds": 9.5}})
+    assert error(fraction) == {"code": "INVALID_ARGUMENT", "field": "usage.seconds"}
 
 
 def test_usage_a_price_cannot_read_one_way_is_refused_over_http(seeded, api):
