@@ -6,6 +6,7 @@ the CLI, imports and the seed loader alike.
 
 from __future__ import annotations
 
+import difflib
 import random
 import time
 from collections.abc import Callable
@@ -223,10 +224,18 @@ def canonical_path(path: str) -> str:
     return path
 
 
+def _did_you_mean(path: str, public: bool) -> str:
+    """The closest function names to a misspelt one (of those the caller may call)."""
+    names = [name for name, fn in REGISTRY.items() if not (public and fn.internal)]
+    close = difflib.get_close_matches(path[:200], names, n=2, cutoff=0.8)
+    return f"; did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
+
+
 def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Function:
     fn = REGISTRY.get(canonical_path(path))
     if fn is None or (public and fn.internal):
-        raise TransportError(404, "FunctionNotFound", f"Could not find public function '{path}'")
+        raise TransportError(404, "FunctionNotFound", f"Could not find public function "
+                                                      f"'{path}'{_did_you_mean(path, public)}")
     if kind is not None and fn.kind != kind:
         raise TransportError(
             400, "WrongFunctionKind", f"{path} is a {fn.kind}; call it at /api/{fn.kind}"

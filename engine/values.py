@@ -47,6 +47,9 @@ def parse_json(raw: str | bytes) -> Any:
         raise
     except RecursionError:  # the parser's own bound, far past ours
         raise DecodeError(f"nests deeper than {MAX_DECODE_DEPTH} levels") from None
+    except json.JSONDecodeError as error:
+        raise DecodeError(f"is not valid JSON: {error.msg} at line {error.lineno}, column "
+                          f"{error.colno}") from None
     except ValueError:  # also UnicodeDecodeError, a ValueError
         raise DecodeError("is not valid JSON") from None
     _check_depth(value)

@@ -66,7 +66,7 @@ class Count(Validator):
                           {"type": "string", "pattern": r"^\d+(\.\d+)?$", "maxLength": 40}]}
 
 
-USAGE = v.record(v.string(1, 40, pattern=r"[a-zA-Z0-9]+"), Count(), 40)
+USAGE = v.record(v.string(1, 40), Count(), 40)  # its keys are the engine's to name (parse_usage)
 
 
 @query({
@@ -89,6 +89,7 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
     if at is None:  # before anything that reads the price in force may refuse
         _in_force_until(ctx, schedule, when)
     if model.content_type == "video":
+        priced(lambda: prices.parse_usage(usage))  # an unknown key or a bad count first
         if "seconds" in usage:  # read as every count is (9, 9.0, "9"), then whole
             seconds = priced(lambda: prices.parse_usage({"seconds": usage["seconds"]}))["second"]
             if seconds != seconds.to_integral_value():

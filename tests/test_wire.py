@@ -124,6 +124,25 @@ def test_bad_requests_are_transport_errors(seeded, client, api, case, endpoint, 
     assert catalog_fingerprint(seeded) == before
 
 
+@pytest.mark.parametrize("data,words", [
+    (b'{"path": "models:getActiveModels", "args": {1}}', "not valid JSON: Expecting property "
+     "name enclosed in double quotes at line 1, column 45"),
+    (b'{"path": "pricing:qoute", "args": {}}', "did you mean 'pricing:quote'?"),
+    (b'{"path": "access:createTokn", "args": {}}', "Could not find public function "
+     "'access:createTokn'"),  # no internal function is suggested to the public
+])
+def test_a_transport_error_says_what_to_fix(seeded, client, data, words):
+    message = raw(client, "query", data).get_json()["message"]
+    assert words in message and "did you mean 'access" not in message
+
+
+def test_an_unknown_usage_key_is_named_with_the_known_ones(seeded, api):
+    for model in ("luma/ray-2-720p", "google/veo-3"):
+        refused = api.query("pricing:quote", {"modelId": model, "usage": {"input_tokens": 5}})
+        assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "usage.input_tokens"}
+        assert "unknown usage key 'input_tokens'; known: inputTokens" in refused["errorMessage"]
+
+
 def test_a_compressed_body_is_refused_with_what_to_do(seeded, client, api):
     import gzip
 
