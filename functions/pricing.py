@@ -102,7 +102,18 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
                                     "the video is", field="usage.seconds")
             usage = {**usage, "seconds": model.fixed_duration}  # as getCreditCost takes it
     answer = priced(lambda: prices.quote(schedule, usage, options, when, _credits_per_usd(ctx)))
+    if not usage and not any(line["quantity"] for line in answer["lines"]):
+        _nothing_said(model.model_id, prices.entry_at(schedule, when))
     return {"modelId": model.model_id, **answer}
+
+
+def _nothing_said(model_id: str, entry: dict) -> None:
+    """An empty usage, on a model that charges and counts nothing by itself (a request fee):
+    a mistake, not a $0 quote. (A free model's $0 is its price.)"""
+    if any(Decimal(component["price"]) for component in entry["components"]):
+        raise FunctionError("INVALID_ARGUMENT", "usage is empty: say what the request uses; "
+                            f"{model_id} is priced by {', '.join(prices.usage_keys(entry))}",
+                            field="usage")
 
 
 @query({

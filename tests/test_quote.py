@@ -177,6 +177,15 @@ def test_a_video_quote_without_seconds_is_its_fixed_duration_or_refused(seeded, 
         nothing = api.query("models:recommendModel",
                             {"contentType": "video", "usage": usage, "maxCredits": 0})
         assert error(nothing) == {"code": "INVALID_ARGUMENT", "field": "usage"}
+    # an empty usage is a mistake, not a $0 quote, unless the price counts a request by itself
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True})
+    empty = api.query("pricing:quote", {"modelId": CHAT["modelId"], "usage": {}})
+    assert error(empty) == {"code": "INVALID_ARGUMENT", "field": "usage"}
+    assert "priced by cacheReadTokens, inputTokens, outputTokens" in empty["errorMessage"]
+    assert api.value("query", "pricing:quote", {"modelId": CHAT["modelId"], "usage": {
+        "inputTokens": 0}})["usdExact"] == "0"  # zero, said: zero
+    assert api.value("query", "pricing:quote", {
+        "modelId": "acme/clip-per-request", "usage": {}})["usdExact"] == "0.5"
     # a fraction of a second is no video's: refused once, not once per candidate
     fraction = api.query("models:recommendModel", {"contentType": "video",
                                                    "usage": {"seconds": 9.5}})
