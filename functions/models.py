@@ -553,13 +553,15 @@ def _others_active(ctx: Context, model: Model) -> bool:
 @mutation(
     {"modelId": ids.MODEL_REF, "generationTime": v.number(minimum=0, maximum=86400),
      "success": v.boolean(), "errorCode": v.optional(usage.ERROR_CODE),
-     "credits": v.optional(usage.CREDITS)},
+     "credits": v.optional(usage.CREDITS), "eventId": v.optional(usage.EVENT_ID)},
     scope="stats:write", atomic=True, changes=("stats",),
 )
 def updateModelStats(ctx: Context, modelId: str, generationTime: float, success: bool,
-                     errorCode: str | None = None, credits: int | None = None) -> dict:
+                     errorCode: str | None = None, credits: int | None = None,
+                     eventId: str | None = None) -> dict:
     """Record one finished generation (time in seconds; `errorCode` for a failure, `credits`
     charged): its model's totals and usage over time (functions/usage.py), atomic, never lost,
-    and written with the process's concurrent recordings (engine/tally.py)."""
-    return usage.record_one(ctx, modelId, generationTime, success, errorCode, credits)
+    and written with the process's concurrent recordings (engine/tally.py); with an
+    `eventId`, once per caller (`duplicate` says whether it was recorded already)."""
+    return usage.record_one(ctx, modelId, generationTime, success, errorCode, credits, eventId)
 

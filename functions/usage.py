@@ -478,8 +478,8 @@ def recordGenerations(ctx: Context, events: list[dict]) -> dict:
         record(ctx, items)
         return {"recorded": len(items), "duplicates": 0}
     digests = [event_digest(item, e.get("at")) for item, e in zip(items, events, strict=True)]
-    recorded = record_once(ctx, items, ids, digests)
-    return {"recorded": recorded, "duplicates": len(items) - recorded}
+    kept, _ = record_once(ctx, items, ids, digests)
+    return {"recorded": kept, "duplicates": len(items) - kept}
 
 
 def event_digest(item: Generation, at: int | None) -> str:
@@ -505,9 +505,11 @@ def event_ids(events: list[dict]) -> list[str | None]:
 
 
 def record_once(ctx: Context, items: list[Generation], ids: list[str | None],
-                digests: list[str]) -> int:
+                digests: list[str], field=lambda i: f"events[{i}].eventId",
+                ) -> tuple[int, Recorded | None]:
     """Record the generations whose ids the caller has not recorded yet (and those without an
-    id), and remember the new ids, in one transaction: how many were recorded. An id recorded
+    id), and remember the new ids, in one transaction: how many were recorded, and what the
+    write answered (None when nothing was written). An id recorded
     for another generation (its digest differs) refuses the call: a retry sends the same
     generation, so this is a client's mistake that would lose a generation. Not joined with
     other calls (engine/tally.py), since whether each counts is the caller's own question.
@@ -524,21 +526,30 @@ def record_once(ctx: Context, items: list[Generation], ids: list[str | None],
               "digest": digest_of[event_id]} for event_id in sorted(digest_of)]
         ).on_conflict_do_nothing().returning(EVENTS.c.event_id)
         new = set(conn.execute(remembered).scalars())
-        _same_as_recorded(conn, ctx.identity.name, ids, digests, new)
+        _same_as_recorded(conn, ctx.identity.name, ids, digests, new, field)
         kept = [item for item, event_id in zip(items, ids, strict=True)
                 if event_id is None or event_id in new]
-        if kept:
-            ctx.ticked = write(ctx, kept, within=True).ts
-    if not kept:  # all recorded already: this call changed nothing, so nothing is told
-        ctx.discard = True  # (its ts is still after the call that recorded them)
-    return len(kept)
+        recorded = write(ctx, kept, within=True) if kept else None
+    if recorded is None:  # all recorded already: this call changed nothing, so nothing is
+        ctx.discard = True  # told (its ts is still after the call that recorded them)
+    else:
+        ctx.ticked = recorded.ts
+    return len(kept), recorded
 
 
 def record_one(ctx: Context, modelId: str, generationTime: float, success: bool,
-               errorCode: str | None, credits: int | None) -> dict:
-    """models:updateModelStats: one generation; the model's totals right after it."""
+               errorCode: str | None, credits: int | None, eventId: str | None) -> dict:
+    """models:updateModelStats: one generation; the model's totals right after it. With an
+    `eventId`, recorded once per caller (as recordGenerations records it), and the answer says
+    whether it was a `duplicate` (then the totals are the model's as they are)."""
     (pk,) = model_pks([modelId])
     item = generation(pk, ctx, generationTime, success, errorCode, credits)
+    if eventId is not None:
+        _, recorded = record_once(ctx, [item], [eventId], [event_digest(item, None)],
+                                  field=lambda i: "eventId")
+        totals = recorded.totals.get(pk) if recorded is not None else ctx.db.execute(
+            select(STATS).where(STATS.c.model_pk == pk)).first()
+        return {"modelId": modelId, **stats_of(totals), "duplicate": recorded is None}
     totals, later = record(ctx, [item])
     if pk not in totals:
         raise models.not_found(modelId)
@@ -671,8 +682,9 @@ def rollUp(ctx: Context, limit: int = ROLL_UP_ROWS) -> dict:
 
 
 def _same_as_recorded(conn: Connection, caller: str, ids: list[str | None], digests: list[str],
-                      new: set[str]) -> None:
-    """Refuse the call if an id it sends was recorded for another generation."""
+                      new: set[str], field) -> None:
+    """Refuse the call if an id it sends was recorded for another generation (`field(i)`:
+    the path of the i-th id in the call)."""
     old = [event_id for event_id in ids if event_id is not None and event_id not in new]
     if not old:
         return
@@ -681,9 +693,9 @@ def _same_as_recorded(conn: Connection, caller: str, ids: list[str | None], dige
     for i, (event_id, digest) in enumerate(zip(ids, digests, strict=True)):
         if event_id in recorded and recorded[event_id] != digest:
             raise FunctionError(
-                "INVALID_ARGUMENT", f"events[{i}].eventId {json.dumps(event_id)} was recorded "
-                "for another generation (another model or other fields): an id names one "
-                "generation, sent again only to retry it", field=f"events[{i}].eventId")
+                "INVALID_ARGUMENT", f"{field(i)} {json.dumps(event_id)} was recorded for "
+                "another generation (another model or other fields): an id names one "
+                "generation, sent again only to retry it", field=field(i))
 
 
 def _forget_event_ids(ctx: Context, before: int, limit: int) -> int:

@@ -147,3 +147,24 @@ def test_the_same_call_sent_at_once_to_every_worker_is_recorded_once(seeded, gun
     assert sorted(a["value"]["recorded"] for a in answers) == [0] * (copies - 1) + [20]
     assert sorted(a["value"]["duplicates"] for a in answers) == [0] + [20] * (copies - 1)
     assert totals(seeded, RAY) + totals(seeded, FLASH) == before + 20
+
+
+def test_update_model_stats_records_an_event_id_once_too(seeded):
+    """The one-generation call takes an eventId as well: its retry answers the model's totals
+    as they are, marked a duplicate; the id is the same as recordGenerations' for that caller."""
+    one = {"modelId": RAY, "generationTime": 12.5, "success": True, "eventId": "job-9"}
+    with seeded.app_context():
+        first = call("models:updateModelStats", one, identity=system("backend"), source="test",
+                     now=NOW)
+        again = call("models:updateModelStats", one, identity=system("backend"), source="test",
+                     now=NOW + 1000)
+    assert first["duplicate"] is False and again == {**first, "duplicate": True}
+    assert totals(seeded, RAY) == first["totalGenerations"]
+    assert record_as(seeded, "backend", [event(RAY, 12.5, eventId="job-9")]) == {
+        "recorded": 0, "duplicates": 1}
+    with seeded.app_context(), pytest.raises(FunctionError) as refused:
+        call("models:updateModelStats", {**one, "success": False}, identity=system("backend"),
+             source="test", now=NOW)
+    assert refused.value.data["field"] == "eventId"
+    assert "recorded for another generation" in refused.value.message
+    assert totals(seeded, RAY) == first["totalGenerations"]
