@@ -881,11 +881,10 @@ def _leaf_order(priced: frozenset[str]) -> tuple[tuple[Unit, tuple[Unit, ...]], 
 
 def prices_seconds(schedule: Sequence[dict], at: int) -> bool:
     """Whether the price in force at `at` counts seconds of video."""
-    return "seconds" in usage_keys(entry_at(schedule, at))
+    return "seconds" in _usage_keys(entry_at(schedule, at))
 
 
-def usage_keys(entry: Mapping) -> list[str]:
-    """The usage keys an entry prices."""
+def _usage_keys(entry: Mapping) -> list[str]:
     return sorted({UNITS[c["unit"]].usage for c in entry["components"]})
 
 
@@ -898,7 +897,7 @@ def _check_usage_is_priced(entry: Mapping, priced: Mapping[str, dict],
         problem = _why_unpriced(entry["components"], unit, options)
         if problem is not None:
             raise problem
-        takes = usage_keys(entry)
+        takes = _usage_keys(entry)
         raise PricingError("UNSUPPORTED_USAGE", f"this model has no price for usage.{unit.usage}"
                            f"; it takes: {', '.join(takes) or 'nothing'}", f"usage.{unit.usage}",
                            supported=takes)

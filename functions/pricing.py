@@ -103,17 +103,26 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
             usage = {**usage, "seconds": model.fixed_duration}  # as getCreditCost takes it
     answer = priced(lambda: prices.quote(schedule, usage, options, when, _credits_per_usd(ctx)))
     if not usage and not any(line["quantity"] for line in answer["lines"]):
-        _nothing_said(model.model_id, prices.entry_at(schedule, when))
+        _nothing_said(model.model_id, schedule, options, when)
     return {"modelId": model.model_id, **answer}
 
 
-def _nothing_said(model_id: str, entry: dict) -> None:
-    """An empty usage, on a model that charges and counts nothing by itself (a request fee):
-    a mistake, not a $0 quote. (A free model's $0 is its price.)"""
-    if any(Decimal(component["price"]) for component in entry["components"]):
+def _nothing_said(model_id: str, schedule: list[dict], options: dict, when: int) -> None:
+    """An empty usage that counted nothing: a mistake, not a $0 quote, when the prices that
+    hold under these options charge for anything. (Free under them, $0 is the price.) A
+    request fee that depends on declared options none of which was given is asked for as a
+    quote of one request asks: the option is what is missing, not the usage."""
+    entry = prices.entry_at(schedule, when)
+    holding = prices.select_components(entry["components"], options)
+    fees = [c for c in entry["components"] if c["unit"] == "request"]
+    declared = set(entry.get("options", {}))
+    if "request" not in holding and fees and all(set(c.get("when", {})) <= declared
+                                                 for c in fees):
+        priced(lambda: prices.quote(schedule, {"requests": 1}, options, when, Decimal(1)))
+    if any(Decimal(component["price"]) for component in holding.values()):
+        keys = ", ".join(sorted({prices.UNITS[unit].usage for unit in holding}))
         raise FunctionError("INVALID_ARGUMENT", "usage is empty: say what the request uses; "
-                            f"{model_id} is priced by {', '.join(prices.usage_keys(entry))}",
-                            field="usage")
+                            f"{model_id} is priced by {keys}", field="usage")
 
 
 @query({

@@ -62,6 +62,9 @@ def test_an_id_sent_again_for_another_generation_is_refused(seeded):
         assert refused.value.data["field"] == "events[1].eventId"
         assert "recorded for another generation" in refused.value.message
     assert catalog_fingerprint(seeded) == before
+    # the refused calls remembered nothing either: "new" is still new
+    assert record_as(seeded, "backend", [event(RAY, 1, eventId="new")]) == {
+        "recorded": 1, "duplicates": 0}
 
 
 def test_ids_are_each_callers_own(seeded):

@@ -186,6 +186,23 @@ def test_a_video_quote_without_seconds_is_its_fixed_duration_or_refused(seeded, 
         "inputTokens": 0}})["usdExact"] == "0"  # zero, said: zero
     assert api.value("query", "pricing:quote", {
         "modelId": "acme/clip-per-request", "usage": {}})["usdExact"] == "0.5"
+    # free under the options given (a fee only for batch processing): $0 is its price
+    api.value("mutation", "models:createModel", {
+        **CHAT, "modelId": "acme/free-chat", "isActive": True, "prices": [
+        {"effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": "0"}, {"unit": "output_tokens", "price": "0"},
+            {"unit": "request", "price": "0.01", "when": {"processing": "batch"}}]}]})
+    assert api.value("query", "pricing:quote", {"modelId": "acme/free-chat", "usage": {}})[
+        "usdExact"] == "0"
+    # a fee by resolution, no resolution given: the missing option is named, not the usage
+    api.value("mutation", "models:createModel", {
+        **per_request, "modelId": "acme/clip-by-resolution", "prices": [{
+            "effectiveFrom": None, "options": {"resolution": ["720p", "1080p"]},
+            "components": [
+                {"unit": "request", "price": "0.3", "when": {"resolution": "720p"}},
+                {"unit": "request", "price": "0.5", "when": {"resolution": "1080p"}}]}]})
+    unsaid = api.query("pricing:quote", {"modelId": "acme/clip-by-resolution", "usage": {}})
+    assert error(unsaid)["field"] == "options.resolution"
     # a fraction of a second is no video's: refused once, not once per candidate
     fraction = api.query("models:recommendModel", {"contentType": "video",
                                                    "usage": {"seconds": 9.5}})
