@@ -89,13 +89,9 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
     if at is None:  # before anything that reads the price in force may refuse
         _in_force_until(ctx, schedule, when)
     if model.content_type == "video":
-        priced(lambda: prices.parse_usage(usage))  # an unknown key or a bad count first
+        counts = priced(lambda: prices.parse_usage(usage))  # an unknown key or bad count first
         if "seconds" in usage:  # read as every count is (9, 9.0, "9"), then whole
-            seconds = priced(lambda: prices.parse_usage({"seconds": usage["seconds"]}))["second"]
-            if seconds != seconds.to_integral_value():
-                raise FunctionError("INVALID_ARGUMENT", "usage.seconds must be a whole number "
-                                    "of seconds for a video model", field="usage.seconds")
-            resolve_duration(model, int(seconds), "usage.seconds")
+            resolve_duration(model, whole_seconds(counts["second"]), "usage.seconds")
         elif priced(lambda: prices.prices_seconds(schedule, when)):  # not priced per request
             if model.fixed_duration is None:
                 raise FunctionError("INVALID_ARGUMENT", "usage.seconds is required: how long "
@@ -105,6 +101,14 @@ def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | Non
     if not usage and not any(line["quantity"] for line in answer["lines"]):
         _nothing_said(model.model_id, schedule, options, when)
     return {"modelId": model.model_id, **answer}
+
+
+def whole_seconds(seconds: Decimal) -> int:
+    """A video's `usage.seconds` (read as every count is): a whole number, or refused."""
+    if seconds != seconds.to_integral_value():
+        raise FunctionError("INVALID_ARGUMENT", "usage.seconds must be a whole number of "
+                            "seconds for a video model", field="usage.seconds")
+    return int(seconds)
 
 
 def _nothing_said(model_id: str, schedule: list[dict], options: dict, when: int) -> None:

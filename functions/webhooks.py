@@ -274,9 +274,10 @@ def _check_reachable(ctx: Context, url: str) -> None:
         if host != "localhost" and not host.endswith(".localhost"):
             return
     if not private_allowed(ctx.config):
-        refused = not_public(host, None)
-        if refused is not None:
-            raise FunctionError("INVALID_ARGUMENT", f"url: {refused}", field="url")
+        try:
+            resolve(host, 443)
+        except RefusedAddressError as refused:
+            raise FunctionError("INVALID_ARGUMENT", f"url: {refused}", field="url") from None
 
 
 class RefusedAddressError(Exception):
@@ -296,17 +297,8 @@ def resolve(host: str, port: int, private: bool = False) -> list[str]:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not (getattr(ip, "ipv4_mapped", None) or ip).is_global:
             raise RefusedAddressError(f"refused: {host} is at {ip}, not a public address "
-                          "(WEBHOOK_PRIVATE_ADDRESSES=1 allows it)")
+                                      "(WEBHOOK_PRIVATE_ADDRESSES=1 allows it)")
     return addresses
-
-
-def not_public(host: str, port: int | None) -> str | None:
-    """Why a webhook may not post to this host, or None."""
-    try:
-        resolve(host, port or 443)
-    except RefusedAddressError as refused:
-        return str(refused)
-    return None
 
 
 def _connect_to_any(addresses: list[str], target: tuple[str, int], timeout: float | None,
