@@ -9,8 +9,9 @@ or option it has no price for), when its health is `failing`, or when its quote 
 - `cheapest` (the default): by exact USD, then health, then speed;
 - `fastest`: by p50 generation time over the health window (a model without data by its
   `estimatedTimeSeconds`, after those with data), then price;
-- `reliable`: by success rate over the window (no data counts after every measured model),
-  then price.
+- `reliable`: by success rate over the window, judged by the generations behind it: the lower
+  bound of its 95% Wilson score interval, so 4 successes of 4 rank below 995 of 1,000 (no data
+  counts after every measured model); then health, then price.
 
 The quote in the answer is `pricing:quote`'s own answer for that model, so it is the price
 charged. Like any query it can be subscribed to; an answer that depends on a scheduled price
@@ -19,6 +20,7 @@ holds until that price changes.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from engine.errors import FunctionError
@@ -41,17 +43,31 @@ def _speed(doc: dict, model) -> tuple[int, float]:
     return 2, LAST
 
 
-def _reliability(doc: dict) -> float:
-    return -doc["successRate"] if doc["successRate"] is not None else LAST
+Z = 1.96  # a 95% interval
 
 
-def _rank(prefer: str, quote: dict, doc: dict, model) -> tuple:
+def wilson_lower_bound(successes: int, generations: int) -> float:
+    """The least success rate (0 to 1) that `successes` of `generations` make likely at 95%:
+    the lower bound of the Wilson score interval. A few lucky generations are not evidence:
+    4 of 4 gives 0.51, 995 of 1,000 gives 0.99."""
+    share, z2 = successes / generations, Z * Z
+    spread = Z * math.sqrt(share * (1 - share) / generations + z2 / (4 * generations ** 2))
+    return max(0.0, (share + z2 / (2 * generations) - spread) / (1 + z2 / generations))
+
+
+def _reliability(row) -> float:
+    if row is None or not row.generations:
+        return LAST
+    return -wilson_lower_bound(row.successes, row.generations)
+
+
+def _rank(prefer: str, quote: dict, doc: dict, row, model) -> tuple:
     price = Decimal(quote["usdExact"])
     state = STATE_ORDER[doc["state"]]
     if prefer == "fastest":
         return _speed(doc, model), price, state, model.model_id
     if prefer == "reliable":
-        return _reliability(doc), state, price, model.model_id
+        return _reliability(row), state, price, model.model_id
     return price, state, _speed(doc, model), model.model_id
 
 
@@ -87,8 +103,9 @@ def _reason(prefer: str, chosen: dict, doc: dict, fitting: int) -> str:
     what = {"cheapest": f"the cheapest ({_credits(chosen['credits'])}, ${chosen['usdExact']})",
             "fastest": "the fastest" + (f" (p50 {doc['p50GenerationTime']:g} s)"
                                         if doc["p50GenerationTime"] is not None else ""),
-            "reliable": "the most reliable" + (f" ({doc['successRate']:g}% success)"
-                                               if doc["successRate"] is not None else "")}[prefer]
+            "reliable": "the most reliable" + (
+                f" ({doc['successRate']:g}% success of {doc['generations']:,} generations)"
+                if doc["successRate"] is not None else "")}[prefer]
     return f"{what} of {fitting} active model(s) that can do this request; health {doc['state']}"
 
 
@@ -110,7 +127,8 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
     fitting, left_out = [], []
     for entry in entries:
         model = entry.model
-        doc = health.health_document(model.model_id, rows.get(entry.pk),
+        row = rows.get(entry.pk)
+        doc = health.health_document(model.model_id, row,
                                      effective(ctx.config, model.health_policy))
         if doc["state"] == "failing":
             left_out.append({"modelId": model.model_id, "code": "FAILING",
@@ -134,7 +152,7 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
                              "reason": f"costs {_credits(quote['credits'])}, more than "
                                        f"maxCredits ({maxCredits})"})
             continue
-        fitting.append((_rank(prefer, quote, doc, model), model.model_id, quote, doc))
+        fitting.append((_rank(prefer, quote, doc, row, model), model.model_id, quote, doc))
     if not fitting:
         why = (f"no active {contentType} model" if not entries else
                f"none of the {len(entries)} active {contentType} model(s) fits")

@@ -80,7 +80,8 @@ def test_failing_models_are_left_out_and_preferences_rank(seeded, api):
         "reliable": "acme/chat-sure"}
     assert pick["cheapest"]["quote"]["usdExact"] == "0.0015"
     assert pick["fastest"]["reason"].startswith("the fastest (p50 ")
-    assert pick["reliable"]["reason"].startswith("the most reliable (100% success)")
+    assert pick["reliable"]["reason"].startswith(
+        "the most reliable (100% success of 30 generations)")
     # Inactive models are not candidates.
     api.value("mutation", "models:updateModel",
               {"modelId": "acme/chat-cheap", "patch": {"isActive": False}})
@@ -129,3 +130,20 @@ def test_a_model_is_recommended_only_for_what_it_can_do(seeded, api):
                                                     "usage": {"images": 1},
                                                     "options": {"quality": "standard"}})
     assert standard["usdExact"] == "0.04"
+
+
+def test_reliable_weighs_a_success_rate_by_the_generations_behind_it(seeded, api):
+    """4 successes of 4 are luck more than evidence: 995 of 1,000 is the more reliable model,
+    though its rate is lower; a model without data comes last."""
+    for model_id in ("acme/lucky", "acme/proven", "acme/untried"):
+        api.value("mutation", "models:createModel", chat_model(model_id, "1", "1"))
+    record(seeded, "acme/lucky", 4, 0, seconds=1)
+    record(seeded, "acme/proven", 995, 5, seconds=1)
+    evaluate(seeded)
+    request = {"contentType": "chat", "usage": {"inputTokens": 10}, "prefer": "reliable"}
+    chosen = api.value("query", "models:recommendModel", request)
+    assert chosen["modelId"] == "acme/proven"
+    assert chosen["reason"].startswith("the most reliable (99.5% success of 1,000 generations)")
+    api.value("mutation", "models:setModelsActive", {"modelIds": ["acme/proven"],
+                                                     "isActive": False})
+    assert api.value("query", "models:recommendModel", request)["modelId"] == "acme/lucky"
