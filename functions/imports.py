@@ -44,6 +44,7 @@ from engine.values import Validator, v
 from functions import fields, ids, models, prices, spec, states
 from functions.documents import config_of
 from functions.plan import stored
+from functions.pricing import TIMESTAMP
 
 SOURCES = ("litellm", "genai-prices")
 # The fields an import sets (those a source gives); every other field is the catalog's own.
@@ -54,7 +55,6 @@ REQUIRED = ("name", "provider", "contentType", "prices")
 # A model's price, whichever way it is stored: a local edit of one keeps them all.
 PRICE_FIELDS = ("prices", "costPerSecond", "qualityMultipliers", "pricingUnit")
 MAX_ENTRIES = 20_000
-TIMESTAMP = v.int(0, 253_402_300_799_999)
 KEYS = v.array(v.string(1, 500), 1, 500)
 
 ENTRY = v.object({
