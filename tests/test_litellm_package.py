@@ -7,10 +7,13 @@ within a relative 1e-9 (LiteLLM computes in floats):
   priced by tokens), against `generic_cost_per_token`: every prompt size on both sides of every
   threshold the entry prices, every service tier it prices, and a request with cache reads and
   writes, audio and image input, audio and reasoning output;
-- speech priced per character and transcription per second, against `cost_per_token`.
+- speech priced per character and transcription per second, against `cost_per_token`;
+- video priced per second (by resolution) and per input image, against what `completion_cost`
+  adds for a video generation.
 
-Images and video are proved against a port of LiteLLM's formulas
-(tests/test_price_references.py); the real maps' coverage is tests/test_litellm_real_maps.py.
+Images are proved against a port of LiteLLM's formulas (tests/test_price_references.py): the
+package picks an image calculator by provider. The real maps' coverage is
+tests/test_litellm_real_maps.py.
 """
 
 from __future__ import annotations
@@ -154,3 +157,41 @@ def test_speech_per_character_and_transcription_per_second_cost_what_litellm_say
     assert differ == [], f"{len(differ)} of {compared.total()} differ, e.g. {differ[:5]}"
     # (37 speech and 99 transcription models with 1.110.2): not vacuous
     assert compared["audio_speech"] >= 30 and compared["audio_transcription"] >= 90
+
+
+@pytest.mark.sweep
+def test_every_video_entry_costs_what_litellm_says():
+    """Video priced per second, by resolution (output_cost_per_second_<resolution>, else the
+    plain per-second price; output_cost_per_video_per_second before both) and per input image,
+    against LiteLLM's own video cost: what `completion_cost` adds for a video generation,
+    `video_generation_cost` and `_video_input_image_cost`, each given the entry."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from litellm.cost_calculator import _video_input_image_cost
+    from litellm.llms.openai.cost_calculation import video_generation_cost
+
+    compared, differ = 0, []
+    for key, info in shipped_map().items():
+        if info.get("mode") != "video_generation":
+            continue
+        schedule = representable(key, info)
+        if schedule is None:
+            continue
+        provider = info.get("litellm_provider")
+        named = [k.removeprefix("output_cost_per_second_") for k in info
+                 if k.startswith("output_cost_per_second_")]
+        for resolution in (None, *named, *(r.upper() for r in named), "1440p"):
+            for seconds in (1, 8):
+                for images in ((0, 2) if "input_cost_per_image" in info else (0,)):
+                    expected = video_generation_cost(
+                        model=key, duration_seconds=seconds, custom_llm_provider=provider,
+                        model_info=info, video_resolution=resolution) + _video_input_image_cost(
+                        key, provider, info, {"billable_input_image_count": images})
+                    usage = {"seconds": seconds} | ({"inputImages": images} if images else {})
+                    options = {"resolution": resolution} if resolution else {}
+                    quoted = prices.quote(schedule, usage, options, AT, Decimal(100))
+                    compared += 1
+                    if not same(quoted, expected):
+                        differ.append(f"{key} {resolution} {seconds} s {images} images: engine "
+                                      f"{quoted['usdExact']}, LiteLLM {expected!r}")
+    assert differ == [], f"{len(differ)} of {compared} cases differ, e.g. {differ[:5]}"
+    assert compared >= 1_000  # (88 video models with 1.110.2): not vacuous
