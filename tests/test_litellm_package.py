@@ -9,11 +9,11 @@ within a relative 1e-9 (LiteLLM computes in floats):
   writes, audio and image input, audio and reasoning output;
 - speech priced per character and transcription per second, against `cost_per_token`;
 - video priced per second (by resolution) and per input image, against what `completion_cost`
-  adds for a video generation.
+  adds for a video generation;
+- images, per image and per pixel, against its image router (a calculator per provider), except
+  the models it prices from a response's image tokens.
 
-Images are proved against a port of LiteLLM's formulas (tests/test_price_references.py): the
-package picks an image calculator by provider. The real maps' coverage is
-tests/test_litellm_real_maps.py.
+The real maps' coverage is tests/test_litellm_real_maps.py.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from importlib.metadata import version
 
 import pytest
 
-from functions import prices
-from functions.price_maps import from_litellm, is_ignored
+from functions import prices, sources
+from functions.price_maps import from_litellm, image_options, is_ignored
 from tests.test_price_references import TIERS, prompt_counts
 
 MODES = ("chat", "completion", "responses", "embedding")
@@ -195,3 +195,92 @@ def test_every_video_entry_costs_what_litellm_says():
                                       f"{quoted['usdExact']}, LiteLLM {expected!r}")
     assert differ == [], f"{len(differ)} of {compared} cases differ, e.g. {differ[:5]}"
     assert compared >= 1_000  # (88 video models with 1.110.2): not vacuous
+
+
+def priced_by_response_tokens(key: str, info: dict) -> bool:
+    """Image models LiteLLM's image router prices from the response's token usage: OpenAI's
+    gpt-image family (every size and quality key, whatever per-image price the key gives) and
+    every model priced by image tokens (Gemini's, Microsoft's MAI). Their calculators read the
+    response's `usage`; without one they answer 0, or the price of the input images. The engine
+    prices those tokens as the map gives them (the token proof above), and an image by the
+    map's per-image price: no comparison."""
+    if info.get("litellm_provider") in ("openai", "azure", "azure_ai") and "gpt-image" in key:
+        return True
+    return "output_cost_per_image_token" in info
+
+
+def litellm_image_cost(key: str, info: dict, images: int) -> float:
+    """What LiteLLM's image router (`completion_cost` for an image generation) charges for
+    `images` images made with the size and quality the key names."""
+    from litellm.litellm_core_utils.llm_cost_calc.utils import CostCalculatorUtils
+    from litellm.types.utils import ImageObject, ImageResponse
+
+    options = image_options(key)
+    size = options.get("size", "1024x1024").replace("x", "-x-")
+    model, params = key, None
+    if info.get("litellm_provider") == "bedrock" and "-steps/" in key:
+        # stability 1 keys are "<size>/<steps>/<model>": its calculator builds them from the
+        # request's size and steps (over 50 is max-steps)
+        size, steps, model = key.split("/", 2)  # (a size may be "max-x-max")
+        params = {"steps": 50 if steps == "50-steps" else 51}
+    response = ImageResponse(data=[ImageObject(url="x") for _ in range(images)])
+    return CostCalculatorUtils.route_image_generation_cost_calculator(
+        model=model, completion_response=response, size=size, n=images,
+        custom_llm_provider=info.get("litellm_provider"), quality=options.get("quality"),
+        optional_params=params, call_type="image_generation", model_info=info)
+
+
+def image_costs(key: str, info: dict, schedule: list[dict],
+                images: int) -> tuple[float | None, dict | None]:
+    """LiteLLM's cost and the engine's quote for `images` images of the key's size and quality;
+    None for each that prices no image (an image model priced by tokens alone)."""
+    try:
+        expected = litellm_image_cost(key, info, images)
+    except Exception as error:  # noqa: BLE001 - LiteLLM raises a bare Exception for "no price"
+        if not str(error).startswith("No pricing information"):
+            raise
+        expected = None
+    options = image_options(key)
+    usage = {"images": images}
+    if any(c["unit"] == "image_pixel" for e in schedule for c in e["components"]):
+        # priced per pixel, with no size in the key: the caller counts the pixels; LiteLLM's
+        # router takes 1024 x 1024 when the request names no size
+        width, height = map(int, options.get("size", "1024x1024").split("x"))
+        usage = {"imagePixels": width * height * images}
+    try:
+        quoted = prices.quote(schedule, usage, options, AT, Decimal(100))
+    except prices.PricingError as error:
+        if error.code != "UNSUPPORTED_USAGE":
+            raise
+        quoted = None
+    return expected, quoted
+
+
+@pytest.mark.sweep
+def test_every_image_model_costs_what_litellm_says():
+    """Image models as `catalog import-prices litellm` makes them (one model of every size and
+    quality key), each key's images against LiteLLM's own image router: per image, per pixel
+    of the key's size, by provider (bedrock's steps, fal.ai's qualities)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    data = shipped_map()
+    compared, differ, skipped = 0, [], 0
+    for model in sources.litellm(data).models:
+        keys = [k for k in model["keys"] if data[k].get("mode") == "image_generation"]
+        if not keys:
+            continue
+        schedule = model["fields"]["prices"]
+        for key in keys:
+            info = data[key]
+            if priced_by_response_tokens(key, info):
+                skipped += 1
+                continue
+            for images in (1, 3):
+                expected, quoted = image_costs(key, info, schedule, images)
+                compared += 1
+                if (expected is None) != (quoted is None) or (
+                        quoted is not None and not same(quoted, expected)):
+                    differ.append(f"{key} x{images}: engine "
+                                  f"{quoted and quoted['usdExact']}, LiteLLM {expected!r}")
+    assert differ == [], f"{len(differ)} of {compared} cases differ, e.g. {differ[:5]}"
+    # (566 cases of 283 keys, and 101 keys priced by tokens, with 1.110.2): not vacuous
+    assert compared >= 500 and skipped < compared
