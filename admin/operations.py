@@ -201,8 +201,8 @@ def window_from(args, now: int) -> Window:
     bucket; the bucket grows when the window would have too many points."""
     start, end = parse_local(args.get("from")), parse_local(args.get("to"))
     range_key = args.get("range") if args.get("range") in RANGES else "24h"
-    custom = start is not None and end is not None and start < end <= now + DAY
-    if custom and start >= 0:
+    refused = _refused_window(args, start, end, now)
+    if (args.get("from") or args.get("to")) and refused is None:
         range_key = None
     else:
         start, end = now - RANGES[range_key][1], now
@@ -221,10 +221,28 @@ def window_from(args, now: int) -> Window:
                         f"{usage.MAX_POINTS:,} {wanted}s; shown by {candidate}.")
             bucket = candidate
             break
-    else:
-        bucket, start = "day", end - usage.MAX_POINTS * DAY
+    else:  # the last MAX_POINTS whole days up to the end's
+        bucket, start = "day", -(-end // DAY) * DAY - usage.MAX_POINTS * DAY
         note = f"Shown: the last {usage.MAX_POINTS:,} days."
+    if refused:
+        note = f"{refused} Shown: {RANGES[range_key][0].lower()}."
     return Window(range_key, start, end, bucket, note)
+
+
+def _refused_window(args, start: int | None, end: int | None, now: int) -> str | None:
+    """Why a window of one's own cannot be shown (None: it can, or none was asked for)."""
+    if not (args.get("from") or args.get("to")):
+        return None
+    for name, moment in (("From", start), ("To", end)):
+        if moment is None:
+            return f"{name} is not a time (YYYY-MM-DD HH:MM, UTC)."
+    if start < 0:
+        return "From is before 1970."
+    if start >= end:
+        return "From must be before To."
+    if end > now + DAY:
+        return "To is more than a day from now."
+    return None
 
 
 def model_sums(window: Window) -> dict[int, dict]:

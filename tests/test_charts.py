@@ -9,6 +9,7 @@ import pytest
 
 from admin import charts
 from admin.operations import EMPTY, parse_local, percent, sort_rows, window_from
+from functions import usage
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOUR = charts.HOUR
@@ -133,6 +134,28 @@ def test_the_usage_window_from_a_query_string():
                           "bucket": "day"}, now)
     assert window.range_key is None and window.end - window.start == 2 * charts.DAY
     assert parse_local("2026-02-30T00:00") is None and parse_local("٢٠٢٦-01-01T00:00") is None
+
+
+@pytest.mark.parametrize(("start", "end", "why"), [
+    ("2026-11-03T00:00", "2026-11-01T00:00", "From must be before To."),
+    ("2026-13-01T00:00", "2026-11-01T00:00", "From is not a time"),
+    ("2026-11-01T00:00", "", "To is not a time"),
+    ("2026-11-01T00:00", "2030-01-01T00:00", "To is more than a day from now."),
+])
+def test_a_window_of_ones_own_that_cannot_be_shown_says_why(start, end, why):
+    window = window_from({"from": start, "to": end, "bucket": "day"}, T0)
+    assert (window.range_key, window.end) == ("24h", T0)
+    assert window.note.startswith(why) and window.note.endswith("Shown: last 24 hours.")
+
+
+def test_a_window_of_years_is_cut_to_the_days_one_answer_holds():
+    """Whatever the window's edges, the days shown fit one getUsage answer."""
+    for start in ("2020-01-01T00:00", "2022-10-22T13:37", "1970-01-01T00:00"):
+        window = window_from({"from": start, "to": "2026-11-30T17:40", "bucket": "day"},
+                             T0 + 400 * charts.DAY)
+        days = (-(-window.end // charts.DAY) * charts.DAY - window.start) // charts.DAY
+        assert (window.bucket, days) == ("day", usage.MAX_POINTS), start
+        assert window.note == f"Shown: the last {usage.MAX_POINTS:,} days."
 
 
 @pytest.mark.parametrize("key", ["generations", "successRate", "p95"])

@@ -316,3 +316,21 @@ def test_the_home_page_shows_a_change_of_many_models_as_one(console, client):
     assert "google/veo-3 update (revision" in text[0]
     assert "2 models disable (" in text[1], text[1]
     assert text[1].endswith("tidy")
+
+
+def test_a_window_of_years_shows_the_days_one_answer_holds(console, client):
+    """Years by day, with a model that has data (its charts ask getUsage for the window): the
+    last 1,500 days, saying so, never a 500."""
+    now = int(time.time() * 1000)
+    run_as_system(console, "models:recordGenerations", {"events": [
+        {"modelId": "luma/ray-2-720p", "generationTime": 5, "success": True,
+         "at": now - 60_000}]})
+    sign_in(client, "viewer")
+    to = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now / 1000))
+    for start in ("2020-01-01T00:00", "2022-10-22T13:37"):
+        response = client.get(f"/admin/stats/?from={start}&to={to}&bucket=day")
+        body = text_of(response)
+        assert response.status_code == 200, start
+        assert "Shown: the last 1,500 days." in body and 'id="model-0-volume"' in body
+    refused = text_of(client.get(f"/admin/stats/?from={to}&to=2020-01-01T00:00"))
+    assert "From must be before To. Shown: last 24 hours." in refused
