@@ -22,7 +22,7 @@ from admin.price_import import (
     typed_form,
 )
 from functions import sources
-from functions.plan import by_outcome
+from functions.plan import by_outcome, left_out_warning
 
 
 def errors_once(refusal: RefusedError) -> list[dict]:
@@ -106,7 +106,9 @@ class CatalogFileView(SignedIn, BaseView):
             plan = run("catalog:planCatalog", {"catalog": catalog})
         except RefusedError as refusal:
             return self._refused(refusal, applying=False)
-        return self.render("catalog/catalog_file.html", plan=by_outcome(plan), content=text)
+        plan = by_outcome(plan)
+        return self.render("catalog/catalog_file.html", plan=plan, content=text,
+                           left_out=left_out_warning(plan))
 
     @expose("/apply", methods=("POST",))
     def apply(self):

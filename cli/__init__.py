@@ -16,7 +16,7 @@ from cli.docs import write_docs
 from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
 from engine.values import keys_once
-from functions.plan import by_outcome
+from functions.plan import by_outcome, left_out_warning
 
 
 def run(path: str, args: dict | None = None, source: str = "cli"):
@@ -194,6 +194,9 @@ def plan_catalog(file: str) -> None:
     """Show what applying FILE would change; changes nothing."""
     plan = _run_file("catalog:planCatalog", {"catalog": _read_json(file)})
     click.echo("\n".join(describe_plan(plan)))
+    warning = left_out_warning(by_outcome(plan))
+    if warning:
+        click.secho(f"warning: {warning}", fg="yellow")
     click.echo("Nothing was changed (catalog apply FILE --reason TEXT applies this plan).")
 
 

@@ -80,6 +80,7 @@ class Plan:
                        for (mid, config), row in zip(self.before.items(), rows, strict=True)}
         began = next((d for d in self.drafts.values() if d.is_default and self._on(d)), None)
         wanted = {entry["modelId"]: entry for entry in entries}
+        self.named = set(wanted)
         for index, model_id in enumerate(wanted):
             if model_id in self.drafts:
                 self.drafts[model_id].entry = index
@@ -123,8 +124,11 @@ class Plan:
                    for mid in sorted(before) if before[mid] != after[mid]]
         deactivated = sorted(mid for mid in before
                              if before[mid]["isActive"] and not after[mid]["isActive"])
+        left_out = sorted(mid for mid in before if mid not in self.named
+                          and before[mid] != after[mid])
         return {"created": sorted(set(after) - set(before)), "changed": changed,
-                "deactivated": deactivated, "unchanged": len(before) - len(changed)}
+                "deactivated": deactivated, "leftOut": left_out,
+                "unchanged": len(before) - len(changed)}
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -235,8 +239,25 @@ def by_outcome(plan: dict) -> dict:
         "deactivated": [{"modelId": m, "changes": [c for c in changes.get(m, [])
                                                    if c["field"] != "isActive"]}
                         for m in plan["deactivated"]],
+        "leftOut": plan["leftOut"],
         "unchanged": plan["unchanged"],
     }
+
+
+def left_out_warning(plan: dict) -> str | None:
+    """What applying does to the models a file does not name (by_outcome's plan), said before
+    it is applied: a catalog file is the whole catalog, so they are switched off."""
+    if not plan["leftOut"]:
+        return None
+    left_out = set(plan["leftOut"])
+    locked = sum(1 for d in plan["deactivated"] if d["modelId"] in left_out
+                 and any(c["field"] == "isLocked" for c in d["changes"]))
+    count = len(left_out)
+    return (f"{count:,} model{'s are' if count != 1 else ' is'} not in this file: applying it "
+            f"deactivates {'them' if count != 1 else 'it'}"
+            + (f" and unlocks {locked:,} locked one{'s' if locked != 1 else ''}" if locked else "")
+            + ". A catalog file is the whole catalog: to change a few models, export the "
+            "catalog, edit that file and plan it.")
 
 
 def refusal(errors: list[dict]) -> FunctionError:

@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 
 from engine.errors import FunctionError
 from functions.catalog import file_schema
+from functions.plan import by_outcome, left_out_warning
 from tests.conftest import ROOT, catalog_fingerprint, fresh_database, run_as_system
 from tests.test_catalog import NEW_MODEL
 
@@ -56,10 +57,34 @@ def test_plan_shows_everything_and_changes_nothing(seeded, runner, tmp_path):
     assert "~ change luma/ray-2-720p" in lines and "    costPerSecond: 0.18 -> 0.2" in lines
     assert "- deactivate google/veo-3" in lines
     assert "~ change google/veo-3" not in lines  # a deactivated model is listed once
-    assert lines[-2:] == ["1 to create, 1 to change, 1 to deactivate, 1 unchanged",
+    assert lines[-3:] == ["1 to create, 1 to change, 1 to deactivate, 1 unchanged",
+                          "warning: 1 model is not in this file: applying it deactivates it. A "
+                          "catalog file is the whole catalog: to change a few models, export "
+                          "the catalog, edit that file and plan it.",
                           "Nothing was changed (catalog apply FILE --reason TEXT applies this "
                           "plan)."]
     assert catalog_fingerprint(seeded) == before
+
+
+def test_a_plan_warns_of_the_models_the_file_leaves_out(seeded, api):
+    """A file of one model: the others are deactivated, a locked one unlocked; the plan names
+    them in `leftOut` and warns before anything is applied. A file naming every model does
+    not warn, whatever it changes."""
+    api.value("mutation", "models:lockModel", {"modelId": "google/veo-3"})
+    catalog = api.value("query", "catalog:exportCatalog", {})
+    kept = [m for m in catalog["models"] if m["isDefault"]]
+    plan = api.value("mutation", "catalog:planCatalog", {"catalog": {**catalog, "models": kept}})
+    left_out = sorted(m["modelId"] for m in catalog["models"] if not m["isDefault"])
+    assert plan["leftOut"] == left_out and sorted(plan["deactivated"]) == left_out
+    assert left_out_warning(by_outcome(plan)) == (
+        "2 models are not in this file: applying it deactivates them and unlocks 1 locked one. "
+        "A catalog file is the whole catalog: to change a few models, export the catalog, edit "
+        "that file and plan it.")
+    for model in catalog["models"]:
+        if not model["isLocked"]:
+            model["description"] = "edited"
+    whole = api.value("mutation", "catalog:planCatalog", {"catalog": catalog})
+    assert whole["leftOut"] == [] and left_out_warning(by_outcome(whole)) is None
 
 
 def test_apply_is_idempotent(seeded, runner, tmp_path):
