@@ -86,6 +86,13 @@ def _one_of(*choices: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _switch(name: str, raw: str) -> str:
+    """`1` (on) or `0` (off): anything else would read as off, so it stops the start."""
+    if raw not in ("0", "1"):
+        raise RuntimeError(f"{name} is a switch: 1 (on) or 0 (off), got {raw!r}")
+    return raw
+
+
 def _percent(name: str, raw: str) -> float:
     try:
         value = Decimal(raw)
@@ -209,12 +216,13 @@ APP = (
     Setting("OIDC_DEFAULT_ROLE", None, "...with this role"),
     Setting("OIDC_TRUST_UNVERIFIED_EMAIL", None,
             "`1`: take an SSO email the provider does not say is verified (Microsoft Entra ID "
-            "sends no `email_verified`); only where no user can set their own email"),
+            "sends no `email_verified`); only where no user can set their own email", _switch),
     Setting("PASSWORD_HASH_METHOD", "scrypt",
             "how new console passwords are hashed (Werkzeug's methods: `scrypt`, "
             "`pbkdf2:sha256:600000`); a stored hash is checked by the method it names",
             _hash_method),
-    Setting("BEHIND_PROXY", None, "`1` behind nginx: trust one hop of `X-Forwarded-*`"),
+    Setting("BEHIND_PROXY", None, "`1` behind nginx: trust one hop of `X-Forwarded-*`",
+            _switch),
     Setting("CATALOG_LOG_LEVEL", "INFO", "log lines on standard error at this level and above "
             "(requests for static files are logged at DEBUG)"),
     Setting("CATALOG_LOG_FORMAT", "auto", "`json`: one JSON object a line (production); "
@@ -259,7 +267,7 @@ APP = (
     Setting("WEBHOOK_PRIVATE_ADDRESSES", None,
             "`1`: webhooks may post to loopback, private and link-local addresses (a receiver "
             "inside your network); unset, they are refused, so a webhook cannot reach the "
-            "service's own network (the database, a metadata service)"),
+            "service's own network (the database, a metadata service)", _switch),
     Setting("PROMETHEUS_MULTIPROC_DIR", None,
             "where workers leave their metrics (set by `deploy/gunicorn.conf.py`); a folder "
             "of its own: gunicorn empties it at each start",
