@@ -182,8 +182,9 @@ APP = (
             "arguments of its own is run again when statistics move); more are answered "
             "`QueryFailed` (`TooManyQueries`)", _whole),
     Setting("SYNC_MAX_RESULT_BYTES", "2097152",
-            "the total size (JSON) of one socket's subscribed results; a query that would pass "
-            "it is answered `QueryFailed` and dropped", _whole),
+            "the total size (JSON) of one socket's subscriptions, their results and their "
+            "arguments; a query that would pass it is answered `QueryFailed` and dropped",
+            _whole),
     Setting("CATALOG_MARKS_DIR", None,
             "the change marks' files (one per database), shared by every process on the host",
             shown_default="`$TMPDIR/model-catalog-marks`"),

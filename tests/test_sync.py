@@ -221,6 +221,26 @@ def test_a_session_subscribes_to_results_of_bounded_size(seeded, session):
         "type"] == "QueryUpdated"
 
 
+def test_a_subscriptions_arguments_count_against_the_bound(seeded, session, errors_logged):
+    """Arguments are held as long as the subscription, refused or not: large ones are refused
+    before they are kept. A message is bounded in UTF-8 bytes, not in characters."""
+    seeded.config["SYNC_MAX_RESULT_BYTES"] = 64 * 1024
+    live = session()
+    refused = live.subscribe(0, "models:getModelsByProvider", {"provider": "x" * 70_000})
+    assert refused["type"] == "QueryFailed"
+    assert refused["errorMessage"].startswith("SubscriptionsTooLarge"), refused
+    assert live.subscribe(1, "pricing:getCreditCost", QUOTE)["type"] == "QueryUpdated"
+    live.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": live.query_set,
+                          "newVersion": live.query_set + 1, "modifications": [
+                              {"type": "Add", "queryId": 2,
+                               "udfPath": "models:getModelsByProvider",
+                               "args": [{"provider": "\U0001F600" * 300_000}]}]},
+                         ensure_ascii=False))  # 300,000 characters, 1.2 MB in UTF-8
+    answers = live.closed()
+    assert answers[-1]["type"] == "FatalError" and "too large" in answers[-1]["error"]
+    assert not errors_logged
+
+
 def test_a_result_that_grows_past_the_bound_is_dropped(seeded, session, api):
     models = json.dumps(run_as_system(seeded, "models:getActiveModels"))
     seeded.config["SYNC_MAX_RESULT_BYTES"] = len(models) + 300
@@ -330,6 +350,22 @@ def test_a_timestamp_past_any_the_server_gives_ends_in_a_fatal_error(session, er
     assert answers[-1]["type"] == "FatalError"
     assert "maxObservedTimestamp" in answers[-1]["error"]
     assert not errors_logged
+
+
+def test_a_mutation_first_keeps_the_timestamps_past_what_the_client_saw(session):
+    """A reconnecting client that saw a timestamp a minute ahead, then sends a mutation before
+    anything else: its answer and the transition after it are not older."""
+    live = session(path="/api/sync")
+    seen = time.time_ns() + 60 * 10**9
+    live.send({"type": "Connect", "sessionId": "00000000-0000-0000-0000-000000000001",
+               "connectionCount": 1, "lastCloseReason": "x", "clientTs": 0,
+               "maxObservedTimestamp": base64.b64encode(struct.pack("<Q", seen)).decode()})
+    live.send({"type": "Mutation", "requestId": 0, "udfPath": "models:createModel",
+               "args": [{}]})  # refused (no token): it answers a ts all the same
+    answer = live.until(lambda m: m["type"] == "MutationResponse")
+    transition = live.until(lambda m: m["type"] == "Transition")
+    for ts in (answer["ts"], transition["endVersion"]["ts"]):
+        assert struct.unpack("<Q", base64.b64decode(ts))[0] >= seen
 
 
 def test_convex_encoded_and_canonical_paths_over_the_socket(session):

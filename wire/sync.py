@@ -325,8 +325,9 @@ class Session:
         return self.live.result(sub.key, lambda: self.run_query(sub))
 
     def used_bytes(self, but: int | None = None) -> int:
-        return sum(sub.result.size for qid, sub in self.queries.items()
-                   if sub.result is not None and qid != but)
+        """What the session's subscriptions hold: their results and their arguments."""
+        return sum(len(sub.args_key) + (sub.result.size if sub.result is not None else 0)
+                   for qid, sub in self.queries.items() if qid != but)
 
     def refresh(self, force: bool = False, retry: bool = False) -> None:
         """Send the results that changed since the client last got them."""
@@ -349,10 +350,10 @@ class Session:
         for query_id in sorted(self.queries):
             sub = self.queries[query_id]
             result = self.evaluate(sub)
-            if used + result.size > self.limits.max_result_bytes:
+            if used + len(sub.args_key) + result.size > self.limits.max_result_bytes:
                 changes.append(self.drop_too_large(query_id))
                 continue
-            used += result.size
+            used += len(sub.args_key) + result.size
             if sub.result is None or (result is not sub.result
                                       and result.canonical != sub.result.canonical):
                 changes.append({**result.update, "queryId": query_id})
@@ -362,9 +363,9 @@ class Session:
 
     def drop_too_large(self, query_id: int) -> dict:
         sub = self.unsubscribe(query_id)
-        return _failed(query_id, f"SubscriptionsTooLarge: this session's subscribed results "
-                                 f"may hold at most {self.limits.max_result_bytes} bytes; "
-                                 f"{sub.path} is dropped")
+        return _failed(query_id, f"SubscriptionsTooLarge: this session's subscriptions (their "
+                                 f"arguments and results) may hold at most "
+                                 f"{self.limits.max_result_bytes} bytes; {sub.path} is dropped")
 
     def add(self, query_id: int, mod: dict) -> dict:
         """Subscribe to a query: its first result, or why not."""
@@ -380,6 +381,11 @@ class Session:
         except TransportError as error:
             return _failed(query_id, f"{error.code}: {error.message}")
         args_key = json.dumps(args, sort_keys=True, separators=(",", ":"))
+        if self.used_bytes() + len(args_key) > self.limits.max_result_bytes:
+            return _failed(query_id, f"SubscriptionsTooLarge: this session's subscriptions (their "
+                                     f"arguments and results) may hold at most "
+                                     f"{self.limits.max_result_bytes} bytes; {path}'s arguments "
+                                     f"are {len(args_key)}")
         sub = Subscription(path, args, args_key, self.key(path, args_key))
         if not self.slots.take_query(self.address, self.limits.queries_per_address):
             return _failed(query_id, f"TooManyQueries: an address subscribes to at most "
@@ -418,7 +424,8 @@ class Session:
     # -- messages ---------------------------------------------------------------------------
 
     def handle(self, raw: str | bytes) -> None:
-        if len(raw) > MAX_MESSAGE_BYTES:
+        if len(raw) > MAX_MESSAGE_BYTES or (isinstance(raw, str) and not raw.isascii()
+                                            and len(raw.encode()) > MAX_MESSAGE_BYTES):
             raise ProtocolError("Message too large")
         try:
             message = parse_json(raw)
@@ -514,7 +521,7 @@ class Session:
             response["result"] = f"{error.code}: {error.message}"
         # Every answer carries a ts that the transition sent next reaches: the Rust client
         # (and so the Python one) completes a mutation, even a refused one, on that transition.
-        self.promised = max(time.time_ns(), self.ts + 1)
+        self.promised = max(self.promised, time.time_ns(), self.ts + 1)
         self.send({**response, "ts": u64(self.promised), "logLines": []})
         self.refresh(force=True)  # the client sees its own write
 
