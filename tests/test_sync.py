@@ -241,6 +241,31 @@ def test_a_subscriptions_arguments_count_against_the_bound(seeded, session, erro
     assert not errors_logged
 
 
+def test_what_a_subscription_is_admitted_with_it_keeps_at_the_next_refresh(seeded, session):
+    """At the least bound a query is admitted under (its arguments and result both counted),
+    a change that alters nothing of it keeps it: admission counts as every refresh does."""
+    def admitted(bound: int, keep: bool = False):
+        seeded.config["SYNC_MAX_RESULT_BYTES"] = bound
+        live = session()
+        ok = live.subscribe(0, "pricing:getCreditCost", QUOTE)["type"] == "QueryUpdated"
+        if keep:
+            return live
+        live.close()  # (an address holds a few sockets at most)
+        return ok
+
+    low, high = 1, 4096  # admitted at high, not at low
+    assert admitted(high) and not admitted(low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if admitted(middle) else (middle, high)
+    live = admitted(high, keep=True)
+    live.send({"type": "Mutation", "requestId": 0, "udfPath": "models:createModel",
+               "args": [{}]})  # refused (no token); every result is measured again after it
+    live.until(lambda m: m["type"] == "MutationResponse")
+    after = live.until(lambda m: m["type"] == "Transition")
+    assert after["modifications"] == [], "admitted, then dropped at the next refresh"
+
+
 def test_a_result_that_grows_past_the_bound_is_dropped(seeded, session, api):
     models = json.dumps(run_as_system(seeded, "models:getActiveModels"))
     seeded.config["SYNC_MAX_RESULT_BYTES"] = len(models) + 300

@@ -132,6 +132,12 @@ class Subscription:
     key: tuple  # what LiveResults shares it under
     result: Result | None = None  # the one the client has
 
+    def size(self, result: Result | None = None) -> int:
+        """What it holds against SYNC_MAX_RESULT_BYTES: its arguments and a result (the one
+        the client has, unless given another)."""
+        result = result or self.result
+        return len(self.args_key) + (result.size if result is not None else 0)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -324,10 +330,9 @@ class Session:
     def evaluate(self, sub: Subscription) -> Result:
         return self.live.result(sub.key, lambda: self.run_query(sub))
 
-    def used_bytes(self, but: int | None = None) -> int:
-        """What the session's subscriptions hold: their results and their arguments."""
-        return sum(len(sub.args_key) + (sub.result.size if sub.result is not None else 0)
-                   for qid, sub in self.queries.items() if qid != but)
+    def used_bytes(self) -> int:
+        """What the session's subscriptions hold: their arguments and results."""
+        return sum(sub.size() for sub in self.queries.values())
 
     def refresh(self, force: bool = False, retry: bool = False) -> None:
         """Send the results that changed since the client last got them."""
@@ -350,10 +355,10 @@ class Session:
         for query_id in sorted(self.queries):
             sub = self.queries[query_id]
             result = self.evaluate(sub)
-            if used + len(sub.args_key) + result.size > self.limits.max_result_bytes:
+            if used + sub.size(result) > self.limits.max_result_bytes:
                 changes.append(self.drop_too_large(query_id))
                 continue
-            used += len(sub.args_key) + result.size
+            used += sub.size(result)
             if sub.result is None or (result is not sub.result
                                       and result.canonical != sub.result.canonical):
                 changes.append({**result.update, "queryId": query_id})
@@ -363,9 +368,12 @@ class Session:
 
     def drop_too_large(self, query_id: int) -> dict:
         sub = self.unsubscribe(query_id)
+        return self.too_large(query_id, f"{sub.path} is dropped")
+
+    def too_large(self, query_id: int, what: str) -> dict:
         return _failed(query_id, f"SubscriptionsTooLarge: this session's subscriptions (their "
                                  f"arguments and results) may hold at most "
-                                 f"{self.limits.max_result_bytes} bytes; {sub.path} is dropped")
+                                 f"{self.limits.max_result_bytes} bytes; {what}")
 
     def add(self, query_id: int, mod: dict) -> dict:
         """Subscribe to a query: its first result, or why not."""
@@ -381,12 +389,9 @@ class Session:
         except TransportError as error:
             return _failed(query_id, f"{error.code}: {error.message}")
         args_key = json.dumps(args, sort_keys=True, separators=(",", ":"))
-        if self.used_bytes() + len(args_key) > self.limits.max_result_bytes:
-            return _failed(query_id, f"SubscriptionsTooLarge: this session's subscriptions (their "
-                                     f"arguments and results) may hold at most "
-                                     f"{self.limits.max_result_bytes} bytes; {path}'s arguments "
-                                     f"are {len(args_key)}")
         sub = Subscription(path, args, args_key, self.key(path, args_key))
+        if self.used_bytes() + sub.size() > self.limits.max_result_bytes:
+            return self.too_large(query_id, f"{path}'s arguments are {len(args_key)}")
         if not self.slots.take_query(self.address, self.limits.queries_per_address):
             return _failed(query_id, f"TooManyQueries: an address subscribes to at most "
                                      f"{self.limits.queries_per_address} queries on a worker, "
@@ -394,7 +399,7 @@ class Session:
         self.queries[query_id] = sub  # from here, unsubscribe() gives its place back
         self.live.watch(sub.key)
         result = self.evaluate(sub)
-        if self.used_bytes(but=query_id) + result.size > self.limits.max_result_bytes:
+        if self.used_bytes() + result.size > self.limits.max_result_bytes:  # its args counted
             return self.drop_too_large(query_id)
         sub.result = result
         return {**result.update, "queryId": query_id}
