@@ -201,8 +201,9 @@ def window_from(args, now: int) -> Window:
     bucket; the bucket grows when the window would have too many points."""
     start, end = parse_local(args.get("from")), parse_local(args.get("to"))
     range_key = args.get("range") if args.get("range") in RANGES else "24h"
-    refused = _refused_window(args, start, end, now)
-    if (args.get("from") or args.get("to")) and refused is None:
+    asked = bool(args.get("from") or args.get("to"))  # a window of one's own
+    refused = _refused_window(start, end, now) if asked else None
+    if asked and refused is None:
         range_key = None
     else:
         start, end = now - RANGES[range_key][1], now
@@ -229,10 +230,8 @@ def window_from(args, now: int) -> Window:
     return Window(range_key, start, end, bucket, note)
 
 
-def _refused_window(args, start: int | None, end: int | None, now: int) -> str | None:
-    """Why a window of one's own cannot be shown (None: it can, or none was asked for)."""
-    if not (args.get("from") or args.get("to")):
-        return None
+def _refused_window(start: int | None, end: int | None, now: int) -> str | None:
+    """Why a window of one's own cannot be shown (None: it can)."""
     for name, moment in (("From", start), ("To", end)):
         if moment is None:
             return f"{name} is not a time (YYYY-MM-DD HH:MM, UTC)."

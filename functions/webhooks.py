@@ -293,7 +293,9 @@ def resolve(host: str, port: int, private: bool = False) -> list[str]:
     except (OSError, UnicodeError) as error:
         raise RefusedAddressError(f"{type(error).__name__}: {error}"[:500]) from None
     addresses = [address[0] for *_, address in found]
-    for address in addresses if not private else ():
+    if private:
+        return addresses
+    for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not (getattr(ip, "ipv4_mapped", None) or ip).is_global:
             raise RefusedAddressError(f"refused: {host} is at {ip}, not a public address "

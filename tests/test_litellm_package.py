@@ -25,6 +25,7 @@ from collections import Counter
 from decimal import Decimal
 from importlib import resources
 from importlib.metadata import version
+from itertools import product
 
 import pytest
 
@@ -179,20 +180,20 @@ def test_every_video_entry_costs_what_litellm_says():
         provider = info.get("litellm_provider")
         named = [k.removeprefix("output_cost_per_second_") for k in info
                  if k.startswith("output_cost_per_second_")]
-        for resolution in (None, *named, *(r.upper() for r in named), "1440p"):
-            for seconds in (1, 8):
-                for images in ((0, 2) if "input_cost_per_image" in info else (0,)):
-                    expected = video_generation_cost(
-                        model=key, duration_seconds=seconds, custom_llm_provider=provider,
-                        model_info=info, video_resolution=resolution) + _video_input_image_cost(
-                        key, provider, info, {"billable_input_image_count": images})
-                    usage = {"seconds": seconds} | ({"inputImages": images} if images else {})
-                    options = {"resolution": resolution} if resolution else {}
-                    quoted = prices.quote(schedule, usage, options, AT, Decimal(100))
-                    compared += 1
-                    if not same(quoted, expected):
-                        differ.append(f"{key} {resolution} {seconds} s {images} images: engine "
-                                      f"{quoted['usdExact']}, LiteLLM {expected!r}")
+        resolutions = (None, *named, *(r.upper() for r in named), "1440p")
+        images = (0, 2) if "input_cost_per_image" in info else (0,)
+        for resolution, seconds, count in product(resolutions, (1, 8), images):
+            expected = video_generation_cost(
+                model=key, duration_seconds=seconds, custom_llm_provider=provider,
+                model_info=info, video_resolution=resolution) + _video_input_image_cost(
+                key, provider, info, {"billable_input_image_count": count})
+            usage = {"seconds": seconds} | ({"inputImages": count} if count else {})
+            options = {"resolution": resolution} if resolution else {}
+            quoted = prices.quote(schedule, usage, options, AT, Decimal(100))
+            compared += 1
+            if not same(quoted, expected):
+                differ.append(f"{key} {resolution} {seconds} s {count} images: engine "
+                              f"{quoted['usdExact']}, LiteLLM {expected!r}")
     assert differ == [], f"{len(differ)} of {compared} cases differ, e.g. {differ[:5]}"
     assert compared >= 1_000  # (88 video models with 1.110.2): not vacuous
 
@@ -209,7 +210,7 @@ def priced_by_response_tokens(key: str, info: dict) -> bool:
     return "output_cost_per_image_token" in info
 
 
-def litellm_image_cost(key: str, info: dict, images: int) -> float:
+def router_image_cost(key: str, info: dict, images: int) -> float:
     """What LiteLLM's image router (`completion_cost` for an image generation) charges for
     `images` images made with the size and quality the key names."""
     from litellm.litellm_core_utils.llm_cost_calc.utils import CostCalculatorUtils
@@ -235,7 +236,7 @@ def image_costs(key: str, info: dict, schedule: list[dict],
     """LiteLLM's cost and the engine's quote for `images` images of the key's size and quality;
     None for each that prices no image (an image model priced by tokens alone)."""
     try:
-        expected = litellm_image_cost(key, info, images)
+        expected = router_image_cost(key, info, images)
     except Exception as error:  # noqa: BLE001 - LiteLLM raises a bare Exception for "no price"
         if not str(error).startswith("No pricing information"):
             raise
