@@ -21,6 +21,8 @@ T = TypeVar("T")
 
 # Key of the transaction-level advisory lock that serializes catalog writers on PostgreSQL.
 CATALOG_LOCK_KEY = 0x4D43  # "MC"
+# Key of the one that serializes migrations (every host's unit runs `flask db upgrade`).
+MIGRATION_LOCK_KEY = 0x4D4344  # "MCD"
 
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
 

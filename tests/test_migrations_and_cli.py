@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from alembic import command
@@ -190,3 +191,42 @@ def test_usage_and_health_migration_goes_back_with_a_readable_history(kind, requ
     assert "healthPolicy" not in last[0] and "pauseWhenFailing" not in last[0]
     assert last[1] == [{"field": "name", "old": "Google Veo-3", "new": "Veo"}]
     command.upgrade(config, "head")
+
+
+def test_upgrades_started_together_wait_for_one_another(postgres, tmp_path):
+    """Every host's unit runs `flask db upgrade` before it starts: the second of two upgrades
+    started together waits for the first's commit, then finds nothing to do."""
+    import os
+    import subprocess
+    import sys
+
+    from db.engine import MIGRATION_LOCK_KEY
+    from tests.servers import wait_for
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(name)
+    url = postgres.url(name)
+    engine = create_engine(url)
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    env = {**os.environ, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "instance"),
+           "SECRET_KEY": "test-secret"}
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                   "AND objid = :key AND NOT granted")
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        upgrades = [subprocess.Popen([flask, "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True) for _ in range(2)]
+        try:
+            with engine.connect() as probe:
+                wait_for(lambda: probe.execute(waiting, {"key": MIGRATION_LOCK_KEY}).scalar() == 2
+                         or any(u.poll() is not None for u in upgrades), 60,
+                         "both upgrades to wait for the migration lock")
+                assert all(u.poll() is None for u in upgrades), [u.communicate() for u in upgrades]
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        outputs = [u.communicate(timeout=120)[0] for u in upgrades]
+    assert [u.returncode for u in upgrades] == [0, 0], outputs
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+    engine.dispose()

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from db.engine import make_engine
+from db.engine import MIGRATION_LOCK_KEY, make_engine
 from db.schema import Base
 
 config = context.config
@@ -35,6 +35,10 @@ def _run(connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Before alembic reads the version (or creates its table): a second upgrade waits
+            # for the first to commit, then finds nothing to do. Released at commit.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         context.run_migrations()
         if connection.dialect.name == "sqlite":
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
