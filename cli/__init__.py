@@ -13,6 +13,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from cli.docs import write_docs
+from cli.errors import ExplainedCommand, ExplainedGroup
 from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
 from engine.values import keys_once
@@ -20,14 +21,11 @@ from functions.plan import by_outcome, left_out_warning
 
 
 def run(path: str, args: dict | None = None, source: str = "cli"):
-    """Call a function as the operator; a refusal becomes a clean CLI error."""
-    try:
-        return call(path, args, identity=system("cli"), source=source)
-    except FunctionError as error:
-        raise click.ClickException(error.message) from None
+    """Call a function as the operator (a refusal is a clean error: cli/errors.py)."""
+    return call(path, args, identity=system("cli"), source=source)
 
 
-@click.group("tokens")
+@click.group("tokens", cls=ExplainedGroup)
 def tokens_cli() -> None:
     """Service tokens for the HTTP API."""
 
@@ -54,8 +52,9 @@ def list_tokens() -> None:
     def when(ms: int | None) -> str:
         return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M") if ms else "-"
 
+    tokens = run("access:listTokens")
     click.echo("name\tprefix\tscopes\tcreated\tcreated by\tlast used\texpires\tstate")
-    for t in run("access:listTokens"):
+    for t in tokens:
         state = "revoked" if t["revokedAt"] else "active"
         click.echo("\t".join([t["name"], f"mc_{t['prefix']}_…", ",".join(t["scopes"]),
                               when(t["createdAt"]), t["createdBy"], when(t["lastUsedAt"]),
@@ -71,7 +70,7 @@ def revoke_token(name: str) -> None:
     click.echo(f"Revoked {name}")
 
 
-@click.group("users")
+@click.group("users", cls=ExplainedGroup)
 def users_cli() -> None:
     """Console accounts."""
 
@@ -112,7 +111,7 @@ def sign_out_user(email: str) -> None:
     click.echo(f"Signed {user['email']} out everywhere")
 
 
-@click.command("bootstrap")
+@click.command("bootstrap", cls=ExplainedCommand)
 @with_appcontext
 def bootstrap() -> None:
     """First run: an admin and a development token, if there are none (secrets shown once)."""
@@ -129,7 +128,7 @@ def bootstrap() -> None:
         click.echo(f"Created token 'development' (catalog:write, stats:write): {token['token']}")
 
 
-@click.group("catalog")
+@click.group("catalog", cls=ExplainedGroup)
 def catalog_cli() -> None:
     """The catalog as a file: export, plan, apply."""
 
@@ -381,8 +380,6 @@ def import_prices(source: str, file: str | None, providers: tuple[str, ...], at:
                 args["reason"] = reason
             plan = _run_file("catalog:importPrices" if apply_ else "catalog:planImport", args,
                              source=imports.history_source(source))
-    except FunctionError as error:
-        raise click.ClickException(error.message) from None
     finally:
         bar.close()
     lines = describe_import(plan, verbose, {"entries": converted.entries,
@@ -403,7 +400,7 @@ def _counting(bar: _Bar, stage: str, total: int):
     return advance
 
 
-@click.group("monitor")
+@click.group("monitor", cls=ExplainedGroup)
 def monitor_cli() -> None:
     """The monitor: health, alerts, webhook deliveries and usage roll-up."""
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from flask.cli import with_appcontext
+from sqlalchemy.exc import DBAPIError
 
 from db import get_db
-
-MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+from db.engine import reason
+from db.revision import MIGRATIONS
 
 
 def alembic_config(url: str) -> Config:
@@ -22,7 +23,20 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-@click.group("db")
+class _Migrations(click.Group):
+    """An unknown revision or an unreachable database is one line, not a traceback (the
+    rest of the CLI does the same in cli/errors.py, above this layer)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CommandError as error:
+            raise click.ClickException(str(error)) from None
+        except DBAPIError as error:
+            raise click.ClickException(f"The catalog database refused: {reason(error)}") from None
+
+
+@click.group("db", cls=_Migrations)
 def db_cli() -> None:
     """Database migrations."""
 

@@ -344,6 +344,13 @@ def read_again_if_dropped(read: Callable[[], T]) -> T:
     return read()
 
 
+def reason(error: exc.DBAPIError) -> str:
+    """The driver's first line, what an operator acts on ('password authentication failed for
+    user ...', 'no such table: models'), without SQLAlchemy's statement and parameters."""
+    text = str(error.orig if error.orig is not None else error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def dropped(error: exc.DBAPIError) -> bool:
     """Whether an error says the connection was gone (SQLAlchemy then invalidates its pool)."""
     return bool(error.connection_invalidated)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
+from db.engine import reason
+
 # The documented set of `errorData.code` values a function error may carry.
 ERROR_CODES = {
     "INVALID_ARGUMENT": "an argument is missing, extra, of the wrong type or out of range",
@@ -51,3 +55,10 @@ class TransportError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+
+
+def for_operator(error: FunctionError | TransportError) -> str:
+    """The message, with the database driver's own line when the database refused it ('password
+    authentication failed for user ...'): for an operator's terminal, never a client's answer."""
+    cause = error.__cause__
+    return f"{error.message} ({reason(cause)})" if isinstance(cause, DBAPIError) else error.message

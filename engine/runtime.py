@@ -27,6 +27,7 @@ from db.engine import (
     single_statement,
     transaction,
 )
+from db.revision import NOT_READY, not_ready, undefined_object
 from db.schema import marks_of
 from engine import reads
 from engine.errors import FunctionError, TransportError
@@ -275,6 +276,19 @@ class Outcome:
     ts: int | None = None
 
 
+def database_refusal(error: exc.DBAPIError, engine: Engine) -> TransportError | None:
+    """The 503 a caller gets when the database is down, or when its schema is not this
+    version's (nobody ran `flask db upgrade`); None for any other error (the code's own)."""
+    if classify_error(error) == "unavailable":
+        return TransportError(
+            503, "Unavailable", "The catalog database is unavailable; try again shortly",
+            {"Retry-After": "1"},
+        )
+    if undefined_object(error) and not_ready(engine):
+        return TransportError(503, "SchemaNotReady", NOT_READY, {"Retry-After": "5"})
+    return None
+
+
 def _read_only(fn: Function) -> bool:
     """Whether a call only reads (a query, a dry run): it may be asked again."""
     return fn.kind == "query" or fn.reads_only
@@ -340,13 +354,11 @@ def run(
             return read_again_if_dropped(attempt_once) if _read_only(fn) else attempt_once()
         except exc.DBAPIError as error:
             verdict = classify_error(error)
-            if verdict == "unavailable":
-                raise TransportError(
-                    503, "Unavailable", "The catalog database is unavailable; try again shortly",
-                    {"Retry-After": "1"},
-                ) from error
             if verdict != "retry":
-                raise
+                refusal = database_refusal(error, engine)
+                if refusal is None:
+                    raise
+                raise refusal from error
             time.sleep(min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5))
     raise TransportError(
         503, "Conflict",

@@ -9,7 +9,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from engine.errors import FunctionError
+from engine.errors import FunctionError, TransportError, for_operator
 from engine.runtime import call, system
 
 DEFAULT_MODELS = Path(__file__).with_name("default_models.json")
@@ -35,8 +35,8 @@ def seed_command() -> None:
     """Load the default models; a second run changes nothing."""
     try:
         created = load()
-    except FunctionError as error:
-        raise click.ClickException(error.message) from None
+    except (FunctionError, TransportError) as error:  # a refusal; the database down or old
+        raise click.ClickException(for_operator(error)) from None
     click.echo(f"Seeded {len(created)} model(s): {', '.join(created)}" if created
                else "Catalog already seeded; nothing changed.")
 

@@ -230,3 +230,92 @@ def test_upgrades_started_together_wait_for_one_another(postgres, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
     engine.dispose()
+
+
+def _unmigrated(kind, request, tmp_path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'unmigrated.db'}"
+    postgres = request.getfixturevalue("postgres")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(name)
+    return postgres.url(name)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_database_nobody_migrated_says_what_to_run(kind, request, tmp_path, monkeypatch):
+    """Not migrated, or migrated by an older release: /healthz answers 503 (a balancer keeps the
+    host out), every call a 503 SchemaNotReady naming the command, the CLI one line of it.
+    A database one migration behind says so to the balancer. A newer release's revision (a
+    rolling deploy) keeps the host in."""
+    from wsgi import create_app
+
+    url = _unmigrated(kind, request, tmp_path)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret"})
+    client = app.test_client()
+    query = {"path": "models:getActiveModels", "args": {}, "format": "json"}
+    stats = {"path": "models:updateModelStats", "format": "json",
+             "args": {"modelId": "google/veo-3", "generationTime": 2, "success": True}}
+
+    def refused(schema):
+        health = client.get("/healthz")
+        assert (health.status_code, health.json["schema"]) == (503, schema)
+        assert "flask --app wsgi db upgrade" in health.json["message"]
+        if schema == "behind":  # what the older schema holds is served; the rest is refused
+            assert client.post("/api/query", json=query).status_code == 200
+            cli = app.test_cli_runner()
+            assert cli.invoke(args=["seed"], catch_exceptions=False).exit_code == 0
+            made = cli.invoke(args=["tokens", "create", "backend", "--scope", "stats:write"],
+                              catch_exceptions=False)
+            token = made.output.strip().splitlines()[-1]
+            once = {**stats, "args": {**stats["args"], "eventId": "job-1"}}  # 0007's table
+            answer = client.post("/api/mutation", json=once,
+                                 headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 503, answer.json
+            assert answer.json["code"] == "SchemaNotReady"
+            return
+        for answer in (client.post("/api/query", json=query),
+                       client.post("/api/mutation", json=stats,
+                                   headers={"Authorization": "Bearer mc_abcdefgh_secret"})):
+            assert answer.status_code == 503, answer.data
+            assert answer.json["code"] == "SchemaNotReady"
+            assert "flask --app wsgi db upgrade" in answer.json["message"]
+        listed = app.test_cli_runner().invoke(args=["tokens", "list"], catch_exceptions=False)
+        assert listed.exit_code == 1
+        assert "run `flask --app wsgi db upgrade`" in listed.output, listed.output
+
+    refused("missing")
+    command.upgrade(alembic_config(url), "0006")
+    refused("behind")
+    command.upgrade(alembic_config(url), "head")
+    health = client.get("/healthz")
+    assert (health.status_code, health.json) == (200, {"status": "ok", "database": "ok",
+                                                       "schema": "current"})
+    assert client.post("/api/query", json=query).json["status"] == "success"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+    engine.dispose()
+    health = client.get("/healthz")
+    assert (health.status_code, health.json["schema"]) == (200, "ahead")
+    app.extensions["catalog_db"].dispose()
+
+
+def test_the_cli_says_in_one_line_what_it_cannot_reach(app, runner, tmp_path):
+    """A database down (or a wrong password), an unknown revision, a file that cannot be
+    written: one line on standard error and exit 1, never a traceback."""
+    written = runner.invoke(args=["catalog", "export", str(tmp_path / "no" / "such" / "x.json")],
+                            catch_exceptions=False)
+    assert written.exit_code == 1
+    assert "No such file or directory" in written.output, written.output
+    unknown = runner.invoke(args=["db", "upgrade", "zzz"], catch_exceptions=False)
+    assert unknown.exit_code == 1
+    assert "Can't locate revision identified by 'zzz'" in unknown.output, unknown.output
+    from db import Database
+
+    app.extensions["catalog_db"].dispose()
+    app.extensions["catalog_db"] = Database(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    for args in (["tokens", "list"], ["seed"], ["monitor", "run", "--once"], ["db", "current"]):
+        down = runner.invoke(args=args, catch_exceptions=False)
+        assert down.exit_code == 1, (args, down.output)
+        assert "unable to open database file" in down.output, (args, down.output)

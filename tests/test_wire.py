@@ -204,7 +204,7 @@ def test_function_endpoint_runs_either_kind(seeded, api):
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {"status": "ok", "database": "ok", "schema": "current"}
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])

@@ -11,11 +11,11 @@ API, held answers and live sessions).
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from engine.errors import TransportError
 from engine.ratelimit import retry_after
-from engine.runtime import ANONYMOUS, Identity
+from engine.runtime import ANONYMOUS, Identity, database_refusal
 from functions.access import authenticate_token
 
 WINDOW = 60  # seconds: both limits are per minute
@@ -37,8 +37,12 @@ def check_token(app: Flask, raw: str, address: str | None) -> Identity:
     has sent too many refused credentials (checked before any database lookup)."""
     try:
         identity = authenticate_token(app, raw, lambda: _not_guessing(app, address))
-    except SQLAlchemyError:
-        raise TransportError(503, "Unavailable", "The catalog database is unavailable") from None
+    except SQLAlchemyError as error:
+        refusal = None
+        if isinstance(error, DBAPIError):
+            refusal = database_refusal(error, app.extensions["catalog_db"].engine)
+        raise refusal or TransportError(
+            503, "Unavailable", "The catalog database is unavailable") from None
     if identity is None:
         _refused(app, address, TransportError(
             401, "InvalidToken", "The token is unknown, expired or revoked"))

@@ -11,13 +11,13 @@ from functools import lru_cache, partial
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES, parse_accept_header
 from werkzeug.wsgi import get_content_length
 
 from db import get_db
+from db.revision import NOT_READY, schema_state
 from engine.errors import FunctionError, TransportError
 from engine.fleet import check_min_ts, require
 from engine.marks import Generation, Marks, once
@@ -336,12 +336,17 @@ def catalog_schema() -> Response:
 
 @bp.get("/healthz")
 def healthz() -> Response:
+    """200 while the database answers with this version's schema (or a newer release's, as in
+    a rolling deploy); 503 when it is unreachable, or missing or behind (not migrated)."""
     try:
         with get_db().engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            schema = schema_state(conn)
     except SQLAlchemyError:
         return _json({"status": "unavailable", "database": "unreachable"}, 503)
-    return _json({"status": "ok", "database": "ok"})
+    if schema in ("missing", "behind"):
+        return _json({"status": "unavailable", "database": "ok", "schema": schema,
+                      "message": NOT_READY}, 503)
+    return _json({"status": "ok", "database": "ok", "schema": schema})
 
 
 def init_app(app: Flask) -> None:
