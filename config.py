@@ -19,13 +19,17 @@ from pathlib import Path
 from typing import Any
 
 
+class SettingError(RuntimeError):
+    """A setting the service cannot start with; the entry points print it in one line."""
+
+
 def _positive_decimal(name: str, raw: str) -> Decimal:
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise RuntimeError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingError(f"{name} must be a number, got {raw!r}") from None
     if not value.is_finite() or value <= 0:
-        raise RuntimeError(f"{name} must be positive, got {raw!r}")
+        raise SettingError(f"{name} must be positive, got {raw!r}")
     return value
 
 
@@ -33,9 +37,9 @@ def _whole(name: str, raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise RuntimeError(f"{name} must be a whole number, got {raw!r}") from None
+        raise SettingError(f"{name} must be a whole number, got {raw!r}") from None
     if value < 0:
-        raise RuntimeError(f"{name} must not be negative, got {raw!r}")
+        raise SettingError(f"{name} must not be negative, got {raw!r}")
     return value
 
 
@@ -47,7 +51,17 @@ def _at_least(minimum: int) -> Callable[[str, str], int]:
     def parse(name: str, raw: str) -> int:
         value = _whole(name, raw)
         if value < minimum:
-            raise RuntimeError(f"{name} must be at least {minimum}, got {raw!r}")
+            raise SettingError(f"{name} must be at least {minimum}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _between(minimum: int, maximum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        value = _at_least(minimum)(name, raw)
+        if value > maximum:
+            raise SettingError(f"{name} must be at most {maximum}, got {raw!r}")
         return value
 
     return parse
@@ -57,7 +71,7 @@ def _seconds_at_most(limit: float) -> Callable[[str, str], float]:
     def parse(name: str, raw: str) -> float:
         value = _seconds(name, raw)
         if value > limit:
-            raise RuntimeError(f"{name} must be at most {limit:g} seconds, got {raw!r}")
+            raise SettingError(f"{name} must be at most {limit:g} seconds, got {raw!r}")
         return value
 
     return parse
@@ -72,7 +86,7 @@ def _hash_method(name: str, raw: str) -> str:
         and (not params or params[0] in hashlib.algorithms_available)
         and (len(params) < 2 or params[1].isdigit()))
     if not valid:
-        raise RuntimeError(f"{name} must be a Werkzeug hashing method such as scrypt or "
+        raise SettingError(f"{name} must be a Werkzeug hashing method such as scrypt or "
                            f"pbkdf2:sha256:600000, got {raw!r}")
     return raw
 
@@ -80,16 +94,34 @@ def _hash_method(name: str, raw: str) -> str:
 def _one_of(*choices: str) -> Callable[[str, str], str]:
     def parse(name: str, raw: str) -> str:
         if raw not in choices:
-            raise RuntimeError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+            raise SettingError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
         return raw
 
     return parse
 
 
+def _port(name: str, raw: str) -> int:
+    value = _whole(name, raw)
+    if not 1 <= value <= 65535:
+        raise SettingError(f"{name} must be a port, 1 to 65535, got {raw!r}")
+    return value
+
+
+def _log_level(name: str, raw: str) -> str:
+    """A level of Python's logging, in either case (gunicorn's own are lower-case)."""
+    if raw.upper() not in LOG_LEVELS:
+        raise SettingError(f"{name} must be one of {', '.join(LOG_LEVELS).lower()}, "
+                           f"got {raw!r}")
+    return raw
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def _switch(name: str, raw: str) -> str:
     """`1` (on) or `0` (off): anything else would read as off, so it stops the start."""
     if raw not in ("0", "1"):
-        raise RuntimeError(f"{name} is a switch: 1 (on) or 0 (off), got {raw!r}")
+        raise SettingError(f"{name} is a switch: 1 (on) or 0 (off), got {raw!r}")
     return raw
 
 
@@ -97,14 +129,21 @@ def _percent(name: str, raw: str) -> float:
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise RuntimeError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingError(f"{name} must be a number, got {raw!r}") from None
     if not value.is_finite() or not 0 <= value <= 100:
-        raise RuntimeError(f"{name} must be a percentage (0 to 100), got {raw!r}")
+        raise SettingError(f"{name} must be a percentage (0 to 100), got {raw!r}")
     return float(value)
 
 
 def _seconds(name: str, raw: str) -> float:
     return float(_positive_decimal(name, raw))
+
+
+# The bounds of a health policy, the catalog-wide one (these settings) and each model's
+# (functions/health_policy.py) alike.
+HEALTH_WINDOW_SECONDS = (60, 86400)
+HEALTH_MIN_GENERATIONS = (1, 1_000_000)
+HEALTH_MAX_P95_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -129,7 +168,8 @@ APP = (
             shown_default="`sqlite:///instance/catalog.db`"),
     Setting("SECRET_KEY", None, "session signing; required when `CATALOG_ENV=production`",
             shown_default="generated once into `instance/secret_key`"),
-    Setting("CATALOG_ENV", None, "`production`: secure cookies, `SECRET_KEY` required"),
+    Setting("CATALOG_ENV", None, "`production`: secure cookies, `SECRET_KEY` required; "
+            "`development` (or unset): neither", _one_of("production", "development")),
     Setting("INSTANCE_PATH", None, "where the SQLite file and the development secret live",
             shown_default="`./instance`"),
     Setting("CREDITS_PER_USD", "100", "credits charged per USD (a decimal)",
@@ -225,7 +265,7 @@ APP = (
     Setting("BEHIND_PROXY", None, "`1` behind nginx: trust one hop of `X-Forwarded-*`",
             _switch),
     Setting("CATALOG_LOG_LEVEL", "INFO", "log lines on standard error at this level and above "
-            "(requests for static files are logged at DEBUG)"),
+            "(requests for static files are logged at DEBUG)", _log_level),
     Setting("CATALOG_LOG_FORMAT", "auto", "`json`: one JSON object a line (production); "
             "`text`: short lines for people; `auto`: text on a terminal, else JSON",
             _one_of("auto", "json", "text")),
@@ -246,18 +286,21 @@ APP = (
             "webhooks; a lease in the database lets one process do each job per round); `0`: "
             "no thread, run `flask monitor run` instead", _whole),
     Setting("HEALTH_WINDOW_SECONDS", "900",
-            "the sliding window a model's health is judged on (whole minutes)", _at_least(60)),
+            "the sliding window a model's health is judged on (whole minutes)",
+            _between(*HEALTH_WINDOW_SECONDS)),
     Setting("HEALTH_MIN_GENERATIONS", "20",
-            "fewer generations than this in the window: `unknown`", _at_least(1)),
+            "fewer generations than this in the window: `unknown`",
+            _between(*HEALTH_MIN_GENERATIONS)),
     Setting("HEALTH_DEGRADED_SUCCESS_RATE", "95",
             "a success rate (%) below this: `degraded`", _percent),
     Setting("HEALTH_FAILING_SUCCESS_RATE", "80",
             "a success rate (%) below this: `failing`", _percent),
     Setting("HEALTH_DEGRADED_P95_SECONDS", None,
             "a p95 generation time (s) above this: `degraded` (unset: no latency rule; set "
-            "it per model in `healthPolicy`)", _seconds),
+            "it per model in `healthPolicy`)", _seconds_at_most(HEALTH_MAX_P95_SECONDS)),
     Setting("HEALTH_FAILING_P95_SECONDS", None,
-            "a p95 generation time (s) above this: `failing`", _seconds),
+            "a p95 generation time (s) above this: `failing`",
+            _seconds_at_most(HEALTH_MAX_P95_SECONDS)),
     Setting("HEALTH_RECOVERY_MARGIN_PERCENT", "20",
             "hysteresis: a model gets a better state only once its failure rate and p95 beat "
             "that state's thresholds by this share", _percent),
@@ -276,7 +319,7 @@ APP = (
 )
 
 SERVER = (
-    Setting("PORT", "8000", "where gunicorn listens (with `BIND` unset)", _whole),
+    Setting("PORT", "8000", "where gunicorn listens (with `BIND` unset)", _port),
     Setting("BIND", None, "gunicorn's address", shown_default="`127.0.0.1:$PORT`"),
     Setting("WEB_CONCURRENCY", None,
             "gunicorn workers; on PostgreSQL a worker opens at most two connections per busy "
@@ -294,7 +337,7 @@ SERVER = (
     Setting("GUNICORN_ACCESS_LOG", None,
             "gunicorn's own access log (a path, or `-`); the app's JSON request lines are the "
             "access log"),
-    Setting("LOG_LEVEL", "info", "gunicorn's own log level"),
+    Setting("LOG_LEVEL", "info", "gunicorn's own log level", _log_level),
 )
 
 SETTINGS = APP + SERVER
@@ -332,9 +375,25 @@ class Config(dict):
             # another tab) would put the old session back, and the message would be lost.
             SESSION_REFRESH_EACH_REQUEST=False,
         )
+        _in_order(config)
         if config["SECRET_KEY"] is None:
+            if production:
+                raise SettingError("SECRET_KEY must be set when CATALOG_ENV=production")
             del config["SECRET_KEY"]
         return config
+
+
+def _in_order(config: Mapping[str, Any]) -> None:
+    """The failing thresholds beyond the degraded ones, as a model's healthPolicy must be."""
+    degraded, failing = (config["HEALTH_DEGRADED_SUCCESS_RATE"],
+                         config["HEALTH_FAILING_SUCCESS_RATE"])
+    if failing > degraded:
+        raise SettingError(f"HEALTH_FAILING_SUCCESS_RATE ({failing:g}) must not be above "
+                           f"HEALTH_DEGRADED_SUCCESS_RATE ({degraded:g})")
+    degraded, failing = config["HEALTH_DEGRADED_P95_SECONDS"], config["HEALTH_FAILING_P95_SECONDS"]
+    if None not in (degraded, failing) and failing < degraded:
+        raise SettingError(f"HEALTH_FAILING_P95_SECONDS ({failing:g}) must not be below "
+                           f"HEALTH_DEGRADED_P95_SECONDS ({degraded:g})")
 
 
 def instance_path(environ: Mapping[str, str] | None = None) -> str | None:

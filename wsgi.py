@@ -9,13 +9,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from config import Config, instance_path
+from config import Config, SettingError, instance_path
 
 
 def _secret_key(app: Flask, instance: Path) -> str:
-    """In development, a SECRET_KEY generated once and kept."""
-    if app.config["CATALOG_ENV"] == "production":
-        raise RuntimeError("SECRET_KEY must be set in production")
+    """In development, a SECRET_KEY generated once and kept (production's is required:
+    config.py)."""
     path = instance / "secret_key"
     try:  # created once, exclusively: workers starting together must agree on one key
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -75,5 +74,8 @@ def __getattr__(name: str) -> Flask:
     if name != "app":
         raise AttributeError(name)
     if _app is None:
-        _app = create_app()
+        try:
+            _app = create_app()
+        except SettingError as error:  # `flask --app wsgi ...` (gunicorn's master: its conf)
+            raise SystemExit(f"Error: {error}") from None
     return _app

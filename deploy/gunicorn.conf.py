@@ -1,10 +1,18 @@
 """gunicorn settings, for `make run` and for production."""
 
 import os
+import sys
+from pathlib import Path
 
-from config import server_settings
+from config import Config, SettingError, instance_path, server_settings
 
-_settings = server_settings()  # every setting is declared and read in config.py
+try:  # every setting is declared and read in config.py
+    _settings = server_settings()
+    # The app's too, here in the master: a wrong one stops the start in one line (a worker
+    # that cannot boot would only be started again).
+    Config.from_environ(Path(instance_path() or "instance"))
+except SettingError as error:
+    sys.exit(f"Error: {error}")
 bind = _settings["bind"]
 workers = _settings["workers"]
 # gthread, with a deadline on reading a request's head (wire/worker.py; bodies have theirs in

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from config import HEALTH_MAX_P95_SECONDS, HEALTH_MIN_GENERATIONS, HEALTH_WINDOW_SECONDS
 from engine.errors import FunctionError
 from engine.values import Object, v
 
-SECONDS = v.nullable(v.number(exclusive_minimum=0, maximum=86400))
-FIELDS = {
-    "windowSeconds": v.optional(v.int(60, 86400)),
-    "minGenerations": v.optional(v.int(1, 1_000_000)),
+SECONDS = v.nullable(v.number(exclusive_minimum=0, maximum=HEALTH_MAX_P95_SECONDS))
+FIELDS = {  # the bounds are the settings' too (config.py)
+    "windowSeconds": v.optional(v.int(*HEALTH_WINDOW_SECONDS)),
+    "minGenerations": v.optional(v.int(*HEALTH_MIN_GENERATIONS)),
     "degradedSuccessRate": v.optional(v.number(minimum=0, maximum=100)),
     "failingSuccessRate": v.optional(v.number(minimum=0, maximum=100)),
     "degradedP95Seconds": v.optional(SECONDS),
