@@ -55,10 +55,9 @@ def list_tokens() -> None:
     tokens = run("access:listTokens")
     click.echo("name\tprefix\tscopes\tcreated\tcreated by\tlast used\texpires\tstate")
     for t in tokens:
-        state = "revoked" if t["revokedAt"] else "active"
         click.echo("\t".join([t["name"], f"mc_{t['prefix']}_…", ",".join(t["scopes"]),
                               when(t["createdAt"]), t["createdBy"], when(t["lastUsedAt"]),
-                              when(t["expiresAt"]), state]))
+                              when(t["expiresAt"]), t["state"]]))
 
 
 @tokens_cli.command("revoke")

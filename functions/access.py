@@ -50,11 +50,14 @@ def _user_doc(user: User) -> dict:
             "createdAt": user.created_at, "lastSignInAt": user.last_sign_in_at}
 
 
-def _token_doc(token: ApiToken) -> dict:
+def _token_doc(token: ApiToken, now: int) -> dict:
+    """A token as listed; `state`: revoked, expired (refused as a revoked one is) or active."""
+    state = ("revoked" if token.revoked_at else
+             "expired" if token.expires_at is not None and token.expires_at <= now else "active")
     return {"name": token.name, "prefix": token.prefix, "scopes": token.scopes,
             "createdBy": token.created_by, "createdAt": token.created_at,
             "expiresAt": token.expires_at, "revokedAt": token.revoked_at,
-            "lastUsedAt": token.last_used_at}
+            "lastUsedAt": token.last_used_at, "state": state}
 
 
 PASSWORD = v.string(12, 200)
@@ -115,13 +118,14 @@ def createToken(ctx: Context, name: str, scopes: list[str], expiresInDays=None) 
     ctx.db.flush()
     audit.info("token created", extra={"caller": ctx.identity.name, "token": name,
                                        "scopes": scopes})
-    return {**_token_doc(token), "token": raw}
+    return {**_token_doc(token, ctx.now), "token": raw}
 
 
 @query(scope="admin", internal=True)
 def listTokens(ctx: Context) -> list[dict]:
     """Every service token (never the secret)."""
-    return [_token_doc(t) for t in ctx.db.scalars(select(ApiToken).order_by(ApiToken.id))]
+    return [_token_doc(t, ctx.now)
+            for t in ctx.db.scalars(select(ApiToken).order_by(ApiToken.id))]
 
 
 @mutation({"name": v.string(1, 100)}, scope="admin", internal=True)
@@ -130,9 +134,10 @@ def revokeToken(ctx: Context, name: str) -> dict:
     token = ctx.db.scalar(select(ApiToken).where(ApiToken.name == name))
     if token is None:
         raise FunctionError("NOT_FOUND", f"No token named {name}", field="name")
-    token.revoked_at = token.revoked_at or ctx.now
-    audit.info("token revoked", extra={"caller": ctx.identity.name, "token": name})
-    return _token_doc(token)
+    if token.revoked_at is None:  # revoking it again changes nothing, and says nothing
+        token.revoked_at = ctx.now
+        audit.info("token revoked", extra={"caller": ctx.identity.name, "token": name})
+    return _token_doc(token, ctx.now)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,24 @@ def test_expired_token_is_refused(seeded, client):
         conn.execute(text("UPDATE api_tokens SET expires_at = 1 WHERE name = 'short'"))
     engine.dispose()
     assert Api(client, token["token"]).post("mutation", *SET_DEFAULT).status_code == 401
+    states = {t["name"]: t["state"] for t in run_as_system(seeded, "access:listTokens")}
+    assert states["short"] == "expired"  # listed as what the API does with it, not "active"
+    listed = seeded.test_cli_runner().invoke(args=["tokens", "list"], catch_exceptions=False)
+    assert listed.output.splitlines()[-1].endswith("\texpired"), listed.output
+
+
+def test_a_token_is_listed_in_the_state_the_api_treats_it(seeded, caplog):
+    run_as_system(seeded, "access:createToken", {"name": "live", "scopes": ["admin"]})
+    run_as_system(seeded, "access:createToken", {"name": "gone", "scopes": ["admin"]})
+    caplog.clear()
+    with caplog.at_level("INFO", logger="catalog.audit"):
+        for _ in range(2):
+            assert run_as_system(seeded, "access:revokeToken", {"name": "gone"})["state"] == \
+                "revoked"
+    assert [r.getMessage() for r in caplog.records if r.name == "catalog.audit"] == [
+        "token revoked"]  # revoking it again changes nothing, and says nothing
+    states = {t["name"]: t["state"] for t in run_as_system(seeded, "access:listTokens")}
+    assert states == {"live": "active", "gone": "revoked"}
 
 
 def test_tokens_are_stored_only_as_hashes(seeded):
