@@ -26,12 +26,12 @@ from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import FORM_GROUPS, CsrfForm, ModelForm, unchanged
 from admin.labels import article, labelled, words
-from admin.numbers import number_or_text, whole_number
+from admin.numbers import amount, number_or_text, whole_number
 from admin.reading import reader
 from db.schema import Model, ModelHistory
 from engine.errors import FunctionError
 from engine.values import Boolean, Literal, String
-from functions import spec
+from functions import prices, spec
 from functions.documents import config_of
 from functions.history import revert_changes
 from functions.pricing import schedule_of
@@ -738,29 +738,37 @@ class CatalogModelView(SignedIn, ModelView):
             options["quality"] = [*model.supported_qualities,
                                   *(q for q in priced if q not in model.supported_qualities)]
         return {"video": model.content_type == "video" and model.prices is None,
-                "usage": usage, "options": options}
+                "usage": usage, "options": options,
+                "fractional": {k for k in usage if not prices.UNITS_BY_USAGE[k].whole}}
 
     def price_quote(self, model) -> dict:
         """The calculator's answer for what was picked on the details page."""
         if model.content_type == "video" and model.prices is None:
             return self._video_quote(model)
-        usage = {key: whole_number(request.args.get(key, "")) for key in
-                 self.calculator(model)["usage"] if request.args.get(key, "").strip()}
+        asked = self.calculator(model)
+        typed = {key: request.args.get(key, "").strip() for key in asked["usage"]}
+        # seconds may be fractional (90.5 s of audio), as the engine takes them; counts not
+        usage = {key: (amount(text) if key in asked["fractional"] else whole_number(text))
+                 for key, text in typed.items() if text}
         if not request.args.get("calculate"):
             return {}
         options = {k: v for k, v in request.args.items()
                    if k in ("quality", "resolution", "size", "serviceTier") and v}
         bad = [k for k, v in usage.items() if v is None]
         if bad:
-            return {"error": f"{', '.join(map(words, bad))}: whole numbers (digits 0-9), "
-                             "please."}
+            return {"error": "; ".join(
+                f"{words(k)}: " + ("a number such as 90.5 (digits 0-9, one point)"
+                                   if k in asked["fractional"] else "a whole number (digits 0-9)")
+                for k in bad) + ", please."}
+        usage = {k: str(v) if isinstance(v, Decimal) else v for k, v in usage.items()}
         try:
             answer = run("pricing:quote", {"modelId": model.model_id, "usage": usage,
                                            "options": options})
         except RefusedError as refusal:
             return {"error": refusal.message}
         cached = any(line["unit"].startswith("cache_") for line in answer["lines"])
-        lines = [f"{line['quantity']:,} × {money.price(line['unitPrice'], line['unit'])}"
+        lines = [f"{money.quantity(line['quantity'])} × "
+                 f"{money.price(line['unitPrice'], line['unit'])}"
                  + (" (not cached)" if cached and line["unit"] == "input_tokens" else "")
                  + f" = {money.usd(line['usdExact'])}" for line in answer["lines"]]
         return {"quote": answer, "lines": lines, "usd": money.usd(answer["usdExact"])}

@@ -54,6 +54,15 @@ def summary(schedule: list[dict], now_ms: int, most: int = 2) -> str:
     return words + (" …" if len(entry["components"]) > most else "")
 
 
+def quantity(count: int | str) -> str:
+    """A quote line's quantity: a count with thousands separators, or fractional seconds as
+    the engine answers them (a decimal string, '90.5')."""
+    if isinstance(count, int):
+        return f"{count:,}"
+    whole, point, fraction = count.partition(".")
+    return f"{int(whole):,}{point}{fraction}"
+
+
 def calculator_inputs(schedule: list[dict], now_ms: int) -> tuple[list[str], dict]:
     """What the price calculator asks for: the usage counts the price in force takes, and
     the option values its components name."""

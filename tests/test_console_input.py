@@ -593,3 +593,22 @@ def test_a_selection_of_more_ids_than_a_statement_takes_is_read_in_parts(seeded,
     after = run_as_system(seeded, "models:getActiveModels")
     assert [m["modelId"] for m in after] == [m["modelId"] for m in before if m is not other]
 
+
+
+def test_the_calculator_takes_fractional_seconds_of_audio(seeded, admin):
+    """A transcription model priced per second of audio: 90.5 s is quoted as the engine quotes
+    it (the field had taken whole numbers only); a count stays whole, each said in words."""
+    model = run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/listen-1", "name": "Acme Listen", "provider": "Acme",
+        "contentType": "transcription", "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "input_audio_second", "price": "0.0001"},
+            {"unit": "request", "price": "0.002"}]}]})
+    url = f"/admin/models/details/?id={model['_id']}"
+    form = page_text(admin.get(url))
+    field = form[form.index('id="usage-inputAudioLengthSeconds"') - 200:][:400]
+    assert 'step="any"' in field
+    quoted = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=90.5&requests=1"))
+    quote = quoted[quoted.index('id="quote"'):][:900]
+    assert "90.5 × " in quote and "$0.01105" in quote, quote  # 90.5 × 0.0001 + 0.002
+    refused = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=9,5&requests=1.5"))
+    assert "a number such as 90.5" in refused and "Requests: a whole number" in refused
