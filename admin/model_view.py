@@ -481,6 +481,12 @@ class CatalogModelView(SignedIn, ModelView):
         except RefusedError as refusal:
             self._refused(form, refusal)
             return False
+        kind = patch.get("contentType")
+        cleared = [f.label for f in spec.EDITABLE_FIELDS if kind and not f.fits(kind)
+                   and current.get(f.name) not in (None, [], {}, f.default)]
+        if cleared:  # the mutation clears what no longer fits the kind: say what went
+            flash(f"{model.model_id} is now a {kind} model: {', '.join(cleared)} no longer "
+                  "apply and were cleared (History can revert the change).", "warning")
         return True
 
     def _price_seen(self, form, current: dict, wanted: dict) -> bool:

@@ -612,3 +612,22 @@ def test_the_calculator_takes_fractional_seconds_of_audio(seeded, admin):
     assert "90.5 × " in quote and "$0.01105" in quote, quote  # 90.5 × 0.0001 + 0.002
     refused = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=9,5&requests=1.5"))
     assert "a number such as 90.5" in refused and "Requests: a whole number" in refused
+
+
+def test_changing_a_models_kind_says_which_fields_it_cleared(console, admin):
+    """A video model made a chat model loses its durations, qualities and per-second price (no
+    chat model has them): the save says so by name, instead of clearing them silently."""
+    chat_price = json.dumps([{"effectiveFrom": None, "components": [
+        {"unit": "input_tokens", "price": "1"}, {"unit": "output_tokens", "price": "2"}]}])
+    form = ray_form(console, admin, contentType="chat", prices=chat_price)
+    shown = page_text(admin.post("/admin/models/edit/?id=2", data=form))  # the price's preview
+    seen = re.search(r'name="pricePreviewed"[^>]*value="([^"]*)"', shown)
+    saved = admin.post("/admin/models/edit/?id=2", follow_redirects=True,
+                       data={**form, "pricePreviewed": seen.group(1)})
+    said = page_text(saved)
+    assert "luma/ray-2-720p is now a chat model:" in said, said[:3000]
+    for label in ("Supported durations (s)", "Max duration (s)", "Supported qualities",
+                  "Cost per second (USD)"):
+        assert label in said[said.index("is now a chat model"):][:600], label
+    after = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert after["contentType"] == "chat" and after["supportedDurations"] == []
