@@ -631,3 +631,22 @@ def test_changing_a_models_kind_says_which_fields_it_cleared(console, admin):
         assert label in said[said.index("is now a chat model"):][:600], label
     after = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
     assert after["contentType"] == "chat" and after["supportedDurations"] == []
+
+
+def test_a_catalog_files_plan_shows_a_price_change_as_money(console, admin):
+    """A plan names each price that changes, in money ("$1.00 → $1.25 / 1M input tokens"),
+    not the two schedules as JSON arrays."""
+    run_as_system(console, "models:createModel", {
+        "modelId": "acme/chat-3", "name": "Acme Chat", "provider": "Acme", "contentType": "chat",
+        "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": "1"}, {"unit": "output_tokens", "price": "2"}]}]})
+    catalog = run_as_system(console, "catalog:exportCatalog")
+    chat = next(m for m in catalog["models"] if m["modelId"] == "acme/chat-3")
+    chat["prices"][0]["components"][0]["price"] = "1.25"
+    before = catalog_fingerprint(console)
+    shown = page_text(admin.post("/admin/catalog_file/plan", data={
+        "csrf_token": admin.token, "content": json.dumps(catalog)}))
+    change = shown[shown.index('class="plan-change"'):].split("</li>\n")[0]
+    assert "Prices, input tokens, since always" in change, change
+    assert "$1.00" in change and "$1.25" in change and "effectiveFrom" not in change, change
+    assert catalog_fingerprint(console) == before
