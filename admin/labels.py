@@ -12,6 +12,7 @@ from functions import spec
 LABELS = {f.name: f.label for f in spec.FIELDS} | {
     "newModelId": "New model id", "expectedRevision": "Revision", "reason": "Reason",
     "revision": "Revision", "usage": "Usage", "options": "Options",
+    "expiresInDays": "Expires in (days)", "scopes": "Scopes",
 }
 # A field path as the functions write it: an optional `patch.`/`args.`/`models[3].` prefix,
 # the field, then indexes or keys (`[1]`, `.high`).

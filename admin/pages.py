@@ -9,7 +9,7 @@ from flask_admin import BaseView, expose
 from admin.access import SignedIn
 from admin.auth import check_password_throttled, current_identity
 from admin.calls import RefusedError, run, run_or_flash
-from admin.numbers import number_or_text
+from admin.numbers import whole_number
 from engine.runtime import ROLES, SCOPES, SIGNED_IN
 from engine.throttle import ThrottledError
 
@@ -108,8 +108,12 @@ class TokensView(SignedIn, BaseView):
         args = {"name": request.form.get("name", "").strip(),
                 "scopes": request.form.getlist("scopes")}
         days = request.form.get("expiresInDays", "").strip()
+        if days and whole_number(days) is None:  # the function would say "got a string"
+            flash("Expires in (days): a whole number of days (digits 0-9), or empty for a "
+                  "token that does not expire.", "error")
+            return redirect(url_for(".index"))
         if days:
-            args["expiresInDays"] = number_or_text(days)
+            args["expiresInDays"] = whole_number(days)
         token = run_or_flash("access:createToken", args)
         if token is None:
             return redirect(url_for(".index"))

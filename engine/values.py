@@ -302,7 +302,8 @@ class Array(Validator):
         if not isinstance(value, list):
             raise _fail(path, f"must be an array, got {_describe(value)}")
         if len(value) < self.min_items:
-            raise _fail(path, f"must have at least {self.min_items} item(s)")
+            raise _fail(path, f"must have at least {self.min_items} "
+                              f"item{'' if self.min_items == 1 else 's'}")
         if len(value) > self.max_items:
             raise _fail(path, f"must have at most {self.max_items} items, got {len(value)}")
         out = [self.item.check(item, f"{path}[{i}]") for i, item in enumerate(value)]

@@ -366,9 +366,10 @@ class Plan:
         self.activate = bool(options.get("activate"))
         self.overwrite = bool(options.get("overwriteLocalEdits"))
         if self.at is not None and self.at <= now:
-            raise FunctionError("INVALID_ARGUMENT", f"options.at ({self.at}) must be in the "
-                                f"future (now: {now}); past prices are history",
-                                field="options.at")
+            raise FunctionError(
+                "INVALID_ARGUMENT", f"options.at ({prices.utc_text(self.at)}, {self.at}) must "
+                f"be in the future (now: {prices.utc_text(now)}); past prices are history",
+                field="options.at")
         self.moment = self.now if self.at is None else self.at
         self.local = local
         self.creates: list[tuple[str, dict]] = []

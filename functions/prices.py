@@ -451,8 +451,12 @@ def _since(start: int | None) -> str:
     'from 2026-01-01T00:00:00Z (1767225600000)'."""
     if start is None:
         return "since always (effectiveFrom null)"
-    moment = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"from {moment} ({start})"
+    return f"from {utc_text(start)} ({start})"
+
+
+def utc_text(ms: int) -> str:
+    """A moment in milliseconds since the epoch as people read it: '2026-01-01T00:00:00Z'."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _effective_from(start: Any, path: str) -> int | None:

@@ -117,7 +117,14 @@ def test_odd_digits_in_a_tokens_lifetime_get_a_message(console, admin):
     body = page_text(admin.post("/admin/tokens/create", follow_redirects=True, data={
         "csrf_token": admin.token, "name": "odd", "scopes": "stats:write",
         "expiresInDays": "٣"}))
-    assert "expiresInDays" in body
+    assert "Expires in (days): a whole number of days" in body
+    body = page_text(admin.post("/admin/tokens/create", follow_redirects=True, data={
+        "csrf_token": admin.token, "name": "none", "expiresInDays": "0"}))
+    assert "Scopes must have at least 1 item" in body  # by their labels, one at a time
+    body = page_text(admin.post("/admin/tokens/create", follow_redirects=True, data={
+        "csrf_token": admin.token, "name": "none", "scopes": "stats:write",
+        "expiresInDays": "0"}))
+    assert "Expires in (days) must be at least 1" in body
     assert run_as_system(console, "access:listTokens") == []
 
 

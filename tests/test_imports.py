@@ -14,7 +14,7 @@ from genai_prices.types import Usage
 
 from engine.errors import FunctionError
 from engine.runtime import Identity, call, system
-from functions import ids, imports, sources
+from functions import ids, imports, prices, sources
 from tests.conftest import catalog_fingerprint, run_as_system
 from tests.test_price_references import (
     GENAI_USAGE,
@@ -429,6 +429,9 @@ def test_scheduled_import_keeps_the_old_price_until_then(app):
     with pytest.raises(FunctionError) as refused:
         plan(app, converted, at=now - DAY)
     assert refused.value.data["field"] == "options.at"
+    said = re.escape(prices.utc_text(now - DAY))  # the moment as people read it, and its ms
+    assert re.match(rf"options.at \({said}, {now - DAY}\) must be in the future \(now: ",
+                    refused.value.message), refused.value.message
 
 
 def test_a_scheduled_import_never_grows_a_schedule_past_its_limit(app):
