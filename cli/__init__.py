@@ -258,6 +258,8 @@ def describe_import(plan: dict, verbose: bool, counts: dict | None = None) -> li
                    f"{change['usage']}" if change["usage"] else "no typical request to compare")
         lines.append(f"$ price {change['modelId']}{when}: {typical}")
         lines += [_component(c) for c in change["components"]]
+        lines += [f"    cancels the price scheduled from {_when(start)}"
+                  for start in change["cancelled"]]
         others = [c for c in change["changes"] if c["field"] != "prices"]
         lines += [f"    {c['field']}: {_short(c['old'])} -> {_short(c['new'])}" for c in others]
     for change in plan["fieldChanges"]:

@@ -309,9 +309,14 @@ def component_changes(old: list[dict] | None, new: list[dict], at: int) -> list[
 
 
 def price_change(old: list[dict] | None, new: list[dict], at: int) -> dict:
-    """How a price changes at `at`: by component, and for a typical request (exact USD, and
-    the change in % of the old, to one decimal; null when either side cannot price it)."""
-    out: dict[str, Any] = {"components": component_changes(old, new, at)}
+    """How a price changes at `at`: by component, the scheduled prices it cancels (their
+    effectiveFrom), and for a typical request (exact USD, and the change in % of the old, to
+    one decimal; null when either side cannot price it)."""
+    out: dict[str, Any] = {"components": component_changes(old, new, at),
+                           # prices the old schedule had coming after `at` that the new one
+                           # drops: an import replaces the schedule from `at` on
+                           "cancelled": [e["effectiveFrom"] for e in old or ()
+                                         if _start(e) > at and e not in new]}
     typical = typical_request(new, at)
     if typical is None:
         out.update(usage=None, oldUsd=None, newUsd=None, changePercent=None)

@@ -434,6 +434,26 @@ def test_scheduled_import_keeps_the_old_price_until_then(app):
                     refused.value.message), refused.value.message
 
 
+def test_an_import_says_which_scheduled_prices_it_cancels(app):
+    """The map has no future: importing it now replaces the schedule, so a price scheduled
+    for next month goes. Its plan says so, though the price in force stays the same."""
+    from cli import describe_import
+
+    converted = sources.convert("litellm", litellm_map())
+    apply(app, converted, activate=True)
+    now = run_as_system(app, "pricing:quote", {"modelId": "openai/gpt-4o-test-2",
+                                               "usage": {"inputTokens": 1_000_000}})["at"]
+    at = now + 30 * DAY
+    changed = litellm_map(**{"openai/gpt-4o-test-2": {"input_cost_per_token": 6e-06}})
+    apply(app, sources.convert("litellm", changed), at=at)
+    planned = plan(app, converted)
+    change = next(c for c in planned["priceChanges"] if c["modelId"] == "openai/gpt-4o-test-2")
+    assert change["components"] == [] and change["oldUsd"] == change["newUsd"]
+    assert change["cancelled"] == [at]
+    assert (f"    cancels the price scheduled from {prices.utc_text(at)[:10]}"
+            in "\n".join(describe_import(planned, False)))
+
+
 def test_a_scheduled_import_never_grows_a_schedule_past_its_limit(app):
     """A schedule holds at most 200 entries on every path: an import that would add the
     201st is reported, and the model keeps what it had (its export still applies)."""
