@@ -7,6 +7,7 @@ import sys
 import click
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.util import CommandError
 from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
@@ -46,15 +47,36 @@ def db_cli() -> None:
 @with_appcontext
 def upgrade(revision: str) -> None:
     """Upgrade the database to REVISION (default: head)."""
+    before = _revision()
     command.upgrade(alembic_config(get_db().url), revision)
+    after = _revision()
+    click.echo(f"The database is at {after}; nothing to do." if after == before
+               else f"Upgraded the database from {before} to {after}.")
 
 
 @db_cli.command("downgrade")
 @click.argument("revision", default="-1")
+@click.option("--yes", is_flag=True, help="Do not ask before dropping data.")
 @with_appcontext
-def downgrade(revision: str) -> None:
-    """Downgrade the database to REVISION (default: one step back; 'base' for empty)."""
+def downgrade(revision: str, yes: bool) -> None:
+    """Downgrade the database to REVISION (default: one step back; 'base' for empty). It
+    drops the tables and columns the later migrations added, with their data: it asks first."""
+    before = _revision()
+    if not yes:
+        steps = revision.removeprefix("-")
+        target = (f"{'one migration' if steps == '1' else steps + ' migrations'} back"
+                  if revision.startswith("-") and steps.isdigit() else revision)
+        click.confirm(f"Downgrade the database from {before} to {target}? It drops the tables "
+                      "and columns added since, and their data", abort=True)
     command.downgrade(alembic_config(get_db().url), revision)
+    click.echo(f"Downgraded the database from {before} to {_revision()}.")
+
+
+def _revision() -> str:
+    """The database's revision as the messages say it ('none': never migrated)."""
+    with get_db().engine.connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ", ".join(heads) or "none"
 
 
 @db_cli.command("current")

@@ -39,6 +39,21 @@ def test_db_commands(runner):
     result = runner.invoke(args=["db", "current"])
     assert result.exit_code == 0, result.output
     assert "0007 (head)" in result.output
+    said = runner.invoke(args=["db", "upgrade"], catch_exceptions=False).output
+    assert said == "The database is at 0007; nothing to do.\n"
+
+
+def test_a_downgrade_asks_before_it_drops_data(app, runner):
+    """A downgrade drops what later migrations added, with its data: it asks first (no
+    answer is no), and says what it did; upgrade says so too."""
+    refused = runner.invoke(args=["db", "downgrade"], input="\n", catch_exceptions=False)
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    assert "from 0007 to one migration back? It drops the tables" in refused.output
+    assert "0007 (head)" in runner.invoke(args=["db", "current"]).output
+    done = runner.invoke(args=["db", "downgrade", "--yes"], catch_exceptions=False)
+    assert done.output == "Downgraded the database from 0007 to 0006.\n"
+    again = runner.invoke(args=["db", "upgrade"], catch_exceptions=False)
+    assert again.output == "Upgraded the database from 0006 to 0007.\n"
 
 
 def test_seed_is_idempotent(app, runner):
