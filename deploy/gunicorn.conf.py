@@ -58,8 +58,9 @@ def ready_banner(log) -> None:
     host, _, port = bind.rpartition(":")
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     log.info("Model Catalog is ready: console %s/admin/ · API %s/api/", url, url)
-    log.info("Sign in as admin@catalog.local with the password printed on the first run; "
-             "a new one: .venv/bin/flask --app wsgi users set-password admin@catalog.local")
+    log.info("Sign in with an admin account: `make run` made admin@catalog.local on its first "
+             "run and printed its password (a new one: .venv/bin/flask --app wsgi users "
+             "set-password EMAIL; another account: users create)")
 
 
 def post_worker_init(worker) -> None:
