@@ -321,6 +321,8 @@ class Fleet:
                                autocommit=True)
 
     def _listen(self) -> None:
+        import psycopg  # PostgreSQL's alone (a fleet is on PostgreSQL)
+
         backoff, connections, warned = 0.1, 0, False
         while not self._stopped.is_set():
             try:
@@ -338,12 +340,17 @@ class Fleet:
                     while not self._stopped.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self._note(note.payload)
-            except Exception:  # noqa: BLE001 - the database may be away: recheck, reconnect
-                self._deaf()
+            except Exception as error:  # noqa: BLE001 - the database may be away: recheck,
+                self._deaf()  # reconnect
                 if not self._stopped.is_set():  # once an outage; its retries quietly
+                    # The driver's own line names the cause an operator acts on (a refused
+                    # password, a host that does not answer); a traceback only when unknown.
+                    known = isinstance(error, psycopg.OperationalError)
+                    cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
                     log.log(logging.DEBUG if warned else logging.WARNING,
-                            "fleet listener lost its connection; caches recheck every %s s "
-                            "until it is back", self.marks.recheck_seconds, exc_info=True)
+                            "fleet listener lost its connection to the database (%s); caches "
+                            "recheck every %s s until it is back", cause,
+                            self.marks.recheck_seconds, exc_info=not known)
                     warned = True
             finally:
                 self._deaf()

@@ -227,3 +227,29 @@ def test_a_mutation_that_ticked_itself_but_changed_more_is_ticked_again(seeded, 
     ts = fleet.committed({"catalog"}, ticked=before)
     assert ts is not None and ts > before
     assert "ticked the clock itself" in caplog.text
+
+
+def test_a_listener_that_cannot_connect_says_why(seeded, caplog):
+    """A wrong database name or password shows in the log by the server's own words, once,
+    without a traceback (it had been 'fleet listener lost its connection' alone)."""
+    if seeded.extensions["catalog_db"].engine.dialect.name != "postgresql":
+        pytest.skip("the push channel is PostgreSQL's")
+    from sqlalchemy import create_engine
+
+    from engine.fleet import Fleet
+    from tests.servers import wait_for
+
+    url = seeded.extensions["catalog_db"].engine.url.set(database="no_such_catalog")
+    wrong = create_engine(url)
+    fleet = Fleet(seeded.extensions["catalog_marks"], lambda: wrong, push_recheck=5)
+    with caplog.at_level("WARNING", logger="catalog.fleet"):
+        fleet.start()
+        try:
+            wait_for(lambda: any("lost its connection" in r.getMessage()
+                                 for r in caplog.records), 10, "the listener's warning")
+        finally:
+            fleet.stop()
+    [said] = [r for r in caplog.records if "lost its connection" in r.getMessage()]
+    assert 'database "no_such_catalog" does not exist' in said.getMessage()
+    assert not said.exc_info  # no traceback for a cause the driver names
+    wrong.dispose()
