@@ -369,7 +369,7 @@ def import_prices(source: str, file: str | None, providers: tuple[str, ...], at:
     bar = _Bar()
     try:
         with imports.progress(bar):
-            size = len(data) if isinstance(data, dict) else 0
+            size = sources.litellm_entries(data) if isinstance(data, dict) else 0
             if source == "genai-prices":
                 from genai_prices.data import providers as genai
 
@@ -386,8 +386,10 @@ def import_prices(source: str, file: str | None, providers: tuple[str, ...], at:
     lines = describe_import(plan, verbose, {"entries": converted.entries,
                                             "priced": converted.priced})
     click.echo("\n".join(lines))
-    click.echo("Applied." if apply_ else "Nothing was changed (--apply --reason TEXT applies "
-               "this plan).")
+    nothing = not (plan["counts"]["created"] or plan["counts"]["changed"])
+    click.echo(("Nothing to apply: the catalog already says what the map says." if nothing
+                else "Applied.") if apply_ else
+               "Nothing was changed (--apply --reason TEXT applies this plan).")
 
 
 def _counting(bar: _Bar, stage: str, total: int):

@@ -188,6 +188,12 @@ def _is_priced(entry: Mapping) -> bool:
     return False
 
 
+def litellm_entries(data: Mapping) -> int:
+    """How many entries of a LiteLLM map are models (its `sample_spec` is not)."""
+    return sum(1 for key, entry in data.items()
+               if key != "sample_spec" and isinstance(entry, Mapping))
+
+
 def litellm(data: Mapping[str, Any], providers: Iterable[str] = (),
             progress: Progress | None = None) -> Conversion:
     """LiteLLM's `model_prices_and_context_window.json` (as loaded), for the given providers
@@ -197,10 +203,10 @@ def litellm(data: Mapping[str, Any], providers: Iterable[str] = (),
     groups: dict[str, list[tuple[str, Mapping]]] = {}  # model id -> its keys (image sizes)
     order: list[str] = []
     for key, entry in data.items():
-        if progress:
-            progress(1)
         if key == "sample_spec" or not isinstance(entry, Mapping):
             continue
+        if progress:  # one model entry read (of litellm_entries: the bar's total)
+            progress(1)
         provider = entry.get("litellm_provider")
         if wanted and (not isinstance(provider, str) or provider.lower() not in wanted):
             continue

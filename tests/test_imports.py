@@ -689,6 +689,10 @@ def test_cli_applies_with_a_reason_and_shows_price_changes(seeded, runner, tmp_p
     assert done.exit_code == 0, done.output
     assert done.output.splitlines()[-1] == "Applied."
     assert model(seeded, "openai/gpt-4o-test-2")["isActive"] is True
+    again = runner.invoke(args=["catalog", "import-prices", "litellm", path, "--apply",
+                                "--reason", "again"])
+    assert again.output.splitlines()[-1] == ("Nothing to apply: the catalog already says what "
+                                             "the map says.")
     changed = write_map(tmp_path, litellm_map(**{"openai/gpt-4o-test-2": {
         "input_cost_per_token": 6e-06}}), "changed.json")
     planned = runner.invoke(args=["catalog", "import-prices", "litellm", changed, "--at",
@@ -819,3 +823,12 @@ def test_after_import_quotes_agree_with_litellm_within_1e9(app):
     # by resolution, transcription seconds, speech characters
     assert kinds == {"chat", "embedding", "image", "video", "speech", "transcription"}
     assert checked >= 60
+
+
+def test_the_progress_of_reading_a_map_counts_its_model_entries():
+    """The bar reads as the summary does: `sample_spec` is not an entry (the bar had ended at
+    one more than the 'Source: N entries' line)."""
+    data = litellm_map()
+    read = []
+    converted = sources.convert("litellm", data, [], progress=read.append)
+    assert sum(read) == sources.litellm_entries(data) == converted.entries == len(data) - 1
