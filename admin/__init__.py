@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["ms_datetime"] = _ms_datetime
     app.jinja_env.filters["field_label"] = labels.label
     app.jinja_env.filters["words"] = labels.words
+    app.jinja_env.filters["counted"] = labels.counted
     app.jinja_env.globals["changes_shown"] = money.changes_shown
 
     @app.get("/favicon.ico")

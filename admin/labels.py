@@ -53,3 +53,8 @@ def words(name: str) -> str:
     `cacheReadTokens` -> "Cache read tokens", `service_tier` -> "Service tier"."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").lower()
     return spaced[:1].upper() + spaced[1:]
+
+
+def counted(count: int, word: str) -> str:
+    """A count and its noun, agreeing: "1 credit", "2,500 credits", "1 failure"."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"

@@ -106,14 +106,14 @@ def _state_word(model: Model) -> str | None:
 
 
 def consequences(name: str, models: list[Model], default: Model | None
-                 ) -> tuple[str, list[str]]:
-    """The question a confirmation asks, and what will happen, in words."""
+                 ) -> tuple[str, list[str], int]:
+    """The question a confirmation asks, and what will happen, in words. The question counts
+    the models the action changes (those skipped or already so are said below it)."""
     one = models[0]
-    many = f"{len(models):,} models" if len(models) > 1 else one.name
     if name == "set-default":
         return (f"Make {one.name} the default?", [
             f"{default.name} stops being the default." if default and default is not one
-            else "There is no default now."])
+            else "There is no default now."], 1)
     effects: list[str] = []
     passed = [(m, _state_word(m)) for m in models]
     if name in ("enable", "disable"):
@@ -148,11 +148,14 @@ def consequences(name: str, models: list[Model], default: Model | None
                        "unlocks them.")
     elif name == "unlock":
         effects.append("Unlocked models can be edited, toggled and deleted again.")
-    skipped = [f"{_called(m)} is skipped: {why}." for m, why in passed
+    skipped = [(m, why) for m, why in passed
                if why and name not in ("lock", "unlock")
                and not (name == "restore" and m.is_deprecated and not m.is_locked)]
-    effects += skipped[:SHOWN]
-    return f"{VERBS[name].label} {many}?", effects
+    effects += [f"{_called(m)} is skipped: {why}." for m, why in skipped[:SHOWN]]
+    acting = (going if name in ("enable", "disable")
+              else [m for m in models if m not in {s for s, _ in skipped}]) or models
+    many = f"{len(acting):,} models" if len(acting) > 1 else acting[0].name
+    return f"{VERBS[name].label} {many}?", effects, len(acting)
 
 
 MAX_PAGE = 100_000
@@ -605,11 +608,11 @@ class CatalogModelView(SignedIn, ModelView):
             flash(f"{models[0].model_id} is the default: it cannot be deleted (set another "
                   "default first).", "warning")
             return redirect(back)
-        question, effects = consequences(what, models, self._default())
+        question, effects, acting = consequences(what, models, self._default())
         list_args = {k: v for k, v in request.args.items(multi=True)
                      if k == "search" or k.startswith("flt")} if "matching" in fields else {}
         return self.render(
-            "catalog/confirm.html", question=question, effects=effects, verb=verb,
+            "catalog/confirm.html", question=question, effects=effects, verb=verb, acting=acting,
             models=models, shown=models[:SHOWN], back=back, fields=fields,
             action=self.get_url(".bulk_view", what=what, url=back, **list_args))
 
@@ -863,6 +866,6 @@ class CatalogModelView(SignedIn, ModelView):
                    *(f"{what}: {old} → {new}" for what, old, new in changes)]
         return self.render(
             "catalog/confirm.html", question=f"Revert {model.name} to revision {revision}?",
-            effects=effects, verb=REVERT, models=[model], shown=[model], back=back,
+            effects=effects, verb=REVERT, models=[model], shown=[model], acting=1, back=back,
             fields={"id": [str(model.id)], "revision": [str(revision)]},
             action=self.get_url(".revert_view", url=back))

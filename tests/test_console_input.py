@@ -617,6 +617,8 @@ def test_the_calculator_takes_fractional_seconds_of_audio(seeded, admin):
     quoted = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=90.5&requests=1"))
     quote = quoted[quoted.index('id="quote"'):][:900]
     assert "90.5 × " in quote and "$0.01105" in quote, quote  # 90.5 × 0.0001 + 0.002
+    one = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=0&requests=1"))
+    assert '<strong id="quote-credits">1</strong> credit</div>' in one  # $0.002: 1 credit
     refused = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=9,5&requests=1.5"))
     assert "a number such as 90.5" in refused and "Requests: a whole number" in refused
 
@@ -657,3 +659,22 @@ def test_a_catalog_files_plan_shows_a_price_change_as_money(console, admin):
     assert "Prices, input tokens, since always" in change, change
     assert "$1.00" in change and "$1.25" in change and "effectiveFrom" not in change, change
     assert catalog_fingerprint(console) == before
+
+
+def test_a_bulk_confirmation_counts_the_models_it_changes(console, admin):
+    """Three picked, one locked (skipped), one inactive already: "Disable 1 model", not 3."""
+    models = run_as_system(console, "models:getActiveModels")
+    default = run_as_system(console, "models:getDefaultModel")["modelId"]
+    locked, live = sorted((m for m in models if m["modelId"] != default),
+                          key=lambda m: m["modelId"])[:2]
+    run_as_system(console, "models:lockModel", {"modelId": locked["modelId"]})
+    off = run_as_system(console, "models:duplicateModel", {"modelId": live["modelId"],
+                                                           "newModelId": "acme/copy-1"})
+    assert off["isActive"] is False  # a copy starts inactive
+    ids = "&".join(f"rowid={m['_id']}" for m in (locked, off, live))
+    page = page_text(admin.get(f"/admin/models/confirm/disable/?{ids}"))
+    question = re.search(r'id="confirm-question">([^<]*)<', page).group(1)
+    assert question == f"Disable {live['name']}?", question
+    assert re.search(r'id="confirm">\s*Disable\s*</button>', page), page
+    assert f"{locked['modelId']}" in page and "is skipped" in page
+    assert "1 already inactive: unchanged." in page
