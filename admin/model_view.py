@@ -399,10 +399,12 @@ class CatalogModelView(SignedIn, ModelView):
         if not self.can_write:
             return self._read_only("Editing a model")
         model = self.get_one(request.args.get("id", ""))
-        if model is not None and model.is_locked:
+        if model is not None and model.is_locked and request.method == "GET":
             flash(f"{model.model_id} is locked; an admin must unlock it before it can be edited.",
                   "error")
             return redirect(self.get_url(".details_view", id=model.id))
+        # A save of a model locked since its form opened: the mutation refuses it (LOCKED), and
+        # the form comes back with what was typed, not discarded by a redirect.
         return super().edit_view()
 
     def get_edit_form(self):

@@ -678,3 +678,17 @@ def test_a_bulk_confirmation_counts_the_models_it_changes(console, admin):
     assert re.search(r'id="confirm">\s*Disable\s*</button>', page), page
     assert f"{locked['modelId']}" in page and "is skipped" in page
     assert "1 already inactive: unchanged." in page
+
+
+def test_a_save_after_someone_locked_the_model_keeps_what_was_typed(console, admin):
+    """The form was opened, then an admin locked the model: the save is refused with the
+    reason, and the form comes back with the typed name (it had been dropped by a redirect)."""
+    form = ray_form(console, admin, name="Ray, renamed in vain")
+    run_as_system(console, "models:lockModel", {"modelId": "luma/ray-2-720p"})
+    before = catalog_fingerprint(console)
+    answer = admin.post("/admin/models/edit/?id=2", data=form)
+    assert answer.status_code == 200
+    shown = page_text(answer)
+    assert "Not saved:" in shown and "locked" in shown
+    assert 'value="Ray, renamed in vain"' in shown
+    assert catalog_fingerprint(console) == before
