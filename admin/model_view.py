@@ -432,6 +432,13 @@ class CatalogModelView(SignedIn, ModelView):
 
     def _refused(self, form, refusal: RefusedError) -> None:
         field = (refusal.field or "").removeprefix("patch.").split(".")[0].split("[")[0]
+        missing = [name for name in refusal.data.get("missing", ()) if name in form]
+        if len(missing) > 1:  # several fields at once (a video model's price): each marked
+            for name in missing:
+                form[name].errors = [*form[name].errors, "required"]
+            flash(f"Not saved: fix {', '.join(form[n].label.text for n in missing)} (marked "
+                  f"below): {refusal.message}", "error")
+            return
         if field in form and form[field].type == "HiddenField":  # nothing to fix by hand
             flash(f"Not saved: {refusal.message}. What you typed is kept below.", "error")
         elif field in form:

@@ -27,9 +27,8 @@ OPTIONAL_FLAGS = tuple(f.name for f in spec.EDITABLE_FIELDS if isinstance(
     f.validator, Nullable) and isinstance(f.validator.inner, Boolean))
 
 
-def _require(config: dict, name: str, why: str) -> None:
-    if config.get(name) in (None, [], {}):
-        raise FunctionError("INVALID_ARGUMENT", f"{name} is required {why}", field=name)
+# What a video model priced the simple way must give.
+SIMPLE_VIDEO = ("costPerSecond", "supportedDurations", "supportedQualities")
 
 
 def settle(config: dict, changed: set[str]) -> dict:
@@ -46,15 +45,21 @@ def settle(config: dict, changed: set[str]) -> dict:
                 "INVALID_ARGUMENT", f"{field.name} does not apply to {kind} models",
                 field=field.name)
         config[field.name] = field.default  # the model changed kind: the field no longer fits
-    _settle_price(config, kind)
-    if kind == "video":
+    if kind == "video" and config.get("prices") is None:
         # A video model priced the simple way (costPerSecond, qualityMultipliers) lists its
         # durations and qualities. One priced by `prices` may leave them empty (the public price
         # maps give none): then it takes any duration up to maxDuration (3,600 s without one)
-        # and any quality, priced by its schedule (functions/capabilities.py).
-        if config.get("prices") is None:
-            for name in ("supportedDurations", "supportedQualities"):
-                _require(config, name, "for video models priced by costPerSecond")
+        # and any quality, priced by its schedule (functions/capabilities.py). What is missing
+        # is named at once, not one field a try.
+        missing = [name for name in SIMPLE_VIDEO if config.get(name) in (None, [], {})]
+        if missing:
+            raise FunctionError(
+                "INVALID_ARGUMENT", f"{', '.join(missing[:-1])}{' and ' if missing[1:] else ''}"
+                f"{missing[-1]} "
+                f"{'is' if len(missing) == 1 else 'are'} required for a video model priced by "
+                "costPerSecond (or give prices instead)", field=missing[0], missing=missing)
+    _settle_price(config, kind)
+    if kind == "video":
         if config["supportedDurations"]:
             _settle_durations(config, changed)
         elif config.get("fixedDuration") is not None:
@@ -72,10 +77,7 @@ def _settle_price(config: dict, kind: str) -> None:
         raise FunctionError(
             "INVALID_ARGUMENT", f"give either prices or {field}, not both (set {field} to "
             "null to price this model by prices alone)", field=field)
-    if config.get("prices") is None and not simple:
-        if kind == "video":
-            raise FunctionError("INVALID_ARGUMENT", "costPerSecond (or prices) is required for "
-                                "video models", field="costPerSecond")
+    if config.get("prices") is None and not simple:  # (a video model's: settle says)
         raise FunctionError("INVALID_ARGUMENT", f"prices is required for {kind} models",
                             field="prices")
     config["pricingUnit"] = "second" if simple else None

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from admin.console_json import MAX_DEPTH
+from engine.errors import FunctionError
 from tests.conftest import catalog_fingerprint, run_as_system
 from tests.console import create_accounts, sign_in
 from tests.test_history import saved_under_older_rules
@@ -691,4 +692,26 @@ def test_a_save_after_someone_locked_the_model_keeps_what_was_typed(console, adm
     shown = page_text(answer)
     assert "Not saved:" in shown and "locked" in shown
     assert 'value="Ray, renamed in vain"' in shown
+    assert catalog_fingerprint(console) == before
+
+
+def test_a_video_model_missing_its_price_is_told_everything_it_lacks_at_once(console, admin):
+    """No cost per second, durations or qualities: one save names all three and marks each
+    field (it had named one a save), over the API and in the console alike."""
+    with pytest.raises(FunctionError) as refused:
+        run_as_system(console, "models:createModel", {
+            "modelId": "acme/clip-2", "name": "Clip", "provider": "Acme", "contentType": "video"})
+    assert refused.value.message == (
+        "costPerSecond, supportedDurations and supportedQualities are required for a video "
+        "model priced by costPerSecond (or give prices instead)")
+    assert refused.value.data["missing"] == ["costPerSecond", "supportedDurations",
+                                             "supportedQualities"]
+    before = catalog_fingerprint(console)
+    shown = page_text(admin.post("/admin/models/new/", data={"csrf_token": admin.token, **new_model(
+        costPerSecond="", supportedDurations="", supportedQualities="")}))
+    assert ("Not saved: fix Cost per second (USD), Supported durations (s), Supported "
+            "qualities (marked below)") in shown
+    marked = re.findall(r'id="(\w+)"[^>]*is-invalid|is-invalid[^>]*id="(\w+)"', shown)
+    assert {a or b for a, b in marked} >= {"costPerSecond", "supportedDurations",
+                                           "supportedQualities"}, marked
     assert catalog_fingerprint(console) == before
