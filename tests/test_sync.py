@@ -120,15 +120,15 @@ def test_socket_calls_count_against_the_api_rate_limit(seeded, session, make_tok
                             headers={"Authorization": f"Bearer {token}"}).status_code
                 for _ in range(2)]
         live = session()
-        live.authenticate(token)
-        answers = [live.mutation("models:updateModel", describe("socket")) for _ in range(3)]
+        live.authenticate(token)  # a call too
+        answers = [live.mutation("models:updateModel", describe("socket")) for _ in range(2)]
         subscribed = live.subscribe(1, "models:getDefaultModel")
         refused = live.mutation("models:updateModel", describe("socket"))
         return http, answers, subscribed, refused
 
     http, answers, subscribed, refused = within_one_window(attempt)
     assert http == [200, 200]
-    assert [a["success"] for a in answers] == [True, True, True]
+    assert [a["success"] for a in answers] == [True, True]
     assert subscribed["type"] == "QueryUpdated"  # the 6th call of the minute
     assert refused["success"] is False and refused["result"].startswith("RateLimited")
 
@@ -144,6 +144,32 @@ def test_subscriptions_count_against_the_rate_limit(seeded, session):
     added = within_one_window(attempt)
     assert [m["type"] for m in added] == ["QueryUpdated"] * 3 + ["QueryFailed"] * 2
     assert added[3]["errorMessage"].startswith("RateLimited")
+
+
+def test_authenticating_again_counts_against_the_rate_limit(seeded, session, make_token):
+    """Flipping a session's token runs its signed-in queries again: each Authenticate, and
+    each query it runs again, is a call (they had been free: a loop of flips re-ran every
+    signed-in query of the session without limit). Past the limit: AuthError, the session
+    ends, as for a refused token."""
+    token = make_token("admin")
+    seeded.config["RATE_LIMIT_PER_MINUTE"] = 6
+
+    def attempt():  # the token's calls of the minute, and the address's (anonymous)
+        live = session()
+        first = live.authenticate(token)  # token 1
+        live.subscribe(1, "access:listTokens")  # a signed-in query: token 2
+        flips = [live.authenticate(None),  # address 1, and 2 for the query run again
+                 live.authenticate(token),  # token 3 and 4
+                 live.authenticate(token)]  # token 5: the same caller, nothing run again
+        more = [live.authenticate(None),  # address 3 and 4
+                live.authenticate(token)]  # token 6 and 7: past 6
+        return first, flips, more
+
+    first, flips, more = within_one_window(attempt)
+    assert first["type"] == "Transition"
+    assert [f["type"] for f in flips] == ["Transition"] * 3
+    assert more[0]["type"] == "Transition"
+    assert more[1]["type"] == "AuthError" and more[1]["error"].startswith("RateLimited"), more
 
 
 def test_refused_tokens_are_limited_per_address_over_sockets(seeded, session):

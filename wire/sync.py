@@ -9,8 +9,9 @@ later transition always reaches (read-your-writes), and with `AuthError` when a 
 or stops being valid, after which the session ends (as in Convex; the clients reconnect).
 
 A session is held to the rules of the HTTP API: the token is checked again on every call and
-whenever tokens change (revocation) or a ping is due (expiry); queries, mutations and actions
-count against the same rate limit; refused tokens count against the address. What one session
+whenever tokens change (revocation) or a ping is due (expiry); queries, mutations, actions and
+each `Authenticate` (with every signed-in query it runs again) count against the same rate
+limit; refused tokens count against the address. What one session
 may subscribe to is bounded, in count and in total result size. A socket that sends no
 `Connect`, or has no subscription and sends no call, is closed; so is a peer that stops
 answering pings, stops reading, or sends faster than its session reads (wire/websocket.py).
@@ -502,13 +503,19 @@ class Session:
                                             "supported; send a service token"), attempted=True)
         else:
             raise ProtocolError("Authenticate needs tokenType User (with a value) or None")
+        moved = {query_id: key for query_id, sub in self.queries.items()
+                 if (key := self.key(sub.path, sub.args_key)) != sub.key}
+        try:  # an Authenticate is a call, and so is each signed-in query it runs again
+            for _ in range(1 + len(moved)):
+                limit(self.app, self.identity, self.address)
+        except TransportError as error:
+            self.auth_failed(error, attempted=True)
         self.identity_version = base + 1
-        for sub in self.queries.values():  # results of signed-in queries depend on who asks
-            key = self.key(sub.path, sub.args_key)
-            if key != sub.key:
-                self.live.unwatch(sub.key)
-                self.live.watch(key)
-                sub.key = key
+        for query_id, key in moved.items():  # results of signed-in queries depend on who asks
+            sub = self.queries[query_id]
+            self.live.unwatch(sub.key)
+            self.live.watch(key)
+            sub.key = key
         self.refresh(force=True)
 
     def on_Mutation(self, message: dict) -> None:
