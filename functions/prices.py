@@ -1040,9 +1040,19 @@ def credit_cost(schedule: Sequence[dict], *, model_id: str, seconds: int, qualit
     costPerSecond is the `second` price without the quality option; qualityMultiplier is the
     quality's price over it (1 when they are equal)."""
     others = {k: v for k, v in (options or {}).items() if k != "quality"}
+    entry = entry_at(schedule, at)
+    # A price that also depends on an option not given (a resolution): its default would be
+    # quoted as if it were the price of every value, a 4K job at the 720p price.
+    unasked = sorted({key for c in entry["components"] for key in c.get("when") or {}
+                      if key != "quality" and key not in others})
+    if unasked:
+        values = sorted({*entry.get("options", {}).get(unasked[0], ()),
+                         *(c["when"][unasked[0]] for c in entry["components"]
+                           if unasked[0] in (c.get("when") or {}))})
+        raise PricingError("UNSUPPORTED_OPTION", f"{model_id} is priced by {unasked[0]}",
+                           unasked[0], supported=values)
     priced = quote(schedule, {"seconds": seconds}, {**others, "quality": quality}, at,
                    credits_per_usd)
-    entry = entry_at(schedule, at)
     applied = select_components(entry["components"], {**others, "quality": quality})["second"]
     base = select_components(entry["components"], others).get("second", applied)
     base_price, applied_price = Decimal(base["price"]), Decimal(applied["price"])

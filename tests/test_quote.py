@@ -96,6 +96,17 @@ def test_images_by_size_and_quality_and_video_by_resolution(seeded, api):
     assert error(shorthand) == {"code": "UNSUPPORTED_OPTION", "field": "modelId",
                                 "supported": ["1080p", "720p"]}
     assert "pricing:quote with options.resolution" in shorthand["errorMessage"]
+    # nor when a default price leaves the resolution out: a 4K job is not the 720p price
+    api.value("mutation", "models:createModel", {
+        **VIDEO_BY_RESOLUTION, "modelId": "acme/motion-2", "prices": [{
+            "effectiveFrom": None, "components": [
+                {"unit": "second", "price": "0.4"},
+                {"unit": "second", "price": "0.8", "when": {"resolution": "4k"}}]}]})
+    defaulted = api.query("pricing:getCreditCost", {
+        "modelId": "acme/motion-2", "duration": 5, "quality": "standard"})
+    assert error(defaulted) == {"code": "UNSUPPORTED_OPTION", "field": "modelId",
+                                "supported": ["4k"]}
+    assert "pricing:quote with options.resolution" in defaulted["errorMessage"]
     # a refusal names the argument the quote was given, not getCreditCost's
     bad_quality = quote(api, RAY, {"seconds": 9}, options={"quality": "cinematic"})
     assert (error(bad_quality)["code"], error(bad_quality)["field"]) == (

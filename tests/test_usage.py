@@ -21,9 +21,12 @@ from tests.conftest import Api, catalog_fingerprint
 from tests.test_catalog import FLASH, RAY, VEO
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
-# A fixed "now" (ms) half way through an hour, so that the tests' windows never straddle a
-# boundary they did not choose.
-NOW = 1_796_000_000_000 - 1_796_000_000_000 % HOUR + 30 * MINUTE
+# "Now" (ms) for the tests: half way through the last whole hour before the clock's, so that
+# their windows never straddle a boundary they did not choose, and a recording at it sent over
+# HTTP (which reads the real clock) is within the retention it may go back. (A fixed moment had
+# run out of that retention as the days passed: a test failed from one day on.)
+_CLOCK = int(time.time() * 1000)
+NOW = _CLOCK - _CLOCK % HOUR - HOUR + 30 * MINUTE
 
 
 def run(app, path: str, args: dict | None = None, now: int | None = NOW):
