@@ -40,7 +40,12 @@ def _whole(name: str, raw: str) -> int:
         raise SettingError(f"{name} must be a whole number, got {raw!r}") from None
     if value < 0:
         raise SettingError(f"{name} must not be negative, got {raw!r}")
+    if value > LARGEST_WHOLE:
+        raise SettingError(f"{name} must be at most {LARGEST_WHOLE}, got {raw!r}")
     return value
+
+
+LARGEST_WHOLE = 2**31 - 1  # what a database's INTEGER holds
 
 
 def _text(name: str, raw: str) -> str:
@@ -79,16 +84,49 @@ def _seconds_at_most(limit: float) -> Callable[[str, str], float]:
 
 def _hash_method(name: str, raw: str) -> str:
     """A Werkzeug password hashing method (`scrypt[:n:r:p]`, `pbkdf2[:hash[:iterations]]`),
-    checked here: a typo stops the start, not a sign-in."""
+    checked here as Werkzeug will take it: a typo stops the start, not a sign-in. scrypt's n is
+    a power of 2, its memory (128 n r bytes) at most 1 GiB; pbkdf2's hash a fixed-size one of
+    hashlib's, its iterations 1 to 10^8."""
     kind, *params = raw.split(":")
-    valid = (kind == "scrypt" and len(params) <= 3 and all(p.isdigit() for p in params)) or (
+    numbers = [int(p) if p.isascii() and p.isdigit() else 0 for p in params]
+    valid = (kind == "scrypt" and (not params or (
+        len(params) == 3 and all(numbers) and numbers[0] & (numbers[0] - 1) == 0
+        and numbers[0] > 1 and 128 * numbers[0] * numbers[1] <= 2**30
+        and numbers[2] <= 16))) or (
         kind == "pbkdf2" and len(params) <= 2
-        and (not params or params[0] in hashlib.algorithms_available)
-        and (len(params) < 2 or params[1].isdigit()))
+        and (not params or params[0] in hashlib.algorithms_guaranteed - SIZELESS)
+        and (len(params) < 2 or 1 <= numbers[1] <= 10**8))
     if not valid:
         raise SettingError(f"{name} must be a Werkzeug hashing method such as scrypt or "
                            f"pbkdf2:sha256:600000, got {raw!r}")
     return raw
+
+
+SIZELESS = {"shake_128", "shake_256"}  # hashes whose digest has no size of its own
+
+
+def _credits_rate(name: str, raw: str) -> Decimal:
+    """Credits per USD: a price times it must stay a number of credits a client can hold."""
+    value = _positive_decimal(name, raw)
+    if not Decimal("0.000001") <= value <= 1_000_000:
+        raise SettingError(f"{name} must be from 0.000001 to 1000000, got {raw!r}")
+    return value
+
+
+def _database_url(name: str, raw: str) -> str:
+    """SQLite (`sqlite:///path`) or PostgreSQL through psycopg 3 (`postgresql+psycopg://...`),
+    the two this service runs on: anything else would fail at the first connection."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        driver = make_url(raw.strip()).drivername
+    except (ArgumentError, ValueError):
+        driver = None
+    if driver in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        return raw.strip()
+    raise SettingError(f"{name} must be sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@"
+                       f"HOST/DATABASE, got {raw!r}")
 
 
 def _one_of(*choices: str) -> Callable[[str, str], str]:
@@ -165,15 +203,15 @@ class Setting:
 
 APP = (
     Setting("DATABASE_URL", None, "SQLAlchemy URL; `postgresql+psycopg://...` in production",
-            shown_default="`sqlite:///instance/catalog.db`"),
+            _database_url, shown_default="`sqlite:///instance/catalog.db`"),
     Setting("SECRET_KEY", None, "session signing; required when `CATALOG_ENV=production`",
             shown_default="generated once into `instance/secret_key`"),
     Setting("CATALOG_ENV", None, "`production`: secure cookies, `SECRET_KEY` required; "
             "`development` (or unset): neither", _one_of("production", "development")),
     Setting("INSTANCE_PATH", None, "where the SQLite file and the development secret live",
             shown_default="`./instance`"),
-    Setting("CREDITS_PER_USD", "100", "credits charged per USD (a decimal)",
-            _positive_decimal),
+    Setting("CREDITS_PER_USD", "100", "credits charged per USD (a decimal, 0.000001 to "
+            "1,000,000)", _credits_rate),
     Setting("RATE_LIMIT_PER_MINUTE", "6000",
             "API requests a minute per token (or per address without one); `0` turns it off; "
             "over it: 429 `RateLimited` with `Retry-After`", _whole),
@@ -254,7 +292,8 @@ APP = (
     Setting("OIDC_CLIENT_ID", None, "the console's client id at the issuer"),
     Setting("OIDC_CLIENT_SECRET", None, "the console's client secret at the issuer"),
     Setting("OIDC_ALLOWED_DOMAIN", None, "let unknown SSO users of that e-mail domain in..."),
-    Setting("OIDC_DEFAULT_ROLE", None, "...with this role"),
+    Setting("OIDC_DEFAULT_ROLE", None, "...with this role", _one_of("admin", "editor",
+                                                                   "viewer")),
     Setting("OIDC_TRUST_UNVERIFIED_EMAIL", None,
             "`1`: take an SSO email the provider does not say is verified (Microsoft Entra ID "
             "sends no `email_verified`); only where no user can set their own email", _switch),
@@ -271,20 +310,20 @@ APP = (
             _one_of("auto", "json", "text")),
     Setting("USAGE_MINUTE_RETENTION_HOURS", "48",
             "usage is kept per minute this long; then each hour of minutes is rolled up into "
-            "one hour row (a recording's `at` may go back this long, less an hour)",
-            _at_least(2)),
+            "one hour row (a recording's `at` may go back this long, less an hour; 2 to "
+            "8,784, a year)", _between(2, 8784)),
     Setting("USAGE_HOUR_RETENTION_DAYS", "90",
             "hour rows are kept this long; then each day of hours is rolled up into one day row "
-            "(at least 3)", _at_least(3)),
+            "(3 to 3,660)", _between(3, 3660)),
     Setting("USAGE_DAY_RETENTION_DAYS", "0",
-            "day rows are kept this long; `0`: for ever", _whole),
+            "day rows are kept this long; `0`: for ever", _between(0, 36600)),
     Setting("USAGE_MAX_ERROR_CODES", "10",
             "distinct error codes kept per usage row; rarer ones are counted under `other`",
             _at_least(2)),
     Setting("MONITOR_INTERVAL_SECONDS", "10",
             "how often each gunicorn worker's monitor thread looks for work (health, roll-up, "
             "webhooks; a lease in the database lets one process do each job per round); `0`: "
-            "no thread, run `flask monitor run` instead", _whole),
+            "no thread, run `flask monitor run` instead (at most 86,400)", _between(0, 86400)),
     Setting("HEALTH_WINDOW_SECONDS", "900",
             "the sliding window a model's health is judged on (whole minutes)",
             _between(*HEALTH_WINDOW_SECONDS)),
@@ -376,9 +415,11 @@ class Config(dict):
             SESSION_REFRESH_EACH_REQUEST=False,
         )
         _in_order(config)
+        if production and len((config["SECRET_KEY"] or "").strip()) < 16:
+            raise SettingError("SECRET_KEY must be set when CATALOG_ENV=production, at least "
+                               "16 characters that are not spaces (a random one: python3 -c "
+                               "'import secrets; print(secrets.token_hex(32))')")
         if config["SECRET_KEY"] is None:
-            if production:
-                raise SettingError("SECRET_KEY must be set when CATALOG_ENV=production")
             del config["SECRET_KEY"]
         return config
 
@@ -394,6 +435,23 @@ def _in_order(config: Mapping[str, Any]) -> None:
     if None not in (degraded, failing) and failing < degraded:
         raise SettingError(f"HEALTH_FAILING_P95_SECONDS ({failing:g}) must not be below "
                            f"HEALTH_DEGRADED_P95_SECONDS ({degraded:g})")
+
+
+def make_folders(config: Mapping[str, Any], instance: Path) -> None:
+    """The folders the settings name, made before anything opens a file in them: one that
+    cannot be made or written (a read-only path, a file in the way) stops the start, naming its
+    setting. (A rate-limit file that could not be opened had failed every API call; without
+    it the limits would be off. CATALOG_MARKS_DIR is not among them: without it a process
+    rechecks its caches instead, engine/marks.py.)"""
+    for name, folder in (("INSTANCE_PATH", instance),
+                         ("RATE_LIMIT_STORAGE", Path(config["RATE_LIMIT_STORAGE"]).parent)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SettingError(f"{name}: the folder {folder} cannot be made: "
+                               f"{error.strerror or error}") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise SettingError(f"{name}: the folder {folder} cannot be written")
 
 
 def instance_path(environ: Mapping[str, str] | None = None) -> str | None:

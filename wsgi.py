@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from config import Config, SettingError, instance_path
+from config import Config, SettingError, instance_path, make_folders
 
 
 def _secret_key(app: Flask, instance: Path) -> str:
@@ -35,10 +35,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path(),
                 instance_relative_config=True)
     instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(Config.from_environ(instance))
     if test_config:
         app.config.update(test_config)
+    make_folders(app.config, instance)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app, instance)
 

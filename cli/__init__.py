@@ -13,7 +13,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from cli.docs import write_docs
-from cli.errors import ExplainedCommand, ExplainedGroup
+from cli.errors import ExplainedCommand, ExplainedGroup, message_of
 from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
 from engine.values import keys_once
@@ -181,8 +181,11 @@ def export_catalog(file: str | None) -> None:
     if file is None:
         click.echo(text, nl=False)
     else:
-        with open(file, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(file, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:  # a full disk says so when written, naming no file
+            raise click.ClickException(f"{file}: {error.strerror or error}") from None
 
 
 @catalog_cli.command("plan")
@@ -423,12 +426,20 @@ def run_monitor(once: bool) -> None:
     app = current_app._get_current_object()
     seconds = app.config["MONITOR_INTERVAL_SECONDS"] or 10
     while True:
-        done = run_round(app)
-        alerts = done.get("health", {}).get("alerts", [])
-        for alert in alerts:
-            click.echo(f"{alert['modelId']}: {alert['from']} -> {alert['to']}"
-                       + (f" ({alert['action']})" if alert["action"] else ""))
-        click.echo(round_summary(done))
+        try:
+            done = run_round(app)
+        except Exception as error:  # as a service it outlives a database restart
+            said = message_of(error)
+            if once or said is None:  # once: one line, exit 1 (a timer runs it again)
+                raise
+            click.echo(f"warning: this round failed, the next is in {seconds:g} s: {said}",
+                       err=True)
+        else:
+            alerts = done.get("health", {}).get("alerts", [])
+            for alert in alerts:
+                click.echo(f"{alert['modelId']}: {alert['from']} -> {alert['to']}"
+                           + (f" ({alert['action']})" if alert["action"] else ""))
+            click.echo(round_summary(done))
         if once:
             return
         time.sleep(seconds)

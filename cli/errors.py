@@ -14,20 +14,31 @@ from db.revision import NOT_READY, undefined_object
 from engine.errors import FunctionError, TransportError, for_operator
 
 
+def message_of(error: BaseException) -> str | None:
+    """The one line that says an error an operator can act on: a function's refusal, the
+    database down or not migrated, a file that cannot be read or written; None for any other
+    (a bug: its traceback is what helps)."""
+    if isinstance(error, (FunctionError, TransportError)):
+        return for_operator(error)
+    if isinstance(error, DBAPIError):
+        said = NOT_READY if undefined_object(error) else "The catalog database refused"
+        return f"{said} ({reason(error)})"
+    if isinstance(error, OSError) and not isinstance(error, BrokenPipeError):
+        return f"{error.filename or 'the file'}: {error.strerror or error}"
+    return None
+
+
 @contextmanager
 def explained() -> Iterator[None]:
-    """A function's refusal, the database down or not migrated, a file that cannot be written:
-    a ClickException saying so."""
+    """An error an operator can act on, as a ClickException saying so (a closed pipe, `| head`,
+    is click's own to end quietly)."""
     try:
         yield
-    except (FunctionError, TransportError) as error:
-        raise click.ClickException(for_operator(error)) from None
-    except DBAPIError as error:
-        said = NOT_READY if undefined_object(error) else "The catalog database refused"
-        raise click.ClickException(f"{said} ({reason(error)})") from None
-    except OSError as error:
-        raise click.ClickException(
-            f"{error.filename or 'a file'}: {error.strerror or error}") from None
+    except Exception as error:
+        said = message_of(error)
+        if said is None:
+            raise
+        raise click.ClickException(said) from None
 
 
 class ExplainedGroup(click.Group):

@@ -7,20 +7,24 @@ import sys
 import click
 from alembic import command
 from alembic.config import Config
-from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
 from db import get_db
 from db.engine import reason
-from db.revision import MIGRATIONS
+from db.revision import MIGRATIONS, revisions, schema_state
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, applied: list | None = None) -> Config:
+    """Alembic's configuration for the database at `url`; each migration step it runs is
+    appended to `applied` (db/migrations/env.py)."""
     config = Config(stdout=sys.stdout)  # the stream of this moment (Alembic binds it at import)
     config.set_main_option("script_location", MIGRATIONS)
     config.attributes["url"] = url
+    if applied is not None:
+        config.attributes["applied"] = applied
     return config
 
 
@@ -46,41 +50,70 @@ def db_cli() -> None:
 @click.argument("revision", default="head")
 @with_appcontext
 def upgrade(revision: str) -> None:
-    """Upgrade the database to REVISION (default: head)."""
-    before = _revision()
-    command.upgrade(alembic_config(get_db().url), revision)
-    after = _revision()
-    click.echo(f"The database is at {after}; nothing to do." if after == before
-               else f"Upgraded the database from {before} to {after}.")
+    """Upgrade the database to REVISION (default: head). A database a newer release migrated
+    is left as it is (a host of the older release restarting during a rolling deploy)."""
+    state, at = _state()
+    if state == "ahead":
+        click.echo(f"The database is at {at}, a newer release's schema; nothing to do.")
+        return
+    applied: list = []
+    command.upgrade(alembic_config(get_db().url, applied), _named(revision))
+    click.echo(_done("Upgraded", applied) if applied else
+               f"The database is at {_state()[1]}; nothing to do.")
 
 
-@db_cli.command("downgrade")
+@db_cli.command("downgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("revision", default="-1")
 @click.option("--yes", is_flag=True, help="Do not ask before dropping data.")
 @with_appcontext
 def downgrade(revision: str, yes: bool) -> None:
-    """Downgrade the database to REVISION (default: one step back; 'base' for empty). It
-    drops the tables and columns the later migrations added, with their data: it asks first."""
-    before = _revision()
+    """Downgrade the database to REVISION (default: one step back, -2 two; 'base' for empty).
+    It drops the tables and columns the later migrations added, with their data: it asks
+    first."""
+    revision = _named(revision)
+    steps = revision.removeprefix("-")
+    if not (revision in ("base",) or (revision.startswith("-") and steps.isdigit())):
+        ScriptDirectory(MIGRATIONS).get_revision(revision)  # unknown: refused before asking
     if not yes:
-        steps = revision.removeprefix("-")
         target = (f"{'one migration' if steps == '1' else steps + ' migrations'} back"
-                  if revision.startswith("-") and steps.isdigit() else revision)
-        click.confirm(f"Downgrade the database from {before} to {target}? It drops the tables "
-                      "and columns added since, and their data", abort=True)
-    command.downgrade(alembic_config(get_db().url), revision)
-    click.echo(f"Downgraded the database from {before} to {_revision()}.")
-
-
-def _revision() -> str:
-    """The database's revision as the messages say it ('none': never migrated)."""
-    with get_db().engine.connect() as conn:
-        heads = MigrationContext.configure(conn).get_current_heads()
-    return ", ".join(heads) or "none"
+                  if revision.startswith("-") else revision)
+        click.confirm(f"Downgrade the database from {_state()[1]} to {target}? It drops the "
+                      "tables and columns added since, and their data", abort=True)
+    applied: list = []
+    command.downgrade(alembic_config(get_db().url, applied), revision)
+    click.echo(_done("Downgraded", applied) if applied else
+               f"The database is at {_state()[1]}; nothing to do.")
 
 
 @db_cli.command("current")
 @with_appcontext
 def current() -> None:
     """Show the database's current revision."""
-    command.current(alembic_config(get_db().url))
+    state, at = _state()
+    click.echo({"current": f"{at} (head)", "behind": f"{at} (behind: flask --app wsgi db "
+                                                     "upgrade)",
+                "ahead": f"{at} (a newer release's schema)",
+                "missing": "none (never migrated: flask --app wsgi db upgrade)"}[state])
+
+
+def _named(revision: str) -> str:
+    if not revision.strip():
+        raise click.BadParameter("name a revision (e.g. head, 0006, -1, base)",
+                                 param_hint="REVISION")
+    return revision.strip()
+
+
+def _state() -> tuple[str, str]:
+    """The database's schema state (db/revision.py) and its revision as messages say it."""
+    with get_db().engine.connect() as conn:
+        state = schema_state(conn)
+        at = ", ".join(sorted(revisions(conn))) if state != "missing" else "none"
+    return state, at
+
+
+def _done(verb: str, applied: list) -> str:
+    """What the steps Alembic ran did: from the first one's start to the last one's end."""
+    first, last = applied[0], applied[-1]
+    start = ", ".join(first.source_revision_ids) or "none"
+    end = ", ".join(last.destination_revision_ids) or "none (base)"
+    return f"{verb} the database from {start} to {end}."

@@ -30,18 +30,23 @@ def schema_state(conn: Connection) -> str:
     migrated). On PostgreSQL a missing table aborts the connection's transaction: it is rolled
     back here."""
     try:
-        revisions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        found = revisions(conn)
     except exc.DBAPIError as error:
         if not undefined_object(error):
             raise
         conn.rollback()
         return "missing"
     head, known = _scripts()
-    if not revisions:
+    if not found:
         return "missing"
-    if revisions == {head}:
+    if found == {head}:
         return "current"
-    return "behind" if revisions <= known else "ahead"
+    return "behind" if found <= known else "ahead"
+
+
+def revisions(conn: Connection) -> set[str]:
+    """The revisions alembic recorded in the database (raises when it has no table)."""
+    return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
 def not_ready(engine: Engine) -> bool:

@@ -4,13 +4,14 @@ import os
 import sys
 from pathlib import Path
 
-from config import Config, SettingError, instance_path, server_settings
+from config import Config, SettingError, instance_path, make_folders, server_settings
 
 try:  # every setting is declared and read in config.py
     _settings = server_settings()
     # The app's too, here in the master: a wrong one stops the start in one line (a worker
     # that cannot boot would only be started again).
-    Config.from_environ(Path(instance_path() or "instance"))
+    _instance = Path(instance_path() or "instance")
+    make_folders(Config.from_environ(_instance), _instance)
 except SettingError as error:
     sys.exit(f"Error: {error}")
 bind = _settings["bind"]

@@ -132,7 +132,7 @@ class Counters:
                                  ).fetchone()[0]
             if forget:
                 conn.execute(OLD.format(**HOST), {"before": start - 86400})
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):  # OSError: its folder went away
             log.warning("rate-limit counters unavailable; letting the request through",
                         exc_info=True)
             return 0
@@ -165,7 +165,7 @@ class Counters:
             return (found or 0), start + window - now
         try:
             row = self._conn().execute(COUNT.format(**HOST), {"k": key, "w": start}).fetchone()
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):  # OSError: its folder went away
             log.warning("rate-limit counters unavailable", exc_info=True)
             row = None
         return (row[0] if row else 0), start + window - now

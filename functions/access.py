@@ -61,6 +61,10 @@ def _token_doc(token: ApiToken, now: int) -> dict:
 
 
 PASSWORD = v.string(12, 200)
+# A token's name, as `tokens list` shows it in a column: no tab, line break or other control
+# character, and not only spaces.
+TOKEN_NAME = v.string(1, 100, pattern=r"(?=.*\S)[^\x00-\x1f\x7f]+",
+                      hint="printable characters, not only spaces")
 
 
 def _user_or_refuse(ctx: Context, email: str) -> User:
@@ -99,7 +103,7 @@ def countUsers(ctx: Context) -> int:
 
 
 @mutation(
-    {"name": v.string(1, 100), "scopes": v.array(v.literal(*SCOPES), 1, 3, unique=True),
+    {"name": TOKEN_NAME, "scopes": v.array(v.literal(*SCOPES), 1, 3, unique=True),
      "expiresInDays": v.optional(v.int(1, 3650))},
     scope="admin", internal=True,
 )

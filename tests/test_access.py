@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import Api, catalog_fingerprint, run_as_system
@@ -82,3 +83,16 @@ def test_tokens_are_stored_only_as_hashes(seeded):
     engine.dispose()
     assert token["token"] not in repr(rows)
     assert token["token"].split("_", 2)[2] not in repr(rows)
+
+
+def test_a_token_name_is_printable_text(seeded):
+    """`tokens list` shows a name in a tab-separated column: a tab, a line break or only
+    spaces would break it, and are refused (they had been taken)."""
+    from engine.errors import FunctionError
+
+    for name in ("a\tb", "a\nb", "   ", "bell\x07"):
+        with pytest.raises(FunctionError) as refused:
+            run_as_system(seeded, "access:createToken", {"name": name, "scopes": ["admin"]})
+        assert refused.value.data["field"] == "name", name
+    made = run_as_system(seeded, "access:createToken", {"name": "ci · prod", "scopes": ["admin"]})
+    assert made["name"] == "ci · prod"

@@ -54,6 +54,29 @@ def test_a_downgrade_asks_before_it_drops_data(app, runner):
     assert done.output == "Downgraded the database from 0007 to 0006.\n"
     again = runner.invoke(args=["db", "upgrade"], catch_exceptions=False)
     assert again.output == "Upgraded the database from 0006 to 0007.\n"
+    two = runner.invoke(args=["db", "downgrade", "-2", "--yes"], catch_exceptions=False)
+    assert two.output == "Downgraded the database from 0007 to 0005.\n"
+    behind = runner.invoke(args=["db", "current"], catch_exceptions=False).output
+    assert behind == "0005 (behind: flask --app wsgi db upgrade)\n"
+    unknown = runner.invoke(args=["db", "downgrade", "9999"], catch_exceptions=False)
+    assert unknown.exit_code == 1 and "[y/N]" not in unknown.output  # refused before asking
+    assert "Can't locate revision identified by '9999'" in unknown.output
+    runner.invoke(args=["db", "upgrade"], catch_exceptions=False)
+
+
+def test_a_host_of_an_older_release_starts_on_a_newer_schema(app, runner):
+    """A rolling deploy: the new release migrated the database; a host of the old one that
+    restarts runs `db upgrade` first (its unit's ExecStartPre) and must not fail there."""
+    engine = app.extensions["catalog_db"].engine
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    said = runner.invoke(args=["db", "upgrade"], catch_exceptions=False)
+    assert said.exit_code == 0, said.output
+    assert said.output == "The database is at 0099, a newer release's schema; nothing to do.\n"
+    current = runner.invoke(args=["db", "current"], catch_exceptions=False)
+    assert current.output == "0099 (a newer release's schema)\n"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
 
 
 def test_seed_is_idempotent(app, runner):
@@ -242,6 +265,8 @@ def test_upgrades_started_together_wait_for_one_another(postgres, tmp_path):
             holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
         outputs = [u.communicate(timeout=120)[0] for u in upgrades]
     assert [u.returncode for u in upgrades] == [0, 0], outputs
+    assert sorted(o.strip().splitlines()[-1] for o in outputs) == [  # each says what it did
+        "The database is at 0007; nothing to do.", "Upgraded the database from none to 0007."]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
     engine.dispose()
@@ -334,3 +359,27 @@ def test_the_cli_says_in_one_line_what_it_cannot_reach(app, runner, tmp_path):
         down = runner.invoke(args=args, catch_exceptions=False)
         assert down.exit_code == 1, (args, down.output)
         assert "unable to open database file" in down.output, (args, down.output)
+
+
+def test_the_monitor_as_a_service_outlives_a_failing_round(tmp_path):
+    """`flask monitor run` (the README's service) on a database it cannot use yet: each round
+    says why in one line, and the next round comes (it had exited at the first)."""
+    import os
+    import subprocess
+    import sys
+
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'not-migrated.db'}",
+           "INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "test-secret",
+           "MONITOR_INTERVAL_SECONDS": "1"}
+    monitor = subprocess.Popen([flask, "--app", "wsgi", "monitor", "run"], cwd=ROOT, env=env,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        said = [monitor.stderr.readline() for _ in range(2)]  # two rounds, one line each
+        assert monitor.poll() is None, said
+    finally:
+        monitor.terminate()
+        monitor.wait(timeout=30)
+    for line in said:
+        assert line.startswith("warning: this round failed, the next is in 1 s: "), said
+        assert "flask --app wsgi db upgrade" in line

@@ -28,11 +28,14 @@ def _run(connection) -> None:
         # On the driver's connection, before SQLAlchemy begins: a PRAGMA in a transaction is
         # a no-op.
         connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+    applied = config.attributes.get("applied")  # db/cli.py: what to tell the operator
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        on_version_apply=None if applied is None else (
+            lambda *, step, **_: applied.append(step)),
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
