@@ -459,23 +459,34 @@ def utc_text(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _effective_from(start: Any, path: str) -> int | None:
-    """An entry's start: null, milliseconds since the epoch, or an ISO 8601 time with its
-    offset ("2027-01-15T00:00:00Z"), read as milliseconds; from 1970 to the year 9999."""
-    if isinstance(start, str):
+def moment(value: Any) -> int | None:
+    """A moment as milliseconds since the epoch: given so, or as an ISO 8601 time with its
+    offset ("2027-01-15T00:00:00Z"); from 1970 to the year 9999. None when it is neither."""
+    if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(start) if len(start) <= 40 else None
+            when = datetime.fromisoformat(value) if len(value) <= 40 else None
         except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None and moment.microsecond % 1000 == 0:
-            start = (moment - EPOCH) // timedelta(milliseconds=1)  # exact, unlike timestamp()
-    elif isinstance(start, float) and start.is_integer() and 0 <= start < 2**53:
-        start = int(start)  # a JSON number as some clients send it (the Python client: 1.0)
-    if start is None or (type(start) is int and 0 <= start < YEAR_10000_MS):
-        return start
-    raise PricingError("INVALID_PRICE", f"{path}.effectiveFrom must be null, milliseconds "
-                       "since the epoch, or a time with its offset such as "
-                       "\"2027-01-15T00:00:00Z\" (from 1970 to the year 9999)",
+            when = None
+        if when is not None and when.tzinfo is not None and when.microsecond % 1000 == 0:
+            value = (when - EPOCH) // timedelta(milliseconds=1)  # exact, unlike timestamp()
+    elif isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        value = int(value)  # a JSON number as some clients send it (the Python client: 1.0)
+    return value if type(value) is int and 0 <= value < YEAR_10000_MS else None
+
+
+MOMENT_HINT = ("milliseconds since the epoch or a time with its offset, e.g. "
+               "\"2027-01-15T00:00:00Z\" (1970 to 9999)")
+
+
+def _effective_from(start: Any, path: str) -> int | None:
+    """An entry's start: null, or a moment (milliseconds, or an ISO 8601 time with its
+    offset)."""
+    if start is None:
+        return None
+    at = moment(start)
+    if at is not None:
+        return at
+    raise PricingError("INVALID_PRICE", f"{path}.effectiveFrom must be null, {MOMENT_HINT}",
                        f"{path}.effectiveFrom")
 
 

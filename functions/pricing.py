@@ -20,7 +20,26 @@ from functions.capabilities import check_quality, require_active, resolve_durati
 from functions.documents import MICROS
 
 OPTIONS = prices.OPTION_KEYS  # every option the engine prices by
-TIMESTAMP = v.int(0, 253_402_300_799_999)  # up to the year 9999, in ms
+
+
+class Moment(Validator):
+    """A moment (`at`, `from`, `to`): milliseconds since the epoch, or an ISO 8601 time with
+    its offset, read as a price entry's `effectiveFrom` is; the function gets milliseconds."""
+
+    def check(self, value, path):
+        at = prices.moment(value)
+        if at is None:
+            raise FunctionError("INVALID_ARGUMENT", f"{path} must be {prices.MOMENT_HINT}",
+                                field=path)
+        return at
+
+    def schema(self):
+        return {"oneOf": [{"type": "integer", "minimum": 0,
+                           "maximum": prices.YEAR_10000_MS - 1},
+                          {"type": "string", "format": "date-time"}]}
+
+
+TIMESTAMP = Moment()
 
 
 def schedule_of(model: Model) -> list[dict]:

@@ -312,3 +312,21 @@ def test_reverting_to_the_simple_price_of_an_older_revision(seeded, api):
                                                   "revision": before["revision"]})
     back = api.value("query", "models:getModelById", {"modelId": RAY})
     assert (back["costPerSecond"], back.get("prices")) == (0.18, None)
+
+
+def test_a_moment_is_milliseconds_or_a_time_with_its_offset(seeded, api):
+    """`at` is read as a price entry's effectiveFrom is: the README's own examples write times
+    as "2027-01-15T00:00:00Z" (it had taken milliseconds only)."""
+    in_ms = api.value("query", "pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
+                                                 "at": 1_799_971_200_000})
+    in_words = api.value("query", "pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
+                                                    "at": "2027-01-15T00:00:00Z"})
+    assert in_words == in_ms and in_words["at"] == 1_799_971_200_000
+    shifted = api.value("query", "pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
+                                                   "at": "2027-01-15T01:00:00+01:00"})
+    assert shifted["at"] == 1_799_971_200_000
+    for bad in ("2027-01-15T00:00:00", "next week", "2027-01-15T00:00:00.0001Z", -1, True):
+        refused = api.query("pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
+                                              "at": bad})
+        assert error(refused)["field"] == "at", bad
+        assert "a time with its offset" in refused["errorMessage"], bad
