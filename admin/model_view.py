@@ -31,7 +31,7 @@ from admin.reading import reader
 from db.schema import Model, ModelHistory
 from engine.errors import FunctionError
 from engine.values import Boolean, Literal, String
-from functions import prices, spec
+from functions import prices, spec, states
 from functions.documents import config_of
 from functions.history import revert_changes
 from functions.pricing import schedule_of
@@ -152,10 +152,28 @@ def consequences(name: str, models: list[Model], default: Model | None
                if why and name not in ("lock", "unlock")
                and not (name == "restore" and m.is_deprecated and not m.is_locked)]
     effects += [f"{_called(m)} is skipped: {why}." for m, why in skipped[:SHOWN]]
-    acting = (going if name in ("enable", "disable")
-              else [m for m in models if m not in {s for s, _ in skipped}]) or models
+    acting = [m for m in models if changes(name, m)]
+    if not acting:
+        if not any("Nothing changes" in e for e in effects):
+            effects.append("Nothing changes: no model picked is in a state this acts on.")
+        return f"{VERBS[name].label}: nothing to do", effects, 0
     many = f"{len(acting):,} models" if len(acting) > 1 else acting[0].name
     return f"{VERBS[name].label} {many}?", effects, len(acting)
+
+
+TURNS = {"enable": states.ENABLE, "disable": states.DISABLE, "delete": states.DELETE,
+         "restore": states.RESTORE, "lock": states.LOCK, "unlock": states.UNLOCK}
+
+
+def changes(name: str, model: Model) -> bool:
+    """Whether a bulk action changes this model, by the states table (functions/states.py):
+    from one of its start states to another state, a locked model only by lock and unlock,
+    and never the default deleted."""
+    if name in ("lock", "unlock"):
+        return model.is_locked != (name == "lock")
+    turn, state = TURNS[name], states.state_of(model)
+    return (not model.is_locked and state in turn.sources and state != turn.target
+            and not (name == "delete" and model.is_default))
 
 
 MAX_PAGE = 100_000

@@ -42,7 +42,7 @@ import bench.imports  # noqa: E402
 import bench.sockets  # noqa: E402
 import bench.steps  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from db.cli import alembic_config  # noqa: E402
+from db.revision import alembic_config  # noqa: E402
 from tests.servers import Gunicorn, PostgresServer  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))

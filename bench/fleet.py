@@ -48,7 +48,7 @@ SECTION = "## A fleet of hosts on one PostgreSQL"
 PREPARE = """
 import json, sys
 from alembic import command
-from db.cli import alembic_config
+from db.revision import alembic_config
 from engine.runtime import call, system
 from wsgi import create_app
 import seeds

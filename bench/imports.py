@@ -87,7 +87,7 @@ def counting_statements(engine):
 def _app(url: str):
     from alembic import command
 
-    from db.cli import alembic_config
+    from db.revision import alembic_config
     from wsgi import create_app
 
     command.upgrade(alembic_config(url), "head")

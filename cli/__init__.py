@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 
 from cli.docs import write_docs
 from cli.errors import ExplainedCommand, ExplainedGroup, message_of
+from cli.migrations import db_cli
 from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
 from engine.values import keys_once
@@ -465,6 +466,7 @@ def round_summary(done: dict) -> str:
 
 
 def init_app(app: Flask) -> None:
+    app.cli.add_command(db_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(bootstrap)

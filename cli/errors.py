@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
 from db.engine import reason
@@ -20,6 +21,8 @@ def message_of(error: BaseException) -> str | None:
     (a bug: its traceback is what helps)."""
     if isinstance(error, (FunctionError, TransportError)):
         return for_operator(error)
+    if isinstance(error, CommandError):  # alembic's: an unknown revision
+        return str(error)
     if isinstance(error, DBAPIError):
         said = NOT_READY if undefined_object(error) else "The catalog database refused"
         return f"{said} ({reason(error)})"

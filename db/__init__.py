@@ -35,10 +35,6 @@ def init_app(app: Flask) -> None:
         os.makedirs(os.path.dirname(url.removeprefix("sqlite:///")) or ".", exist_ok=True)
     app.extensions["catalog_db"] = Database(url)
 
-    from db.cli import db_cli
-
-    app.cli.add_command(db_cli)
-
 
 def get_db() -> Database:
     return current_app.extensions["catalog_db"]

@@ -344,10 +344,11 @@ def read_again_if_dropped(read: Callable[[], T]) -> T:
     return read()
 
 
-def reason(error: exc.DBAPIError) -> str:
+def reason(error: BaseException) -> str:
     """The driver's first line, what an operator acts on ('password authentication failed for
     user ...', 'no such table: models'), without SQLAlchemy's statement and parameters."""
-    text = str(error.orig if error.orig is not None else error).strip()
+    orig = getattr(error, "orig", None)
+    text = str(orig if orig is not None else error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 

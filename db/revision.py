@@ -1,4 +1,5 @@
-"""Whether the database's schema is this version's: alembic's revision against the code's head.
+"""Alembic for a database (`alembic_config`), and whether the database's schema is this
+version's: alembic's revision against the code's head.
 
 A database nobody migrated (or migrated by an older release) answered every call with a 500 and
 `/healthz` with 200; `schema_state` lets both say what to do instead."""
@@ -6,8 +7,10 @@ A database nobody migrated (or migrated by an older release) answered every call
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, exc, text
 
@@ -15,6 +18,17 @@ MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 NOT_READY = ("The catalog database's schema is not this version's: an operator must run "
              "`flask --app wsgi db upgrade`")
+
+
+def alembic_config(url: str, applied: list | None = None) -> Config:
+    """Alembic's configuration for the database at `url`; each migration step it runs is
+    appended to `applied` (db/migrations/env.py)."""
+    config = Config(stdout=sys.stdout)  # the stream of this moment (Alembic binds it at import)
+    config.set_main_option("script_location", MIGRATIONS)
+    config.attributes["url"] = url
+    if applied is not None:
+        config.attributes["applied"] = applied
+    return config
 
 
 @cache

@@ -42,7 +42,7 @@ from flask import current_app
 from sqlalchemy import BigInteger, Engine, TextualSelect, column, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.engine import CONNECT_ARGS, autocommit_connection
+from db.engine import CONNECT_ARGS, autocommit_connection, reason
 from engine import process
 from engine.errors import TransportError
 from engine.marks import SLOTS, Marks
@@ -346,7 +346,7 @@ class Fleet:
                     # The driver's own line names the cause an operator acts on (a refused
                     # password, a host that does not answer); a traceback only when unknown.
                     known = isinstance(error, psycopg.OperationalError)
-                    cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                    cause = reason(error)
                     log.log(logging.DEBUG if warned else logging.WARNING,
                             "fleet listener lost its connection to the database (%s); caches "
                             "recheck every %s s until it is back", cause,

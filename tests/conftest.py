@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, create_engine, event, text
 
-from db.cli import alembic_config
+from db.revision import alembic_config
 from engine.runtime import call, system
 from tests.servers import Gunicorn, PostgresServer
 from wsgi import create_app

@@ -679,6 +679,19 @@ def test_a_bulk_confirmation_counts_the_models_it_changes(console, admin):
     assert re.search(r'id="confirm">\s*Disable\s*</button>', page), page
     assert f"{locked['modelId']}" in page and "is skipped" in page
     assert "1 already inactive: unchanged." in page
+    # and by the states table for every action: restoring a live model, locking a locked
+    # one, deleting the default change nothing, and are not counted
+    ids = "&".join(f"rowid={m['_id']}" for m in (locked, live))
+    for action, asked in (("restore", "Restore: nothing to do"), ("lock", f"Lock {live['name']}?"),
+                          ("unlock", f"Unlock {locked['name']}?")):
+        page = page_text(admin.get(f"/admin/models/confirm/{action}/?{ids}"))
+        assert re.search(r'id="confirm-question">([^<]*)<', page).group(1) == asked, action
+    default_row = run_as_system(console, "models:getDefaultModel")
+    page = page_text(admin.get(f"/admin/models/confirm/delete/?rowid={live['_id']}"
+                               f"&rowid={default_row['_id']}"))
+    assert re.search(r'id="confirm-question">([^<]*)<', page).group(1) == f"Delete {live['name']}?"
+    page = page_text(admin.get(f"/admin/models/confirm/restore/?rowid={live['_id']}"))
+    assert re.search(r'id="confirm"\s+disabled', page), "nothing to do: the button is off"
 
 
 def test_a_save_after_someone_locked_the_model_keeps_what_was_typed(console, admin):

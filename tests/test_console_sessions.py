@@ -201,7 +201,7 @@ def test_migration_0002_keeps_accounts_both_ways(kind, request, tmp_path):
     from alembic import command
     from sqlalchemy import create_engine, text
 
-    from db.cli import alembic_config
+    from db.revision import alembic_config
     from tests.conftest import fresh_database
 
     url = fresh_database(kind, request, tmp_path)

@@ -14,8 +14,8 @@ from alembic import command
 from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
-from db.cli import alembic_config
 from db.engine import TCP_USER_TIMEOUT_MS, engines
+from db.revision import alembic_config
 from engine.errors import TransportError
 from functions.access import authenticate_token
 from tests.conftest import catalog_fingerprint, run_as_system

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from db.cli import alembic_config
+from db.revision import alembic_config
 from db.schema import Base
 from tests.conftest import ROOT, Api, fresh_database
 
@@ -61,6 +61,11 @@ def test_a_downgrade_asks_before_it_drops_data(app, runner):
     unknown = runner.invoke(args=["db", "downgrade", "9999"], catch_exceptions=False)
     assert unknown.exit_code == 1 and "[y/N]" not in unknown.output  # refused before asking
     assert "Can't locate revision identified by '9999'" in unknown.output
+    runner.invoke(args=["db", "upgrade"], catch_exceptions=False)
+    relative = runner.invoke(args=["db", "downgrade", "head-1", "--yes"], catch_exceptions=False)
+    assert relative.output == "Downgraded the database from 0007 to 0006.\n"  # alembic's form
+    same = runner.invoke(args=["db", "downgrade", "0006"], catch_exceptions=False)
+    assert same.output == "The database is at 0006; nothing to do.\n"  # asked nothing
     runner.invoke(args=["db", "upgrade"], catch_exceptions=False)
 
 

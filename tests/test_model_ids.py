@@ -6,7 +6,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
-from db.cli import alembic_config
+from db.revision import alembic_config
 from tests.conftest import catalog_fingerprint, fresh_database
 from tests.test_catalog import NEW_MODEL, RAY, error
 

@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the app (db/cli.py), the schema from db.schema."""
+"""Alembic environment: the URL comes from the app (db/revision.py), the schema from db.schema."""
 
 from alembic import context
 
@@ -28,7 +28,7 @@ def _run(connection) -> None:
         # On the driver's connection, before SQLAlchemy begins: a PRAGMA in a transaction is
         # a no-op.
         connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
-    applied = config.attributes.get("applied")  # db/cli.py: what to tell the operator
+    applied = config.attributes.get("applied")  # cli/migrations.py: what to tell the operator
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

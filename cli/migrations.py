@@ -1,47 +1,21 @@
-"""`flask db upgrade|downgrade|current`: Alembic, configured from the app."""
+"""`flask db upgrade|downgrade|current`: Alembic, configured from the app (db/revision.py).
+An unknown revision, the database down: one line (cli/errors.py), as every operator command."""
 
 from __future__ import annotations
 
-import sys
+import re
 
 import click
 from alembic import command
-from alembic.config import Config
 from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from flask.cli import with_appcontext
-from sqlalchemy.exc import DBAPIError
 
+from cli.errors import ExplainedGroup
 from db import get_db
-from db.engine import reason
-from db.revision import MIGRATIONS, revisions, schema_state
+from db.revision import MIGRATIONS, alembic_config, revisions, schema_state
 
 
-def alembic_config(url: str, applied: list | None = None) -> Config:
-    """Alembic's configuration for the database at `url`; each migration step it runs is
-    appended to `applied` (db/migrations/env.py)."""
-    config = Config(stdout=sys.stdout)  # the stream of this moment (Alembic binds it at import)
-    config.set_main_option("script_location", MIGRATIONS)
-    config.attributes["url"] = url
-    if applied is not None:
-        config.attributes["applied"] = applied
-    return config
-
-
-class _Migrations(click.Group):
-    """An unknown revision or an unreachable database is one line, not a traceback (the
-    rest of the CLI does the same in cli/errors.py, above this layer)."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except CommandError as error:
-            raise click.ClickException(str(error)) from None
-        except DBAPIError as error:
-            raise click.ClickException(f"The catalog database refused: {reason(error)}") from None
-
-
-@click.group("db", cls=_Migrations)
+@click.group("db", cls=ExplainedGroup)
 def db_cli() -> None:
     """Database migrations."""
 
@@ -72,13 +46,17 @@ def downgrade(revision: str, yes: bool) -> None:
     first."""
     revision = _named(revision)
     steps = revision.removeprefix("-")
-    if not (revision in ("base",) or (revision.startswith("-") and steps.isdigit())):
+    at = _state()[1]
+    if revision == at or steps == "0":
+        click.echo(f"The database is at {at}; nothing to do.")
+        return
+    if revision != "base" and not re.search(r"[+-]", revision):  # not -1, head-1, 0007-2
         ScriptDirectory(MIGRATIONS).get_revision(revision)  # unknown: refused before asking
     if not yes:
         target = (f"{'one migration' if steps == '1' else steps + ' migrations'} back"
-                  if revision.startswith("-") else revision)
-        click.confirm(f"Downgrade the database from {_state()[1]} to {target}? It drops the "
-                      "tables and columns added since, and their data", abort=True)
+                  if revision.startswith("-") and steps.isdigit() else revision)
+        click.confirm(f"Downgrade the database from {at} to {target}? It drops the tables "
+                      "and columns added since, and their data", abort=True)
     applied: list = []
     command.downgrade(alembic_config(get_db().url, applied), revision)
     click.echo(_done("Downgraded", applied) if applied else
