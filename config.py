@@ -415,26 +415,44 @@ class Config(dict):
             SESSION_REFRESH_EACH_REQUEST=False,
         )
         _in_order(config)
-        if production and len((config["SECRET_KEY"] or "").strip()) < 16:
-            raise SettingError("SECRET_KEY must be set when CATALOG_ENV=production, at least "
-                               "16 characters that are not spaces (a random one: python3 -c "
-                               "'import secrets; print(secrets.token_hex(32))')")
+        check_secret(config)
         if config["SECRET_KEY"] is None:
             del config["SECRET_KEY"]
         return config
 
 
+def check_secret(config: Mapping[str, Any]) -> None:
+    """In production the sessions' key is given, of at least 16 characters that are not
+    spaces (checked again on create_app's test_config)."""
+    if config.get("CATALOG_ENV") == "production" and len(
+            "".join((config.get("SECRET_KEY") or "").split())) < 16:
+        raise SettingError("SECRET_KEY must be set when CATALOG_ENV=production, at least 16 "
+                           "characters that are not spaces (a random one: python3 -c 'import "
+                           "secrets; print(secrets.token_hex(32))')")
+
+
+def health_out_of_order(rates: tuple, times: tuple) -> str | None:
+    """Which of a health policy's pairs of (degraded, failing) thresholds is out of order:
+    "rate" when the failing success rate is above the degraded one, "p95" when the failing
+    p95 time is below the degraded one (None in a pair: no rule); None when both hold. The
+    rule of the catalog-wide settings and of every model's healthPolicy."""
+    if None not in rates and rates[1] > rates[0]:
+        return "rate"
+    if None not in times and times[1] < times[0]:
+        return "p95"
+    return None
+
+
 def _in_order(config: Mapping[str, Any]) -> None:
-    """The failing thresholds beyond the degraded ones, as a model's healthPolicy must be."""
-    degraded, failing = (config["HEALTH_DEGRADED_SUCCESS_RATE"],
-                         config["HEALTH_FAILING_SUCCESS_RATE"])
-    if failing > degraded:
-        raise SettingError(f"HEALTH_FAILING_SUCCESS_RATE ({failing:g}) must not be above "
-                           f"HEALTH_DEGRADED_SUCCESS_RATE ({degraded:g})")
-    degraded, failing = config["HEALTH_DEGRADED_P95_SECONDS"], config["HEALTH_FAILING_P95_SECONDS"]
-    if None not in (degraded, failing) and failing < degraded:
-        raise SettingError(f"HEALTH_FAILING_P95_SECONDS ({failing:g}) must not be below "
-                           f"HEALTH_DEGRADED_P95_SECONDS ({degraded:g})")
+    rates = config["HEALTH_DEGRADED_SUCCESS_RATE"], config["HEALTH_FAILING_SUCCESS_RATE"]
+    times = config["HEALTH_DEGRADED_P95_SECONDS"], config["HEALTH_FAILING_P95_SECONDS"]
+    wrong = health_out_of_order(rates, times)
+    if wrong == "rate":
+        raise SettingError(f"HEALTH_FAILING_SUCCESS_RATE ({rates[1]:g}) must not be above "
+                           f"HEALTH_DEGRADED_SUCCESS_RATE ({rates[0]:g})")
+    if wrong == "p95":
+        raise SettingError(f"HEALTH_FAILING_P95_SECONDS ({times[1]:g}) must not be below "
+                           f"HEALTH_DEGRADED_P95_SECONDS ({times[0]:g})")
 
 
 def make_folders(config: Mapping[str, Any], instance: Path) -> None:
@@ -443,14 +461,18 @@ def make_folders(config: Mapping[str, Any], instance: Path) -> None:
     setting. (A rate-limit file that could not be opened had failed every API call; without
     it the limits would be off. CATALOG_MARKS_DIR is not among them: without it a process
     rechecks its caches instead, engine/marks.py.)"""
-    for name, folder in (("INSTANCE_PATH", instance),
-                         ("RATE_LIMIT_STORAGE", Path(config["RATE_LIMIT_STORAGE"]).parent)):
+    host_counters = config["RATE_LIMIT_COUNTERS"] == "host" or (
+        config["RATE_LIMIT_COUNTERS"] == "auto" and config["DATABASE_URL"].startswith("sqlite"))
+    folders = [("INSTANCE_PATH", instance, False)]
+    if host_counters:  # the file is written on every call's count
+        folders.append(("RATE_LIMIT_STORAGE", Path(config["RATE_LIMIT_STORAGE"]).parent, True))
+    for name, folder, written in folders:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise SettingError(f"{name}: the folder {folder} cannot be made: "
                                f"{error.strerror or error}") from None
-        if not os.access(folder, os.W_OK | os.X_OK):
+        if written and not os.access(folder, os.W_OK | os.X_OK):
             raise SettingError(f"{name}: the folder {folder} cannot be written")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from config import Config, SettingError, instance_path, make_folders
+from config import Config, SettingError, check_secret, instance_path, make_folders
 
 
 def _secret_key(app: Flask, instance: Path) -> str:
@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(Config.from_environ(instance))
     if test_config:
         app.config.update(test_config)
+    check_secret(app.config)
     make_folders(app.config, instance)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app, instance)

@@ -507,16 +507,19 @@ class CatalogModelView(SignedIn, ModelView):
         if form.reason.data:
             args["reason"] = form.reason.data
         try:
-            run("models:updateModel", args)
+            after = run("models:updateModel", args)
         except RefusedError as refusal:
             self._refused(form, refusal)
             return False
-        kind = patch.get("contentType")
-        cleared = [f.label for f in spec.EDITABLE_FIELDS if kind and not f.fits(kind)
-                   and current.get(f.name) not in (None, [], {}, f.default)]
-        if cleared:  # the mutation clears what no longer fits the kind: say what went
-            flash(f"{model.model_id} is now a {kind} model: {', '.join(cleared)} no longer "
-                  "apply and were cleared (History can revert the change).", "warning")
+        # What the mutation cleared that the form did not ask (a change of kind clears the
+        # fields that no longer fit it), read from its answer: said, not done silently.
+        cleared = [f.label for f in spec.EDITABLE_FIELDS if f.name not in patch
+                   and current.get(f.name) not in (None, [], {}, f.default)
+                   and after.get(f.name) in (None, [], {}, f.default)]
+        if cleared:
+            flash(f"{model.model_id} is now a {after['contentType']} model: "
+                  f"{', '.join(cleared)} no longer apply and were cleared (History can revert "
+                  "the change).", "warning")
         return True
 
     def _price_seen(self, form, current: dict, wanted: dict) -> bool:

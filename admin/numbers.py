@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from config import LARGEST_WHOLE
+
 WHOLE = re.compile(r"[0-9]{1,18}")
 AMOUNT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,15})?|\.[0-9]{1,15}")
-LARGEST = 2**31 - 1  # an INTEGER column
+LARGEST = LARGEST_WHOLE  # an INTEGER column
 
 
 def whole_number(text: object, *, low: int = 0, high: int = LARGEST) -> int | None:

@@ -390,9 +390,12 @@ def import_prices(source: str, file: str | None, providers: tuple[str, ...], at:
     lines = describe_import(plan, verbose, {"entries": converted.entries,
                                             "priced": converted.priced})
     click.echo("\n".join(lines))
-    nothing = not (plan["counts"]["created"] or plan["counts"]["changed"])
-    click.echo(("Nothing to apply: the catalog already says what the map says." if nothing
-                else "Applied.") if apply_ else
+    c = plan["counts"]
+    held = c["locked"] + c["localEditsKept"]
+    nothing = ("Nothing to apply: the catalog already says what the map says." if not held else
+               f"Nothing was applied: the {held} models that differ are locked or keep their "
+               "local edits (above).")
+    click.echo((nothing if not (c["created"] or c["changed"]) else "Applied.") if apply_ else
                "Nothing was changed (--apply --reason TEXT applies this plan).")
 
 

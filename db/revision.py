@@ -77,5 +77,6 @@ def undefined_object(error: exc.DBAPIError) -> bool:
     """Whether the database refused a statement for a table or column it does not have."""
     if getattr(error.orig, "sqlstate", None) in ("42P01", "42703"):  # undefined table, column
         return True
-    message = str(error.orig).lower()
-    return message.startswith(("no such table", "no such column"))
+    message = str(error.orig).lower()  # SQLite's, an INSERT's among them
+    return message.startswith(("no such table", "no such column")) or (
+        message.startswith("table ") and " has no column named " in message)

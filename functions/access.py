@@ -50,10 +50,15 @@ def _user_doc(user: User) -> dict:
             "createdAt": user.created_at, "lastSignInAt": user.last_sign_in_at}
 
 
+def expired(expires_at: int | None, now: int) -> bool:
+    """Whether a token's lifetime is over at `now` (ms): it is refused from that moment."""
+    return expires_at is not None and expires_at <= now
+
+
 def _token_doc(token: ApiToken, now: int) -> dict:
     """A token as listed; `state`: revoked, expired (refused as a revoked one is) or active."""
     state = ("revoked" if token.revoked_at else
-             "expired" if token.expires_at is not None and token.expires_at <= now else "active")
+             "expired" if expired(token.expires_at, now) else "active")
     return {"name": token.name, "prefix": token.prefix, "scopes": token.scopes,
             "createdBy": token.created_by, "createdAt": token.created_at,
             "expiresAt": token.expires_at, "revokedAt": token.revoked_at,
@@ -63,7 +68,7 @@ def _token_doc(token: ApiToken, now: int) -> dict:
 PASSWORD = v.string(12, 200)
 # A token's name, as `tokens list` shows it in a column: no tab, line break or other control
 # character, and not only spaces.
-TOKEN_NAME = v.string(1, 100, pattern=r"(?=.*\S)[^\x00-\x1f\x7f]+",
+TOKEN_NAME = v.string(1, 100, pattern=r"(?=.*\S)[^\x00-\x1f\x7f-\x9f\u2028\u2029]+",
                       hint="printable characters, not only spaces")
 
 
@@ -191,8 +196,7 @@ class KnownTokens:
             if known is None:
                 return None
         now = int(time.time() * 1000)
-        if known.revoked_at is not None or (known.expires_at is not None
-                                            and known.expires_at <= now):
+        if known.revoked_at is not None or expired(known.expires_at, now):
             return None
         noted = max(known.last_used_at or 0, self._noted.get(known.id, 0))
         if now - noted > 60_000:

@@ -56,8 +56,9 @@ def settle(config: dict, changed: set[str]) -> dict:
             raise FunctionError(
                 "INVALID_ARGUMENT", f"{', '.join(missing[:-1])}{' and ' if missing[1:] else ''}"
                 f"{missing[-1]} "
-                f"{'is' if len(missing) == 1 else 'are'} required for a video model priced by "
-                "costPerSecond (or give prices instead)", field=missing[0], missing=missing)
+                f"{'is' if len(missing) == 1 else 'are'} required for a video model without "
+                "prices (costPerSecond, supportedDurations and supportedQualities price it the "
+                "simple way)", field=missing[0], missing=missing)
     _settle_price(config, kind)
     if kind == "video":
         if config["supportedDurations"]:

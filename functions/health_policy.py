@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from config import HEALTH_MAX_P95_SECONDS, HEALTH_MIN_GENERATIONS, HEALTH_WINDOW_SECONDS
+from config import (
+    HEALTH_MAX_P95_SECONDS,
+    HEALTH_MIN_GENERATIONS,
+    HEALTH_WINDOW_SECONDS,
+    health_out_of_order,
+)
 from engine.errors import FunctionError
 from engine.values import Object, v
 
@@ -40,12 +45,13 @@ class HealthPolicy(Object):
     def check(self, value: Any, path: str) -> dict:
         checked = super().check(value, path)
         rates = checked.get("degradedSuccessRate"), checked.get("failingSuccessRate")
-        if None not in rates and rates[1] > rates[0]:
+        times = checked.get("degradedP95Seconds"), checked.get("failingP95Seconds")
+        wrong = health_out_of_order(rates, times)
+        if wrong == "rate":
             raise FunctionError(
                 "INVALID_ARGUMENT", f"{path}.failingSuccessRate ({rates[1]}) must not be above "
                 f"degradedSuccessRate ({rates[0]})", field=f"{path}.failingSuccessRate")
-        times = checked.get("degradedP95Seconds"), checked.get("failingP95Seconds")
-        if None not in times and times[1] < times[0]:
+        if wrong == "p95":
             raise FunctionError(
                 "INVALID_ARGUMENT", f"{path}.failingP95Seconds ({times[1]}) must not be below "
                 f"degradedP95Seconds ({times[0]})", field=f"{path}.failingP95Seconds")

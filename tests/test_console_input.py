@@ -716,7 +716,8 @@ def test_a_video_model_missing_its_price_is_told_everything_it_lacks_at_once(con
             "modelId": "acme/clip-2", "name": "Clip", "provider": "Acme", "contentType": "video"})
     assert refused.value.message == (
         "costPerSecond, supportedDurations and supportedQualities are required for a video "
-        "model priced by costPerSecond (or give prices instead)")
+        "model without prices (costPerSecond, supportedDurations and supportedQualities price "
+        "it the simple way)")
     assert refused.value.data["missing"] == ["costPerSecond", "supportedDurations",
                                              "supportedQualities"]
     before = catalog_fingerprint(console)

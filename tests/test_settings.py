@@ -22,6 +22,7 @@ REFUSED = [
     ({"BEHIND_PROXY": "true"}, "BEHIND_PROXY is a switch: 1 (on) or 0 (off), got 'true'"),
     ({"HEALTH_WINDOW_SECONDS": "30"}, "HEALTH_WINDOW_SECONDS must be at least 60"),
     ({"CATALOG_ENV": "production", "SECRET_KEY": "  "}, "at least 16 characters"),
+    ({"CATALOG_ENV": "production", "SECRET_KEY": "aaaaaaaa        bbbbbbb"}, "at least 16"),
     ({"DATABASE_URL": "garbage"}, "DATABASE_URL must be sqlite:///PATH or postgresql+psycopg"),
     ({"DATABASE_URL": "postgresql://u@h/db"}, "got 'postgresql://u@h/db'"),  # psycopg2's
     ({"CREDITS_PER_USD": "1e999999999"}, "CREDITS_PER_USD must be from 0.000001 to 1000000"),
@@ -121,3 +122,12 @@ def test_each_entry_point_says_it_in_one_line(entry, tmp_path):
     for environ, said in [REFUSED[0], POLICY_REFUSED[0], *server]:
         done = _started(command, tmp_path, **environ)
         assert (done.returncode, done.stderr.strip()) == (1, f"Error: {said}")
+
+
+def test_production_needs_its_key_whichever_way_the_settings_came(tmp_path, monkeypatch):
+    """create_app's test_config may say production too: it gets no development key."""
+    from wsgi import create_app
+
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(SettingError, match="SECRET_KEY must be set when CATALOG_ENV=production"):
+        create_app({"CATALOG_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
