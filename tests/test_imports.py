@@ -407,7 +407,9 @@ def test_a_model_typed_by_hand_is_the_catalogs_own(app):
     assert changes["changes"] == [{"field": "contextWindow", "old": None, "new": 128000}]
 
 
-def test_scheduled_import_keeps_the_old_price_until_then(app):
+def _scheduled_next_month(app) -> tuple:
+    """The map imported now, then gpt-4o-test-2's input price of 6 scheduled a month on: the
+    map, the changed map, now, that moment, and the scheduled import's answer."""
     converted = sources.convert("litellm", litellm_map())
     apply(app, converted, activate=True)
     now = run_as_system(app, "pricing:quote", {"modelId": "openai/gpt-4o-test-2",
@@ -415,6 +417,11 @@ def test_scheduled_import_keeps_the_old_price_until_then(app):
     at = now + 30 * DAY
     changed = litellm_map(**{"openai/gpt-4o-test-2": {"input_cost_per_token": 6e-06}})
     applied = apply(app, sources.convert("litellm", changed), reason="from next month", at=at)
+    return converted, changed, now, at, applied
+
+
+def test_scheduled_import_keeps_the_old_price_until_then(app):
+    converted, changed, now, at, applied = _scheduled_next_month(app)
     assert applied["counts"]["priceChanges"] == 1
     assert applied["priceChanges"][0]["effectiveFrom"] == at
     usage = {"inputTokens": 1_000_000}
@@ -439,13 +446,7 @@ def test_an_import_says_which_scheduled_prices_it_cancels(app):
     for next month goes. Its plan says so, though the price in force stays the same."""
     from cli import describe_import
 
-    converted = sources.convert("litellm", litellm_map())
-    apply(app, converted, activate=True)
-    now = run_as_system(app, "pricing:quote", {"modelId": "openai/gpt-4o-test-2",
-                                               "usage": {"inputTokens": 1_000_000}})["at"]
-    at = now + 30 * DAY
-    changed = litellm_map(**{"openai/gpt-4o-test-2": {"input_cost_per_token": 6e-06}})
-    apply(app, sources.convert("litellm", changed), at=at)
+    converted, _changed, _now, at, _applied = _scheduled_next_month(app)
     planned = plan(app, converted)
     change = next(c for c in planned["priceChanges"] if c["modelId"] == "openai/gpt-4o-test-2")
     assert change["components"] == [] and change["oldUsd"] == change["newUsd"]
