@@ -61,4 +61,9 @@ def for_operator(error: FunctionError | TransportError) -> str:
     """The message, with the database driver's own line when the database refused it ('password
     authentication failed for user ...'): for an operator's terminal, never a client's answer."""
     cause = error.__cause__
-    return f"{error.message} ({reason(cause)})" if isinstance(cause, DBAPIError) else error.message
+    if not isinstance(cause, DBAPIError):
+        return error.message
+    # A client is told to try again shortly; an operator is told why (a wrong password is
+    # not fixed by waiting).
+    said = "The catalog database is unavailable" if error.code == "Unavailable" else error.message
+    return f"{said} ({reason(cause)})"

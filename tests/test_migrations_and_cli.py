@@ -364,6 +364,7 @@ def test_the_cli_says_in_one_line_what_it_cannot_reach(app, runner, tmp_path):
         down = runner.invoke(args=args, catch_exceptions=False)
         assert down.exit_code == 1, (args, down.output)
         assert "unable to open database file" in down.output, (args, down.output)
+        assert "try again shortly" not in down.output  # a client's advice, not an operator's
 
 
 def test_the_monitor_as_a_service_outlives_a_failing_round(tmp_path):
