@@ -19,9 +19,11 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
-from db.engine import single_statement
+from db.engine import reason, single_statement
 from db.schema import MonitorLease
+from engine.errors import TransportError
 
 log = logging.getLogger("catalog.monitor")
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"[:200]
@@ -71,5 +73,9 @@ class Periodic:
         while not self._stop.wait(self.seconds * random.uniform(0.9, 1.1)):
             try:
                 self.work()
-            except Exception:  # noqa: BLE001 - the database may be away; keep going
-                log.warning("%s: a round failed", self.name, exc_info=True)
+            except Exception as error:  # noqa: BLE001 - the database may be away; keep going
+                # The database's own words for a cause it names (down, not migrated); a
+                # traceback only for anything else, a bug.
+                known = isinstance(error, (DBAPIError, TransportError))
+                log.warning("%s: a round failed: %s", self.name, reason(error),
+                            exc_info=not known)

@@ -413,3 +413,30 @@ def test_a_column_the_database_lacks_is_known_by_each_of_its_messages(tmp_path):
             conn.execute(text(statement))
         assert undefined_object(refused.value), statement
     engine.dispose()
+
+
+def test_a_background_round_that_fails_says_why_in_its_line(caplog):
+    """The monitor thread inside each worker: a round the database refuses (down, not
+    migrated) is one warning line with the reason; only an unknown failure, a bug, carries its
+    traceback (each round had logged a whole traceback)."""
+    from engine.background import Periodic
+    from engine.errors import TransportError
+    from tests.servers import wait_for
+
+    failures = iter([TransportError(503, "SchemaNotReady", "run flask --app wsgi db upgrade"),
+                     ValueError("a bug")])
+
+    def work():
+        raise next(failures, StopIteration())
+
+    with caplog.at_level("WARNING", logger="catalog.monitor"):
+        rounds = Periodic("test-rounds", 0.01, work).start()
+        try:
+            wait_for(lambda: sum("a round failed" in r.getMessage()
+                                 for r in caplog.records) >= 2, 10, "two failed rounds")
+        finally:
+            rounds.stop()
+    said = [r for r in caplog.records if "a round failed" in r.getMessage()][:2]
+    assert said[0].getMessage() == ("test-rounds: a round failed: run flask --app wsgi db "
+                                    "upgrade") and not said[0].exc_info
+    assert said[1].getMessage() == "test-rounds: a round failed: a bug" and said[1].exc_info
