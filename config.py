@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import sqlite3
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -96,10 +97,23 @@ def _hash_method(name: str, raw: str) -> str:
         kind == "pbkdf2" and len(params) <= 2
         and (not params or params[0] in hashlib.algorithms_guaranteed - SIZELESS)
         and (len(params) < 2 or 1 <= numbers[1] <= 10**8))
+    if valid and kind == "scrypt" and params:  # OpenSSL's own limits on n, r and p, which
+        valid = _hashes(raw)  # Werkzeug's memory cap meets: asked of them once, here
     if not valid:
         raise SettingError(f"{name} must be a Werkzeug hashing method such as scrypt or "
                            f"pbkdf2:sha256:600000, got {raw!r}")
     return raw
+
+
+def _hashes(method: str) -> bool:
+    """Whether Werkzeug hashes a password with `method` (a sign-in's cost, paid once)."""
+    from werkzeug.security import generate_password_hash
+
+    try:
+        generate_password_hash("a password", method=method)
+    except (ValueError, OverflowError, MemoryError):
+        return False
+    return True
 
 
 SIZELESS = {"shake_128", "shake_256"}  # hashes whose digest has no size of its own
@@ -424,8 +438,9 @@ class Config(dict):
 def check_secret(config: Mapping[str, Any]) -> None:
     """In production the sessions' key is given, of at least 16 characters that are not
     spaces (checked again on create_app's test_config)."""
-    if config.get("CATALOG_ENV") == "production" and len(
-            "".join((config.get("SECRET_KEY") or "").split())) < 16:
+    key = config.get("SECRET_KEY") or ""
+    if config.get("CATALOG_ENV") == "production" and sum(
+            ch.isprintable() and not ch.isspace() for ch in key) < 16:
         raise SettingError("SECRET_KEY must be set when CATALOG_ENV=production, at least 16 "
                            "characters that are not spaces (a random one: python3 -c 'import "
                            "secrets; print(secrets.token_hex(32))')")
@@ -474,11 +489,19 @@ def make_folders(config: Mapping[str, Any], instance: Path) -> None:
                                f"{error.strerror or error}") from None
         if written and not os.access(folder, os.W_OK | os.X_OK):
             raise SettingError(f"{name}: the folder {folder} cannot be written")
+    if host_counters:  # and the file itself (a folder of that name, /proc: not a database)
+        path = config["RATE_LIMIT_STORAGE"]
+        try:
+            sqlite3.connect(path).execute("PRAGMA user_version").close()
+        except sqlite3.Error as error:
+            raise SettingError(f"RATE_LIMIT_STORAGE: {path} cannot be opened: {error}") from None
 
 
 def instance_path(environ: Mapping[str, str] | None = None) -> str | None:
-    """INSTANCE_PATH, needed before the app (and so its config) exists."""
-    return (os.environ if environ is None else environ).get("INSTANCE_PATH") or None
+    """INSTANCE_PATH, needed before the app (and so its config) exists; a relative one is
+    read from the working folder (Flask takes absolute ones only)."""
+    raw = (os.environ if environ is None else environ).get("INSTANCE_PATH") or None
+    return None if raw is None else os.path.abspath(raw)
 
 
 def server_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import click
 from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
-from db.engine import reason
+from db.engine import classify_error, reason
 from db.revision import NOT_READY, undefined_object
 from engine.errors import FunctionError, TransportError, for_operator
 
@@ -24,10 +24,12 @@ def message_of(error: BaseException) -> str | None:
     if isinstance(error, CommandError):  # alembic's: an unknown revision
         return str(error)
     if isinstance(error, DBAPIError):
-        said = NOT_READY if undefined_object(error) else "The catalog database refused"
+        said = (NOT_READY if undefined_object(error) else
+                "The catalog database is unavailable" if classify_error(error) == "unavailable"
+                else "The catalog database refused")
         return f"{said} ({reason(error)})"
     if isinstance(error, OSError) and not isinstance(error, BrokenPipeError):
-        return f"{error.filename or 'the file'}: {error.strerror or error}"
+        return f"{error.filename or 'writing the output'}: {error.strerror or error}"
     return None
 
 

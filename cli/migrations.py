@@ -46,7 +46,13 @@ def downgrade(revision: str, yes: bool) -> None:
     first."""
     revision = _named(revision)
     steps = revision.removeprefix("-")
-    at = _state()[1]
+    state, at = _state()
+    if state == "missing":
+        click.echo("The database was never migrated; nothing to downgrade.")
+        return
+    if state == "ahead":
+        raise click.ClickException(f"The database is at {at}, a newer release's schema: "
+                                   "downgrade it with that release's `flask db downgrade`")
     if revision == at or steps == "0":
         click.echo(f"The database is at {at}; nothing to do.")
         return

@@ -90,7 +90,8 @@ def test_a_token_name_is_printable_text(seeded):
     spaces would break it, and are refused (they had been taken)."""
     from engine.errors import FunctionError
 
-    for name in ("a\tb", "a\nb", "   ", "bell\x07", "a\u2028b", "nel\x85"):
+    for name in ("a\tb", "a\nb", "   ", "bell\x07", "a\u2028b", "nel\x85", "a\u202eb",
+                 "\u200b\u200b", "bom\ufeff"):
         with pytest.raises(FunctionError) as refused:
             run_as_system(seeded, "access:createToken", {"name": name, "scopes": ["admin"]})
         assert refused.value.data["field"] == "name", name

@@ -69,6 +69,21 @@ def test_a_downgrade_asks_before_it_drops_data(app, runner):
     runner.invoke(args=["db", "upgrade"], catch_exceptions=False)
 
 
+def test_a_downgrade_of_a_database_it_cannot_downgrade_says_why(app, runner):
+    engine = app.extensions["catalog_db"].engine
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    ahead = runner.invoke(args=["db", "downgrade", "--yes"], catch_exceptions=False)
+    assert ahead.exit_code == 1
+    assert "0099, a newer release's schema: downgrade it with that release" in ahead.output
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+    never = runner.invoke(args=["db", "downgrade", "--yes"], catch_exceptions=False)
+    assert never.output == "The database was never migrated; nothing to downgrade.\n"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version VALUES ('0007')"))
+
+
 def test_a_host_of_an_older_release_starts_on_a_newer_schema(app, runner):
     """A rolling deploy: the new release migrated the database; a host of the old one that
     restarts runs `db upgrade` first (its unit's ExecStartPre) and must not fail there."""
@@ -275,6 +290,27 @@ def test_upgrades_started_together_wait_for_one_another(postgres, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
     engine.dispose()
+
+
+def test_upgrades_started_together_on_sqlite_take_turns(tmp_path):
+    """On SQLite too (a laptop's two terminals, a unit and a person): each upgrade takes the
+    write lock from its transaction's start, so the others wait their turn instead of failing
+    'database is locked' when both had read and then both wanted to write."""
+    import os
+    import subprocess
+    import sys
+
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+           "INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "test-secret"}
+    upgrades = [subprocess.Popen([flask, "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for _ in range(4)]
+    outputs = [u.communicate(timeout=120)[0] for u in upgrades]
+    assert [u.returncode for u in upgrades] == [0] * 4, outputs
+    assert sorted(o.strip().splitlines()[-1] for o in outputs) == [
+        *["The database is at 0007; nothing to do."] * 3,
+        "Upgraded the database from none to 0007."]
 
 
 def _unmigrated(kind, request, tmp_path) -> str:

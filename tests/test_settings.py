@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from config import Config, SettingError, make_folders, server_settings
+from config import Config, SettingError, instance_path, make_folders, server_settings
 from engine.errors import FunctionError
 from functions.health_policy import HealthPolicy, defaults
 from tests.conftest import ROOT
@@ -33,7 +33,10 @@ REFUSED = [
     # Werkzeug would refuse each at the first password it hashes, not at the start
     *[({"PASSWORD_HASH_METHOD": method}, "PASSWORD_HASH_METHOD must be a Werkzeug hashing")
       for method in ("scrypt:0:0:0", "scrypt:3", "scrypt:1000:8:1", "pbkdf2:sha256:0",
-                     "pbkdf2:shake_128", "pbkdf2:sha256:99999999999", "pbkdf2:sha256:٣")],
+                     "pbkdf2:shake_128", "pbkdf2:sha256:99999999999", "pbkdf2:sha256:٣",
+                     # within Werkzeug's shape, past OpenSSL's limits on n, r and p
+                     "scrypt:16:8:1", "scrypt:65536:1:1", "scrypt:2:1:1")],
+    ({"CATALOG_ENV": "production", "SECRET_KEY": "\u200b" * 20}, "at least 16"),
 ]
 # Each as a model's healthPolicy would be refused (functions/health_policy.py), at start.
 POLICY_REFUSED = [
@@ -92,6 +95,18 @@ def test_a_folder_a_setting_names_that_cannot_be_made_stops_the_start(tmp_path):
         make_folders(config, tmp_path)
     with pytest.raises(SettingError, match="INSTANCE_PATH: the folder"):
         make_folders(Config.from_environ(tmp_path, {}), blocked / "instance")
+    folder = tmp_path / "counts.sqlite3"  # a folder where the counters' file should be
+    folder.mkdir()
+    config = Config.from_environ(tmp_path, {"RATE_LIMIT_STORAGE": str(folder)})
+    with pytest.raises(SettingError, match=f"RATE_LIMIT_STORAGE: {folder} cannot be opened"):
+        make_folders(config, tmp_path)
+
+
+def test_a_relative_instance_path_is_read_from_the_working_folder(tmp_path, monkeypatch):
+    """Flask takes an absolute instance path only: a relative one had been a traceback."""
+    monkeypatch.chdir(tmp_path)
+    assert instance_path({"INSTANCE_PATH": "here/instance"}) == str(tmp_path / "here/instance")
+    assert instance_path({}) is None
 
 
 def test_accepted_spellings(tmp_path):

@@ -28,6 +28,9 @@ def _run(connection) -> None:
         # On the driver's connection, before SQLAlchemy begins: a PRAGMA in a transaction is
         # a no-op.
         connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        # Its write lock from the transaction's start: a second upgrade waits for the first
+        # (busy timeout) instead of failing "database is locked" when both read, then write.
+        connection = connection.execution_options(sqlite_begin="IMMEDIATE")
     applied = config.attributes.get("applied")  # cli/migrations.py: what to tell the operator
     context.configure(
         connection=connection,
