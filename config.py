@@ -85,20 +85,20 @@ def _seconds_at_most(limit: float) -> Callable[[str, str], float]:
 
 def _hash_method(name: str, raw: str) -> str:
     """A Werkzeug password hashing method (`scrypt[:n:r:p]`, `pbkdf2[:hash[:iterations]]`),
-    checked here as Werkzeug will take it: a typo stops the start, not a sign-in. scrypt's n is
-    a power of 2, its memory (128 n r bytes) at most 1 GiB; pbkdf2's hash a fixed-size one of
-    hashlib's, its iterations 1 to 10^8."""
+    checked here as Werkzeug will take it: a typo stops the start, not a sign-in. scrypt with
+    its parameters is tried once (OpenSSL's own limits on them meet Werkzeug's memory cap),
+    bounded first so that trying costs no more than a sign-in may: memory (128 n r bytes) at
+    most 1 GiB, p at most 16. pbkdf2's hash a fixed-size one of hashlib's, its iterations 1 to
+    10^8."""
     kind, *params = raw.split(":")
     numbers = [int(p) if p.isascii() and p.isdigit() else 0 for p in params]
-    valid = (kind == "scrypt" and (not params or (
-        len(params) == 3 and all(numbers) and numbers[0] & (numbers[0] - 1) == 0
-        and numbers[0] > 1 and 128 * numbers[0] * numbers[1] <= 2**30
-        and numbers[2] <= 16))) or (
-        kind == "pbkdf2" and len(params) <= 2
-        and (not params or params[0] in hashlib.algorithms_guaranteed - SIZELESS)
-        and (len(params) < 2 or 1 <= numbers[1] <= 10**8))
-    if valid and kind == "scrypt" and params:  # OpenSSL's own limits on n, r and p, which
-        valid = _hashes(raw)  # Werkzeug's memory cap meets: asked of them once, here
+    if kind == "scrypt":
+        valid = not params or (len(numbers) == 3 and all(numbers) and numbers[2] <= 16
+                               and 128 * numbers[0] * numbers[1] <= 2**30 and _hashes(raw))
+    else:
+        valid = kind == "pbkdf2" and len(params) <= 2 and (
+            not params or params[0] in hashlib.algorithms_guaranteed - SIZELESS) and (
+            len(params) < 2 or 1 <= numbers[1] <= 10**8)
     if not valid:
         raise SettingError(f"{name} must be a Werkzeug hashing method such as scrypt or "
                            f"pbkdf2:sha256:600000, got {raw!r}")
@@ -497,11 +497,13 @@ def make_folders(config: Mapping[str, Any], instance: Path) -> None:
             raise SettingError(f"RATE_LIMIT_STORAGE: {path} cannot be opened: {error}") from None
 
 
-def instance_path(environ: Mapping[str, str] | None = None) -> str | None:
-    """INSTANCE_PATH, needed before the app (and so its config) exists; a relative one is
-    read from the working folder (Flask takes absolute ones only)."""
+def instance_path(environ: Mapping[str, str] | None = None) -> str:
+    """INSTANCE_PATH, needed before the app (and so its config) exists: `instance` beside this
+    file when unset, a relative one read from the working folder (Flask takes absolute ones
+    only). The app and gunicorn's master both ask here."""
     raw = (os.environ if environ is None else environ).get("INSTANCE_PATH") or None
-    return None if raw is None else os.path.abspath(raw)
+    return os.path.abspath(raw) if raw else os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "instance")
 
 
 def server_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -10,8 +10,7 @@ try:  # every setting is declared and read in config.py
     _settings = server_settings()
     # The app's too, here in the master: a wrong one stops the start in one line (a worker
     # that cannot boot would only be started again).
-    # (where Flask puts it for `wsgi:app` when INSTANCE_PATH is unset: beside wsgi.py)
-    _instance = Path(instance_path() or Path(__file__).resolve().parent.parent / "instance")
+    _instance = Path(instance_path())
     make_folders(Config.from_environ(_instance), _instance)
 except SettingError as error:
     sys.exit(f"Error: {error}")

@@ -106,7 +106,7 @@ def test_a_relative_instance_path_is_read_from_the_working_folder(tmp_path, monk
     """Flask takes an absolute instance path only: a relative one had been a traceback."""
     monkeypatch.chdir(tmp_path)
     assert instance_path({"INSTANCE_PATH": "here/instance"}) == str(tmp_path / "here/instance")
-    assert instance_path({}) is None
+    assert instance_path({}) == str(ROOT / "instance")  # beside wsgi.py, where Flask puts it
 
 
 def test_accepted_spellings(tmp_path):

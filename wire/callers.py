@@ -37,16 +37,19 @@ def check_token(app: Flask, raw: str, address: str | None) -> Identity:
     has sent too many refused credentials (checked before any database lookup)."""
     try:
         identity = authenticate_token(app, raw, lambda: _not_guessing(app, address))
-    except SQLAlchemyError as error:
-        refusal = None
-        if isinstance(error, DBAPIError):
-            refusal = database_refusal(error, app.extensions["catalog_db"].engine)
-        raise refusal or TransportError(
-            503, "Unavailable", "The catalog database is unavailable") from None
+    except DBAPIError as error:  # down, or not migrated (SchemaNotReady)
+        raise database_refusal(error, app.extensions["catalog_db"].engine) or _unavailable(
+        ) from None
+    except SQLAlchemyError:
+        raise _unavailable() from None
     if identity is None:
         _refused(app, address, TransportError(
             401, "InvalidToken", "The token is unknown, expired or revoked"))
     return identity
+
+
+def _unavailable() -> TransportError:
+    return TransportError(503, "Unavailable", "The catalog database is unavailable")
 
 
 def _key(address: str | None) -> str:
