@@ -31,9 +31,17 @@ def upgrade(revision: str) -> None:
         click.echo(f"The database is at {at}, a newer release's schema; nothing to do.")
         return
     applied: list = []
-    command.upgrade(alembic_config(get_db().url, applied), _named(revision))
-    click.echo(_done("Upgraded", applied) if applied else
-               f"The database is at {_state()[1]}; nothing to do.")
+    revision = _named(revision)
+    command.upgrade(alembic_config(get_db().url, applied), revision)
+    if applied:
+        click.echo(_done("Upgraded", applied))
+        return
+    at = _state()[1]
+    if re.fullmatch(r"[0-9a-f]+", revision) and revision != at:  # an older one: alembic
+        click.echo(f"The database is at {at}, past {revision}; nothing to do (to go back: "
+                   f"flask --app wsgi db downgrade {revision}).")  # leaves it as it is
+        return
+    click.echo(f"The database is at {at}; nothing to do.")
 
 
 @db_cli.command("downgrade", context_settings={"ignore_unknown_options": True})

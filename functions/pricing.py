@@ -157,6 +157,8 @@ def getCreditCost(ctx: Context, modelId: str, quality: str, duration: int | None
     """The whole quote for one video generation: cost per second, multiplier, USD and credits."""
     model = models.cached(ctx, modelId).model
     seconds = resolve_request(model, duration, quality)
+    quality = next((named for named in model.supported_qualities  # as the model spells it
+                    if prices.same_option(quality, named)), quality)
     schedule = schedule_of(model)
     _in_force_until(ctx, schedule, ctx.now)
     try:

@@ -41,6 +41,9 @@ def test_db_commands(runner):
     assert "0007 (head)" in result.output
     said = runner.invoke(args=["db", "upgrade"], catch_exceptions=False).output
     assert said == "The database is at 0007; nothing to do.\n"
+    older = runner.invoke(args=["db", "upgrade", "0006"], catch_exceptions=False).output
+    assert older == ("The database is at 0007, past 0006; nothing to do (to go back: "
+                     "flask --app wsgi db downgrade 0006).\n")
 
 
 def test_a_downgrade_asks_before_it_drops_data(app, runner):

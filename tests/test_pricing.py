@@ -28,6 +28,13 @@ def test_seed_prices(seeded, api, model_id, duration, quality, usd, credits):
     assert value["modelId"] == model_id and value["quality"] == quality
 
 
+def test_a_quality_in_other_case_is_answered_as_the_model_spells_it(seeded, api):
+    """Options match ASCII case aside (prices.same_option); the answer names the model's."""
+    shouted = quote(api, modelId=RAY.upper(), duration=9, quality="HIGH")["value"]
+    assert shouted == quote(api, modelId=RAY, duration=9, quality="high")["value"]
+    assert shouted["modelId"] == RAY and shouted["quality"] == "high"
+
+
 def test_quality_multiplier_and_rounding_up_are_exact(seeded, api):
     api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {
         "costPerSecond": 0.123457, "qualityMultipliers": {"high": 1.5, "ultra": 2.25}}})
