@@ -53,12 +53,11 @@ def list_tokens() -> None:
     def when(ms: int | None) -> str:
         return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M") if ms else "-"
 
-    tokens = run("access:listTokens")
-    click.echo("name\tprefix\tscopes\tcreated\tcreated by\tlast used\texpires\tstate")
-    for t in tokens:
-        click.echo("\t".join([t["name"], f"mc_{t['prefix']}_…", ",".join(t["scopes"]),
-                              when(t["createdAt"]), t["createdBy"], when(t["lastUsedAt"]),
-                              when(t["expiresAt"]), t["state"]]))
+    lines = ["name\tprefix\tscopes\tcreated\tcreated by\tlast used\texpires\tstate"]
+    lines += ["\t".join([t["name"], f"mc_{t['prefix']}_…", ",".join(t["scopes"]),
+                         when(t["createdAt"]), t["createdBy"], when(t["lastUsedAt"]),
+                         when(t["expiresAt"]), t["state"]]) for t in run("access:listTokens")]
+    click.echo("\n".join(lines))  # one write, as export's: `| head -1` is not a broken pipe
 
 
 @tokens_cli.command("revoke")

@@ -132,6 +132,26 @@ def test_tokens_create_prints_the_token_last(seeded, runner, client):
     assert bad.exit_code != 0
 
 
+def test_a_listing_read_only_in_part_is_not_an_error(app, runner, tmp_path):
+    """`flask tokens list | head -1` exits 0, as `catalog export | head -1` does: the listing
+    is written at once, so a reader that stops early is not a broken pipe."""
+    import os
+    import subprocess
+    import sys
+
+    for n in range(30):
+        assert runner.invoke(args=["tokens", "create", f"job-runner-{n}", "--scope",
+                                   "stats:write"]).exit_code == 0
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    env = {**os.environ, "DATABASE_URL": app.config["DATABASE_URL"],
+           "INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "test-secret"}
+    listing = subprocess.Popen([flask, "--app", "wsgi", "tokens", "list"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert listing.stdout.readline().startswith(b"name\tprefix")
+    listing.stdout.close()  # as `head -1` does
+    assert listing.wait(timeout=60) == 0, listing.stderr.read().decode()
+
+
 def test_production_hashes_passwords_with_scrypt():
     """The tests hash with a cheap method (tests/conftest.py); what ships is scrypt."""
     from config import Config
