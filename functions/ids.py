@@ -2,9 +2,13 @@
 
 An id is one or more segments joined by '/'. A segment starts with a letter or a digit and goes
 on with letters, digits, '_', '-', ':', '@' and '.', where every '.' is followed by a character
-that is not a '.': no segment is empty, starts or ends with '.', or holds '..'. That takes the
-ids of public price maps as they are (`openai/gpt-4o`, `ollama/llama2:13b`,
-`bedrock/us-east-1/anthropic.claude-3-5-sonnet-20240620-v1:0`, `vertex_ai/claude-3-opus@20240229`).
+that is not a '.': no segment is empty, starts or ends with '.', or holds '..'. A segment after
+the first may also start with one '@' or '~' (a provider's namespace or alias: Cloudflare's
+`@cf/`, OpenRouter's `~anthropic/`). That takes the ids of public price maps as they are
+(`openai/gpt-4o`, `ollama/llama2:13b`,
+`bedrock/us-east-1/anthropic.claude-3-5-sonnet-20240620-v1:0`, `vertex_ai/claude-3-opus@20240229`,
+`cloudflare/@cf/meta/llama-3.1-8b-instruct`, `openrouter/~openai/gpt-latest`); a wildcard
+(`bedrock/*/...`) is not an id.
 
 Ids are case-insensitive and canonical: whatever the case a caller writes, an id is stored and
 answered in lower case, and every lookup lowers its argument first. So `Luma/Ray-2-720p` is
@@ -19,9 +23,10 @@ import string
 from engine.values import String
 
 SEGMENT = r"[A-Za-z0-9](?:[A-Za-z0-9_:@-]|\.[A-Za-z0-9_:@-])*"
-PATTERN = rf"{SEGMENT}(?:/{SEGMENT})*"
+PATTERN = rf"{SEGMENT}(?:/[@~]?{SEGMENT})*"
 HINT = ("segments of letters, digits, '.', '_', '-', ':' or '@' joined by '/', each starting "
-        "with a letter or digit, with no '..' and no '.' at either end (e.g. google/veo-3)")
+        "with a letter or digit (after the first, '@' or '~' may come before it), with no '..' "
+        "and no '.' at either end (e.g. google/veo-3)")
 
 _LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 

@@ -20,9 +20,13 @@ PRICE_MAP_IDS = [
     "vertex_ai/claude-3-opus@20240229",
     "gpt-4o",
     "ft:gpt-4o-mini-2024-07-18",
+    "cloudflare/@cf/meta/llama-3.1-8b-instruct",
+    "openrouter/~openai/gpt-latest",
 ]
 BROKEN_IDS = ["luma/ray-2-720p.", "luma/.ray", "luma/ray..2", "luma//ray", "/luma", "luma/",
-              "luma/ray-2-720p/", "-luma/ray", "luma/ray 2", "bedrock/*/x", "lüma/ray"]
+              "luma/ray-2-720p/", "-luma/ray", "luma/ray 2", "bedrock/*/x", "lüma/ray",
+              "@cf/llama", "~openai/gpt", "cloudflare/@@cf/x", "openrouter/~~x", "luma/@.ray",
+              "luma/ray~2", "luma/@/ray"]
 
 
 @pytest.mark.parametrize("model_id", PRICE_MAP_IDS)
