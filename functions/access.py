@@ -187,8 +187,8 @@ class KnownTokens:
         `before_lookup` runs before the database is asked about a token this process does not
         know (and may refuse to ask, by raising): a known token costs nothing, a guess does.
         """
-        if not raw.startswith(TOKEN_PREFIX):
-            return None
+        if not raw.startswith(TOKEN_PREFIX) or not (raw.isascii() and raw.isprintable()):
+            return None  # not a token (a NUL or a lone surrogate would not even be looked up)
         prefix, underscore, _ = raw[len(TOKEN_PREFIX):].partition("_")
         if not underscore:
             return None

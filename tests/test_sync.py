@@ -190,6 +190,22 @@ def test_refused_tokens_are_limited_per_address_over_sockets(seeded, session):
     assert len(seen) == 2  # the address past its limit costs no lookup
 
 
+def test_a_token_that_is_not_text_is_refused_as_any_bad_token(seeded, session):
+    """A lone surrogate (not encodable) or a NUL (which PostgreSQL refuses in a parameter) is
+    an unknown token, counted against the address: not an internal error, not 'the database
+    is unavailable'."""
+    seeded.config["INVALID_TOKENS_PER_MINUTE"] = 2
+
+    def attempt():
+        return [session().authenticate(value)
+                for value in ("mc_ab_\ud800", "mc_\u0000_x", "mc_ab\ud800_x")]
+
+    answers = within_one_window(attempt)
+    assert [a["type"] for a in answers] == ["AuthError"] * 3, answers
+    assert ["InvalidToken" in a["error"] for a in answers] == [True, True, False]
+    assert "RateLimited" in answers[2]["error"]  # each was counted
+
+
 # -- bounded subscriptions --------------------------------------------------------------------
 
 
