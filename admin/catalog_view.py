@@ -24,6 +24,10 @@ from admin.price_import import (
 from functions import sources
 from functions.plan import by_outcome, left_out_warning
 
+# An apply of a plan made before another change (STALE_PLAN): the plan is shown again.
+STALE_PLAN = ("Not applied: the catalog changed since that plan was made (another edit or "
+              "import). This is the plan now: review it, then apply.")
+
 
 def errors_once(refusal: RefusedError) -> list[dict]:
     """The refusal's errors, each once (in their order)."""
@@ -102,11 +106,18 @@ class CatalogFileView(SignedIn, BaseView):
         text, catalog = self._uploaded()
         if catalog is None:
             return redirect(url_for(".index"))
+        return self._planned(text, catalog)
+
+    def _planned(self, text: str, catalog: dict, stale: bool = False):
+        """The file's plan, to review; the apply form carries the catalog version it was made
+        at, so that what is applied is what was reviewed."""
         try:
             plan = run("catalog:planCatalog", {"catalog": catalog})
         except RefusedError as refusal:
             return self._refused(refusal, applying=False)
         plan = by_outcome(plan)
+        if stale:
+            flash(STALE_PLAN, "error")
         return self.render("catalog/catalog_file.html", plan=plan, content=text,
                            left_out=left_out_warning(plan))
 
@@ -116,9 +127,14 @@ class CatalogFileView(SignedIn, BaseView):
         if catalog is None:
             return redirect(url_for(".index"))
         args = {"catalog": catalog, "reason": request.form.get("reason") or "import"}
+        version = request.form.get("plan_version", "")
+        if version.isdigit():
+            args["planVersion"] = int(version)
         try:
             plan = by_outcome(run("catalog:applyCatalog", args))
         except RefusedError as refusal:
+            if refusal.data.get("code") == "STALE_PLAN":
+                return self._planned(text, catalog, stale=True)
             return self._refused(refusal, applying=True)
         flash(f"Applied: {len(plan['created']):,} created, {len(plan['changed']):,} changed, "
               f"{len(plan['deactivated']):,} deactivated.", "success")
@@ -141,9 +157,15 @@ class CatalogFileView(SignedIn, BaseView):
         args = {**converted.args(), "options": form.options()}
         if applying:
             args["reason"] = request.form.get("reason", "").strip()
+            version = request.form.get("plan_version", "")
+            if version.isdigit():
+                args["planVersion"] = int(version)
         try:
             plan = run("catalog:importPrices" if applying else "catalog:planImport", args)
         except RefusedError as refusal:
+            if refusal.data.get("code") == "STALE_PLAN":
+                flash(STALE_PLAN, "error")
+                return None, self.price_plan(), None
             return None, self.render("catalog/catalog_file.html", price_refusal=refusal,
                                      errors=errors_once(refusal), applying=applying,
                                      price_form=form), None

@@ -19,6 +19,7 @@ ERROR_CODES = {
     "DEFAULT_REQUIRED": "the change would leave the catalog without a default model",
     "DUPLICATE": "a model with that modelId (in any case) already exists",
     "STALE_REVISION": "the model changed since the caller read it",
+    "STALE_PLAN": "the catalog changed since the plan the caller applies was made: plan again",
     "FORBIDDEN": "the caller may not do this (or one of the changes a composite call makes)",
     "UNSUPPORTED_OPTION": "the model has no price for that option value (`supported` lists them)",
     "UNSUPPORTED_USAGE": "the model cannot take that kind of usage (`supported` lists them)",

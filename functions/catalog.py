@@ -115,6 +115,9 @@ class CatalogFile(Validator):
 
 
 CATALOG_ARGS = {"catalog": CatalogFile(), "reason": v.optional(v.string(0, 500))}
+# The `catalogVersion` of the plan the caller reviewed: an apply refuses STALE_PLAN when the
+# catalog changed since, instead of writing changes the caller never saw.
+PLAN_VERSION = {"planVersion": v.optional(v.int(0, 2**53 - 1))}
 
 
 def _models(ctx: Context) -> list:
@@ -126,17 +129,31 @@ def _version(ctx: Context) -> int:
     return ctx.db.execute(select(CatalogState.version).where(CatalogState.id == 1)).scalar_one()
 
 
+def _still(ctx: Context, plan_version: int | None) -> int:
+    """The catalog's version, under the writers' lock; STALE_PLAN when the caller applies a
+    plan made at another one."""
+    version = _version(ctx)
+    if plan_version is not None and plan_version != version:
+        raise FunctionError("STALE_PLAN", "The catalog changed since this plan was made (by "
+                            "another edit or import): make the plan again and review it",
+                            field="planVersion", catalogVersion=version)
+    return version
+
+
 def _plan(ctx: Context, catalog: dict) -> Plan:
     return Plan(_models(ctx), catalog["models"], ctx.identity, ctx.now)
 
 
 @mutation(CATALOG_ARGS, scope="catalog:write", reads_only=True)
 def planCatalog(ctx: Context, catalog: dict, reason: str | None = None) -> dict:
-    """What applying the file would do (created, changed field by field, deactivated); no change."""
-    return _plan(ctx, catalog).summary()
+    """What applying the file would do (created, changed field by field, deactivated); no change.
+    `catalogVersion`: the catalog it was made at (applyCatalog's `planVersion`)."""
+    version = _version(ctx)  # read first: models read after it are at least as new
+    return {**_plan(ctx, catalog).summary(), "catalogVersion": version}
 
 
-def _prepare_apply(ctx: Context, catalog: dict, reason: str | None = None) -> tuple:
+def _prepare_apply(ctx: Context, catalog: dict, reason: str | None = None,
+                   planVersion: int | None = None) -> tuple:
     """The plan, made before the writers' lock is taken, with the catalog version it was made
     at (read first: models read after it are at least as new)."""
     version = _version(ctx)
@@ -144,11 +161,13 @@ def _prepare_apply(ctx: Context, catalog: dict, reason: str | None = None) -> tu
     return version, plan, plan.summary()
 
 
-@mutation(CATALOG_ARGS, scope="catalog:write", prepare=_prepare_apply)
-def applyCatalog(ctx: Context, catalog: dict, reason: str | None = None) -> dict:
-    """Make the catalog match the file, all or nothing; the same file twice changes nothing."""
+@mutation({**CATALOG_ARGS, **PLAN_VERSION}, scope="catalog:write", prepare=_prepare_apply)
+def applyCatalog(ctx: Context, catalog: dict, reason: str | None = None,
+                 planVersion: int | None = None) -> dict:
+    """Make the catalog match the file, all or nothing; the same file twice changes nothing.
+    With `planVersion`, only if the catalog is still as it was when that plan was made."""
     version, plan, summary = ctx.prepared
-    if _version(ctx) != version:  # the catalog changed meanwhile: plan again, under the lock
+    if _still(ctx, planVersion) != version:  # it changed meanwhile: plan again, under the lock
         plan = _plan(ctx, catalog)
         summary = plan.summary()
     with models.invariants(ctx):
@@ -208,25 +227,30 @@ def _import_plan(ctx: Context, source: str, models_: list[dict], not_representab
 def planImport(ctx: Context, source: str, models: list[dict], notRepresentable=None,
                options=None, reason: str | None = None) -> dict:
     """What importing converted price-map entries would do, grouped (created, price changes,
-    field changes, not representable, local edits kept, locked); changes nothing, no lock."""
-    return _import_plan(ctx, source, models, notRepresentable or [], options or {}).summary()
+    field changes, not representable, local edits kept, locked); changes nothing, no lock.
+    `catalogVersion`: the catalog it was made at (importPrices' `planVersion`)."""
+    version = _version(ctx)
+    plan = _import_plan(ctx, source, models, notRepresentable or [], options or {})
+    return {**plan.summary(), "catalogVersion": version}
 
 
 def _prepare_import(ctx: Context, source: str, models: list[dict], reason: str,
-                    notRepresentable=None, options=None) -> tuple:
+                    notRepresentable=None, options=None, planVersion=None) -> tuple:
     """The import's plan, made before the writers' lock, with the catalog version it saw."""
     version = _version(ctx)
     return version, _import_plan(ctx, source, models, notRepresentable or [], options or {})
 
 
-@mutation(imports.import_args(v.string(1, 500)), scope="catalog:write", prepare=_prepare_import)
+@mutation({**imports.import_args(v.string(1, 500)), **PLAN_VERSION}, scope="catalog:write",
+          prepare=_prepare_import)
 def importPrices(ctx: Context, source: str, models: list[dict], reason: str,
-                 notRepresentable=None, options=None) -> dict:
+                 notRepresentable=None, options=None, planVersion: int | None = None) -> dict:
     """Import converted price-map entries, all or nothing, with history source
     `import:<source>`: never a locked model, the default, a deactivation or a local edit
-    (unless options.overwriteLocalEdits); new models inactive unless options.activate."""
+    (unless options.overwriteLocalEdits); new models inactive unless options.activate.
+    With `planVersion`, only if the catalog is still as it was when that plan was made."""
     version, plan = ctx.prepared
-    if _version(ctx) != version:  # the catalog changed meanwhile: plan again, under the lock
+    if _still(ctx, planVersion) != version:  # it changed meanwhile: plan again, under the lock
         plan = _import_plan(ctx, source, models, notRepresentable or [], options or {})
     imports.write(ctx, plan, reason)
     return plan.summary()

@@ -241,6 +241,7 @@ def by_outcome(plan: dict) -> dict:
                         for m in plan["deactivated"]],
         "leftOut": plan["leftOut"],
         "unchanged": plan["unchanged"],
+        "catalogVersion": plan.get("catalogVersion"),  # a plan's, not an apply's
     }
 
 

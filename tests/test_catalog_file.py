@@ -12,7 +12,7 @@ from engine.errors import FunctionError
 from functions.catalog import file_schema
 from functions.plan import by_outcome, left_out_warning
 from tests.conftest import ROOT, catalog_fingerprint, fresh_database, run_as_system
-from tests.test_catalog import NEW_MODEL
+from tests.test_catalog import NEW_MODEL, error
 
 
 def export(runner, path):
@@ -273,7 +273,8 @@ def test_plan_is_what_apply_does_with_one_history_entry_per_model(seeded, api):
                  for m in (VEO, RAY, FLASH)}
     plan = run_as_system(seeded, "catalog:planCatalog", args)
     assert plan["created"] == ["acme/new"] and plan["deactivated"] == [FLASH]
-    assert run_as_system(seeded, "catalog:applyCatalog", args) == plan
+    version = plan.pop("catalogVersion")
+    assert run_as_system(seeded, "catalog:applyCatalog", {**args, "planVersion": version}) == plan
     assert exported(seeded)["models"] == sorted(
         [*catalog["models"][:-1], {**catalog["models"][-1], "modelId": "acme/new"}],
         key=lambda m: m["modelId"])
@@ -283,6 +284,27 @@ def test_plan_is_what_apply_does_with_one_history_entry_per_model(seeded, api):
         assert (history[0]["action"], history[0]["revision"]) == ("import", revision), model_id
     again = run_as_system(seeded, "catalog:applyCatalog", args)
     assert again["created"] == [] and again["changed"] == []
+
+
+def test_a_plan_applied_after_the_catalog_changed_is_refused(seeded, api):
+    """The plan a person reviewed is the plan applied: an edit made since (another tab,
+    another admin, an import) refuses the apply, STALE_PLAN, instead of silently undoing it."""
+    catalog = exported(seeded)
+    entry(catalog, FLASH)["description"] = "reviewed"
+    args = {"catalog": catalog, "reason": "review"}
+    plan = run_as_system(seeded, "catalog:planCatalog", args)
+    assert [c["modelId"] for c in plan["changed"]] == [FLASH]
+    api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {"costPerSecond": 0.3}})
+    before = catalog_fingerprint(seeded)
+    stale = api.mutation("catalog:applyCatalog", {**args, "planVersion": plan["catalogVersion"]})
+    assert error(stale) == {"code": "STALE_PLAN", "field": "planVersion",
+                            "catalogVersion": plan["catalogVersion"] + 1}
+    assert catalog_fingerprint(seeded) == before  # Ray keeps its new price
+    again = api.value("mutation", "catalog:planCatalog", args)
+    assert {c["modelId"] for c in again["changed"]} == {FLASH, RAY}  # the plan shows the undo
+    assert api.value("mutation", "catalog:applyCatalog",
+                     {**args, "planVersion": again["catalogVersion"]})["changed"] == \
+        again["changed"]
 
 
 # -- a plan holds no lock; an apply checks the file before it takes the lock -------------------

@@ -213,6 +213,34 @@ def test_an_import_file_with_a_field_too_deep_names_it(console, admin):
     assert catalog_fingerprint(console) == before
 
 
+def test_a_plan_reviewed_before_another_edit_is_shown_again_not_applied(console, admin):
+    """The plan a person confirms is what is applied: an edit made after the plan was shown
+    (another tab, another admin) refuses the apply, and the page shows the plan as it is now,
+    with that edit's undo in it."""
+    exported = run_as_system(console, "catalog:exportCatalog")
+    flash = next(m for m in exported["models"] if m["modelId"] == "luma/ray-flash-2-540p")
+    flash["description"] = "reviewed"
+    content = json.dumps(exported)
+    shown = page_text(admin.post("/admin/catalog_file/plan", data={
+        "csrf_token": admin.token, "content": content}))
+    version = re.search(r'name="plan_version" value="(\d+)"', shown).group(1)
+    run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p",
+                                                  "patch": {"costPerSecond": 0.3}})
+    before = catalog_fingerprint(console)
+    body = page_text(admin.post("/admin/catalog_file/apply", follow_redirects=True, data={
+        "csrf_token": admin.token, "content": content, "reason": "review",
+        "plan_version": version}))
+    assert "Not applied: the catalog changed since that plan was made" in body
+    assert "change luma/ray-2-720p" in html.unescape(re.sub(r"<[^>]+>", "", body))
+    assert catalog_fingerprint(console) == before
+    again = re.search(r'name="plan_version" value="(\d+)"', body).group(1)
+    assert int(again) == int(version) + 1
+    applied = page_text(admin.post("/admin/catalog_file/apply", follow_redirects=True, data={
+        "csrf_token": admin.token, "content": content, "reason": "review",
+        "plan_version": again}))
+    assert "Applied: 0 created, 2 changed" in applied
+
+
 def test_the_cli_refuses_a_deeply_nested_file_cleanly(seeded, runner, tmp_path):
     """The operators' twin of the import page: a message, not a traceback."""
     path = tmp_path / "deep.json"

@@ -174,6 +174,30 @@ def test_price_import_form_errors_are_messages_and_change_nothing(console, clien
     assert catalog_fingerprint(console) == before
 
 
+def test_a_price_plan_reviewed_before_another_edit_is_shown_again(console, client):
+    token = sign_in(client, "editor")
+    plan = text_of(client.post("/admin/catalog_file/prices/plan", data=price_form(
+        token, providers="anthropic", file=(io.BytesIO(DATA.read_bytes()), "map.json")),
+        content_type="multipart/form-data"))
+    payload = re.search(r'name="payload" value="([^"]+)"', plan).group(1)
+    version = re.search(r'name="plan_version" value="(\d+)"', plan).group(1)
+    run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p",
+                                                  "patch": {"description": "meanwhile"}})
+    before = catalog_fingerprint(console)
+    form = price_form(token, providers="anthropic", payload=payload, fileName="map.json",
+                      reason="anthropic")
+    body = text_of(client.post("/admin/catalog_file/prices/apply", follow_redirects=True,
+                               data={**form, "plan_version": version}))
+    assert "Not applied: the catalog changed since that plan was made" in body
+    assert catalog_fingerprint(console) == before
+    again = re.search(r'name="plan_version" value="(\d+)"', body).group(1)
+    body = text_of(client.post("/admin/catalog_file/prices/apply", follow_redirects=True,
+                               data={**form, "plan_version": again}))
+    assert "created" in body and "Not applied" not in body
+    assert run_as_system(console, "models:getModelById", {"modelId": re.findall(
+        r'<tr data-model="(anthropic/[^"]+)"', plan)[0]})
+
+
 def test_the_confirmation_applies_the_file_that_was_planned(console, client):
     token = sign_in(client, "editor")
     plan = text_of(client.post("/admin/catalog_file/prices/plan", data=price_form(

@@ -284,7 +284,13 @@ def test_plan_changes_nothing_and_apply_creates_inactive_models(seeded):
                   if isinstance(entry, dict) and entry.get("mode") == "rerank")
     assert planned["notRepresentableByReason"]["mode 'rerank': the catalog has no content type "
                                                "for it"] == reranks
-    applied = apply(seeded, converted, reason="first import")
+    version = planned.pop("catalogVersion")
+    with pytest.raises(FunctionError) as stale:  # a plan made at another catalog: refused
+        run_as_system(seeded, "catalog:importPrices", {
+            **args(converted), "reason": "first import", "planVersion": version - 1})
+    assert stale.value.code == "STALE_PLAN" and catalog_fingerprint(seeded) == before
+    applied = run_as_system(seeded, "catalog:importPrices", {
+        **args(converted), "reason": "first import", "planVersion": version})
     assert applied == planned
     created = model(seeded, "openai/gpt-4o-test-2")
     assert created["isActive"] is False and created["contextWindow"] == 128000
