@@ -247,6 +247,10 @@ APP = (
     Setting("REQUEST_READ_SECONDS", "10",
             "the time a client has to send a request's head, and again its body (under gunicorn): "
             "a slower head is closed, a slower body answered 408 `RequestTimeout`", _seconds),
+    Setting("RESPONSE_SEND_SECONDS", "30",
+            "the time a client has to take an answer once it is being sent (under gunicorn): "
+            "the connection of a client that reads too slowly, or not at all, is closed, "
+            "freeing its thread", _seconds),
     Setting("SYNC_SOCKETS_PER_WORKER", "16",
             "live-query WebSockets a worker holds at once; each holds a thread, and gunicorn gets "
             "this many threads on top of `GUNICORN_THREADS`, so sockets never take the threads "

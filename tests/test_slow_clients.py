@@ -247,3 +247,39 @@ def test_slow_request_heads_cannot_hold_the_threads(seeded, gunicorn):
         except ConnectionResetError:
             pass  # closed with bytes unread: as closed
         conn.close()
+
+
+def test_clients_that_never_read_their_answers_cannot_hold_the_threads(seeded, gunicorn):
+    """gunicorn writes an answer with a blocking sendall: a client that asks for large answers
+    (here pipelined, 100 at a time) and reads none had held every thread for as long as it
+    kept its connections. Its connection is closed RESPONSE_SEND_SECONDS into an answer."""
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1, RESPONSE_SEND_SECONDS="1",
+                      **SMALL)
+    assert len(requests.get(f"{server.url}/api/openapi.json", timeout=10).content) > 50_000
+    conns = []
+    for _ in range(6):  # more than the worker's threads
+        conn = socket.socket()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        conn.settimeout(10)
+        conn.connect(("127.0.0.1", server.port))
+        conn.sendall(b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 100)  # never read
+        conns.append(conn)
+    try:
+        plain_requests_answer(server, 5)
+    finally:
+        closed = [_drained_to_the_end(conn) for conn in conns]
+    assert all(closed), "the server closes a connection that does not take its answers"
+
+
+def _drained_to_the_end(conn: socket.socket) -> bool:
+    """Read what the server sent until it closed the connection (True), or 10 s of silence."""
+    try:
+        while conn.recv(1 << 20):
+            pass
+        return True
+    except ConnectionResetError:
+        return True  # closed with requests unread: as closed
+    except TimeoutError:
+        return False
+    finally:
+        conn.close()

@@ -1,4 +1,5 @@
-"""A deadline on reading request bodies: a client gets REQUEST_READ_SECONDS to send one.
+"""Deadlines on a client's side of a request: REQUEST_READ_SECONDS to send its body, and
+RESPONSE_SEND_SECONDS to take the answer.
 
 gunicorn's gthread worker gives each request a thread, and the application reads the body on
 it: a client that sends its body a byte at a time would hold that thread for as long as it
@@ -8,6 +9,13 @@ worker, shuts the reading side of any connection whose body is still not in when
 passes (`shutdown(SHUT_RD)` wakes the blocked read); the request is answered 408
 `RequestTimeout` and its connection closed. Bodies over MAX_CONTENT_LENGTH are not read (Flask
 answers 413).
+
+The same holds for answers: gunicorn writes one with a blocking `sendall`, so a client that
+never reads (a few pipelined requests for a large answer fill the socket's buffers) held the
+thread for good, and enough of them held every thread. `BodyDeadline` hands gunicorn the answer
+in an iterable that starts a deadline when gunicorn starts sending it; past it the reaper shuts
+the socket both ways, the blocked write fails (a broken pipe, which gunicorn closes quietly)
+and the thread is free. The application's own time is not counted: only the sending.
 
 The request line and headers are read by gunicorn before the application runs; the worker
 class in wire/worker.py gives them the same deadline. Behind nginx (deploy/nginx.conf)
@@ -43,10 +51,11 @@ class Reaper:
         self._lock = threading.Lock()
         self._pid: int | None = None
 
-    def watch(self, sock: socket.socket, seconds: float) -> int:
+    def watch(self, sock: socket.socket, seconds: float, how: int = socket.SHUT_RD) -> int:
+        """Shut `sock` (its reading side, or `how`) unless done() comes within `seconds`."""
         self._start()
         ticket = next(self._ids)
-        self._late[ticket] = (time.monotonic() + seconds, sock)
+        self._late[ticket] = (time.monotonic() + seconds, sock, how)
         return ticket
 
     def done(self, ticket: int) -> bool:
@@ -64,10 +73,13 @@ class Reaper:
         while True:
             time.sleep(SWEEP_SECONDS)
             now = time.monotonic()
-            for ticket, (deadline, sock) in list(self._late.items()):
+            for ticket, (deadline, sock, how) in list(self._late.items()):
                 if deadline <= now and self._late.pop(ticket, None) is not None:
+                    if how != socket.SHUT_RD:
+                        log.warning("a client took no answer within its deadline; connection "
+                                    "closed")
                     try:
-                        sock.shutdown(socket.SHUT_RD)
+                        sock.shutdown(how)
                     except OSError:
                         pass  # gone already
 
@@ -77,19 +89,47 @@ BODY = "catalog.body"
 REAPER = Reaper()  # one per process: the body deadline's and the head deadline's (worker.py)
 
 
+class Sending:
+    """An answer as gunicorn iterates it to send it: the deadline runs from its first part
+    until gunicorn closes it (after the last write)."""
+
+    __slots__ = ("answer", "sock", "seconds", "ticket")
+
+    def __init__(self, answer, sock: socket.socket, seconds: float) -> None:
+        self.answer, self.sock, self.seconds, self.ticket = answer, sock, seconds, None
+
+    def __iter__(self):
+        self.ticket = REAPER.watch(self.sock, self.seconds, socket.SHUT_RDWR)
+        return iter(self.answer)
+
+    def close(self) -> None:
+        if self.ticket is not None:
+            REAPER.done(self.ticket)
+        close = getattr(self.answer, "close", None)
+        if close is not None:
+            close()
+
+
 class BodyDeadline:
-    """WSGI, outermost: a request's body is read within REQUEST_READ_SECONDS, or answered 408."""
+    """WSGI, outermost: a request's body is read within REQUEST_READ_SECONDS, or answered 408;
+    its answer is taken within RESPONSE_SEND_SECONDS, or its connection is closed."""
 
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app, self.wsgi_app = app, wsgi_app
         self.reaper = REAPER
+        self.send_seconds = app.config["RESPONSE_SEND_SECONDS"]
 
     def __call__(self, environ: dict, start_response):
         sock = environ.get("gunicorn.socket")
+        if sock is None:  # not under gunicorn (the tests' client, werkzeug's server)
+            return self.wsgi_app(environ, start_response)
+        return Sending(self._read(sock, environ, start_response), sock, self.send_seconds)
+
+    def _read(self, sock: socket.socket, environ: dict, start_response):
         length = get_content_length(environ)  # None when chunked or absent
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         largest = self.app.config["MAX_CONTENT_LENGTH"]
-        if sock is None or not (length or chunked) or (length or 0) > largest:
+        if not (length or chunked) or (length or 0) > largest:
             return self.wsgi_app(environ, start_response)
         ticket = self.reaper.watch(sock, self.app.config["REQUEST_READ_SECONDS"])
         try:
