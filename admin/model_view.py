@@ -105,10 +105,12 @@ def _state_word(model: Model) -> str | None:
     return None
 
 
-def consequences(name: str, models: list[Model], default: Model | None
-                 ) -> tuple[str, list[str], int]:
+def consequences(name: str, models: list[Model], default: Model | None,
+                 others_stay_on: bool = False) -> tuple[str, list[str], int]:
     """The question a confirmation asks, and what will happen, in words. The question counts
-    the models the action changes (those skipped or already so are said below it)."""
+    the models the action changes (those skipped or already so are said below it).
+    `others_stay_on`: a model besides the default stays active after the action (so the
+    default, which only goes off last, is skipped by disable)."""
     one = models[0]
     if name == "set-default":
         return (f"Make {one.name} the default?", [
@@ -116,6 +118,9 @@ def consequences(name: str, models: list[Model], default: Model | None
             else "There is no default now."], 1)
     effects: list[str] = []
     passed = [(m, _state_word(m)) for m in models]
+    if name == "disable" and others_stay_on:
+        passed = [(m, "the default; set another default first" if m.is_default and why is None
+                   and m.is_active else why) for m, why in passed]
     if name in ("enable", "disable"):
         going = [m for m, why in passed if why is None and m.is_active != (name == "enable")]
         if name == "enable":
@@ -152,7 +157,8 @@ def consequences(name: str, models: list[Model], default: Model | None
                if why and name not in ("lock", "unlock")
                and not (name == "restore" and m.is_deprecated and not m.is_locked)]
     effects += [f"{_called(m)} is skipped: {why}." for m, why in skipped[:SHOWN]]
-    acting = [m for m in models if changes(name, m)]
+    acting = [m for m in models if changes(name, m)
+              and not (name == "disable" and m.is_default and others_stay_on)]
     if not acting:
         if not any("Nothing changes" in e for e in effects):
             effects.append("Nothing changes: no model picked is in a state this acts on.")
@@ -174,6 +180,17 @@ def changes(name: str, model: Model) -> bool:
     turn, state = TURNS[name], states.state_of(model)
     return (not model.is_locked and state in turn.sources and state != turn.target
             and not (name == "delete" and model.is_default))
+
+
+ALREADY = {"delete": "deleted", "restore": "active", "lock": "locked", "unlock": "unlocked"}
+
+
+def already(name: str, model: Model) -> bool:
+    """Whether a model is already what a one-by-one action makes it (its function would
+    answer without a change)."""
+    if name in ("lock", "unlock"):
+        return model.is_locked == (name == "lock")
+    return name in ALREADY and states.state_of(model) == TURNS[name].target
 
 
 MAX_PAGE = 100_000
@@ -638,7 +655,8 @@ class CatalogModelView(SignedIn, ModelView):
             flash(f"{models[0].model_id} is the default: it cannot be deleted (set another "
                   "default first).", "warning")
             return redirect(back)
-        question, effects, acting = consequences(what, models, self._default())
+        question, effects, acting = consequences(what, models, self._default(),
+                                                 self._others_stay_on(what, models))
         list_args = {k: v for k, v in request.args.items(multi=True)
                      if k == "search" or k.startswith("flt")} if "matching" in fields else {}
         return self.render(
@@ -653,7 +671,7 @@ class CatalogModelView(SignedIn, ModelView):
         _verb, models, _fields, refused = self._checked(what, request.form, back)
         if refused is not None:
             return refused
-        self._do(what, [m.model_id for m in models], request.form.get("reason", "").strip())
+        self._do(what, models, request.form.get("reason", "").strip())
         return redirect(back)
 
     def _too_many(self, what: str, models: list[Model]) -> bool:
@@ -668,13 +686,25 @@ class CatalogModelView(SignedIn, ModelView):
     def _default(self) -> Model | None:
         return self.get_query().filter(Model.is_default.is_(True)).one_or_none()
 
-    def _do(self, name: str, model_ids: list[str], reason: str = "") -> None:
+    def _others_stay_on(self, what: str, models: list[Model]) -> bool:
+        """Whether a disable leaves a model besides the default active: one not picked, or a
+        picked one it skips (locked). The default then stays on (models.invariants)."""
+        if what != "disable":
+            return False
+        active = self.get_query().filter(Model.is_active.is_(True)).count()
+        going_off = sum(1 for m in models if m.is_active and not m.is_locked)  # the default too
+        return active > going_off
+
+    def _do(self, name: str, models: list[Model], reason: str = "") -> None:
         extra = {"reason": reason} if reason else {}
         if name in ("enable", "disable"):
-            self._set_active(model_ids, name == "enable", extra)
+            self._set_active([m.model_id for m in models], name == "enable", extra)
             return
         verb, done, refused = VERBS[name], [], []
-        for model_id in model_ids:
+        same = [m.model_id for m in models if already(name, m)]  # nothing to do: not said done
+        if same:
+            flash(f"{_names(same)} unchanged: already {ALREADY[name]}.", "info")
+        for model_id in (m.model_id for m in models if not already(name, m)):
             try:
                 run(verb.function, {"modelId": model_id, **extra})
             except RefusedError as refusal:
@@ -703,7 +733,7 @@ class CatalogModelView(SignedIn, ModelView):
                 return redirect(self.get_url(".details_view", id=copy["_id"]))
             return redirect(self.get_url(".details_view", id=model.id, url=back))  # try again
         elif verb in VERBS:
-            self._do(verb, [model_id], request.form.get("reason", "").strip())
+            self._do(verb, [model], request.form.get("reason", "").strip())
         else:
             flash(f"Unknown action {verb}.", "error")
         return redirect(back)

@@ -722,6 +722,38 @@ def test_a_bulk_confirmation_counts_the_models_it_changes(console, admin):
     assert re.search(r'id="confirm"\s+disabled', page), "nothing to do: the button is off"
 
 
+def test_a_bulk_disable_does_not_count_the_default_that_stays_on(console, admin):
+    """The default goes off only with every other model: picked beside a model that stays on,
+    it is skipped, and the question counts what the action will do."""
+    models = run_as_system(console, "models:getActiveModels")
+    default = run_as_system(console, "models:getDefaultModel")
+    other = next(m for m in models if m["modelId"] != default["modelId"])
+    assert len(models) > 2  # a third active model stays on
+    ids = f"rowid={default['_id']}&rowid={other['_id']}"
+    page = page_text(admin.get(f"/admin/models/confirm/disable/?{ids}"))
+    question = re.search(r'id="confirm-question">([^<]*)<', page).group(1)
+    assert question == f"Disable {other['name']}?", question
+    assert f"{default['name']} ({default['modelId']}) is skipped: the default" in page
+    done = page_text(admin.post("/admin/models/bulk/disable/", follow_redirects=True, data={
+        "csrf_token": admin.token, "rowid": [default["_id"], other["_id"]]}))
+    assert f"{other['modelId']} disabled." in done
+    assert run_as_system(console, "models:getDefaultModel")["isActive"] is True
+
+
+def test_a_bulk_restore_says_only_what_it_restored(console, admin):
+    models = run_as_system(console, "models:getActiveModels")
+    default = run_as_system(console, "models:getDefaultModel")["modelId"]
+    live, gone = [m for m in models if m["modelId"] != default][:2]
+    run_as_system(console, "models:deleteModel", {"modelId": gone["modelId"]})
+    done = page_text(admin.post("/admin/models/bulk/restore/", follow_redirects=True, data={
+        "csrf_token": admin.token, "rowid": [live["_id"], gone["_id"]]}))
+    assert f"{gone['modelId']} restored." in done
+    assert f"{live['modelId']} unchanged: already active." in done
+    history = run_as_system(console, "history:getModelHistory", {
+        "modelId": live["modelId"], "paginationOpts": {"numItems": 5, "cursor": None}})["page"]
+    assert "restore" not in [entry["action"] for entry in history]
+
+
 def test_a_save_after_someone_locked_the_model_keeps_what_was_typed(console, admin):
     """The form was opened, then an admin locked the model: the save is refused with the
     reason, and the form comes back with the typed name (it had been dropped by a redirect)."""
