@@ -176,6 +176,19 @@ class String(Validator):
         return out
 
 
+class Line(String):
+    """A name people read in a list or a sentence: printable characters (no tab, line break,
+    control, invisible or direction character, which would break a column or turn the text
+    around it: str.isprintable), not only spaces."""
+
+    def check(self, value, path):
+        value = super().check(value, path)
+        if not value.isprintable() or not value.strip():
+            raise _fail(path, "is not valid: printable characters on one line, not only "
+                              "spaces")
+        return value
+
+
 class Date(Validator):
     """A calendar date, YYYY-MM-DD, that exists (not 2025-02-30)."""
 
@@ -433,6 +446,7 @@ class _V:
     """The `v` namespace, as in Convex."""
 
     string = String
+    line = Line
     date = Date
     number = Number
     amount = Amount

@@ -22,7 +22,7 @@ from db.schema import ApiToken, User
 from engine.errors import FunctionError
 from engine.marks import Generation, Marks, once
 from engine.runtime import ROLES, SCOPES, SIGNED_IN, Context, Identity, mutation, query
-from engine.values import String, v
+from engine.values import v
 
 audit = logging.getLogger("catalog.audit")
 EMAIL = v.string(3, 320, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", hint="an email address")
@@ -68,20 +68,7 @@ def _token_doc(token: ApiToken, now: int) -> dict:
 PASSWORD = v.string(12, 200)
 
 
-class TokenName(String):
-    """A token's name, as `tokens list` shows it in a column: printable characters (no tab,
-    line break, control, invisible or direction character: str.isprintable), not only
-    spaces."""
-
-    def check(self, value, path):
-        value = super().check(value, path)
-        if not value.isprintable() or not value.strip():
-            raise FunctionError("INVALID_ARGUMENT", f"{path} is not valid: printable "
-                                "characters, not only spaces", field=path)
-        return value
-
-
-TOKEN_NAME = TokenName(1, 100)
+TOKEN_NAME = v.line(1, 100)  # a column of `tokens list`
 
 
 def _user_or_refuse(ctx: Context, email: str) -> User:
