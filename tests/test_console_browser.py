@@ -330,3 +330,20 @@ def test_a_chat_model_is_made_priced_and_quoted_from_the_browser(console, page, 
     page.click("#price-calculator button")
     expect(page.locator("#quote-usd")).to_have_text("$12.50")
     expect(page.locator("#quote")).to_contain_text("1,000,000 × $10.00 / 1M output tokens")
+
+
+def test_a_long_name_or_id_wraps_instead_of_widening_the_page(console, page, seeded):
+    """A 200-character name and id, without a space (the longest the spec takes): the list,
+    Home and the model's page stay as wide as the window."""
+    long_id = "acme/" + "x" * 195
+    run_as_system(seeded, "models:createModel", {
+        "modelId": long_id, "name": "N" * 200, "provider": "Acme", "contentType": "video",
+        "costPerSecond": 0.1, "supportedDurations": [5], "supportedQualities": ["standard"]})
+    run_as_system(seeded, "models:setModelsActive", {"modelIds": [long_id], "isActive": True})
+    sign_in(page, console.url)
+    for path in ("/admin/models/", "/admin/"):
+        page.goto(f"{console.url}{path}")
+        expect(page.locator("body")).to_contain_text("N" * 50)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1400, path
+    open_details(page, console.url, long_id)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
