@@ -817,7 +817,8 @@ class CatalogModelView(SignedIn, ModelView):
         asked = self.calculator(model)
         typed = {key: request.args.get(key, "").strip() for key in asked["usage"]}
         # seconds may be fractional (90.5 s of audio), as the engine takes them; counts not
-        usage = {key: (amount(text) if key in asked["fractional"] else whole_number(text))
+        usage = {key: (amount(text) if key in asked["fractional"]
+                       else whole_number(text, high=prices.MAX_COUNT))
                  for key, text in typed.items() if text}
         if not request.args.get("calculate"):
             return {}
@@ -827,7 +828,8 @@ class CatalogModelView(SignedIn, ModelView):
         if bad:
             return {"error": "; ".join(
                 f"{words(k)}: " + ("a number such as 90.5 (digits 0-9, one point)"
-                                   if k in asked["fractional"] else "a whole number (digits 0-9)")
+                                   if k in asked["fractional"] else
+                                   f"a whole number (digits 0-9) up to {prices.MAX_COUNT:,}")
                 for k in bad) + ", please."}
         usage = {k: str(v) if isinstance(v, Decimal) else v for k, v in usage.items()}
         try:

@@ -428,6 +428,11 @@ def test_a_cached_quote_says_which_input_is_not_cached(seeded, admin):
     assert "200,000 × $5.00 / 1M input tokens (not cached) = $1.00" in quoted
     refused = page_text(admin.get(f"{url}&inputTokens=10&cacheReadTokens=100"))
     assert "Cache read tokens (100) cannot exceed Input tokens (10)" in refused
+    # a month's tokens: past an INTEGER column's 2,147,483,647, as the engine takes them
+    month = page_text(admin.get(f"{url}&inputTokens=9999999999"))
+    assert "9,999,999,999 × $5.00 / 1M input tokens = $49,999.999995" in month
+    too_many = page_text(admin.get(f"{url}&inputTokens=10000000000000000"))
+    assert "Input tokens: a whole number (digits 0-9) up to 1,000,000,000,000,000" in too_many
 
 
 def test_the_price_preview_shows_each_scheduled_change(app):
