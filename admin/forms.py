@@ -151,6 +151,8 @@ class MoneyField(KeepsTyped, StringField):
         if not text:
             return
         value = amount(text)
+        if value is None and amount(text.removeprefix("-").removeprefix("$-")) is not None:
+            raise ValueError(f"'{text}' is negative: an amount in USD is 0 or more")
         if value is None:
             raise ValueError(f"'{text}' is not an amount in USD (e.g. 0.10)")
         self.data = format(value, "f")  # as typed, less a "$": the mutation reads it exactly

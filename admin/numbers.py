@@ -14,7 +14,9 @@ from decimal import Decimal
 from config import LARGEST_WHOLE
 
 WHOLE = re.compile(r"[0-9]{1,18}")
-AMOUNT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,15})?|\.[0-9]{1,15}")
+# (more decimal places than a price may have are read, for the function to say how many it
+# takes: "0.30000000000000004" is refused for its places, as "0.1234567" is)
+AMOUNT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,40})?|\.[0-9]{1,40}")
 LARGEST = LARGEST_WHOLE  # an INTEGER column
 
 

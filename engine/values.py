@@ -253,7 +253,9 @@ class Amount(Number):
     """A number that may also be sent as a decimal string ("0.20", as prices are written),
     with at most `decimals` decimal places when given: read as the number it spells."""
 
-    DECIMAL = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,15}))?")
+    # (read with more places than any amount may have, to refuse it for its places)
+    DECIMAL = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,40}))?")
+    PLACES = 15  # without `decimals`: what a float holds exactly
 
     def __init__(self, *, decimals: int | None = None, **bounds):
         super().__init__(**bounds)
@@ -262,9 +264,9 @@ class Amount(Number):
     def check(self, value, path):
         spelt = self.DECIMAL.fullmatch(value) if isinstance(value, str) else None
         if spelt is not None:
-            if self.decimals is not None and len(spelt.group(2) or "") > self.decimals:
-                raise _fail(path, f"must have at most {self.decimals} decimal places, "
-                                  f"got {value}")
+            places = self.PLACES if self.decimals is None else self.decimals
+            if len(spelt.group(2) or "") > places:
+                raise _fail(path, f"must have at most {places} decimal places, got {value}")
             value = float(value) if spelt.group(2) else int(value)  # exact: 15 digits
         return super().check(value, path)
 

@@ -76,6 +76,9 @@ ODD_NUMBERS = [
     ("costPerSecond", "٠.١٠", "is not an amount in USD"),
     ("costPerSecond", "sNaN", "is not an amount in USD"),
     ("costPerSecond", "1e3", "is not an amount in USD"),
+    ("costPerSecond", "-0.5", "is negative: an amount in USD is 0 or more"),
+    ("costPerSecond", "0.30000000000000004", "at most 6 decimal places"),  # as 0.1234567 is
+    ("costPerSecond", "0.1234567", "at most 6 decimal places"),
     ("supportedDurations", "5, ٩", "is not a whole number"),
     ("supportedDurations", "²", "is not a whole number"),
     ("fixedDuration", "²", "is not a whole number"),
