@@ -550,6 +550,7 @@ class CatalogModelView(SignedIn, ModelView):
         if rows is None:
             return True
         g.price_preview = rows
+        g.price_backdated = price_preview.backdated(current, new, now_ms())
         form.pricePreviewed.data = seen
         flash("Check what the new price charges (below), then Save again to apply it.", "warning")
         return False

@@ -92,3 +92,13 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
 
 MOST_SCHEDULED = 3  # scheduled changes previewed
 
+
+def backdated(old: dict, new: dict, now_ms: int) -> int | None:
+    """The earliest start of an entry the new price adds in the past, when it adds one: it
+    changes what a quote `at` a past moment answers (the import refuses a past time; an edit
+    may want it, to correct a mistake, so it is said before the save, not refused)."""
+    before, after = schedule(old) or [], schedule(new) or []
+    starts = {e["effectiveFrom"] for e in before}
+    added = [e["effectiveFrom"] for e in after if e["effectiveFrom"] is not None
+             and e["effectiveFrom"] < now_ms and e["effectiveFrom"] not in starts]
+    return min(added, default=None)

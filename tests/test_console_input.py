@@ -679,6 +679,27 @@ def test_changing_a_models_kind_says_which_fields_it_cleared(console, admin):
     assert after["contentType"] == "chat" and after["supportedDurations"] == []
 
 
+def test_a_price_entry_added_in_the_past_is_said_before_the_save(console, admin):
+    """An entry starting last month changes what a quote for a moment since then answers: the
+    preview says so (a correction may want it, so it is not refused)."""
+    import time
+
+    now = int(time.time() * 1000)
+    past, future = now - 30 * 86_400_000, now + 30 * 86_400_000
+    entry = {"effectiveFrom": None, "components": [{"unit": "second", "price": "0.18"}]}
+
+    def shown(*later):
+        schedule = json.dumps([entry, *({"effectiveFrom": at, "components": [
+            {"unit": "second", "price": "0.2"}]} for at in later)])
+        return page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
+            console, admin, costPerSecond="", qualityMultipliers="", prices=schedule)))
+
+    backdated = shown(past)
+    assert 'id="price-backdated"' in backdated and "An entry starts in the past" in backdated
+    scheduled = shown(future)
+    assert 'id="price-preview"' in scheduled and 'id="price-backdated"' not in scheduled
+
+
 def test_a_catalog_files_plan_shows_a_price_change_as_money(console, admin):
     """A plan names each price that changes, in money ("$1.00 → $1.25 / 1M input tokens"),
     not the two schedules as JSON arrays."""
