@@ -99,24 +99,25 @@ class TokensView(SignedIn, BaseView):
     required_scope = write_scope = "admin"
 
     @expose("/")
-    def index(self, new_token: dict | None = None):
+    def index(self, new_token: dict | None = None, typed: dict | None = None):
         return self.render("catalog/tokens.html", tokens=run("access:listTokens"),
-                           scopes=SCOPES, new_token=new_token)
+                           scopes=SCOPES, new_token=new_token, typed=typed or {})
 
     @expose("/create", methods=("POST",))
     def create(self):
         args = {"name": request.form.get("name", "").strip(),
                 "scopes": request.form.getlist("scopes")}
         days = request.form.get("expiresInDays", "").strip()
+        typed = {**args, "expiresInDays": days}  # shown again with a refusal
         if days and whole_number(days) is None:  # the function would say "got a string"
             flash("Expires in (days): a whole number of days (digits 0-9), or empty for a "
                   "token that does not expire.", "error")
-            return redirect(url_for(".index"))
+            return self.index(typed=typed)
         if days:
             args["expiresInDays"] = whole_number(days)
         token = run_or_flash("access:createToken", args)
         if token is None:
-            return redirect(url_for(".index"))
+            return self.index(typed=typed)
         return self.index(new_token=token)
 
     @expose("/revoke", methods=("POST",))

@@ -129,6 +129,10 @@ def test_odd_digits_in_a_tokens_lifetime_get_a_message(console, admin):
         "csrf_token": admin.token, "name": "none", "scopes": "stats:write",
         "expiresInDays": "0"}))
     assert "Expires in (days) must be at least 1" in body
+    # what was typed comes back with the refusal, to be corrected, not typed again
+    assert 'id="token-name" name="name" autocomplete="off" required value="none"' in body
+    assert re.search(r'value="stats:write" id="scope-\d+" checked', body)
+    assert re.search(r'id="token-days"[^>]*value="0"', body)
     assert run_as_system(console, "access:listTokens") == []
 
 
