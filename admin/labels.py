@@ -38,9 +38,15 @@ def _spelled(found: re.Match) -> str:
     return LABELS[name] + (f" ({rest.lstrip('.')})" if rest else "")
 
 
+# A function named in parentheses, as an API caller's hint ("... first (models:setDefaultModel)"):
+# the console's buttons are the way there, so it is left out.
+FUNCTION_HINT = re.compile(r" \((?:models|pricing|catalog|history|access|usage):\w+\)")
+
+
 def labelled(message: str) -> str:
-    """`message` with each field name or path it holds spelled as the field's label."""
-    return PATH.sub(_spelled, message or "")
+    """`message` with each field name or path it holds spelled as the field's label, and
+    without the functions it names for API callers."""
+    return PATH.sub(_spelled, FUNCTION_HINT.sub("", message or ""))
 
 
 def article(word: str) -> str:

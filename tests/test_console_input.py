@@ -773,6 +773,16 @@ def test_a_bulk_disable_does_not_count_the_default_that_stays_on(console, admin)
     assert run_as_system(console, "models:getDefaultModel")["isActive"] is True
 
 
+def test_a_refusal_in_the_console_names_no_function(console, admin):
+    """The functions' messages point API callers at a function ("(models:setDefaultModel)");
+    the console says the rest of the message, not the identifier."""
+    default = run_as_system(console, "models:getDefaultModel")
+    done = page_text(admin.post("/admin/models/bulk/delete/", follow_redirects=True, data={
+        "csrf_token": admin.token, "rowid": [default["_id"]]}))
+    assert "set another model as the default first" in done
+    assert "(models:" not in done
+
+
 def test_a_bulk_restore_says_only_what_it_restored(console, admin):
     models = run_as_system(console, "models:getActiveModels")
     default = run_as_system(console, "models:getDefaultModel")["modelId"]
