@@ -294,6 +294,11 @@ def _listing(view, context, model, name) -> str:
     return ", ".join(str(x) for x in value) + suffix
 
 
+def _yes_no(view, context, model, name) -> str:
+    value = getattr(model, name)
+    return "" if value is None else ("Yes" if value else "No")
+
+
 BY_ATTR = {f.attr: f for f in spec.FIELDS}
 
 
@@ -344,6 +349,7 @@ class CatalogModelView(SignedIn, ModelView):
         **{k: v for k, v in column_formatters.items() if k != "name"},
         **dict.fromkeys(
             ["input_schema", "model_parameters", "requirements", "quality_multipliers"], _json),
+        **{f.attr: _yes_no for f in spec.FIELDS if isinstance(f.validator, Boolean)},
     }
     column_sortable_list = ["name", "model_id", "provider", "content_type",
                             ("status", Model.is_active)]

@@ -783,6 +783,12 @@ def test_a_refusal_in_the_console_names_no_function(console, admin):
     assert "(models:" not in done
 
 
+def test_a_models_page_says_yes_or_no_for_a_flag(console, admin):
+    ray = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    page = re.sub(r"\s+", " ", page_text(admin.get(f"/admin/models/details/?id={ray['_id']}")))
+    assert "<td><b>Premium</b></td><td>No</td>" in page  # not Python's "False"
+
+
 def test_a_bulk_restore_says_only_what_it_restored(console, admin):
     models = run_as_system(console, "models:getActiveModels")
     default = run_as_system(console, "models:getDefaultModel")["modelId"]
