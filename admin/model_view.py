@@ -845,7 +845,9 @@ class CatalogModelView(SignedIn, ModelView):
         except RefusedError as refusal:
             return {"error": refusal.message}
         cached = any(line["unit"].startswith("cache_") for line in answer["lines"])
-        lines = [f"{money.quantity(line['quantity'])} × "
+        lines = [f"{money.quantity(line['quantity'])}"
+                 + ("" if prices.UNITS[line["unit"]].whole else " s")  # seconds, even per hour
+                 + " × "
                  f"{money.price(line['unitPrice'], line['unit'])}"
                  + (" (not cached)" if cached and line["unit"] == "input_tokens" else "")
                  + f" = {money.usd(line['usdExact'])}" for line in answer["lines"]]

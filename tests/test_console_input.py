@@ -657,11 +657,18 @@ def test_the_calculator_takes_fractional_seconds_of_audio(seeded, admin):
     assert 'step="any"' in field
     quoted = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=90.5&requests=1"))
     quote = quoted[quoted.index('id="quote"'):][:900]
-    assert "90.5 × " in quote and "$0.01105" in quote, quote  # 90.5 × 0.0001 + 0.002
+    assert "90.5 s × " in quote and "$0.01105" in quote, quote  # 90.5 × 0.0001 + 0.002
     one = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=0&requests=1"))
     assert '<strong id="quote-credits">1</strong> credit</div>' in one  # $0.002: 1 credit
     refused = page_text(admin.get(f"{url}&calculate=1&inputAudioLengthSeconds=9,5&requests=1.5"))
     assert "a number such as 90.5" in refused and "Requests: a whole number" in refused
+    hourly = run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/listen-2", "name": "Acme Listen 2", "provider": "Acme",
+        "contentType": "transcription", "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "audio_hour", "price": "0.36"}]}]})
+    quoted = page_text(admin.get(f"/admin/models/details/?id={hourly['_id']}&calculate=1"
+                                 "&audioSeconds=90.5"))
+    assert "90.5 s × $0.36 / audio hour = $0.00905" in quoted  # seconds, at a price per hour
 
 
 def test_changing_a_models_kind_says_which_fields_it_cleared(console, admin):
