@@ -33,7 +33,7 @@ RANGES = {"1h": ("Last hour", HOUR), "6h": ("Last 6 hours", 6 * HOUR),
 DEFAULT_BUCKET = {"1h": "minute", "6h": "minute", "24h": "hour", "7d": "hour", "30d": "day",
                   "90d": "day"}
 SORTS = {"name": "Model", "generations": "Generations", "successRate": "Success rate",
-         "p50": "p50 time", "p95": "p95 time", "credits": "Credits"}
+         "p50": "p50 time ≈", "p95": "p95 time ≈", "credits": "Credits"}
 PER_PAGE = 20
 STATE_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "healthy": 3}
 BADGES = {"healthy": "success", "degraded": "warning", "failing": "danger", "unknown": "secondary"}
