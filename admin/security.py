@@ -7,8 +7,19 @@ import hashlib
 import re
 import secrets
 
-from flask import Flask, abort, g, render_template_string, request, session
+from flask import (
+    Flask,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template_string,
+    request,
+    session,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import MethodNotAllowed
 
 from admin.access import wants_json
 from admin.model_view import CatalogModelView
@@ -94,7 +105,19 @@ def _refuse_unusable_return_addresses() -> None:
             abort(400, "The return address is not valid")
 
 
+def _open_a_forms_answer() -> Response | None:
+    """A GET of a console address that only answers a form (a plan, an apply, a bulk action:
+    a bookmark, a reload after the browser dropped the POST): the page it belongs to, with a
+    word, instead of a bare 405 page."""
+    if (isinstance(request.routing_exception, MethodNotAllowed) and request.method == "GET"
+            and request.path.startswith("/admin/")):
+        flash("That address answers a form: it opens from this page.", "info")
+        return redirect("/".join(request.path.split("/")[:3]) + "/")
+    return None
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_open_a_forms_answer)
     app.before_request(_refuse_unstorable_text)
     app.before_request(_refuse_unusable_return_addresses)
     csrf.init_app(app)

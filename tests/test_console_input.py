@@ -796,6 +796,18 @@ def test_a_models_page_says_yes_or_no_for_a_flag(console, admin):
     assert "<td><b>Premium</b></td><td>No</td>" in page  # not Python's "False"
 
 
+def test_opening_a_forms_answer_leads_to_its_page(console, admin):
+    """A bookmark of a plan or a bulk action's address (they answer POSTs): its page, with a
+    word, not a bare 405."""
+    for url, page in (("/admin/catalog_file/plan", "/admin/catalog_file/"),
+                      ("/admin/models/bulk/disable/", "/admin/models/")):
+        answer = admin.get(url)
+        assert (answer.status_code, answer.headers["Location"]) == (302, page), url
+        assert "That address answers a form" in page_text(admin.get(page))
+    assert admin.get("/admin/no-such-page").status_code == 404
+    assert admin.get("/api/query").status_code == 405  # the API's own answer, in JSON
+
+
 def test_a_bulk_restore_says_only_what_it_restored(console, admin):
     models = run_as_system(console, "models:getActiveModels")
     default = run_as_system(console, "models:getDefaultModel")["modelId"]
