@@ -9,7 +9,14 @@ from pathlib import Path
 
 from flask import Flask
 
-from config import Config, SettingError, check_secret, instance_path, make_folders
+from config import (
+    Config,
+    SettingError,
+    check_secret,
+    instance_path,
+    make_folders,
+    server_settings,
+)
 
 
 def _secret_key(app: Flask, instance: Path) -> str:
@@ -76,6 +83,10 @@ def __getattr__(name: str) -> Flask:
         raise AttributeError(name)
     if _app is None:
         try:
+            # gunicorn's settings too: gunicorn reads WEB_CONCURRENCY itself, as it is
+            # imported, before its conf file can check it ('abc' is its traceback), so the
+            # `flask --app wsgi db upgrade` that `make run` and the unit run first says it.
+            server_settings()
             _app = create_app()
         except SettingError as error:  # `flask --app wsgi ...` (gunicorn's master: its conf)
             raise SystemExit(f"Error: {error}") from None

@@ -139,6 +139,19 @@ def test_each_entry_point_says_it_in_one_line(entry, tmp_path):
         assert (done.returncode, done.stderr.strip()) == (1, f"Error: {said}")
 
 
+def test_gunicorns_own_settings_are_said_before_gunicorn_reads_them(tmp_path):
+    """gunicorn reads WEB_CONCURRENCY as it is imported, before its conf file runs ('abc' is
+    its traceback): the `flask --app wsgi db upgrade` that `make run` and the unit run before
+    it says it in one line instead."""
+    flask = str(Path(sys.executable).with_name("flask"))
+    for value, said in (("abc", "must be a whole number, got 'abc'"),
+                        ("-1", "must not be negative, got '-1'")):
+        done = _started([flask, "--app", "wsgi", "db", "upgrade"], tmp_path,
+                        WEB_CONCURRENCY=value)
+        assert (done.returncode, done.stderr.strip()) == (1, f"Error: WEB_CONCURRENCY {said}")
+    assert not (tmp_path / "c.db").exists()  # stopped before anything
+
+
 def test_production_needs_its_key_whichever_way_the_settings_came(tmp_path, monkeypatch):
     """create_app's test_config may say production too: it gets no development key."""
     from wsgi import create_app
