@@ -248,9 +248,9 @@ APP = (
             "the time a client has to send a request's head, and again its body (under gunicorn): "
             "a slower head is closed, a slower body answered 408 `RequestTimeout`", _seconds),
     Setting("RESPONSE_SEND_SECONDS", "30",
-            "the time a client has to take an answer once it is being sent (under gunicorn): "
-            "the connection of a client that reads too slowly, or not at all, is closed, "
-            "freeing its thread", _seconds),
+            "under gunicorn, a client that takes nothing of an answer being sent to it for this "
+            "long (less than 256 KiB of it) is closed, freeing its thread; a slow one that "
+            "keeps reading is waited for", _seconds),
     Setting("SYNC_SOCKETS_PER_WORKER", "16",
             "live-query WebSockets a worker holds at once; each holds a thread, and gunicorn gets "
             "this many threads on top of `GUNICORN_THREADS`, so sockets never take the threads "

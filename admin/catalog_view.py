@@ -13,6 +13,7 @@ from admin import money
 from admin.access import SignedIn
 from admin.calls import RefusedError, run
 from admin.console_json import ConsoleJsonError, decode_console_json, text_of_file
+from admin.numbers import whole_number
 from admin.price_import import (
     LIST_AT_MOST,
     SOURCES,
@@ -27,6 +28,12 @@ from functions.plan import by_outcome, left_out_warning
 # An apply of a plan made before another change (STALE_PLAN): the plan is shown again.
 STALE_PLAN = ("Not applied: the catalog changed since that plan was made (another edit or "
               "import). This is the plan now: review it, then apply.")
+
+
+def plan_version() -> dict:
+    """The apply form's `planVersion` (the plan's catalogVersion), when it carries one."""
+    version = whole_number(request.form.get("plan_version", ""), high=2**53 - 1)
+    return {} if version is None else {"planVersion": version}
 
 
 def errors_once(refusal: RefusedError) -> list[dict]:
@@ -127,9 +134,7 @@ class CatalogFileView(SignedIn, BaseView):
         if catalog is None:
             return redirect(url_for(".index"))
         args = {"catalog": catalog, "reason": request.form.get("reason") or "import"}
-        version = request.form.get("plan_version", "")
-        if version.isdigit():
-            args["planVersion"] = int(version)
+        args.update(plan_version())
         try:
             plan = by_outcome(run("catalog:applyCatalog", args))
         except RefusedError as refusal:
@@ -157,9 +162,7 @@ class CatalogFileView(SignedIn, BaseView):
         args = {**converted.args(), "options": form.options()}
         if applying:
             args["reason"] = request.form.get("reason", "").strip()
-            version = request.form.get("plan_version", "")
-            if version.isdigit():
-                args["planVersion"] = int(version)
+            args.update(plan_version())
         try:
             plan = run("catalog:importPrices" if applying else "catalog:planImport", args)
         except RefusedError as refusal:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from engine.runtime import REGISTRY
 from functions import spec
 
 # Every spec field by name, plus the arguments the console's forms send besides them.
@@ -39,14 +40,18 @@ def _spelled(found: re.Match) -> str:
 
 
 # A function named in parentheses, as an API caller's hint ("... first (models:setDefaultModel)"):
-# the console's buttons are the way there, so it is left out.
-FUNCTION_HINT = re.compile(r" \((?:models|pricing|catalog|history|access|usage):\w+\)")
+# the console's buttons are the way there, so it is left out (any registered function).
+FUNCTION_HINT = re.compile(r" \(([A-Za-z_]\w*:[A-Za-z_]\w*)\)")
+
+
+def _hint_dropped(found: re.Match) -> str:
+    return "" if found.group(1) in REGISTRY else found.group(0)
 
 
 def labelled(message: str) -> str:
     """`message` with each field name or path it holds spelled as the field's label, and
     without the functions it names for API callers."""
-    return PATH.sub(_spelled, FUNCTION_HINT.sub("", message or ""))
+    return PATH.sub(_spelled, FUNCTION_HINT.sub(_hint_dropped, message or ""))
 
 
 def article(word: str) -> str:

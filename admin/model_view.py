@@ -349,7 +349,8 @@ class CatalogModelView(SignedIn, ModelView):
         **{k: v for k, v in column_formatters.items() if k != "name"},
         **dict.fromkeys(
             ["input_schema", "model_parameters", "requirements", "quality_multipliers"], _json),
-        **{f.attr: _yes_no for f in spec.FIELDS if isinstance(f.validator, Boolean)},
+        **{f.attr: _yes_no for f in spec.FIELDS
+           if isinstance(getattr(f.validator, "inner", f.validator), Boolean)},
     }
     column_sortable_list = ["name", "model_id", "provider", "content_type",
                             ("status", Model.is_active)]

@@ -94,11 +94,12 @@ MOST_SCHEDULED = 3  # scheduled changes previewed
 
 
 def backdated(old: dict, new: dict, now_ms: int) -> int | None:
-    """The earliest start of an entry the new price adds in the past, when it adds one: it
-    changes what a quote `at` a past moment answers (the import refuses a past time; an edit
-    may want it, to correct a mistake, so it is said before the save, not refused)."""
-    before, after = schedule(old) or [], schedule(new) or []
-    starts = {e["effectiveFrom"] for e in before}
-    added = [e["effectiveFrom"] for e in after if e["effectiveFrom"] is not None
-             and e["effectiveFrom"] < now_ms and e["effectiveFrom"] not in starts]
-    return min(added, default=None)
+    """The earliest past start of a dated entry the new price adds, changes or removes: it
+    changes what a quote `at` a moment since then answers (the import refuses a past time; an
+    edit may want it, to correct a mistake, so it is said before the save, not refused). The
+    undated first entry is left out: editing it in place is the usual price change."""
+    before = {e["effectiveFrom"]: e for e in schedule(old) or []}
+    after = {e["effectiveFrom"]: e for e in schedule(new) or []}
+    return min((start for start in before.keys() | after.keys()
+                if start is not None and start < now_ms
+                and before.get(start) != after.get(start)), default=None)

@@ -19,6 +19,7 @@ import json
 import math
 import re
 import struct
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -177,15 +178,21 @@ class String(Validator):
 
 
 class Line(String):
-    """A name people read in a list or a sentence: printable characters (no tab, line break,
-    control, invisible or direction character, which would break a column or turn the text
-    around it: str.isprintable), not only spaces."""
+    """A name people read in a list or a sentence: text on one line, not only spaces. Refused:
+    controls (a tab, a line break), line and paragraph separators, and invisible format
+    characters (direction overrides, which turn the text around them; zero-width spaces;
+    byte-order marks), except the joiners that Persian words and emoji sequences need
+    (ZWNJ, ZWJ). Any script, any space (a no-break space), any emoji."""
+
+    JOINERS = frozenset("\u200c\u200d")
+    REFUSED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
     def check(self, value, path):
         value = super().check(value, path)
-        if not value.isprintable() or not value.strip():
-            raise _fail(path, "is not valid: printable characters on one line, not only "
-                              "spaces")
+        if not value.strip() or any(unicodedata.category(c) in self.REFUSED
+                                    and c not in self.JOINERS for c in value):
+            raise _fail(path, "is not valid: text on one line, without control or invisible "
+                              "characters, and not only spaces")
         return value
 
 

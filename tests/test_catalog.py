@@ -200,21 +200,25 @@ def test_a_deprecation_date_must_exist(seeded, api, date):
 
 @pytest.mark.parametrize("field,value", [
     ("name", "Ray \u202eabc"), ("name", "two\nlines"), ("name", "   "), ("name", "a\u200bb"),
-    ("provider", "Acme\tLabs"), ("version", "1.0\u2066"),
+    ("name", "a\u2028b"), ("name", "bom\ufeff"), ("provider", "Acme\tLabs"),
+    ("version", "1.0\u2066"),
 ])
-def test_names_shown_in_lists_and_sentences_are_printable_text(seeded, api, field, value):
+def test_names_shown_in_lists_and_sentences_are_text_on_one_line(seeded, api, field, value):
     """A name in a list column or a console sentence ("Make X the default?"): a direction
     override would turn the console's own words around it, a line break or tab breaks the
     columns of a list. Refused, as a token's name is; nothing changes."""
     before = catalog_fingerprint(seeded)
     body = api.mutation("models:createModel", {**NEW_MODEL, field: value})
     assert error(body) == {"code": "INVALID_ARGUMENT", "field": field}
-    assert "printable characters on one line" in body["errorMessage"]
+    assert "text on one line, without control or invisible characters" in body["errorMessage"]
     body = api.mutation("models:updateModel", {"modelId": RAY, "patch": {field: value}})
     assert error(body) == {"code": "INVALID_ARGUMENT", "field": f"patch.{field}"}
     assert catalog_fingerprint(seeded) == before
-    made = api.value("mutation", "models:createModel", {**NEW_MODEL, "name": "Модель 🚀 نموذج"})
-    assert made["name"] == "Модель 🚀 نموذج"  # any script, emoji too
+    for n, name in enumerate(("Модель 🚀 نموذج", "GPT\u00a04o", "می\u200cخواهم",
+                              "👨\u200d👩\u200d👧")):  # any script, spaces, joiners, emoji
+        made = api.value("mutation", "models:createModel",
+                         {**NEW_MODEL, "modelId": f"acme/line-{n}", "name": name})
+        assert made["name"] == name
 
 
 def test_a_refusal_names_the_field_once_and_shows_numbers_short(seeded, api):

@@ -246,6 +246,11 @@ def test_a_plan_reviewed_before_another_edit_is_shown_again_not_applied(console,
         "csrf_token": admin.token, "content": content, "reason": "review",
         "plan_version": again}))
     assert "Applied: 0 created, 2 changed" in applied
+    for odd in ("²", "٣", "-1", "9" * 30):  # not a version: read as none given, never a 500
+        answer = admin.post("/admin/catalog_file/apply", data={
+            "csrf_token": admin.token, "content": content, "reason": "odd",
+            "plan_version": odd})
+        assert answer.status_code == 302, odd
 
 
 def test_the_cli_refuses_a_deeply_nested_file_cleanly(seeded, runner, tmp_path):
@@ -706,7 +711,19 @@ def test_a_price_entry_added_in_the_past_is_said_before_the_save(console, admin)
             console, admin, costPerSecond="", qualityMultipliers="", prices=schedule)))
 
     backdated = shown(past)
-    assert 'id="price-backdated"' in backdated and "An entry starts in the past" in backdated
+    assert 'id="price-backdated"' in backdated and "A price in the past changes" in backdated
+    from admin.price_preview import backdated
+
+    def priced(*entries):
+        return {"contentType": "chat", "prices": [
+            {"effectiveFrom": at, "components": [{"unit": "input_tokens", "price": price}]}
+            for at, price in entries]}
+
+    month = priced((None, "1"), (past, "2"))
+    assert backdated(month, priced((None, "1"), (past, "3")), now) == past  # changed
+    assert backdated(month, priced((None, "1")), now) == past  # removed
+    assert backdated(month, priced((None, "5"), (past, "2")), now) is None  # the undated one
+    assert backdated(month, priced((None, "1"), (past, "2"), (future, "4")), now) is None
     scheduled = shown(future)
     assert 'id="price-preview"' in scheduled and 'id="price-backdated"' not in scheduled
 
@@ -794,6 +811,10 @@ def test_a_models_page_says_yes_or_no_for_a_flag(console, admin):
     ray = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
     page = re.sub(r"\s+", " ", page_text(admin.get(f"/admin/models/details/?id={ray['_id']}")))
     assert "<td><b>Premium</b></td><td>No</td>" in page  # not Python's "False"
+    run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p",
+                                                  "patch": {"pauseWhenFailing": True}})
+    page = re.sub(r"\s+", " ", page_text(admin.get(f"/admin/models/details/?id={ray['_id']}")))
+    assert "<td><b>Pause when failing</b></td><td>Yes</td>" in page  # a nullable flag too
 
 
 def test_opening_a_forms_answer_leads_to_its_page(console, admin):

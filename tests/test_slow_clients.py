@@ -283,3 +283,54 @@ def _drained_to_the_end(conn: socket.socket) -> bool:
         return False
     finally:
         conn.close()
+
+
+def test_a_slow_reader_that_keeps_reading_is_waited_for():
+    """The deadline is per part of an answer (wire/bodies.py `Sending`): a client that takes a
+    1 MiB answer at about 0.4 MiB/s, for longer than the deadline in all, gets all of it; one that
+    stops reading is cut within a deadline. A real socket pair and the real reaper."""
+    from wire.bodies import Sending
+
+    def send(answer: bytes, reading: bool) -> tuple[int, BaseException | None]:
+        server, client = socket.socketpair()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        failed: list[BaseException] = []
+
+        def write() -> None:
+            sending = Sending([answer], server, 1.5)
+            try:
+                for part in sending:
+                    server.sendall(part)
+            except OSError as error:
+                failed.append(error)
+            finally:
+                sending.close()
+                server.close()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        got, started = 0, time.monotonic()
+        client.settimeout(10)
+        try:
+            while reading or time.monotonic() - started < 5:
+                if reading:
+                    chunk = client.recv(16 * 1024)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+                    time.sleep(0.02)  # a steady reader: about 0.4 MiB/s, as buffered here
+                elif not writer.is_alive():
+                    break
+                else:
+                    writer.join(0.1)
+        finally:
+            writer.join(10)
+            client.close()
+        return got, failed[0] if failed else None
+
+    answer = b"x" * (1024 * 1024)  # four parts of 256 KiB
+    got, failed = send(answer, reading=True)
+    assert (got, failed) == (len(answer), None)  # more than 1.5 s in all, and whole
+    got, failed = send(answer, reading=False)
+    assert isinstance(failed, OSError)  # cut: the reaper shut the socket

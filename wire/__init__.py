@@ -8,8 +8,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from wire import http, sync
-    from wire.bodies import BodyDeadline
+    from wire.bodies import ClientDeadlines
 
     http.init_app(app)
     sync.init_app(app)
-    app.wsgi_app = BodyDeadline(app, app.wsgi_app)  # in front: nothing reads a body before it
+    app.wsgi_app = ClientDeadlines(app, app.wsgi_app)  # in front: nothing reads a body before it

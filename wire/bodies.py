@@ -3,8 +3,8 @@ RESPONSE_SEND_SECONDS to take the answer.
 
 gunicorn's gthread worker gives each request a thread, and the application reads the body on
 it: a client that sends its body a byte at a time would hold that thread for as long as it
-likes, and forty of them held every thread (`/healthz` timed out). So `BodyDeadline`, in front
-of everything, reads each body whole before the application runs. A reaper thread, one per
+likes, and forty of them held every thread (`/healthz` timed out). So `ClientDeadlines`, in
+front of everything, reads each body whole before the application runs. A reaper thread, one per
 worker, shuts the reading side of any connection whose body is still not in when its deadline
 passes (`shutdown(SHUT_RD)` wakes the blocked read); the request is answered 408
 `RequestTimeout` and its connection closed. Bodies over MAX_CONTENT_LENGTH are not read (Flask
@@ -12,10 +12,12 @@ answers 413).
 
 The same holds for answers: gunicorn writes one with a blocking `sendall`, so a client that
 never reads (a few pipelined requests for a large answer fill the socket's buffers) held the
-thread for good, and enough of them held every thread. `BodyDeadline` hands gunicorn the answer
-in an iterable that starts a deadline when gunicorn starts sending it; past it the reaper shuts
-the socket both ways, the blocked write fails (a broken pipe, which gunicorn closes quietly)
-and the thread is free. The application's own time is not counted: only the sending.
+thread for good, and enough of them held every thread. `ClientDeadlines` hands gunicorn the
+answer in parts (`Sending`), each with RESPONSE_SEND_SECONDS from the moment gunicorn starts
+writing it: a client that takes nothing for that long is cut (the reaper shuts the socket both
+ways, the blocked write fails with a broken pipe, which gunicorn closes quietly, and the thread
+is free), and a slow one that keeps reading is waited for. The application's own time is not
+counted: only the sending.
 
 The request line and headers are read by gunicorn before the application runs; the worker
 class in wire/worker.py gives them the same deadline. Behind nginx (deploy/nginx.conf)
@@ -43,10 +45,11 @@ SWEEP_SECONDS = 0.25  # how often the reaper looks: a deadline is kept within th
 
 
 class Reaper:
-    """Shuts the reading side of connections whose body is late; one thread per process."""
+    """Shuts connections whose client is late (to send a head or a body: the reading side; to
+    take an answer: both sides); one thread per process."""
 
     def __init__(self) -> None:
-        self._late: dict[int, tuple[float, socket.socket]] = {}
+        self._late: dict[int, tuple[float, socket.socket, int]] = {}
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._pid: int | None = None
@@ -67,7 +70,7 @@ class Reaper:
             with self._lock:
                 if self._pid != process.pid():
                     self._pid = process.pid()
-                    threading.Thread(target=self._run, name="body-reaper", daemon=True).start()
+                    threading.Thread(target=self._run, name="deadline-reaper", daemon=True).start()
 
     def _run(self) -> None:
         while True:
@@ -90,17 +93,27 @@ REAPER = Reaper()  # one per process: the body deadline's and the head deadline'
 
 
 class Sending:
-    """An answer as gunicorn iterates it to send it: the deadline runs from its first part
-    until gunicorn closes it (after the last write)."""
+    """An answer as gunicorn iterates it to send it, in parts of at most PART bytes: each part
+    must be taken within the deadline from the moment gunicorn starts writing it. So a client
+    that takes nothing (or less than PART in that long) is cut, and a slow one that keeps
+    reading is waited for, however large the answer. The application's time is not counted."""
 
+    PART = 256 * 1024
     __slots__ = ("answer", "sock", "seconds", "ticket")
 
     def __init__(self, answer, sock: socket.socket, seconds: float) -> None:
         self.answer, self.sock, self.seconds, self.ticket = answer, sock, seconds, None
 
     def __iter__(self):
+        for part in self.answer:
+            for start in range(0, len(part), self.PART) if len(part) > self.PART else (0,):
+                self._arm()
+                yield part[start:start + self.PART] if len(part) > self.PART else part
+
+    def _arm(self) -> None:
+        if self.ticket is not None:
+            REAPER.done(self.ticket)
         self.ticket = REAPER.watch(self.sock, self.seconds, socket.SHUT_RDWR)
-        return iter(self.answer)
 
     def close(self) -> None:
         if self.ticket is not None:
@@ -110,7 +123,22 @@ class Sending:
             close()
 
 
-class BodyDeadline:
+def sent_file(answer, sock: socket.socket, seconds: float):
+    """A file gunicorn sends with sendfile (wsgi.file_wrapper: static files), whole within the
+    deadline: its close (gunicorn's FileWrapper sets one per instance too) ends the watch."""
+    ticket = REAPER.watch(sock, seconds, socket.SHUT_RDWR)
+    close = getattr(answer, "close", None)
+
+    def closed() -> None:
+        REAPER.done(ticket)
+        if close is not None:
+            close()
+
+    answer.close = closed
+    return answer
+
+
+class ClientDeadlines:
     """WSGI, outermost: a request's body is read within REQUEST_READ_SECONDS, or answered 408;
     its answer is taken within RESPONSE_SEND_SECONDS, or its connection is closed."""
 
@@ -123,7 +151,11 @@ class BodyDeadline:
         sock = environ.get("gunicorn.socket")
         if sock is None:  # not under gunicorn (the tests' client, werkzeug's server)
             return self.wsgi_app(environ, start_response)
-        return Sending(self._read(sock, environ, start_response), sock, self.send_seconds)
+        answer = self._read(sock, environ, start_response)
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None and isinstance(answer, wrapper):
+            return sent_file(answer, sock, self.send_seconds)  # sendfile kept
+        return Sending(answer, sock, self.send_seconds)
 
     def _read(self, sock: socket.socket, environ: dict, start_response):
         length = get_content_length(environ)  # None when chunked or absent

@@ -5,7 +5,7 @@ poller), but once they arrive a thread reads the request line and headers to the
 that sends its headers a byte at a time (slowloris) holds that thread as long as it likes. This
 worker gives the head REQUEST_READ_SECONDS: the body reaper (wire/bodies.py) shuts the reading
 side of a connection still sending its head then, gunicorn's parser sees the end of the stream
-and closes the connection. Once the head is in, the body has its own deadline (BodyDeadline).
+and closes the connection. Once the head is in, the body has its own deadline (ClientDeadlines).
 
 deploy/gunicorn.conf.py names this class as its `worker_class`.
 """
