@@ -249,6 +249,21 @@ def test_slow_request_heads_cannot_hold_the_threads(seeded, gunicorn):
         conn.close()
 
 
+def never_reading(server, count: int, requests_each: int = 100) -> list[socket.socket]:
+    """Connections from another address (127.0.0.2) that ask for large answers, pipelined,
+    and read none of them."""
+    conns = []
+    for _ in range(count):
+        conn = socket.socket()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        conn.settimeout(10)
+        conn.bind(("127.0.0.2", 0))
+        conn.connect(("127.0.0.1", server.port))
+        conn.sendall(b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * requests_each)
+        conns.append(conn)
+    return conns
+
+
 def test_clients_that_never_read_their_answers_cannot_hold_the_threads(seeded, gunicorn):
     """gunicorn writes an answer with a blocking sendall: a client that asks for large answers
     (here pipelined, 100 at a time) and reads none had held every thread for as long as it
@@ -256,19 +271,47 @@ def test_clients_that_never_read_their_answers_cannot_hold_the_threads(seeded, g
     server = gunicorn(seeded.config["DATABASE_URL"], workers=1, RESPONSE_SEND_SECONDS="1",
                       **SMALL)
     assert len(requests.get(f"{server.url}/api/openapi.json", timeout=10).content) > 50_000
-    conns = []
-    for _ in range(6):  # more than the worker's threads
-        conn = socket.socket()
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-        conn.settimeout(10)
-        conn.connect(("127.0.0.1", server.port))
-        conn.sendall(b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 100)  # never read
-        conns.append(conn)
+    conns = never_reading(server, 6)  # more than the worker's threads
     try:
         plain_requests_answer(server, 5)
     finally:
         closed = [_drained_to_the_end(conn) for conn in conns]
     assert all(closed), "the server closes a connection that does not take its answers"
+
+
+def test_an_address_holds_at_most_two_threads_with_answers_it_does_not_take(seeded, gunicorn):
+    """Forty connections that take no answer, against five threads, with a minute to take
+    one: had each waited its turn for a thread and held it a minute, the others would wait
+    eight minutes. An address may hold two stuck answers (STUCK_PER_ADDRESS) a worker; the
+    rest are cut within seconds, and its new requests are refused at once, 503 SlowClient."""
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1, RESPONSE_SEND_SECONDS="60",
+                      **SMALL)
+    conns = never_reading(server, 40)
+    try:
+        plain_requests_answer(server, 5)  # from 127.0.0.1: within the requests' 10 s each
+        [asking] = never_reading(server, 1, requests_each=3)  # the same address, again
+        answer, ended = _read_to_the_end(asking)
+    finally:
+        for conn in conns:
+            conn.close()
+    assert answer.startswith(b"HTTP/1.1 503") and b'"code": "SlowClient"' in answer, answer
+    assert b"Retry-After: " in answer and b"200 OK" not in answer
+    assert ended  # a few bytes each, then the server ended the connection
+
+
+def _read_to_the_end(conn: socket.socket) -> tuple[bytes, bool]:
+    """What the server sent, and whether it ended the connection (not 10 s of silence)."""
+    got = b""
+    try:
+        while chunk := conn.recv(65536):
+            got += chunk
+        return got, True
+    except TimeoutError:
+        return got, False
+    except OSError:
+        return got, True  # reset
+    finally:
+        conn.close()
 
 
 def _drained_to_the_end(conn: socket.socket) -> bool:

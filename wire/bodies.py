@@ -34,36 +34,71 @@ import logging
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import Flask
 from werkzeug.wsgi import get_content_length
 
 from engine import process
+from engine.ratelimit import retry_after
 
 log = logging.getLogger("catalog.wire")
 SWEEP_SECONDS = 0.25  # how often the reaper looks: a deadline is kept within this
 
 
+# A part of an answer not taken this long: its client is stuck (a reading client takes 256 KiB
+# in far less).
+STUCK_SECONDS = 2.0
+# Stuck answers one address may hold in a worker; the reaper cuts the others at once, and the
+# address's new requests are refused (503 `SlowClient`) while it holds that many, and for a
+# deadline after one of its answers was cut.
+STUCK_PER_ADDRESS = 2
+
+
+@dataclass(slots=True)
+class Watch:
+    deadline: float  # monotonic
+    sock: socket.socket
+    how: int  # what is shut: the reading side (a head, a body), or both (an answer)
+    seconds: float
+    started: float
+    who: str | None = None  # an answer's client address
+
+
 class Reaper:
     """Shuts connections whose client is late (to send a head or a body: the reading side; to
-    take an answer: both sides); one thread per process."""
+    take an answer: both sides), and keeps an address from holding more than
+    STUCK_PER_ADDRESS threads with answers it does not take; one thread per process."""
 
     def __init__(self) -> None:
-        self._late: dict[int, tuple[float, socket.socket, int]] = {}
+        self._late: dict[int, Watch] = {}
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._pid: int | None = None
+        self._stuck: dict[str, int] = {}  # address -> its stuck answers, at the last sweep
+        self._held_back: dict[str, float] = {}  # address -> refused until (monotonic)
 
-    def watch(self, sock: socket.socket, seconds: float, how: int = socket.SHUT_RD) -> int:
-        """Shut `sock` (its reading side, or `how`) unless done() comes within `seconds`."""
+    def watch(self, sock: socket.socket, seconds: float, how: int = socket.SHUT_RD,
+              who: str | None = None) -> int:
+        """Shut `sock` (its reading side, or `how`) unless done() comes within `seconds`;
+        `who`: the address an answer is sent to."""
         self._start()
-        ticket = next(self._ids)
-        self._late[ticket] = (time.monotonic() + seconds, sock, how)
+        ticket, now = next(self._ids), time.monotonic()
+        self._late[ticket] = Watch(now + seconds, sock, how, seconds, now, who)
         return ticket
 
     def done(self, ticket: int) -> bool:
         """Stop watching; False when the deadline had passed (the socket was shut)."""
         return self._late.pop(ticket, None) is not None
+
+    def refused(self, who: str | None) -> float | None:
+        """The seconds an address is to wait before asking again, when it holds its share of
+        stuck answers or had one cut lately; None when it may ask now."""
+        if self._stuck.get(who, 0) >= STUCK_PER_ADDRESS:
+            return STUCK_SECONDS
+        until = self._held_back.get(who)
+        left = None if until is None else until - time.monotonic()
+        return left if left is not None and left > 0 else None
 
     def _start(self) -> None:
         if self._pid != process.pid():  # one thread per worker (gunicorn forks)
@@ -75,16 +110,37 @@ class Reaper:
     def _run(self) -> None:
         while True:
             time.sleep(SWEEP_SECONDS)
-            now = time.monotonic()
-            for ticket, (deadline, sock, how) in list(self._late.items()):
-                if deadline <= now and self._late.pop(ticket, None) is not None:
-                    if how != socket.SHUT_RD:
-                        log.warning("a client took no answer within its deadline; connection "
-                                    "closed")
-                    try:
-                        sock.shutdown(how)
-                    except OSError:
-                        pass  # gone already
+            self.sweep(time.monotonic())
+
+    def sweep(self, now: float) -> None:
+        stuck: dict[str, list[tuple[int, Watch]]] = {}
+        cut: dict[str, int] = {}
+        for ticket, watch in list(self._late.items()):
+            if watch.deadline <= now:
+                self._cut(ticket, watch, now, cut)
+            elif watch.who is not None and now - watch.started >= STUCK_SECONDS:
+                stuck.setdefault(watch.who, []).append((ticket, watch))
+        for held in stuck.values():  # the oldest are kept; the rest of an address's are cut
+            for ticket, watch in sorted(held, key=lambda t: t[1].started)[STUCK_PER_ADDRESS:]:
+                self._cut(ticket, watch, now, cut)
+        self._stuck = {who: min(len(held), STUCK_PER_ADDRESS) for who, held in stuck.items()}
+        self._held_back = {who: until for who, until in self._held_back.items() if until > now}
+        for who, count in cut.items():
+            log.warning("%s took %d answer(s) too slowly, or not at all: connection(s) closed, "
+                        "its requests refused for a while", who, count)
+
+    def _cut(self, ticket: int, watch: Watch, now: float, cut: dict[str, int]) -> None:
+        if self._late.pop(ticket, None) is None:
+            return  # done meanwhile
+        if watch.how != socket.SHUT_RD:
+            who = watch.who or "a client"
+            cut[who] = cut.get(who, 0) + 1
+            if watch.who is not None:
+                self._held_back[watch.who] = now + watch.seconds
+        try:
+            watch.sock.shutdown(watch.how)
+        except OSError:
+            pass  # gone already
 
 
 # The environ key of a body read whole in time.
@@ -99,10 +155,13 @@ class Sending:
     reading is waited for, however large the answer. The application's time is not counted."""
 
     PART = 256 * 1024
-    __slots__ = ("answer", "sock", "seconds", "ticket")
+    __slots__ = ("answer", "sock", "seconds", "who", "ticket", "last")
 
-    def __init__(self, answer, sock: socket.socket, seconds: float) -> None:
-        self.answer, self.sock, self.seconds, self.ticket = answer, sock, seconds, None
+    def __init__(self, answer, sock: socket.socket, seconds: float,
+                 who: str | None = None, last: bool = False) -> None:
+        self.answer, self.sock, self.seconds, self.who = answer, sock, seconds, who
+        self.ticket, self.last = None, last  # last: the connection's (gunicorn keeps it
+        # alive whatever the app's Connection header says; shutting its reading side ends it)
 
     def __iter__(self):
         for part in self.answer:
@@ -113,7 +172,7 @@ class Sending:
     def _arm(self) -> None:
         if self.ticket is not None:
             REAPER.done(self.ticket)
-        self.ticket = REAPER.watch(self.sock, self.seconds, socket.SHUT_RDWR)
+        self.ticket = REAPER.watch(self.sock, self.seconds, socket.SHUT_RDWR, self.who)
 
     def close(self) -> None:
         if self.ticket is not None:
@@ -121,12 +180,17 @@ class Sending:
         close = getattr(self.answer, "close", None)
         if close is not None:
             close()
+        if self.last:
+            try:
+                self.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass  # gone already
 
 
-def sent_file(answer, sock: socket.socket, seconds: float):
+def sent_file(answer, sock: socket.socket, seconds: float, who: str | None):
     """A file gunicorn sends with sendfile (wsgi.file_wrapper: static files), whole within the
     deadline: its close (gunicorn's FileWrapper sets one per instance too) ends the watch."""
-    ticket = REAPER.watch(sock, seconds, socket.SHUT_RDWR)
+    ticket = REAPER.watch(sock, seconds, socket.SHUT_RDWR, who)
     close = getattr(answer, "close", None)
 
     def closed() -> None:
@@ -151,11 +215,16 @@ class ClientDeadlines:
         sock = environ.get("gunicorn.socket")
         if sock is None:  # not under gunicorn (the tests' client, werkzeug's server)
             return self.wsgi_app(environ, start_response)
+        who = environ.get("REMOTE_ADDR")
+        wait = REAPER.refused(who)
+        if wait is not None:  # a few bytes, watched too; then the connection ends
+            return Sending(_slow_client(start_response, wait), sock, self.send_seconds, who,
+                           last=True)
         answer = self._read(sock, environ, start_response)
         wrapper = environ.get("wsgi.file_wrapper")
         if wrapper is not None and isinstance(answer, wrapper):
-            return sent_file(answer, sock, self.send_seconds)  # sendfile kept
-        return Sending(answer, sock, self.send_seconds)
+            return sent_file(answer, sock, self.send_seconds, who)  # sendfile kept
+        return Sending(answer, sock, self.send_seconds, who)
 
     def _read(self, sock: socket.socket, environ: dict, start_response):
         length = get_content_length(environ)  # None when chunked or absent
@@ -189,3 +258,15 @@ class ClientDeadlines:
                                                ("Content-Length", str(len(body))),
                                                ("Connection", "close")])
         return [body]
+
+
+def _slow_client(start_response, wait: float) -> list[bytes]:
+    """The answer to an address that leaves answers untaken: a few bytes."""
+    retry = retry_after(wait)
+    body = json.dumps({"code": "SlowClient", "message": (
+        "This address is not taking the answers sent to it; ask again in "
+        f"{retry} s")}).encode()
+    start_response("503 Service Unavailable", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        ("Retry-After", retry)])
+    return [body]

@@ -47,8 +47,8 @@ TRANSPORT_STATUSES = {
     "413": "The body is larger than 1 MiB",
     "415": "The body is compressed (Content-Encoding); send it as it is",
     "429": "Rate limited (calls, or refused tokens from the address); see Retry-After",
-    "503": "The database is unavailable, writes kept conflicting, or `minTs` was not reached "
-           "in time; see Retry-After",
+    "503": "The database is unavailable, writes kept conflicting, `minTs` was not reached "
+           "in time, or the address leaves answers untaken (SlowClient); see Retry-After",
 }
 
 
