@@ -174,12 +174,17 @@ def test_price_import_form_errors_are_messages_and_change_nothing(console, clien
     assert catalog_fingerprint(console) == before
 
 
-def test_a_price_plan_reviewed_before_another_edit_is_shown_again(console, client):
-    token = sign_in(client, "editor")
+def anthropic_plan(client, token: str) -> tuple[str, str]:
+    """The plan page of the test map's anthropic models, and the map it carries."""
     plan = text_of(client.post("/admin/catalog_file/prices/plan", data=price_form(
         token, providers="anthropic", file=(io.BytesIO(DATA.read_bytes()), "map.json")),
         content_type="multipart/form-data"))
-    payload = re.search(r'name="payload" value="([^"]+)"', plan).group(1)
+    return plan, re.search(r'name="payload" value="([^"]+)"', plan).group(1)
+
+
+def test_a_price_plan_reviewed_before_another_edit_is_shown_again(console, client):
+    token = sign_in(client, "editor")
+    plan, payload = anthropic_plan(client, token)
     version = re.search(r'name="plan_version" value="(\d+)"', plan).group(1)
     run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p",
                                                   "patch": {"description": "meanwhile"}})
@@ -200,10 +205,7 @@ def test_a_price_plan_reviewed_before_another_edit_is_shown_again(console, clien
 
 def test_the_confirmation_applies_the_file_that_was_planned(console, client):
     token = sign_in(client, "editor")
-    plan = text_of(client.post("/admin/catalog_file/prices/plan", data=price_form(
-        token, providers="anthropic", file=(io.BytesIO(DATA.read_bytes()), "map.json")),
-        content_type="multipart/form-data"))
-    payload = re.search(r'name="payload" value="([^"]+)"', plan).group(1)
+    plan, payload = anthropic_plan(client, token)
     assert json.loads(gzip.decompress(base64.b64decode(payload))) == json.loads(
         DATA.read_text())
     created = re.findall(r'<tr data-model="(anthropic/[^"]+)"', plan)
