@@ -23,6 +23,7 @@ from admin.price_import import (
     typed_form,
 )
 from functions import sources
+from functions.catalog import LARGEST_VERSION
 from functions.plan import by_outcome, left_out_warning
 
 # An apply of a plan made before another change (STALE_PLAN): the plan is shown again.
@@ -32,7 +33,7 @@ STALE_PLAN = ("Not applied: the catalog changed since that plan was made (anothe
 
 def plan_version() -> dict:
     """The apply form's `planVersion` (the plan's catalogVersion), when it carries one."""
-    version = whole_number(request.form.get("plan_version", ""), high=2**53 - 1)
+    version = whole_number(request.form.get("plan_version", ""), high=LARGEST_VERSION)
     return {} if version is None else {"planVersion": version}
 
 

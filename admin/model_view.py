@@ -117,8 +117,9 @@ def consequences(name: str, models: list[Model], default: Model | None,
             f"{default.name} stops being the default." if default and default is not one
             else "There is no default now."], 1)
     effects: list[str] = []
+    default_stays = name == "disable" and others_stay_on
     passed = [(m, _state_word(m)) for m in models]
-    if name == "disable" and others_stay_on:
+    if default_stays:
         passed = [(m, "the default; set another default first" if m.is_default and why is None
                    and m.is_active else why) for m, why in passed]
     if name in ("enable", "disable"):
@@ -157,8 +158,7 @@ def consequences(name: str, models: list[Model], default: Model | None,
                if why and name not in ("lock", "unlock")
                and not (name == "restore" and m.is_deprecated and not m.is_locked)]
     effects += [f"{_called(m)} is skipped: {why}." for m, why in skipped[:SHOWN]]
-    acting = [m for m in models if changes(name, m)
-              and not (name == "disable" and m.is_default and others_stay_on)]
+    acting = [m for m in models if changes(name, m) and not (default_stays and m.is_default)]
     if not acting:
         if not any("Nothing changes" in e for e in effects):
             effects.append("Nothing changes: no model picked is in a state this acts on.")
@@ -553,11 +553,12 @@ class CatalogModelView(SignedIn, ModelView):
         seen = price_preview.fingerprint(new)
         if form.pricePreviewed.data == seen:
             return True
-        rows = price_preview.preview(current, new, now_ms())
+        now = now_ms()
+        rows = price_preview.preview(current, new, now)
         if rows is None:
             return True
         g.price_preview = rows
-        g.price_backdated = price_preview.backdated(current, new, now_ms())
+        g.price_backdated = price_preview.backdated(current, new, now)
         form.pricePreviewed.data = seen
         flash("Check what the new price charges (below), then Save again to apply it.", "warning")
         return False

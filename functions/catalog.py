@@ -117,7 +117,8 @@ class CatalogFile(Validator):
 CATALOG_ARGS = {"catalog": CatalogFile(), "reason": v.optional(v.string(0, 500))}
 # The `catalogVersion` of the plan the caller reviewed: an apply refuses STALE_PLAN when the
 # catalog changed since, instead of writing changes the caller never saw.
-PLAN_VERSION = {"planVersion": v.optional(v.int(0, 2**53 - 1))}
+LARGEST_VERSION = 2**53 - 1  # a catalog version, as JSON carries a number exactly
+PLAN_VERSION = {"planVersion": v.optional(v.int(0, LARGEST_VERSION))}
 
 
 def _models(ctx: Context) -> list:

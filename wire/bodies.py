@@ -165,9 +165,9 @@ class Sending:
 
     def __iter__(self):
         for part in self.answer:
-            for start in range(0, len(part), self.PART) if len(part) > self.PART else (0,):
+            for start in range(0, max(len(part), 1), self.PART):  # (a whole slice is the part)
                 self._arm()
-                yield part[start:start + self.PART] if len(part) > self.PART else part
+                yield part[start:start + self.PART]
 
     def _arm(self) -> None:
         if self.ticket is not None:
