@@ -16,6 +16,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
 from tests.conftest import within
+from tests.servers import wait_for
 
 QUERY = {"path": "models:getDefaultModel", "args": {}}
 # One worker with two threads for requests: easy to starve, if anything could.
@@ -289,6 +290,8 @@ def test_an_address_holds_at_most_two_threads_with_answers_it_does_not_take(seed
     conns = never_reading(server, 40)
     try:
         plain_requests_answer(server, 5)  # from 127.0.0.1: within the requests' 10 s each
+        # (on a fast run they are answered before any answer is 2 s stuck: wait for the cut)
+        wait_for(lambda: "127.0.0.2 took" in server.log.read_text(), 30, "127.0.0.2's cut")
         [asking] = never_reading(server, 1, requests_each=3)  # the same address, again
         answer, ended = _read_to_the_end(asking)
     finally:
