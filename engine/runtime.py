@@ -132,13 +132,18 @@ class Function:
     # Change marks its answer implies even when this call ran no statement itself (a
     # statistics call whose increment another call's statement wrote: engine/tally.py).
     changes: frozenset[str] = frozenset()
+    # The key of a query's answer that says when it was computed (the moment it priced at,
+    # when the caller named none): a subscriber is not sent an answer that differs from the
+    # last in it alone (wire/sync.py).
+    moment: str | None = None
 
 
 REGISTRY: dict[str, Function] = {}
 
 
 def _register(kind: str, args: dict[str, Validator] | None, scope, internal, admin_only, atomic,
-              reads_only=False, prepare=None, changes=(), name: str | None = None):
+              reads_only=False, prepare=None, changes=(), name: str | None = None,
+              moment: str | None = None):
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         module = handler.__module__.rsplit(".", 1)[-1]
         public_name = name or f"{module}:{handler.__name__}"
@@ -156,6 +161,7 @@ def _register(kind: str, args: dict[str, Validator] | None, scope, internal, adm
             prepare=prepare,
             summary=(handler.__doc__ or "").strip().split("\n")[0],
             changes=frozenset(changes),
+            moment=moment,
         )
         return handler
 
@@ -163,12 +169,14 @@ def _register(kind: str, args: dict[str, Validator] | None, scope, internal, adm
 
 
 def query(args=None, *, scope: str | None = None, internal: bool = False,
-          name: str | None = None):
+          name: str | None = None, moment: str | None = None):
     """Declare a read-only function; public unless it names a scope.
 
     Its name is `<module>:<function>`; `name` gives another (a module of helpers that serves
-    a namespace, e.g. functions/usage.py declaring `models:getUsage`)."""
-    return _register("query", args, scope, internal, False, False, name=name)
+    a namespace, e.g. functions/usage.py declaring `models:getUsage`). `moment`: the key of
+    its answer that only says when it was computed (a subscriber is not sent an answer that
+    differs in it alone)."""
+    return _register("query", args, scope, internal, False, False, name=name, moment=moment)
 
 
 def mutation(args=None, *, scope: str, internal=False, admin_only=False, atomic=False,

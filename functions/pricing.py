@@ -93,7 +93,7 @@ USAGE = v.record(v.string(1, 40), Count(), 40)  # its keys are the engine's to n
     "usage": USAGE,
     "options": v.optional(v.object({name: v.optional(v.string(1, 64)) for name in OPTIONS})),
     "at": v.optional(TIMESTAMP),
-})
+}, moment="at")
 def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | None = None,
           at: int | None = None) -> dict:
     """The price of one request: line items, exact USD and credits, at the prices in force

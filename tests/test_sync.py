@@ -354,6 +354,26 @@ def test_a_change_runs_each_query_once_per_worker_and_only_if_it_can_change(
     assert 2 <= live.computed[quote_key] <= 3
 
 
+def test_a_quote_priced_now_is_sent_again_only_when_its_price_changes(seeded, session, api):
+    """A quote without `at` answers the moment it priced at: another model's change runs it
+    again (the catalog moved), but an answer that differs in `at` alone is not sent."""
+    client = session()
+    ask = {"modelId": RAY, "usage": {"seconds": 9}, "options": {"quality": "high"}}
+    first = client.subscribe(0, "pricing:quote", ask)
+    assert first["value"]["credits"] == 162
+    client.subscribe(1, "models:getModelById", {"modelId": "luma/ray-flash-2-540p"})
+    for description in ("once", "twice"):
+        api.mutation("models:updateModel", {"modelId": "luma/ray-flash-2-540p",
+                                            "patch": {"description": description}})
+        pushed = client.until(lambda m: m["type"] == "Transition" and m["modifications"])
+        assert [m["queryId"] for m in pushed["modifications"]] == [1]
+    api.mutation("models:updateModel", {"modelId": RAY, "patch": {"costPerSecond": 0.2}})
+    pushed = client.until(lambda m: m["type"] == "Transition" and m["modifications"])
+    (quote,) = pushed["modifications"]
+    assert quote["queryId"] == 0 and quote["value"]["credits"] == 180
+    assert quote["value"]["at"] > first["value"]["at"]
+
+
 def test_statistics_alone_run_a_sessions_queries_at_most_once_a_while(
         seeded, session, live_server, api, monkeypatch):
     """Every recorded generation moves the statistics: a session runs its queries again for

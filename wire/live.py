@@ -128,6 +128,14 @@ class Result:
     def size(self) -> int:
         return len(self.canonical)
 
+    def same_answer(self, other: Result, moment: str | None) -> bool:
+        """Whether a subscriber that has `other` has this answer too: the same update, or one
+        that differs only in the answer's `moment` (when it was computed: a quote's `at`)."""
+        if self is other or self.canonical == other.canonical:
+            return True
+        return moment is not None and (_without(self.update, moment)
+                                       == _without(other.update, moment))
+
     def current(self, marks: dict[str, int]) -> bool:
         if TRANSIENT in self.reads:
             return False
@@ -139,6 +147,13 @@ class Result:
 @dataclass
 class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
+
+
+def _without(update: dict, key: str) -> dict:
+    value = update.get("value")
+    if not isinstance(value, dict):
+        return update
+    return {**update, "value": {name: part for name, part in value.items() if name != key}}
 
 
 def encode(update: dict) -> str:

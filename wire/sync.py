@@ -131,7 +131,13 @@ class Subscription:
     args: Any
     args_key: str  # the arguments as canonical JSON
     key: tuple  # what LiveResults shares it under
-    result: Result | None = None  # the one the client has
+    result: Result | None = None  # the one the client has (or one that differs in its moment)
+
+    @property
+    def moment(self) -> str | None:
+        """The key of its answer that only says when it was computed (Function.moment)."""
+        fn = REGISTRY.get(self.path)
+        return fn.moment if fn is not None else None
 
     def size(self, result: Result | None = None) -> int:
         """What it holds against SYNC_MAX_RESULT_BYTES: its arguments and a result (the one
@@ -360,8 +366,7 @@ class Session:
                 changes.append(self.drop_too_large(query_id))
                 continue
             used += sub.size(result)
-            if sub.result is None or (result is not sub.result
-                                      and result.canonical != sub.result.canonical):
+            if sub.result is None or not result.same_answer(sub.result, sub.moment):
                 changes.append({**result.update, "queryId": query_id})
             sub.result = result
         if changes or force:
