@@ -841,9 +841,9 @@ class CatalogModelView(SignedIn, ModelView):
                                    f"a whole number (digits 0-9) up to {prices.MAX_COUNT:,}")
                 for k in bad) + ", please."}
         usage = {k: str(v) if isinstance(v, Decimal) else v for k, v in usage.items()}
-        try:
+        try:  # at a moment named, so a model not offered (inactive, paused) is priced too
             answer = run("pricing:quote", {"modelId": model.model_id, "usage": usage,
-                                           "options": options})
+                                           "options": options, "at": now_ms()})
         except RefusedError as refusal:
             return {"error": refusal.message}
         cached = any(line["unit"].startswith("cache_") for line in answer["lines"])

@@ -97,9 +97,14 @@ USAGE = v.record(v.string(1, 40), Count(), 40)  # its keys are the engine's to n
 def quote(ctx: Context, modelId: str, usage: dict[str, Any], options: dict | None = None,
           at: int | None = None) -> dict:
     """The price of one request: line items, exact USD and credits, at the prices in force
-    `at` (ms; now when omitted). Video usage is checked against the model's durations."""
+    `at` (ms; now when omitted). Video usage is checked against the model's durations.
+
+    Now, only an active model is priced: it is what is offered. At a moment named, any model
+    is, whatever its state since: a job that ran before its model was paused, disabled or
+    deleted is billed at its prices then, and a disabled model's price can be previewed."""
     model = models.cached(ctx, modelId).model
-    require_active(model)
+    if at is None:
+        require_active(model)
     options = options or {}
     if "quality" in options and (model.content_type == "video" or model.supported_qualities):
         check_quality(model, options["quality"], "options.quality")  # as getCreditCost

@@ -447,6 +447,17 @@ def test_a_cached_quote_says_which_input_is_not_cached(seeded, admin):
     assert "Input tokens: a whole number (digits 0-9) up to 1,000,000,000,000,000" in too_many
 
 
+def test_the_calculator_prices_a_model_that_is_not_offered(seeded, admin):
+    """An import's models start inactive, and the monitor may pause one: the calculator
+    prices them as they would be priced now, where the API answers INACTIVE."""
+    chat = run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/chat-3", "name": "Acme Chat", "provider": "Acme", "contentType": "chat",
+        "isActive": False, "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": "5"}]}]})
+    url = f"/admin/models/details/?id={chat['_id']}&calculate=1&inputTokens=300000"
+    assert "300,000 × $5.00 / 1M input tokens = $1.50" in page_text(admin.get(url))
+
+
 def test_the_price_preview_shows_each_scheduled_change(app):
     """A future entry replaces the whole component list: the preview quotes the request at
     that moment too, so an hd price that the entry leaves out shows as the price it falls to."""

@@ -139,6 +139,22 @@ def test_the_seed_video_models_quote_as_they_always_did(seeded, api):
     assert (ultra["qualityMultiplier"], ultra["usdExact"], ultra["credits"]) == (1.5, "1.35", 135)
 
 
+def test_a_moment_named_prices_a_model_whatever_its_state_since(seeded, api):
+    """A job that ran before its model was paused, disabled or deleted is billed at `at`;
+    now, only what is offered (active) is priced."""
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True})
+    model, usage = CHAT["modelId"], {"inputTokens": 1000}
+    ran = int(time.time() * 1000) - 60_000
+    priced = quote(api, model, usage, at=ran)["value"]
+    for change, args in (("models:updateModel", {"modelId": model, "patch": {"isActive": False}}),
+                         ("models:deleteModel", {"modelId": model})):
+        api.value("mutation", change, args)
+        assert error(quote(api, model, usage))["code"] == "INACTIVE"
+        assert quote(api, model, usage, at=ran)["value"] == priced
+        later = quote(api, model, usage, at=ran + 120_000_000)["value"]  # a preview, too
+        assert later["usdExact"] == priced["usdExact"] == "0.0025"
+
+
 def test_refusals_name_the_problem_and_change_nothing(seeded, api):
     api.value("mutation", "models:createModel", {**CHAT, "isActive": True})
     model = CHAT["modelId"]
