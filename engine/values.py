@@ -270,6 +270,10 @@ class Amount(Number):
 
     def check(self, value, path):
         spelt = self.DECIMAL.fullmatch(value) if isinstance(value, str) else None
+        if isinstance(value, str) and spelt is None:
+            shown = json.dumps(value) if len(value) <= 24 else "a longer string"
+            raise _fail(path, 'must be a number, or a decimal written as digits with one '
+                              f'point ("0.20": no sign, no exponent), got {shown}')
         if spelt is not None:
             places = self.PLACES if self.decimals is None else self.decimals
             if len(spelt.group(2) or "") > places:

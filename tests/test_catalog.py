@@ -395,3 +395,7 @@ def test_cost_per_second_may_be_written_as_prices_are(seeded, api):
     assert api.mutation("models:updateModel", {"modelId": RAY, "patch": {
         "costPerSecond": "0.1234567"}})["errorMessage"] == \
         "patch.costPerSecond must have at most 6 decimal places, got 0.1234567"
+    assert api.mutation("models:updateModel", {"modelId": RAY, "patch": {
+        "costPerSecond": "-1"}})["errorMessage"] == (  # not "must be a number, got a string"
+        'patch.costPerSecond must be a number, or a decimal written as digits with one point '
+        '("0.20": no sign, no exponent), got "-1"')
