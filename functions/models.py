@@ -216,7 +216,7 @@ def listModels(ctx: Context, paginationOpts: dict, search: str | None = None,
     page: list[Entry] = []
     is_done = True
     for entry in candidates[bisect_right(pks, after):]:
-        if not _matches(entry, filters):
+        if not matches(entry, filters):
             continue
         if needle is not None and needle not in texts[positions[entry.pk]]:
             continue
@@ -229,7 +229,8 @@ def listModels(ctx: Context, paginationOpts: dict, search: str | None = None,
             "continueCursor": encode_cursor(last)}
 
 
-def _matches(entry: Entry, filters: dict) -> bool:
+def matches(entry: Entry, filters: dict) -> bool:
+    """Whether a model passes listModels' filters (LIST_FILTERS names and values)."""
     for name, value in filters.items():
         held = entry.config.get(LIST_FILTERS[name].name)
         if isinstance(held, list):

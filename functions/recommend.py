@@ -1,6 +1,8 @@
 """models:recommendModel - the best model that can do a request, priced by the one engine.
 
-Candidates are the active models of the requested content type. Each is left out, with the
+Candidates are the active models of the requested content type (narrowed, when asked, to a
+provider, a category, premium or not, and models that list every capability named). Each is
+left out, with the
 reason, when it cannot take the request (its context window is smaller than the request's
 input and output tokens; what `pricing:quote` refuses: a quality or duration it lacks, a usage
 or option it has no price for), when its health is `failing`, or when its quote is above
@@ -20,6 +22,7 @@ holds until that price changes.
 
 from __future__ import annotations
 
+import json
 import math
 from decimal import Decimal
 
@@ -95,6 +98,14 @@ def _past_context(model, tokens: Decimal | None) -> str | None:
     return f"its context window holds {window:,} tokens; the request has {tokens:,.0f}"
 
 
+def _narrowed(narrowed: dict, capabilities: list[str] | None) -> str:
+    """How a recommendation was narrowed, as its NO_MODEL message says it."""
+    said = [f"{name} {json.dumps(value)}" for name, value in narrowed.items()]
+    if capabilities:
+        said.append("capabilities " + ", ".join(capabilities))
+    return f" with {' and '.join(said)}" if said else ""
+
+
 def _credits(count: int) -> str:
     return f"{count} credit{'' if count == 1 else 's'}"
 
@@ -109,6 +120,11 @@ def _reason(prefer: str, chosen: dict, doc: dict, fitting: int) -> str:
     return f"{what} of {fitting} active model(s) that can do this request; health {doc['state']}"
 
 
+# listModels' filters a recommendation may be narrowed by (each as listModels takes it).
+NARROWED_BY = ("provider", "category", "isPremium")
+CAPABILITY = models.LIST_FILTERS["capability"].validator.item
+
+
 @query({
     "contentType": v.literal(*CONTENT_TYPES),
     "usage": pricing.USAGE,
@@ -116,13 +132,21 @@ def _reason(prefer: str, chosen: dict, doc: dict, fitting: int) -> str:
                                     for name in pricing.OPTIONS})),
     "maxCredits": v.optional(v.int(0, 10**12)),
     "prefer": v.optional(v.literal(*PREFERENCES)),
+    "capabilities": v.optional(v.array(CAPABILITY, 1, 20, unique=True)),
+    **{name: v.optional(models.LIST_FILTERS[name].validator) for name in NARROWED_BY},
 }, name="models:recommendModel")
 def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | None = None,
-                   maxCredits: int | None = None, prefer: str = "cheapest") -> dict:
+                   maxCredits: int | None = None, prefer: str = "cheapest",
+                   capabilities: list[str] | None = None, **narrowed) -> dict:
     """The best active, capable, not failing model within `maxCredits`, by `prefer`:
-    {modelId, quote, health, reason}; NO_MODEL (with each candidate's reason) when none fits."""
+    {modelId, quote, health, reason}; NO_MODEL (with each candidate's reason) when none fits.
+    `provider`, `category`, `isPremium` and `capabilities` (every one listed) narrow the
+    candidates, as listModels' filters do."""
     tokens = _tokens(usage, contentType)
-    entries = [e for e in models.catalog(ctx).active if e.model.content_type == contentType]
+    needed = set(capabilities or ())
+    entries = [e for e in models.catalog(ctx).active if e.model.content_type == contentType
+               and models.matches(e, narrowed)
+               and needed <= set(e.config.get("capabilities") or ())]
     rows = health.health_by_pk(ctx, [e.pk for e in entries]) if entries else {}
     fitting, left_out = [], []
     for entry in entries:
@@ -154,8 +178,9 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
             continue
         fitting.append((_rank(prefer, quote, doc, row, model), model.model_id, quote, doc))
     if not fitting:
-        why = (f"no active {contentType} model" if not entries else
-               f"none of the {len(entries)} active {contentType} model(s) fits")
+        which = _narrowed(narrowed, capabilities)
+        why = (f"no active {contentType} model{which}" if not entries else
+               f"none of the {len(entries)} active {contentType} model(s){which} fits")
         raise FunctionError("NO_MODEL", f"No model can do this request: {why}",
                             candidates=left_out)
     fitting.sort(key=lambda item: item[0])

@@ -132,6 +132,37 @@ def test_a_model_is_recommended_only_for_what_it_can_do(seeded, api):
     assert standard["usdExact"] == "0.04"
 
 
+def test_a_recommendation_may_be_narrowed_as_listModels_filters(seeded, api):
+    """By provider (any case), category, premium, and capabilities: every one named."""
+    api.value("mutation", "models:createModel", chat_model("acme/cheap", "1", "1"))
+    api.value("mutation", "models:createModel", {
+        **chat_model("other/vision", "2", "2"), "provider": "Other", "isPremium": True,
+        "capabilities": ["vision", "tools"]})
+    api.value("mutation", "models:createModel", {
+        **chat_model("other/tools", "3", "3"), "provider": "Other", "capabilities": ["tools"]})
+    ask = {"contentType": "chat", "usage": {"inputTokens": 1000}}
+
+    def chosen(**narrowed) -> str:
+        return api.value("query", "models:recommendModel", {**ask, **narrowed})["modelId"]
+
+    assert chosen() == "acme/cheap"
+    assert chosen(provider="other") == chosen(capabilities=["vision"]) == "other/vision"
+    assert chosen(capabilities=["tools"], isPremium=False) == "other/tools"
+    assert chosen(capabilities=["tools", "vision"]) == "other/vision"
+    assert "of 2 active model(s)" in api.value("query", "models:recommendModel", {
+        **ask, "capabilities": ["tools"]})["reason"]
+    none = api.query("models:recommendModel", {**ask, "provider": "Acme",
+                                               "capabilities": ["vision"]})
+    assert none["errorData"] == {"code": "NO_MODEL", "candidates": []}
+    assert 'no active chat model with provider "Acme" and capabilities vision' in (
+        none["errorMessage"])
+    for bad in ({"capabilities": ["telepathy"]}, {"capabilities": []},
+                {"capabilities": ["tools", "tools"]}, {"isPremium": "yes"}):
+        refused = api.query("models:recommendModel", {**ask, **bad})
+        assert refused["errorData"]["code"] == "INVALID_ARGUMENT", bad
+        assert refused["errorData"]["field"].startswith(next(iter(bad))), refused
+
+
 def test_reliable_weighs_a_success_rate_by_the_generations_behind_it(seeded, api):
     """4 successes of 4 are luck more than evidence: 995 of 1,000 is the more reliable model,
     though its rate is lower; a model without data comes last."""
