@@ -27,6 +27,7 @@ from admin.calls import RefusedError, run, run_or_flash
 from admin.forms import FORM_GROUPS, CsrfForm, ModelForm, unchanged
 from admin.labels import article, labelled, words
 from admin.numbers import amount, number_or_text, whole_number
+from admin.operations import parse_local
 from admin.reading import reader
 from db.schema import Model, ModelHistory
 from engine.errors import FunctionError
@@ -807,10 +808,18 @@ class CatalogModelView(SignedIn, ModelView):
         """The price schedule as money, entry by entry, the current and scheduled ones marked."""
         return money.schedule_rows(schedule_of(model), now_ms())
 
+    @staticmethod
+    def calculator_moment() -> int | None:
+        """The moment the calculator prices at: the one typed (`at`, a date and time in UTC,
+        as the schedule shows them), or now; None when what was typed is not one."""
+        typed = request.args.get("at", "").strip()
+        return parse_local(typed) if typed else now_ms()
+
     def calculator(self, model) -> dict:
         """What the price calculator asks for: a video model's durations and qualities, or the
-        usage counts and options its price in force takes."""
-        usage, options = money.calculator_inputs(schedule_of(model), now_ms())
+        usage counts and options its price in force (at the moment asked) takes."""
+        usage, options = money.calculator_inputs(schedule_of(model),
+                                                 self.calculator_moment() or now_ms())
         if model.supported_qualities:  # every quality it lists, priced by name or by default
             priced = options.get("quality", [])
             options["quality"] = [*model.supported_qualities,
@@ -833,17 +842,19 @@ class CatalogModelView(SignedIn, ModelView):
             return {}
         options = {k: v for k, v in request.args.items()
                    if k in ("quality", "resolution", "size", "serviceTier") and v}
-        bad = [k for k, v in usage.items() if v is None]
+        at = self.calculator_moment()
+        bad = [f"{words(k)}: " + ("a number such as 90.5 (digits 0-9, one point)"
+                                  if k in asked["fractional"] else
+                                  f"a whole number (digits 0-9) up to {prices.MAX_COUNT:,}")
+               for k, v in usage.items() if v is None]
+        if at is None:
+            bad.append("At (UTC): a date and time such as 2027-01-15T00:00")
         if bad:
-            return {"error": "; ".join(
-                f"{words(k)}: " + ("a number such as 90.5 (digits 0-9, one point)"
-                                   if k in asked["fractional"] else
-                                   f"a whole number (digits 0-9) up to {prices.MAX_COUNT:,}")
-                for k in bad) + ", please."}
+            return {"error": "; ".join(bad) + ", please."}
         usage = {k: str(v) if isinstance(v, Decimal) else v for k, v in usage.items()}
         try:  # at a moment named, so a model not offered (inactive, paused) is priced too
             answer = run("pricing:quote", {"modelId": model.model_id, "usage": usage,
-                                           "options": options, "at": now_ms()})
+                                           "options": options, "at": at})
         except RefusedError as refusal:
             return {"error": refusal.message}
         cached = any(line["unit"].startswith("cache_") for line in answer["lines"])

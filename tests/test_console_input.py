@@ -458,6 +458,29 @@ def test_the_calculator_prices_a_model_that_is_not_offered(seeded, admin):
     assert "300,000 × $5.00 / 1M input tokens = $1.50" in page_text(admin.get(url))
 
 
+def test_the_calculator_prices_a_scheduled_change_at_its_moment(seeded, admin):
+    """`At (UTC)`: a later moment prices the entry in force then, and its usage counts are
+    the ones that entry takes; what is not a date and time is refused, saying how to write one."""
+    chat = run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/chat-4", "name": "Acme Chat", "provider": "Acme", "contentType": "chat",
+        "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": "5"}]},
+                   {"effectiveFrom": "2099-01-01T00:00:00Z", "components": [
+            {"unit": "input_tokens", "price": "4"}, {"unit": "output_tokens", "price": "8"}]}]})
+    url = f"/admin/models/details/?id={chat['_id']}&calculate=1&inputTokens=300000"
+    now = page_text(admin.get(url))
+    assert "300,000 × $5.00 / 1M input tokens = $1.50" in now and "Priced at" not in now
+    assert 'id="usage-outputTokens"' not in now
+    later = page_text(admin.get(f"{url}&outputTokens=1000&at=2099-01-01T00:00"))
+    assert "Priced at 2099-01-01 00:00:00 UTC" in later
+    assert "300,000 × $4.00 / 1M input tokens = $1.20" in later
+    assert "1,000 × $8.00 / 1M output tokens = $0.008" in later
+    assert 'id="usage-outputTokens"' in later  # what the entry in force then takes
+    for typed in ("tomorrow", "2099-02-30T00:00", "٢٠٩٩-01-01T00:00"):
+        refused = page_text(admin.get(f"{url}&at={typed}"))
+        assert "At (UTC): a date and time such as 2027-01-15T00:00, please." in refused, typed
+
+
 def test_the_price_preview_shows_each_scheduled_change(app):
     """A future entry replaces the whole component list: the preview quotes the request at
     that moment too, so an hd price that the entry leaves out shows as the price it falls to."""
