@@ -1018,6 +1018,8 @@ def quote(schedule: Sequence[dict], usage: Mapping[str, Any], options: Mapping[s
             continue
         line, line_cut = _line(UNITS[name], tier_price(component, total_input), leaves[name],
                                genai)
+        if component.get("when"):  # priced by the options it names (none: the default price)
+            line["when"] = dict(component["when"])
         lines.append(line)
         cut = cut or line_cut
     total = _total([line.pop("_amount") for line in lines], cut, genai)

@@ -155,6 +155,31 @@ def test_a_moment_named_prices_a_model_whatever_its_state_since(seeded, api):
         assert later["usdExact"] == priced["usdExact"] == "0.0025"
 
 
+def test_each_line_says_which_options_priced_it(seeded, api):
+    """A tier the model has no price for (or a typo) is priced by the default price, as LiteLLM
+    prices it: its lines say so by naming no `when`. Declared values refuse any other."""
+    tiered = {**CHAT, "modelId": "acme/tiered", "isActive": True, "prices": [{
+        "effectiveFrom": None, "components": [
+            {"unit": "input_tokens", "price": "2.5"},
+            {"unit": "input_tokens", "price": "5", "when": {"serviceTier": "priority"}}]}]}
+    api.value("mutation", "models:createModel", tiered)
+    usage = {"inputTokens": 1000}
+
+    def lines(tier: str) -> list[tuple]:
+        answer = quote(api, "acme/tiered", usage, options={"serviceTier": tier})["value"]
+        return [(line["unitPrice"], line.get("when")) for line in answer["lines"]]
+
+    assert lines("PRIORITY") == [("5", {"serviceTier": "priority"})]
+    assert lines("flex") == lines("prority") == [("2.5", None)]
+    declared = {**tiered["prices"][0], "options": {"serviceTier": ["priority", "standard"]}}
+    api.value("mutation", "models:updateModel", {"modelId": "acme/tiered",
+                                                 "patch": {"prices": [declared]}})
+    assert lines("standard") == [("2.5", None)]
+    refused = quote(api, "acme/tiered", usage, options={"serviceTier": "flex"})
+    assert error(refused) == {"code": "UNSUPPORTED_OPTION", "field": "options.serviceTier",
+                              "supported": ["priority", "standard"]}
+
+
 def test_refusals_name_the_problem_and_change_nothing(seeded, api):
     api.value("mutation", "models:createModel", {**CHAT, "isActive": True})
     model = CHAT["modelId"]
