@@ -22,6 +22,7 @@ import json
 import math
 import os
 from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from importlib.metadata import version
@@ -36,7 +37,7 @@ from tests.test_price_references import TIERS, prompt_counts
 MODES = ("chat", "completion", "responses", "embedding")
 AUDIO = {"audio_speech": ("input_cost_per_character", "speech"),
          "audio_transcription": ("input_cost_per_second", "transcription")}
-AT = 1_790_000_000_000  # any moment: these entries have no time-of-day prices
+AT = 1_790_000_000_000  # a Monday, 14:13 UTC: the moment both sides price at
 
 
 def shipped_map() -> dict:
@@ -93,24 +94,38 @@ def request(prompt: int, completion: int) -> tuple[object, dict]:
     return theirs, ours
 
 
+def moments(info: dict) -> list[int]:
+    """AT; and for an entry with off-peak prices, both sides of every hour and half hour of a
+    week (its windows are by hour of the day and day of the week, UTC)."""
+    if "off_peak_pricing" not in info:
+        return [AT]
+    monday = AT - AT % (24 * 3_600_000)
+    return [AT, *(monday + half * 1_800_000 + edge for half in range(7 * 48)
+                  for edge in (-1, 0))]
+
+
 def differences(key: str, info: dict) -> tuple[int, list[str]]:
-    """How many cases of one entry were compared, and those that differ."""
+    """How many cases of one entry were compared, and those that differ. LiteLLM is told the
+    moment (`current_time`): left to its clock, an entry with off-peak prices differed by the
+    hour the suite ran at."""
     from litellm.litellm_core_utils.llm_cost_calc.utils import generic_cost_per_token
     schedule = representable(key, info)
     if schedule is None:
         return 0, []
     compared, differ = 0, []
-    for tier in (None, *(t for t in TIERS if any(k.endswith(f"_{t}") for k in info))):
-        for prompt in prompt_counts(info):
+    for tier, at in product((None, *(t for t in TIERS if any(k.endswith(f"_{t}") for k in info))),
+                            moments(info)):
+        for prompt in prompt_counts(info) if at == AT else prompt_counts(info)[:1]:
             theirs, ours = request(prompt, 0 if info["mode"] == "embedding" else 4_321)
             expected = sum(generic_cost_per_token(
                 model=key, usage=theirs, custom_llm_provider=info.get("litellm_provider"),
-                model_info=info, service_tier=tier))
-            quoted = prices.quote(schedule, ours, {"serviceTier": tier} if tier else {}, AT,
+                model_info=info, service_tier=tier,
+                current_time=datetime.fromtimestamp(at / 1000, UTC)))
+            quoted = prices.quote(schedule, ours, {"serviceTier": tier} if tier else {}, at,
                                   Decimal(100))
             compared += 1
             if not same(quoted, expected):
-                differ.append(f"{key} tier={tier} prompt={prompt}: engine "
+                differ.append(f"{key} tier={tier} at={at} prompt={prompt}: engine "
                               f"{quoted['usdExact']}, LiteLLM {expected!r}")
     return compared, differ
 
