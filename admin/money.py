@@ -44,13 +44,15 @@ def price(amount: Decimal | str, unit_name: str) -> str:
 
 
 def summary(schedule: list[dict], now_ms: int, most: int = 2) -> str:
-    """The price in force now, in a few words: its unconditional components."""
+    """The price in force now, in a few words: its unconditional components (or, when every
+    one has a condition, the first few, each with it: "$0.016 / image (size 256x256)")."""
     try:
         entry = prices.entry_at(schedule, now_ms)
     except prices.PricingError:
         return "not yet in force"
     plain = [c for c in entry["components"] if not c.get("when")] or entry["components"]
-    words = " · ".join(price(c["price"], c["unit"]) for c in plain[:most])
+    words = " · ".join(price(c["price"], c["unit"])
+                       + (f" ({condition(c)})" if c.get("when") else "") for c in plain[:most])
     return words + (" …" if len(entry["components"]) > most else "")
 
 

@@ -481,6 +481,18 @@ def test_the_calculator_prices_a_scheduled_change_at_its_moment(seeded, admin):
         assert "At (UTC): a date and time such as 2027-01-15T00:00, please." in refused, typed
 
 
+def test_the_model_list_says_which_size_each_price_is_for(seeded, admin):
+    """A model priced only by condition (an image model per size) lists each price with it."""
+    run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/sized", "name": "Acme Sized", "provider": "Acme", "contentType": "image",
+        "prices": [{"effectiveFrom": None, "components": [
+            {"unit": "image", "price": "0.016", "when": {"size": "256x256"}},
+            {"unit": "image", "price": "0.018", "when": {"size": "512x512"}},
+            {"unit": "image", "price": "0.02", "when": {"size": "1024x1024"}}]}]})
+    listed = page_text(admin.get("/admin/models/?search=sized"))
+    assert "$0.016 / image (size 256x256) · $0.018 / image (size 512x512) …" in listed
+
+
 def test_the_price_preview_shows_each_scheduled_change(app):
     """A future entry replaces the whole component list: the preview quotes the request at
     that moment too, so an hd price that the entry leaves out shows as the price it falls to."""
