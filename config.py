@@ -228,7 +228,9 @@ APP = (
             "1,000,000)", _credits_rate),
     Setting("RATE_LIMIT_PER_MINUTE", "6000",
             "API requests a minute per token (or per address without one); `0` turns it off; "
-            "over it: 429 `RateLimited` with `Retry-After`", _whole),
+            "over it: 429 `RateLimited` with `Retry-After`. A `models:recommendModel` "
+            "computed for the caller (over HTTP, or subscribed) counts as one request per 20 "
+            "models it prices, plus one", _whole),
     Setting("RATE_LIMIT_COUNTERS", "auto",
             "where the API's rate-limit and refused-token counts live: `database` (the "
             "`rate_hits` table: one limit for the whole fleet), `host` (the file below: one "

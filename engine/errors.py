@@ -36,6 +36,7 @@ class FunctionError(Exception):
     # Until when a query's refusal holds (ms), when it depends on the time (no price in force
     # yet): the runtime sets it from the call's Context.valid_until, as for an answer.
     expires: int | None = None
+    weight: int = 1  # what the refused call weighed (Context.weigh): NO_MODEL priced them all
 
     def __init__(self, code: str, message: str, *, field: str | None = None, **data: Any):
         assert code in ERROR_CODES, code

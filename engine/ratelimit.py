@@ -91,8 +91,9 @@ class Counters:
         start = int(now // window) * window
         return self._add(key, start, 1), start + window - now
 
-    def take(self, key: str, window: int, limit: int) -> tuple[int, float]:
-        """Count one hit against `limit`; returns the window's count and the seconds left.
+    def take(self, key: str, window: int, limit: int, hits: int = 1) -> tuple[int, float]:
+        """Count `hits` (one call, or what a costly one weighs) against `limit`; returns the
+        window's count and the seconds left.
 
         Far from the limit, hits are counted in this process and added to the shared count
         in batches: at most limit/100 hits or FLUSH_SECONDS apart. Near it, every hit is added
@@ -109,7 +110,7 @@ class Counters:
                 if len(self._tallies) > 10_000:
                     self._tallies = {k: t for k, t in self._tallies.items() if t.window >= start}
                 tally = self._tallies[key] = Tally(start)
-            tally.pending += 1
+            tally.pending += hits
             estimate = tally.known + tally.pending
             if (tally.pending <= batch and estimate + batch < limit
                     and clock - tally.flushed < FLUSH_SECONDS):

@@ -97,6 +97,14 @@ class Context:
         # The fleet's clock value this mutation's own statement ticked (a recording's, on
         # PostgreSQL: engine/fleet.py); None: the runtime ticks it after the commit.
         self.ticked: int | None = None
+        # What the call weighs against its caller's rate limit, in ordinary calls (weigh).
+        self.weight = 1
+
+    def weigh(self, calls: int) -> None:
+        """This call did the work of `calls` ordinary ones (a recommendation that priced a
+        thousand models): it counts so against its caller's rate limit, when it was computed
+        for that caller (an answer held for a repeated request costs one call)."""
+        self.weight = max(self.weight, calls)
 
     @property
     def db(self) -> Session | Connection:
@@ -282,6 +290,7 @@ class Outcome:
     # A mutation's commit timestamp (engine/fleet.py): a query sent with `minTs` at least this
     # is answered from a state that includes the mutation, on any host. None for a query.
     ts: int | None = None
+    weight: int = 1  # in ordinary calls, against the caller's rate limit (Context.weigh)
 
 
 def database_refusal(error: exc.DBAPIError, engine: Engine) -> TransportError | None:
@@ -314,7 +323,7 @@ def _attempt(fn: Function, checked: dict, identity: Identity, now: int, source: 
         try:
             result = fn.handler(ctx, **checked)
         except FunctionError as error:  # a refusal holds as long as an answer would
-            error.expires = ctx.expires
+            error.expires, error.weight = ctx.expires, ctx.weight
             raise
         if ctx.discard and ctx.began:
             ctx.db.rollback()
@@ -322,10 +331,10 @@ def _attempt(fn: Function, checked: dict, identity: Identity, now: int, source: 
     # and on the others by push (engine/fleet.py), before the answer.
     changed = set() if ctx.discard else marks_of(written) | fn.changes
     if fn.kind == "mutation":
-        return Outcome(result, ctx.expires, fleet().committed(changed, ctx.ticked))
+        return Outcome(result, ctx.expires, fleet().committed(changed, ctx.ticked), ctx.weight)
     if changed:
         marks().bump(changed)
-    return Outcome(result, ctx.expires)
+    return Outcome(result, ctx.expires, weight=ctx.weight)
 
 
 def call(path: str, args: Any = None, **how: Any) -> Any:

@@ -34,6 +34,9 @@ from functions.health_policy import effective
 from functions.spec import CONTENT_TYPES
 
 PREFERENCES = ("cheapest", "fastest", "reliable")
+# A recommendation prices every candidate: it counts against its caller's rate limit as one
+# call per this many (about 0.1 ms each; an ordinary call's work is a few).
+MODELS_PER_CALL = 20
 STATE_ORDER = {"healthy": 0, "unknown": 1, "degraded": 2}
 LAST = float("inf")
 
@@ -147,6 +150,7 @@ def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | 
     entries = [e for e in models.catalog(ctx).active if e.model.content_type == contentType
                and models.matches(e, narrowed)
                and needed <= set(e.config.get("capabilities") or ())]
+    ctx.weigh(1 + len(entries) // MODELS_PER_CALL)
     rows = health.health_by_pk(ctx, [e.pk for e in entries]) if entries else {}
     fitting, left_out = [], []
     for entry in entries:

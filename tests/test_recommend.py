@@ -3,7 +3,7 @@ within the budget, priced by the one engine."""
 
 from __future__ import annotations
 
-from tests.conftest import Api
+from tests.conftest import Api, within_one_window
 from tests.test_catalog import FLASH, RAY, VEO
 from tests.test_health import evaluate, record
 
@@ -161,6 +161,37 @@ def test_a_recommendation_may_be_narrowed_as_listModels_filters(seeded, api):
         refused = api.query("models:recommendModel", {**ask, **bad})
         assert refused["errorData"]["code"] == "INVALID_ARGUMENT", bad
         assert refused["errorData"]["field"].startswith(next(iter(bad))), refused
+
+
+def many_chat_models(api, count: int) -> None:
+    for i in range(count):
+        api.value("mutation", "models:createModel", chat_model(f"acme/m{i}", "1", str(i + 1)))
+
+
+def test_a_recommendation_weighs_against_the_rate_limit_by_the_models_it_prices(
+        seeded, api, client):
+    """It prices every candidate: a call per MODELS_PER_CALL of them (40 models: 3 calls), so
+    an address asking new recommendations all the time is held back sooner than by one call
+    each. A repeated request, answered as held, is one call."""
+    many_chat_models(api, 40)
+    seeded.config["RATE_LIMIT_PER_MINUTE"] = 10
+
+    def ask(n: int) -> int:
+        return client.post("/api/query", json={"path": "models:recommendModel", "args": {
+            "contentType": "chat", "usage": {"inputTokens": 1000 + n}}}).status_code
+
+    def attempt() -> tuple[list[int], list[int]]:
+        fresh = [ask(n) for n in range(5)]
+        client.environ_base["REMOTE_ADDR"] = "127.0.0.3"  # another address: its own count
+        try:
+            repeated = [ask(99) for _ in range(9)]
+        finally:
+            del client.environ_base["REMOTE_ADDR"]
+        return fresh, repeated
+
+    fresh, repeated = within_one_window(attempt)
+    assert fresh == [200, 200, 200, 200, 429]  # 3 + 3 + 3 + 3: past 10 after the 4th
+    assert repeated == [200] * 8 + [429]  # 3, then one call each
 
 
 def test_reliable_weighs_a_success_rate_by_the_generations_behind_it(seeded, api):

@@ -146,6 +146,24 @@ def test_subscriptions_count_against_the_rate_limit(seeded, session):
     assert added[3]["errorMessage"].startswith("RateLimited")
 
 
+def test_a_subscription_weighs_against_the_rate_limit_as_its_call_would(seeded, session, api):
+    """A recommendation over 40 models weighs 3 calls (functions/recommend.py) over the socket
+    as over HTTP: its subscriptions are held back after the 4th, not the 10th."""
+    from tests.test_recommend import many_chat_models
+
+    many_chat_models(api, 40)
+    seeded.config["RATE_LIMIT_PER_MINUTE"] = 10
+
+    def attempt() -> list[dict]:
+        live = session()
+        return [live.subscribe(n, "models:recommendModel", {
+            "contentType": "chat", "usage": {"inputTokens": 1000 + n}}) for n in range(5)]
+
+    answers = within_one_window(attempt)
+    assert [a["type"] for a in answers] == ["QueryUpdated"] * 4 + ["QueryFailed"]
+    assert answers[-1]["errorMessage"].startswith("RateLimited")
+
+
 def test_authenticating_again_counts_against_the_rate_limit(seeded, session, make_token):
     """Flipping a session's token runs its signed-in queries again: each Authenticate, and
     each query it runs again, is a call (they had been free: a loop of flips re-ran every

@@ -83,16 +83,28 @@ def _too_many(per_minute: int, left: float) -> TransportError:
         f"{retry_after(left)} s", {"Retry-After": retry_after(left)})
 
 
-def limit(app: Flask, identity: Identity, address: str | None) -> None:
-    """The API's rate limit: per token, or per address for anonymous callers."""
+def limit(app: Flask, identity: Identity, address: str | None, calls: int = 1) -> None:
+    """The API's rate limit: per token, or per address for anonymous callers. `calls`: what
+    is counted (a call; more for what a costly one weighed: `charge`)."""
     per_minute = app.config["RATE_LIMIT_PER_MINUTE"]
     if not per_minute:
         return
     key = identity.name if identity.kind == "token" else f"address:{address}"
-    count, left = app.extensions["counters"].take(f"api:{key}", WINDOW, per_minute)
+    count, left = app.extensions["counters"].take(f"api:{key}", WINDOW, per_minute, calls)
     if count > per_minute:
         raise TransportError(
             429, "RateLimited",
             f"More than {per_minute} requests a minute; retry in {retry_after(left)} s",
             {"Retry-After": retry_after(left)},
         )
+
+
+def charge(app: Flask, identity: Identity, address: str | None, weight: int) -> None:
+    """Count what a call weighed past the one call `limit` counted before it ran
+    (engine.runtime.Context.weigh). The call is answered; the caller's next ones are refused
+    sooner."""
+    if weight > 1:
+        try:
+            limit(app, identity, address, weight - 1)
+        except TransportError:
+            pass  # past the limit now: its next call is refused

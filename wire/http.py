@@ -25,7 +25,7 @@ from engine.observe import CURRENT_REQUEST, CallNote, record, request_id
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, canonical_path, run
 from engine.values import DecodeError, decode_convex, parse_json
 from wire.bodies import BODY
-from wire.callers import identify, limit
+from wire.callers import charge, identify, limit
 
 log = logging.getLogger("catalog.wire")
 bp = Blueprint("api", __name__)
@@ -79,6 +79,7 @@ class Answer:
     code: str | None
     body: bytes
     expires: int | None = None  # ms: the answer changes by itself then (a scheduled price)
+    weight: int = 1  # what computing it weighed, in calls (engine.runtime.Context.weigh)
     _gzipped: bytes | None = field(default=None, repr=False)
 
     def current(self) -> bool:
@@ -184,11 +185,12 @@ def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answe
         return Answer(_label(path), "error", error.code,
                       _encode({"status": "error", "errorMessage": error.message,
                                "errorData": error.data, "logLines": []}).encode(),
-                      error.expires)
+                      error.expires, error.weight)
     body = {"status": "success", "value": outcome.value, "logLines": []}
     if REGISTRY[path].kind == "mutation":
         body["ts"] = outcome.ts  # a later query's `minTs`, for read-your-writes on any host
-    return Answer(_label(path), "success", None, _encode(body).encode(), outcome.expires)
+    return Answer(_label(path), "success", None, _encode(body).encode(), outcome.expires,
+                  outcome.weight)
 
 
 class Api:
@@ -257,6 +259,7 @@ class Api:
             if answer is None:
                 with self.app.app_context():
                     answer = self.answers.answer(kind, path, raw, identity)
+                charge(self.app, identity, address, answer.weight)
         except TransportError as error:
             return (*_transport_parts(error),
                     CallNote(_label(path), "rejected", error.code, identity.name))

@@ -123,6 +123,7 @@ class Result:
     marks: dict[str, int]  # the marks when it was computed
     reads: frozenset[str]  # the marks it depends on
     expires: int | None = None  # ms: it changes by itself then (a scheduled price)
+    weight: int = 1  # what computing it weighed, in calls (engine.runtime.Context.weigh)
 
     @property
     def size(self) -> int:
@@ -187,7 +188,7 @@ class LiveResults:
                     del self._held[key]
 
     def result(self, key: Hashable,
-               compute: Callable[[], tuple[dict, set[str], int | None]]) -> Result:
+               compute: Callable[[], tuple[dict, set[str], int | None, int]]) -> Result:
         """The current result for `key`: the one held, while no mark it read has moved, or
         one computed now (by one thread; the others that want it meanwhile wait for it)."""
         while True:
@@ -204,8 +205,8 @@ class LiveResults:
             flight.done.wait()
         result = None
         try:
-            update, reads, expires = compute()
-            result = Result(update, encode(update), marks, frozenset(reads), expires)
+            update, reads, expires, weight = compute()
+            result = Result(update, encode(update), marks, frozenset(reads), expires, weight)
         finally:
             with self._lock:
                 if self._held.get(key) is flight:

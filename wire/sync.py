@@ -40,7 +40,7 @@ from engine import reads
 from engine.errors import FunctionError, TransportError
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, call, canonical_path, run
 from engine.values import DecodeError, decode_convex, parse_json
-from wire.callers import check_token, limit
+from wire.callers import charge, check_token, limit
 from wire.live import TRANSIENT, LiveResults, Result, Watcher
 from wire.sockets import SocketSlots
 from wire.websocket import BoundedServer
@@ -314,25 +314,26 @@ class Session:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def run_query(self, sub: Subscription) -> tuple[dict, set[str], int | None]:
-        """Run a subscribed query: its modification, what it read, and until when it holds
-        by itself (a price scheduled to change)."""
-        expires = None
+    def run_query(self, sub: Subscription) -> tuple[dict, set[str], int | None, int]:
+        """Run a subscribed query: its modification, what it read, until when it holds by
+        itself (a price scheduled to change), and what it weighed (Context.weigh)."""
+        expires, weight = None, 1
         with reads.recording() as read:
             try:
                 outcome = run(sub.path, sub.args, identity=self.identity, source="sync",
                               kind="query", public=True)
-                expires = outcome.expires
+                expires, weight = outcome.expires, outcome.weight
                 update = {"type": "QueryUpdated", "value": outcome.value, "logLines": [],
                           "journal": None}
             except FunctionError as error:
                 expires = error.expires  # e.g. no price until a scheduled one starts
+                weight = error.weight
                 update = _failure(error.message, error.data)
             except TransportError as error:
                 update = _failure(f"{error.code}: {error.message}")
                 if error.status >= 500:  # not a result: run it again soon
                     read.add(TRANSIENT)
-        return update, read, expires
+        return update, read, expires, weight
 
     def evaluate(self, sub: Subscription) -> Result:
         return self.live.result(sub.key, lambda: self.run_query(sub))
@@ -405,6 +406,8 @@ class Session:
         self.queries[query_id] = sub  # from here, unsubscribe() gives its place back
         self.live.watch(sub.key)
         result = self.evaluate(sub)
+        charge(self.app, identity, self.address, result.weight)  # (re-runs cost the caller
+        # nothing: they are the service's)
         if self.used_bytes() + result.size > self.limits.max_result_bytes:  # its args counted
             return self.drop_too_large(query_id)
         sub.result = result
