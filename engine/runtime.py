@@ -140,9 +140,9 @@ class Function:
     # Change marks its answer implies even when this call ran no statement itself (a
     # statistics call whose increment another call's statement wrote: engine/tally.py).
     changes: frozenset[str] = frozenset()
-    # The key of a query's answer that says when it was computed (the moment it priced at,
-    # when the caller named none): a subscriber is not sent an answer that differs from the
-    # last in it alone (wire/sync.py).
+    # The key of a query's answer (or a dotted path: `quote.at`) that says when it was
+    # computed (the moment it priced at, when the caller named none): a subscriber is not sent
+    # an answer that differs from the last in it alone (wire/sync.py).
     moment: str | None = None
 
 
@@ -182,8 +182,8 @@ def query(args=None, *, scope: str | None = None, internal: bool = False,
 
     Its name is `<module>:<function>`; `name` gives another (a module of helpers that serves
     a namespace, e.g. functions/usage.py declaring `models:getUsage`). `moment`: the key of
-    its answer that only says when it was computed (a subscriber is not sent an answer that
-    differs in it alone)."""
+    its answer (or a dotted path) that only says when it was computed (a subscriber is not sent
+    an answer that differs in it alone)."""
     return _register("query", args, scope, internal, False, False, name=name, moment=moment)
 
 

@@ -137,7 +137,7 @@ CAPABILITY = models.LIST_FILTERS["capability"].validator.item
     "prefer": v.optional(v.literal(*PREFERENCES)),
     "capabilities": v.optional(v.array(CAPABILITY, 1, 20, unique=True)),
     **{name: v.optional(models.LIST_FILTERS[name].validator) for name in NARROWED_BY},
-}, name="models:recommendModel")
+}, name="models:recommendModel", moment="quote.at")
 def recommendModel(ctx: Context, contentType: str, usage: dict, options: dict | None = None,
                    maxCredits: int | None = None, prefer: str = "cheapest",
                    capabilities: list[str] | None = None, **narrowed) -> dict:

@@ -374,12 +374,16 @@ def test_a_change_runs_each_query_once_per_worker_and_only_if_it_can_change(
 
 def test_a_quote_priced_now_is_sent_again_only_when_its_price_changes(seeded, session, api):
     """A quote without `at` answers the moment it priced at: another model's change runs it
-    again (the catalog moved), but an answer that differs in `at` alone is not sent."""
+    again (the catalog moved), but an answer that differs in `at` alone is not sent. So for a
+    recommendation, whose quote has one."""
     client = session()
     ask = {"modelId": RAY, "usage": {"seconds": 9}, "options": {"quality": "high"}}
     first = client.subscribe(0, "pricing:quote", ask)
     assert first["value"]["credits"] == 162
     client.subscribe(1, "models:getModelById", {"modelId": "luma/ray-flash-2-540p"})
+    recommended = client.subscribe(2, "models:recommendModel", {
+        "contentType": "video", "usage": {"seconds": 9}, "options": {"quality": "high"}})
+    assert recommended["value"]["modelId"] == "luma/ray-flash-2-540p"  # cheaper than Ray
     for description in ("once", "twice"):
         api.mutation("models:updateModel", {"modelId": "luma/ray-flash-2-540p",
                                             "patch": {"description": description}})

@@ -150,11 +150,17 @@ class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def _without(update: dict, key: str) -> dict:
-    value = update.get("value")
-    if not isinstance(value, dict):
-        return update
-    return {**update, "value": {name: part for name, part in value.items() if name != key}}
+def _without(update: dict, moment: str) -> dict:
+    """The update less its answer's moment (a key, or a dotted path: `quote.at`)."""
+    return {**update, "value": _drop(update.get("value"), moment.split("."))}
+
+
+def _drop(value, path: list[str]):
+    if not isinstance(value, dict) or path[0] not in value:
+        return value
+    if len(path) == 1:
+        return {name: part for name, part in value.items() if name != path[0]}
+    return {**value, path[0]: _drop(value[path[0]], path[1:])}
 
 
 def encode(update: dict) -> str:
