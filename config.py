@@ -277,7 +277,8 @@ APP = (
             "queries one socket may subscribe to; more are answered `QueryFailed`", _whole),
     Setting("SYNC_QUERIES_PER_ADDRESS", "200",
             "queries one address may subscribe to on a worker, across its sockets (each with "
-            "arguments of its own is run again when statistics move); more are answered "
+            "arguments of its own is run again when statistics move; a `models:recommendModel` "
+            "counts as what it weighs against the rate limit); more are answered "
             "`QueryFailed` (`TooManyQueries`)", _whole),
     Setting("SYNC_MAX_RESULT_BYTES", "2097152",
             "the total size (JSON) of one socket's subscriptions, their results and their "

@@ -18,7 +18,7 @@ from db.schema import Model
 
 
 def _ms_datetime(ms: int | None) -> str:
-    if not ms:
+    if ms is None:  # (0 is a moment: 1970-01-01 00:00:00)
         return ""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 

@@ -811,15 +811,20 @@ class CatalogModelView(SignedIn, ModelView):
     @staticmethod
     def calculator_moment() -> int | None:
         """The moment the calculator prices at: the one typed (`at`, a date and time in UTC,
-        as the schedule shows them), or now; None when what was typed is not one."""
+        as the schedule shows them, from 1970 on), or now; None when what was typed is not
+        one."""
         typed = request.args.get("at", "").strip()
-        return parse_local(typed) if typed else now_ms()
+        if not typed:
+            return now_ms()
+        at = parse_local(typed)
+        return at if at is not None and at >= 0 else None
 
     def calculator(self, model) -> dict:
         """What the price calculator asks for: a video model's durations and qualities, or the
         usage counts and options its price in force (at the moment asked) takes."""
+        at = self.calculator_moment()
         usage, options = money.calculator_inputs(schedule_of(model),
-                                                 self.calculator_moment() or now_ms())
+                                                 now_ms() if at is None else at)
         if model.supported_qualities:  # every quality it lists, priced by name or by default
             priced = options.get("quality", [])
             options["quality"] = [*model.supported_qualities,
@@ -870,7 +875,7 @@ class CatalogModelView(SignedIn, ModelView):
         quality = request.args.get("quality")
         if not quality:
             return {}
-        args = {"modelId": model.model_id, "quality": quality}
+        args = {"modelId": model.model_id, "quality": quality, "at": now_ms()}  # any state
         duration = request.args.get("duration", "").strip()
         if duration:
             args["duration"] = number_or_text(duration)

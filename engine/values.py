@@ -272,8 +272,9 @@ class Amount(Number):
         spelt = self.DECIMAL.fullmatch(value) if isinstance(value, str) else None
         if isinstance(value, str) and spelt is None:
             shown = json.dumps(value) if len(value) <= 24 else "a longer string"
-            raise _fail(path, 'must be a number, or a decimal written as digits with one '
-                              f'point ("0.20": no sign, no exponent), got {shown}')
+            raise _fail(path, "must be a number, or a decimal string: 1 to 15 digits, then "
+                              'a point and digits if any ("0.20"; no sign, no exponent), '
+                              f"got {shown}")
         if spelt is not None:
             places = self.PLACES if self.decimals is None else self.decimals
             if len(spelt.group(2) or "") > places:

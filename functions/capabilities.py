@@ -78,9 +78,12 @@ def resolve_duration(model: Model, duration: int | None, field: str = "duration"
     return duration
 
 
-def resolve_request(model: Model, duration: int | None, quality: str) -> int:
-    """The duration a video request will run for; refuses what the model cannot do."""
-    require_active(model)
+def resolve_request(model: Model, duration: int | None, quality: str,
+                    offered: bool = True) -> int:
+    """The duration a video request will run for; refuses what the model cannot do (and,
+    when `offered`, a model that is not active)."""
+    if offered:
+        require_active(model)
     require_video(model)
     check_quality(model, quality)
     return resolve_duration(model, duration)

@@ -104,9 +104,11 @@ window opens or closes, a day starts for windows with days), for re-running live
 ## Quotes, rounding, credits
 
 `quote(schedule, usage, options, at, credits_per_usd)` answers `{at, lines: [{unit, quantity,
-unitPrice, per, usdExact}], usd, usdExact, credits}`: a line per unit with a non-zero quantity,
-in component order; `quantity` is the count paid at that unit once narrower units are taken out
-(an int, or a decimal string for fractional seconds); `unitPrice` the price applied (after
+unitPrice, per, usdExact, when?}], usd, usdExact, credits}`: a line per unit with a non-zero
+quantity, in component order, with the `when` of its component when it has one (none: the
+default price, which also prices an option value no component names); `quantity` is the
+count paid at that unit once narrower units are taken out (an int, or a decimal string for
+fractional seconds); `unitPrice` the price applied (after
 tiers), for `per` of the unit's usage (1,000,000 tokens, 1,000 characters, 3,600 seconds);
 `usdExact` = unitPrice x quantity / per. Nothing is rounded: prices have at most 20 significant
 digits and 26 decimal places and are below 1,000,000; counts have at most 10 significant digits

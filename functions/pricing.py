@@ -157,18 +157,24 @@ def _nothing_said(model_id: str, schedule: list[dict], options: dict, when: int)
     "modelId": v.string(1, 200),
     "duration": v.optional(v.int(1, 3600)),
     "quality": v.string(1, 100),
+    "at": v.optional(TIMESTAMP),
 })
-def getCreditCost(ctx: Context, modelId: str, quality: str, duration: int | None = None) -> dict:
-    """The whole quote for one video generation: cost per second, multiplier, USD and credits."""
+def getCreditCost(ctx: Context, modelId: str, quality: str, duration: int | None = None,
+                  at: int | None = None) -> dict:
+    """The whole quote for one video generation: cost per second, multiplier, USD and credits,
+    at the prices in force `at` (ms; now when omitted: then, as for pricing:quote, only an
+    active model is priced)."""
     model = models.cached(ctx, modelId).model
-    seconds = resolve_request(model, duration, quality)
+    seconds = resolve_request(model, duration, quality, offered=at is None)
     quality = next((named for named in model.supported_qualities  # as the model spells it
                     if prices.same_option(quality, named)), quality)
     schedule = schedule_of(model)
-    _in_force_until(ctx, schedule, ctx.now)
+    when = ctx.now if at is None else at
+    if at is None:
+        _in_force_until(ctx, schedule, when)
     try:
         return priced(lambda: prices.credit_cost(
-            schedule, model_id=model.model_id, seconds=seconds, quality=quality, at=ctx.now,
+            schedule, model_id=model.model_id, seconds=seconds, quality=quality, at=when,
             credits_per_usd=_credits_per_usd(ctx)))
     except FunctionError as error:
         option = (error.data.get("field") or "").removeprefix("options.")

@@ -397,5 +397,5 @@ def test_cost_per_second_may_be_written_as_prices_are(seeded, api):
         "patch.costPerSecond must have at most 6 decimal places, got 0.1234567"
     assert api.mutation("models:updateModel", {"modelId": RAY, "patch": {
         "costPerSecond": "-1"}})["errorMessage"] == (  # not "must be a number, got a string"
-        'patch.costPerSecond must be a number, or a decimal written as digits with one point '
-        '("0.20": no sign, no exponent), got "-1"')
+        "patch.costPerSecond must be a number, or a decimal string: 1 to 15 digits, then a "
+        'point and digits if any ("0.20"; no sign, no exponent), got "-1"')

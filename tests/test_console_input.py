@@ -456,6 +456,11 @@ def test_the_calculator_prices_a_model_that_is_not_offered(seeded, admin):
             {"unit": "input_tokens", "price": "5"}]}]})
     url = f"/admin/models/details/?id={chat['_id']}&calculate=1&inputTokens=300000"
     assert "300,000 × $5.00 / 1M input tokens = $1.50" in page_text(admin.get(url))
+    ray = run_as_system(seeded, "models:updateModel", {"modelId": "luma/ray-2-720p",
+                                                       "patch": {"isActive": False}})
+    video = page_text(admin.get(f"/admin/models/details/?id={ray['_id']}&calculate=1"
+                                "&duration=9&quality=high"))  # priced by costPerSecond
+    assert "9 s × $0.18 / s × 1.0 = $1.62" in video
 
 
 def test_the_calculator_prices_a_scheduled_change_at_its_moment(seeded, admin):
@@ -476,7 +481,10 @@ def test_the_calculator_prices_a_scheduled_change_at_its_moment(seeded, admin):
     assert "300,000 × $4.00 / 1M input tokens = $1.20" in later
     assert "1,000 × $8.00 / 1M output tokens = $0.008" in later
     assert 'id="usage-outputTokens"' in later  # what the entry in force then takes
-    for typed in ("tomorrow", "2099-02-30T00:00", "٢٠٩٩-01-01T00:00"):
+    epoch = page_text(admin.get(f"{url}&at=1970-01-01T00:00"))
+    assert "Priced at 1970-01-01 00:00:00 UTC" in epoch and "$1.50" in epoch
+    for typed in ("tomorrow", "2099-02-30T00:00", "٢٠٩٩-01-01T00:00", "1969-12-31T23:59",
+                  "0001-01-01T00:00"):
         refused = page_text(admin.get(f"{url}&at={typed}"))
         assert "At (UTC): a date and time such as 2027-01-15T00:00, please." in refused, typed
 

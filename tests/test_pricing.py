@@ -67,6 +67,8 @@ def test_unsupported_requests_say_what_is_supported(seeded, api):
     assert error(quote(api, modelId="no/such", quality="high"))["code"] == "NOT_FOUND"
     api.value("mutation", "models:deleteModel", {"modelId": RAY})
     assert error(quote(api, modelId=RAY, duration=5, quality="high"))["code"] == "INACTIVE"
+    billed = quote(api, modelId=RAY, duration=9, quality="high", at=1_790_000_000_000)
+    assert billed["value"]["credits"] == 162  # a moment named: a job's, whatever its state since
 
 
 def test_credits_per_usd_is_configurable(seeded, api):

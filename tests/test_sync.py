@@ -146,9 +146,14 @@ def test_subscriptions_count_against_the_rate_limit(seeded, session):
     assert added[3]["errorMessage"].startswith("RateLimited")
 
 
+def recommend(n: int) -> dict:
+    return {"contentType": "chat", "usage": {"inputTokens": 1000 + n}}
+
+
 def test_a_subscription_weighs_against_the_rate_limit_as_its_call_would(seeded, session, api):
     """A recommendation over 40 models weighs 3 calls (functions/recommend.py) over the socket
-    as over HTTP: its subscriptions are held back after the 4th, not the 10th."""
+    as over HTTP, when it is computed for the subscriber: a second subscription to the same
+    one is one call. So its subscriptions are held back after the 4th, not the 10th."""
     from tests.test_recommend import many_chat_models
 
     many_chat_models(api, 40)
@@ -156,12 +161,35 @@ def test_a_subscription_weighs_against_the_rate_limit_as_its_call_would(seeded, 
 
     def attempt() -> list[dict]:
         live = session()
-        return [live.subscribe(n, "models:recommendModel", {
-            "contentType": "chat", "usage": {"inputTokens": 1000 + n}}) for n in range(5)]
+        return [live.subscribe(query_id, "models:recommendModel", recommend(n))
+                for query_id, n in enumerate([0, 0, 0, 0, 1, 2, 3])]
 
+    # 3, then one each while held (4, 5, 6), 9, 12: the 7th is past 10 (weighed each time,
+    # the 5th would have been)
     answers = within_one_window(attempt)
-    assert [a["type"] for a in answers] == ["QueryUpdated"] * 4 + ["QueryFailed"]
+    assert [a["type"] for a in answers] == ["QueryUpdated"] * 6 + ["QueryFailed"]
     assert answers[-1]["errorMessage"].startswith("RateLimited")
+
+
+def test_a_subscription_holds_as_many_places_as_it_weighs(seeded, session, api):
+    """Changes run a subscription again, for free: so an address's subscriptions are bounded
+    by what they weigh (SYNC_QUERIES_PER_ADDRESS), and a heavy one is given back whole."""
+    from tests.test_recommend import many_chat_models
+
+    many_chat_models(api, 40)  # a recommendation weighs 3
+    seeded.config["SYNC_QUERIES_PER_ADDRESS"] = 6
+    live = session()
+    assert live.subscribe(0, "models:recommendModel", recommend(0))["type"] == "QueryUpdated"
+    assert live.subscribe(1, "models:getDefaultModel")["type"] == "QueryUpdated"
+    refused = live.subscribe(2, "models:recommendModel", recommend(2))  # 3 + 1 + 3 > 6
+    assert refused["type"] == "QueryFailed"
+    assert refused["errorMessage"].startswith("TooManyQueries") and "counts as 3" in (
+        refused["errorMessage"])
+    live.modify({"type": "Remove", "queryId": 0})  # 3 places back: 1 held
+    assert live.subscribe(3, "models:recommendModel", recommend(3))["type"] == "QueryUpdated"
+    live.modify({"type": "Remove", "queryId": 1})
+    assert live.subscribe(4, "models:recommendModel", recommend(4))["type"] == "QueryUpdated"
+    assert live.subscribe(5, "models:getDefaultModel")["type"] == "QueryFailed"  # 3 + 3
 
 
 def test_authenticating_again_counts_against_the_rate_limit(seeded, session, make_token):

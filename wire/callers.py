@@ -85,7 +85,7 @@ def _too_many(per_minute: int, left: float) -> TransportError:
 
 def limit(app: Flask, identity: Identity, address: str | None, calls: int = 1) -> None:
     """The API's rate limit: per token, or per address for anonymous callers. `calls`: what
-    is counted (a call; more for what a costly one weighed: `charge`)."""
+    is counted (a call; more for what a costly one weighed: `count_weight`)."""
     per_minute = app.config["RATE_LIMIT_PER_MINUTE"]
     if not per_minute:
         return
@@ -99,10 +99,10 @@ def limit(app: Flask, identity: Identity, address: str | None, calls: int = 1) -
         )
 
 
-def charge(app: Flask, identity: Identity, address: str | None, weight: int) -> None:
+def count_weight(app: Flask, identity: Identity, address: str | None, weight: int) -> None:
     """Count what a call weighed past the one call `limit` counted before it ran
-    (engine.runtime.Context.weigh). The call is answered; the caller's next ones are refused
-    sooner."""
+    (engine.runtime.Context.weigh), for the caller it was computed for. The call is answered;
+    the caller's next ones are refused sooner."""
     if weight > 1:
         try:
             limit(app, identity, address, weight - 1)

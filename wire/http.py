@@ -6,6 +6,7 @@ import gzip
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any
@@ -25,7 +26,7 @@ from engine.observe import CURRENT_REQUEST, CallNote, record, request_id
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, canonical_path, run
 from engine.values import DecodeError, decode_convex, parse_json
 from wire.bodies import BODY
-from wire.callers import charge, identify, limit
+from wire.callers import count_weight, identify, limit
 
 log = logging.getLogger("catalog.wire")
 bp = Blueprint("api", __name__)
@@ -79,7 +80,6 @@ class Answer:
     code: str | None
     body: bytes
     expires: int | None = None  # ms: the answer changes by itself then (a scheduled price)
-    weight: int = 1  # what computing it weighed, in calls (engine.runtime.Context.weigh)
     _gzipped: bytes | None = field(default=None, repr=False)
 
     def current(self) -> bool:
@@ -141,7 +141,9 @@ class Answers:
         return answer if isinstance(answer, Answer) and answer.current() else None
 
     def answer(self, kind: str | None, url_path: str | None, raw: bytes,
-               identity: Identity) -> Answer:
+               identity: Identity, weigh: Callable[[int], None]) -> Answer:
+        """The answer held for this request, or one computed now; `weigh(calls)` is told
+        what computing it weighed (Context.weigh), in the one thread that computes it."""
         held = self._held.values()  # before anything is read: see Generation
         key = (kind, url_path, raw)
         answer = held.get(key)
@@ -152,9 +154,9 @@ class Answers:
         path, args, min_ts = parse_request(raw, url_path)
         if min_ts is not None:  # waited for already (Api._see): not kept, each is one of a kind
             require(min_ts)
-            return _answer(path, args, kind, identity)
+            return _answer(path, args, kind, identity, weigh)
         fn = REGISTRY.get(path)
-        run = partial(_answer, path, args, kind, identity)
+        run = partial(_answer, path, args, kind, identity, weigh)
         if (fn is not None and fn.kind == "query" and fn.scope is None
                 and len(raw) <= self.LARGEST_REQUEST):
             # A public query: its answer is the same for every caller until a mark moves. (A
@@ -177,20 +179,23 @@ class _HeldAnswers(dict):
         return True
 
 
-def _answer(path: str, args: Any, kind: str | None, identity: Identity) -> Answer:
-    """Run the function, and its answer as the wire carries it."""
+def _answer(path: str, args: Any, kind: str | None, identity: Identity,
+            weigh: Callable[[int], None]) -> Answer:
+    """Run the function, and its answer as the wire carries it; `weigh` is told what it
+    weighed."""
     try:
         outcome = run(path, args, identity=identity, source="http", kind=kind, public=True)
     except FunctionError as error:
+        weigh(error.weight)
         return Answer(_label(path), "error", error.code,
                       _encode({"status": "error", "errorMessage": error.message,
                                "errorData": error.data, "logLines": []}).encode(),
-                      error.expires, error.weight)
+                      error.expires)
+    weigh(outcome.weight)
     body = {"status": "success", "value": outcome.value, "logLines": []}
     if REGISTRY[path].kind == "mutation":
         body["ts"] = outcome.ts  # a later query's `minTs`, for read-your-writes on any host
-    return Answer(_label(path), "success", None, _encode(body).encode(), outcome.expires,
-                  outcome.weight)
+    return Answer(_label(path), "success", None, _encode(body).encode(), outcome.expires)
 
 
 class Api:
@@ -258,8 +263,8 @@ class Api:
             answer = self.answers.held(kind, path, raw)
             if answer is None:
                 with self.app.app_context():
-                    answer = self.answers.answer(kind, path, raw, identity)
-                charge(self.app, identity, address, answer.weight)
+                    answer = self.answers.answer(kind, path, raw, identity, partial(
+                        count_weight, self.app, identity, address))
         except TransportError as error:
             return (*_transport_parts(error),
                     CallNote(_label(path), "rejected", error.code, identity.name))

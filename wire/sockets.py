@@ -47,26 +47,28 @@ class SocketSlots:
         with self._lock:
             _count_out(self._open, address)
 
-    def take_query(self, address: str | None, per_address: int) -> bool:
-        """Count one more subscription of `address`; False when it holds `per_address`."""
+    def take_query(self, address: str | None, per_address: int, weight: int = 1) -> bool:
+        """Count a subscription of `address` as `weight` queries (what running it weighs:
+        engine.runtime.Context.weigh); False when that would pass `per_address`."""
         with self._lock:
-            return _count_in(self._queries, address, per_address)
+            return _count_in(self._queries, address, per_address, weight)
 
-    def give_back_query(self, address: str | None) -> None:
+    def give_back_query(self, address: str | None, weight: int = 1) -> None:
         with self._lock:
-            _count_out(self._queries, address)
+            _count_out(self._queries, address, weight)
 
 
-def _count_in(counts: Counter, address: str | None, most: int) -> bool:
-    """One more for `address`, unless it holds `most` already (under the caller's lock)."""
-    if counts[address] >= most:
+def _count_in(counts: Counter, address: str | None, most: int, count: int = 1) -> bool:
+    """`count` more for `address`, unless that passes `most` (under the caller's lock)."""
+    if counts[address] + count > most:
         return False
-    counts[address] += 1
+    counts[address] += count
     return True
 
 
-def _count_out(counts: Counter, address: str | None) -> None:
-    """One fewer for `address`; an address holding none is forgotten (under the caller's lock)."""
-    counts[address] -= 1
+def _count_out(counts: Counter, address: str | None, count: int = 1) -> None:
+    """`count` fewer for `address`; an address holding none is forgotten (under the caller's
+    lock)."""
+    counts[address] -= count
     if counts[address] <= 0:
         del counts[address]

@@ -40,7 +40,7 @@ from engine import reads
 from engine.errors import FunctionError, TransportError
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, call, canonical_path, run
 from engine.values import DecodeError, decode_convex, parse_json
-from wire.callers import charge, check_token, limit
+from wire.callers import check_token, count_weight, limit
 from wire.live import TRANSIENT, LiveResults, Result, Watcher
 from wire.sockets import SocketSlots
 from wire.websocket import BoundedServer
@@ -132,6 +132,7 @@ class Subscription:
     args_key: str  # the arguments as canonical JSON
     key: tuple  # what LiveResults shares it under
     result: Result | None = None  # the one the client has (or one that differs in its moment)
+    weight: int = 1  # the queries it counts as against SYNC_QUERIES_PER_ADDRESS (Context.weigh)
 
     @property
     def moment(self) -> str | None:
@@ -314,9 +315,12 @@ class Session:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def run_query(self, sub: Subscription) -> tuple[dict, set[str], int | None, int]:
+    def run_query(self, sub: Subscription, weighed: bool = False
+                  ) -> tuple[dict, set[str], int | None, int]:
         """Run a subscribed query: its modification, what it read, until when it holds by
-        itself (a price scheduled to change), and what it weighed (Context.weigh)."""
+        itself (a price scheduled to change), and what it weighed (Context.weigh). `weighed`:
+        its weight counts against the caller's rate limit (a subscription's first run, not the
+        runs again that changes make, which SYNC_QUERIES_PER_ADDRESS bounds by weight)."""
         expires, weight = None, 1
         with reads.recording() as read:
             try:
@@ -333,10 +337,14 @@ class Session:
                 update = _failure(f"{error.code}: {error.message}")
                 if error.status >= 500:  # not a result: run it again soon
                     read.add(TRANSIENT)
+        if weighed:
+            count_weight(self.app, self.identity, self.address, weight)
         return update, read, expires, weight
 
-    def evaluate(self, sub: Subscription) -> Result:
-        return self.live.result(sub.key, lambda: self.run_query(sub))
+    def evaluate(self, sub: Subscription, weighed: bool = False) -> Result:
+        """Its result: the one shared while current, else computed now (and then, when
+        `weighed`, counted against this caller's rate limit)."""
+        return self.live.result(sub.key, lambda: self.run_query(sub, weighed))
 
     def used_bytes(self) -> int:
         """What the session's subscriptions hold: their arguments and results."""
@@ -405,9 +413,16 @@ class Session:
                                      f"across its sockets")
         self.queries[query_id] = sub  # from here, unsubscribe() gives its place back
         self.live.watch(sub.key)
-        result = self.evaluate(sub)
-        charge(self.app, identity, self.address, result.weight)  # (re-runs cost the caller
-        # nothing: they are the service's)
+        result = self.evaluate(sub, weighed=True)
+        if result.weight > 1:  # it is run again on changes: it holds that many places
+            if not self.slots.take_query(self.address, self.limits.queries_per_address,
+                                         result.weight - 1):
+                self.unsubscribe(query_id)
+                return _failed(query_id, f"TooManyQueries: an address subscribes to at most "
+                                         f"{self.limits.queries_per_address} queries on a "
+                                         f"worker, across its sockets, and {path} counts as "
+                                         f"{result.weight} (what running it weighs)")
+            sub.weight = result.weight
         if self.used_bytes() + result.size > self.limits.max_result_bytes:  # its args counted
             return self.drop_too_large(query_id)
         sub.result = result
@@ -416,7 +431,7 @@ class Session:
     def unsubscribe(self, query_id: int) -> Subscription:
         """Forget a subscribed query: its place in the address's count and its shared result."""
         sub = self.queries.pop(query_id)
-        self.slots.give_back_query(self.address)
+        self.slots.give_back_query(self.address, sub.weight)
         self.live.unwatch(sub.key)
         return sub
 
