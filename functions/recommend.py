@@ -2,11 +2,10 @@
 
 Candidates are the active models of the requested content type (narrowed, when asked, to a
 provider, a category, premium or not, and models that list every capability named). Each is
-left out, with the
-reason, when it cannot take the request (its context window is smaller than the request's
-input and output tokens; what `pricing:quote` refuses: a quality or duration it lacks, a usage
-or option it has no price for), when its health is `failing`, or when its quote is above
-`maxCredits`. The rest are ranked by the preference:
+left out, with the reason, when it cannot take the request (its context window is smaller than
+the request's input and output tokens; what `pricing:quote` refuses: a quality or duration it
+lacks, a usage or option it has no price for), when its health is `failing`, or when its quote
+is above `maxCredits`. The rest are ranked by the preference:
 
 - `cheapest` (the default): by exact USD, then health, then speed;
 - `fastest`: by p50 generation time over the health window (a model without data by its
