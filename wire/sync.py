@@ -408,9 +408,7 @@ class Session:
         if self.used_bytes() + sub.size() > self.limits.max_result_bytes:
             return self.too_large(query_id, f"{path}'s arguments are {len(args_key)}")
         if not self.slots.take_query(self.address, self.limits.queries_per_address):
-            return _failed(query_id, f"TooManyQueries: an address subscribes to at most "
-                                     f"{self.limits.queries_per_address} queries on a worker, "
-                                     f"across its sockets")
+            return self.too_many(query_id)
         self.queries[query_id] = sub  # from here, unsubscribe() gives its place back
         self.live.watch(sub.key)
         result = self.evaluate(sub, weighed=True)
@@ -418,15 +416,18 @@ class Session:
             if not self.slots.take_query(self.address, self.limits.queries_per_address,
                                          result.weight - 1):
                 self.unsubscribe(query_id)
-                return _failed(query_id, f"TooManyQueries: an address subscribes to at most "
-                                         f"{self.limits.queries_per_address} queries on a "
-                                         f"worker, across its sockets, and {path} counts as "
-                                         f"{result.weight} (what running it weighs)")
+                return self.too_many(query_id, f", and {path} counts as {result.weight} (what "
+                                               f"running it weighs)")
             sub.weight = result.weight
         if self.used_bytes() + result.size > self.limits.max_result_bytes:  # its args counted
             return self.drop_too_large(query_id)
         sub.result = result
         return {**result.update, "queryId": query_id}
+
+    def too_many(self, query_id: int, why: str = "") -> dict:
+        return _failed(query_id, f"TooManyQueries: an address subscribes to at most "
+                                 f"{self.limits.queries_per_address} queries on a worker, "
+                                 f"across its sockets{why}")
 
     def unsubscribe(self, query_id: int) -> Subscription:
         """Forget a subscribed query: its place in the address's count and its shared result."""
