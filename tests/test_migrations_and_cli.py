@@ -336,6 +336,42 @@ def test_upgrades_started_together_on_sqlite_take_turns(tmp_path):
         "Upgraded the database from none to 0007."]
 
 
+class _SeenFromOutside(list):
+    """The steps an upgrade applied; at each, what another connection then reads of the
+    database: its alembic revision, or None before alembic's table is committed."""
+
+    def __init__(self, path) -> None:
+        super().__init__()
+        self.path, self.seen = path, []
+
+    def append(self, step) -> None:
+        import sqlite3
+
+        super().append(step)
+        outside = sqlite3.connect(self.path)
+        try:
+            has = outside.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'")
+            self.seen.append(outside.execute("SELECT version_num FROM alembic_version")
+                             .fetchone()[0] if has.fetchone() else None)
+        finally:
+            outside.close()
+
+
+def test_an_upgrade_on_sqlite_commits_once_at_its_end(tmp_path):
+    """Alembic commits after each migration on SQLite (its dialect says it has no
+    transactional DDL): between two, an upgrade waiting for the write lock took it, found the
+    database half way and upgraded it too, and the first then failed 'table fleet_clock
+    already exists'. One transaction: until the last step, others see no migration at all."""
+    path = tmp_path / "fresh.db"
+    applied = _SeenFromOutside(path)
+    command.upgrade(alembic_config(f"sqlite:///{path}", applied), "head")
+    assert len(applied) == 7 and applied.seen == [None] * 7
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+    engine.dispose()
+
+
 def _unmigrated(kind, request, tmp_path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'unmigrated.db'}"

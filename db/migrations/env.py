@@ -36,6 +36,10 @@ def _run(connection) -> None:
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        # SQLite has transactional DDL, but alembic's dialect says not and commits after each
+        # migration: an upgrade waiting for the write lock took it between two, and upgraded
+        # a half-migrated database under the first. One transaction for the whole run.
+        transactional_ddl=True,
         compare_type=True,
         on_version_apply=None if applied is None else (
             lambda *, step, **_: applied.append(step)),
