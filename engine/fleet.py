@@ -125,6 +125,7 @@ class Herald:
     def __init__(self, send: Callable[[int], None], stopped: threading.Event) -> None:
         self._send, self._stopped = send, stopped
         self._due = threading.Condition()
+        self._sending = threading.Lock()  # one flush at a time (see flush)
         self._latest: int | None = None
         self._pid: int | None = None
 
@@ -138,10 +139,14 @@ class Herald:
             self._due.notify()
 
     def flush(self) -> None:
-        """Send what is owed now (nothing once the fleet is stopped: its engine is gone)."""
-        with self._due:
-            ts, self._latest = self._latest, None
-        if ts is not None and not self._stopped.is_set():
+        """Send what is owed now (nothing once the fleet is stopped: its engine is gone).
+        One flush at a time: a stop's flush waits for the herald thread's, which took what was
+        owed and must still send it (the fleet stops after its own flush)."""
+        with self._sending:
+            with self._due:
+                ts, self._latest = self._latest, None
+            if ts is None or self._stopped.is_set():
+                return
             try:
                 self._send(ts)
             except Exception:  # noqa: BLE001 - a reader's minTs still reads afresh in time

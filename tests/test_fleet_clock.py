@@ -218,6 +218,37 @@ def test_a_stopping_fleet_announces_what_it_owes(seeded):
     assert payloads == ["123456 stats"]
 
 
+def test_a_stop_while_the_herald_sends_still_sends():
+    """The herald's own flush had taken what was owed and only then asked whether the fleet
+    had stopped: a stop between the two (its own flush finding nothing) lost the announcement.
+    Here the herald is held between the two while the fleet stops."""
+    from engine.fleet import Herald
+
+    sent: list[int] = []
+    paused, resumed = threading.Event(), threading.Event()
+
+    class Stopped(threading.Event):
+        def is_set(self) -> bool:
+            if threading.current_thread() is herald_thread and not paused.is_set():
+                paused.set()  # it has taken what is owed
+                resumed.wait(10)
+            return super().is_set()
+
+    stopped = Stopped()
+    herald = Herald(sent.append, stopped)
+    herald._latest = 123_456  # owed, as after announce()
+    herald_thread = threading.Thread(target=herald.flush)
+    herald_thread.start()
+    assert paused.wait(10)
+    stopping = threading.Thread(target=lambda: (herald.flush(), stopped.set()))  # Fleet.stop
+    stopping.start()
+    stopping.join(0.5)  # it waits for the herald's flush (before the fix, it was done)
+    resumed.set()
+    herald_thread.join(10)
+    stopping.join(10)
+    assert sent == [123_456] and stopped.is_set()
+
+
 def test_a_mutation_that_ticked_itself_but_changed_more_is_ticked_again(seeded, caplog):
     """Only recordings may skip the notification: any other change is ticked and notified
     as usual (and the slip is logged), never answered with a 500 after its commit."""

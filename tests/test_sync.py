@@ -68,13 +68,13 @@ def test_a_revocation_is_told_to_a_quiet_session(seeded, session, make_token):
 def test_an_expired_token_is_refused_on_the_next_call(seeded, session, make_token, client):
     token = make_token("catalog:write", name="brief")
     engine = create_engine(seeded.config["DATABASE_URL"])
-    with engine.begin() as conn:  # a token that expires a second from now
+    with engine.begin() as conn:  # a token that expires 4 s from now: time to authenticate
         conn.execute(text("UPDATE api_tokens SET expires_at = :at WHERE name = 'brief'"),
-                     {"at": int(time.time() * 1000) + 1000})
+                     {"at": int(time.time() * 1000) + 4000})
     engine.dispose()
     live = session()
     assert live.authenticate(token)["type"] == "Transition"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while client.post("/api/query", json={"path": "models:getDefaultModel"},
                       headers={"Authorization": f"Bearer {token}"}).status_code != 401:
         assert time.monotonic() < deadline, "the token never expired over HTTP"
@@ -451,7 +451,9 @@ def test_statistics_alone_run_a_sessions_queries_at_most_once_a_while(
     page = pushed["modifications"][0]["value"]["page"]
     ray = next(m for m in page if m["modelId"] == RAY)
     assert ray["description"] == "now" and ray["totalGenerations"] == 21
-    assert live.computed[key] == runs + 1  # for the catalog change, not once per recording
+    # for the catalog change, not once per recording (20); the writer's own mark and, on
+    # PostgreSQL, the fleet's notice of it may wake the session apart: two runs at most
+    assert runs + 1 <= live.computed[key] <= runs + 2
 
 
 # -- hostile messages -------------------------------------------------------------------------

@@ -75,9 +75,9 @@ def admin(client, make_token) -> Api:
     return Api(client, make_token("admin"))
 
 
-def deliver(app, now: int) -> list[dict]:
+def deliver(app, now: int, timeout: float = 5) -> list[dict]:
     with app.app_context():
-        return monitor.deliver(now, timeout=5)
+        return monitor.deliver(now, timeout=timeout)
 
 
 def test_alerts_are_posted_to_slack_and_signed_webhooks(seeded, admin):
@@ -150,7 +150,8 @@ def test_recording_never_waits_for_a_delivery(seeded, api, admin):
                     {"name": "slow", "kind": "signed", "url": receiver.url})
         record(seeded, RAY, 0, 30)
         evaluate(seeded)
-        delivering = threading.Thread(target=deliver, args=(seeded, NOW), daemon=True)
+        # the post's own timeout far past the recordings: only the gate ends it
+        delivering = threading.Thread(target=deliver, args=(seeded, NOW, 120), daemon=True)
         delivering.start()
         assert receiver.arrived.wait(10)  # a delivery is in flight, held by the receiver
         for _ in range(20):
