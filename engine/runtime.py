@@ -30,6 +30,7 @@ from db.engine import (
 from db.revision import NOT_READY, not_ready, undefined_object
 from db.schema import marks_of
 from engine import reads
+from engine.cache import bump_version
 from engine.errors import FunctionError, TransportError
 from engine.fleet import fleet
 from engine.marks import Marks
@@ -327,6 +328,8 @@ def _attempt(fn: Function, checked: dict, identity: Identity, now: int, source: 
             raise
         if ctx.discard and ctx.began:
             ctx.db.rollback()
+        elif ctx.began and not fn.atomic and "catalog" in marks_of(written):
+            bump_version(ctx.db)  # (once: a no-op when the handler's changes.record did it)
     # Committed: every cache and subscription learns of what it wrote, on this host at once
     # and on the others by push (engine/fleet.py), before the answer.
     changed = set() if ctx.discard else marks_of(written) | fn.changes

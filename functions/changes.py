@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
-
-from db.schema import CatalogState, Model, ModelHistory
+from db.schema import Model, ModelHistory
+from engine.cache import bump_version
 from engine.runtime import Context
 from functions.documents import CONFIG_FIELDS, config_of, to_micros
 
@@ -57,10 +56,5 @@ def record(
 
 
 def bump_catalog_version(ctx: Context) -> None:
-    """Once per transaction: readers only need to know that the catalog changed."""
-    if ctx.db.info.get("catalog_version_bumped"):
-        return
-    ctx.db.info["catalog_version_bumped"] = True
-    ctx.db.execute(
-        update(CatalogState).where(CatalogState.id == 1).values(version=CatalogState.version + 1)
-    )
+    """Once per transaction (the runtime does it too, for any catalog write a handler made)."""
+    bump_version(ctx.db)

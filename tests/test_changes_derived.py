@@ -24,8 +24,12 @@ def test_every_table_names_the_mark_its_writes_bump():
 
 
 def test_a_write_bumps_its_tables_mark_without_the_handler_saying_so(seeded):
+    """And the catalog's version: a worker that had read the catalog at that version kept it
+    (its mark moved, but the version it then read back had not)."""
     marks = seeded.extensions["catalog_marks"]
     with seeded.app_context():
+        assert call("models:getModelById", {"modelId": "google/veo-3"}, identity=system("test"),
+                    source="test")["name"] == "Google Veo-3"  # read at this version
         before = {slot: marks.read(slot) for slot in MARKS}
         call("test_changes_derived:renameBehindTheRecord", {}, identity=system("test"),
              source="test")
