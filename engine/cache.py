@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.schema import CatalogState, Model, ModelStats
@@ -153,10 +153,11 @@ VERSION = select(CatalogState.version).where(CatalogState.id == 1)
 STATS = ModelStats.__table__
 
 
-def bump_version(db: Session | Connection) -> None:
-    """Once per transaction: readers only need to know that the catalog changed. The runtime
-    calls it for every transaction that wrote a catalog table (engine/runtime.py), so a handler
-    that forgets it cannot leave a worker's configuration at a version it already read."""
+def bump_version(db: Session) -> None:
+    """Once per transaction (the flag is the session's): readers only need to know that the
+    catalog changed. The runtime calls it for every writer's transaction that wrote a catalog
+    table (engine/runtime.py), so a handler that forgets it cannot leave a worker's
+    configuration at a version that worker already read."""
     if db.info.get("catalog_version_bumped"):
         return
     db.info["catalog_version_bumped"] = True

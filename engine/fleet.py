@@ -134,6 +134,7 @@ class Herald:
             self._latest = ts if self._latest is None else max(self._latest, ts)
             if self._pid != process.pid():  # first use, or a forked child: no thread yet
                 self._pid = process.pid()
+                self._sending = threading.Lock()  # (a child's copy may be held by no thread)
                 threading.Thread(target=self._run, name="catalog-herald", daemon=True).start()
                 atexit.register(self.flush)  # a worker that ends owes its last announcement
             self._due.notify()

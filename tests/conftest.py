@@ -77,12 +77,11 @@ def sqlite_seeded_template(sqlite_template, tmp_path_factory) -> Path:
     return path
 
 
-def fresh_database(kind: str, request, tmp_path: Path) -> str:
+def fresh_database(kind: str, request, tmp_path: Path, seeded: bool = False) -> str:
     """A migrated database of the given kind for one test: empty, or on SQLite holding the
-    seed models already when the test asks for `seeded` (loading them was a sixth of the quick
-    tests' time)."""
+    seed models already when `seeded` (loading them was a sixth of the quick tests' time;
+    the `seeded` fixture's own load then finds nothing to do)."""
     if kind == "sqlite":
-        seeded = "seeded" in getattr(request, "fixturenames", ())
         template = request.getfixturevalue("sqlite_seeded_template" if seeded
                                            else "sqlite_template")
         path = tmp_path / "catalog.db"
@@ -97,7 +96,8 @@ def fresh_database(kind: str, request, tmp_path: Path) -> str:
 
 @pytest.fixture(params=DATABASES)
 def database_url(request, tmp_path) -> str:
-    return fresh_database(request.param, request, tmp_path)
+    return fresh_database(request.param, request, tmp_path,
+                          seeded="seeded" in request.fixturenames)
 
 
 class CompiledTemplates(BytecodeCache):

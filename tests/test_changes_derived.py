@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import select, text
 
-from db.schema import Base
+from db.schema import Base, Model
 from engine.runtime import call, mutation, system
 
 MARKS = {"catalog", "stats", "access"}
@@ -16,6 +17,13 @@ def renameBehindTheRecord(ctx) -> None:
     ctx.db.execute(text("UPDATE models SET name = 'Renamed' WHERE model_id = 'google/veo-3'"))
 
 
+@mutation({}, scope="catalog:write", internal=True)
+def renameInTheSession(ctx) -> None:
+    """The same through the ORM: the session writes it only when it flushes."""
+    ctx.db.execute(select(Model).where(Model.model_id == "google/veo-3")).scalar_one().name = (
+        "Renamed")
+
+
 def test_every_table_names_the_mark_its_writes_bump():
     """Declared, every one: a mark, or None for a table no cache reads."""
     assert {t.name: "mark" in t.info and t.info["mark"] in MARKS | {None}
@@ -23,7 +31,8 @@ def test_every_table_names_the_mark_its_writes_bump():
         t.name: True for t in Base.metadata.sorted_tables}
 
 
-def test_a_write_bumps_its_tables_mark_without_the_handler_saying_so(seeded):
+@pytest.mark.parametrize("how", ["renameBehindTheRecord", "renameInTheSession"])
+def test_a_write_bumps_its_tables_mark_without_the_handler_saying_so(seeded, how):
     """And the catalog's version: a worker that had read the catalog at that version kept it
     (its mark moved, but the version it then read back had not)."""
     marks = seeded.extensions["catalog_marks"]
@@ -31,8 +40,7 @@ def test_a_write_bumps_its_tables_mark_without_the_handler_saying_so(seeded):
         assert call("models:getModelById", {"modelId": "google/veo-3"}, identity=system("test"),
                     source="test")["name"] == "Google Veo-3"  # read at this version
         before = {slot: marks.read(slot) for slot in MARKS}
-        call("test_changes_derived:renameBehindTheRecord", {}, identity=system("test"),
-             source="test")
+        call(f"test_changes_derived:{how}", {}, identity=system("test"), source="test")
         after = {slot: marks.read(slot) for slot in MARKS}
         # The next read on this (or any) worker sees the write at once.
         model = call("models:getModelById", {"modelId": "google/veo-3"},
