@@ -6,7 +6,7 @@ PORT ?= 8000
 CONVEX_CLIENT := tests/convex_client
 BROWSER_TESTS := tests/browser
 # One process more than the cores: the quick tests' waits (sockets, a scheduled price's moment)
-# leave a core idle that a third process uses (2 cores: 95 s with two, 77 s with three).
+# would leave a core idle, which the extra process uses.
 QUICK_PROCESSES ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: run test quick lint bench install install-test clean
