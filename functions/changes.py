@@ -1,9 +1,9 @@
-"""Recording a change: revision, history entry and catalog version, in the caller's transaction."""
+"""Recording a change: revision and history entry, in the caller's transaction (the runtime
+bumps the catalog version for any transaction that wrote a catalog table)."""
 
 from __future__ import annotations
 
 from db.schema import Model, ModelHistory
-from engine.cache import bump_version
 from engine.runtime import Context
 from functions.documents import CONFIG_FIELDS, config_of, to_micros
 
@@ -51,10 +51,4 @@ def record(
             snapshot=after,
         )
     )
-    bump_catalog_version(ctx)
     return True
-
-
-def bump_catalog_version(ctx: Context) -> None:
-    """Once per transaction (the runtime does it too, for any catalog write a handler made)."""
-    bump_version(ctx.db)

@@ -234,18 +234,18 @@ def test_a_mutation_killed_mid_transaction_leaves_nothing(seeded, gunicorn, make
 
 
 def test_a_mutation_failing_half_way_rolls_back(seeded, api, monkeypatch):
-    from functions import changes
+    from functions import models
 
     calls = {"n": 0}
-    real = changes.bump_catalog_version
+    real = models.record
 
-    def failing(ctx):
+    def failing(ctx, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:  # after the old default lost its flag, before the new one has it
             raise RuntimeError("cut off")
-        real(ctx)
+        return real(ctx, *args, **kwargs)
 
-    monkeypatch.setattr(changes, "bump_catalog_version", failing)
+    monkeypatch.setattr(models, "record", failing)
     before = catalog_fingerprint(seeded)
     with pytest.raises(RuntimeError):
         with seeded.app_context():
