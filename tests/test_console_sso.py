@@ -31,7 +31,8 @@ def sso_app(request, tmp_path, monkeypatch):
                           "DATABASE_URL": fresh_database("sqlite", request, tmp_path),
                           "OIDC_ISSUER": f"http://localhost:{server.server_port}",
                           "OIDC_CLIENT_ID": "catalog", "OIDC_CLIENT_SECRET": "secret",
-                          **config})
+                          # cheap, as in the `app` fixture
+                          "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", **config})
         create_accounts(app)
         return app
 
