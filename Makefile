@@ -8,10 +8,10 @@ BROWSER_TESTS := tests/browser
 # One process more than the cores: the quick tests' waits (sockets, a scheduled price's moment)
 # would leave a core idle, which the extra process uses.
 QUICK_PROCESSES ?= $(shell echo $$(( $$(nproc) + 1 )))
-# Python's compiled modules are kept (in __pycache__, ignored by git) even where the environment
-# asks for none: without them every run, each test process and every server the tests start
-# compiled the project again, and pytest rewrote the asserts of every plugin's modules (half of
-# the quick tests' collection).
+# Every target keeps Python's compiled modules (in __pycache__, ignored by git), even where the
+# environment asks for none: without them each run, each test process and each server the tests
+# start would compile the project again, and pytest would rewrite the asserts of every plugin's
+# modules (half of the quick tests' collection).
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test quick lint bench install install-test clean
