@@ -244,8 +244,9 @@ APP = (
             "shared at once", shown_default="`instance/ratelimit.sqlite3`"),
     Setting("INVALID_TOKENS_PER_MINUTE", "30",
             "refused credentials (unknown, expired or revoked tokens, malformed `Authorization`) "
-            "a minute per address, over HTTP and sockets; past it the address gets 429 "
-            "`RateLimited` without a database lookup; `0` turns it off", _whole),
+            "a minute per address, over HTTP and sockets; past it the address's refused and "
+            "unknown tokens get 429 `RateLimited` without a database lookup, while a valid "
+            "token from the address still works; `0` turns it off", _whole),
     Setting("REQUEST_READ_SECONDS", "10",
             "the time a client has to send a request's head, and again its body (under gunicorn): "
             "a slower head is closed, a slower body answered 408 `RequestTimeout`", _seconds),

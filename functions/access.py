@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from flask import Flask
 from sqlalchemy import Engine, func, select, update
@@ -162,17 +162,22 @@ class KnownTokens:
     (a revocation bumps it): a known token costs no database round trip."""
 
     LIMIT = 10_000
+    LIVE_SECONDS = 60  # how old the hashes of the live tokens may be (a new token moves a mark)
 
     def __init__(self, marks: Marks) -> None:
+        self._marks = marks
         self._held = Generation(marks, "access")
         self._noted: dict[int, int] = {}  # token id -> when this process last noted its use
+        self._live: tuple[int, float, frozenset[str]] = (-1, 0.0, frozenset())
 
     def authenticate(self, engine: Engine, raw: str,
                      before_lookup: Callable[[], None] | None = None) -> Identity | None:
         """The identity a bearer token stands for, or None when unknown, expired or revoked.
 
         `before_lookup` runs before the database is asked about a token this process does not
-        know (and may refuse to ask, by raising): a known token costs nothing, a guess does.
+        know, and may refuse to ask by raising: a known token costs nothing, a guess does. A
+        refusal stands unless the token is one of the live tokens (`_live_hashes`), so a
+        valid token is never refused for the guesses of others at its address.
         """
         if not raw.startswith(TOKEN_PREFIX) or not (raw.isascii() and raw.isprintable()):
             return None  # not a token (a NUL or a lone surrogate would not even be looked up)
@@ -186,7 +191,11 @@ class KnownTokens:
 
             def lookup() -> KnownToken | None:
                 if before_lookup is not None:
-                    before_lookup()
+                    try:
+                        before_lookup()
+                    except Exception:
+                        if digest not in self._live_hashes(engine):
+                            raise
                 return _known_token(engine, prefix, digest)
 
             # Unknown tokens are not kept: guessing must not fill memory.
@@ -202,6 +211,24 @@ class KnownTokens:
             self._noted[known.id] = now
             _touch(engine, known.id, now)
         return known.identity
+
+    def _live_hashes(self, engine: Engine) -> frozenset[str]:
+        """The hashes of the tokens not revoked, read again when the `access` mark moves or
+        after LIVE_SECONDS. Asked only for a lookup that would be refused: at most once a
+        minute or once a change, whatever a guesser sends."""
+        mark = self._marks.read("access")
+        seen, read_at, hashes = self._live
+        if seen != mark or time.monotonic() - read_at > self.LIVE_SECONDS:
+            read_at = time.monotonic()
+            hashes = read_again_if_dropped(partial(_live_hashes, engine))
+            self._live = (mark, read_at, hashes)
+        return hashes
+
+
+def _live_hashes(engine: Engine) -> frozenset[str]:
+    with read(engine) as session:
+        return frozenset(session.scalars(select(ApiToken.token_hash)
+                                         .where(ApiToken.revoked_at.is_(None))))
 
 
 def _known_token(engine: Engine, prefix: str, digest: str) -> KnownToken | None:

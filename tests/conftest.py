@@ -285,6 +285,11 @@ def token_lookups():
     return seen, lambda: event.remove(Engine, "before_cursor_execute", note)
 
 
+def single_lookups(statements: list[str]) -> list[str]:
+    """The lookups of one token each, among the statements `token_lookups` collected."""
+    return [statement for statement in statements if "api_tokens.prefix =" in statement]
+
+
 def catalog_fingerprint(app) -> dict:
     """Everything a change could touch, to prove that a refused request changed nothing."""
     engine = create_engine(app.config["DATABASE_URL"])

@@ -3,8 +3,9 @@ API, held answers and live sessions).
 
 - `identify`: the caller of an HTTP request, from its Authorization header.
 - `check_token`: the identity a bearer token stands for, or a 401. Refused credentials are
-  counted per address; past INVALID_TOKENS_PER_MINUTE the address gets 429 without another
-  database lookup, so guessing tokens costs the guesser, not the database.
+  counted per address; past INVALID_TOKENS_PER_MINUTE the address's unknown tokens get 429
+  without another database lookup, so guessing tokens costs the guesser, not the database. A
+  valid token from that address still works (functions/access.py, KnownTokens).
 - `limit`: the API's rate limit, per token (or per address without one).
 """
 
