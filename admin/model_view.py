@@ -106,6 +106,19 @@ def _state_word(model: Model) -> str | None:
     return None
 
 
+def _not_default_because(model: Model) -> str | None:
+    """Why a model cannot be made the default, by the states table (as setDefaultModel says
+    it), or None when it can."""
+    turn = states.SET_DEFAULT
+    if model.is_default:
+        return "is the default already"
+    if model.is_locked and not turn.while_locked:
+        return "is locked; unlock it first"
+    if states.state_of(model) not in turn.sources:
+        return turn.refused
+    return None
+
+
 def consequences(name: str, models: list[Model], default: Model | None,
                  others_stay_on: bool = False) -> tuple[str, list[str], int]:
     """The question a confirmation asks, and what will happen, in words. The question counts
@@ -114,8 +127,11 @@ def consequences(name: str, models: list[Model], default: Model | None,
     default, which only goes off last, is skipped by disable)."""
     one = models[0]
     if name == "set-default":
+        why = _not_default_because(one)
+        if why is not None:
+            return f"{VERBS[name].label}: nothing to do", [f"{_called(one)} {why}."], 0
         return (f"Make {one.name} the default?", [
-            f"{default.name} stops being the default." if default and default is not one
+            f"{default.name} stops being the default." if default
             else "There is no default now."], 1)
     effects: list[str] = []
     default_stays = name == "disable" and others_stay_on
@@ -135,11 +151,11 @@ def consequences(name: str, models: list[Model], default: Model | None,
                            if m.is_default else ".") for m in going[:SHOWN]]
         if len(going) > SHOWN:
             effects.append(f"… and {len(going) - SHOWN:,} more.")
-        if not going:
+        same = len([m for m, why in passed if why is None]) - len(going)
+        if same == len(models):
             effects.append("Nothing changes: they are all "
                            + ("active" if name == "enable" else "inactive") + " already.")
-        same = len([m for m, why in passed if why is None]) - len(going)
-        if same and going:
+        elif same:
             effects.append(f"{same:,} already {'active' if name == 'enable' else 'inactive'}: "
                            "unchanged.")
     elif name == "delete":

@@ -833,6 +833,34 @@ def test_a_bulk_confirmation_counts_the_models_it_changes(console, admin):
     assert re.search(r'id="confirm"\s+disabled', page), "nothing to do: the button is off"
 
 
+def test_a_confirmation_says_why_a_deleted_model_is_passed_by(console, admin):
+    """Enabling a deleted model, or making it (or a locked one, or the default) the default, is
+    refused on the confirmation itself, with the reason the function would give; the page
+    never claims the model is active already."""
+    models = run_as_system(console, "models:getActiveModels")
+    default = run_as_system(console, "models:getDefaultModel")
+    gone, locked = sorted((m for m in models if m["modelId"] != default["modelId"]),
+                          key=lambda m: m["modelId"])[:2]
+    run_as_system(console, "models:deleteModel", {"modelId": gone["modelId"]})
+    run_as_system(console, "models:lockModel", {"modelId": locked["modelId"]})
+    page = page_text(admin.get(f"/admin/models/confirm/enable/?rowid={gone['_id']}"))
+    assert re.search(r'id="confirm-question">([^<]*)<', page).group(1) == "Enable: nothing to do"
+    assert "already" not in page, page
+    assert f"{gone['modelId']}) is skipped: deleted (restore it first)." in page
+    for row, why in ((gone, "is not active; activate or restore it first"),
+                     (locked, "is locked; unlock it first"),
+                     (default, "is the default already")):
+        page = page_text(admin.get(f"/admin/models/confirm/set-default/?rowid={row['_id']}"))
+        question = re.search(r'id="confirm-question">([^<]*)<', page).group(1)
+        assert question == "Set default: nothing to do", question
+        assert f"{row['modelId']}) {why}." in page, page
+        assert re.search(r'id="confirm"\s+disabled', page), "nothing to do: the button is off"
+    run_as_system(console, "models:unlockModel", {"modelId": locked["modelId"]})
+    page = page_text(admin.get(f"/admin/models/confirm/set-default/?rowid={locked['_id']}"))
+    assert f"{default['name']} stops being the default." in page
+    assert not re.search(r'id="confirm"\s+disabled', page)
+
+
 def test_a_bulk_disable_does_not_count_the_default_that_stays_on(console, admin):
     """The default goes off only with every other model: picked beside a model that stays on,
     it is skipped, and the question counts what the action will do."""
