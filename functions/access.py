@@ -113,8 +113,12 @@ def countUsers(ctx: Context) -> int:
 )
 def createToken(ctx: Context, name: str, scopes: list[str], expiresInDays=None) -> dict:
     """A new service token; the secret is in the answer and nowhere else, ever."""
-    if ctx.db.scalar(select(ApiToken).where(ApiToken.name == name)) is not None:
-        raise FunctionError("DUPLICATE", f"A token named {name} already exists", field="name")
+    taken = ctx.db.scalar(select(ApiToken).where(ApiToken.name == name))
+    if taken is not None:
+        raise FunctionError("DUPLICATE", f"A token named {name} already exists" + (
+            "; it is revoked, and its name stays with the changes it made (the history names "
+            "callers by token name): choose another, e.g. "
+            f"{name[:96]}-2" if taken.revoked_at is not None else ""), field="name")
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken(

@@ -130,6 +130,13 @@ def test_tokens_create_prints_the_token_last(seeded, runner, client):
                      "success": True}).status_code == 401
     bad = runner.invoke(args=["tokens", "create", "x", "--scope", "root"])
     assert bad.exit_code != 0
+    again = runner.invoke(args=["tokens", "create", "backend", "--scope", "stats:write"])
+    assert again.exit_code != 0
+    assert "it is revoked" in again.output and "e.g. backend-2" in again.output, again.output
+    taken = runner.invoke(args=["tokens", "create", "live", "--scope", "stats:write"])
+    assert taken.exit_code == 0
+    twice = runner.invoke(args=["tokens", "create", "live", "--scope", "stats:write"])
+    assert "already exists" in twice.output and "revoked" not in twice.output, twice.output
 
 
 def test_a_listing_read_only_in_part_is_not_an_error(app, runner, tmp_path):
