@@ -371,9 +371,13 @@ SLOW_FIXTURES = {"gunicorn", "browser", "postgres", "postgres_template"}
 
 def pytest_collection_modifyitems(items):
     """`slow` is derived from what a test starts, so it cannot be forgotten: gunicorn, Node,
-    Chromium, or a PostgreSQL server (every `postgresql` case of a database fixture)."""
+    Chromium, or a PostgreSQL server (every `postgresql` case of a database fixture). The
+    tests marked `waits` go first."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         on_postgres = "postgresql" in getattr(getattr(item, "callspec", None), "id", "")
         if fixtures & SLOW_FIXTURES or on_postgres or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+    # The tests that wait for real time first: run in parallel (`make quick`), the others fill
+    # their waits, where in file order the last of them (test_quote, test_sync) waited alone.
+    items.sort(key=lambda item: item.get_closest_marker("waits") is None)

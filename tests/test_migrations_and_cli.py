@@ -322,6 +322,7 @@ def test_upgrades_started_together_wait_for_one_another(postgres, tmp_path):
     engine.dispose()
 
 
+@pytest.mark.waits
 def test_upgrades_started_together_on_sqlite_take_turns(tmp_path):
     """On SQLite too (a laptop's two terminals, a unit and a person): each upgrade takes the
     write lock from its transaction's start, so the others wait their turn instead of failing

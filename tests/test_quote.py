@@ -299,6 +299,7 @@ def test_a_scheduled_price_applies_from_its_time_and_at_prices_any_moment(seeded
     assert (before["at"], after["at"]) == (later - 1, later)
 
 
+@pytest.mark.waits
 def test_a_scheduled_price_reaches_held_answers_when_its_time_comes(seeded, api):
     """No write happens at the scheduled moment: the answer held for "now" expires then."""
     marks = seeded.extensions["catalog_marks"]
@@ -321,6 +322,7 @@ def test_a_scheduled_price_reaches_held_answers_when_its_time_comes(seeded, api)
     assert marks.read("catalog") == version
 
 
+@pytest.mark.waits
 def test_a_refusal_for_want_of_a_price_ends_when_the_first_price_starts(seeded, api):
     """A model whose only price starts later is refused NO_PRICE until then: that refusal is
     held (as an answer is) only until the price starts, with no write at that moment."""

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 
+import pytest
 import requests
 from simple_websocket import Client, ConnectionClosed
 from simple_websocket import ConnectionError as HandshakeRefused
@@ -317,6 +318,7 @@ def _read_to_the_end(conn: socket.socket) -> tuple[bytes, bool]:
         conn.close()
 
 
+@pytest.mark.waits
 def test_a_slow_reader_that_keeps_reading_is_waited_for():
     """The deadline is per part of an answer (wire/bodies.py `Sending`): a client that takes a
     1 MiB answer at about 0.4 MiB/s, for longer than the deadline in all, gets all of it; one that

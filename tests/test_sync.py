@@ -71,6 +71,7 @@ def test_a_revocation_is_told_to_a_quiet_session(seeded, session, make_token):
     assert [m["type"] for m in live.closed()] == ["AuthError"]
 
 
+@pytest.mark.waits
 def test_an_expired_token_is_refused_on_the_next_call(seeded, session, make_token, client):
     token = make_token("catalog:write", name="brief")
     engine = create_engine(seeded.config["DATABASE_URL"])
@@ -525,6 +526,7 @@ def test_convex_encoded_and_canonical_paths_over_the_socket(session):
     assert bad["type"] == "QueryFailed" and bad["errorMessage"].startswith("BadConvexValue")
 
 
+@pytest.mark.waits
 def test_a_subscription_refused_for_want_of_a_price_gets_it_when_it_starts(seeded, session,
                                                                            api):
     """NO_PRICE until a model's first price starts, then the price: pushed to the subscriber

@@ -237,6 +237,7 @@ class Tarpit:
         self.thread.join(10)
 
 
+@pytest.mark.waits
 @pytest.mark.parametrize("how", ["body", "head", "flood"])
 def test_a_receiver_that_never_finishes_is_cut_off(how):
     """A per-read timeout never fires on a receiver that sends a byte at a time: the delivery

@@ -73,6 +73,7 @@ def test_a_peer_that_reads_nothing_fails_the_write_within_its_deadline(peer):
         client.server.sock.send(b"x")
 
 
+@pytest.mark.waits
 def test_a_slow_reader_that_keeps_taking_bytes_is_waited_for(peer):
     """The deadline is on progress, not on a whole message: 2 MB read in small sips, each
     much sooner than the deadline, arrive whole, though they take longer than it in all."""
