@@ -97,18 +97,18 @@ def _called(model: Model) -> str:
     return f"{model.name} ({model.model_id})"
 
 
-def _state_word(model: Model) -> str | None:
+def _state_word(model: Model, name: str) -> str | None:
     """Why an action passes a model by, when it does."""
     if model.is_locked:
         return "locked"
     if model.is_deprecated:
-        return "deleted (restore it first)"
+        return "deleted, so already off" if name == "disable" else "deleted (restore it first)"
     return None
 
 
-def _not_default_because(model: Model) -> str | None:
-    """Why a model cannot be made the default, by the states table (as setDefaultModel says
-    it), or None when it can."""
+def _not_default_because(model: Model, default: Model | None) -> str | None:
+    """Why a model cannot be made the default, by the states table, as setDefaultModel would
+    refuse it (functions/models.py, make_default), or None when it can."""
     turn = states.SET_DEFAULT
     if model.is_default:
         return "is the default already"
@@ -116,6 +116,9 @@ def _not_default_because(model: Model) -> str | None:
         return "is locked; unlock it first"
     if states.state_of(model) not in turn.sources:
         return turn.refused
+    if default is not None and default.is_locked and states.state_of(default) == states.ACTIVE:
+        return (f"cannot take the default from {default.name}: it is locked; unlock it "
+                "first")  # taking the flag from a live default changes it (switch_default)
     return None
 
 
@@ -127,7 +130,7 @@ def consequences(name: str, models: list[Model], default: Model | None,
     default, which only goes off last, is skipped by disable)."""
     one = models[0]
     if name == "set-default":
-        why = _not_default_because(one)
+        why = _not_default_because(one, default)
         if why is not None:
             return f"{VERBS[name].label}: nothing to do", [f"{_called(one)} {why}."], 0
         return (f"Make {one.name} the default?", [
@@ -135,7 +138,7 @@ def consequences(name: str, models: list[Model], default: Model | None,
             else "There is no default now."], 1)
     effects: list[str] = []
     default_stays = name == "disable" and others_stay_on
-    passed = [(m, _state_word(m)) for m in models]
+    passed = [(m, _state_word(m, name)) for m in models]
     if default_stays:
         passed = [(m, "the default; set another default first" if m.is_default and why is None
                    and m.is_active else why) for m, why in passed]

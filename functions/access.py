@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import logging
 import secrets
 import time
@@ -12,14 +13,14 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 
 from flask import Flask
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from db.engine import read, read_again_if_dropped, single_statement
 from db.schema import ApiToken, User
-from engine.errors import FunctionError
+from engine.errors import FunctionError, TransportError
 from engine.marks import Generation, Marks, once
 from engine.runtime import ROLES, SCOPES, SIGNED_IN, Context, Identity, mutation, query
 from engine.values import v
@@ -117,8 +118,8 @@ def createToken(ctx: Context, name: str, scopes: list[str], expiresInDays=None) 
     if taken is not None:
         raise FunctionError("DUPLICATE", f"A token named {name} already exists" + (
             "; it is revoked, and its name stays with the changes it made (the history names "
-            "callers by token name): choose another, e.g. "
-            f"{name[:96]}-2" if taken.revoked_at is not None else ""), field="name")
+            f"callers by token name): choose another, e.g. {_free_name(ctx, name)}"
+            if taken.revoked_at is not None else ""), field="name")
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken(
@@ -131,6 +132,13 @@ def createToken(ctx: Context, name: str, scopes: list[str], expiresInDays=None) 
     audit.info("token created", extra={"caller": ctx.identity.name, "token": name,
                                        "scopes": scopes})
     return {**_token_doc(token, ctx.now), "token": raw}
+
+
+def _free_name(ctx: Context, name: str) -> str:
+    """The first of name-2, name-3, … that no token has (within TOKEN_NAME's 100 characters)."""
+    names = set(ctx.db.scalars(select(ApiToken.name)))
+    stem = name[:90]
+    return next(f"{stem}-{n}" for n in itertools.count(2) if f"{stem}-{n}" not in names)
 
 
 @query(scope="admin", internal=True)
@@ -197,7 +205,7 @@ class KnownTokens:
                 if before_lookup is not None:
                     try:
                         before_lookup()
-                    except Exception:
+                    except TransportError:
                         if digest not in self._live_hashes(engine):
                             raise
                 return _known_token(engine, prefix, digest)
@@ -217,22 +225,28 @@ class KnownTokens:
         return known.identity
 
     def _live_hashes(self, engine: Engine) -> frozenset[str]:
-        """The hashes of the tokens not revoked, read again when the `access` mark moves or
-        after LIVE_SECONDS. Asked only for a lookup that would be refused: at most once a
-        minute or once a change, whatever a guesser sends."""
+        """The hashes of the tokens neither revoked nor expired, read again when the `access`
+        mark moves or after LIVE_SECONDS. Asked only for a lookup that would be refused: at
+        most once a minute or once a change, whatever a guesser sends, and a read that fails
+        (the database down) leaves the last hashes, and the refusal, standing until then."""
         mark = self._marks.read("access")
         seen, read_at, hashes = self._live
         if seen != mark or time.monotonic() - read_at > self.LIVE_SECONDS:
-            read_at = time.monotonic()
-            hashes = read_again_if_dropped(partial(_live_hashes, engine))
-            self._live = (mark, read_at, hashes)
+            self._live = (mark, time.monotonic(), hashes)  # the other threads keep these
+            try:
+                hashes = read_again_if_dropped(partial(_live_hashes, engine))
+            except SQLAlchemyError:
+                return hashes
+            self._live = (mark, time.monotonic(), hashes)
         return hashes
 
 
 def _live_hashes(engine: Engine) -> frozenset[str]:
+    now = int(time.time() * 1000)
     with read(engine) as session:
-        return frozenset(session.scalars(select(ApiToken.token_hash)
-                                         .where(ApiToken.revoked_at.is_(None))))
+        return frozenset(session.scalars(
+            select(ApiToken.token_hash).where(ApiToken.revoked_at.is_(None)).where(
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))))
 
 
 def _known_token(engine: Engine, prefix: str, digest: str) -> KnownToken | None:

@@ -855,7 +855,15 @@ def test_a_confirmation_says_why_a_deleted_model_is_passed_by(console, admin):
         assert question == "Set default: nothing to do", question
         assert f"{row['modelId']}) {why}." in page, page
         assert re.search(r'id="confirm"\s+disabled', page), "nothing to do: the button is off"
+    page = page_text(admin.get(f"/admin/models/confirm/disable/?rowid={gone['_id']}"))
+    assert f"{gone['modelId']}) is skipped: deleted, so already off." in page
     run_as_system(console, "models:unlockModel", {"modelId": locked["modelId"]})
+    run_as_system(console, "models:lockModel", {"modelId": default["modelId"]})
+    page = page_text(admin.get(f"/admin/models/confirm/set-default/?rowid={locked['_id']}"))
+    assert (f"cannot take the default from {default['name']}: it is locked; unlock it first."
+            in page), page
+    assert re.search(r'id="confirm"\s+disabled', page)
+    run_as_system(console, "models:unlockModel", {"modelId": default["modelId"]})
     page = page_text(admin.get(f"/admin/models/confirm/set-default/?rowid={locked['_id']}"))
     assert f"{default['name']} stops being the default." in page
     assert not re.search(r'id="confirm"\s+disabled', page)

@@ -160,6 +160,34 @@ def test_refused_tokens_are_limited_per_address(seeded, client, make_token):
     assert other.status_code == 200
 
 
+def test_a_refusal_stands_when_the_live_tokens_cannot_be_read(seeded, client, monkeypatch):
+    """Past the limit, a guess is checked against the live tokens' hashes; when they cannot
+    be read (the database down), the guess is refused as before (429, not 503), and the read
+    is not tried again for every guess."""
+    from sqlalchemy.exc import OperationalError
+
+    import functions.access
+
+    reads = []
+
+    def down(engine):
+        reads.append(engine)
+        raise OperationalError("SELECT", {}, Exception("the database is down"))
+
+    monkeypatch.setattr(functions.access, "_live_hashes", down)
+    seeded.config["INVALID_TOKENS_PER_MINUTE"] = 2
+    guesser = {"REMOTE_ADDR": "203.0.113.9"}
+
+    def attempt():
+        reads.clear()
+        return [client.post("/api/query", json=QUERY, environ_base=guesser,
+                            headers={"Authorization": f"Bearer mc_deadbeef_guess{i}"}
+                            ).status_code for i in range(6)]
+
+    assert within_one_window(attempt) == [401, 401] + [429] * 4
+    assert len(reads) <= 1
+
+
 def test_rate_limiter_fails_open_when_its_store_is_unusable(seeded, client, tmp_path):
     from engine.ratelimit import Counters
 
