@@ -234,14 +234,14 @@ class KnownTokens:
         if seen != mark or time.monotonic() - read_at > self.LIVE_SECONDS:
             self._live = (mark, time.monotonic(), hashes)  # the other threads keep these
             try:
-                hashes = read_again_if_dropped(partial(_live_hashes, engine))
+                hashes = read_again_if_dropped(partial(_read_live_hashes, engine))
             except SQLAlchemyError:
                 return hashes
             self._live = (mark, time.monotonic(), hashes)
         return hashes
 
 
-def _live_hashes(engine: Engine) -> frozenset[str]:
+def _read_live_hashes(engine: Engine) -> frozenset[str]:
     now = int(time.time() * 1000)
     with read(engine) as session:
         return frozenset(session.scalars(

@@ -174,7 +174,7 @@ def test_a_refusal_stands_when_the_live_tokens_cannot_be_read(seeded, client, mo
         reads.append(engine)
         raise OperationalError("SELECT", {}, Exception("the database is down"))
 
-    monkeypatch.setattr(functions.access, "_live_hashes", down)
+    monkeypatch.setattr(functions.access, "_read_live_hashes", down)
     seeded.config["INVALID_TOKENS_PER_MINUTE"] = 2
     guesser = {"REMOTE_ADDR": "203.0.113.9"}
 
