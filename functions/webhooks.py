@@ -93,14 +93,14 @@ def updateWebhook(ctx: Context, name: str, url: str | None = None,
         hook.url = url
     if isActive is not None:
         hook.is_active = isActive
-    return webhook_document(hook)
+    return webhook_document(hook, _delivery_counts(ctx, hook.id).get(hook.id))
 
 
 @mutation({"name": NAME}, scope="admin", admin_only=True, name="models:deleteWebhook")
 def deleteWebhook(ctx: Context, name: str) -> dict:
     """Remove a webhook and its queued deliveries."""
     hook = _find(ctx, name)
-    document = webhook_document(hook)
+    document = webhook_document(hook, _delivery_counts(ctx, hook.id).get(hook.id))
     ctx.db.delete(hook)
     return document
 
@@ -108,13 +108,21 @@ def deleteWebhook(ctx: Context, name: str) -> dict:
 @query(scope="admin", name="models:listWebhooks")
 def listWebhooks(ctx: Context) -> list[dict]:
     """Every webhook (never its secret), with its deliveries by state."""
-    counts: dict[int, dict] = {}
-    for hook_id, state, count in ctx.db.execute(
-            select(WebhookDelivery.webhook_id, WebhookDelivery.state, func.count())
-            .group_by(WebhookDelivery.webhook_id, WebhookDelivery.state)):
-        counts.setdefault(hook_id, {"pending": 0, "delivered": 0, "failed": 0})[state] = count
+    counts = _delivery_counts(ctx)
     return [webhook_document(h, counts.get(h.id))
             for h in ctx.db.scalars(select(Webhook).order_by(Webhook.name))]
+
+
+def _delivery_counts(ctx: Context, hook_id: int | None = None) -> dict[int, dict]:
+    """Deliveries by state, by webhook id: of every webhook, or of the one given."""
+    query = (select(WebhookDelivery.webhook_id, WebhookDelivery.state, func.count())
+             .group_by(WebhookDelivery.webhook_id, WebhookDelivery.state))
+    if hook_id is not None:
+        query = query.where(WebhookDelivery.webhook_id == hook_id)
+    counts: dict[int, dict] = {}
+    for each, state, count in ctx.db.execute(query):
+        counts.setdefault(each, {"pending": 0, "delivered": 0, "failed": 0})[state] = count
+    return counts
 
 
 # -- delivery (the monitor) ------------------------------------------------------------------

@@ -128,10 +128,13 @@ def test_a_failed_delivery_is_retried_with_backoff_then_given_up(seeded, admin):
         (third,) = deliver(seeded, NOW + 30_000)
         assert third["state"] == "delivered" and len(receiver.received) == 3
     # A receiver that is gone: attempts until WEBHOOK_MAX_ATTEMPTS, then failed.
-    admin.value("mutation", "models:updateWebhook", {"name": "flaky",
-                                                     "url": receiver.url + "/gone"})
+    moved = admin.value("mutation", "models:updateWebhook", {"name": "flaky",
+                                                             "url": receiver.url + "/gone"})
+    assert moved["deliveries"] == {"pending": 0, "delivered": 1, "failed": 0}  # as listed
     record(seeded, RAY, 30, 0, at=NOW + 16 * MINUTE)
     assert [a["to"] for a in evaluate(seeded, NOW + 16 * MINUTE)] == ["healthy"]
+    waiting = admin.value("mutation", "models:updateWebhook", {"name": "flaky", "isActive": True})
+    assert waiting["deliveries"] == {"pending": 1, "delivered": 1, "failed": 0}
     moment, states = NOW + 16 * MINUTE, []
     for _ in range(4):
         (outcome,) = deliver(seeded, moment)
