@@ -276,16 +276,28 @@ def _check_reachable(ctx: Context, url: str) -> None:
     """At once, for a host that names its address (an IP, localhost): refused when it is not
     public and WEBHOOK_PRIVATE_ADDRESSES does not allow it. A name is looked up when posting."""
     host = urlsplit(url).hostname or ""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if host != "localhost" and not host.endswith(".localhost"):
-            return
+    if not _names_an_address(host):
+        return
     if not private_allowed(ctx.config):
         try:
             resolve(host, 443)
         except RefusedAddressError as refused:
             raise FunctionError("INVALID_ARGUMENT", f"url: {refused}", field="url") from None
+
+
+def _names_an_address(host: str) -> bool:
+    """Whether a URL's host is an address, in any spelling the resolver reads as one: an IP,
+    IPv4 in the older forms too (127.1, 0x7f000001, 2130706433, 0177.0.0.1), or localhost."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(host)  # never a lookup: the numeric forms only
+        return True
+    except OSError:
+        return host == "localhost" or host.endswith(".localhost")
 
 
 class RefusedAddressError(Exception):
