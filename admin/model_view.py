@@ -35,6 +35,7 @@ from engine.values import Boolean, Literal, String
 from functions import prices, spec, states
 from functions.documents import config_of
 from functions.history import revert_changes
+from functions.models import check_default_switch
 from functions.pricing import schedule_of
 
 
@@ -107,18 +108,14 @@ def _state_word(model: Model, name: str) -> str | None:
 
 
 def _not_default_because(model: Model, default: Model | None) -> str | None:
-    """Why a model cannot be made the default, by the states table, as setDefaultModel would
-    refuse it (functions/models.py, make_default), or None when it can."""
-    turn = states.SET_DEFAULT
+    """Why a model cannot be made the default, in setDefaultModel's own words (its checks,
+    functions/models.py), or None when it can."""
     if model.is_default:
-        return "is the default already"
-    if model.is_locked and not turn.while_locked:
-        return "is locked; unlock it first"
-    if states.state_of(model) not in turn.sources:
-        return turn.refused
-    if default is not None and default.is_locked and states.state_of(default) == states.ACTIVE:
-        return (f"cannot take the default from {default.name}: it is locked; unlock it "
-                "first")  # taking the flag from a live default changes it (switch_default)
+        return f"{_called(model)} is the default already"
+    try:
+        check_default_switch(current_identity(), model, default)
+    except FunctionError as refused:
+        return f"{_called(model)} cannot be made the default: {refused.message}"
     return None
 
 
@@ -132,7 +129,7 @@ def consequences(name: str, models: list[Model], default: Model | None,
     if name == "set-default":
         why = _not_default_because(one, default)
         if why is not None:
-            return f"{VERBS[name].label}: nothing to do", [f"{_called(one)} {why}."], 0
+            return f"{VERBS[name].label}: nothing to do", [f"{why}."], 0
         return (f"Make {one.name} the default?", [
             f"{default.name} stops being the default." if default
             else "There is no default now."], 1)

@@ -331,7 +331,7 @@ def _attempt(fn: Function, checked: dict, identity: Identity, now: int, source: 
         elif ctx.began and not (fn.atomic or _read_only(fn)):
             ctx.db.flush()  # what the handler left in the session is written, and noted, now
             if "catalog" in marks_of(written):
-                bump_version(ctx.db)  # (once: a no-op when the handler's changes.record did)
+                bump_version(ctx.db)  # (once per transaction)
     # Committed: every cache and subscription learns of what it wrote, on this host at once
     # and on the others by push (engine/fleet.py), before the answer.
     changed = set() if ctx.discard else marks_of(written) | fn.changes

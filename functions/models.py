@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from db.schema import Model, ModelStats
 from engine.cache import Entry, Snapshot, catalog_cache
 from engine.errors import FunctionError
-from engine.runtime import Context, mutation, query
+from engine.runtime import Context, Identity, mutation, query
 from engine.values import Array, v
 from functions import fields, ids, spec, states, usage  # usage: the statistics section below
 from functions.capabilities import resolve_request
@@ -250,6 +250,21 @@ def is_on(model: Model) -> bool:
     return states.state_of(model) == states.ACTIVE
 
 
+def give_up_default(old: Model) -> None:
+    """Refused (LOCKED) when taking the flag from `old` would change a locked model: taking
+    the default from a live model changes it; a stale flag (on a model that is off) is cleared."""
+    if is_on(old):
+        states.writable(old)
+
+
+def check_default_switch(identity: Identity, target: Model, old: Model | None) -> None:
+    """setDefaultModel's refusals, before anything moves (the console's confirmation asks the
+    same): the states table's for `target`, and the lock of the default that gives it up."""
+    states.check(identity, target, states.SET_DEFAULT)
+    if old is not None and old is not target:
+        give_up_default(old)
+
+
 def current_default(ctx: Context) -> Model | None:
     return ctx.db.scalar(select(Model).where(Model.is_default.is_(True)))
 
@@ -264,8 +279,7 @@ def switch_default(ctx: Context, target: Model, reason: str | None = None) -> No
     if old is target:
         return
     if old is not None:
-        if is_on(old):  # taking the default from a model changes it; a stale flag is cleared
-            states.writable(old)
+        give_up_default(old)
         before = config_of(old)
         old.is_default = False
         ctx.db.flush()  # the partial unique index allows one default at a time

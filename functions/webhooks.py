@@ -93,14 +93,14 @@ def updateWebhook(ctx: Context, name: str, url: str | None = None,
         hook.url = url
     if isActive is not None:
         hook.is_active = isActive
-    return webhook_document(hook, _delivery_counts(ctx, hook.id).get(hook.id))
+    return _document_now(ctx, hook)
 
 
 @mutation({"name": NAME}, scope="admin", admin_only=True, name="models:deleteWebhook")
 def deleteWebhook(ctx: Context, name: str) -> dict:
     """Remove a webhook and its queued deliveries."""
     hook = _find(ctx, name)
-    document = webhook_document(hook, _delivery_counts(ctx, hook.id).get(hook.id))
+    document = _document_now(ctx, hook)
     ctx.db.delete(hook)
     return document
 
@@ -111,6 +111,11 @@ def listWebhooks(ctx: Context) -> list[dict]:
     counts = _delivery_counts(ctx)
     return [webhook_document(h, counts.get(h.id))
             for h in ctx.db.scalars(select(Webhook).order_by(Webhook.name))]
+
+
+def _document_now(ctx: Context, hook: Webhook) -> dict:
+    """One webhook's document with its deliveries by state, as listWebhooks gives it."""
+    return webhook_document(hook, _delivery_counts(ctx, hook.id).get(hook.id))
 
 
 def _delivery_counts(ctx: Context, hook_id: int | None = None) -> dict[int, dict]:

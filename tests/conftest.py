@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from flask import Flask
 from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import Engine, create_engine, event, text
 from werkzeug.routing import Rule
@@ -118,7 +119,6 @@ class CompiledTemplates(BytecodeCache):
         self._code[bucket.key] = bucket.bytecode_to_string()
 
 
-COMPILED_TEMPLATES = CompiledTemplates()
 WERKZEUG_COMPILE_BUILDER = Rule._compile_builder
 
 
@@ -148,7 +148,10 @@ def shared_url_builders(compile_builder):
 
 @pytest.fixture(scope="session", autouse=True)
 def compiled_once():
+    """Every app the tests make in this process shares its compiled templates and URL builders
+    (the `app` fixture's and those a test makes itself)."""
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "jinja_options", {"bytecode_cache": CompiledTemplates()})
         patch.setattr(Rule, "_compile_builder", shared_url_builders(WERKZEUG_COMPILE_BUILDER))
         yield
 
@@ -165,7 +168,6 @@ def app(database_url, tmp_path, monkeypatch):
         # the default (checked in test_migrations_and_cli.py).
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     })
-    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     yield app
     app.extensions["catalog_db"].dispose()
 

@@ -847,9 +847,11 @@ def test_a_confirmation_says_why_a_deleted_model_is_passed_by(console, admin):
     assert re.search(r'id="confirm-question">([^<]*)<', page).group(1) == "Enable: nothing to do"
     assert "already" not in page, page
     assert f"{gone['modelId']}) is skipped: deleted (restore it first)." in page
-    for row, why in ((gone, "is not active; activate or restore it first"),
-                     (locked, "is locked; unlock it first"),
-                     (default, "is the default already")):
+    refused = "cannot be made the default: {} is {}"  # in setDefaultModel's words
+    for row, why in (
+            (gone, refused.format(gone["modelId"], "not active; activate or restore it first")),
+            (locked, refused.format(locked["modelId"], "locked; unlock it before changing it")),
+            (default, "is the default already")):
         page = page_text(admin.get(f"/admin/models/confirm/set-default/?rowid={row['_id']}"))
         question = re.search(r'id="confirm-question">([^<]*)<', page).group(1)
         assert question == "Set default: nothing to do", question
@@ -860,7 +862,7 @@ def test_a_confirmation_says_why_a_deleted_model_is_passed_by(console, admin):
     run_as_system(console, "models:unlockModel", {"modelId": locked["modelId"]})
     run_as_system(console, "models:lockModel", {"modelId": default["modelId"]})
     page = page_text(admin.get(f"/admin/models/confirm/set-default/?rowid={locked['_id']}"))
-    assert (f"cannot take the default from {default['name']}: it is locked; unlock it first."
+    assert (refused.format(default["modelId"], "locked; unlock it before changing it") + "."
             in page), page
     assert re.search(r'id="confirm"\s+disabled', page)
     run_as_system(console, "models:unlockModel", {"modelId": default["modelId"]})
