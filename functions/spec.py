@@ -82,21 +82,30 @@ URL = v.string(1, 2000, pattern=r"https?://\S+", hint="an http(s) URL")
 
 class RequestedUrl(Validator):
     """A URL the service itself requests (webhooks): printable ASCII, as http.client sends (one
-    with "é" in it was taken, then failed every attempt), naming a host and a valid port."""
+    with "é" in it was taken, then failed every attempt), naming a host and a port one can connect
+    to, and no user or password (http.client would drop them, and every list would show them)."""
 
     text = v.string(1, 2000, pattern=r"https?://[!-~]+",
                     hint="an http(s) URL in ASCII (percent-encode other characters)")
 
     def check(self, value, path):
         value = self.text.check(value, path)
+        where = path or "url"
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises for a port that is no number, or out of range
         except ValueError as error:
-            raise FunctionError("INVALID_ARGUMENT", f"{path or 'url'} is not a URL: {error}",
+            raise FunctionError("INVALID_ARGUMENT", f"{where} is not a URL: {error}",
                                 field=path or None) from None
         if not parts.hostname:
-            raise FunctionError("INVALID_ARGUMENT", f"{path or 'url'} names no host",
+            raise FunctionError("INVALID_ARGUMENT", f"{where} names no host", field=path or None)
+        if parts.port == 0:
+            raise FunctionError("INVALID_ARGUMENT", f"{where} names port 0, which no server "
+                                "listens on", field=path or None)
+        if parts.username is not None or parts.password is not None:
+            raise FunctionError("INVALID_ARGUMENT", f"{where} carries a user or password "
+                                "(before '@'), which would not be sent: a receiver that needs a "
+                                "secret takes it in the path, or use a signed webhook",
                                 field=path or None)
         return value
 

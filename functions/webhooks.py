@@ -27,7 +27,7 @@ import json
 import secrets
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -52,10 +52,21 @@ def private_allowed(config) -> bool:
     return config["WEBHOOK_PRIVATE_ADDRESSES"] == "1"
 
 
-def webhook_document(hook: Webhook, counts: dict | None = None) -> dict:
+def webhook_document(hook: Webhook, deliveries: Deliveries | None = None) -> dict:
+    deliveries = deliveries or Deliveries()
     return {"name": hook.name, "kind": hook.kind, "url": hook.url, "isActive": hook.is_active,
             "createdBy": hook.created_by, "createdAt": hook.created_at,
-            "deliveries": counts or {"pending": 0, "delivered": 0, "failed": 0}}
+            "deliveries": deliveries.counts, "lastFailure": deliveries.last_failure}
+
+
+@dataclass
+class Deliveries:
+    """One webhook's deliveries by state, and why its newest failing delivery failed: the
+    receiver's answer or the connection's error at its last attempt (None when none is
+    failing)."""
+
+    counts: dict = field(default_factory=lambda: {"pending": 0, "delivered": 0, "failed": 0})
+    last_failure: dict | None = None
 
 
 def _find(ctx: Context, name: str) -> Webhook:
@@ -107,27 +118,39 @@ def deleteWebhook(ctx: Context, name: str) -> dict:
 
 @query(scope="admin", name="models:listWebhooks")
 def listWebhooks(ctx: Context) -> list[dict]:
-    """Every webhook (never its secret), with its deliveries by state."""
-    counts = _delivery_counts(ctx)
-    return [webhook_document(h, counts.get(h.id))
+    """Every webhook (never its secret), with its deliveries by state and, when one is failing,
+    why (`lastFailure`: the error of its newest delivery whose last attempt failed)."""
+    deliveries = _deliveries(ctx)
+    return [webhook_document(h, deliveries.get(h.id))
             for h in ctx.db.scalars(select(Webhook).order_by(Webhook.name))]
 
 
 def _document_now(ctx: Context, hook: Webhook) -> dict:
-    """One webhook's document with its deliveries by state, as listWebhooks gives it."""
-    return webhook_document(hook, _delivery_counts(ctx, hook.id).get(hook.id))
+    """One webhook's document with its deliveries, as listWebhooks gives it."""
+    return webhook_document(hook, _deliveries(ctx, hook.id).get(hook.id))
 
 
-def _delivery_counts(ctx: Context, hook_id: int | None = None) -> dict[int, dict]:
-    """Deliveries by state, by webhook id: of every webhook, or of the one given."""
-    query = (select(WebhookDelivery.webhook_id, WebhookDelivery.state, func.count())
-             .group_by(WebhookDelivery.webhook_id, WebhookDelivery.state))
-    if hook_id is not None:
-        query = query.where(WebhookDelivery.webhook_id == hook_id)
-    counts: dict[int, dict] = {}
-    for each, state, count in ctx.db.execute(query):
-        counts.setdefault(each, {"pending": 0, "delivered": 0, "failed": 0})[state] = count
-    return counts
+def _deliveries(ctx: Context, hook_id: int | None = None) -> dict[int, Deliveries]:
+    """Deliveries by state and the last failure, by webhook id: of every webhook, or of the
+    one given."""
+    def of(query):
+        return query if hook_id is None else query.where(WebhookDelivery.webhook_id == hook_id)
+
+    found: dict[int, Deliveries] = {}
+    for each, state, count in ctx.db.execute(of(
+            select(WebhookDelivery.webhook_id, WebhookDelivery.state, func.count())
+            .group_by(WebhookDelivery.webhook_id, WebhookDelivery.state))):
+        found.setdefault(each, Deliveries()).counts[state] = count
+    newest = of(select(func.max(WebhookDelivery.id))
+                .where(WebhookDelivery.last_error.is_not(None))
+                .group_by(WebhookDelivery.webhook_id))
+    for delivery in ctx.db.scalars(select(WebhookDelivery)
+                                   .where(WebhookDelivery.id.in_(newest.scalar_subquery()))):
+        found[delivery.webhook_id].last_failure = {
+            "error": delivery.last_error, "attempts": delivery.attempts,
+            "state": delivery.state, "alertId": str(delivery.alert_id),
+            "nextAttemptAt": delivery.next_attempt_at if delivery.state == "pending" else None}
+    return found
 
 
 # -- delivery (the monitor) ------------------------------------------------------------------

@@ -122,11 +122,16 @@ def test_a_failed_delivery_is_retried_with_backoff_then_given_up(seeded, admin):
         (first,) = deliver(seeded, NOW)
         assert (first["state"], first["attempts"]) == ("pending", 1)
         assert first["nextAttemptAt"] == NOW + backoff_ms(1) == NOW + 10_000
+        (listed,) = admin.value("query", "models:listWebhooks")
+        assert listed["lastFailure"] == {"error": "HTTP 500: ok", "attempts": 1,
+                                         "state": "pending", "nextAttemptAt": NOW + 10_000,
+                                         "alertId": listed["lastFailure"]["alertId"]}
         assert deliver(seeded, NOW + 9_999) == []  # not due yet
         (second,) = deliver(seeded, NOW + 10_000)
         assert second["nextAttemptAt"] == NOW + 10_000 + 20_000
         (third,) = deliver(seeded, NOW + 30_000)
         assert third["state"] == "delivered" and len(receiver.received) == 3
+    assert admin.value("query", "models:listWebhooks")[0]["lastFailure"] is None  # delivered
     # A receiver that is gone: attempts until WEBHOOK_MAX_ATTEMPTS, then failed.
     moved = admin.value("mutation", "models:updateWebhook", {"name": "flaky",
                                                              "url": receiver.url + "/gone"})
@@ -144,6 +149,12 @@ def test_a_failed_delivery_is_retried_with_backoff_then_given_up(seeded, admin):
     assert deliver(seeded, moment + 3_600_000) == []
     hook = admin.value("query", "models:listWebhooks")[0]
     assert hook["deliveries"] == {"pending": 0, "delivered": 1, "failed": 1}
+    failure = hook["lastFailure"]
+    assert (failure["state"], failure["attempts"], failure["nextAttemptAt"]) == ("failed", 4, None)
+    assert failure["error"].startswith("ConnectionRefusedError")  # the receiver is gone
+    alerts = admin.value("query", "models:listAlerts",
+                         {"paginationOpts": {"numItems": 1, "cursor": None}})
+    assert failure["alertId"] == alerts["page"][0]["_id"]  # the newest alert: healthy again
 
 
 def test_recording_never_waits_for_a_delivery(seeded, api, admin):
@@ -372,12 +383,23 @@ def test_a_webhook_deleted_while_its_delivery_is_posted_ends_nothing_else(seeded
         assert [o["state"] for o in outcomes] == ["delivered"] and len(other.received) == 1
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/é", "https://example.com/a b",
-                                 "https://example.com/?q=\u2028"])
-def test_a_url_that_cannot_be_sent_as_it_is_is_refused_at_once(seeded, admin, url):
+@pytest.mark.parametrize("url, why", [
+    ("http://127.0.0.1/é", "ASCII"), ("https://example.com/a b", "ASCII"),
+    ("https://example.com/?q=\u2028", "ASCII"), ("http://example.com:0/hook", "port 0"),
+    ("https://user:secret@example.com/hook", "would not be sent"),
+    ("https://token@example.com/hook", "would not be sent"),
+    ("https://:secret@example.com/hook", "would not be sent")])
+def test_a_url_that_cannot_be_sent_as_it_is_is_refused_at_once(seeded, admin, url, why):
     refused = admin.mutation("models:createWebhook", {"name": "x", "kind": "slack", "url": url})
     assert refused["status"] == "error" and refused["errorData"]["field"] == "url"
+    assert why in refused["errorMessage"]
     assert admin.value("query", "models:listWebhooks") == []
+    admin.value("mutation", "models:createWebhook",
+                {"name": "x", "kind": "slack", "url": "https://example.com/hook"})
+    refused = admin.mutation("models:updateWebhook", {"name": "x", "url": url})
+    assert refused["status"] == "error" and refused["errorData"]["field"] == "url"
+    assert [h["url"] for h in admin.value("query", "models:listWebhooks")] \
+        == ["https://example.com/hook"]
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/hook", "http://localhost:{port}/",
