@@ -162,7 +162,7 @@ class Window:
     start: int
     end: int
     bucket: str
-    note: str | None = None  # why the bucket is not the one asked for
+    note: str | None = None  # why the window or the bucket is not the one asked for
 
     @property
     def size(self) -> int:
@@ -203,11 +203,14 @@ def window_from(args, now: int) -> Window:
     range_key = args.get("range") if args.get("range") in RANGES else "24h"
     asked = bool(args.get("from") or args.get("to"))  # a window of one's own
     refused = _refused_window(start, end, now) if asked else None
+    if not asked and args.get("range") and args["range"] not in RANGES:
+        refused = f"No range '{args['range'][:20]}' (1h, 6h, 24h, 7d, 30d or 90d)."
     if asked and refused is None:
         range_key = None
     else:
         start, end = now - RANGES[range_key][1], now
     wanted = args.get("bucket")
+    unknown_bucket = bool(wanted) and wanted not in usage.BUCKETS
     if wanted not in usage.BUCKETS:
         wanted = DEFAULT_BUCKET.get(range_key or "", "hour")
     bucket, note = wanted, None
@@ -227,6 +230,9 @@ def window_from(args, now: int) -> Window:
         note = f"Shown: the last {usage.MAX_POINTS:,} days."
     if refused:
         note = f"{refused} Shown: {RANGES[range_key][0].lower()}."
+    if unknown_bucket:
+        note = " ".join(filter(None, (note, f"No bucket '{args['bucket'][:20]}' (minute, hour "
+                                            f"or day); shown by {bucket}.")))
     return Window(range_key, start, end, bucket, note)
 
 

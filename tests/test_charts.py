@@ -130,6 +130,11 @@ def test_the_usage_window_from_a_query_string():
     assert window.bucket == "hour" and "shown by hour" in window.note
     window = window_from({"range": "nonsense", "bucket": "fortnight"}, now)
     assert (window.range_key, window.bucket) == ("24h", "hour")
+    assert window.note == ("No range 'nonsense' (1h, 6h, 24h, 7d, 30d or 90d). Shown: last 24 "
+                           "hours. No bucket 'fortnight' (minute, hour or day); shown by hour.")
+    window = window_from({"range": "7d", "bucket": "fortnight"}, now)
+    assert (window.range_key, window.bucket) == ("7d", "hour")
+    assert window.note == "No bucket 'fortnight' (minute, hour or day); shown by hour."
     window = window_from({"from": "2026-11-01T00:00", "to": "2026-11-03T00:00",
                           "bucket": "day"}, now)
     assert window.range_key is None and window.end - window.start == 2 * charts.DAY
