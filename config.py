@@ -73,6 +73,17 @@ def _between(minimum: int, maximum: int) -> Callable[[str, str], int]:
     return parse
 
 
+def _whole_minutes(minimum: int, maximum: int) -> Callable[[str, str], int]:
+    """Seconds between the bounds, in whole minutes (usage is counted by the minute)."""
+    def parse(name: str, raw: str) -> int:
+        value = _between(minimum, maximum)(name, raw)
+        if value % 60:
+            raise SettingError(f"{name} must be whole minutes (a multiple of 60), got {raw!r}")
+        return value
+
+    return parse
+
+
 def _seconds_at_most(limit: float) -> Callable[[str, str], float]:
     def parse(name: str, raw: str) -> float:
         value = _seconds(name, raw)
@@ -347,8 +358,8 @@ APP = (
             "webhooks; a lease in the database lets one process do each job per round); `0`: "
             "no thread, run `flask monitor run` instead (at most 86,400)", _between(0, 86400)),
     Setting("HEALTH_WINDOW_SECONDS", "900",
-            "the sliding window a model's health is judged on (whole minutes)",
-            _between(*HEALTH_WINDOW_SECONDS)),
+            "the sliding window a model's health is judged on, in seconds (whole minutes)",
+            _whole_minutes(*HEALTH_WINDOW_SECONDS)),
     Setting("HEALTH_MIN_GENERATIONS", "20",
             "fewer generations than this in the window: `unknown`",
             _between(*HEALTH_MIN_GENERATIONS)),

@@ -220,10 +220,12 @@ class Date(Validator):
 
 
 class Number(Validator):
-    def __init__(self, minimum=None, maximum=None, exclusive_minimum=None, integer=False):
+    def __init__(self, minimum=None, maximum=None, exclusive_minimum=None, integer=False,
+                 multiple_of=None, unit=None):
         self.minimum, self.maximum = minimum, maximum
         self.exclusive_minimum = exclusive_minimum
         self.integer = integer
+        self.multiple_of, self.unit = multiple_of, unit  # unit: what a multiple is called
 
     def check(self, value, path):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -243,10 +245,15 @@ class Number(Validator):
             raise _fail(path, f"must be at least {self.minimum}, got {_number(given)}")
         if self.maximum is not None and value > self.maximum:
             raise _fail(path, f"must be at most {self.maximum}, got {_number(given)}")
+        if self.multiple_of is not None and value % self.multiple_of:
+            raise _fail(path, f"must be a multiple of {self.multiple_of}"
+                              f"{f' ({self.unit})' if self.unit else ''}, got {_number(given)}")
         return value
 
     def schema(self):
         out: dict = {"type": "integer" if self.integer else "number"}
+        if self.multiple_of is not None:
+            out["multipleOf"] = self.multiple_of
         if self.minimum is not None:
             out["minimum"] = self.minimum
         if self.exclusive_minimum is not None:
@@ -474,8 +481,9 @@ class _V:
     json = Json
 
     @staticmethod
-    def int(minimum=None, maximum=None) -> Number:
-        return Number(minimum=minimum, maximum=maximum, integer=True)
+    def int(minimum=None, maximum=None, multiple_of=None, unit=None) -> Number:
+        return Number(minimum=minimum, maximum=maximum, integer=True, multiple_of=multiple_of,
+                      unit=unit)
 
 
 v = _V()

@@ -21,7 +21,8 @@ from engine.values import Object, v
 
 SECONDS = v.nullable(v.number(exclusive_minimum=0, maximum=HEALTH_MAX_P95_SECONDS))
 FIELDS = {  # the bounds are the settings' too (config.py)
-    "windowSeconds": v.optional(v.int(*HEALTH_WINDOW_SECONDS)),
+    "windowSeconds": v.optional(v.int(*HEALTH_WINDOW_SECONDS, multiple_of=60,
+                                      unit="whole minutes: usage is counted by the minute")),
     "minGenerations": v.optional(v.int(*HEALTH_MIN_GENERATIONS)),
     "degradedSuccessRate": v.optional(v.number(minimum=0, maximum=100)),
     "failingSuccessRate": v.optional(v.number(minimum=0, maximum=100)),

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from db.schema import ModelHistory
 from engine.errors import FunctionError
@@ -205,6 +205,34 @@ def test_the_health_policy_is_part_of_the_catalog(seeded, api):
     unknown = api.mutation("models:updateModel", {"modelId": RAY, "patch": {
         "healthPolicy": {"threshold": 1}}})
     assert unknown["errorData"]["field"] == "patch.healthPolicy.threshold"
+
+
+def test_a_health_window_is_whole_minutes(seeded, api):
+    """Usage is counted by the minute: a window of 90 s is refused, not judged on 2 minutes
+    while the policy says 90 s. One saved before the rule is kept by edits of other fields."""
+    refused = api.mutation("models:updateModel", {"modelId": RAY, "patch": {
+        "healthPolicy": {"windowSeconds": 90}}})
+    assert refused["errorData"] == {"code": "INVALID_ARGUMENT",
+                                    "field": "patch.healthPolicy.windowSeconds"}
+    assert "must be a multiple of 60 (whole minutes" in refused["errorMessage"]
+    assert "got 90" in refused["errorMessage"]
+    def policy() -> dict | None:
+        exported = api.value("query", "catalog:exportCatalog")["models"]
+        return next(m for m in exported if m["modelId"] == RAY).get("healthPolicy")
+
+    assert policy() is None
+    with seeded.app_context():  # as a catalog from before the rule holds it
+        from db import get_db
+        from db.engine import transaction
+        from db.schema import Model
+
+        with transaction(get_db().engine, write=True) as session:
+            session.execute(update(Model).where(Model.model_id == RAY)
+                            .values(health_policy={"windowSeconds": 90}))
+    edited = api.value("mutation", "models:updateModel", {"modelId": RAY, "patch": {
+        "name": "Ray 2 (kept window)"}})
+    assert edited["name"] == "Ray 2 (kept window)" and policy() == {"windowSeconds": 90}
+    assert api.value("query", "models:getModelHealth", {"modelId": RAY})["windowSeconds"] == 120
 
 
 def test_a_round_runs_each_job_once_per_lease(seeded):

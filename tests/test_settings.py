@@ -21,6 +21,8 @@ REFUSED = [
     ({"CATALOG_ENV": "production"}, "SECRET_KEY must be set when CATALOG_ENV=production"),
     ({"BEHIND_PROXY": "true"}, "BEHIND_PROXY is a switch: 1 (on) or 0 (off), got 'true'"),
     ({"HEALTH_WINDOW_SECONDS": "30"}, "HEALTH_WINDOW_SECONDS must be at least 60"),
+    ({"HEALTH_WINDOW_SECONDS": "90"},
+     "HEALTH_WINDOW_SECONDS must be whole minutes (a multiple of 60), got '90'"),
     ({"CATALOG_ENV": "production", "SECRET_KEY": "  "}, "at least 16 characters"),
     ({"CATALOG_ENV": "production", "SECRET_KEY": "aaaaaaaa        bbbbbbb"}, "at least 16"),
     ({"DATABASE_URL": "garbage"}, "DATABASE_URL must be sqlite:///PATH or postgresql+psycopg"),
