@@ -13,7 +13,7 @@ from admin import auth, labels, money, reading, security, sessions
 from admin.catalog_view import CatalogFileView
 from admin.model_view import CatalogModelView
 from admin.operations import AlertsView, HomeView, StatsView
-from admin.pages import AccountView, TokensView, UsersView
+from admin.pages import AccountView, TokensView, UsersView, WebhooksView
 from db.schema import Model
 
 
@@ -61,6 +61,7 @@ def init_app(app: Flask) -> None:
     console.add_view(models)
     console.add_view(StatsView(name="Usage", endpoint="stats"))
     console.add_view(AlertsView(name="Alerts", endpoint="alerts"))
+    console.add_view(WebhooksView(name="Webhooks", endpoint="webhooks"))
     console.add_view(CatalogFileView(name="Import / export", endpoint="catalog_file"))
     console.add_view(UsersView(name="Users", endpoint="users", category="Access"))
     console.add_view(TokensView(name="Tokens", endpoint="tokens", category="Access"))

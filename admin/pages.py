@@ -1,5 +1,5 @@
-"""Console pages beside the models screen: users, tokens and your account (home, usage and
-alerts: admin/operations.py)."""
+"""Console pages beside the models screen: users, tokens, webhooks and your account (home,
+usage and alerts: admin/operations.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from admin.calls import RefusedError, run, run_or_flash
 from admin.numbers import whole_number
 from engine.runtime import ROLES, SCOPES, SIGNED_IN
 from engine.throttle import ThrottledError
+from functions.webhooks import KINDS
 
 
 class UsersView(SignedIn, BaseView):
@@ -47,6 +48,48 @@ class UsersView(SignedIn, BaseView):
         """End every session of a user: they must sign in again, in every browser."""
         email = request.form.get("email", "")
         run_or_flash("access:signOutUser", {"email": email}, f"Signed {email} out everywhere.")
+        return redirect(url_for(".index"))
+
+
+class WebhooksView(SignedIn, BaseView):
+    """Where alerts are sent: each webhook with its deliveries and why the last one failed;
+    add, change the URL, switch off or on, delete."""
+
+    required_scope = write_scope = "admin"
+
+    @expose("/")
+    def index(self, created: dict | None = None, typed: dict | None = None):
+        return self.render("catalog/webhooks.html", webhooks=run("models:listWebhooks"),
+                           kinds=KINDS, created=created, typed=typed or {})
+
+    @expose("/create", methods=("POST",))
+    def create(self):
+        args = {key: request.form.get(key, "").strip() for key in ("name", "kind", "url")}
+        hook = run_or_flash("models:createWebhook", args)
+        if hook is None:
+            return self.index(typed=args)
+        flash(f"Added {hook['name']}.", "success")
+        return self.index(created=hook)
+
+    @expose("/update", methods=("POST",))
+    def update(self):
+        form, args = request.form, {"name": request.form.get("name", "")}
+        if "url" in form:
+            args["url"] = form["url"].strip()
+        if "isActive" in form:
+            active = {"1": True, "0": False}.get(form["isActive"])
+            if active is None:  # a form that does not say is no reason to switch it off
+                flash("Not saved: say whether the webhook is on.", "error")
+                return redirect(url_for(".index"))
+            args["isActive"] = active
+        run_or_flash("models:updateWebhook", args, f"Saved {args['name']}.")
+        return redirect(url_for(".index"))
+
+    @expose("/delete", methods=("POST",))
+    def delete(self):
+        name = request.form.get("name", "")
+        run_or_flash("models:deleteWebhook", {"name": name},
+                     f"Deleted {name} and its queued deliveries.")
         return redirect(url_for(".index"))
 
 

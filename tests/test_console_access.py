@@ -9,12 +9,14 @@ from tests.console import PASSWORD, create_accounts, csrf_token, sign_in
 
 PAGES = ["/admin/", "/admin/models/", "/admin/models/details/?id=1",
          "/admin/models/edit/?id=1", "/admin/models/new/", "/admin/stats/", "/admin/users/",
-         "/admin/tokens/", "/admin/catalog_file/", "/admin/catalog_file/export"]
+         "/admin/tokens/", "/admin/webhooks/", "/admin/catalog_file/",
+         "/admin/catalog_file/export"]
 POSTS = ["/admin/models/new/", "/admin/models/edit/?id=1", "/admin/models/delete/",
          "/admin/models/action/", "/admin/models/row-action/set-default/",
          "/admin/models/row-action/lock/", "/admin/models/revert/", "/admin/users/create",
          "/admin/users/update", "/admin/users/sign-out", "/admin/tokens/create",
-         "/admin/tokens/revoke", "/admin/catalog_file/plan", "/admin/catalog_file/apply",
+         "/admin/tokens/revoke", "/admin/webhooks/create", "/admin/webhooks/update",
+         "/admin/webhooks/delete", "/admin/catalog_file/plan", "/admin/catalog_file/apply",
          "/admin/models/ajax/update/", "/admin/models/inline/", "/admin/models/bulk/enable/"]
 
 
@@ -59,7 +61,7 @@ def test_viewer_reads_but_cannot_change(console, client):
     for url in ["/admin/", "/admin/models/", "/admin/models/details/?id=1", "/admin/stats/",
                 "/admin/catalog_file/", "/admin/catalog_file/export"]:
         assert client.get(url).status_code == 200, url
-    for url in ["/admin/users/", "/admin/tokens/"]:
+    for url in ["/admin/users/", "/admin/tokens/", "/admin/webhooks/"]:
         assert client.get(url).status_code == 403, url
     listing = client.get("/admin/models/").get_data(as_text=True)
     assert 'data-action="edit"' not in listing and "set-default" not in listing
@@ -82,6 +84,7 @@ def test_editor_changes_models_but_cannot_lock(console, client):
                 follow_redirects=True)
     assert catalog_fingerprint(console) == before
     assert client.get("/admin/users/").status_code == 403
+    assert client.get("/admin/webhooks/").status_code == 403
 
 
 def test_wrong_password_gets_a_generic_message(console, client):

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
+from functions.webhooks import KINDS
 from tests.conftest import catalog_fingerprint, run_as_system
 from tests.console import ACCOUNTS, PASSWORD, create_accounts, csrf_token
 
@@ -127,15 +128,18 @@ class Console:
 
 
 def accounts_fingerprint(app) -> tuple:
-    """Users and tokens, apart from when they were last used."""
+    """Users and tokens, apart from when they were last used, and webhooks: what admins
+    alone change."""
     engine = create_engine(app.config["DATABASE_URL"])
     with engine.connect() as conn:
         users = conn.execute(text("SELECT email, password_hash, role, is_active, "
                                   "session_version FROM users ORDER BY id")).all()
         tokens = conn.execute(text("SELECT name, scopes, expires_at, revoked_at "
                                    "FROM api_tokens ORDER BY id")).all()
+        hooks = conn.execute(text("SELECT name, kind, url, is_active FROM webhooks "
+                                  "ORDER BY id")).all()
     engine.dispose()
-    return users, tokens
+    return users, tokens, hooks
 
 
 def refused(response, body: str) -> bool:
@@ -192,6 +196,7 @@ def test_details_and_form_pages(console, role, args, page):
 @FUZZ
 @given(role=st.sampled_from(ROLES), extra=EXTRA,
        page=st.sampled_from(["/admin/", "/admin/stats/", "/admin/users/", "/admin/tokens/",
+                             "/admin/webhooks/", "/admin/alerts/",
                              "/admin/catalog_file/", "/admin/catalog_file/export",
                              "/admin/account/", "/auth/sign-in", "/admin/models/ajax/lookup/",
                              "/admin/models/export/csv/"]))
@@ -358,6 +363,20 @@ def test_tokens(console, role, name, scopes, days):
                  data={"name": name, "scopes": scopes, "expiresInDays": days})
     console.send(role, "POST", "/admin/tokens/revoke", accounts=("admin",),
                  data={"name": name})
+
+
+@fuzz_on_sqlite
+@FUZZ
+@given(role=st.sampled_from(ROLES), step=st.sampled_from(["create", "update", "delete"]),
+       name=st.one_of(TEXT, st.just("fuzz-hook")), kind=st.one_of(st.sampled_from(KINDS), TEXT),
+       url=st.one_of(TEXT, st.just("https://example.com/hook"),
+                     st.builds("https://{}@example.com:{}/".format, TEXT, NUMBERISH)),
+       active=st.one_of(st.sampled_from(["0", "1"]), VALUE), with_url=st.booleans())
+def test_webhooks(console, role, step, name, kind, url, active, with_url):
+    data = {"name": name, "kind": kind, "isActive": active}
+    if with_url or step == "create":
+        data["url"] = url
+    console.send(role, "POST", f"/admin/webhooks/{step}", accounts=("admin",), data=data)
 
 
 @fuzz_on_sqlite

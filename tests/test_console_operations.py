@@ -196,6 +196,59 @@ def test_usage_page_switches_range_and_bucket_and_says_no_data(ops, page, seeded
     expect(page.locator("#model-title")).to_contain_text("google/veo-3")
 
 
+# -- webhooks ------------------------------------------------------------------------------
+
+
+def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn, page):
+    """An admin adds a signed webhook (its secret shown once), sees why its delivery failed,
+    fixes the URL, switches it off and deletes it; a refused URL says why and keeps what was
+    typed."""
+    create_accounts(seeded)
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1, MONITOR_INTERVAL_SECONDS="0",
+                      WEBHOOK_PRIVATE_ADDRESSES="1")
+    seeded.config["WEBHOOK_PRIVATE_ADDRESSES"] = "1"
+    sign_in_at(page, server.url, "admin", "/admin/webhooks/")
+    expect(page.locator("#no-webhooks")).to_be_visible()
+    page.fill("#webhook-name", "pager")
+    page.select_option("#webhook-kind", "signed")
+    page.fill("#webhook-url", "http://user:secret@127.0.0.1:9/hook")
+    page.click("#create-webhook button[type=submit]")
+    expect(page.locator(".alert-danger")).to_contain_text("would not be sent")
+    expect(page.locator("#webhook-url")).to_have_value("http://user:secret@127.0.0.1:9/hook")
+    expect(page.locator("#webhook-kind")).to_have_value("signed")
+    page.fill("#webhook-url", "http://127.0.0.1:9/hook")  # the discard port: nothing listens
+    page.click("#create-webhook button[type=submit]")
+    secret = page.locator("#new-secret code").text_content()
+    assert len(secret) >= 32
+    row = page.locator("tr[data-webhook=pager]")
+    expect(row.locator(".last-failure")).to_have_text("none")
+
+    now = int(time.time() * 1000)
+    record(seeded, "google/veo-3", successes=0, failures=30, at=now - MINUTE)
+    run_as_system(seeded, "health:evaluateHealth", {})
+    with seeded.app_context():
+        from functions import monitor
+
+        (outcome,) = monitor.deliver(int(time.time() * 1000) + 1000, timeout=5)
+    assert outcome["state"] == "pending"
+    page.goto(f"{server.url}/admin/webhooks/")
+    expect(page.locator("#new-secret")).to_have_count(0)  # shown once
+    expect(row.locator(".deliveries")).to_have_text("1 pending, 0 delivered, 0 failed")
+    expect(row.locator(".last-failure code")).to_contain_text("ConnectionRefusedError")
+    expect(row.locator(".last-failure")).to_contain_text("after 1 attempt; next attempt")
+
+    row.locator("input[name=url]").fill("http://127.0.0.1:9/other")
+    row.get_by_role("button", name="Save URL of pager").click()
+    expect(page.locator(".alert-success")).to_contain_text("Saved pager.")
+    expect(row.locator("input[name=url]")).to_have_value("http://127.0.0.1:9/other")
+    row.get_by_role("button", name="Switch off pager").click()
+    expect(row.locator("td").nth(2)).to_have_text("off")
+    row.get_by_role("button", name="Delete pager").click()
+    expect(page.locator(".alert-success")).to_contain_text("Deleted pager")
+    expect(page.locator("#no-webhooks")).to_be_visible()
+    assert run_as_system(seeded, "models:listWebhooks", {}) == []
+
+
 # -- the Import page: public price maps ----------------------------------------------------
 
 
