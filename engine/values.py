@@ -39,11 +39,32 @@ def _reject_constant(name: str):
     raise DecodeError(f"holds {name}, which is not JSON")
 
 
+class InexactFloat(float):
+    """A JSON number that the double it is read as does not hold: 0.99999999999999999999 is
+    read as 1.0, 1e-400 as 0.0. `text` is the number as sent, for the checks that must not
+    round it (whole numbers, amounts of money, usage counts); elsewhere it is the double, as a
+    Convex client's number is."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> InexactFloat:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if math.isfinite(value) and Decimal(repr(value)) != Decimal(text):
+        return InexactFloat(value, text)
+    return value
+
+
 def parse_json(raw: str | bytes) -> Any:
     """JSON text a client sent: standard JSON only (no NaN or Infinity), at most
-    MAX_DECODE_DEPTH levels deep."""
+    MAX_DECODE_DEPTH levels deep; a number a double does not hold is an InexactFloat."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_json_float)
     except DecodeError:
         raise
     except RecursionError:  # the parser's own bound, far past ours
@@ -54,6 +75,22 @@ def parse_json(raw: str | bytes) -> Any:
     except ValueError:  # also UnicodeDecodeError, a ValueError
         raise DecodeError("is not valid JSON") from None
     _check_depth(value)
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """A decoded value as one key: compact, keys sorted, and a number a double does not hold
+    spelt as sent (json would write 0.99999999999999999999 as 1.0, the key of another call)."""
+    return json.dumps(_as_sent(value), sort_keys=True, separators=(",", ":"))
+
+
+def _as_sent(value: Any) -> Any:
+    if isinstance(value, InexactFloat):
+        return {"$inexact": value.text}  # ('$' names no client's field: decode_convex)
+    if isinstance(value, dict):
+        return {key: _as_sent(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_sent(item) for item in value]
     return value
 
 
@@ -234,7 +271,12 @@ class Number(Validator):
             raise _fail(path, "must be a finite number")
         given = value
         if self.integer:
-            if isinstance(value, float):
+            if isinstance(value, InexactFloat):  # as sent: 0.99999999999999999999 is not 1
+                exact = Decimal(value.text)
+                if exact != exact.to_integral_value():
+                    raise _fail(path, f"must be a whole number, got {_number(value)}")
+                value = int(exact)
+            elif isinstance(value, float):
                 if not value.is_integer():
                     raise _fail(path, f"must be a whole number, got {value}")
                 value = int(value)
@@ -276,6 +318,9 @@ class Amount(Number):
         self.decimals = decimals
 
     def check(self, value, path):
+        if isinstance(value, InexactFloat):  # money is never rounded
+            raise _fail(path, f"has more digits than a JSON number holds exactly, got "
+                              f"{_number(value)}: send it as a decimal string (\"0.20\")")
         spelt = self.DECIMAL.fullmatch(value) if isinstance(value, str) else None
         if isinstance(value, str) and spelt is None:
             shown = json.dumps(value) if len(value) <= 24 else "a longer string"
@@ -298,6 +343,8 @@ class Amount(Number):
 def _number(value: int | float) -> str:
     """A number as a message shows it: as sent, or in a dozen characters when longer (1e308
     as a whole number has 309 digits)."""
+    if isinstance(value, InexactFloat):  # its own digits: rounded, they would hide why
+        return value.text if len(value.text) <= 40 else f"{value.text[:36]}…"
     text = str(value)
     if len(text) <= 20:
         return text

@@ -198,6 +198,8 @@ from functools import lru_cache
 from itertools import product
 from typing import Any
 
+from engine.values import InexactFloat
+
 # An option's value is folded as a model id is: its ASCII letters in lower case and nothing
 # else changed ("4K" is "4k"; neither the Kelvin sign nor a long s is a Latin letter here).
 from functions.ids import canonical as fold
@@ -461,6 +463,12 @@ def utc_text(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _moment_text(ms: int) -> str:
+    """A moment in an answer: as people read it, and as sent (ms), '2027-06-01T00:00:00Z
+    (1811808000000)'; beyond what a date can hold (year 10000 on), the ms alone."""
+    return f"{utc_text(ms)} ({ms})" if 0 <= ms < YEAR_10000_MS else str(ms)
+
+
 def moment(value: Any) -> int | None:
     """A moment as milliseconds since the epoch: given so, or as an ISO 8601 time with its
     offset ("2027-01-15T00:00:00Z"); from 1970 to the year 9999. None when it is neither."""
@@ -711,8 +719,8 @@ def entry_at(schedule: Sequence[dict], at: int) -> dict:
     group = _group_at(schedule, at)
     if group is None:
         first = min(_start(e) for e in schedule)
-        raise PricingError("NO_PRICE", f"no price is in force at {at}; the first starts at "
-                           f"{first}", "at", startsAt=first)
+        raise PricingError("NO_PRICE", f"no price is in force at {_moment_text(at)}; the "
+                           f"first starts at {_moment_text(first)}", "at", startsAt=first)
     for entry in group:
         if "utcTime" in entry and in_window(entry["utcTime"], at):
             return entry
@@ -809,7 +817,9 @@ def _count(value: Any, unit: Unit) -> Decimal:
     if isinstance(value, bool):
         raise PricingError("INVALID_ARGUMENT", f"{field} must be a number", field)
     try:
-        if isinstance(value, float):
+        if isinstance(value, InexactFloat):  # as sent: 1e-400 is no 0, 0.999… no 1
+            count = Decimal(value.text)
+        elif isinstance(value, float):
             if not math.isfinite(value):
                 raise InvalidOperation
             count = Decimal(repr(value))
@@ -998,8 +1008,8 @@ def quote(schedule: Sequence[dict], usage: Mapping[str, Any], options: Mapping[s
     counts = parse_usage(usage)
     entry = entry_at(schedule, at)
     if not entry["components"]:  # an entry may say the model is not priced for a while
-        raise PricingError("NO_PRICE", f"no price is in force at {at}: the entry in force "
-                           "lists no components", "at")
+        raise PricingError("NO_PRICE", f"no price is in force at {_moment_text(at)}: the "
+                           "entry in force lists no components", "at")
     _check_declared(entry, options)
     priced = select_components(entry["components"], options)
     _check_usage_is_priced(entry, priced, counts, options)

@@ -206,6 +206,43 @@ def test_refusals_name_the_problem_and_change_nothing(seeded, api):
         "prices[0].components[0].when: unknown key 'colour'; known: cacheType, processing")
 
 
+def sent_as_written(api, endpoint: str, path: str, args: str) -> dict:
+    """A call whose arguments are JSON text as written (a number a double does not hold)."""
+    body = f'{{"path": "{path}", "format": "json", "args": {args}}}'
+    return api.client.post(f"/api/{endpoint}", data=body, content_type="application/json",
+                           headers={"Authorization": f"Bearer {api.token}"}).get_json()
+
+
+@pytest.mark.parametrize("number", [
+    "0.99999999999999999999", "1.0000000000000001",  # a double: 1.0
+    "1e-400",  # a double: 0.0
+])
+def test_a_json_number_is_checked_as_sent_not_as_the_double_it_rounds_to(seeded, api, number):
+    """A count sent as a JSON number a double does not hold is refused, as the same digits
+    sent as a string are, never priced as the double it rounds to. So is a whole number, and
+    an amount of money: it is kept exactly as sent, or not at all."""
+    api.value("mutation", "models:createModel", {**CHAT, "isActive": True, "prices": [
+        {"effectiveFrom": None, "components": [{"unit": "input_tokens", "price": "1"},
+                                               {"unit": "audio_hour", "price": "0.36"}]}]})
+    model = CHAT["modelId"]
+    for key, why in (("inputTokens", "must be a whole number"),
+                     ("audioSeconds", "has more than")):  # seconds may be fractional
+        answer = sent_as_written(api, "query", "pricing:quote",
+                                 f'{{"modelId": "{model}", "usage": {{"{key}": {number}}}}}')
+        assert answer["errorData"] == {"code": "INVALID_ARGUMENT", "field": f"usage.{key}"}
+        assert why in answer["errorMessage"], answer
+        assert quote(api, model, {key: number})["errorData"] == answer["errorData"]
+    duration = "9" + number[1:]  # 9.99…, 9.0…01, 9e-400
+    answer = sent_as_written(api, "query", "pricing:getCreditCost",
+                             f'{{"modelId": "{RAY}", "quality": "high", "duration": {duration}}}')
+    assert answer["errorData"] == {"code": "INVALID_ARGUMENT", "field": "duration"}, answer
+    refused = sent_as_written(api, "mutation", "models:updateModel", f'{{"modelId": "{RAY}", '
+                              '"patch": {"costPerSecond": 0.12345678901234567890123}}')
+    assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "patch.costPerSecond"}
+    assert "send it as a decimal string" in refused["errorMessage"]
+    assert "0.12345678901234567890123" in refused["errorMessage"]
+
+
 def test_a_video_quote_without_seconds_is_its_fixed_duration_or_refused(seeded, api):
     """It was a $0 quote (and recommendModel found every model free within maxCredits 0): a
     video model with one duration is quoted at it, as getCreditCost does; another is refused.

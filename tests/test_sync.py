@@ -433,6 +433,23 @@ def test_a_quote_priced_now_is_sent_again_only_when_its_price_changes(seeded, se
     assert quote["value"]["at"] > first["value"]["at"]
 
 
+def test_a_number_a_double_does_not_hold_is_no_other_subscriptions_key(seeded, session):
+    """Sessions share the result of a query asked with the same arguments. 9.0000000000000000001
+    seconds is read as the double 9.0, but it is not what another session asked with 9.0: it
+    is refused for its digits, not answered with the other's quote."""
+    exact = session().subscribe(0, "pricing:quote", {
+        "modelId": RAY, "usage": {"seconds": 9.0}, "options": {"quality": "high"}})
+    assert exact["type"] == "QueryUpdated" and exact["value"]["credits"] == 162
+    other = session()
+    other.send('{"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": '
+               '[{"type": "Add", "queryId": 0, "udfPath": "pricing:quote", "args": [{"modelId":'
+               f' "{RAY}", "usage": {{"seconds": 9.0000000000000000001}}, "options": '
+               '{"quality": "high"}}]}]}')
+    (failed,) = other.until(lambda m: m["type"] == "Transition")["modifications"]
+    assert failed["type"] == "QueryFailed"
+    assert failed["errorData"] == {"code": "INVALID_ARGUMENT", "field": "usage.seconds"}
+
+
 def test_statistics_alone_run_a_sessions_queries_at_most_once_a_while(
         seeded, session, live_server, api, monkeypatch):
     """Every recorded generation moves the statistics: a session runs its queries again for

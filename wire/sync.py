@@ -39,7 +39,7 @@ from werkzeug.routing.exceptions import WebsocketMismatch
 from engine import reads
 from engine.errors import FunctionError, TransportError
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, call, canonical_path, run
-from engine.values import DecodeError, decode_convex, parse_json
+from engine.values import DecodeError, canonical_json, decode_convex, parse_json
 from wire.callers import check_token, count_weight, limit
 from wire.live import TRANSIENT, LiveResults, Result, Watcher
 from wire.sockets import SocketSlots
@@ -403,7 +403,7 @@ class Session:
             path, args = self.call_args(mod)
         except TransportError as error:
             return _failed(query_id, f"{error.code}: {error.message}")
-        args_key = json.dumps(args, sort_keys=True, separators=(",", ":"))
+        args_key = canonical_json(args)
         sub = Subscription(path, args, args_key, self.key(path, args_key))
         if self.used_bytes() + sub.size() > self.limits.max_result_bytes:
             return self.too_large(query_id, f"{path}'s arguments are {len(args_key)}")
