@@ -67,18 +67,32 @@ def quantity(count: int | str) -> str:
 
 def calculator_inputs(schedule: list[dict], now_ms: int) -> tuple[list[str], dict]:
     """What the price calculator asks for: the usage counts the price in force takes, and
-    the option values its components name."""
+    the option values its components name. Before the first price starts, the first price's:
+    what a request will be asked for, and quoted at a moment from then on."""
     try:
         entry = prices.entry_at(schedule, now_ms)
-    except prices.PricingError:
-        return [], {}
-    usage = list(dict.fromkeys(prices.UNITS[c["unit"]].usage for c in entry["components"]))
-    options: dict[str, list[str]] = {k: list(v) for k, v in entry.get("options", {}).items()}
-    for component in entry["components"]:
-        for key, value in (component.get("when") or {}).items():
-            options.setdefault(key, [])
-            if not prices.among_options(value, options[key]):  # "High" is "high"
-                options[key].append(value)
+    except prices.PricingError as error:
+        if error.code != "NO_PRICE" or not schedule:
+            return [], {}
+        entry = prices.entry_at(schedule, error.data["startsAt"])
+    return inputs_of([entry])
+
+
+def inputs_of(entries: list[dict]) -> tuple[list[str], dict]:
+    """The usage counts these schedule entries' components take, and the option values they
+    name (declared, or in a component's `when`), in the order they first appear."""
+    usage = list(dict.fromkeys(prices.UNITS[c["unit"]].usage
+                               for entry in entries for c in entry["components"]))
+    options: dict[str, list[str]] = {}
+    for entry in entries:
+        named = [*entry.get("options", {}).items(),
+                 *((key, [value]) for component in entry["components"]
+                   for key, value in (component.get("when") or {}).items())]
+        for key, values in named:
+            known = options.setdefault(key, [])
+            for value in values:
+                if not prices.among_options(value, known):  # "High" is "high"
+                    known.append(value)
     return usage, options
 
 

@@ -11,13 +11,24 @@ from decimal import Decimal
 from flask import current_app
 
 from admin import charts, money
+from admin.labels import words
 from functions import prices
 
 PRICE_FIELDS = ("prices", "costPerSecond", "qualityMultipliers")
-# A typical request, by usage count (what a quote asks for); others are left at zero.
-TYPICAL = {"inputTokens": 1000, "outputTokens": 500, "characters": 1000, "images": 1,
-           "imagePixels": 1024 * 1024, "inputAudioLengthSeconds": 60, "requests": 1,
-           "sessionSeconds": 60}
+# A typical request, by usage count (what a quote asks for). A count the price takes that this
+# does not name is 0: a narrow count, part of a broader one (audio tokens of the input tokens).
+TYPICAL = {"inputTokens": 1000, "outputTokens": 500, "characters": 1000,
+           "outputCharacters": 1000, "images": 1, "imagePixels": 1024 * 1024, "inputImages": 1,
+           "inputAudioLengthSeconds": 60, "inputVideoLengthSeconds": 60, "sessionSeconds": 60,
+           "audioSeconds": 60, "requests": 1, "webSearches": 1, "storageSearches": 1,
+           "mapsSearches": 1, "queries": 1, "documentPages": 1, "inputTextMessages": 1}
+# The same request with part of its input cached, when the price names cache prices.
+CACHED = {"cacheReadTokens": 500, "cacheWriteTokens": 200}
+WORDS = {"seconds": "s of video", "inputTokens": "input tokens", "outputTokens": "output tokens",
+         "cacheReadTokens": "of them cache reads", "cacheWriteTokens": "cache writes",
+         "characters": "characters", "images": "image(s)", "imagePixels": "pixels",
+         "inputAudioLengthSeconds": "s of input audio", "audioSeconds": "s of audio",
+         "requests": "request(s)", "sessionSeconds": "s of session"}
 
 
 def schedule(config: dict) -> list[dict] | None:
@@ -39,20 +50,29 @@ def fingerprint(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _typical(config: dict, schedule: list[dict], now_ms: int) -> dict:
-    usage_keys, _options = money.calculator_inputs(schedule, now_ms)
+def _requests(config: dict, keys: list[str], entries: list[dict]) -> list[tuple[str, dict]]:
+    """The requests previewed, (what sets it apart, usage): a typical one; the same with part
+    of its input cached, when a cache price is named; and one long enough for the highest
+    tier of input tokens, when a price has tiers."""
     durations = ([config["fixedDuration"]] if config.get("fixedDuration")
                  else config.get("supportedDurations") or [5])
     typical = {**TYPICAL, "seconds": durations[0]}
-    return {key: typical[key] for key in usage_keys if key in typical}
+    base = {key: typical.get(key, 0) for key in keys}
+    requests = [("", base)]
+    if base.get("inputTokens"):
+        cached = {key: count for key, count in CACHED.items() if key in keys}
+        if cached:
+            requests.append(("cached", {**base, **cached}))
+        starts = [tier["start"] for entry in entries for component in entry["components"]
+                  for tier in component.get("tiers", [])]
+        if starts:
+            requests.append(("long", {**base, "inputTokens": max(starts) + base["inputTokens"]}))
+    return requests
 
 
 def _described(usage: dict) -> str:
-    words = {"seconds": "s of video", "inputTokens": "input tokens",
-             "outputTokens": "output tokens", "characters": "characters", "images": "image(s)",
-             "imagePixels": "pixels", "inputAudioLengthSeconds": "s of audio",
-             "requests": "request(s)", "sessionSeconds": "s of session"}
-    return ", ".join(f"{count:,} {words.get(key, key)}" for key, count in usage.items())
+    return ", ".join(f"{count:,} {WORDS.get(key) or words(key).lower()}"
+                     for key, count in usage.items() if count)
 
 
 def _usd(schedule: list[dict], usage: dict, options: dict, now_ms: int) -> str:
@@ -64,30 +84,77 @@ def _usd(schedule: list[dict], usage: dict, options: dict, now_ms: int) -> str:
     return money.usd(answer["usdExact"])
 
 
+def _base_options(schedule: list[dict], usage: dict, options: dict, at: int) -> dict:
+    """Options a quote of the price in force at `at` answers: none, or the conditions of one
+    of its components, with the first value of each option it must be given added (an image
+    priced by size and quality needs both), so that changing one at a time prices something.
+    None answers: none."""
+    entry = prices.entry_at(schedule, at) if _priced_at(schedule, at) else {"components": []}
+    for candidate in [{}, *(c["when"] for c in entry["components"] if c.get("when"))]:
+        base = dict(candidate)
+        while True:
+            try:
+                prices.quote(schedule, usage, base, at, Decimal(1))
+                return base
+            except prices.PricingError as error:
+                if "must be given" not in error.message or error.field in base \
+                        or not options.get(error.field):
+                    break
+                base[error.field] = options[error.field][0]
+    return {}
+
+
+def _priced_at(schedule: list[dict], at: int) -> bool:
+    try:
+        prices.entry_at(schedule, at)
+        return True
+    except prices.PricingError:
+        return False
+
+
+def _first_priced(schedule: list[dict], moments: list[int]) -> int:
+    """The first of the moments at which the schedule has a price (the first, if none)."""
+    return next((at for at in moments if _priced_at(schedule, at)), moments[0])
+
+
 def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
-    """Rows of {request, old, new}, one per option value; None when the price is unchanged
-    or the new one is not a price (the mutation explains)."""
+    """Rows of {request, old, new}: a typical request (with a cached and a long one when the
+    price names cache prices or tiers) under the old and the new price, now and at each
+    scheduled change, once per option value the prices name (quality, resolution, size,
+    tier); None when the price is unchanged or the new one is not a price (the mutation
+    explains)."""
     before, after = schedule(old), schedule(new)
     if after is None or before == after:
         return None
-    usage = _typical(new, after, now_ms)
-    _keys, options = money.calculator_inputs(after, now_ms)
+    keys, options = money.inputs_of(after)
+    old_keys, old_options = money.inputs_of(before or [])
+    keys = list(dict.fromkeys([*keys, *old_keys]))
     if new.get("contentType") == "video" and new.get("prices") is None:
         options = {"quality": list(new.get("supportedQualities") or [])}
-    elif before:  # and the values only the old price names: what becomes of them
-        for key, values in money.calculator_inputs(before, now_ms)[1].items():
+    else:  # and the values only the old price names: what becomes of them
+        for key, values in old_options.items():
             options[key] = list(dict.fromkeys([*options.get(key, []), *values]))
-    variants = [{}] + [{key: value} for key, values in options.items() for value in values]
-    # and at each scheduled change of either price (its entries replace whole lists): one the
-    # new price drops is shown too, priced as it would have been and as it now will be
+    requests = _requests(new, keys, [*(before or []), *after])
+    # at each scheduled change of either price too (its entries replace whole lists): one the
+    # new price drops is shown, priced as it would have been and as it now will be
     later = sorted({e["effectiveFrom"] for e in [*(before or []), *after]
                     if e["effectiveFrom"] is not None and e["effectiveFrom"] > now_ms})
-    return [{"request": (f"From {charts.when(at, charts.MINUTE)}: " if at != now_ms else "")
-             + _described(usage)
-             + "".join(f", {k} {v}" for k, v in variant.items()),
-             "old": _usd(before, usage, variant, at) if before else "—",
-             "new": _usd(after, usage, variant, at)}
-            for at in [now_ms, *later[:MOST_SCHEDULED]] for variant in variants]
+    moments = [now_ms, *later[:MOST_SCHEDULED]]
+    base = _base_options(after, requests[0][1], options, _first_priced(after, moments))
+    variants = [base] + [{**base, key: value} for key, values in options.items()
+                         for value in values if value != base.get(key)]
+    rows = []
+    for at in moments:
+        asked = [(request, variant) for request in requests[:1] for variant in variants]
+        asked += [(request, base) for request in requests[1:]]
+        for (what, usage), variant in asked:
+            rows.append({
+                "request": (f"From {charts.when(at, charts.MINUTE)}: " if at != now_ms else "")
+                + (f"{what}: " if what else "") + _described(usage)
+                + "".join(f", {k} {v}" for k, v in variant.items()),
+                "old": _usd(before, usage, variant, at) if before else "—",
+                "new": _usd(after, usage, variant, at)})
+    return rows
 
 
 MOST_SCHEDULED = 3  # scheduled changes previewed

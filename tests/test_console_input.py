@@ -463,6 +463,22 @@ def test_the_calculator_prices_a_model_that_is_not_offered(seeded, admin):
     assert "9 s × $0.18 / s × 1.0 = $1.62" in video
 
 
+def test_the_calculator_of_a_price_that_starts_later_asks_for_its_usage(seeded, admin):
+    """Before the first price starts, the calculator asks for what that price takes, says
+    when it starts in a date, and prices it at a moment from then (it offered only "At")."""
+    model = run_as_system(seeded, "models:createModel", {
+        "modelId": "acme/embed-1", "name": "Acme Embed", "provider": "Acme",
+        "contentType": "embedding", "prices": [{"effectiveFrom": "2099-06-01T00:00:00Z",
+                                                "components": [
+            {"unit": "input_tokens", "price": "0.03"}]}]})
+    url = f"/admin/models/details/?id={model['_id']}"
+    assert 'id="usage-inputTokens"' in page_text(admin.get(url))
+    now = page_text(admin.get(f"{url}&calculate=1&inputTokens=1000"))
+    assert "no price is in force at" in now and "the first starts at 2099-06-01T00:00:00Z" in now
+    later = page_text(admin.get(f"{url}&calculate=1&inputTokens=1000&at=2099-06-01T00:00"))
+    assert "1,000 × $0.030 / 1M input tokens = $0.000030" in later
+
+
 def test_the_calculator_prices_a_scheduled_change_at_its_moment(seeded, admin):
     """`At (UTC)`: a later moment prices the entry in force then, and its usage counts are
     the ones that entry takes; what is not a date and time is refused, saying how to write one."""
@@ -538,9 +554,75 @@ def test_the_price_preview_shows_a_scheduled_change_the_edit_drops(app):
         {**today, "components": [{"unit": "image", "price": "0.045"}]}]}
     with app.app_context():
         rows = preview(old, new, now)
-    assert [(r["request"], r["old"], r["new"]) for r in rows] == [
+    assert [(r["request"], r["old"], r["new"]) for r in rows] == [  # the hd price dropped too
         ("1 image(s)", "$0.040", "$0.045"),
-        ("From 2027-01-15 00:00 UTC: 1 image(s)", "$0.030", "$0.045")]
+        ("1 image(s), quality hd", "$0.040", "$0.045"),
+        ("From 2027-01-15 00:00 UTC: 1 image(s)", "$0.030", "$0.045"),
+        ("From 2027-01-15 00:00 UTC: 1 image(s), quality hd", "$0.060", "$0.045")]
+
+
+def _preview(app, old_prices: list, new_prices: list, kind: str = "chat") -> list[tuple]:
+    from admin.price_preview import preview
+
+    with app.app_context():
+        rows = preview({"contentType": kind, "prices": old_prices},
+                       {"contentType": kind, "prices": new_prices}, 1_790_000_000_000)
+    return [(r["request"], r["old"], r["new"]) for r in rows]
+
+
+def test_the_price_preview_prices_audio_by_the_hour(app):
+    """A transcription price per audio hour: a minute of audio, before and after (the
+    preview showed no request and $0.00)."""
+    def per_hour(price):
+        return [{"effectiveFrom": None, "components": [{"unit": "audio_hour", "price": price}]}]
+
+    assert _preview(app, per_hour("0.36"), per_hour("3.6"), "transcription") == [
+        ("60 s of audio", "$0.0060", "$0.060")]
+
+
+def test_the_price_preview_of_an_image_priced_by_size_and_quality_names_both(app):
+    """Each request names a value of every option the price needs (it showed only "quality
+    must be given"), then changes one at a time."""
+    from tests.test_quote import IMAGE
+
+    cheaper = json.loads(json.dumps(IMAGE["prices"]))
+    cheaper[0]["components"][0]["price"] = "0.03"
+    assert _preview(app, IMAGE["prices"], cheaper, "image") == [
+        ("1 image(s), size 1024x1024", "$0.040", "$0.030"),  # a component's conditions
+        ("1 image(s), size 1024x1792", "$0.080", "$0.080"),
+        ("1 image(s), size 1024x1024, quality standard", "$0.040", "$0.030"),
+        ("1 image(s), size 1024x1024, quality hd", "$0.080", "$0.080")]
+
+
+def test_the_price_preview_shows_cache_and_tier_changes(app):
+    """A typical request crosses no tier and reads no cache: a cached request and one past
+    the highest tier show those prices' changes (they showed none)."""
+    from tests.test_quote import GEMINI
+
+    dearer = json.loads(json.dumps(GEMINI["prices"]))
+    dearer[0]["components"][0]["tiers"][0]["price"] = "25"  # input above 200,000 tokens
+    dearer[0]["components"][1]["price"] = "0.5"  # cache reads
+    assert _preview(app, GEMINI["prices"], dearer) == [
+        ("1,000 input tokens, 500 output tokens", "$0.00625", "$0.00625"),
+        ("cached: 1,000 input tokens, 500 of them cache reads, 500 output tokens",
+         "$0.00578", "$0.005875"),
+        ("long: 201,000 input tokens, 500 output tokens", "$0.51", "$5.0325")]
+
+
+def test_the_price_preview_of_a_price_that_starts_later_says_when(app):
+    """No price now: the request is still described, the refusal names the start as a date,
+    and the row at the start prices it (it showed a blank request, raw milliseconds, and
+    $0.00)."""
+    later = [{"effectiveFrom": "2027-06-01T00:00:00Z",
+              "components": [{"unit": "input_tokens", "price": "0.03"}]}]
+    now_price = [{"effectiveFrom": None,
+                  "components": [{"unit": "input_tokens", "price": "0.02"}]}]
+    (now_row, start_row) = _preview(app, now_price, later, "embedding")
+    assert now_row[:2] == ("1,000 input tokens", "$0.000020")
+    assert now_row[2] == ("— (no price is in force at 2026-09-21T14:13:20Z (1790000000000); "
+                          "the first starts at 2027-06-01T00:00:00Z (1811808000000))")
+    assert start_row == ("From 2027-06-01 00:00 UTC: 1,000 input tokens", "$0.000020",
+                         "$0.000030")
 
 
 @pytest.mark.parametrize("multipliers", ['{"high": "x"}', '{"high": null}', '{"high": true}',
