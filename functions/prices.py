@@ -469,19 +469,44 @@ def _moment_text(ms: int) -> str:
     return f"{utc_text(ms)} ({ms})" if 0 <= ms < YEAR_10000_MS else str(ms)
 
 
+# RFC 3339's date-time (what the schemas' "date-time" names: "T" or "t", "Z" or "z", any
+# fraction), and the spellings of it people write: a space for "T", no seconds, "+0100".
+TIME_WITH_OFFSET = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+    r"(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2}))")
+
+
 def moment(value: Any) -> int | None:
-    """A moment as milliseconds since the epoch: given so, or as an ISO 8601 time with its
-    offset ("2027-01-15T00:00:00Z"); from 1970 to the year 9999. None when it is neither."""
+    """A moment as milliseconds since the epoch: given so, or as a time with its offset
+    ("2027-01-15T00:00:00Z", RFC 3339) to the millisecond; from 1970 to the year 9999. None
+    when it is neither."""
     if isinstance(value, str):
-        try:
-            when = datetime.fromisoformat(value) if len(value) <= 40 else None
-        except ValueError:
-            when = None
-        if when is not None and when.tzinfo is not None and when.microsecond % 1000 == 0:
-            value = (when - EPOCH) // timedelta(milliseconds=1)  # exact, unlike timestamp()
-    elif isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        value = _time_with_offset(value)
+    elif isinstance(value, float) and value.is_integer() and 0 <= value < 2**53 \
+            and not isinstance(value, InexactFloat):
         value = int(value)  # a JSON number as some clients send it (the Python client: 1.0)
     return value if type(value) is int and 0 <= value < YEAR_10000_MS else None
+
+
+def _time_with_offset(text: str) -> int | None:
+    spelt = TIME_WITH_OFFSET.fullmatch(text) if len(text) <= 40 else None
+    if spelt is None:
+        return None
+    day, hour, minute, second, fraction, sign, off_hours, off_minutes = spelt.groups()
+    fraction = (fraction or "").ljust(9, "0")
+    if fraction[3:].strip("0"):  # finer than a millisecond
+        return None
+    try:
+        when = datetime.fromisoformat(day).replace(
+            hour=int(hour), minute=int(minute), second=int(second or 0),
+            microsecond=int(fraction[:3]) * 1000, tzinfo=UTC)
+    except ValueError:  # 2027-02-30, 24:00, a leap second
+        return None
+    offset = 0 if sign is None else (1 if sign == "+" else -1) * (
+        int(off_hours) * 60 + int(off_minutes))
+    if sign is not None and (int(off_hours) > 23 or int(off_minutes) > 59):
+        return None
+    return (when - EPOCH) // timedelta(milliseconds=1) - offset * 60_000
 
 
 MOMENT_HINT = ("milliseconds since the epoch or a time with its offset, e.g. "

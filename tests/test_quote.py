@@ -405,7 +405,14 @@ def test_a_moment_is_milliseconds_or_a_time_with_its_offset(seeded, api):
     shifted = api.value("query", "pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
                                                    "at": "2027-01-15T01:00:00+01:00"})
     assert shifted["at"] == 1_799_971_200_000
-    for bad in ("2027-01-15T00:00:00", "next week", "2027-01-15T00:00:00.0001Z", -1, True):
+    for spelt in ("2027-01-15t00:00:00z", "2027-01-15T00:00:00.000000000Z",  # RFC 3339
+                  "2027-01-15 00:00:00Z", "2027-01-15T01:00+0100"):  # as people write it
+        also = api.value("query", "pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
+                                                    "at": spelt})
+        assert also["at"] == 1_799_971_200_000, spelt
+    for bad in ("2027-01-15T00:00:00", "next week", "2027-01-15T00:00:00.0001Z", -1, True,
+                "2027-W03-5T00:00:00Z", "2027-015T00:00:00Z", "2027-01-15T00:00:00.000000001Z",
+                "2027-01-15T24:00:00Z", "2027-01-15T00:00:00+24:00"):
         refused = api.query("pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
                                               "at": bad})
         assert error(refused)["field"] == "at", bad
