@@ -20,7 +20,7 @@ from markupsafe import Markup
 from sqlalchemy import String as Text
 from sqlalchemy import cast, func, select
 
-from admin import money, price_preview
+from admin import money, price_preview, stale
 from admin.access import SignedIn
 from admin.auth import current_identity
 from admin.calls import RefusedError, run, run_or_flash
@@ -535,6 +535,11 @@ class CatalogModelView(SignedIn, ModelView):
     def update_model(self, form, model) -> bool:
         if hasattr(form, "list_form_pk"):  # an inline edit of one column
             return self._update_inline(form, model)
+        revision = str(form.expectedRevision.data or "").strip()  # int when not posted
+        opened = whole_number(revision)
+        if opened is not None and opened != model.revision:  # before a price is previewed:
+            stale.merge(form, model.id, model.model_id, opened, model.revision)  # its "old"
+            return False  # would be theirs, and undoing it would look like the change asked
         current = config_of(model)
         wanted = form.config()
         patch = {k: v for k, v in wanted.items() if not unchanged(current.get(k), v)}
@@ -542,7 +547,6 @@ class CatalogModelView(SignedIn, ModelView):
                                                                                   wanted):
             return False  # shown with the price's effect; the next Save applies it
         args = {"modelId": model.model_id, "patch": patch}
-        revision = str(form.expectedRevision.data or "").strip()  # int when not posted
         if revision:  # a tampered value is the mutation's to refuse, not a crash here
             args["expectedRevision"] = number_or_text(revision)
         if form.reason.data:
@@ -550,7 +554,11 @@ class CatalogModelView(SignedIn, ModelView):
         try:
             after = run("models:updateModel", args)
         except RefusedError as refusal:
-            self._refused(form, refusal)
+            if refusal.data.get("code") == "STALE_REVISION":  # changed since it was read
+                stale.merge(form, model.id, model.model_id, args["expectedRevision"],
+                            refusal.data["currentRevision"])
+            else:
+                self._refused(form, refusal)
             return False
         # What the mutation cleared that the form did not ask (a change of kind clears the
         # fields that no longer fit it), read from its answer: said, not done silently.

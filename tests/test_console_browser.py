@@ -172,20 +172,30 @@ def test_form_shows_field_errors_and_saves_nothing(console, page, seeded):
     assert run_as_system(seeded, "models:getModelById", {"modelId": "acme/bad"}) is None
 
 
-def test_second_save_of_a_stale_form_is_refused(console, page, seeded):
+def test_a_save_over_another_change_takes_it_in_and_saves_on_the_next(console, page, seeded):
+    """A form opened before someone else's change is refused, not saved over it. It comes
+    back with what was typed, their change in the fields it left alone and a mark on the
+    fields both changed; the next Save applies that (it was refused for ever: the form kept
+    the old revision)."""
     sign_in(page, console.url)
     page.goto(f"{console.url}/admin/models/?search=luma/ray-2-720p")
     row(page, "luma/ray-2-720p").locator("a[data-action=edit]").click()
-    run_as_system(seeded, "models:updateModel",
-                  {"modelId": "luma/ray-2-720p", "patch": {"name": "Changed elsewhere"}})
+    run_as_system(seeded, "models:updateModel", {"modelId": "luma/ray-2-720p", "patch": {
+        "name": "Changed elsewhere", "description": "Theirs"}})
     page.fill("#name", "Mine")
     page.click("input[type=submit][value=Save]")
-    alert = page.locator(".alert", has_text="someone changed it").first
-    expect(alert).to_be_visible()
-    expect(alert).not_to_contain_text("marked below")  # the revision is no field to fix
+    alert = page.locator(".alert", has_text="changed luma/ray-2-720p since you opened it").first
+    expect(alert).to_contain_text("Their Description is now in the form.")
+    expect(alert).to_contain_text("You both changed Name (marked below: yours is kept).")
     expect(page.locator("#name")).to_have_value("Mine")
+    expect(page.locator("#description")).to_have_value("Theirs")
+    expect(page.get_by_text("also changed meanwhile, to Changed elsewhere")).to_be_visible()
     model = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
-    assert model["name"] == "Changed elsewhere"
+    assert (model["name"], model["description"]) == ("Changed elsewhere", "Theirs")
+    page.click("input[type=submit][value=Save]")
+    expect(page.locator(".alert-success").first).to_be_visible()
+    model = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert (model["name"], model["description"]) == ("Mine", "Theirs")
 
 
 def test_viewer_sees_no_edit_controls(console, page):

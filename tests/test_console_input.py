@@ -681,6 +681,32 @@ def ray_form(console, admin, **fields) -> dict:
             "isActive": "y", "expectedRevision": str(ray["revision"]), **fields}
 
 
+def test_a_stale_save_takes_a_list_and_a_price_changed_meanwhile(console, admin):
+    """Fields of every shape are taken in as they now stand (a list, an amount), before any
+    price preview (which would show undoing their price as the change asked), and the next
+    Save keeps them."""
+    form = ray_form(console, admin, name="Mine")
+    run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p", "patch": {
+        "supportedDurations": [5, 9, 10], "costPerSecond": 0.2}})
+    body = page_text(admin.post("/admin/models/edit/?id=2", data=form))
+    (said,) = re.findall(r'alert-danger[^>]*>(.*?)</div>', body, re.S)
+    assert "Not saved: test changed luma/ray-2-720p since you opened it." in said
+    assert all(label in said for label in ("Supported durations (s)", "Max duration (s)",
+                                           "Cost per second (USD)", "are now in the form"))
+    assert "Check what the new price charges" not in body
+    assert 'value="5, 9, 10"' in body and 'value="0.2"' in body and 'value="Mine"' in body
+    now = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert f'name="expectedRevision" type="hidden" value="{now["revision"]}"' in body
+    saved = admin.post("/admin/models/edit/?id=2", data={
+        **form, "supportedDurations": "5, 9, 10", "maxDuration": "10", "costPerSecond": "0.2",
+        "expectedRevision": str(now["revision"])})  # as the browser sends the form back
+    assert saved.status_code == 302, re.findall(r"alert-[a-z]+[^>]*>(.*?)</div>",
+                                                page_text(saved), re.S)
+    after = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    assert (after["name"], after["supportedDurations"], after["costPerSecond"]) == (
+        "Mine", [5, 9, 10], 0.2)
+
+
 def test_saving_an_untouched_form_changes_nothing(console, admin):
     """A description with line breaks comes back with CRLF, and an unticked "Pause when
     failing" is empty as stored: neither is a change (each was a new revision)."""
