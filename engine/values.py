@@ -215,7 +215,8 @@ class String(Validator):
 
 
 class Line(String):
-    """A name people read in a list or a sentence: text on one line, not only spaces. Refused:
+    """A name people read in a list or a sentence: text on one line, not only spaces (empty
+    only when its minimum length is 0). Refused:
     controls (a tab, a line break), line and paragraph separators, and invisible format
     characters (direction overrides, which turn the text around them; zero-width spaces;
     byte-order marks), except the joiners that Persian words and emoji sequences need
@@ -226,8 +227,9 @@ class Line(String):
 
     def check(self, value, path):
         value = super().check(value, path)
-        if not value.strip() or any(unicodedata.category(c) in self.REFUSED
-                                    and c not in self.JOINERS for c in value):
+        if (value or self.min_length) and not value.strip() or any(
+                unicodedata.category(c) in self.REFUSED and c not in self.JOINERS
+                for c in value):
             raise _fail(path, "is not valid: text on one line, without control or invisible "
                               "characters, and not only spaces")
         return value

@@ -8,6 +8,7 @@ import itertools
 import logging
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -23,10 +24,31 @@ from db.schema import ApiToken, User
 from engine.errors import FunctionError, TransportError
 from engine.marks import Generation, Marks, once
 from engine.runtime import ROLES, SCOPES, SIGNED_IN, Context, Identity, mutation, query
-from engine.values import v
+from engine.values import Line, String, v
 
 audit = logging.getLogger("catalog.audit")
 EMAIL = v.string(3, 320, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", hint="an email address")
+
+
+class NewEmail(String):
+    """The email of a new account: an address as mail servers take it (RFC 5321: at most 64
+    characters before the '@'), without controls or invisible characters (a direction
+    override shows another address than the one stored). EMAIL finds accounts made before."""
+
+    def __init__(self) -> None:
+        super().__init__(EMAIL.min_length, EMAIL.max_length, EMAIL.pattern.pattern,
+                         EMAIL.hint)
+
+    def check(self, value, path):
+        value = super().check(value, path)
+        local = value.rpartition("@")[0]
+        if len(local) > 64:
+            raise FunctionError("INVALID_ARGUMENT", f"{path} is not valid: at most 64 "
+                                f"characters before the '@', got {len(local)}", field=path)
+        if any(unicodedata.category(c) in Line.REFUSED for c in value):
+            raise FunctionError("INVALID_ARGUMENT", f"{path} is not valid: an email address "
+                                "holds no control or invisible characters", field=path)
+        return value
 TOKEN_PREFIX = "mc_"
 
 
@@ -80,7 +102,7 @@ def _user_or_refuse(ctx: Context, email: str) -> User:
 
 
 @mutation(
-    {"email": EMAIL, "role": v.literal(*ROLES), "password": v.nullable(PASSWORD)},
+    {"email": NewEmail(), "role": v.literal(*ROLES), "password": v.nullable(PASSWORD)},
     scope="admin", internal=True,
 )
 def createUser(ctx: Context, email: str, role: str, password: str | None) -> dict:

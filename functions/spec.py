@@ -182,7 +182,7 @@ FIELDS: tuple[Field, ...] = (
     _f("version", v.line(1, 50), "Version", "identity", default="1.0"),
     _f("provider", v.line(1, 100), "Provider", "identity", required=True, listed=True,
        filterable=True, caseless=True),
-    _f("category", v.string(0, 100), "Category", "identity", default="", listed=True,
+    _f("category", v.line(0, 100), "Category", "identity", default="", listed=True,
        filterable=True),
     _f("contentType", v.literal(*CONTENT_TYPES), "Content type", "identity",
        "what the model produces: " + ", ".join(CONTENT_TYPES), default="video", listed=True,

@@ -85,6 +85,30 @@ def test_tokens_are_stored_only_as_hashes(seeded):
     assert token["token"].split("_", 2)[2] not in repr(rows)
 
 
+def test_a_new_accounts_email_is_an_address_mail_servers_take(seeded):
+    """A direction override shows another address than the one stored, and a mail server
+    takes at most 64 characters before the '@': refused for a new account (they had been
+    taken); an account made before is still found by its email."""
+    from engine.errors import FunctionError
+
+    for email in ("uni\u202e@x.test", "zero\u200bwidth@x.test", "a" * 65 + "@x.test"):
+        with pytest.raises(FunctionError) as refused:
+            run_as_system(seeded, "access:createUser", {"email": email, "role": "viewer",
+                                                        "password": None})
+        assert refused.value.data["field"] == "email", email
+    made = run_as_system(seeded, "access:createUser", {"email": "a" * 64 + "@x.test",
+                                                       "role": "viewer", "password": None})
+    assert made["email"] == "a" * 64 + "@x.test"
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    with engine.begin() as conn:  # as an account made before the rule holds it
+        conn.execute(text("UPDATE users SET email = :old WHERE email = :new"),
+                     {"old": "b" * 70 + "@x.test", "new": "a" * 64 + "@x.test"})
+    engine.dispose()
+    changed = run_as_system(seeded, "access:updateUser", {"email": "b" * 70 + "@x.test",
+                                                          "isActive": False})
+    assert changed["isActive"] is False
+
+
 def test_a_token_name_is_printable_text(seeded):
     """`tokens list` shows a name in a tab-separated column: a tab, a line break or only
     spaces would break it, and are refused (they had been taken)."""

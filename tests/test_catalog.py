@@ -201,7 +201,8 @@ def test_a_deprecation_date_must_exist(seeded, api, date):
 @pytest.mark.parametrize("field,value", [
     ("name", "Ray \u202eabc"), ("name", "two\nlines"), ("name", "   "), ("name", "a\u200bb"),
     ("name", "a\u2028b"), ("name", "bom\ufeff"), ("provider", "Acme\tLabs"),
-    ("version", "1.0\u2066"),
+    ("version", "1.0\u2066"), ("category", "a\u202eb"), ("category", "tab\there"),
+    ("category", "  "),
 ])
 def test_names_shown_in_lists_and_sentences_are_text_on_one_line(seeded, api, field, value):
     """A name in a list column or a console sentence ("Make X the default?"): a direction
@@ -219,6 +220,8 @@ def test_names_shown_in_lists_and_sentences_are_text_on_one_line(seeded, api, fi
         made = api.value("mutation", "models:createModel",
                          {**NEW_MODEL, "modelId": f"acme/line-{n}", "name": name})
         assert made["name"] == name
+    assert api.value("mutation", "models:updateModel",  # a category may be empty
+                     {"modelId": RAY, "patch": {"category": ""}})["category"] == ""
 
 
 def test_a_refusal_names_the_field_once_and_shows_numbers_short(seeded, api):
