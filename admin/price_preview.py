@@ -170,3 +170,12 @@ def backdated(old: dict, new: dict, now_ms: int) -> int | None:
     return min((start for start in before.keys() | after.keys()
                 if start is not None and start < now_ms
                 and before.get(start) != after.get(start)), default=None)
+
+
+def unpriced_until(new: dict, now_ms: int) -> int | None:
+    """When an active model's new price first starts, if none is in force now (quotes of it
+    answer NO_PRICE until then); None when it is priced now, or is not active."""
+    after = schedule(new)
+    if not new.get("isActive") or not after or _priced_at(after, now_ms):
+        return None
+    return min(e["effectiveFrom"] for e in after if e["effectiveFrom"] is not None)

@@ -707,6 +707,20 @@ def test_a_stale_save_takes_a_list_and_a_price_changed_meanwhile(console, admin)
         "Mine", [5, 9, 10], 0.2)
 
 
+def test_a_price_that_leaves_an_active_model_unpriced_is_said_before_it_is_saved(console,
+                                                                                   admin):
+    """An active model given only a price that starts later answers NO_PRICE until then: the
+    preview says so (it was saved with no word)."""
+    later = [{"effectiveFrom": "2099-06-01T00:00:00Z", "components": [
+        {"unit": "second", "price": "0.2"}]}]
+    body = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
+        console, admin, costPerSecond="", qualityMultipliers="", prices=json.dumps(later))))
+    assert 'id="price-unpriced"' in body and "No price until 2099-06-01 00:00:00 (UTC)" in body
+    kept = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
+        console, admin, costPerSecond="0.2")))  # a price now: no such word
+    assert "Check what the new price charges" in kept and 'id="price-unpriced"' not in kept
+
+
 def test_saving_an_untouched_form_changes_nothing(console, admin):
     """A description with line breaks comes back with CRLF, and an unticked "Pause when
     failing" is empty as stored: neither is a change (each was a new revision)."""
