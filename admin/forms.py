@@ -22,7 +22,7 @@ from wtforms.widgets import NumberInput, TextInput
 
 from admin.console_json import ConsoleJsonError, decode_console_json
 from admin.labels import labelled
-from admin.numbers import amount, whole_number
+from admin.numbers import LARGEST, amount, too_large, whole_number
 from engine.values import (
     Array,
     Boolean,
@@ -50,7 +50,7 @@ class CsrfForm(BaseForm):
 def _whole(text: str) -> int:
     value = whole_number(text)
     if value is None:
-        raise ValueError(f"'{text}' is not a whole number (digits 0-9)")
+        raise ValueError(_too_large(text) or f"'{text}' is not a whole number (digits 0-9)")
     return value
 
 
@@ -58,8 +58,18 @@ def _seconds(text: str) -> int:
     """Seconds as people type them: "10", "10s", "10 s" or "10 sec"."""
     digits = re.sub(r"\s*(?:s|sec|secs|seconds?)\Z", "", text.strip(), flags=re.IGNORECASE)
     if whole_number(digits) is None:
-        raise ValueError(f"'{text}' is not a whole number of seconds (e.g. 5 or 5s)")
+        raise ValueError(_too_large(digits)
+                         or f"'{text}' is not a whole number of seconds (e.g. 5 or 5s)")
     return whole_number(digits)
+
+
+def _too_large(text: str, money: bool = False) -> str | None:
+    if not too_large(text, money=money):
+        return None
+    shown = text.strip() if len(text.strip()) <= 24 else f"{text.strip()[:20]}…"
+    if money:
+        return f"'{shown}' is too large: at most 15 digits before the point"
+    return f"'{shown}' is too large: at most {LARGEST:,}"
 
 
 class KeepsTyped:
@@ -154,7 +164,8 @@ class MoneyField(KeepsTyped, StringField):
         if value is None and amount(text.removeprefix("-").removeprefix("$-")) is not None:
             raise ValueError(f"'{text}' is negative: an amount in USD is 0 or more")
         if value is None:
-            raise ValueError(f"'{text}' is not an amount in USD (e.g. 0.10)")
+            raise ValueError(_too_large(text, money=True)
+                             or f"'{text}' is not an amount in USD (e.g. 0.10)")
         self.data = format(value, "f")  # as typed, less a "$": the mutation reads it exactly
 
 

@@ -41,3 +41,15 @@ def amount(text: object) -> Decimal | None:
         return None
     text = text.strip().removeprefix("$").strip()
     return Decimal(text) if AMOUNT.fullmatch(text) else None
+
+
+def too_large(text: object, *, money: bool = False) -> bool:
+    """Whether `text` is a number in ASCII digits refused only for its size (a whole number
+    past LARGEST; an amount with over 15 digits before its point): said so, not "not a
+    number"."""
+    if not isinstance(text, str):
+        return False
+    text = text.strip().removeprefix("$").strip()
+    if money:
+        return bool(re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text)) and amount(text) is None
+    return bool(re.fullmatch(r"[0-9]+", text)) and whole_number(text) is None

@@ -9,7 +9,7 @@ from flask_admin import BaseView, expose
 from admin.access import SignedIn
 from admin.auth import check_password_throttled, current_identity
 from admin.calls import RefusedError, run, run_or_flash
-from admin.numbers import whole_number
+from admin.numbers import too_large, whole_number
 from engine.runtime import ROLES, SCOPES, SIGNED_IN
 from engine.throttle import ThrottledError
 from functions.webhooks import KINDS
@@ -152,12 +152,14 @@ class TokensView(SignedIn, BaseView):
                 "scopes": request.form.getlist("scopes")}
         days = request.form.get("expiresInDays", "").strip()
         typed = {**args, "expiresInDays": days}  # shown again with a refusal
-        if days and whole_number(days) is None:  # the function would say "got a string"
-            flash("Expires in (days): a whole number of days (digits 0-9), or empty for a "
+        count = whole_number(days, high=10**18)  # past its bound: the function says which
+        if days and count is None:  # the function would say "got a string"
+            flash("Expires in (days): more days than a token can last." if too_large(days) else
+                  "Expires in (days): a whole number of days (digits 0-9), or empty for a "
                   "token that does not expire.", "error")
             return self.index(typed=typed)
         if days:
-            args["expiresInDays"] = whole_number(days)
+            args["expiresInDays"] = count
         token = run_or_flash("access:createToken", args)
         if token is None:
             return self.index(typed=typed)

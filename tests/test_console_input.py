@@ -134,6 +134,26 @@ def test_odd_digits_in_a_tokens_lifetime_get_a_message(console, admin):
     assert re.search(r'value="stats:write" id="scope-\d+" checked', body)
     assert re.search(r'id="token-days"[^>]*value="0"', body)
     assert run_as_system(console, "access:listTokens") == []
+    for days, said in (("99999999999", "Expires in (days) must be at most 3650"),
+                       ("9" * 30, "Expires in (days): more days than a token can last.")):
+        body = page_text(admin.post("/admin/tokens/create", follow_redirects=True, data={
+            "csrf_token": admin.token, "name": "long", "scopes": "stats:write",
+            "expiresInDays": days}))
+        assert said in body, days
+    assert run_as_system(console, "access:listTokens") == []
+
+
+def test_a_number_too_large_is_said_to_be_too_large(console, admin):
+    """Digits refused for their size say so (they were "not an amount in USD (e.g. 0.10)",
+    "not a whole number of seconds")."""
+    before = catalog_fingerprint(console)
+    body = html.unescape(page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
+        console, admin, costPerSecond="99999999999999999999999",
+        supportedDurations="5, 99999999999999999999", maxDuration="9" * 40))))
+    assert "'99999999999999999999999' is too large: at most 15 digits before the point" in body
+    assert "'99999999999999999999' is too large: at most 2,147,483,647" in body
+    assert f"'{'9' * 20}…' is too large: at most 2,147,483,647" in body  # shown short
+    assert catalog_fingerprint(console) == before
 
 
 def test_deeply_nested_json_fields_are_refused(console, admin):
