@@ -169,9 +169,12 @@ def changes_shown(changes: list[dict] | None) -> list[tuple[str, str, str]]:
 
 
 def field_value(field: str, value) -> str:
-    """A field's value in a change (history): money as money, the rest as JSON."""
+    """A field's value in a change (history): money as money, a switch as yes or no, nothing
+    as "none", the rest as JSON (text in quotes, so that spaces show)."""
     if field == "costPerSecond" and value is not None:
         return price(str(value), "second")
     if field == "prices" and isinstance(value, list):
         return f"{len(value)} price entr{'y' if len(value) == 1 else 'ies'}"
-    return json.dumps(value)
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "yes", False: "no"}[value]
+    return json.dumps(value, ensure_ascii=False)

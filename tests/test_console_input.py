@@ -385,6 +385,17 @@ def test_a_chat_models_details_show_its_fields_and_each_price_that_changed(seede
     assert "Context window" in details and "Supported durations" not in details
 
 
+def test_the_history_shows_switches_and_nothing_in_words(seeded, admin):
+    """'Pause when failing: none → yes', not 'null → true'; text in its own script."""
+    from admin.money import changes_shown
+
+    assert changes_shown([{"field": "pauseWhenFailing", "old": None, "new": True},
+                          {"field": "isPremium", "old": True, "new": False},
+                          {"field": "name", "old": "Ray", "new": "Модель"}]) == [
+        ("Pause when failing", "none", "yes"), ("Premium", "yes", "no"),
+        ("Name", '"Ray"', '"Модель"')]
+
+
 def test_a_revert_that_would_change_nothing_says_so(seeded, admin):
     """A model already back at a revision's values (a rename undone by hand, the default moved
     meanwhile): the confirmation says there is nothing to revert, and nothing is written."""
