@@ -67,9 +67,9 @@ Options of a quote: `quality`, `resolution`, `size` ("1024x1024"), `serviceTier`
 ("batch"), `speed`, `route`, `searchType`, `searchContextSize`, `cacheType` ("ephemeral": an
 explicit cache); string values, compared without regard to case ("4K" is "4k": a value spelt
 otherwise must not fall to the default price), so an entry cannot name two values that differ
-only in case. For each unit, the component used is the one whose `when` holds (each key equals
-the option given) with the most keys, the first listed on a tie: a component without `when`
-is the default.
+only in case; a value with a space around it ("4K ") is refused, for the same reason. For each
+unit, the component used is the one whose `when` holds (each key equals the option given) with
+the most keys, the first listed on a tie: a component without `when` is the default.
 An option no component mentions is ignored, unless the entry declares its values (`"options":
 {"quality": ["standard", "high"]}`), which refuses any other. A quote that needs a unit whose
 components all want other option values is refused, with the supported values.
@@ -967,6 +967,9 @@ def _check_options(options: Any) -> dict[str, str]:
         if not isinstance(value, str):
             raise PricingError("INVALID_ARGUMENT", f"options.{key} must be a string",
                                f"options.{key}")
+        if value != value.strip():  # "4K " is no "4K": it would fall to the default price
+            raise PricingError("INVALID_ARGUMENT", f"options.{key} must not start or end "
+                               f"with a space, got {value!r}", f"options.{key}")
     return dict(options)
 
 

@@ -243,6 +243,23 @@ def test_a_json_number_is_checked_as_sent_not_as_the_double_it_rounds_to(seeded,
     assert "0.12345678901234567890123" in refused["errorMessage"]
 
 
+def test_an_option_with_a_space_around_it_is_refused_not_priced_by_default(seeded, api):
+    """"1080p " names no price, and fell to the default one (under-billing a dearer one)
+    where the entry declares no `options`."""
+    api.value("mutation", "models:createModel", {
+        **VIDEO_BY_RESOLUTION, "isActive": True, "prices": [{"effectiveFrom": None,
+                                                              "components": [
+            {"unit": "second", "price": "0.1"},
+            {"unit": "second", "price": "0.2", "when": {"resolution": "1080p"}}]}]})
+    asked = {"seconds": 5}
+    assert quote(api, "acme/motion", asked, options={"resolution": "1080p"})["value"][
+        "usdExact"] == "1"
+    for spelt in ("1080p ", " 1080p", "1080p\t"):
+        refused = quote(api, "acme/motion", asked, options={"resolution": spelt})
+        assert error(refused) == {"code": "INVALID_ARGUMENT", "field": "options.resolution"}
+        assert "must not start or end with a space" in refused["errorMessage"]
+
+
 def test_a_video_quote_without_seconds_is_its_fixed_duration_or_refused(seeded, api):
     """It was a $0 quote (and recommendModel found every model free within maxCredits 0): a
     video model with one duration is quoted at it, as getCreditCost does; another is refused.
