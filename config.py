@@ -77,8 +77,9 @@ def _whole_minutes(minimum: int, maximum: int) -> Callable[[str, str], int]:
     """Seconds between the bounds, in whole minutes (usage is counted by the minute)."""
     def parse(name: str, raw: str) -> int:
         value = _between(minimum, maximum)(name, raw)
-        if value % 60:
-            raise SettingError(f"{name} must be whole minutes (a multiple of 60), got {raw!r}")
+        if value % MINUTE_SECONDS:
+            raise SettingError(f"{name} must be whole minutes (a multiple of {MINUTE_SECONDS}), "
+                               f"got {raw!r}")
         return value
 
     return parse
@@ -205,6 +206,7 @@ def _seconds(name: str, raw: str) -> float:
 # The bounds of a health policy, the catalog-wide one (these settings) and each model's
 # (functions/health_policy.py) alike.
 HEALTH_WINDOW_SECONDS = (60, 86400)
+MINUTE_SECONDS = 60  # a health window is whole minutes: usage is counted by the minute
 HEALTH_MIN_GENERATIONS = (1, 1_000_000)
 HEALTH_MAX_P95_SECONDS = 86400
 

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from engine.values import DecodeError, keys_once
+from engine.values import DecodeError, json_float, keys_once
 
 # A catalog file nests a model's JSON fields (at most 16 levels, engine/values.py) three levels
 # down: 64 leaves room for the functions to name the field that is too deep, far from Python's
@@ -65,8 +65,10 @@ def decode_console_json(text: str, keys_twice: bool = False) -> Any:
     if nesting_depth(text) > MAX_DEPTH:
         raise ConsoleJsonError(f"Nested more than {MAX_DEPTH} levels deep")
     try:
-        return json.loads(text, parse_constant=_refuse_constant,
-                          object_pairs_hook=None if keys_twice else keys_once)
+        if keys_twice:  # numbers as doubles, as its publisher's tools read them
+            return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=keys_once,
+                          parse_float=json_float)
     except json.JSONDecodeError as error:
         raise ConsoleJsonError(
             f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None

@@ -49,7 +49,9 @@ def too_large(text: object, *, money: bool = False) -> bool:
     number"."""
     if not isinstance(text, str):
         return False
-    text = text.strip().removeprefix("$").strip()
+    spelt = re.fullmatch(r"0*([0-9]+?)(?:\.([0-9]+))?", text.strip().removeprefix("$").strip())
+    if spelt is None or (spelt.group(2) is not None and not money):
+        return False
     if money:
-        return bool(re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text)) and amount(text) is None
-    return bool(re.fullmatch(r"[0-9]+", text)) and whole_number(text) is None
+        return len(spelt.group(1)) > 15
+    return int(spelt.group(1)) > LARGEST if len(spelt.group(1)) <= 30 else True

@@ -179,6 +179,11 @@ class Window:
         return -(-self.end // self.size) * self.size
 
     @property
+    def widened(self) -> bool:
+        """Whether whole buckets count more than the window (the last hour, by day)."""
+        return (self.first, self.last) != (self.start, self.end)
+
+    @property
     def label(self) -> str:
         if self.range_key:
             return RANGES[self.range_key][0]

@@ -75,39 +75,65 @@ def _described(usage: dict) -> str:
                      for key, count in usage.items() if count)
 
 
-def _usd(schedule: list[dict], usage: dict, options: dict, now_ms: int) -> str:
+def _usd(schedule: list[dict], usage: dict, options: dict, at: int) -> str:
+    """The request's price under `schedule`, of the counts it prices (a unit the other price
+    adds or drops is no reason to refuse this one)."""
+    priced = _priced_part(schedule, usage)
     try:
-        answer = prices.quote(schedule, usage, options, now_ms,
+        answer = prices.quote(schedule, priced, options, at,
                               Decimal(str(current_app.config["CREDITS_PER_USD"])))
     except prices.PricingError as error:
         return f"— ({error.message})"
-    return money.usd(answer["usdExact"])
+    unpriced = [WORDS.get(key) or words(key).lower() for key, count in usage.items()
+                if count and key not in priced]
+    return money.usd(answer["usdExact"]) + (f" ({', '.join(unpriced)}: no price, refused)"
+                                            if unpriced else "")
 
 
-def _base_options(schedule: list[dict], usage: dict, options: dict, at: int) -> dict:
-    """Options a quote of the price in force at `at` answers: none, or the conditions of one
-    of its components, with the first value of each option it must be given added (an image
-    priced by size and quality needs both), so that changing one at a time prices something.
-    None answers: none."""
+def _priced_part(schedule: list[dict], usage: dict) -> dict:
+    takes = set(money.inputs_of(schedule)[0])
+    return {key: count for key, count in usage.items() if key in takes}
+
+
+def _completed(schedule: list[dict], usage: dict, options: dict, at: int,
+               given: dict) -> dict | None:
+    """`given` with the first value of each option a quote of the price must also be given
+    (an image priced by size and quality needs both); None when that prices nothing."""
+    asked = dict(given)
+    while True:
+        try:
+            prices.quote(schedule, _priced_part(schedule, usage), asked, at, Decimal(1))
+            return asked
+        except prices.PricingError as error:
+            needed = error.field if error.message.startswith(f"{error.field} must be given") \
+                else None
+            if needed is None or needed in asked or not options.get(needed):
+                return None
+            asked[needed] = options[needed][0]
+
+
+def _variants(schedule: list[dict], usage: dict, options: dict, at: int) -> list[dict]:
+    """The options the preview prices a request with: none (or the fewest the price needs),
+    each component's own conditions, then each option value in turn: every price of the
+    entry in force at `at` is shown."""
     entry = prices.entry_at(schedule, at) if _priced_at(schedule, at) else {"components": []}
-    for candidate in [{}, *(c["when"] for c in entry["components"] if c.get("when"))]:
-        base = dict(candidate)
-        while True:
-            try:
-                prices.quote(schedule, usage, base, at, Decimal(1))
-                return base
-            except prices.PricingError as error:
-                if "must be given" not in error.message or error.field in base \
-                        or not options.get(error.field):
-                    break
-                base[error.field] = options[error.field][0]
-    return {}
+    found = [_completed(schedule, usage, options, at, given) for given in
+             [{}, *(c["when"] for c in entry["components"] if c.get("when"))]]
+    found = [options_ for options_ in found if options_ is not None] or [{}]
+    base = found[0]
+    variants: list[dict] = []
+    for variant in [*found, *({**base, key: value} for key, values in options.items()
+                              for value in values)]:
+        if variant not in variants:
+            variants.append(variant)
+    return variants
 
 
 def _priced_at(schedule: list[dict], at: int) -> bool:
+    """Whether a price is in force at `at`: an entry, with components (an empty one says the
+    model is not priced for a while)."""
     try:
-        prices.entry_at(schedule, at)
-        return True
+        return bool(prices.entry_at(schedule, at)["components"])
     except prices.PricingError:
         return False
 
@@ -140,13 +166,11 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
     later = sorted({e["effectiveFrom"] for e in [*(before or []), *after]
                     if e["effectiveFrom"] is not None and e["effectiveFrom"] > now_ms})
     moments = [now_ms, *later[:MOST_SCHEDULED]]
-    base = _base_options(after, requests[0][1], options, _first_priced(after, moments))
-    variants = [base] + [{**base, key: value} for key, values in options.items()
-                         for value in values if value != base.get(key)]
+    variants = _variants(after, requests[0][1], options, _first_priced(after, moments))
     rows = []
     for at in moments:
         asked = [(request, variant) for request in requests[:1] for variant in variants]
-        asked += [(request, base) for request in requests[1:]]
+        asked += [(request, variants[0]) for request in requests[1:]]
         for (what, usage), variant in asked:
             rows.append({
                 "request": (f"From {charts.when(at, charts.MINUTE)}: " if at != now_ms else "")
@@ -172,10 +196,13 @@ def backdated(old: dict, new: dict, now_ms: int) -> int | None:
                 and before.get(start) != after.get(start)), default=None)
 
 
-def unpriced_until(new: dict, now_ms: int) -> int | None:
-    """When an active model's new price first starts, if none is in force now (quotes of it
-    answer NO_PRICE until then); None when it is priced now, or is not active."""
+def unpriced_until(new: dict, now_ms: int) -> str | None:
+    """For an active model whose new price is not in force now (quotes of it answer
+    NO_PRICE): until when, in words ("until 2099-06-01 00:00 UTC", or "at all"); None when it
+    is priced now, or is not active."""
     after = schedule(new)
     if not new.get("isActive") or not after or _priced_at(after, now_ms):
         return None
-    return min(e["effectiveFrom"] for e in after if e["effectiveFrom"] is not None)
+    starts = sorted(e["effectiveFrom"] for e in after if e["effectiveFrom"] is not None
+                    and e["effectiveFrom"] > now_ms and e["components"])
+    return f"until {charts.when(starts[0], charts.MINUTE)}" if starts else "at all"

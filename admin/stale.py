@@ -9,6 +9,7 @@ from flask import flash
 from sqlalchemy import select
 
 from admin.forms import ModelForm, unchanged
+from admin.money import field_value
 from admin.reading import reader
 from db.schema import ModelHistory
 from functions import spec
@@ -41,7 +42,7 @@ def merge(form: ModelForm, model_pk: int, model_id: str, opened: int, current: i
             taken.append(label)
         else:
             form[name].errors = [*form[name].errors, "also changed meanwhile, to "
-                                 f"{_shown(theirs)}; yours is kept"]
+                                 f"{_shown(name, theirs)}; yours is kept"]
             both.append(label)
     form.expectedRevision.data = current
     who = ", ".join(dict.fromkeys(row.actor for row in rows if row.revision > opened))
@@ -55,6 +56,6 @@ def merge(form: ModelForm, model_pk: int, model_id: str, opened: int, current: i
     flash(" ".join(said), "error")
 
 
-def _shown(value: object) -> str:
-    text = "empty" if value in (None, "", [], {}) else str(value)
+def _shown(name: str, value: object) -> str:
+    text = field_value(name, value)  # as the history shows it
     return text if len(text) <= 80 else f"{text[:77]}…"

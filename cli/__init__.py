@@ -17,7 +17,7 @@ from cli.errors import ExplainedCommand, ExplainedGroup, message_of
 from cli.migrations import db_cli
 from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
-from engine.values import keys_once
+from engine.values import json_float, keys_once
 from functions.plan import by_outcome, left_out_warning
 
 
@@ -137,7 +137,9 @@ def _read_json(path: str, keys_twice: bool = False) -> dict:
     unless `keys_twice` (a public price map, read as its publisher's tools read it)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle, object_pairs_hook=None if keys_twice else keys_once)
+            if keys_twice:  # numbers as doubles, as its publisher's tools read them
+                return json.load(handle)
+            return json.load(handle, object_pairs_hook=keys_once, parse_float=json_float)
     except (OSError, ValueError) as error:
         raise click.ClickException(f"{path}: {error}") from None
     except RecursionError:

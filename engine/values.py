@@ -20,7 +20,7 @@ import math
 import re
 import struct
 import unicodedata
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from engine.errors import FunctionError
@@ -52,10 +52,20 @@ class InexactFloat(float):
         number.text = text
         return number
 
+    def __getnewargs__(self) -> tuple[float, str]:  # copied and pickled whole
+        return float(self), self.text
 
-def _json_float(text: str) -> float:
+
+def json_float(text: str) -> float:
+    """json's `parse_float` for what people and clients send: the double, or an InexactFloat
+    when the double does not hold the number written."""
     value = float(text)
-    if math.isfinite(value) and Decimal(repr(value)) != Decimal(text):
+    try:
+        exact = Decimal(text)
+    except InvalidOperation:  # an exponent past what a decimal holds: 1e-99999999999999999999
+        raise DecodeError(f"holds the number {text[:30]}, whose exponent is out of "
+                          "range") from None
+    if math.isfinite(value) and Decimal(repr(value)) != exact:
         return InexactFloat(value, text)
     return value
 
@@ -64,7 +74,7 @@ def parse_json(raw: str | bytes) -> Any:
     """JSON text a client sent: standard JSON only (no NaN or Infinity), at most
     MAX_DECODE_DEPTH levels deep; a number a double does not hold is an InexactFloat."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_json_float)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=json_float)
     except DecodeError:
         raise
     except RecursionError:  # the parser's own bound, far past ours
@@ -227,7 +237,7 @@ class Line(String):
 
     def check(self, value, path):
         value = super().check(value, path)
-        if (value or self.min_length) and not value.strip() or any(
+        if (value and not value.strip()) or any(  # (empty: refused by a minimum length)
                 unicodedata.category(c) in self.REFUSED and c not in self.JOINERS
                 for c in value):
             raise _fail(path, "is not valid: text on one line, without control or invisible "
@@ -272,24 +282,25 @@ class Number(Validator):
         if isinstance(value, float) and not math.isfinite(value):
             raise _fail(path, "must be a finite number")
         given = value
-        if self.integer:
-            if isinstance(value, InexactFloat):  # as sent: 0.99999999999999999999 is not 1
-                exact = Decimal(value.text)
-                if exact != exact.to_integral_value():
-                    raise _fail(path, f"must be a whole number, got {_number(value)}")
-                value = int(exact)
-            elif isinstance(value, float):
-                if not value.is_integer():
-                    raise _fail(path, f"must be a whole number, got {value}")
-                value = int(value)
-        if self.exclusive_minimum is not None and not value > self.exclusive_minimum:
+        # A number a double does not hold is checked as sent (0.99999999999999999999 is no
+        # whole number, 100.00000000000000000001 is above 100) and, when it is handed on as
+        # the double, as that too (1e-400 is above 0, its double 0.0 is not).
+        sent = Decimal(value.text) if isinstance(value, InexactFloat) else value
+        if self.integer and isinstance(value, float):
+            if sent != int(sent):
+                raise _fail(path, f"must be a whole number, got {_number(value)}")
+            value = sent = int(sent)
+        low, high = min(sent, value), max(sent, value)
+        if self.exclusive_minimum is not None and not low > self.exclusive_minimum:
             raise _fail(path, f"must be greater than {self.exclusive_minimum}, "
-                              f"got {_number(given)}")
-        if self.minimum is not None and value < self.minimum:
-            raise _fail(path, f"must be at least {self.minimum}, got {_number(given)}")
-        if self.maximum is not None and value > self.maximum:
-            raise _fail(path, f"must be at most {self.maximum}, got {_number(given)}")
-        if self.multiple_of is not None and value % self.multiple_of:
+                              f"got {_number(given)}{_as_double(given)}")
+        if self.minimum is not None and low < self.minimum:
+            raise _fail(path, f"must be at least {self.minimum}, got {_number(given)}"
+                              f"{_as_double(given)}")
+        if self.maximum is not None and high > self.maximum:
+            raise _fail(path, f"must be at most {self.maximum}, got {_number(given)}"
+                              f"{_as_double(given)}")
+        if self.multiple_of is not None and sent % self.multiple_of:
             raise _fail(path, f"must be a multiple of {self.multiple_of}"
                               f"{f' ({self.unit})' if self.unit else ''}, got {_number(given)}")
         return value
@@ -320,7 +331,12 @@ class Amount(Number):
         self.decimals = decimals
 
     def check(self, value, path):
-        if isinstance(value, InexactFloat):  # money is never rounded
+        if isinstance(value, InexactFloat):  # money is never rounded: refused, as sent
+            places = self.PLACES if self.decimals is None else self.decimals
+            if -min(0, Decimal(value.text).as_tuple().exponent) > places:
+                raise _fail(path, f"must have at most {places} decimal places, got "
+                                  f"{_number(value)}")
+            super().check(value, path)  # its bounds
             raise _fail(path, f"has more digits than a JSON number holds exactly, got "
                               f"{_number(value)}: send it as a decimal string (\"0.20\")")
         spelt = self.DECIMAL.fullmatch(value) if isinstance(value, str) else None
@@ -340,6 +356,11 @@ class Amount(Number):
         places = "{1,15}" if self.decimals is None else f"{{1,{self.decimals}}}"
         spelt = {"type": "string", "pattern": f"^[0-9]{{1,15}}(\\.[0-9]{places})?$"}
         return {"anyOf": [super().schema(), spelt]}
+
+
+def _as_double(value: object) -> str:
+    """For a number a double does not hold: what it is read as, " (0.0 as a double)"."""
+    return f" ({float(value)!r} as a double)" if isinstance(value, InexactFloat) else ""
 
 
 def _number(value: int | float) -> str:

@@ -49,6 +49,8 @@ class NewEmail(String):
             raise FunctionError("INVALID_ARGUMENT", f"{path} is not valid: an email address "
                                 "holds no control or invisible characters", field=path)
         return value
+
+
 TOKEN_PREFIX = "mc_"
 
 

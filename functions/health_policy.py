@@ -14,6 +14,7 @@ from config import (
     HEALTH_MAX_P95_SECONDS,
     HEALTH_MIN_GENERATIONS,
     HEALTH_WINDOW_SECONDS,
+    MINUTE_SECONDS,
     health_out_of_order,
 )
 from engine.errors import FunctionError
@@ -21,7 +22,7 @@ from engine.values import Object, v
 
 SECONDS = v.nullable(v.number(exclusive_minimum=0, maximum=HEALTH_MAX_P95_SECONDS))
 FIELDS = {  # the bounds are the settings' too (config.py)
-    "windowSeconds": v.optional(v.int(*HEALTH_WINDOW_SECONDS, multiple_of=60,
+    "windowSeconds": v.optional(v.int(*HEALTH_WINDOW_SECONDS, multiple_of=MINUTE_SECONDS,
                                       unit="whole minutes: usage is counted by the minute")),
     "minGenerations": v.optional(v.int(*HEALTH_MIN_GENERATIONS)),
     "degradedSuccessRate": v.optional(v.number(minimum=0, maximum=100)),

@@ -61,9 +61,9 @@ def webhook_document(hook: Webhook, deliveries: Deliveries | None = None) -> dic
 
 @dataclass
 class Deliveries:
-    """One webhook's deliveries by state, and why its newest failing delivery failed: the
-    receiver's answer or the connection's error at its last attempt (None when none is
-    failing)."""
+    """One webhook's deliveries by state, and why the newest delivery whose last attempt
+    failed (still pending, or given up) failed: the receiver's answer or the connection's
+    error (None when no delivery's last attempt failed)."""
 
     counts: dict = field(default_factory=lambda: {"pending": 0, "delivered": 0, "failed": 0})
     last_failure: dict | None = None
@@ -118,8 +118,8 @@ def deleteWebhook(ctx: Context, name: str) -> dict:
 
 @query(scope="admin", name="models:listWebhooks")
 def listWebhooks(ctx: Context) -> list[dict]:
-    """Every webhook (never its secret), with its deliveries by state and, when one is failing,
-    why (`lastFailure`: the error of its newest delivery whose last attempt failed)."""
+    """Every webhook (never its secret), with its deliveries by state and `lastFailure`: the
+    error of its newest delivery whose last attempt failed, pending or given up."""
     deliveries = _deliveries(ctx)
     return [webhook_document(h, deliveries.get(h.id))
             for h in ctx.db.scalars(select(Webhook).order_by(Webhook.name))]
@@ -146,7 +146,7 @@ def _deliveries(ctx: Context, hook_id: int | None = None) -> dict[int, Deliverie
                 .group_by(WebhookDelivery.webhook_id))
     for delivery in ctx.db.scalars(select(WebhookDelivery)
                                    .where(WebhookDelivery.id.in_(newest.scalar_subquery()))):
-        found[delivery.webhook_id].last_failure = {
+        found.setdefault(delivery.webhook_id, Deliveries()).last_failure = {  # (two reads)
             "error": delivery.last_error, "attempts": delivery.attempts,
             "state": delivery.state, "alertId": str(delivery.alert_id),
             "nextAttemptAt": delivery.next_attempt_at if delivery.state == "pending" else None}

@@ -117,6 +117,23 @@ def test_invalid_file_applies_nothing_and_lists_every_error(seeded, runner, tmp_
     assert catalog_fingerprint(seeded) == before
 
 
+def test_a_files_numbers_are_checked_as_written(seeded, runner, tmp_path):
+    """A catalog file's number a double does not hold is checked as written, as over HTTP
+    (the file was read as doubles, and such a price was taken rounded)."""
+    catalog = export(runner, tmp_path / "n.json")
+    price = catalog["models"][0]["costPerSecond"]
+    text = json.dumps(catalog, indent=2).replace(f'"costPerSecond": {price}',
+                                                 f'"costPerSecond": {price}0000000000000000001', 1)
+    assert f"{price}0000000000000000001" in text
+    (tmp_path / "n.json").write_text(text)
+    before = catalog_fingerprint(seeded)
+    result = runner.invoke(args=["catalog", "plan", str(tmp_path / "n.json")])
+    assert result.exit_code != 0
+    assert ("models[0].costPerSecond must have at most 6 decimal places, got "
+            f"{price}0000000000000000001") in result.output
+    assert catalog_fingerprint(seeded) == before
+
+
 def test_changes_to_a_locked_model_are_refused_whole(seeded, runner, tmp_path):
     run_as_system(seeded, "models:lockModel", {"modelId": "google/veo-3"})
     catalog = export(runner, tmp_path / "f.json")

@@ -189,7 +189,7 @@ def test_a_save_over_another_change_takes_it_in_and_saves_on_the_next(console, p
     expect(alert).to_contain_text("You both changed Name (marked below: yours is kept).")
     expect(page.locator("#name")).to_have_value("Mine")
     expect(page.locator("#description")).to_have_value("Theirs")
-    expect(page.get_by_text("also changed meanwhile, to Changed elsewhere")).to_be_visible()
+    expect(page.get_by_text('also changed meanwhile, to "Changed elsewhere"')).to_be_visible()
     model = run_as_system(seeded, "models:getModelById", {"modelId": "luma/ray-2-720p"})
     assert (model["name"], model["description"]) == ("Changed elsewhere", "Theirs")
     page.click("input[type=submit][value=Save]")

@@ -619,10 +619,31 @@ def test_the_price_preview_of_an_image_priced_by_size_and_quality_names_both(app
     cheaper = json.loads(json.dumps(IMAGE["prices"]))
     cheaper[0]["components"][0]["price"] = "0.03"
     assert _preview(app, IMAGE["prices"], cheaper, "image") == [
-        ("1 image(s), size 1024x1024", "$0.040", "$0.030"),  # a component's conditions
+        ("1 image(s), size 1024x1024", "$0.040", "$0.030"),  # each component's conditions
+        ("1 image(s), size 1024x1024, quality hd", "$0.080", "$0.080"),
         ("1 image(s), size 1024x1792", "$0.080", "$0.080"),
-        ("1 image(s), size 1024x1024, quality standard", "$0.040", "$0.030"),
-        ("1 image(s), size 1024x1024, quality hd", "$0.080", "$0.080")]
+        ("1 image(s), size 1024x1792, quality hd", "$0.12", "$0.12"),
+        ("1 image(s), size 1024x1024, quality standard", "$0.040", "$0.030")]  # in turn
+
+
+def test_the_price_preview_shows_the_default_and_what_a_unit_dropped_leaves(app):
+    """A component without a quality is shown beside the hd one (the base the price needs
+    was hd, and hid it); a unit the new price drops leaves the rest priced, and says so (the
+    new price showed only a refusal)."""
+    def two(hd_price):
+        return [{"effectiveFrom": None, "components": [
+            {"unit": "image", "price": "0.04", "when": {"size": "1024x1024"}},
+            {"unit": "image", "price": hd_price, "when": {"size": "1024x1024",
+                                                          "quality": "hd"}}]}]
+
+    rows = _preview(app, two("0.08"), two("0.09"), "image")
+    assert ("1 image(s), size 1024x1024", "$0.040", "$0.040") in rows
+    assert [r[1:] for r in rows if "quality hd" in r[0]] == [("$0.080", "$0.090")]
+    both = [{"effectiveFrom": None, "components": [{"unit": "input_tokens", "price": "1"},
+                                                   {"unit": "output_tokens", "price": "2"}]}]
+    assert _preview(app, both, [{**both[0], "components": both[0]["components"][:1]}]) == [
+        ("1,000 input tokens, 500 output tokens", "$0.0020",
+         "$0.0010 (output tokens: no price, refused)")]
 
 
 def test_the_price_preview_shows_cache_and_tier_changes(app):
@@ -746,7 +767,11 @@ def test_a_price_that_leaves_an_active_model_unpriced_is_said_before_it_is_saved
         {"unit": "second", "price": "0.2"}]}]
     body = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
         console, admin, costPerSecond="", qualityMultipliers="", prices=json.dumps(later))))
-    assert 'id="price-unpriced"' in body and "No price until 2099-06-01 00:00:00 (UTC)" in body
+    assert 'id="price-unpriced"' in body and "No price until 2099-06-01 00:00 UTC" in body
+    paused = [{"effectiveFrom": None, "components": []}, *later]  # an entry that prices nothing
+    body = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
+        console, admin, costPerSecond="", qualityMultipliers="", prices=json.dumps(paused))))
+    assert "No price until 2099-06-01 00:00 UTC" in body
     kept = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
         console, admin, costPerSecond="0.2")))  # a price now: no such word
     assert "Check what the new price charges" in kept and 'id="price-unpriced"' not in kept

@@ -239,8 +239,17 @@ def test_a_json_number_is_checked_as_sent_not_as_the_double_it_rounds_to(seeded,
     refused = sent_as_written(api, "mutation", "models:updateModel", f'{{"modelId": "{RAY}", '
                               '"patch": {"costPerSecond": 0.12345678901234567890123}}')
     assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "patch.costPerSecond"}
-    assert "send it as a decimal string" in refused["errorMessage"]
-    assert "0.12345678901234567890123" in refused["errorMessage"]
+    assert refused["errorMessage"] == ("patch.costPerSecond must have at most 6 decimal "
+                                       "places, got 0.12345678901234567890123")
+    for policy, said in (('{"degradedSuccessRate": 100.00000000000000000001}',
+                          "must be at most 100, got 100.00000000000000000001 (100.0 as a "
+                          "double)"),
+                         ('{"degradedP95Seconds": 1e-400}',
+                          "must be greater than 0, got 1e-400 (0.0 as a double)")):
+        refused = sent_as_written(api, "mutation", "models:updateModel", f'{{"modelId": '
+                                  f'"{RAY}", "patch": {{"healthPolicy": {policy}}}}}')
+        assert refused["errorData"]["code"] == "INVALID_ARGUMENT", refused
+        assert said in refused["errorMessage"], refused
 
 
 def test_an_option_with_a_space_around_it_is_refused_not_priced_by_default(seeded, api):

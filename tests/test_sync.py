@@ -491,6 +491,8 @@ def test_statistics_alone_run_a_sessions_queries_at_most_once_a_while(
     '{"type": "Mutation", "requestId": Infinity, "udfPath": "x", "args": [{}]}',
     '{"type": "Mutation", "requestId": -1, "udfPath": "x", "args": [{}]}',
     '{"type": "Mutation", "requestId": 1e400, "udfPath": "x", "args": [{}]}',
+    '{"type": "Mutation", "requestId": 1, "udfPath": "x", "args": [{"a": 1e-' + "9" * 20
+    + "}]}",  # an exponent no decimal holds (it ended the session as a fault of ours)
     '{"type": "Mutation", "requestId": 1, "udfPath": "x", "args": ' + "[" * 5000
     + "]" * 5000 + "}",
     '{"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": '

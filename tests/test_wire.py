@@ -85,6 +85,11 @@ TRANSPORT_ERRORS = [
     ("NaN literal", "query",
      b'{"path":"pricing:getCreditCost","args":{"modelId":"a","quality":"b","duration":NaN}}',
      400, "BadJsonBody"),
+    ("a number no decimal holds", "query",  # its exponent: it was a 500
+     b'{"path":"pricing:getCreditCost","args":{"duration":1e-99999999999999999999}}',
+     400, "BadJsonBody"),
+    ("a zero no decimal holds", "query", b'{"path":"x","args":{"a":0e99999999999999999999}}',
+     400, "BadJsonBody"),
     ("deeply nested body", "query", b"[" * 100_000 + b"]" * 100_000, 400, "BadJsonBody"),
     ("deeply nested convex_encoded_json args", "query",
      b'{"path":"models:getModelById","format":"convex_encoded_json","args":{"modelId":'
