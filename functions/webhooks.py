@@ -146,7 +146,9 @@ def _deliveries(ctx: Context, hook_id: int | None = None) -> dict[int, Deliverie
                 .group_by(WebhookDelivery.webhook_id))
     for delivery in ctx.db.scalars(select(WebhookDelivery)
                                    .where(WebhookDelivery.id.in_(newest.scalar_subquery()))):
-        found.setdefault(delivery.webhook_id, Deliveries()).last_failure = {  # (two reads)
+        # (setdefault: on PostgreSQL each read is its own statement, and a failure read
+        # after the counts may be of a delivery they did not see)
+        found.setdefault(delivery.webhook_id, Deliveries()).last_failure = {
             "error": delivery.last_error, "attempts": delivery.attempts,
             "state": delivery.state, "alertId": str(delivery.alert_id),
             "nextAttemptAt": delivery.next_attempt_at if delivery.state == "pending" else None}
