@@ -579,10 +579,11 @@ def _validate_declared(options: Any, path: str) -> dict:
     _refuse_unknown(options, set(OPTION_KEYS), path)
     for key, values in options.items():
         if (not isinstance(values, list) or not values
-                or not all(isinstance(v, str) and v for v in values)
+                or not all(isinstance(v, str) and v and v == v.strip() for v in values)
                 or len({fold(v) for v in values}) != len(values)):
             raise PricingError("INVALID_PRICE", f"{path}.{key} must list distinct non-empty "
-                               "strings (distinct whatever their case)", f"{path}.{key}")
+                               "strings, no space around them (distinct whatever their case)",
+                               f"{path}.{key}")
     return {key: list(values) for key, values in options.items()}
 
 
@@ -609,9 +610,9 @@ def _validate_when(when: Any, path: str) -> dict:
                            path)
     _refuse_unknown(when, set(OPTION_KEYS), path)
     for key, value in when.items():
-        if not isinstance(value, str) or not value:
-            raise PricingError("INVALID_PRICE", f"{path}.{key} must be a non-empty string",
-                               f"{path}.{key}")
+        if not isinstance(value, str) or not value or value != value.strip():
+            raise PricingError("INVALID_PRICE", f"{path}.{key} must be a non-empty string, "
+                               "no space around it", f"{path}.{key}")
     return dict(when)
 
 

@@ -267,6 +267,13 @@ def test_an_option_with_a_space_around_it_is_refused_not_priced_by_default(seede
         refused = quote(api, "acme/motion", asked, options={"resolution": spelt})
         assert error(refused) == {"code": "INVALID_ARGUMENT", "field": "options.resolution"}
         assert "must not start or end with a space" in refused["errorMessage"]
+    second = {"unit": "second", "price": "0.3"}
+    for entry in ({"components": [{**second, "when": {"resolution": "4K "}}]},
+                  {"components": [second], "options": {"resolution": [" 4K"]}}):
+        refused = api.mutation("models:updateModel", {"modelId": "acme/motion", "patch": {
+            "prices": [{"effectiveFrom": None, **entry}]}})  # a price no quote could name
+        assert error(refused)["code"] == "INVALID_ARGUMENT", refused
+        assert "no space around" in refused["errorMessage"], refused
 
 
 def test_a_video_quote_without_seconds_is_its_fixed_duration_or_refused(seeded, api):
