@@ -228,7 +228,7 @@ FIELDS: tuple[Field, ...] = (
        kinds=VIDEO, column="cost_micros"),
     _f("pricingUnit", v.nullable(v.literal("second")), "Pricing unit", "prices",
        "`second` for a video model priced by costPerSecond", kinds=VIDEO),
-    _f("qualityMultipliers", v.record(QUALITY, v.number(exclusive_minimum=0, maximum=100), 20),
+    _f("qualityMultipliers", v.record(QUALITY, v.amount(exclusive_minimum=0, maximum=100), 20),
        "Quality multipliers", "prices", 'e.g. {"high": 1.5}; a missing quality costs 1x',
        default={}, kinds=VIDEO),
     # -- technical -----------------------------------------------------------------------------

@@ -241,6 +241,10 @@ def test_a_json_number_is_checked_as_sent_not_as_the_double_it_rounds_to(seeded,
     assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "patch.costPerSecond"}
     assert refused["errorMessage"] == ("patch.costPerSecond must have at most 6 decimal "
                                        "places, got 0.12345678901234567890123")
+    refused = sent_as_written(api, "mutation", "models:updateModel", f'{{"modelId": "{RAY}", '
+                              '"patch": {"qualityMultipliers": {"high": 1.00000000000000000001}}}')
+    assert refused["errorData"] == {"code": "INVALID_ARGUMENT",
+                                    "field": "patch.qualityMultipliers.high"}  # a price too
     for policy, said in (('{"degradedSuccessRate": 100.00000000000000000001}',
                           "must be at most 100, got 100.00000000000000000001 (100.0 as a "
                           "double)"),
