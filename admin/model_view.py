@@ -32,7 +32,7 @@ from admin.reading import reader
 from db.schema import Model, ModelHistory
 from engine.errors import FunctionError
 from engine.values import Boolean, Literal, String
-from functions import prices, spec, states
+from functions import fields, prices, spec, states
 from functions.documents import config_of
 from functions.history import revert_changes
 from functions.models import check_default_switch
@@ -216,6 +216,16 @@ MAX_PAGE = 100_000
 # Ids looked up per statement: PostgreSQL takes at most 65,535 parameters in one (a form can
 # carry more ids than that).
 ROWS_PER_QUERY = 10_000
+
+
+def _checks(patch: dict) -> bool:
+    """Whether updateModel's checks of the fields take `patch`: a price they refuse is not
+    previewed (as a figure no quote would give), the mutation says why."""
+    try:
+        fields.PATCH.check(patch, "patch")
+        return True
+    except FunctionError:
+        return False
 
 
 def _row_id(value) -> int | None:
@@ -543,8 +553,8 @@ class CatalogModelView(SignedIn, ModelView):
         current = config_of(model)
         wanted = form.config()
         patch = {k: v for k, v in wanted.items() if not unchanged(current.get(k), v)}
-        if set(patch) & set(price_preview.PRICE_FIELDS) and not self._price_seen(form, current,
-                                                                                  wanted):
+        if set(patch) & set(price_preview.PRICE_FIELDS) and _checks(patch) \
+                and not self._price_seen(form, current, wanted):
             return False  # shown with the price's effect; the next Save applies it
         args = {"modelId": model.model_id, "patch": patch}
         if revision:  # a tampered value is the mutation's to refuse, not a crash here

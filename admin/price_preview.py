@@ -75,41 +75,52 @@ def _described(usage: dict) -> str:
                      for key, count in usage.items() if count)
 
 
-def _usd(schedule: list[dict], usage: dict, options: dict, at: int) -> str:
-    """The request's price under `schedule`, of the counts it prices (a unit the other price
-    adds or drops is no reason to refuse this one)."""
-    priced = _priced_part(schedule, usage)
-    try:
-        answer = prices.quote(schedule, priced, options, at,
-                              Decimal(str(current_app.config["CREDITS_PER_USD"])))
-    except prices.PricingError as error:
-        return f"— ({error.message})"
-    unpriced = [WORDS.get(key) or words(key).lower() for key, count in usage.items()
-                if count and key not in priced]
-    return money.usd(answer["usdExact"]) + (f" ({', '.join(unpriced)}: no price, refused)"
-                                            if unpriced else "")
+def _usd(schedule: list[dict], usage: dict, options: dict, at: int, known: dict) -> str:
+    """The request's price under `schedule`, as a quote answers it, and what it took to get
+    one, said beside it: a count the price has no unit for is left out (a quote with it is
+    refused), an option the price must also be given takes its first value."""
+    answer, said, _asked = _quote(schedule, usage, options, at, known)
+    if isinstance(answer, prices.PricingError):
+        return f"— ({answer.message})"
+    return money.usd(answer["usdExact"]) + (f" ({'; '.join(said)})" if said else "")
 
 
-def _priced_part(schedule: list[dict], usage: dict) -> dict:
-    takes = set(money.inputs_of(schedule)[0])
-    return {key: count for key, count in usage.items() if key in takes}
+def _quote(schedule: list[dict], usage: dict, options: dict, at: int,
+           known: dict) -> tuple[dict | prices.PricingError, list[str], dict]:
+    """The quote (or its refusal), what was left out or added to get it, and the options it
+    was asked with."""
+    usage, asked, said = dict(usage), dict(options), []
+    while True:
+        try:
+            credits = Decimal(str(current_app.config["CREDITS_PER_USD"]))
+            return prices.quote(schedule, usage, asked, at, credits), said, asked
+        except prices.PricingError as error:
+            count = (error.field or "").removeprefix("usage.")
+            if error.code == "UNSUPPORTED_USAGE" and usage.get(count):
+                del usage[count]
+                said.append(f"{words(count).lower()}: no price, refused")
+            elif (error.message.startswith(f"{error.field} must be given")
+                  and known.get(error.field) and error.field not in asked):
+                asked[error.field] = known[error.field][0]
+                said.append(f"{error.field} {asked[error.field]}")
+            else:
+                return error, said, asked
+
+
+def _taken_at(usage: dict, at: int, *schedules: list[dict] | None) -> dict:
+    """The counts of a request made at `at`: those the prices in force then take (a model
+    priced by the audio hour now and by the second later is asked for each then)."""
+    taken = {key for schedule in schedules if schedule and _priced_at(schedule, at)
+             for key in money.inputs_of([prices.entry_at(schedule, at)])[0]}
+    return {key: count for key, count in usage.items() if key in taken} or usage
 
 
 def _completed(schedule: list[dict], usage: dict, options: dict, at: int,
                given: dict) -> dict | None:
     """`given` with the first value of each option a quote of the price must also be given
     (an image priced by size and quality needs both); None when that prices nothing."""
-    asked = dict(given)
-    while True:
-        try:
-            prices.quote(schedule, _priced_part(schedule, usage), asked, at, Decimal(1))
-            return asked
-        except prices.PricingError as error:
-            needed = error.field if error.message.startswith(f"{error.field} must be given") \
-                else None
-            if needed is None or needed in asked or not options.get(needed):
-                return None
-            asked[needed] = options[needed][0]
+    answer, _said, asked = _quote(schedule, usage, given, at, options)
+    return None if isinstance(answer, prices.PricingError) else asked
 
 
 def _variants(schedule: list[dict], usage: dict, options: dict, at: int) -> list[dict]:
@@ -171,13 +182,14 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
     for at in moments:
         asked = [(request, variant) for request in requests[:1] for variant in variants]
         asked += [(request, variants[0]) for request in requests[1:]]
-        for (what, usage), variant in asked:
+        for (what, requested), variant in asked:
+            usage = _taken_at(requested, at, before, after)
             rows.append({
                 "request": (f"From {charts.when(at, charts.MINUTE)}: " if at != now_ms else "")
                 + (f"{what}: " if what else "") + _described(usage)
                 + "".join(f", {k} {v}" for k, v in variant.items()),
-                "old": _usd(before, usage, variant, at) if before else "—",
-                "new": _usd(after, usage, variant, at)})
+                "old": _usd(before, usage, variant, at, options) if before else "—",
+                "new": _usd(after, usage, variant, at, options)})
     return rows
 
 

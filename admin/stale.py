@@ -45,6 +45,7 @@ def merge(form: ModelForm, model_pk: int, model_id: str, opened: int, current: i
                                  f"{_shown(name, theirs)}; yours is kept"]
             both.append(label)
     form.expectedRevision.data = current
+    form.pricePreviewed.data = ""  # a price seen against the old one is previewed again
     who = ", ".join(dict.fromkeys(row.actor for row in rows if row.revision > opened))
     said = [f"Not saved: {who} changed {model_id} since you opened it."]
     if taken:

@@ -305,7 +305,7 @@ def post(claimed: dict, now_ms: int, timeout: float, private: bool = False) -> s
 def _check_reachable(ctx: Context, url: str) -> None:
     """At once, for a host that names its address (an IP, localhost): refused when it is not
     public and WEBHOOK_PRIVATE_ADDRESSES does not allow it. A name is looked up when posting."""
-    host = urlsplit(url).hostname or ""
+    host = (urlsplit(url).hostname or "").removesuffix(".")  # "localhost." is localhost
     if not _names_an_address(host):
         return
     if not private_allowed(ctx.config):

@@ -661,6 +661,34 @@ def test_the_price_preview_shows_cache_and_tier_changes(app):
         ("long: 201,000 input tokens, 500 output tokens", "$0.51", "$5.0325")]
 
 
+def test_the_price_preview_prices_each_moment_as_a_quote_then_would(app):
+    """Each moment is priced as `pricing:quote` would price it then: entries with other
+    units, a cache price dropped (cache reads are then input, as the API takes them), and an
+    option only the old price needs (its first value, said)."""
+    hourly = {"effectiveFrom": None, "components": [{"unit": "audio_hour", "price": "0.576"}]}
+    by_second = {"effectiveFrom": "2027-05-01T00:00:00Z", "components": [
+        {"unit": "input_audio_second", "price": "0.0001"}]}
+    assert _preview(app, [hourly], [hourly, by_second], "transcription") == [
+        ("60 s of audio", "$0.0096", "$0.0096"),
+        ("From 2027-05-01 00:00 UTC: 60 s of audio, 60 s of input audio",  # the units change:
+         "$0.0096 (input audio length seconds: no price, refused)",  # what a client sends
+         "$0.0060 (audio seconds: no price, refused)")]  # is refused, said
+    cached = [{"effectiveFrom": None, "components": [
+        {"unit": "input_tokens", "price": "1"}, {"unit": "cache_read_tokens", "price": "0.1"},
+        {"unit": "output_tokens", "price": "2"}]}]
+    plain = [{**cached[0], "components": [cached[0]["components"][0],
+                                          cached[0]["components"][2]]}]
+    rows = dict((r[0], r[1:]) for r in _preview(app, cached, plain))
+    assert rows["cached: 1,000 input tokens, 500 output tokens, 500 of them cache reads"] == (
+        "$0.00155", "$0.0020")  # no "refused": the API prices cache reads as input then
+    sized = [{"effectiveFrom": None, "components": [
+        {"unit": "image", "price": "0.04", "when": {"size": "1024x1024"}},
+        {"unit": "image", "price": "0.08", "when": {"size": "1024x1792"}}]}]
+    flat = [{"effectiveFrom": None, "components": [{"unit": "image", "price": "0.05"}]}]
+    assert _preview(app, sized, flat, "image")[0] == (
+        "1 image(s)", "$0.040 (size 1024x1024)", "$0.050")
+
+
 def test_the_price_preview_of_a_price_that_starts_later_says_when(app):
     """No price now: the request is still described, the refusal names the start as a date,
     and the row at the start prices it (it showed a blank request, raw milliseconds, and
@@ -775,6 +803,38 @@ def test_a_price_that_leaves_an_active_model_unpriced_is_said_before_it_is_saved
     kept = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
         console, admin, costPerSecond="0.2")))  # a price now: no such word
     assert "Check what the new price charges" in kept and 'id="price-unpriced"' not in kept
+
+
+def _stamp(body: str) -> str:
+    return re.search(r'name="pricePreviewed" type="hidden" value="([^"]*)"', body).group(1)
+
+
+def test_a_price_previewed_before_a_conflict_is_previewed_again(console, admin):
+    """A price seen against the old one, then refused as stale, is shown again against the
+    price now in force before the next Save applies it (it was applied unseen)."""
+    form = ray_form(console, admin, costPerSecond="0.3")
+    seen = page_text(admin.post("/admin/models/edit/?id=2", data=form))
+    assert "Check what the new price charges" in seen
+    run_as_system(console, "models:updateModel", {"modelId": "luma/ray-2-720p", "patch": {
+        "costPerSecond": 0.5}})
+    stale = page_text(admin.post("/admin/models/edit/?id=2", data={
+        **form, "pricePreviewed": _stamp(seen)}))
+    assert "since you opened it" in stale and _stamp(stale) == ""
+    now = run_as_system(console, "models:getModelById", {"modelId": "luma/ray-2-720p"})
+    again = page_text(admin.post("/admin/models/edit/?id=2", data={
+        **form, "expectedRevision": str(now["revision"]), "pricePreviewed": ""}))
+    assert "Check what the new price charges" in again  # against 0.5 now, not applied
+    assert run_as_system(console, "models:getModelById", {
+        "modelId": "luma/ray-2-720p"})["costPerSecond"] == 0.5
+
+
+def test_a_price_the_rules_refuse_is_refused_not_previewed(console, admin):
+    """A price with more places than a price may have: the function's refusal, not a preview
+    of a figure no quote would give."""
+    body = html.unescape(page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
+        console, admin, costPerSecond="0.75000000000000000001"))))
+    assert "Check what the new price charges" not in body
+    assert "must have at most 6 decimal places" in body
 
 
 def test_saving_an_untouched_form_changes_nothing(console, admin):

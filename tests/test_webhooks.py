@@ -430,7 +430,9 @@ def test_a_webhook_to_a_private_address_it_names_is_refused_at_once(seeded, admi
     for url in ("http://127.0.0.1:9/hook", "http://localhost/", "https://[fd00::1]/",
                 # the older spellings of IPv4 the resolver reads, named at once as well
                 "http://0x7f000001:9/a", "http://2130706433:9/b", "http://0:9/c",
-                "http://127.1:9/d", "http://0177.0.0.1:9/e"):
+                "http://127.1:9/d", "http://0177.0.0.1:9/e",
+                # and with the root's dot
+                "http://127.0.0.1.:9/f", "http://localhost./g"):
         refused = admin.mutation("models:createWebhook",
                                  {"name": "inside", "kind": "slack", "url": url})
         assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "url"}, url
