@@ -594,7 +594,7 @@ class CatalogModelView(SignedIn, ModelView):
             return True
         g.price_preview = rows
         g.price_backdated = price_preview.backdated(current, new, now)
-        g.price_unpriced_until = price_preview.unpriced_until(new, now)
+        g.price_unpriced = price_preview.unpriced(new, now)
         form.pricePreviewed.data = seen
         flash("Check what the new price charges (below), then Save again to apply it.", "warning")
         return False

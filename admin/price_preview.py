@@ -208,13 +208,27 @@ def backdated(old: dict, new: dict, now_ms: int) -> int | None:
                 and before.get(start) != after.get(start)), default=None)
 
 
-def unpriced_until(new: dict, now_ms: int) -> str | None:
-    """For an active model whose new price is not in force now (quotes of it answer
-    NO_PRICE): until when, in words ("until 2099-06-01 00:00 UTC", or "at all"); None when it
-    is priced now, or is not active."""
+def unpriced(new: dict, now_ms: int) -> list[str]:
+    """For an active model, the stretches from now on in which its new price has none (quotes
+    answer NO_PRICE), in words: "now, until 2099-06-01 00:00 UTC", "from 2027-01-01 00:00 UTC
+    until 2027-03-01 00:00 UTC", "from 2028-01-01 00:00 UTC on"; [] when it has none, or the
+    model is not active."""
     after = schedule(new)
-    if not new.get("isActive") or not after or _priced_at(after, now_ms):
-        return None
-    starts = sorted(e["effectiveFrom"] for e in after if e["effectiveFrom"] is not None
-                    and e["effectiveFrom"] > now_ms and e["components"])
-    return f"until {charts.when(starts[0], charts.MINUTE)}" if starts else "at all"
+    if not new.get("isActive") or not after:
+        return []
+    starts = sorted({e["effectiveFrom"] for e in after
+                     if e["effectiveFrom"] is not None and e["effectiveFrom"] > now_ms})
+    gaps, opened = [], None
+    for at in [now_ms, *starts]:
+        priced = _priced_at(after, at)
+        if not priced and opened is None:
+            opened = at
+        elif priced and opened is not None:
+            gaps.append((opened, at))
+            opened = None
+    if opened is not None:
+        gaps.append((opened, None))
+    return [("now" if start == now_ms else f"from {charts.when(start, charts.MINUTE)}")
+            + (f", until {charts.when(end, charts.MINUTE)}" if end is not None
+               else " on" if start != now_ms else ", nor later")
+            for start, end in gaps]

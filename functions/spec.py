@@ -77,7 +77,8 @@ QUALITY = v.string(
 DURATION = v.int(1, 3600)
 REVISION = v.int(1, 2**31 - 1)  # what an integer column holds on every database
 DATE = v.date()
-URL = v.string(1, 2000, pattern=r"https?://\S+", hint="an http(s) URL")
+SCHEME = r"[Hh][Tt][Tt][Pp][Ss]?://"  # a scheme's case does not matter (RFC 3986 3.1)
+URL = v.string(1, 2000, pattern=SCHEME + r"\S+", hint="an http(s) URL")
 
 
 class RequestedUrl(Validator):
@@ -85,7 +86,7 @@ class RequestedUrl(Validator):
     with "é" in it was taken, then failed every attempt), naming a host and a port one can connect
     to, and no user or password (http.client would drop them, and every list would show them)."""
 
-    text = v.string(1, 2000, pattern=r"https?://[!-~]+",
+    text = v.string(1, 2000, pattern=SCHEME + r"[!-~]+",
                     hint="an http(s) URL in ASCII (percent-encode other characters)")
 
     def check(self, value, path):

@@ -789,17 +789,22 @@ def test_a_stale_save_takes_a_list_and_a_price_changed_meanwhile(console, admin)
 
 def test_a_price_that_leaves_an_active_model_unpriced_is_said_before_it_is_saved(console,
                                                                                    admin):
-    """An active model given only a price that starts later answers NO_PRICE until then: the
-    preview says so (it was saved with no word)."""
+    """An active model given only a price that starts later, or a gap in its prices, answers
+    NO_PRICE meanwhile: the preview says so (it was saved with no word)."""
     later = [{"effectiveFrom": "2099-06-01T00:00:00Z", "components": [
         {"unit": "second", "price": "0.2"}]}]
     body = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
         console, admin, costPerSecond="", qualityMultipliers="", prices=json.dumps(later))))
-    assert 'id="price-unpriced"' in body and "No price until 2099-06-01 00:00 UTC" in body
+    assert 'id="price-unpriced"' in body and "No price now, until 2099-06-01 00:00 UTC" in body
     paused = [{"effectiveFrom": None, "components": []}, *later]  # an entry that prices nothing
     body = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
         console, admin, costPerSecond="", qualityMultipliers="", prices=json.dumps(paused))))
-    assert "No price until 2099-06-01 00:00 UTC" in body
+    assert "No price now, until 2099-06-01 00:00 UTC" in body
+    gap = [{"effectiveFrom": None, "components": [{"unit": "second", "price": "0.2"}]},
+           {"effectiveFrom": "2098-01-01T00:00:00Z", "components": []}, *later]
+    body = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
+        console, admin, costPerSecond="", qualityMultipliers="", prices=json.dumps(gap))))
+    assert "No price from 2098-01-01 00:00 UTC, until 2099-06-01 00:00 UTC" in body
     kept = page_text(admin.post("/admin/models/edit/?id=2", data=ray_form(
         console, admin, costPerSecond="0.2")))  # a price now: no such word
     assert "Check what the new price charges" in kept and 'id="price-unpriced"' not in kept

@@ -394,8 +394,10 @@ def test_a_url_that_cannot_be_sent_as_it_is_is_refused_at_once(seeded, admin, ur
     assert refused["status"] == "error" and refused["errorData"]["field"] == "url"
     assert why in refused["errorMessage"]
     assert admin.value("query", "models:listWebhooks") == []
-    admin.value("mutation", "models:createWebhook",
-                {"name": "x", "kind": "slack", "url": "https://example.com/hook"})
+    admin.value("mutation", "models:createWebhook",  # a scheme in capitals is a scheme
+                {"name": "x", "kind": "slack", "url": "HTTPS://example.com/hook"})
+    admin.value("mutation", "models:updateWebhook",
+                {"name": "x", "url": "https://example.com/hook"})
     refused = admin.mutation("models:updateWebhook", {"name": "x", "url": url})
     assert refused["status"] == "error" and refused["errorData"]["field"] == "url"
     assert [h["url"] for h in admin.value("query", "models:listWebhooks")] \
