@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from db.schema import HealthAlert, Webhook, WebhookDelivery
 from engine.errors import FunctionError
@@ -97,13 +97,22 @@ def createWebhook(ctx: Context, name: str, kind: str, url: str) -> dict:
           scope="admin", admin_only=True, name="models:updateWebhook")
 def updateWebhook(ctx: Context, name: str, url: str | None = None,
                   isActive: bool | None = None) -> dict:
-    """Change a webhook's URL, or switch it off (alerts are not queued for it meanwhile)."""
+    """Change a webhook's URL, or switch it off (alerts are not queued for it meanwhile). A
+    new URL, or switching it on, makes its pending deliveries due at once: their backoff was
+    the old receiver's."""
     hook = _find(ctx, name)
+    again = (url is not None and url != hook.url) or (isActive and not hook.is_active)
     if url is not None:
         _check_reachable(ctx, url)
         hook.url = url
     if isActive is not None:
         hook.is_active = isActive
+    if again:
+        ctx.db.execute(update(WebhookDelivery)
+                       .where(WebhookDelivery.webhook_id == hook.id,
+                              WebhookDelivery.state == "pending",
+                              WebhookDelivery.next_attempt_at > ctx.now)
+                       .values(next_attempt_at=ctx.now))
     return _document_now(ctx, hook)
 
 

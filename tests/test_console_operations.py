@@ -243,6 +243,7 @@ def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn
     expect(row.locator("input[name=url]")).to_have_value("http://127.0.0.1:9/other")
     row.get_by_role("button", name="Switch off pager").click()
     expect(row.locator("td").nth(2)).to_have_text("off")
+    expect(row.locator(".last-failure")).to_contain_text("waiting: the webhook is off")
     row.get_by_role("button", name="Delete pager").click()
     expect(page.locator(".alert-success")).to_contain_text("Deleted pager")
     expect(page.locator("#no-webhooks")).to_be_visible()

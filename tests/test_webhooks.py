@@ -8,6 +8,7 @@ import hmac
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -362,6 +363,24 @@ def test_a_webhook_switched_off_is_sent_nothing_until_it_is_on_again(seeded, adm
         assert deliver(seeded, NOW) == [] and receiver.received == []
         admin.value("mutation", "models:updateWebhook", {"name": "ops", "isActive": True})
         assert [o["state"] for o in deliver(seeded, NOW)] == ["delivered"]
+
+
+def test_a_new_url_is_tried_at_once_not_after_the_old_ones_backoff(seeded, admin):
+    """The backoff was the old receiver's: a delivery waiting on it is due as soon as the
+    URL is fixed (it waited up to an hour more)."""
+    with Receiver(statuses=[500]) as receiver:
+        admin.value("mutation", "models:createWebhook",
+                    {"name": "fixed", "kind": "slack", "url": receiver.url + "/old"})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        (failed,) = deliver(seeded, int(time.time() * 1000))
+        assert failed["state"] == "pending" and failed["nextAttemptAt"] > time.time() * 1000
+        moved = admin.value("mutation", "models:updateWebhook",
+                            {"name": "fixed", "url": receiver.url + "/new"})
+        assert moved["lastFailure"]["nextAttemptAt"] <= time.time() * 1000  # due now
+        (outcome,) = deliver(seeded, int(time.time() * 1000))
+        assert outcome["state"] == "delivered"
+        assert [r["path"] for r in receiver.received] == ["/old", "/new"]
 
 
 def test_a_webhook_deleted_while_its_delivery_is_posted_ends_nothing_else(seeded, admin):
