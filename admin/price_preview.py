@@ -28,7 +28,12 @@ WORDS = {"seconds": "s of video", "inputTokens": "input tokens", "outputTokens":
          "cacheReadTokens": "of them cache reads", "cacheWriteTokens": "cache writes",
          "characters": "characters", "images": "image(s)", "imagePixels": "pixels",
          "inputAudioLengthSeconds": "s of input audio", "audioSeconds": "s of audio",
-         "requests": "request(s)", "sessionSeconds": "s of session"}
+         "requests": "request(s)", "sessionSeconds": "s of session",
+         "webSearches": "web search(es)", "storageSearches": "storage search(es)",
+         "mapsSearches": "maps search(es)", "queries": "query(ies)",
+         "documentPages": "document page(s)", "inputImages": "input image(s)",
+         "inputTextMessages": "input message(s)", "outputCharacters": "output characters",
+         "inputVideoLengthSeconds": "s of input video"}
 
 
 def schedule(config: dict) -> list[dict] | None:
