@@ -112,6 +112,16 @@ def _quote(schedule: list[dict], usage: dict, options: dict, at: int,
                 return error, said, asked
 
 
+def _with_windows(moments: list[int], *schedules: list[dict] | None) -> list[int]:
+    """The moments, and the next change within a day of each, when a time-of-day window of
+    the prices in force opens or closes then: a change from midnight inside an off-peak
+    window (22:00-06:00) also shows the day's price, from 06:00."""
+    edges = {prices.next_change_after(schedule, at) for schedule in schedules if schedule
+             for at in moments}
+    return sorted({*moments, *(edge for edge in edges if edge is not None and any(
+        at < edge < at + DAY_MS and edge not in moments for at in moments))})
+
+
 def _taken_at(usage: dict, at: int, *schedules: list[dict] | None) -> dict:
     """The counts of a request made at `at`: those the prices in force then take (a model
     priced by the audio hour now and by the second later is asked for each then)."""
@@ -181,7 +191,7 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
     # new price drops is shown, priced as it would have been and as it now will be
     later = sorted({e["effectiveFrom"] for e in [*(before or []), *after]
                     if e["effectiveFrom"] is not None and e["effectiveFrom"] > now_ms})
-    moments = [now_ms, *later[:MOST_SCHEDULED]]
+    moments = _with_windows([now_ms, *later[:MOST_SCHEDULED]], before, after)
     variants = _variants(after, requests[0][1], options, _first_priced(after, moments))
     rows = []
     for at in moments:
@@ -199,6 +209,7 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
 
 
 MOST_SCHEDULED = 3  # scheduled changes previewed
+DAY_MS = 86_400_000
 
 
 def backdated(old: dict, new: dict, now_ms: int) -> int | None:

@@ -689,6 +689,19 @@ def test_the_price_preview_prices_each_moment_as_a_quote_then_would(app):
         "1 image(s)", "$0.040 (size 1024x1024)", "$0.050")
 
 
+def test_the_price_preview_shows_the_day_price_beside_an_off_peak_window(app):
+    """A change that starts at midnight inside an off-peak window (22:00-06:00): the day's
+    price from 06:00 is shown too (only the night price was)."""
+    now = [{"effectiveFrom": None, "components": [{"unit": "input_tokens", "price": "1"}]}]
+    later = [*now, {"effectiveFrom": "2027-02-01T00:00:00Z", "components": [
+        {"unit": "input_tokens", "price": "2"}]},
+        {"effectiveFrom": "2027-02-01T00:00:00Z", "utcTime": {"start": "22:00", "end": "06:00"},
+         "components": [{"unit": "input_tokens", "price": "0.5"}]}]
+    rows = _preview(app, now, later)
+    assert ("From 2027-02-01 00:00 UTC: 1,000 input tokens", "$0.0010", "$0.00050") in rows
+    assert ("From 2027-02-01 06:00 UTC: 1,000 input tokens", "$0.0010", "$0.0020") in rows
+
+
 def test_the_price_preview_of_a_price_that_starts_later_says_when(app):
     """No price now: the request is still described, the refusal names the start as a date,
     and the row at the start prices it (it showed a blank request, raw milliseconds, and
