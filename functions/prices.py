@@ -389,10 +389,16 @@ STRICT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_EVEN,
                  traps=[InvalidOperation, Inexact])
 
 
+def _as_sent(value: Any) -> str:
+    """A refused value as the client wrote it: a JSON number a double does not hold, in its
+    own digits (its double would hide why), the rest as Python spells it."""
+    return value.text if isinstance(value, InexactFloat) else repr(value)
+
+
 def parse_price(value: Any, field: str) -> Decimal:
     if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
         raise PricingError("INVALID_PRICE", f"{field} must be a decimal string such as \"0.18\" "
-                           f"(no sign, no exponent), got {value!r}", field)
+                           f"(no sign, no exponent), got {_as_sent(value)}", field)
     price = Decimal(value)
     shape = price.normalize(EXACT).as_tuple()
     if len(shape.digits) > MAX_PRICE_DIGITS:
@@ -846,8 +852,9 @@ def _count(value: Any, unit: Unit) -> Decimal:
         if isinstance(value, InexactFloat):  # as sent: 1e-400 is no 0, 0.999… no 1
             count = Decimal(value.text)
         elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidOperation
+            if not math.isfinite(value):  # 1e400 as JSON
+                raise PricingError("INVALID_ARGUMENT", f"{field} must be a finite number",
+                                   field)
             count = Decimal(repr(value))
         elif isinstance(value, int | Decimal):
             count = Decimal(value)
@@ -856,8 +863,8 @@ def _count(value: Any, unit: Unit) -> Decimal:
         else:
             raise InvalidOperation
     except InvalidOperation:
-        raise PricingError("INVALID_ARGUMENT", f"{field} must be a number, got {value!r}",
-                           field) from None
+        raise PricingError("INVALID_ARGUMENT", f"{field} must be a number, got "
+                           f"{_as_sent(value)}", field) from None
     if count.is_signed():  # "-0" too
         raise PricingError("INVALID_ARGUMENT", f"{field} cannot be negative", field)
     if count > MAX_COUNT:

@@ -41,8 +41,10 @@ from functions.health import alert_document
 from functions.spec import ASCII_URL
 
 KINDS = ("slack", "signed")
-NAME = v.string(1, 100, pattern=r"[A-Za-z0-9][A-Za-z0-9 ._-]*",
-                hint="letters, digits, spaces, '.', '_' or '-'")
+NAME = v.string(1, 100, pattern=r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]*[A-Za-z0-9._-])?",
+                hint="letters, digits, spaces, '.', '_' or '-', not ending in a space")
+NAMED = v.string(1, 100, pattern=r"[A-Za-z0-9][A-Za-z0-9 ._-]*",  # finds one made before
+                 hint="letters, digits, spaces, '.', '_' or '-'")  # the rule above, too
 BACKOFF_SECONDS, BACKOFF_LIMIT_SECONDS = 10, 3600
 CLAIM_MS = 60_000  # beyond the request's timeout: a claim left by a crash expires then
 
@@ -81,8 +83,9 @@ def _find(ctx: Context, name: str) -> Webhook:
 def createWebhook(ctx: Context, name: str, kind: str, url: str) -> dict:
     """Send alerts to a URL: `slack` (Slack-compatible JSON) or `signed` (generic JSON signed
     with HMAC-SHA256; the secret is in this answer and never shown again)."""
-    if ctx.db.scalar(select(Webhook.id).where(Webhook.name == name)) is not None:
-        raise FunctionError("DUPLICATE", f"A webhook named '{name}' already exists",
+    taken = ctx.db.scalar(select(Webhook.name).where(func.lower(Webhook.name) == name.lower()))
+    if taken is not None:  # names that differ only in case read as one in a list
+        raise FunctionError("DUPLICATE", f"A webhook named '{taken}' already exists",
                             field="name")
     _check_reachable(ctx, url)
     secret = secrets.token_urlsafe(32) if kind == "signed" else None
@@ -93,7 +96,7 @@ def createWebhook(ctx: Context, name: str, kind: str, url: str) -> dict:
     return {**webhook_document(hook), **({"secret": secret} if secret else {})}
 
 
-@mutation({"name": NAME, "url": v.optional(ASCII_URL), "isActive": v.optional(v.boolean())},
+@mutation({"name": NAMED, "url": v.optional(ASCII_URL), "isActive": v.optional(v.boolean())},
           scope="admin", admin_only=True, name="models:updateWebhook")
 def updateWebhook(ctx: Context, name: str, url: str | None = None,
                   isActive: bool | None = None) -> dict:
@@ -116,7 +119,7 @@ def updateWebhook(ctx: Context, name: str, url: str | None = None,
     return _document_now(ctx, hook)
 
 
-@mutation({"name": NAME}, scope="admin", admin_only=True, name="models:deleteWebhook")
+@mutation({"name": NAMED}, scope="admin", admin_only=True, name="models:deleteWebhook")
 def deleteWebhook(ctx: Context, name: str) -> dict:
     """Remove a webhook and its queued deliveries."""
     hook = _find(ctx, name)

@@ -241,6 +241,13 @@ def test_a_json_number_is_checked_as_sent_not_as_the_double_it_rounds_to(seeded,
     assert refused["errorData"] == {"code": "INVALID_ARGUMENT", "field": "patch.costPerSecond"}
     assert refused["errorMessage"] == ("patch.costPerSecond must have at most 6 decimal "
                                        "places, got 0.12345678901234567890123")
+    infinite = sent_as_written(api, "query", "pricing:quote",
+                               f'{{"modelId": "{model}", "usage": {{"inputTokens": 1e400}}}}')
+    assert infinite["errorMessage"] == "usage.inputTokens must be a finite number"
+    as_number = sent_as_written(api, "mutation", "models:updateModel", f'{{"modelId": "{model}",'
+                                ' "patch": {"prices": [{"effectiveFrom": null, "components": '
+                                '[{"unit": "input_tokens", "price": 2.5000000000000000001}]}]}}')
+    assert "got 2.5000000000000000001" in as_number["errorMessage"]  # not the double's 2.5
     refused = sent_as_written(api, "mutation", "models:updateModel", f'{{"modelId": "{RAY}", '
                               '"patch": {"qualityMultipliers": {"high": 1.00000000000000000001}}}')
     assert refused["errorData"] == {"code": "INVALID_ARGUMENT",

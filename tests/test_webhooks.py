@@ -365,6 +365,17 @@ def test_a_webhook_switched_off_is_sent_nothing_until_it_is_on_again(seeded, adm
         assert [o["state"] for o in deliver(seeded, NOW)] == ["delivered"]
 
 
+def test_webhook_names_read_as_one_are_one(seeded, admin):
+    """'ops', 'OPS' and 'ops ' look alike in a list: one webhook, the others refused."""
+    admin.value("mutation", "models:createWebhook",
+                {"name": "ops", "kind": "slack", "url": "https://example.com/a"})
+    for name, code in (("OPS", "DUPLICATE"), ("ops ", "INVALID_ARGUMENT")):
+        refused = admin.mutation("models:createWebhook",
+                                 {"name": name, "kind": "slack", "url": "https://example.com/b"})
+        assert refused["errorData"] == {"code": code, "field": "name"}, name
+    assert [h["name"] for h in admin.value("query", "models:listWebhooks")] == ["ops"]
+
+
 def test_a_new_url_is_tried_at_once_not_after_the_old_ones_backoff(seeded, admin):
     """The backoff was the old receiver's: a delivery waiting on it is due as soon as the
     URL is fixed (it waited up to an hour more)."""
