@@ -1,6 +1,9 @@
-"""A price change's effect before it is saved: a typical request of the model's kind, priced
-by the one engine (functions/prices.py, which `pricing:quote` runs) under the old and the new
-price, once per option value the prices name (quality, resolution, size, tier)."""
+"""A price change's effect before it is saved: a typical request of the model's kind (and a
+cached one and a long one, when the price names cache prices or tiers), priced by the one
+engine (functions/prices.py, which `pricing:quote` runs) under the old and the new price, as
+a quote would price it now, at each scheduled change and at a time-of-day window's edge, once
+per option value the prices name (quality, resolution, size, tier); and the stretches in which
+an active model would have no price."""
 
 from __future__ import annotations
 
@@ -226,9 +229,9 @@ def backdated(old: dict, new: dict, now_ms: int) -> int | None:
 
 def unpriced(new: dict, now_ms: int) -> list[str]:
     """For an active model, the stretches from now on in which its new price has none (quotes
-    answer NO_PRICE), in words: "now, until 2099-06-01 00:00 UTC", "from 2027-01-01 00:00 UTC
-    until 2027-03-01 00:00 UTC", "from 2028-01-01 00:00 UTC on"; [] when it has none, or the
-    model is not active."""
+    answer NO_PRICE), in words: "now, until 2099-06-01 00:00 UTC", "from 2027-01-01 00:00 UTC,
+    until 2027-03-01 00:00 UTC", "from 2028-01-01 00:00 UTC on", "now, nor later"; [] when it
+    has none, or the model is not active."""
     after = schedule(new)
     if not new.get("isActive") or not after:
         return []
