@@ -18,6 +18,7 @@ from admin.labels import words
 from functions import prices
 
 PRICE_FIELDS = ("prices", "costPerSecond", "qualityMultipliers")
+MOST_SCHEDULED = 3  # scheduled changes previewed
 # A typical request, by usage count (what a quote asks for). A count the price takes that this
 # does not name is 0: a narrow count, part of a broader one (audio tokens of the input tokens).
 TYPICAL = {"inputTokens": 1000, "outputTokens": 500, "characters": 1000,
@@ -122,7 +123,7 @@ def _with_windows(moments: list[int], *schedules: list[dict] | None) -> list[int
     edges = {prices.next_change_after(schedule, at) for schedule in schedules if schedule
              for at in moments}
     return sorted({*moments, *(edge for edge in edges if edge is not None and any(
-        at < edge < at + DAY_MS and edge not in moments for at in moments))})
+        at < edge < at + charts.DAY and edge not in moments for at in moments))})
 
 
 def _taken_at(usage: dict, at: int, *schedules: list[dict] | None) -> dict:
@@ -209,10 +210,6 @@ def preview(old: dict, new: dict, now_ms: int) -> list[dict] | None:
                 "old": _usd(before, usage, variant, at, options) if before else "—",
                 "new": _usd(after, usage, variant, at, options)})
     return rows
-
-
-MOST_SCHEDULED = 3  # scheduled changes previewed
-DAY_MS = 86_400_000
 
 
 def backdated(old: dict, new: dict, now_ms: int) -> int | None:
