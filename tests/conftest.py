@@ -193,14 +193,19 @@ def seeded(app):
 
 
 def settle_fleet(app) -> None:
-    """On PostgreSQL, wait until the app's listener hears the fleet's changes: on connecting
-    it bumps every change mark once (it may have missed changes), which a test that counts
-    marks must not see."""
+    """On PostgreSQL, wait until the app's listener has heard every change committed so far.
+    It bumps the change marks of each notification it hears, its own process's included (and
+    every mark once on connecting: it may have missed changes), at a moment of its own: a test
+    that counts marks after a write must not see those bumps land mid-count."""
     from tests.servers import wait_for
 
     fleet = app.extensions["fleet"]
     fleet.start()
-    wait_for(lambda: fleet.listening or not fleet.postgres, 10, "the fleet's listener")
+    if not fleet.postgres:
+        return
+    wait_for(lambda: fleet.listening, 10, "the fleet's listener")
+    committed = fleet.committed_ts()
+    wait_for(lambda: fleet.seen >= committed, 10, f"the fleet's listener to hear ts {committed}")
 
 
 def run_as_system(app, path: str, args: dict | None = None):
