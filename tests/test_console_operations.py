@@ -19,6 +19,7 @@ from tests.test_console_browser import page, sign_in  # noqa: F401
 
 DATA = Path(__file__).parent / "data" / "litellm_prices.json"
 MINUTE = 60_000
+HOUR = 60 * MINUTE
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -53,9 +54,11 @@ def svg_texts(page: Page, chart: str, cls: str) -> list[str]:
 
 
 def test_dashboard_shows_health_alerts_and_the_last_day(ops, page, seeded, browser):
-    now = int(time.time() * 1000)
-    record(seeded, "google/veo-3", successes=10, failures=30, at=now - MINUTE)
-    record(seeded, "luma/ray-2-720p", successes=25, failures=0, at=now - MINUTE, credits=4)
+    at = int(time.time() * 1000) - MINUTE
+    if at % HOUR < 30_000:  # the 30 failures, a second apart, fill one hourly bar (of 30)
+        at -= at % HOUR + 1000
+    record(seeded, "google/veo-3", successes=10, failures=30, at=at)
+    record(seeded, "luma/ray-2-720p", successes=25, failures=0, at=at, credits=4)
     evaluated = run_as_system(seeded, "health:evaluateHealth", {})
     assert {a["modelId"]: a["to"] for a in evaluated["alerts"]} == {
         "google/veo-3": "failing", "luma/ray-2-720p": "healthy"}

@@ -3,7 +3,7 @@ within the budget, priced by the one engine."""
 
 from __future__ import annotations
 
-from tests.conftest import Api, within_one_window
+from tests.conftest import Api, settle_fleet, within_one_window
 from tests.test_catalog import FLASH, RAY, VEO
 from tests.test_health import evaluate, record
 
@@ -166,6 +166,9 @@ def test_a_recommendation_may_be_narrowed_as_listModels_filters(seeded, api):
 def many_chat_models(api, count: int) -> None:
     for i in range(count):
         api.value("mutation", "models:createModel", chat_model(f"acme/m{i}", "1", str(i + 1)))
+    # Their echoes, heard later by the app's listener, would drop the held answers that the
+    # tests after this count as one call each.
+    settle_fleet(api.client.application)
 
 
 def test_a_recommendation_weighs_against_the_rate_limit_by_the_models_it_prices(
@@ -184,11 +187,15 @@ def test_a_recommendation_weighs_against_the_rate_limit_by_the_models_it_prices(
         return client.post("/api/query", json={"path": "models:recommendModel", "args": {
             "contentType": "chat", "usage": {"inputTokens": 1000 + n}}}).status_code
 
+    attempts = iter(range(2))
+
     def attempt() -> tuple[list[int], list[int]]:
-        fresh = [ask(n) for n in range(5)]
-        client.environ_base["REMOTE_ADDR"] = "127.0.0.3"  # another address: its own count
+        # A second attempt (a minute on) asks what the first did not: nothing of it is held.
+        base = 100 * next(attempts)
+        fresh = [ask(base + n) for n in range(5)]
+        client.environ_base["REMOTE_ADDR"] = f"127.0.0.{3 + base // 100}"  # its own count
         try:
-            repeated = [ask(99) for _ in range(9)]
+            repeated = [ask(base + 99) for _ in range(9)]
         finally:
             del client.environ_base["REMOTE_ADDR"]
         return fresh, repeated

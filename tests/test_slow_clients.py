@@ -319,11 +319,17 @@ def _read_to_the_end(conn: socket.socket) -> tuple[bytes, bool]:
 
 
 @pytest.mark.waits
-def test_a_slow_reader_that_keeps_reading_is_waited_for():
+def test_a_slow_reader_that_keeps_reading_is_waited_for(monkeypatch):
     """The deadline is per part of an answer (wire/bodies.py `Sending`): a client that takes a
     1 MiB answer at about 0.4 MiB/s, for longer than the deadline in all, gets all of it; one that
-    stops reading is cut within a deadline. A real socket pair and the real reaper."""
+    stops reading is cut within a deadline. A real socket pair and the real reaper.
+
+    Parts of 16 KiB here: each is read in a tenth of the deadline or less, so a loaded machine
+    that slows the reader several times over still reads every part in time (with 256 KiB parts,
+    each took about half the deadline)."""
     from wire.bodies import Sending
+
+    monkeypatch.setattr(Sending, "PART", 16 * 1024)
 
     def send(answer: bytes, reading: bool) -> tuple[int, BaseException | None]:
         server, client = socket.socketpair()
@@ -363,7 +369,7 @@ def test_a_slow_reader_that_keeps_reading_is_waited_for():
             client.close()
         return got, failed[0] if failed else None
 
-    answer = b"x" * (1024 * 1024)  # four parts of 256 KiB
+    answer = b"x" * (1024 * 1024)  # 64 parts
     got, failed = send(answer, reading=True)
     assert (got, failed) == (len(answer), None)  # more than 1.5 s in all, and whole
     got, failed = send(answer, reading=False)
