@@ -9,10 +9,35 @@ from flask_admin import BaseView, expose
 from admin.access import SignedIn
 from admin.auth import check_password_throttled, current_identity
 from admin.calls import RefusedError, run, run_or_flash
+from admin.model_view import Verb
 from admin.numbers import too_large, whole_number
 from engine.runtime import ROLES, SCOPES, SIGNED_IN
 from engine.throttle import ThrottledError
 from functions.webhooks import KINDS
+
+
+class AsksFirst:
+    """A page whose changes that cannot be undone are asked about on a page of their own first
+    (catalog/confirm.html, as the models' risky actions are): its button posts the same form
+    again, confirmed."""
+
+    def asked(self, verb: Verb, question: str, effects: list[str], fields: dict[str, str]):
+        """None once the form is confirmed; else the page that asks."""
+        if request.form.get("confirmed") == "1":
+            return None
+        return self.render("catalog/confirm.html", question=question, effects=effects,
+                           verb=verb, models=[], shown=[], acting=1, back=url_for(".index"),
+                           fields={**{k: [value] for k, value in fields.items()},
+                                   "confirmed": ["1"]},
+                           action=request.path, reason=False)
+
+
+def deliveries(count: int, which: str) -> str:
+    return f"{count:,} {which} {'delivery' if count == 1 else 'deliveries'}"
+
+
+def _named(documents: list[dict], name: str) -> dict | None:
+    return next((each for each in documents if each["name"] == name), None)
 
 
 class UsersView(SignedIn, BaseView):
@@ -51,9 +76,13 @@ class UsersView(SignedIn, BaseView):
         return redirect(url_for(".index"))
 
 
-class WebhooksView(SignedIn, BaseView):
+DELETE_WEBHOOK = Verb("Delete", "models:deleteWebhook", scope="admin", danger=True)
+REVOKE_TOKEN = Verb("Revoke", "access:revokeToken", scope="admin", danger=True)
+
+
+class WebhooksView(AsksFirst, SignedIn, BaseView):
     """Where alerts are sent: each webhook with its deliveries and why the last one failed;
-    add, change the URL, switch off or on, delete."""
+    add, change the URL, switch off or on, send given-up deliveries again, delete."""
 
     required_scope = write_scope = "admin"
 
@@ -85,9 +114,30 @@ class WebhooksView(SignedIn, BaseView):
         run_or_flash("models:updateWebhook", args, f"Saved {args['name']}.")
         return redirect(url_for(".index"))
 
+    @expose("/retry", methods=("POST",))
+    def retry(self):
+        name = request.form.get("name", "")
+        hook = run_or_flash("models:retryWebhook", {"name": name})
+        if hook is not None:
+            flash(f"{deliveries(hook['retried'], 'given-up')} to {name}: due again now"
+                  + ("." if hook["isActive"] else ", once the webhook is on."), "success")
+        return redirect(url_for(".index"))
+
     @expose("/delete", methods=("POST",))
     def delete(self):
         name = request.form.get("name", "")
+        hook = _named(run("models:listWebhooks"), name)
+        if hook is not None:  # (else the function says why not)
+            pending = hook["deliveries"]["pending"]
+            asking = self.asked(DELETE_WEBHOOK, f"Delete the webhook {name}?", [
+                f"Alerts are no longer sent to {hook['url']}.",
+                *([f"Its {deliveries(pending, 'pending')} will never be sent."]
+                  if pending else []),
+                "This cannot be undone: added again, it starts with no deliveries"
+                + (" and a new secret." if hook["kind"] == "signed" else ".")],
+                {"name": name})
+            if asking is not None:
+                return asking
         run_or_flash("models:deleteWebhook", {"name": name},
                      f"Deleted {name} and its queued deliveries.")
         return redirect(url_for(".index"))
@@ -138,7 +188,7 @@ def _changed(args: dict) -> bool | None:
     return True
 
 
-class TokensView(SignedIn, BaseView):
+class TokensView(AsksFirst, SignedIn, BaseView):
     required_scope = write_scope = "admin"
 
     @expose("/")
@@ -168,5 +218,14 @@ class TokensView(SignedIn, BaseView):
     @expose("/revoke", methods=("POST",))
     def revoke(self):
         name = request.form.get("name", "")
+        token = _named(run("access:listTokens"), name)
+        if token is not None and not token["revokedAt"]:  # (else the function says why not)
+            asking = self.asked(REVOKE_TOKEN, f"Revoke the token {name}?", [
+                f"Every caller using it (mc_{token['prefix']}_…) is refused from its next call, "
+                "on every host and in every live session.",
+                "This cannot be undone: make a new token to let them in again."],
+                {"name": name})
+            if asking is not None:
+                return asking
         run_or_flash("access:revokeToken", {"name": name}, f"Revoked {name}.")
         return redirect(url_for(".index"))

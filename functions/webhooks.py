@@ -14,7 +14,8 @@ Every alert is queued for every active webhook in the transaction that records i
 request: it claims one delivery at a time (a short transaction), posts with a deadline and no
 transaction open, then records the outcome. A failure is retried after 10 s, doubling up to an
 hour, until WEBHOOK_MAX_ATTEMPTS; a delivery is never lost to a crash (an unfinished claim
-expires and is retried). Recording generations never waits for any of this.
+expires and is retried). Given-up deliveries are sent again on an admin's word
+(`models:retryWebhook`). Recording generations never waits for any of this.
 """
 
 from __future__ import annotations
@@ -117,6 +118,19 @@ def updateWebhook(ctx: Context, name: str, url: str | None = None,
                               WebhookDelivery.next_attempt_at > ctx.now)
                        .values(next_attempt_at=ctx.now))
     return _document_now(ctx, hook)
+
+
+@mutation({"name": NAMED}, scope="admin", admin_only=True, name="models:retryWebhook")
+def retryWebhook(ctx: Context, name: str) -> dict:
+    """Send a webhook's given-up deliveries again (once its receiver is fixed): each is
+    pending and due now, with its attempts counted afresh. `retried`: how many."""
+    hook = _find(ctx, name)
+    retried = ctx.db.execute(update(WebhookDelivery)
+                             .where(WebhookDelivery.webhook_id == hook.id,
+                                    WebhookDelivery.state == "failed")
+                             .values(state="pending", attempts=0, next_attempt_at=ctx.now,
+                                     claimed_until=None)).rowcount
+    return {**_document_now(ctx, hook), "retried": retried}
 
 
 @mutation({"name": NAMED}, scope="admin", admin_only=True, name="models:deleteWebhook")

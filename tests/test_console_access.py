@@ -16,7 +16,8 @@ POSTS = ["/admin/models/new/", "/admin/models/edit/?id=1", "/admin/models/delete
          "/admin/models/row-action/lock/", "/admin/models/revert/", "/admin/users/create",
          "/admin/users/update", "/admin/users/sign-out", "/admin/tokens/create",
          "/admin/tokens/revoke", "/admin/webhooks/create", "/admin/webhooks/update",
-         "/admin/webhooks/delete", "/admin/catalog_file/plan", "/admin/catalog_file/apply",
+         "/admin/webhooks/retry", "/admin/webhooks/delete", "/admin/catalog_file/plan",
+         "/admin/catalog_file/apply",
          "/admin/models/ajax/update/", "/admin/models/inline/", "/admin/models/bulk/enable/"]
 
 

@@ -357,23 +357,25 @@ def test_users(console, role, step, email, user_role, active, password):
 @given(role=st.sampled_from(ROLES), name=st.one_of(TEXT, st.just("fuzz-token")),
        scopes=st.lists(st.one_of(st.sampled_from(["catalog:write", "stats:write", "admin"]),
                                  TEXT), max_size=4),
-       days=NUMBERISH)
-def test_tokens(console, role, name, scopes, days):
+       days=NUMBERISH, confirmed=st.one_of(st.just("1"), VALUE))
+def test_tokens(console, role, name, scopes, days, confirmed):
     console.send(role, "POST", "/admin/tokens/create", accounts=("admin",),
                  data={"name": name, "scopes": scopes, "expiresInDays": days})
     console.send(role, "POST", "/admin/tokens/revoke", accounts=("admin",),
-                 data={"name": name})
+                 data={"name": name, "confirmed": confirmed})
 
 
 @fuzz_on_sqlite
 @FUZZ
-@given(role=st.sampled_from(ROLES), step=st.sampled_from(["create", "update", "delete"]),
+@given(role=st.sampled_from(ROLES),
+       step=st.sampled_from(["create", "update", "retry", "delete"]),
        name=st.one_of(TEXT, st.just("fuzz-hook")), kind=st.one_of(st.sampled_from(KINDS), TEXT),
        url=st.one_of(TEXT, st.just("https://example.com/hook"),
                      st.builds("https://{}@example.com:{}/".format, TEXT, NUMBERISH)),
-       active=st.one_of(st.sampled_from(["0", "1"]), VALUE), with_url=st.booleans())
-def test_webhooks(console, role, step, name, kind, url, active, with_url):
-    data = {"name": name, "kind": kind, "isActive": active}
+       active=st.one_of(st.sampled_from(["0", "1"]), VALUE), with_url=st.booleans(),
+       confirmed=st.one_of(st.just("1"), VALUE))
+def test_webhooks(console, role, step, name, kind, url, active, with_url, confirmed):
+    data = {"name": name, "kind": kind, "isActive": active, "confirmed": confirmed}
     if with_url or step == "create":
         data["url"] = url
     console.send(role, "POST", f"/admin/webhooks/{step}", accounts=("admin",), data=data)

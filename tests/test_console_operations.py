@@ -204,8 +204,8 @@ def test_usage_page_switches_range_and_bucket_and_says_no_data(ops, page, seeded
 
 def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn, page):
     """An admin adds a signed webhook (its secret shown once), sees why its delivery failed,
-    fixes the URL, switches it off and deletes it; a refused URL says why and keeps what was
-    typed."""
+    sends it again once it was given up, fixes the URL, switches it off and deletes it (once
+    asked); a refused URL says why and keeps what was typed."""
     create_accounts(seeded)
     server = gunicorn(seeded.config["DATABASE_URL"], workers=1, MONITOR_INTERVAL_SECONDS="0",
                       WEBHOOK_PRIVATE_ADDRESSES="1")
@@ -240,6 +240,19 @@ def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn
     expect(row.locator(".last-failure code")).to_contain_text("ConnectionRefusedError")
     expect(row.locator(".last-failure")).to_contain_text("after 1 attempt; next attempt")
 
+    seeded.config["WEBHOOK_MAX_ATTEMPTS"] = 2
+    with seeded.app_context():
+        (outcome,) = monitor.deliver(outcome["nextAttemptAt"], timeout=5)
+    assert outcome["state"] == "failed"
+    page.goto(f"{server.url}/admin/webhooks/")
+    expect(row.locator(".deliveries")).to_contain_text("0 pending, 0 delivered, 1 failed")
+    expect(row.locator(".last-failure")).to_contain_text("after 2 attempts; given up")
+    row.get_by_role("button", name="Retry 1 given up of pager").click()
+    expect(page.locator(".alert-success")).to_contain_text(
+        "1 given-up delivery to pager: due again now.")
+    expect(row.locator(".deliveries")).to_have_text("1 pending, 0 delivered, 0 failed")
+    expect(row.locator(".last-failure")).to_contain_text("sent again on request; next attempt")
+
     row.locator("input[name=url]").fill("http://127.0.0.1:9/other")
     row.get_by_role("button", name="Save URL of pager").click()
     expect(page.locator(".alert-success")).to_contain_text("Saved pager.")
@@ -248,6 +261,12 @@ def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn
     expect(row.locator("td").nth(2)).to_have_text("off")
     expect(row.locator(".last-failure")).to_contain_text("waiting: the webhook is off")
     row.get_by_role("button", name="Delete pager").click()
+    expect(page.locator("#confirm-question")).to_have_text("Delete the webhook pager?")
+    expect(page.locator("#confirm-effects")).to_contain_text("1 pending delivery will never")
+    page.click("#cancel")
+    expect(row.locator(".deliveries")).to_have_text("1 pending, 0 delivered, 0 failed")
+    row.get_by_role("button", name="Delete pager").click()
+    page.click("#confirm")
     expect(page.locator(".alert-success")).to_contain_text("Deleted pager")
     expect(page.locator("#no-webhooks")).to_be_visible()
     assert run_as_system(seeded, "models:listWebhooks", {}) == []

@@ -360,3 +360,35 @@ def test_a_window_of_years_shows_the_days_one_answer_holds(console, client):
         assert "Shown: the last 1,500 days." in body and 'id="model-0-volume"' in body
     refused = text_of(client.get(f"/admin/stats/?from={to}&to=2020-01-01T00:00"))
     assert "From must be before To. Shown: last 24 hours." in refused
+
+
+def test_revoking_a_token_and_deleting_a_webhook_ask_first(console, client):
+    """Neither can be undone: each asks on a page of its own, saying what it ends, and is
+    done once confirmed; Cancel (a link back) changes nothing."""
+    console.config["WEBHOOK_PRIVATE_ADDRESSES"] = "1"
+    run_as_system(console, "access:createToken", {"name": "backend", "scopes": ["stats:write"]})
+    run_as_system(console, "models:createWebhook", {"name": "pager", "kind": "signed",
+                                                    "url": "http://127.0.0.1:9/hook"})
+    token = sign_in(client, "admin")
+    for url, fields, question, effect, listed in (
+            ("/admin/tokens/revoke", {"name": "backend"}, "Revoke the token backend?",
+             "is refused from its next call", lambda: run_as_system(
+                 console, "access:listTokens")[0]["revokedAt"] is None),
+            ("/admin/webhooks/delete", {"name": "pager"}, "Delete the webhook pager?",
+             "Alerts are no longer sent to http://127.0.0.1:9/hook", lambda: len(
+                 run_as_system(console, "models:listWebhooks")) == 1)):
+        asked = client.post(url, data={"csrf_token": token, **fields})
+        body = asked.get_data(as_text=True)
+        assert asked.status_code == 200 and question in body and effect in body, url
+        assert 'name="confirmed" value="1"' in body and 'id="cancel"' in body
+        assert 'id="reason"' not in body  # (no history to write it in)
+        assert listed(), f"{url} acted before it was confirmed"
+        done = client.post(url, follow_redirects=True,
+                           data={"csrf_token": token, "confirmed": "1", **fields})
+        assert done.status_code == 200 and "alert-success" in done.get_data(as_text=True)
+        assert not listed(), f"{url} did not act once confirmed"
+    for url, name, said in (("/admin/tokens/revoke", "backend", "Revoked backend."),
+                            ("/admin/webhooks/delete", "pager", "No webhook named")):
+        again = text_of(client.post(url, follow_redirects=True, data={  # nothing left to ask
+            "csrf_token": token, "name": name}))
+        assert said in again and 'name="confirmed"' not in again, url

@@ -158,6 +158,41 @@ def test_a_failed_delivery_is_retried_with_backoff_then_given_up(seeded, admin):
     assert failure["alertId"] == alerts["page"][0]["_id"]  # the newest alert: healthy again
 
 
+def test_given_up_deliveries_are_sent_again_on_an_admins_word(seeded, admin, client,
+                                                              make_token):
+    """Once the receiver is fixed: each is due now, with a full round of attempts again;
+    what was delivered is left as it is."""
+    seeded.config["WEBHOOK_MAX_ATTEMPTS"] = 2
+    with Receiver(statuses=[500, 500]) as receiver:
+        admin.value("mutation", "models:createWebhook",
+                    {"name": "fixed", "kind": "signed", "url": receiver.url})
+        record(seeded, RAY, 0, 30)
+        evaluate(seeded)
+        (first,) = deliver(seeded, NOW)
+        (given_up,) = deliver(seeded, first["nextAttemptAt"])
+        assert given_up["state"] == "failed"
+        record(seeded, RAY, 30, 0, at=NOW + 16 * MINUTE)
+        evaluate(seeded, NOW + 16 * MINUTE)
+        (delivered,) = deliver(seeded, NOW + 16 * MINUTE)  # the receiver is fixed
+        assert delivered["state"] == "delivered"
+        at = int(time.time() * 1000)
+        again = admin.value("mutation", "models:retryWebhook", {"name": "fixed"})
+        assert again["retried"] == 1
+        assert again["deliveries"] == {"pending": 1, "delivered": 1, "failed": 0}
+        assert again["lastFailure"]["attempts"] == 0  # a full round again
+        assert at <= again["lastFailure"]["nextAttemptAt"] <= time.time() * 1000  # due now
+        (sent,) = deliver(seeded, int(time.time() * 1000))
+        assert (sent["state"], sent["attempts"]) == ("delivered", 1)
+        alerts = [json.loads(r["body"])["alert"]["_id"] for r in receiver.received]
+        assert alerts[0] == alerts[1] == alerts[3] != alerts[2]  # the given-up one, again
+    nothing = admin.value("mutation", "models:retryWebhook", {"name": "fixed"})
+    assert nothing["retried"] == 0 and nothing["deliveries"]["pending"] == 0
+    assert admin.mutation("models:retryWebhook", {"name": "gone"})["errorData"]["code"] == \
+        "NOT_FOUND"
+    writer = Api(client, make_token("catalog:write"))
+    assert writer.post("mutation", "models:retryWebhook", {"name": "fixed"}).status_code == 403
+
+
 def test_recording_never_waits_for_a_delivery(seeded, api, admin):
     with Receiver() as receiver:
         receiver.gate.clear()  # the receiver holds every request
