@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -146,3 +147,53 @@ def keep_reading(url: str, done: threading.Event) -> None:
                           timeout=10)
             except requests.RequestException:
                 return  # the server stopped at the test's end
+
+
+def test_a_stopping_worker_ends_its_sessions_so_their_clients_reconnect(seeded, gunicorn):
+    """A worker that stops (max_requests reached, or told to by a deploy's signal) closes each
+    live session with 1012 Service Restart, at once: its client reconnects to a worker that
+    serves. (The session had held the stopping worker until gunicorn's graceful timeout, 20 s,
+    then lost its socket without a word.)"""
+    from simple_websocket import ConnectionClosed
+
+    from tests.sync_client import QUOTE, SyncClient
+
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=1, GUNICORN_MAX_REQUESTS="20",
+                      **SOCKETS)
+
+    def subscribed() -> SyncClient:
+        """As a client does: a session that reached the stopping worker is told 1012 at once,
+        and tries again."""
+        for _ in range(10):
+            live = SyncClient(server.url)
+            try:
+                live.connect()
+                quote = live.subscribe(0, "pricing:getCreditCost", QUOTE)
+            except ConnectionClosed as closed:
+                assert closed.reason == 1012
+                continue
+            assert quote["value"]["credits"] == 162
+            return live
+        raise AssertionError("no worker took a session")
+
+    def close_code(live: SyncClient) -> int:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                live.ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+            except ConnectionClosed as closed:
+                return closed.reason
+            assert time.monotonic() < deadline, "the session was never closed"
+
+    live = subscribed()
+    for _ in range(30):  # the worker restarts after 20 to 22 requests
+        requests.get(f"{server.url}/healthz", timeout=10)
+        if live.ws.connected is False:
+            break
+    assert close_code(live) == 1012
+    subscribed().close()  # the new worker serves
+
+    live = subscribed()
+    server.process.send_signal(signal.SIGTERM)  # a deploy stops the host
+    assert close_code(live) == 1012
+    assert server.process.wait(timeout=60) == 0

@@ -49,6 +49,7 @@ class Watcher:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._bells: set[threading.Event] = set()  # the sessions to wake on a change
+        self.draining = False  # the worker is stopping: its sessions end (see drain)
         self._woken = threading.Event()  # set by the fleet's listener on each notification
         self.fleet = app.extensions["fleet"]
         self.fleet.on_change(self._woken.set)
@@ -60,6 +61,14 @@ class Watcher:
     def forget(self, bell: threading.Event) -> None:
         with self._lock:
             self._bells.discard(bell)
+
+    def drain(self) -> None:
+        """The worker is stopping (a deploy, a restart after max_requests): every live session
+        ends with 1012 Service Restart, and its client reconnects at once to a worker that
+        serves. A session would otherwise hold the stopping worker until gunicorn's graceful
+        timeout, then lose its socket without a word."""
+        self.draining = True
+        self._ring()
 
     def _ring(self) -> None:
         with self._lock:

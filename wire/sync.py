@@ -253,6 +253,8 @@ class Session:
         return max(0.0, min(times) - time.monotonic()) + EARLY
 
     def tick(self) -> None:
+        if self.watcher.draining:
+            raise SessionEnd(1012, "Service restart")
         now = time.monotonic()
         if not self.connected and now - self.opened > self.limits.connect_seconds:
             raise SessionEnd(1008, "Connect expected")

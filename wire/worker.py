@@ -7,10 +7,15 @@ worker gives the head REQUEST_READ_SECONDS: the body reaper (wire/bodies.py) shu
 side of a connection still sending its head then, gunicorn's parser sees the end of the stream
 and closes the connection. Once the head is in, the body has its own deadline (ClientDeadlines).
 
+When the worker stops (a signal, or max_requests reached), its live sync sessions are ended
+(wire/live.py `Watcher.drain`), so their clients reconnect to a worker that serves.
+
 deploy/gunicorn.conf.py names this class as its `worker_class`.
 """
 
 from __future__ import annotations
+
+import threading
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -19,6 +24,20 @@ from wire.bodies import REAPER
 
 
 class ReadDeadlineWorker(ThreadWorker):
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    @alive.setter
+    def alive(self, value: bool) -> None:
+        """gunicorn sets it False to stop the worker: in a signal handler, or once the worker
+        has served max_requests. (A thread rings the sessions: a signal handler must not wait
+        on their locks.)"""
+        self._alive = value
+        watcher = getattr(getattr(self, "wsgi", None), "extensions", {}).get("sync_watcher")
+        if not value and watcher is not None:
+            threading.Thread(target=watcher.drain, name="catalog-drain", daemon=True).start()
+
     def init_process(self) -> None:
         self.read_seconds = server_settings()["read_seconds"]
         super().init_process()
