@@ -66,6 +66,6 @@ def words(name: str) -> str:
     return spaced[:1].upper() + spaced[1:]
 
 
-def counted(count: int, word: str) -> str:
-    """A count and its noun, agreeing: "1 credit", "2,500 credits", "1 failure"."""
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+def counted(count: int, word: str, plural: str | None = None) -> str:
+    """A count and its noun, agreeing: "1 credit", "2,500 credits", "3 deliveries"."""
+    return f"{count:,} {word if count == 1 else plural or word + 's'}"

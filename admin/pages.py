@@ -3,17 +3,22 @@ usage and alerts: admin/operations.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 
 from admin.access import SignedIn
 from admin.auth import check_password_throttled, current_identity
 from admin.calls import RefusedError, run, run_or_flash
+from admin.labels import counted
 from admin.model_view import Verb
 from admin.numbers import too_large, whole_number
 from engine.runtime import ROLES, SCOPES, SIGNED_IN
 from engine.throttle import ThrottledError
 from functions.webhooks import KINDS
+
+Question = Callable[[dict], tuple[str, list[str]] | None]  # a document: what to ask, or None
 
 
 class AsksFirst:
@@ -21,23 +26,24 @@ class AsksFirst:
     (catalog/confirm.html, as the models' risky actions are): its button posts the same form
     again, confirmed."""
 
-    def asked(self, verb: Verb, question: str, effects: list[str], fields: dict[str, str]):
-        """None once the form is confirmed; else the page that asks."""
+    def ask_first(self, verb: Verb, listing: str, name: str, question: Question):
+        """The page asking `question` of the document named `name` in what the query
+        `listing` answers; None to go on: once confirmed, or with nothing to ask about (none
+        by that name, or the listing refused): the function then says why not."""
         if request.form.get("confirmed") == "1":
             return None
-        return self.render("catalog/confirm.html", question=question, effects=effects,
-                           verb=verb, models=[], shown=[], acting=1, back=url_for(".index"),
-                           fields={**{k: [value] for k, value in fields.items()},
-                                   "confirmed": ["1"]},
-                           action=request.path, reason=False)
-
-
-def deliveries(count: int, which: str) -> str:
-    return f"{count:,} {which} {'delivery' if count == 1 else 'deliveries'}"
-
-
-def _named(documents: list[dict], name: str) -> dict | None:
-    return next((each for each in documents if each["name"] == name), None)
+        try:
+            found = next((each for each in run(listing) if each["name"] == name), None)
+        except RefusedError:
+            return None
+        asked = question(found) if found is not None else None
+        if asked is None:
+            return None
+        title, effects = asked
+        return self.render("catalog/confirm.html", question=title, effects=effects, verb=verb,
+                           models=[], shown=[], acting=1, back=url_for(".index"),
+                           fields={"name": [name], "confirmed": ["1"]}, action=request.path,
+                           reason=False)
 
 
 class UsersView(SignedIn, BaseView):
@@ -118,29 +124,35 @@ class WebhooksView(AsksFirst, SignedIn, BaseView):
     def retry(self):
         name = request.form.get("name", "")
         hook = run_or_flash("models:retryWebhook", {"name": name})
-        if hook is not None:
-            flash(f"{deliveries(hook['retried'], 'given-up')} to {name}: due again now"
-                  + ("." if hook["isActive"] else ", once the webhook is on."), "success")
+        if hook is not None and not hook["retried"]:  # a second click, an old page
+            flash(f"{name} has no given-up deliveries to send again.", "info")
+        elif hook is not None:
+            sent = counted(hook["retried"], "given-up delivery", "given-up deliveries")
+            flash(f"{sent} to {name} will be sent again "
+                  + ("now." if hook["isActive"] else "once the webhook is on."), "success")
         return redirect(url_for(".index"))
 
     @expose("/delete", methods=("POST",))
     def delete(self):
         name = request.form.get("name", "")
-        hook = _named(run("models:listWebhooks"), name)
-        if hook is not None:  # (else the function says why not)
-            pending = hook["deliveries"]["pending"]
-            asking = self.asked(DELETE_WEBHOOK, f"Delete the webhook {name}?", [
-                f"Alerts are no longer sent to {hook['url']}.",
-                *([f"Its {deliveries(pending, 'pending')} will never be sent."]
-                  if pending else []),
-                "This cannot be undone: added again, it starts with no deliveries"
-                + (" and a new secret." if hook["kind"] == "signed" else ".")],
-                {"name": name})
-            if asking is not None:
-                return asking
-        run_or_flash("models:deleteWebhook", {"name": name},
+        asking = self.ask_first(DELETE_WEBHOOK, "models:listWebhooks", name, _deleting)
+        if asking is not None:
+            return asking
+        run_or_flash(DELETE_WEBHOOK.function, {"name": name},
                      f"Deleted {name} and its queued deliveries.")
         return redirect(url_for(".index"))
+
+
+def _deleting(hook: dict) -> tuple[str, list[str]]:
+    pending, failed = hook["deliveries"]["pending"], hook["deliveries"]["failed"]
+    return f"Delete the webhook {hook['name']}?", [
+        f"Alerts are no longer sent to {hook['url']}.",
+        *([f"Its {counted(pending, 'pending delivery', 'pending deliveries')} will never be "
+           "sent."] if pending else []),
+        *([f"Its {counted(failed, 'given-up delivery', 'given-up deliveries')} can no longer "
+           "be sent again."] if failed else []),
+        "This cannot be undone: added again, it starts with no deliveries"
+        + (" and a new secret." if hook["kind"] == "signed" else ".")]
 
 
 class AccountView(SignedIn, BaseView):
@@ -218,14 +230,20 @@ class TokensView(AsksFirst, SignedIn, BaseView):
     @expose("/revoke", methods=("POST",))
     def revoke(self):
         name = request.form.get("name", "")
-        token = _named(run("access:listTokens"), name)
-        if token is not None and not token["revokedAt"]:  # (else the function says why not)
-            asking = self.asked(REVOKE_TOKEN, f"Revoke the token {name}?", [
-                f"Every caller using it (mc_{token['prefix']}_…) is refused from its next call, "
-                "on every host and in every live session.",
-                "This cannot be undone: make a new token to let them in again."],
-                {"name": name})
-            if asking is not None:
-                return asking
-        run_or_flash("access:revokeToken", {"name": name}, f"Revoked {name}.")
+        asking = self.ask_first(REVOKE_TOKEN, "access:listTokens", name, _revoking)
+        if asking is not None:
+            return asking
+        run_or_flash(REVOKE_TOKEN.function, {"name": name}, f"Revoked {name}.")
         return redirect(url_for(".index"))
+
+
+def _revoking(token: dict) -> tuple[str, list[str]] | None:
+    if token["revokedAt"]:
+        return None  # nothing to ask: revoking it again changes nothing
+    if token["state"] == "active":
+        effect = (f"Every caller using it (mc_{token['prefix']}_…) is refused from its next "
+                  "call, on every host and in every live session.")
+    else:  # expired: refused already
+        effect = "It has expired, so its callers are refused already: revoked, it is listed so."
+    return f"Revoke the token {token['name']}?", [
+        effect, "This cannot be undone: make a new token to let them in again."]

@@ -340,8 +340,8 @@ class Fleet:
                     connections += 1
                     self.reconnects = connections - 1
                     self.marks.pushed_recheck = self.push_recheck
-                    self.listening = True
                     self._heard(at[0] if at else 0, set(EVERY_MARK))
+                    self.listening = True  # after its bump: who sees it listening sees that
                     backoff, warned = 0.1, False
                     while not self._stopped.is_set():
                         for note in conn.notifies(timeout=1.0):

@@ -29,6 +29,7 @@ import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -48,6 +49,7 @@ NAMED = v.string(1, 100, pattern=r"[A-Za-z0-9][A-Za-z0-9 ._-]*",  # finds one ma
                  hint="letters, digits, spaces, '.', '_' or '-'")  # the rule above, too
 BACKOFF_SECONDS, BACKOFF_LIMIT_SECONDS = 10, 3600
 CLAIM_MS = 60_000  # beyond the request's timeout: a claim left by a crash expires then
+LATE_MS = 5 * 60_000  # a Slack alert older than this when sent says when it was raised
 
 
 def private_allowed(config) -> bool:
@@ -240,7 +242,9 @@ class Request:
     headers: dict[str, str]
 
 
-def slack_text(alert: dict) -> str:
+def slack_text(alert: dict, now_ms: int) -> str:
+    """The alert in words; one delivered late (after retries, or sent again on an admin's
+    word, perhaps after a newer alert) says when it was raised."""
     figures = alert["figures"]
     text = f"Model {alert['modelId']} is now *{alert['to']}* (was {alert['from']})"
     if figures.get("generations"):
@@ -250,6 +254,9 @@ def slack_text(alert: dict) -> str:
             text += f", p95 {figures['p95GenerationTime']:g} s"
     if alert.get("action"):
         text += f". {alert['action'][0].upper()}{alert['action'][1:]}"
+    if now_ms - alert["at"] > LATE_MS:
+        raised = datetime.fromtimestamp(alert["at"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        text += f". (Raised {raised} UTC, delivered late: it may no longer hold)"
     return text + "."
 
 
@@ -262,7 +269,7 @@ def request_for(claimed: dict, now_ms: int) -> Request:
     """What to POST for a claimed delivery."""
     headers = {"Content-Type": "application/json", "User-Agent": "model-catalog-webhooks/1"}
     if claimed["kind"] == "slack":
-        body = json.dumps({"text": slack_text(claimed["alert"])}).encode()
+        body = json.dumps({"text": slack_text(claimed["alert"], now_ms)}).encode()
         return Request(body, headers)
     body = json.dumps({"type": "model.health.changed", "alert": claimed["alert"]},
                       separators=(",", ":"), sort_keys=True).encode()

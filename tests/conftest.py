@@ -206,6 +206,7 @@ def settle_fleet(app) -> None:
         return
     wait_for(lambda: fleet.listening, 10, "the fleet's listener")
     committed = fleet.committed_ts()
+    assert committed is not None, "the fleet's clock could not be read"
     wait_for(lambda: fleet.seen >= committed, 10, f"the fleet's listener to hear ts {committed}")
 
 

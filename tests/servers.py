@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -14,7 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from queue import Queue
+from queue import Empty, Queue
 
 import requests
 
@@ -116,8 +117,9 @@ class PostgresServer:
 
     def remove(self) -> None:
         if self._dropper is not None:  # what is left is removed with the folder
-            while not self._doomed.empty():
-                self._doomed.get_nowait()
+            with contextlib.suppress(Empty):  # (the dropper may take the last meanwhile)
+                while True:
+                    self._doomed.get_nowait()
             self._doomed.put(None)
             self._dropper.join(30)
         self.stop("immediate")

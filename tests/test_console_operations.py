@@ -249,7 +249,7 @@ def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn
     expect(row.locator(".last-failure")).to_contain_text("after 2 attempts; given up")
     row.get_by_role("button", name="Retry 1 given up of pager").click()
     expect(page.locator(".alert-success")).to_contain_text(
-        "1 given-up delivery to pager: due again now.")
+        "1 given-up delivery to pager will be sent again now.")
     expect(row.locator(".deliveries")).to_have_text("1 pending, 0 delivered, 0 failed")
     expect(row.locator(".last-failure")).to_contain_text("sent again on request; next attempt")
 

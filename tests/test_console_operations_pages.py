@@ -370,6 +370,9 @@ def test_revoking_a_token_and_deleting_a_webhook_ask_first(console, client):
     run_as_system(console, "models:createWebhook", {"name": "pager", "kind": "signed",
                                                     "url": "http://127.0.0.1:9/hook"})
     token = sign_in(client, "admin")
+    again = text_of(client.post("/admin/webhooks/retry", follow_redirects=True, data={
+        "csrf_token": token, "name": "pager"}))  # a second click, an old page
+    assert "pager has no given-up deliveries to send again." in again
     for url, fields, question, effect, listed in (
             ("/admin/tokens/revoke", {"name": "backend"}, "Revoke the token backend?",
              "is refused from its next call", lambda: run_as_system(

@@ -155,6 +155,7 @@ def test_a_stopping_worker_ends_its_sessions_so_their_clients_reconnect(seeded, 
     serves. (The session had held the stopping worker until gunicorn's graceful timeout, 20 s,
     then lost its socket without a word.)"""
     from simple_websocket import ConnectionClosed
+    from simple_websocket import ConnectionError as HandshakeRefused
 
     from tests.sync_client import QUOTE, SyncClient
 
@@ -162,10 +163,14 @@ def test_a_stopping_worker_ends_its_sessions_so_their_clients_reconnect(seeded, 
                       **SOCKETS)
 
     def subscribed() -> SyncClient:
-        """As a client does: a session that reached the stopping worker is told 1012 at once,
-        and tries again."""
+        """As a client does: one that reached the stopping worker is refused (503), or told
+        1012 at once, and tries again."""
         for _ in range(10):
-            live = SyncClient(server.url)
+            try:
+                live = SyncClient(server.url)
+            except HandshakeRefused as refused:
+                assert refused.status_code == 503
+                continue
             try:
                 live.connect()
                 quote = live.subscribe(0, "pricing:getCreditCost", QUOTE)
@@ -187,7 +192,7 @@ def test_a_stopping_worker_ends_its_sessions_so_their_clients_reconnect(seeded, 
 
     live = subscribed()
     for _ in range(30):  # the worker restarts after 20 to 22 requests
-        requests.get(f"{server.url}/healthz", timeout=10)
+        requests.get(f"{server.url}/healthz", timeout=30)  # (across a worker's boot)
         if live.ws.connected is False:
             break
     assert close_code(live) == 1012

@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -100,6 +101,7 @@ def test_alerts_are_posted_to_slack_and_signed_webhooks(seeded, admin):
         text = json.loads(by_path["/s"]["body"])["text"]
         assert text.startswith(f"Model {RAY} is now *failing* (was unknown)")
         assert "success rate 16.7% over 15 min (30 generations)" in text
+        assert "late" not in text  # sent when it was raised
         generic = by_path["/g"]
         timestamp = generic["headers"]["X-Catalog-Timestamp"]
         assert timestamp == str(NOW // 1000)
@@ -161,11 +163,12 @@ def test_a_failed_delivery_is_retried_with_backoff_then_given_up(seeded, admin):
 def test_given_up_deliveries_are_sent_again_on_an_admins_word(seeded, admin, client,
                                                               make_token):
     """Once the receiver is fixed: each is due now, with a full round of attempts again;
-    what was delivered is left as it is."""
+    what was delivered is left as it is. Sent after a newer alert, it says when it was raised
+    (it had read as the model's state now)."""
     seeded.config["WEBHOOK_MAX_ATTEMPTS"] = 2
     with Receiver(statuses=[500, 500]) as receiver:
         admin.value("mutation", "models:createWebhook",
-                    {"name": "fixed", "kind": "signed", "url": receiver.url})
+                    {"name": "fixed", "kind": "slack", "url": receiver.url})
         record(seeded, RAY, 0, 30)
         evaluate(seeded)
         (first,) = deliver(seeded, NOW)
@@ -183,8 +186,11 @@ def test_given_up_deliveries_are_sent_again_on_an_admins_word(seeded, admin, cli
         assert at <= again["lastFailure"]["nextAttemptAt"] <= time.time() * 1000  # due now
         (sent,) = deliver(seeded, int(time.time() * 1000))
         assert (sent["state"], sent["attempts"]) == ("delivered", 1)
-        alerts = [json.loads(r["body"])["alert"]["_id"] for r in receiver.received]
-        assert alerts[0] == alerts[1] == alerts[3] != alerts[2]  # the given-up one, again
+        texts = [json.loads(r["body"])["text"] for r in receiver.received]
+        assert ["*failing*" in t for t in texts] == [True, True, False, True]
+        assert ["delivered late" in t for t in texts] == [False, False, False, True]
+        raised = datetime.fromtimestamp(NOW / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        assert f"(Raised {raised} UTC, delivered late: it may no longer hold)." in texts[3]
     nothing = admin.value("mutation", "models:retryWebhook", {"name": "fixed"})
     assert nothing["retried"] == 0 and nothing["deliveries"]["pending"] == 0
     assert admin.mutation("models:retryWebhook", {"name": "gone"})["errorData"]["code"] == \
@@ -317,7 +323,7 @@ def test_a_receiver_that_never_finishes_is_cut_off(how):
         assert not tarpit.sent_all
 
 
-ALERT = {"modelId": RAY, "from": "healthy", "to": "failing", "figures": {}}
+ALERT = {"modelId": RAY, "from": "healthy", "to": "failing", "figures": {}, "at": NOW}
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:abc/x", "http://127.0.0.1:99999/",

@@ -194,6 +194,8 @@ class Session:
         self.watcher.listen(self.bell)
         try:
             while True:
+                if self.watcher.draining:  # (wire/live.py `Watcher.drain`)
+                    raise SessionEnd(1012, "Service restart")
                 self.bell.wait(self.until_next_deadline())
                 self.bell.clear()  # before reading: a message or change after this rings again
                 while (raw := self.ws.receive(timeout=0)) is not None:
@@ -253,8 +255,6 @@ class Session:
         return max(0.0, min(times) - time.monotonic()) + EARLY
 
     def tick(self) -> None:
-        if self.watcher.draining:
-            raise SessionEnd(1012, "Service restart")
         now = time.monotonic()
         if not self.connected and now - self.opened > self.limits.connect_seconds:
             raise SessionEnd(1008, "Connect expected")
@@ -596,7 +596,11 @@ def _finished(ws: Server) -> Response:
 def sync(client_version: str | None = None) -> Response:
     """A live session on this WebSocket, if the worker and the address have room for it."""
     app = current_app._get_current_object()
-    app.extensions["sync_watcher"].start()
+    watcher = app.extensions["sync_watcher"]
+    if watcher.draining:
+        return _refused(503, "ServiceRestart", "This worker is stopping; connect again",
+                        {"Retry-After": "1"})
+    watcher.start()
     slots: SocketSlots = app.extensions["socket_slots"]
     address = request.remote_addr
     refusal = slots.take(address)

@@ -15,8 +15,6 @@ deploy/gunicorn.conf.py names this class as its `worker_class`.
 
 from __future__ import annotations
 
-import threading
-
 from gunicorn.workers.gthread import ThreadWorker
 
 from config import server_settings
@@ -30,13 +28,31 @@ class ReadDeadlineWorker(ThreadWorker):
 
     @alive.setter
     def alive(self, value: bool) -> None:
-        """gunicorn sets it False to stop the worker: in a signal handler, or once the worker
-        has served max_requests. (A thread rings the sessions: a signal handler must not wait
-        on their locks.)"""
+        """gunicorn sets it False to stop the worker: in a signal handler, or on a request's
+        thread once the worker has served max_requests. The sessions are rung on the main
+        loop (gunicorn's own way out of a signal handler, `method_queue.defer`), which runs
+        until the worker ends: a signal handler must not take the locks a thread it
+        interrupted may hold."""
         self._alive = value
+        if not value:
+            self._drain(deferred=True)
+
+    def is_parent_alive(self) -> bool:
+        """An orphaned worker leaves its loop with `alive` still True: it drains too."""
+        if super().is_parent_alive():
+            return True
+        self._drain(deferred=False)
+        return False
+
+    def _drain(self, deferred: bool) -> None:
         watcher = getattr(getattr(self, "wsgi", None), "extensions", {}).get("sync_watcher")
-        if not value and watcher is not None:
-            threading.Thread(target=watcher.drain, name="catalog-drain", daemon=True).start()
+        if watcher is None:  # not started yet, or not the catalog (a bench floor app)
+            return
+        watcher.draining = True  # a plain store: new sessions are refused from now on
+        if deferred:
+            self.method_queue.defer(watcher.drain)
+        else:
+            watcher.drain()
 
     def init_process(self) -> None:
         self.read_seconds = server_settings()["read_seconds"]
