@@ -74,13 +74,13 @@ def test_a_revocation_is_told_to_a_quiet_session(seeded, session, make_token):
 @pytest.mark.waits
 def test_an_expired_token_is_refused_on_the_next_call(seeded, session, make_token, client):
     token = make_token("catalog:write", name="brief")
-    engine = create_engine(seeded.config["DATABASE_URL"])
-    with engine.begin() as conn:  # a token that expires 10 s from now: time to authenticate
-        conn.execute(text("UPDATE api_tokens SET expires_at = :at WHERE name = 'brief'"),
-                     {"at": int(time.time() * 1000) + 10_000})
-    engine.dispose()
     live = session()
     assert live.authenticate(token)["type"] == "Transition"
+    engine = create_engine(seeded.config["DATABASE_URL"])
+    with engine.begin() as conn:  # once authenticated: it expires a second from now
+        conn.execute(text("UPDATE api_tokens SET expires_at = :at WHERE name = 'brief'"),
+                     {"at": int(time.time() * 1000) + 1000})
+    engine.dispose()
     deadline = time.monotonic() + 25
     while client.post("/api/query", json={"path": "models:getDefaultModel"},
                       headers={"Authorization": f"Bearer {token}"}).status_code != 401:
