@@ -82,6 +82,13 @@ def deliver(app, now: int, timeout: float = 5) -> list[dict]:
         return monitor.deliver(now, timeout=timeout)
 
 
+def alert_to(app, admin: Api, webhook: dict) -> None:
+    """Add the webhook, then make RAY fail: one alert, queued for it."""
+    admin.value("mutation", "models:createWebhook", webhook)
+    record(app, RAY, 0, 30)
+    evaluate(app)
+
+
 def test_alerts_are_posted_to_slack_and_signed_webhooks(seeded, admin):
     with Receiver() as receiver:
         slack = admin.value("mutation", "models:createWebhook",
@@ -118,10 +125,7 @@ def test_alerts_are_posted_to_slack_and_signed_webhooks(seeded, admin):
 def test_a_failed_delivery_is_retried_with_backoff_then_given_up(seeded, admin):
     seeded.config["WEBHOOK_MAX_ATTEMPTS"] = 4
     with Receiver(statuses=[500, 503]) as receiver:
-        admin.value("mutation", "models:createWebhook",
-                    {"name": "flaky", "kind": "slack", "url": receiver.url})
-        record(seeded, RAY, 0, 30)
-        evaluate(seeded)
+        alert_to(seeded, admin, {"name": "flaky", "kind": "slack", "url": receiver.url})
         (first,) = deliver(seeded, NOW)
         assert (first["state"], first["attempts"]) == ("pending", 1)
         assert first["nextAttemptAt"] == NOW + backoff_ms(1) == NOW + 10_000
@@ -167,10 +171,7 @@ def test_given_up_deliveries_are_sent_again_on_an_admins_word(seeded, admin, cli
     (it had read as the model's state now)."""
     seeded.config["WEBHOOK_MAX_ATTEMPTS"] = 2
     with Receiver(statuses=[500, 500]) as receiver:
-        admin.value("mutation", "models:createWebhook",
-                    {"name": "fixed", "kind": "slack", "url": receiver.url})
-        record(seeded, RAY, 0, 30)
-        evaluate(seeded)
+        alert_to(seeded, admin, {"name": "fixed", "kind": "slack", "url": receiver.url})
         (first,) = deliver(seeded, NOW)
         (given_up,) = deliver(seeded, first["nextAttemptAt"])
         assert given_up["state"] == "failed"
@@ -202,10 +203,7 @@ def test_given_up_deliveries_are_sent_again_on_an_admins_word(seeded, admin, cli
 def test_recording_never_waits_for_a_delivery(seeded, api, admin):
     with Receiver() as receiver:
         receiver.gate.clear()  # the receiver holds every request
-        admin.value("mutation", "models:createWebhook",
-                    {"name": "slow", "kind": "signed", "url": receiver.url})
-        record(seeded, RAY, 0, 30)
-        evaluate(seeded)
+        alert_to(seeded, admin, {"name": "slow", "kind": "signed", "url": receiver.url})
         # the post's own timeout far past the recordings: only the gate ends it
         delivering = threading.Thread(target=deliver, args=(seeded, NOW, 120), daemon=True)
         delivering.start()
@@ -396,10 +394,7 @@ def test_a_receiver_that_hangs_costs_the_round_one_timeout_not_one_per_alert(see
 
 def test_a_webhook_switched_off_is_sent_nothing_until_it_is_on_again(seeded, admin):
     with Receiver() as receiver:
-        admin.value("mutation", "models:createWebhook",
-                    {"name": "ops", "kind": "slack", "url": receiver.url})
-        record(seeded, RAY, 0, 30)
-        evaluate(seeded)
+        alert_to(seeded, admin, {"name": "ops", "kind": "slack", "url": receiver.url})
         admin.value("mutation", "models:updateWebhook", {"name": "ops", "isActive": False})
         assert deliver(seeded, NOW) == [] and receiver.received == []
         admin.value("mutation", "models:updateWebhook", {"name": "ops", "isActive": True})
@@ -421,10 +416,7 @@ def test_a_new_url_is_tried_at_once_not_after_the_old_ones_backoff(seeded, admin
     """The backoff was the old receiver's: a delivery waiting on it is due as soon as the
     URL is fixed (it waited up to an hour more)."""
     with Receiver(statuses=[500]) as receiver:
-        admin.value("mutation", "models:createWebhook",
-                    {"name": "fixed", "kind": "slack", "url": receiver.url + "/old"})
-        record(seeded, RAY, 0, 30)
-        evaluate(seeded)
+        alert_to(seeded, admin, {"name": "fixed", "kind": "slack", "url": receiver.url + "/old"})
         (failed,) = deliver(seeded, int(time.time() * 1000))
         assert failed["state"] == "pending" and failed["nextAttemptAt"] > time.time() * 1000
         moved = admin.value("mutation", "models:updateWebhook",
@@ -484,10 +476,7 @@ def test_a_webhook_posts_to_no_private_address_unless_allowed(seeded, admin, url
     that says why, and nothing is sent."""
     with Receiver() as receiver:
         port = receiver.url.rsplit(":", 1)[1]
-        admin.value("mutation", "models:createWebhook",
-                    {"name": "inside", "kind": "slack", "url": url.format(port=port)})
-        record(seeded, RAY, 0, 30)
-        evaluate(seeded)
+        alert_to(seeded, admin, {"name": "inside", "kind": "slack", "url": url.format(port=port)})
         seeded.config["WEBHOOK_PRIVATE_ADDRESSES"] = None
         (outcome,) = deliver(seeded, NOW)
         assert outcome["state"] == "pending" and receiver.received == []
