@@ -93,7 +93,6 @@ def fresh_database(kind: str, request, tmp_path: Path, seeded: bool = False) -> 
     template = request.getfixturevalue("postgres_template")
     name = f"t_{uuid.uuid4().hex[:12]}"
     postgres.create_database(name, template=template)
-    request.addfinalizer(lambda: postgres.drop_later(name))
     return postgres.url(name)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import pwd
@@ -12,10 +11,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from queue import Empty, Queue
 
 import requests
 
@@ -60,8 +57,6 @@ class PostgresServer:
         self.data = self.base / "data"
         self.port = free_port()
         self.user = None
-        self._doomed: Queue[str | None] = Queue()  # databases to drop (drop_later)
-        self._dropper: threading.Thread | None = None
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             self.user = "postgres"
             try:
@@ -95,33 +90,7 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
-    def drop_later(self, name: str) -> None:
-        """Drop a test's database on a thread of its own, while the next test runs: a whole
-        run's databases (8 MB each, some 1,400) took 12 GB and 40 s to remove at its end."""
-        if self._dropper is None:
-            self._dropper = threading.Thread(target=self._drop, name="pg-dropper", daemon=True)
-            self._dropper.start()
-        self._doomed.put(name)
-
-    def _drop(self) -> None:
-        import psycopg
-
-        while (name := self._doomed.get()) is not None:
-            try:
-                with psycopg.connect(self.dsn(), autocommit=True) as conn:
-                    # Not WITH (FORCE): a connection a test left open (an app it did not
-                    # dispose of) keeps its database, and no thread of it meets a dropped one.
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            except psycopg.Error:
-                pass  # kept: the cluster's folder is removed at the end anyway
-
     def remove(self) -> None:
-        if self._dropper is not None:  # what is left is removed with the folder
-            with contextlib.suppress(Empty):  # (the dropper may take the last meanwhile)
-                while True:
-                    self._doomed.get_nowait()
-            self._doomed.put(None)
-            self._dropper.join(30)
         self.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
 

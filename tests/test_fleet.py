@@ -46,7 +46,6 @@ def fleet(postgres, postgres_template, tmp_path_factory):
     class Request:  # fresh_database asks for the session's fixtures by name
         getfixturevalue = staticmethod(
             lambda name: {"postgres": postgres, "postgres_template": postgres_template}[name])
-        addfinalizer = staticmethod(lambda _drop: None)  # kept until the cluster goes
 
     url = fresh_database("postgresql", Request, base)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x",
