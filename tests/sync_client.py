@@ -76,6 +76,17 @@ class SyncClient:
         except ConnectionClosed:
             return seen
 
+    def close_code(self, timeout: float = 15) -> int:
+        """The code the server closes the socket with, skipping any messages before it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+            except ConnectionClosed as closed:
+                return closed.reason
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the server never closed the socket")
+
     def connect(self) -> None:
         self.send({"type": "Connect", "sessionId": "00000000-0000-0000-0000-000000000000",
                    "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 0})

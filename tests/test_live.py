@@ -181,24 +181,15 @@ def test_a_stopping_worker_ends_its_sessions_so_their_clients_reconnect(seeded, 
             return live
         raise AssertionError("no worker took a session")
 
-    def close_code(live: SyncClient) -> int:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                live.ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-            except ConnectionClosed as closed:
-                return closed.reason
-            assert time.monotonic() < deadline, "the session was never closed"
-
     live = subscribed()
     for _ in range(30):  # the worker restarts after 20 to 22 requests
         requests.get(f"{server.url}/healthz", timeout=30)  # (across a worker's boot)
         if live.ws.connected is False:
             break
-    assert close_code(live) == 1012
+    assert live.close_code() == 1012
     subscribed().close()  # the new worker serves
 
     live = subscribed()
     server.process.send_signal(signal.SIGTERM)  # a deploy stops the host
-    assert close_code(live) == 1012
+    assert live.close_code() == 1012
     assert server.process.wait(timeout=60) == 0
