@@ -974,6 +974,9 @@ class CatalogModelView(SignedIn, ModelView):
             return self.forbidden(self.write_scope, "Reverting a model")
         try:
             changes = self._reverting(model, revision)
+            if changes:  # every check the revert meets, the whole change's too, writing nothing
+                run("history:revertModel", {"modelId": model.model_id, "revision": revision,
+                                            "dryRun": True})
         except RefusedError as refusal:
             flash(f"{model.model_id} cannot go back to revision {revision}: "
                   f"{refusal.message}", "error")

@@ -50,13 +50,15 @@ def getModelHistory(ctx: Context, modelId: str, paginationOpts: dict) -> dict:
 
 @mutation(
     {"modelId": ids.MODEL_REF, "revision": fields.REVISION,
-     "reason": v.optional(v.string(0, 500))},
+     "reason": v.optional(v.string(0, 500)), "dryRun": v.optional(v.boolean())},
     scope=states.EDIT.scope,
 )
-def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = None) -> dict:
+def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = None,
+                dryRun: bool = False) -> dict:
     """Bring a model's fields back to an earlier revision, as a new change: an edit, and the
     enable or disable transition when `isActive` differs (so a deleted model is restored
-    before it can go back to an active revision)."""
+    before it can go back to an active revision). `dryRun`: every check and the model as the
+    revert would leave it, or the refusal it would meet; nothing is written."""
     model = models.get(ctx, modelId)
     states.writable(model)
     target = ctx.db.scalar(
@@ -74,7 +76,10 @@ def revertModel(ctx: Context, modelId: str, revision: int, reason: str | None = 
     with models.invariants(ctx):
         models.apply_patch(ctx, model, patch, "revert",
                            reason or f"revert to revision {revision}")
-    return models.document(ctx, model)
+    document = models.document(ctx, model)
+    if dryRun:
+        ctx.discard = True  # rolled back: no row, history entry or mark moves
+    return document
 
 
 def revert_patch(current: dict, snapshot: dict) -> dict:

@@ -434,6 +434,30 @@ def test_a_revert_to_values_the_rules_now_refuse_says_why_before_it_is_asked(see
     assert catalog_fingerprint(seeded) == before
 
 
+def test_a_revert_the_whole_change_refuses_says_why_before_it_is_asked(seeded, admin):
+    """The confirmation runs the revert dry: one the catalog's state refuses (a deleted model
+    back to an active revision; the default back to an inactive one while others are on) is
+    refused on asking, with the function's reason, and nothing is written."""
+    ray, flash = "luma/ray-2-720p", "luma/ray-flash-2-540p"
+    run_as_system(seeded, "models:deleteModel", {"modelId": ray})
+    run_as_system(seeded, "models:setDefaultModel", {"modelId": "google/veo-3"})
+    off = run_as_system(seeded, "models:updateModel",
+                        {"modelId": flash, "patch": {"isActive": False}})["revision"]
+    run_as_system(seeded, "models:updateModel", {"modelId": flash, "patch": {"isActive": True}})
+    run_as_system(seeded, "models:setDefaultModel", {"modelId": flash})
+    before = catalog_fingerprint(seeded)
+    deleted = page_text(admin.get("/admin/models/revert/?id=2&revision=1",
+                                  follow_redirects=True))
+    assert f"{ray} cannot go back to revision 1: {ray} is deleted" in deleted
+    assert "restore it first" in deleted and 'id="confirm-form"' not in deleted
+    default = page_text(admin.get(f"/admin/models/revert/?id=3&revision={off}",
+                                  follow_redirects=True))
+    assert (f"{flash} cannot go back to revision {off}: {flash} is the default model and "
+            "cannot be deactivated while other models are active") in default
+    assert 'id="confirm-form"' not in default
+    assert catalog_fingerprint(seeded) == before
+
+
 def test_deleting_the_default_is_not_offered(seeded, admin):
     """Its confirmation would offer a button that can only fail: it says why instead."""
     default = run_as_system(seeded, "models:getDefaultModel")

@@ -78,6 +78,30 @@ def test_revert_brings_back_a_revision_as_a_new_change(seeded, api):
                               {"modelId": RAY, "revision": 1}))["code"] == "LOCKED"
 
 
+def test_a_dry_run_of_a_revert_answers_as_the_revert_would_and_writes_nothing(seeded, api):
+    """`dryRun`: the model as the revert would leave it, or the refusal it would meet (here
+    the default switched off while others are on, which only the whole change can see), and
+    no row, history entry or held answer changes."""
+    api.value("mutation", "models:updateModel", {"modelId": RAY,
+                                                 "patch": {"costPerSecond": 0.3}})
+    before = api.value("query", "models:getModelById", {"modelId": RAY})
+    entries = history(api, RAY)["page"]
+    dry = api.value("mutation", "history:revertModel",
+                    {"modelId": RAY, "revision": 1, "dryRun": True})
+    assert dry["costPerSecond"] == 0.18 and dry["revision"] == 3
+    assert api.value("query", "models:getModelById", {"modelId": RAY}) == before
+    assert history(api, RAY)["page"] == entries
+    api.value("mutation", "models:setDefaultModel", {"modelId": VEO})
+    off = api.value("mutation", "models:updateModel",
+                    {"modelId": FLASH, "patch": {"isActive": False}})["revision"]
+    api.value("mutation", "models:updateModel", {"modelId": FLASH, "patch": {"isActive": True}})
+    api.value("mutation", "models:setDefaultModel", {"modelId": FLASH})
+    refused = api.mutation("history:revertModel",
+                           {"modelId": FLASH, "revision": off, "dryRun": True})
+    assert error(refused) == {"code": "DEFAULT_REQUIRED", "field": "modelId"}
+    assert refused == api.mutation("history:revertModel", {"modelId": FLASH, "revision": off})
+
+
 def saved_under_older_rules(app, model_id: str, revision: int, **values) -> None:
     """Rewrite a revision's snapshot with `values`, as rules older than today's let it be."""
     engine = create_engine(app.config["DATABASE_URL"])
