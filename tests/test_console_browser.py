@@ -357,3 +357,31 @@ def test_a_long_name_or_id_wraps_instead_of_widening_the_page(console, page, see
         assert page.evaluate("document.documentElement.scrollWidth") <= 1400, path
     open_details(page, console.url, long_id)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+
+
+def test_pasted_text_cut_at_a_fields_length_says_so(console, browser):
+    """The browser cuts text pasted past a field's `maxlength` without a word: the console
+    says it beside the field, and the next keystroke takes the note away."""
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        sign_in(page, console.url)
+        page.goto(f"{console.url}/admin/models/new/")
+        name = page.locator("#name")
+        most = int(name.get_attribute("maxlength"))
+        page.evaluate("text => navigator.clipboard.writeText(text)", "n" * (most + 50))
+        name.click()
+        page.keyboard.press("Control+V")
+        assert len(name.input_value()) == most
+        note = page.locator(".cut-note")
+        expect(note).to_have_text(f"The pasted text was cut to fit: this field holds at most "
+                                  f"{most} characters ({most + 50} pasted in all).")
+        page.keyboard.press("Backspace")
+        expect(note).to_have_count(0)
+        page.evaluate("text => navigator.clipboard.writeText(text)", "short")
+        page.locator("#provider").click()
+        page.keyboard.press("Control+V")
+        assert page.locator("#provider").input_value() == "short"
+        expect(note).to_have_count(0)
+    finally:
+        context.close()
