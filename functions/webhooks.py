@@ -105,19 +105,23 @@ def updateWebhook(ctx: Context, name: str, url: str | None = None,
                   isActive: bool | None = None) -> dict:
     """Change a webhook's URL, or switch it off (alerts are not queued for it meanwhile). A
     new URL, or switching it on, makes its pending deliveries due at once: their backoff was
-    the old receiver's."""
+    the old receiver's. A new URL also counts their attempts afresh and drops their last
+    error, the old receiver's (given-up deliveries keep theirs: retryWebhook sends them)."""
     hook = _find(ctx, name)
-    again = (url is not None and url != hook.url) or (isActive and not hook.is_active)
+    moved = url is not None and url != hook.url
     if url is not None:
         _check_reachable(ctx, url)
         hook.url = url
+    again = moved or (isActive and not hook.is_active)
     if isActive is not None:
         hook.is_active = isActive
-    if again:
+    pending = (WebhookDelivery.webhook_id == hook.id, WebhookDelivery.state == "pending")
+    if moved:
+        ctx.db.execute(update(WebhookDelivery).where(*pending).values(
+            next_attempt_at=ctx.now, attempts=0, last_error=None))
+    elif again:
         ctx.db.execute(update(WebhookDelivery)
-                       .where(WebhookDelivery.webhook_id == hook.id,
-                              WebhookDelivery.state == "pending",
-                              WebhookDelivery.next_attempt_at > ctx.now)
+                       .where(*pending, WebhookDelivery.next_attempt_at > ctx.now)
                        .values(next_attempt_at=ctx.now))
     return _document_now(ctx, hook)
 

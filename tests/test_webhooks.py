@@ -413,17 +413,22 @@ def test_webhook_names_read_as_one_are_one(seeded, admin):
 
 
 def test_a_new_url_is_tried_at_once_not_after_the_old_ones_backoff(seeded, admin):
-    """The backoff was the old receiver's: a delivery waiting on it is due as soon as the
-    URL is fixed (it waited up to an hour more)."""
+    """The backoff, the attempts and the error were the old receiver's: a delivery waiting on
+    it is due as soon as the URL is fixed (it waited up to an hour more), and the webhook no
+    longer shows the old receiver's failure."""
     with Receiver(statuses=[500]) as receiver:
         alert_to(seeded, admin, {"name": "fixed", "kind": "slack", "url": receiver.url + "/old"})
         (failed,) = deliver(seeded, int(time.time() * 1000))
         assert failed["state"] == "pending" and failed["nextAttemptAt"] > time.time() * 1000
+        listed = admin.value("query", "models:listWebhooks")[0]["lastFailure"]
+        assert (listed["error"], listed["attempts"]) == ("HTTP 500: ok", 1)
         moved = admin.value("mutation", "models:updateWebhook",
                             {"name": "fixed", "url": receiver.url + "/new"})
-        assert moved["lastFailure"]["nextAttemptAt"] <= time.time() * 1000  # due now
+        # The old receiver's error no longer describes the webhook, nor its attempts
+        assert moved["lastFailure"] is None
+        assert moved["deliveries"] == {"pending": 1, "delivered": 0, "failed": 0}
         (outcome,) = deliver(seeded, int(time.time() * 1000))
-        assert outcome["state"] == "delivered"
+        assert (outcome["state"], outcome["attempts"]) == ("delivered", 1)
         assert [r["path"] for r in receiver.received] == ["/old", "/new"]
 
 
