@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class SettingError(RuntimeError):
@@ -189,6 +190,21 @@ def _switch(name: str, raw: str) -> str:
     return raw
 
 
+def _origins(name: str, raw: str) -> frozenset[str]:
+    """`*`, `none`, or origins (`https://app.example.com`) separated by spaces or commas."""
+    if raw.strip() in ("*", "none"):
+        return frozenset({"*"}) if raw.strip() == "*" else frozenset()
+    origins = set()
+    for origin in raw.replace(",", " ").split():
+        parts = urlsplit(origin)
+        if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path
+                or parts.query or parts.fragment or "@" in parts.netloc):
+            raise SettingError(f"{name} must be *, none, or origins such as "
+                               f"https://app.example.com (no path), got {origin!r}")
+        origins.add(origin.lower())
+    return frozenset(origins)
+
+
 def _percent(name: str, raw: str) -> float:
     try:
         value = Decimal(raw)
@@ -260,6 +276,10 @@ APP = (
             "a minute per address, over HTTP and sockets; past it the address's refused and "
             "unknown tokens get 429 `RateLimited` without a database lookup, while a valid "
             "token from the address still works; `0` turns it off", _whole),
+    Setting("API_ALLOWED_ORIGINS", "*",
+            "web pages that may call the API from a browser (CORS): `*` (any: the API takes "
+            "tokens in `Authorization`, never cookies), origins separated by spaces "
+            "(`https://app.example.com`), or `none`", _origins),
     Setting("REQUEST_READ_SECONDS", "10",
             "the time a client has to send a request's head, and again its body (under gunicorn): "
             "a slower head is closed, a slower body answered 408 `RequestTimeout`", _seconds),

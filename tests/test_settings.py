@@ -15,6 +15,10 @@ from functions.health_policy import HealthPolicy, defaults
 from tests.conftest import ROOT
 
 REFUSED = [
+    ({"API_ALLOWED_ORIGINS": "https://app.example.com/path"},
+     "API_ALLOWED_ORIGINS must be *, none, or origins such as https://app.example.com (no "
+     "path), got 'https://app.example.com/path'"),
+    ({"API_ALLOWED_ORIGINS": "app.example.com"}, "got 'app.example.com'"),
     ({"CATALOG_LOG_LEVEL": "verbose"},
      "CATALOG_LOG_LEVEL must be one of debug, info, warning, error, critical, got 'verbose'"),
     ({"CATALOG_ENV": "prod"}, "CATALOG_ENV must be one of production, development, got 'prod'"),

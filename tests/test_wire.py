@@ -182,6 +182,7 @@ def test_the_host_address_leads_to_the_console(client):
 def test_get_and_unknown_urls_answer_json(client):
     assert client.get("/api/query").status_code == 405
     assert client.get("/api/query").get_json()["code"] == "MethodNotAllowed"
+    assert client.put("/api/query").headers["Allow"] == "POST, OPTIONS"
     assert client.post("/api/nothing").get_json()["code"] == "NotFound"
 
 

@@ -25,6 +25,7 @@ from engine.marks import Generation, Marks, once
 from engine.observe import CURRENT_REQUEST, CallNote, record, request_id
 from engine.runtime import ANONYMOUS, REGISTRY, Identity, canonical_path, run
 from engine.values import DecodeError, decode_convex, parse_json
+from wire import cors
 from wire.bodies import BODY
 from wire.callers import count_weight, identify, limit
 
@@ -203,12 +204,13 @@ class Api:
 
     A call (`POST /api/query`, `/api/mutation`, `/api/function`, `/api/run/<module>/<name>`)
     is handled here from start to end, whatever it is: a held answer, a computed one or a
-    mutation. In order: the request gets its id; its body is read (bounded by
-    MAX_CONTENT_LENGTH); the caller is identified by its token and held to the rate limit
-    (wire/callers.py); the answer is taken from memory when held (Answers), computed otherwise;
-    it is delivered (compressed when large and accepted); and the request gets its one log
-    line and its metrics (engine/observe.py). Flask never sees a call: it is left to the
-    console, the pages, `/api/sync` and the documents under `/api/`.
+    mutation. In order: the request gets its id (a browser's preflight is answered then:
+    wire/cors.py); its body is read (bounded by MAX_CONTENT_LENGTH); the caller is identified
+    by its token and held to the rate limit (wire/callers.py); the answer is taken from memory
+    when held (Answers), computed otherwise; it is delivered (compressed when large and
+    accepted; readable by the web page that asked, when its origin is allowed); and the
+    request gets its one log line and its metrics (engine/observe.py). Flask never sees a
+    call: it is left to the console, the pages, `/api/sync` and the documents under `/api/`.
     """
 
     def __init__(self, app: Flask, wsgi_app) -> None:
@@ -224,8 +226,13 @@ class Api:
         started = time.perf_counter()
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         token = CURRENT_REQUEST.set(rid)  # for whatever the call logs on the way
+        asks = environ.get("REQUEST_METHOD") == "OPTIONS"  # a browser asks what it may send
         try:
-            status, headers, body, note = self._call(environ, *route)
+            if asks:
+                status, headers, body, note = "204 No Content", cors.preflight(
+                    environ, self.app.config["API_ALLOWED_ORIGINS"]), b"", None
+            else:
+                status, headers, body, note = self._call(environ, *route)
         except Exception:  # a bug: logged, and answered in JSON, as Flask's handler would
             log.exception("unhandled error on %s", url)
             status, headers, body = _transport_parts(TransportError(
@@ -233,6 +240,9 @@ class Api:
             note = None
         finally:
             CURRENT_REQUEST.reset(token)
+        origin = environ.get("HTTP_ORIGIN")  # a web page's call (absent from other clients)
+        if origin and not asks:
+            headers += cors.allowed(origin, self.app.config["API_ALLOWED_ORIGINS"])
         headers.append(("X-Request-Id", rid))
         record(rid, environ.get("REQUEST_METHOD", ""), url, int(status[:3]),
                time.perf_counter() - started, note)
@@ -246,7 +256,7 @@ class Api:
         try:
             if environ.get("REQUEST_METHOD") != "POST":
                 raise TransportError(405, "MethodNotAllowed",
-                                     "A function is called with POST", {"Allow": "POST"})
+                                     "A function is called with POST", {"Allow": "POST, OPTIONS"})
             encoding = environ.get("HTTP_CONTENT_ENCODING")  # absent on nearly every call
             if encoding and encoding.strip().lower() != "identity":
                 raise TransportError(415, "UnsupportedContentEncoding", (
