@@ -70,11 +70,23 @@ def json_float(text: str) -> float:
     return value
 
 
+INT_DIGITS = 4300  # Python's own bound on converting digits to an int (sys.int_info)
+
+
+def json_int(text: str) -> int | float:
+    """json's `parse_int`: the integer, or, past the digits Python converts, its sign's
+    infinity (larger than any bound, refused as such by the field that gets it)."""
+    if len(text) <= INT_DIGITS:
+        return int(text)
+    return -math.inf if text.startswith("-") else math.inf
+
+
 def parse_json(raw: str | bytes) -> Any:
     """JSON text a client sent: standard JSON only (no NaN or Infinity), at most
     MAX_DECODE_DEPTH levels deep; a number a double does not hold is an InexactFloat."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=json_float)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=json_float,
+                           parse_int=json_int)
     except DecodeError:
         raise
     except RecursionError:  # the parser's own bound, far past ours

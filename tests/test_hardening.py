@@ -70,7 +70,10 @@ def test_metrics_count_calls_over_every_worker(seeded, gunicorn):
         requests.post(f"{server.url}/api/query", json=QUERY, timeout=10)
     requests.post(f"{server.url}/api/query", json={
         "path": "models:getModelById", "args": {"modelId": 5}}, timeout=10)
-    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    scraped = requests.get(f"{server.url}/metrics", timeout=10)
+    # Prometheus' own type, once (Flask had added a second charset)
+    assert scraped.headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
+    text = scraped.text
     calls = [line for line in text.splitlines()
              if line.startswith("catalog_function_calls_total{")
              and 'function="models:getDefaultModel"' in line]

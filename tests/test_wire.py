@@ -79,6 +79,18 @@ def raw(client, endpoint: str, data, headers=None):
         "Content-Type": "application/json", **(headers or {})})
 
 
+def test_an_integer_of_more_digits_than_python_converts_is_a_fields_error(seeded, client, api):
+    """4,301 digits and more: valid JSON, larger than any bound: the field says so (it was
+    called invalid JSON), and nothing changes."""
+    before = catalog_fingerprint(seeded)
+    for sign in (b"", b"-"):
+        body = raw(client, "mutation", b'{"path":"models:updateModel","args":{"modelId":"'
+                   + RAY.encode() + b'","patch":{"maxDuration":' + sign + b"9" * 4301 + b"}}}",
+                   {"Authorization": f"Bearer {api.token}"}).get_json()
+        assert body["errorData"] == {"code": "INVALID_ARGUMENT", "field": "patch.maxDuration"}
+    assert catalog_fingerprint(seeded) == before
+
+
 TRANSPORT_ERRORS = [
     ("not JSON", "query", b"{nope", 400, "BadJsonBody"),
     ("JSON array body", "query", b"[1,2]", 400, "BadJsonBody"),
