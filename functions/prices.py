@@ -519,6 +519,19 @@ MOMENT_HINT = ("milliseconds since the epoch or a time with its offset, e.g. "
                "\"2027-01-15T00:00:00Z\" (1970 to 9999)")
 
 
+def not_a_moment(value: Any, nullable: bool = False) -> str:
+    """Why `value` is no moment, to follow its name: what a time people often send gets
+    wrong, or what a moment (or null, when `nullable`) must be."""
+    spelt = TIME_WITH_OFFSET.fullmatch(value) if isinstance(value, str) and len(
+        value) <= 40 else None
+    if spelt is not None and (spelt.group(5) or "")[3:].strip("0"):
+        return ("is finer than a millisecond: send at most 3 digits after the second (Python: "
+                "isoformat(timespec='milliseconds'))")
+    if spelt is not None and spelt.group(4) == "60":
+        return "is a leap second, which Unix time does not count: send :59.999 or the next minute"
+    return f"must be {'null, ' if nullable else ''}{MOMENT_HINT}"
+
+
 def _effective_from(start: Any, path: str) -> int | None:
     """An entry's start: null, or a moment (milliseconds, or an ISO 8601 time with its
     offset)."""
@@ -527,7 +540,7 @@ def _effective_from(start: Any, path: str) -> int | None:
     at = moment(start)
     if at is not None:
         return at
-    raise PricingError("INVALID_PRICE", f"{path}.effectiveFrom must be null, {MOMENT_HINT}",
+    raise PricingError("INVALID_PRICE", f"{path}.effectiveFrom {not_a_moment(start, True)}",
                        f"{path}.effectiveFrom")
 
 

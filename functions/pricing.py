@@ -29,7 +29,7 @@ class Moment(Validator):
     def check(self, value, path):
         at = prices.moment(value)
         if at is None:
-            raise FunctionError("INVALID_ARGUMENT", f"{path} must be {prices.MOMENT_HINT}",
+            raise FunctionError("INVALID_ARGUMENT", f"{path} {prices.not_a_moment(value)}",
                                 field=path)
         return at
 

@@ -258,7 +258,7 @@ def test_a_count_too_large_to_price_is_refused_everywhere(seeded, api):
 
 
 @pytest.mark.parametrize("start", [1780272000000000, 10**400, "2027-01-15", "next week",
-                                   "2027-01-15T00:00:00.0005Z", "1969-12-31T23:59:59Z"])
+                                   "1969-12-31T23:59:59Z"])
 def test_a_price_starts_before_the_year_10000(seeded, api, start):
     """A start in microseconds (year 58384) or past any clock is refused, not stored to break
     every page and session that shows it."""

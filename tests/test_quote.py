@@ -463,10 +463,25 @@ def test_a_moment_is_milliseconds_or_a_time_with_its_offset(seeded, api):
         also = api.value("query", "pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
                                                     "at": spelt})
         assert also["at"] == 1_799_971_200_000, spelt
-    for bad in ("2027-01-15T00:00:00", "next week", "2027-01-15T00:00:00.0001Z", -1, True,
-                "2027-W03-5T00:00:00Z", "2027-015T00:00:00Z", "2027-01-15T00:00:00.000000001Z",
-                "2027-01-15T24:00:00Z", "2027-01-15T00:00:00+24:00"):
+    for bad in ("2027-01-15T00:00:00", "next week", -1, True, "2027-W03-5T00:00:00Z",
+                "2027-015T00:00:00Z", "2027-01-15T24:00:00Z", "2027-01-15T00:00:00+24:00"):
         refused = api.query("pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
                                               "at": bad})
         assert error(refused)["field"] == "at", bad
         assert "a time with its offset" in refused["errorMessage"], bad
+    # What a time people send gets wrong is said: Python's isoformat() writes microseconds
+    for bad, said in (("2027-01-15T00:00:00.912129+00:00", "at is finer than a millisecond: "
+                       "send at most 3 digits after the second (Python: "
+                       "isoformat(timespec='milliseconds'))"),
+                      ("2027-01-15T00:00:00.000000001Z", "at is finer than a millisecond"),
+                      ("2016-12-31T23:59:60Z", "at is a leap second, which Unix time does not "
+                       "count: send :59.999 or the next minute")):
+        refused = api.query("pricing:quote", {"modelId": RAY, "usage": {"seconds": 5},
+                                              "at": bad})
+        assert error(refused)["field"] == "at" and refused["errorMessage"].startswith(said)
+    scheduled = api.mutation("models:updateModel", {"modelId": RAY, "patch": {"prices": [
+        {"effectiveFrom": None, "components": [{"unit": "second", "price": "0.2"}]},
+        {"effectiveFrom": "2027-01-15T00:00:00.5001Z",
+         "components": [{"unit": "second", "price": "0.3"}]}]}})
+    assert error(scheduled)["field"] == "patch.prices[1].effectiveFrom"
+    assert "prices[1].effectiveFrom is finer than a millisecond" in scheduled["errorMessage"]
