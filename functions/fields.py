@@ -60,6 +60,9 @@ def settle(config: dict, changed: set[str]) -> dict:
                 "prices (costPerSecond, supportedDurations and supportedQualities price it the "
                 "simple way)", field=missing[0], missing=missing)
     _settle_price(config, kind)
+    if kind == "video" and config.get("prices") is not None and changed & {"contentType",
+                                                                          "prices"}:
+        _check_video_prices(config)
     if kind == "video":
         if config["supportedDurations"]:
             _settle_durations(config, changed)
@@ -84,6 +87,22 @@ def _settle_price(config: dict, kind: str) -> None:
     config["pricingUnit"] = "second" if simple else None
     if simple:
         _check_multiplied_prices(config)
+
+
+VIDEO_UNITS = {"second", "request"}  # a video model's price counts one of these
+
+
+def _check_video_prices(config: dict) -> None:
+    """A video model is priced by the second of video it makes (what getCreditCost and a
+    quote's `seconds` ask of it), or by the clip (`request`): each entry of its schedule prices
+    one of them. A model whose kind is not given is video: the refusal says so."""
+    for index, entry in enumerate(config["prices"]):
+        units = sorted({component["unit"] for component in entry["components"]})
+        if VIDEO_UNITS.isdisjoint(units):
+            raise FunctionError(
+                "INVALID_ARGUMENT", f"a video model is priced per second or per request, and "
+                f"prices[{index}] prices {', '.join(units)}: give the model's contentType "
+                "(video when not given)", field=f"prices[{index}]")
 
 
 def _check_multiplied_prices(config: dict) -> None:

@@ -233,11 +233,13 @@ TYPICAL = (
 )
 
 
-def typical_request(schedule: list[dict], at: int) -> tuple[dict, dict, str] | None:
+def typical_request(schedule: list[dict], at: int,
+                    kind: str | None = None) -> tuple[dict, dict, str] | None:
     """(usage, options, words) of a typical request on this price at `at`: 1M input + 1M
-    output tokens for a token price, 1 image, 1 second of video, 1K characters, 1 hour of audio
-    (whichever the price has); options of the first priced component when its unit is only
-    priced under options. None when the price has none of these units."""
+    output tokens for a token price (1M input for an embedding, whose maps may price output
+    at 0), 1 image, 1 second of video, 1K characters, 1 hour of audio (whichever the price
+    has); options of the first priced component when its unit is only priced under options.
+    None when the price has none of these units."""
     try:
         entry = prices.entry_at(schedule, at)
     except prices.PricingError:
@@ -253,7 +255,7 @@ def typical_request(schedule: list[dict], at: int) -> tuple[dict, dict, str] | N
         chosen = prices.select_components(components, options)
     usage, words = {}, []
     for unit, key, count, said in TYPICAL:
-        if unit in chosen:
+        if unit in chosen and not (kind == "embedding" and unit == "output_tokens"):
             usage[key] = count
             words.append(said)
     text = " + ".join(words)
@@ -308,7 +310,8 @@ def component_changes(old: list[dict] | None, new: list[dict], at: int) -> list[
     return out
 
 
-def price_change(old: list[dict] | None, new: list[dict], at: int) -> dict:
+def price_change(old: list[dict] | None, new: list[dict], at: int,
+                 kind: str | None = None) -> dict:
     """How a price changes at `at`: by component, the scheduled prices it cancels (their
     effectiveFrom), and for a typical request (exact USD, and the change in % of the old, to
     one decimal; null when either side cannot price it)."""
@@ -317,7 +320,7 @@ def price_change(old: list[dict] | None, new: list[dict], at: int) -> dict:
                            # drops: an import replaces the schedule from `at` on
                            "cancelled": [e["effectiveFrom"] for e in old or ()
                                          if _start(e) > at and e not in new]}
-    typical = typical_request(new, at)
+    typical = typical_request(new, at, kind)
     if typical is None:
         out.update(usage=None, oldUsd=None, newUsd=None, changePercent=None)
         return out
@@ -485,7 +488,8 @@ class Plan:
         if price:
             self.price_changes.append({
                 "modelId": model_id, "keys": entry["keys"], "effectiveFrom": self.at,
-                **price_change(old_schedule, schedule_of(after), self.moment),
+                **price_change(old_schedule, schedule_of(after), self.moment,
+                               after["contentType"]),
                 "changes": price})
         if other:
             self.field_changes.append({"modelId": model_id, "keys": entry["keys"],

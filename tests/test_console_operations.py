@@ -204,7 +204,8 @@ def test_usage_page_switches_range_and_bucket_and_says_no_data(ops, page, seeded
 
 def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn, page):
     """An admin adds a signed webhook (its secret shown once), sees why its delivery failed,
-    sends it again once it was given up, fixes the URL, switches it off and deletes it (once
+    sends it again once it was given up, switches it off, fixes the URL (the old URL's failure
+    goes) and deletes it (once
     asked); a refused URL says why and keeps what was typed."""
     create_accounts(seeded)
     server = gunicorn(seeded.config["DATABASE_URL"], workers=1, MONITOR_INTERVAL_SECONDS="0",
@@ -253,13 +254,15 @@ def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn
     expect(row.locator(".deliveries")).to_have_text("1 pending, 0 delivered, 0 failed")
     expect(row.locator(".last-failure")).to_contain_text("sent again on request; next attempt")
 
+    row.get_by_role("button", name="Switch off pager").click()
+    expect(row.locator("td").nth(2)).to_have_text("off")
+    expect(row.locator(".last-failure")).to_contain_text("waiting: the webhook is off")
     row.locator("input[name=url]").fill("http://127.0.0.1:9/other")
     row.get_by_role("button", name="Save URL of pager").click()
     expect(page.locator(".alert-success")).to_contain_text("Saved pager.")
     expect(row.locator("input[name=url]")).to_have_value("http://127.0.0.1:9/other")
-    row.get_by_role("button", name="Switch off pager").click()
-    expect(row.locator("td").nth(2)).to_have_text("off")
-    expect(row.locator(".last-failure")).to_contain_text("waiting: the webhook is off")
+    # the old URL's failure no longer describes the webhook
+    expect(row.locator(".last-failure")).to_have_text("none")
     row.get_by_role("button", name="Delete pager").click()
     expect(page.locator("#confirm-question")).to_have_text("Delete the webhook pager?")
     expect(page.locator("#confirm-effects")).to_contain_text("1 pending delivery will never")

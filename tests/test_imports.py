@@ -318,6 +318,19 @@ def test_activate_and_the_first_default(app):
     assert len(run_as_system(app, "models:getActiveModels")) == len(converted.models)
 
 
+def test_an_embeddings_typical_request_is_its_input_alone(seeded):
+    """LiteLLM prices an embedding's output at 0: its typical request is 1M input tokens, as
+    the README says, not 1M input + 1M output."""
+    embedding = {"litellm_provider": "openai", "mode": "embedding",
+                 "input_cost_per_token": 2e-08, "output_cost_per_token": 0.0}
+    apply(seeded, sources.convert("litellm", {"text-embedding-test": embedding}))
+    planned = plan(seeded, sources.convert("litellm", {"text-embedding-test": {
+        **embedding, "input_cost_per_token": 3e-08}}))
+    (change,) = planned["priceChanges"]
+    assert (change["usage"], change["oldUsd"], change["newUsd"], change["changePercent"]) == (
+        "1M input tokens", "0.02", "0.03", "50")
+
+
 def test_price_and_field_changes_show_old_new_and_percent(seeded):
     apply(seeded, sources.convert("litellm", litellm_map()))
     changed = litellm_map(**{
