@@ -205,8 +205,7 @@ def test_usage_page_switches_range_and_bucket_and_says_no_data(ops, page, seeded
 def test_webhooks_are_added_watched_and_changed_from_their_page(seeded, gunicorn, page):
     """An admin adds a signed webhook (its secret shown once), sees why its delivery failed,
     sends it again once it was given up, switches it off, fixes the URL (the old URL's failure
-    goes) and deletes it (once
-    asked); a refused URL says why and keeps what was typed."""
+    goes) and deletes it (once asked); a refused URL says why and keeps what was typed."""
     create_accounts(seeded)
     server = gunicorn(seeded.config["DATABASE_URL"], workers=1, MONITOR_INTERVAL_SECONDS="0",
                       WEBHOOK_PRIVATE_ADDRESSES="1")
