@@ -34,8 +34,8 @@ def find(ctx: Context, model_id: str) -> Model | None:
     return ctx.db.scalar(select(Model).where(Model.model_id == ids.canonical(model_id)))
 
 
-def not_found(model_id: str) -> FunctionError:
-    return FunctionError("NOT_FOUND", f"No model with modelId '{model_id}'", field="modelId")
+def not_found(model_id: str, field: str = "modelId") -> FunctionError:
+    return FunctionError("NOT_FOUND", f"No model with modelId '{model_id}'", field=field)
 
 
 def get(ctx: Context, model_id: str) -> Model:
@@ -531,7 +531,13 @@ def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) ->
     if modelIds is None:
         targets = ctx.db.scalars(select(Model).order_by(Model.id)).all()
     else:
-        targets = [get(ctx, model_id) for model_id in dict.fromkeys(modelIds)]
+        targets = []
+        for index, model_id in enumerate(modelIds):
+            model = find(ctx, model_id)
+            if model is None:  # named by its place in the list, as recordGenerations' events
+                raise not_found(model_id, f"modelIds[{index}]")
+            if model not in targets:
+                targets.append(model)
     if not isActive:  # the default last: it may go off only if every other model does
         targets = sorted(targets, key=lambda model: model.is_default)
     turn = states.ENABLE if isActive else states.DISABLE

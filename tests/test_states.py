@@ -7,7 +7,7 @@ import pytest
 from engine.errors import FunctionError
 from engine.runtime import REGISTRY, Identity, call
 from tests.conftest import catalog_fingerprint, run_as_system
-from tests.test_catalog import FLASH, RAY, VEO
+from tests.test_catalog import FLASH, RAY, VEO, error
 
 PAGE = {"numItems": 1000, "cursor": None}
 
@@ -169,6 +169,19 @@ def test_bulk_disable_of_every_model_takes_the_default_last(seeded, api):
     assert again["changed"] == [RAY, VEO]
     assert api.value("query", "models:getDefaultModel")["modelId"] == VEO  # the oldest
     assert_invariants(seeded)
+
+
+def test_a_bulk_change_names_the_id_it_cannot_find_by_its_place(seeded, api):
+    """As recordGenerations names `events[1].modelId`; the same id twice is one model."""
+    before = catalog_fingerprint(seeded)
+    refused = api.mutation("models:setModelsActive", {"isActive": False,
+                                                      "modelIds": [RAY, "acme/x y"]})
+    assert error(refused) == {"code": "NOT_FOUND", "field": "modelIds[1]"}
+    assert refused["errorMessage"] == "No model with modelId 'acme/x y'"
+    assert catalog_fingerprint(seeded) == before
+    twice = api.value("mutation", "models:setModelsActive", {"isActive": False,
+                                                             "modelIds": [RAY, RAY.upper()]})
+    assert twice == {"changed": [RAY], "unchanged": [], "skipped": []}
 
 
 def test_every_transition_carries_the_grant_of_its_function():
