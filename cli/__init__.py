@@ -209,6 +209,8 @@ def plan_catalog(file: str) -> None:
 @with_appcontext
 def apply_catalog(file: str, reason: str) -> None:
     """Make the catalog match FILE, all or nothing."""
+    if not reason.strip():
+        raise click.UsageError("--reason must say why: it is recorded in every model's history")
     plan = _run_file("catalog:applyCatalog", {"catalog": _read_json(file), "reason": reason})
     click.echo("\n".join(describe_plan(plan)))
     grouped = by_outcome(plan)
@@ -365,8 +367,8 @@ def import_prices(source: str, file: str | None, providers: tuple[str, ...], at:
         raise click.UsageError("litellm needs FILE: a model_prices_and_context_window.json")
     if source == "genai-prices" and file is not None:
         raise click.UsageError("genai-prices reads the installed package; give no FILE")
-    if apply_ and not reason:
-        raise click.UsageError("--apply needs --reason TEXT")
+    if apply_ and not (reason or "").strip():
+        raise click.UsageError("--apply needs --reason TEXT, saying why")
     data = _read_json(file, keys_twice=True) if file else None
     options = {"activate": activate, "overwriteLocalEdits": overwrite_local_edits}
     if at is not None:

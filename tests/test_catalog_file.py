@@ -103,6 +103,20 @@ def test_apply_is_idempotent(seeded, runner, tmp_path):
     assert catalog_fingerprint(seeded) == after_first
 
 
+def test_an_apply_without_a_reason_applies_nothing(seeded, runner, tmp_path):
+    """--reason is required, and an empty one is none: it is every model's history entry."""
+    catalog = export(runner, tmp_path / "r.json")
+    catalog["models"][1]["costPerSecond"] = 0.25
+    path = write(tmp_path / "r.json", catalog)
+    before = catalog_fingerprint(seeded)
+    for blank in ("", "   "):
+        refused = runner.invoke(args=["catalog", "apply", str(path), "--reason", blank])
+        assert refused.exit_code == 2, refused.output
+        assert "--reason must say why: it is recorded in every model's history" in (
+            refused.output)
+    assert catalog_fingerprint(seeded) == before
+
+
 def test_invalid_file_applies_nothing_and_lists_every_error(seeded, runner, tmp_path):
     catalog = export(runner, tmp_path / "e.json")
     catalog["models"][0]["costPerSecond"] = -1
