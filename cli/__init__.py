@@ -78,7 +78,11 @@ def _read_password() -> str:
     """A password from the terminal (asked twice) or the first line of standard input."""
     if sys.stdin.isatty():
         return click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return sys.stdin.readline().rstrip("\n")
+    line = sys.stdin.readline()
+    if not line:
+        raise click.UsageError("no password on standard input: pipe one in (its first line), "
+                               "or run the command in a terminal to be asked for it")
+    return line.rstrip("\n")
 
 
 @users_cli.command("create")

@@ -876,8 +876,9 @@ def _count(value: Any, unit: Unit) -> Decimal:
         else:
             raise InvalidOperation
     except InvalidOperation:
-        raise PricingError("INVALID_ARGUMENT", f"{field} must be a number, got "
-                           f"{_as_sent(value)}", field) from None
+        raise PricingError("INVALID_ARGUMENT", f"{field} must be a number, or decimal digits "
+                           f"in a string (\"7\", \"61.5\"), got {_as_sent(value)}",
+                           field) from None
     if count.is_signed():  # "-0" too
         raise PricingError("INVALID_ARGUMENT", f"{field} cannot be negative", field)
     if count > MAX_COUNT:

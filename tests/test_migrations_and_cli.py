@@ -192,6 +192,9 @@ def test_users_create_reads_the_password_from_stdin(app, runner):
     dup = runner.invoke(args=["users", "create", "ops@example.com", "--role", "viewer"],
                         input="another long password\n")
     assert dup.exit_code != 0 and "already exists" in dup.output
+    empty = runner.invoke(args=["users", "create", "c@example.com", "--role", "viewer"],
+                          input="")
+    assert empty.exit_code == 2 and "no password on standard input" in empty.output
 
 
 def test_bootstrap_creates_admin_and_token_once(app, runner):

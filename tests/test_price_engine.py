@@ -292,6 +292,13 @@ def test_bad_usage_is_refused_with_its_field(usage, field):
     assert (wrong.code, wrong.field) == ("INVALID_ARGUMENT", field)
 
 
+def test_a_count_in_a_string_it_cannot_read_says_what_a_string_may_hold():
+    """Counts may be decimal strings ("7", "61.5"), so "must be a number" alone misled."""
+    wrong = error(lambda: quote(CHAT, {"inputTokens": "1e3"}, {}, T0, HUNDRED))
+    assert wrong.message == ('usage.inputTokens must be a number, or decimal digits in a '
+                             'string ("7", "61.5"), got \'1e3\'')
+
+
 def test_a_usage_kind_the_model_has_no_price_for_is_refused():
     wrong = error(lambda: quote(CHAT, {"images": 2}, {}, T0, HUNDRED))
     assert (wrong.code, wrong.field) == ("UNSUPPORTED_USAGE", "usage.images")

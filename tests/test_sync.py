@@ -114,6 +114,14 @@ def test_admin_keys_are_refused_with_an_auth_error(session):
     assert answer["type"] == "AuthError" and "Admin keys" in answer["error"]
 
 
+def test_a_query_sent_as_a_mutation_says_what_to_send_on_a_socket_too(session):
+    """The refusal names the call a client makes, not only the HTTP URL."""
+    answer = session().mutation("models:getActiveModels", {})
+    assert answer["success"] is False
+    assert answer["result"] == ("WrongFunctionKind: models:getActiveModels is a query: call it "
+                                "as one (a client's query, or POST /api/query)")
+
+
 # -- rate limits ------------------------------------------------------------------------------
 
 

@@ -191,6 +191,15 @@ def test_the_host_address_leads_to_the_console(client):
     assert client.get(response.headers["Location"]).status_code in (200, 302)
 
 
+def test_an_empty_body_is_called_empty(seeded, client):
+    """It had been "not valid JSON: Expecting value at line 1, column 1"."""
+    for sent in (b"", b"  \r\n"):
+        refused = raw(client, "query", sent)
+        assert refused.status_code == 400 and refused.get_json() == {
+            "code": "BadJsonBody", "message": 'The request body is empty: send a JSON object '
+            '{"path": "module:function", "args": {...}}'}
+
+
 def test_get_and_unknown_urls_answer_json(client):
     assert client.get("/api/query").status_code == 405
     assert client.get("/api/query").get_json()["code"] == "MethodNotAllowed"

@@ -45,6 +45,9 @@ def _json(payload: Any, status: int = 200, headers: dict | None = None) -> Respo
 def parse_request(raw: bytes, path: str | None = None) -> tuple[str, Any, int | None]:
     """The function path, arguments and `minTs` (None when absent) of a request; `path` when
     the URL names the function."""
+    if not raw.strip():
+        raise TransportError(400, "BadJsonBody", 'The request body is empty: send a JSON object '
+                             '{"path": "module:function", "args": {...}}')
     try:
         body = parse_json(raw)
     except DecodeError as error:
