@@ -2,12 +2,13 @@
 
 Amounts are shown exactly (never rounded away), with at least two decimals and at least two
 significant digits: 15 → $15.00, 0.2 → $0.20, 0.04 → $0.040, 0.0833333333333333 as it is.
+A quote's amount in the price preview is too, unless it is a long quotient (usd_quoted).
 """
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from admin import charts
 from admin.labels import label
@@ -32,6 +33,21 @@ def usd(amount: Decimal | str | float | int) -> str:
         leading = -value.adjusted() - 1  # zeros after the point before the first digit
         decimals = max(decimals, leading + 2)
     return f"${value:,.{decimals}f}"
+
+
+SHOWN_DIGITS = 12  # significant digits a quote's amount shows: past them it is a quotient
+
+
+def usd_quoted(amount: Decimal | str) -> str:
+    """A quote's amount: exactly, unless it is a long quotient (a price per audio hour for a
+    minute: 0.004166666666666666666666666667), which reads as its first digits and "…"."""
+    value = Decimal(str(amount)).normalize()
+    digits = value.as_tuple().digits
+    if len(digits) <= SHOWN_DIGITS:
+        return usd(value)
+    cut = value.scaleb(-value.adjusted()).quantize(Decimal(1).scaleb(1 - SHOWN_DIGITS),
+                                                   rounding=ROUND_DOWN)
+    return usd(cut.scaleb(value.adjusted())) + "…"
 
 
 def unit(name: str) -> str:

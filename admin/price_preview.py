@@ -91,7 +91,7 @@ def _usd(schedule: list[dict], usage: dict, options: dict, at: int, known: dict)
     answer, said, _asked = _quote(schedule, usage, options, at, known)
     if isinstance(answer, prices.PricingError):
         return f"— ({answer.message})"
-    return money.usd(answer["usdExact"]) + (f" ({'; '.join(said)})" if said else "")
+    return money.usd_quoted(answer["usdExact"]) + (f" ({'; '.join(said)})" if said else "")
 
 
 def _quote(schedule: list[dict], usage: dict, options: dict, at: int,

@@ -633,6 +633,9 @@ def test_the_price_preview_prices_audio_by_the_hour(app):
 
     assert _preview(app, per_hour("0.36"), per_hour("3.6"), "transcription") == [
         ("60 s of audio", "$0.0060", "$0.060")]
+    # A quotient reads as its first 12 digits (it showed all 28: $0.004166666666666666666666666667)
+    assert _preview(app, per_hour("0.36"), per_hour("0.25"), "transcription") == [
+        ("60 s of audio", "$0.0060", "$0.00416666666666…")]
 
 
 def test_the_price_preview_of_an_image_priced_by_size_and_quality_names_both(app):
