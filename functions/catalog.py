@@ -81,6 +81,7 @@ def _check_entries(entries: list) -> tuple[list[dict], list[dict]]:
         try:
             entry = ENTRY.check(raw, where)
             config = {k: entry[k] for k in fields.EDITABLE if k in entry}
+            fields.check_kind_given(config)
             fields.settle({**fields.DEFAULTS, **config}, set(config))
         except FunctionError as error:
             field = error.data.get("field")

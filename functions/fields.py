@@ -60,9 +60,6 @@ def settle(config: dict, changed: set[str]) -> dict:
                 "prices (costPerSecond, supportedDurations and supportedQualities price it the "
                 "simple way)", field=missing[0], missing=missing)
     _settle_price(config, kind)
-    if kind == "video" and config.get("prices") is not None and changed & {"contentType",
-                                                                          "prices"}:
-        _check_video_prices(config)
     if kind == "video":
         if config["supportedDurations"]:
             _settle_durations(config, changed)
@@ -89,20 +86,24 @@ def _settle_price(config: dict, kind: str) -> None:
         _check_multiplied_prices(config)
 
 
-VIDEO_UNITS = {"second", "request"}  # a video model's price counts one of these
+VIDEO_UNITS = {"second", "request"}  # what a video model's price counts: seconds, or clips
 
 
-def _check_video_prices(config: dict) -> None:
-    """A video model is priced by the second of video it makes (what getCreditCost and a
-    quote's `seconds` ask of it), or by the clip (`request`): each entry of its schedule prices
-    one of them. A model whose kind is not given is video: the refusal says so."""
-    for index, entry in enumerate(config["prices"]):
+def check_kind_given(given: dict) -> None:
+    """A new model's (or a catalog file entry's) kind, when it is not given: video, the spec's
+    default, is priced per second or per clip, so prices without either mean another kind was
+    meant. Refused, naming it (such a model was stored as video and refused every video
+    quote). A kind given is taken as given; a schedule's unpriced gap (no components) is no
+    sign either way."""
+    if "contentType" in given or not given.get("prices"):
+        return
+    for index, entry in enumerate(given["prices"]):
         units = sorted({component["unit"] for component in entry["components"]})
-        if VIDEO_UNITS.isdisjoint(units):
+        if units and VIDEO_UNITS.isdisjoint(units):
             raise FunctionError(
-                "INVALID_ARGUMENT", f"a video model is priced per second or per request, and "
-                f"prices[{index}] prices {', '.join(units)}: give the model's contentType "
-                "(video when not given)", field=f"prices[{index}]")
+                "INVALID_ARGUMENT", f"contentType is video when not given, and prices[{index}] "
+                f"prices {', '.join(units)}, not video's seconds or requests: give the model's "
+                "contentType", field="contentType")
 
 
 def _check_multiplied_prices(config: dict) -> None:

@@ -357,6 +357,7 @@ def insert_model(
             "DUPLICATE", f"A model with modelId '{ids.canonical(modelId)}' already exists",
             field=id_field,
         )
+    fields.check_kind_given(given)
     config = fields.settle({**fields.DEFAULTS, **given}, set(given))
     if isDefault and not config["isActive"]:
         raise FunctionError(

@@ -117,8 +117,9 @@ def updateWebhook(ctx: Context, name: str, url: str | None = None,
         hook.is_active = isActive
     pending = (WebhookDelivery.webhook_id == hook.id, WebhookDelivery.state == "pending")
     if moved:
+        # (one being posted to the old URL too: its outcome is then ignored, finishDelivery)
         ctx.db.execute(update(WebhookDelivery).where(*pending).values(
-            next_attempt_at=ctx.now, attempts=0, last_error=None))
+            next_attempt_at=ctx.now, attempts=0, last_error=None, claimed_until=None))
     elif again:
         ctx.db.execute(update(WebhookDelivery)
                        .where(*pending, WebhookDelivery.next_attempt_at > ctx.now)
@@ -218,10 +219,15 @@ def claimDelivery(ctx: Context, skip: list[int] | None = None) -> dict | None:
 def finishDelivery(ctx: Context, id: int, ok: bool,  # noqa: A002
                    error: str | None = None) -> dict | None:
     """Record a delivery's outcome: delivered, retried later (backoff), or failed for good;
-    None when the delivery is gone (its webhook was deleted while it was being posted)."""
+    None when the delivery is gone (its webhook was deleted while it was being posted), and
+    nothing when its URL changed meanwhile."""
     delivery = ctx.db.get(WebhookDelivery, id)
     if delivery is None:
         return None
+    if delivery.claimed_until is None:  # posted to a URL changed meanwhile (updateWebhook):
+        # the old receiver's outcome; the delivery is due at the new one already
+        return {"id": delivery.id, "state": delivery.state, "attempts": delivery.attempts,
+                "nextAttemptAt": delivery.next_attempt_at}
     delivery.claimed_until = None
     if ok:
         delivery.state, delivery.delivered_at, delivery.last_error = "delivered", ctx.now, None
@@ -237,7 +243,7 @@ def finishDelivery(ctx: Context, id: int, ok: bool,  # noqa: A002
 
 def backoff_ms(attempts: int) -> int:
     """The wait after `attempts` failed attempts: 10 s, 20 s, 40 s, ... at most an hour."""
-    return min(BACKOFF_SECONDS * 2 ** (attempts - 1), BACKOFF_LIMIT_SECONDS) * 1000
+    return min(BACKOFF_SECONDS * 2 ** (max(attempts, 1) - 1), BACKOFF_LIMIT_SECONDS) * 1000
 
 
 @dataclass(frozen=True)

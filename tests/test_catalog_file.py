@@ -243,6 +243,28 @@ def test_a_deleted_model_that_is_active_is_refused_by_every_path(seeded):
     assert catalog_fingerprint(seeded) == before
 
 
+def test_a_kind_left_out_for_a_price_video_does_not_have_is_refused_by_every_path(seeded):
+    """A file's entry without contentType is video, as createModel's is: priced by tokens
+    alone, both refuse it with the same words, and nothing changes."""
+    new = {k: val for k, val in NEW_MODEL.items() if k not in (
+        "contentType", "costPerSecond", "supportedDurations", "supportedQualities",
+        "qualityMultipliers")}
+    new["prices"] = [{"effectiveFrom": None, "components": [
+        {"unit": "input_tokens", "price": "1"}]}]
+    catalog = exported(seeded)
+    catalog["models"].append(new)
+    before = catalog_fingerprint(seeded)
+    with pytest.raises(FunctionError) as in_a_file:
+        run_as_system(seeded, "catalog:planCatalog", {"catalog": catalog})
+    [error] = in_a_file.value.data["errors"]
+    with pytest.raises(FunctionError) as created:
+        run_as_system(seeded, "models:createModel", new)
+    assert (error["field"], created.value.data["field"]) == ("models[3].contentType",
+                                                            "contentType")
+    assert error["message"] == created.value.message
+    assert catalog_fingerprint(seeded) == before
+
+
 @pytest.mark.parametrize("model_id,field,value", [
     (RAY, "costPerSecond", 1e-7),  # below a micro-dollar: refused by the plan
     (VEO, "name", ""),  # refused by the file's own checks

@@ -42,31 +42,30 @@ def test_a_chat_model_keeps_its_fields_and_has_no_video_ones(seeded, api):
     assert error(unknown)["field"] == "capabilities[0]"
 
 
-def test_a_video_model_is_priced_per_second_so_a_kind_left_out_is_not_taken_as_video(
-        seeded, api):
-    """A model created without contentType is video, and a video model is asked for seconds
-    (getCreditCost, validateModelCapabilities): one priced by tokens alone is refused, saying
-    so, where it was stored as video and then refused every video quote."""
+def test_a_kind_left_out_is_not_taken_as_video_for_a_price_video_does_not_have(seeded, api):
+    """A model created without contentType is video, which is priced per second or per clip:
+    one priced by tokens alone is refused, naming the field left out, where it was stored as
+    video and refused every video quote. A kind given is taken; a gap (an entry with no
+    components) says nothing of the kind."""
     untyped = {k: val for k, val in CHAT.items() if k not in (
         "contentType", "inputModalities", "outputModalities", "contextWindow",
         "maxOutputTokens")}
     before = page(api)
     refused = api.mutation("models:createModel", untyped)
-    assert error(refused) == {"code": "INVALID_ARGUMENT", "field": "prices[0]"}
+    assert error(refused) == {"code": "INVALID_ARGUMENT", "field": "contentType"}
     assert refused["errorMessage"] == (
-        "a video model is priced per second or per request, and prices[0] prices "
-        "cache_read_tokens, "
-        "input_tokens, output_tokens: give the model's contentType (video when not given)")
+        "contentType is video when not given, and prices[0] prices cache_read_tokens, "
+        "input_tokens, output_tokens, not video's seconds or requests: give the model's "
+        "contentType")
     assert page(api) == before
-    api.value("mutation", "models:createModel", CHAT)
-    turned = api.mutation("models:updateModel", {"modelId": CHAT["modelId"], "patch": {
-        "contentType": "video", "inputModalities": [], "outputModalities": [],
-        "contextWindow": None, "maxOutputTokens": None}})
-    assert error(turned)["field"] == "prices[0]"
+    assert api.value("mutation", "models:createModel", CHAT)["contentType"] == "chat"
     clip = api.value("mutation", "models:createModel", {
         "modelId": "acme/clip", "name": "Clip", "provider": "Acme", "prices": [
             {"effectiveFrom": None, "components": [{"unit": "second", "price": "0.1"},
-                                                   {"unit": "request", "price": "0.01"}]}]})
+                                                   {"unit": "input_image", "price": "0.01"}]},
+            {"effectiveFrom": 1_900_000_000_000, "components": []},  # a gap: not priced
+            {"effectiveFrom": 1_900_000_100_000, "components": [
+                {"unit": "request", "price": "0.5"}]}]})
     assert clip["contentType"] == "video"
 
 

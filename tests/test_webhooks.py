@@ -451,6 +451,30 @@ def test_a_webhook_deleted_while_its_delivery_is_posted_ends_nothing_else(seeded
         assert [o["state"] for o in outcomes] == ["delivered"] and len(other.received) == 1
 
 
+def test_a_post_to_the_old_url_that_ends_after_the_change_is_not_counted(seeded, admin):
+    """The URL changes while a delivery is being posted to the old one: its failure (the old
+    receiver's) neither counts as an attempt nor shows, and the delivery is due at the new
+    URL at once."""
+    with Receiver(statuses=[500]) as old, Receiver() as new:
+        alert_to(seeded, admin, {"name": "moving", "kind": "slack", "url": old.url})
+        old.gate.clear()  # its post waits in the old receiver
+        outcomes: list = []
+        rounds = threading.Thread(target=lambda: outcomes.extend(deliver(seeded, NOW)))
+        rounds.start()
+        assert old.arrived.wait(10)
+        admin.value("mutation", "models:updateWebhook", {"name": "moving", "url": new.url})
+        old.gate.set()
+        rounds.join(30)
+        assert not rounds.is_alive()
+        assert [(o["state"], o["attempts"]) for o in outcomes] == [("pending", 0)]
+        (hook,) = admin.value("query", "models:listWebhooks")
+        assert hook["lastFailure"] is None
+        assert hook["deliveries"] == {"pending": 1, "delivered": 0, "failed": 0}
+        (outcome,) = deliver(seeded, int(time.time() * 1000))
+        assert (outcome["state"], outcome["attempts"]) == ("delivered", 1)
+        assert len(new.received) == 1
+
+
 @pytest.mark.parametrize("url, why", [
     ("http://127.0.0.1/é", "ASCII"), ("https://example.com/a b", "ASCII"),
     ("https://example.com/?q=\u2028", "ASCII"), ("http://example.com:0/hook", "port 0"),
