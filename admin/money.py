@@ -35,19 +35,19 @@ def usd(amount: Decimal | str | float | int) -> str:
     return f"${value:,.{decimals}f}"
 
 
-SHOWN_DIGITS = 12  # significant digits a quote's amount shows: past them it is a quotient
+SHOWN_DIGITS = 12  # significant digits a quotient's amount shows
 
 
 def usd_quoted(amount: Decimal | str) -> str:
-    """A quote's amount: exactly, unless it is a long quotient (a price per audio hour for a
-    minute: 0.004166666666666666666666666667), which reads as its first digits and "…"."""
+    """A quote's amount: exactly, unless it has the 28 digits a per-hour quotient is worked to
+    (a price per audio hour for a minute: 0.004166666666666666666666666667), when it reads as
+    its first digits and "…" (never cut before the point)."""
     value = Decimal(str(amount)).normalize()
-    digits = value.as_tuple().digits
-    if len(digits) <= SHOWN_DIGITS:
+    if len(value.as_tuple().digits) < prices.GENAI_PRECISION:
         return usd(value)
-    cut = value.scaleb(-value.adjusted()).quantize(Decimal(1).scaleb(1 - SHOWN_DIGITS),
-                                                   rounding=ROUND_DOWN)
-    return usd(cut.scaleb(value.adjusted())) + "…"
+    keep = max(SHOWN_DIGITS, value.adjusted() + 1)
+    cut = value.quantize(Decimal(1).scaleb(value.adjusted() + 1 - keep), rounding=ROUND_DOWN)
+    return usd(cut) + "…"
 
 
 def unit(name: str) -> str:

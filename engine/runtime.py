@@ -256,8 +256,8 @@ def lookup(path: str, *, kind: str | None = None, public: bool = False) -> Funct
                                                       f"'{path}'{_did_you_mean(path, public)}")
     if kind is not None and fn.kind != kind:
         raise TransportError(
-            400, "WrongFunctionKind", f"{path} is a {fn.kind}: call it as one (a client's "
-            f"{fn.kind}, or POST /api/{fn.kind})")
+            400, "WrongFunctionKind", f"{path} is a {fn.kind}: call it as a {fn.kind} (over "
+            f"HTTP: POST /api/{fn.kind})")
     return fn
 
 

@@ -70,6 +70,8 @@ def json_float(text: str) -> float:
     return value
 
 
+# A JSON number past what a double holds (1e400, or 4,301 digits and more): read as infinity.
+TOO_LARGE = "is too large: past the largest number a double holds (about 1.8e308)"
 INT_DIGITS = 4300  # Python's own bound on converting digits to an int (sys.int_info)
 
 
@@ -291,8 +293,8 @@ class Number(Validator):
     def check(self, value, path):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(path, f"must be a number, got {_describe(value)}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise _fail(path, "must be a finite number")
+        if isinstance(value, float) and not math.isfinite(value):  # (JSON has no NaN)
+            raise _fail(path, TOO_LARGE)
         given = value
         # A number a double does not hold is checked as sent (0.99999999999999999999 is no
         # whole number, 100.00000000000000000001 is above 100) and, when it is handed on as
@@ -528,7 +530,7 @@ class Json(Validator):
         if depth > MAX_JSON_DEPTH:
             raise _fail(path, f"nests deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(value, float) and not math.isfinite(value):
-            raise _fail(path, "must hold only finite numbers")
+            raise _fail(path, TOO_LARGE)
         if isinstance(value, str):
             _check_text(value, path)
         if isinstance(value, dict):

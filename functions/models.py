@@ -532,13 +532,13 @@ def setModelsActive(ctx: Context, isActive: bool, modelIds=None, reason=None) ->
     if modelIds is None:
         targets = ctx.db.scalars(select(Model).order_by(Model.id)).all()
     else:
-        targets = []
+        found = {}  # the same model named twice is one
         for index, model_id in enumerate(modelIds):
             model = find(ctx, model_id)
             if model is None:  # named by its place in the list, as recordGenerations' events
-                raise not_found(model_id, f"modelIds[{index}]")
-            if model not in targets:
-                targets.append(model)
+                raise not_found(ids.canonical(model_id), f"modelIds[{index}]")
+            found.setdefault(model.id, model)
+        targets = list(found.values())
     if not isActive:  # the default last: it may go off only if every other model does
         targets = sorted(targets, key=lambda model: model.is_default)
     turn = states.ENABLE if isActive else states.DISABLE

@@ -198,7 +198,7 @@ from functools import lru_cache
 from itertools import product
 from typing import Any
 
-from engine.values import InexactFloat
+from engine.values import TOO_LARGE, InexactFloat
 
 # An option's value is folded as a model id is: its ASCII letters in lower case and nothing
 # else changed ("4K" is "4k"; neither the Kelvin sign nor a long s is a Latin letter here).
@@ -524,11 +524,16 @@ def not_a_moment(value: Any, nullable: bool = False) -> str:
     wrong, or what a moment (or null, when `nullable`) must be."""
     spelt = TIME_WITH_OFFSET.fullmatch(value) if isinstance(value, str) and len(
         value) <= 40 else None
-    if spelt is not None and (spelt.group(5) or "")[3:].strip("0"):
-        return ("is finer than a millisecond: send at most 3 digits after the second (Python: "
-                "isoformat(timespec='milliseconds'))")
-    if spelt is not None and spelt.group(4) == "60":
-        return "is a leap second, which Unix time does not count: send :59.999 or the next minute"
+    if spelt is not None:  # a time that only this keeps from being read
+        start, end = spelt.span(5)
+        if (spelt.group(5) or "")[3:].strip("0") and moment(
+                value[:start + 3] + value[end:]) is not None:
+            return ("is finer than a millisecond: send at most 3 digits after the second "
+                    "(Python: isoformat(timespec='milliseconds'))")
+        start, end = spelt.span(4)
+        if spelt.group(4) == "60" and moment(value[:start] + "59" + value[end:]) is not None:
+            return ("is a leap second, which Unix time does not count: send :59.999 or the "
+                    "next minute")
     return f"must be {'null, ' if nullable else ''}{MOMENT_HINT}"
 
 
@@ -866,8 +871,7 @@ def _count(value: Any, unit: Unit) -> Decimal:
             count = Decimal(value.text)
         elif isinstance(value, float):
             if not math.isfinite(value):  # 1e400 as JSON
-                raise PricingError("INVALID_ARGUMENT", f"{field} must be a finite number",
-                                   field)
+                raise PricingError("INVALID_ARGUMENT", f"{field} {TOO_LARGE}", field)
             count = Decimal(repr(value))
         elif isinstance(value, int | Decimal):
             count = Decimal(value)

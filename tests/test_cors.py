@@ -70,6 +70,8 @@ def test_a_list_of_origins_lets_only_those_pages_read_answers(seeded, client):
     assert "Access-Control-Allow-Origin" not in sent.headers
     assert sent.json["value"]["name"] == "Sent anyway"
     assert catalog_fingerprint(seeded) != before
+    plain = client.post("/api/query", json={"path": "models:getActiveModels", "args": {}})
+    assert "Origin" in plain.headers.getlist("Vary")  # a cache keeps each page's answer apart
     seeded.config["API_ALLOWED_ORIGINS"] = frozenset()  # none
     assert "Access-Control-Allow-Origin" not in ask(client).headers
 

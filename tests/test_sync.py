@@ -119,7 +119,7 @@ def test_a_query_sent_as_a_mutation_says_what_to_send_on_a_socket_too(session):
     answer = session().mutation("models:getActiveModels", {})
     assert answer["success"] is False
     assert answer["result"] == ("WrongFunctionKind: models:getActiveModels is a query: call it "
-                                "as one (a client's query, or POST /api/query)")
+                                "as a query (over HTTP: POST /api/query)")
 
 
 # -- rate limits ------------------------------------------------------------------------------

@@ -88,6 +88,8 @@ def test_an_integer_of_more_digits_than_python_converts_is_a_fields_error(seeded
                    + RAY.encode() + b'","patch":{"maxDuration":' + sign + b"9" * 4301 + b"}}}",
                    {"Authorization": f"Bearer {api.token}"}).get_json()
         assert body["errorData"] == {"code": "INVALID_ARGUMENT", "field": "patch.maxDuration"}
+        assert body["errorMessage"] == ("patch.maxDuration is too large: past the largest "
+                                        "number a double holds (about 1.8e308)")
     assert catalog_fingerprint(seeded) == before
 
 

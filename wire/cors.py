@@ -19,15 +19,17 @@ PREFLIGHT_SECONDS = "7200"  # how long a browser may reuse a preflight (Chromium
 
 
 def allowed(origin: str | None, origins: frozenset[str]) -> list[tuple[str, str]]:
-    """The headers that let the page at `origin` read an answer (none when it may not)."""
-    if not origin or not origins:
+    """The headers that let the page at `origin` read an answer (none when it may not; with
+    a list, `Vary: Origin` whatever the origin, so a cache keeps each page's answer apart)."""
+    if not origins:
         return []
     if ANY in origins:
-        return [("Access-Control-Allow-Origin", ANY), ("Access-Control-Expose-Headers", EXPOSED)]
-    if origin.lower() not in origins:
-        return [("Vary", "Origin")]
-    return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
-            ("Access-Control-Expose-Headers", EXPOSED)]
+        return [("Access-Control-Allow-Origin", ANY),
+                ("Access-Control-Expose-Headers", EXPOSED)] if origin else []
+    if origin and origin.lower() in origins:
+        return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
+                ("Access-Control-Expose-Headers", EXPOSED)]
+    return [("Vary", "Origin")]
 
 
 def preflight(environ: dict, origins: frozenset[str]) -> list[tuple[str, str]]:

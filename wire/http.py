@@ -243,9 +243,9 @@ class Api:
             note = None
         finally:
             CURRENT_REQUEST.reset(token)
-        origin = environ.get("HTTP_ORIGIN")  # a web page's call (absent from other clients)
-        if origin and not asks:
-            headers += cors.allowed(origin, self.app.config["API_ALLOWED_ORIGINS"])
+        if not asks:  # a web page's call carries an Origin (other clients' calls do not)
+            headers += cors.allowed(environ.get("HTTP_ORIGIN"),
+                                    self.app.config["API_ALLOWED_ORIGINS"])
         headers.append(("X-Request-Id", rid))
         record(rid, environ.get("REQUEST_METHOD", ""), url, int(status[:3]),
                time.perf_counter() - started, note)
@@ -303,7 +303,7 @@ class Api:
             return read
         length = get_content_length(environ)  # None when chunked, absent or not a number
         if length is None and "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            return b""  # refused as "not a JSON object" by parse_request
+            return b""  # refused as an empty body by parse_request
         if length is None or length <= largest:
             raw = environ["wsgi.input"].read(largest + 1 if length is None else length)
             if len(raw) <= largest:
