@@ -191,7 +191,7 @@ def slow_requests(server, count: int) -> list[socket.socket]:
     for _ in range(count):
         conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         conn.sendall(b"POST /api/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-                     b"\r\nContent-Length: 100\r\n\r\n")
+                     b"\r\nOrigin: https://app.example.com\r\nContent-Length: 100\r\n\r\n")
         conns.append(conn)
     return conns
 
@@ -227,6 +227,7 @@ def test_slow_request_bodies_cannot_hold_the_threads(seeded, gunicorn):
         conn.close()
     assert all(a.startswith(b"HTTP/1.1 408") for a in answers), answers
     assert b'"code": "RequestTimeout"' in answers[0]
+    assert b"Access-Control-Allow-Origin: *" in answers[0]  # a web page may read it too
 
 
 def test_slow_request_heads_cannot_hold_the_threads(seeded, gunicorn):
@@ -261,7 +262,8 @@ def never_reading(server, count: int, requests_each: int = 100) -> list[socket.s
         conn.settimeout(10)
         conn.bind(("127.0.0.2", 0))
         conn.connect(("127.0.0.1", server.port))
-        conn.sendall(b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * requests_each)
+        conn.sendall(b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n"
+                     b"Origin: https://app.example.com\r\n\r\n" * requests_each)
         conns.append(conn)
     return conns
 
@@ -300,6 +302,7 @@ def test_an_address_holds_at_most_two_threads_with_answers_it_does_not_take(seed
             conn.close()
     assert answer.startswith(b"HTTP/1.1 503") and b'"code": "SlowClient"' in answer, answer
     assert b"Retry-After: " in answer and b"200 OK" not in answer
+    assert b"Access-Control-Allow-Origin: *" in answer  # a web page may read it too
     assert ended  # a few bytes each, then the server ended the connection
 
 

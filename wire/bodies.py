@@ -41,6 +41,7 @@ from werkzeug.wsgi import get_content_length
 
 from engine import process
 from engine.ratelimit import retry_after
+from wire import cors
 
 log = logging.getLogger("catalog.wire")
 SWEEP_SECONDS = 0.25  # how often the reaper looks: a deadline is kept within this
@@ -218,8 +219,8 @@ class ClientDeadlines:
         who = environ.get("REMOTE_ADDR")
         wait = REAPER.refused(who)
         if wait is not None:  # a few bytes, watched too; then the connection ends
-            return Sending(_slow_client(start_response, wait), sock, self.send_seconds, who,
-                           last=True)
+            return Sending(_slow_client(start_response, wait, self._readable(environ)), sock,
+                           self.send_seconds, who, last=True)
         answer = self._read(sock, environ, start_response)
         wrapper = environ.get("wsgi.file_wrapper")
         if wrapper is not None and isinstance(answer, wrapper):
@@ -239,14 +240,20 @@ class ClientDeadlines:
             body = None
         in_time = self.reaper.done(ticket)
         if body is None or not in_time or (length is not None and len(body) < length):
-            return self._late(start_response, in_time)
+            return self._late(start_response, in_time, self._readable(environ))
         environ["wsgi.input"] = io.BytesIO(body)
         environ[BODY] = body  # the calls' pipeline takes it as it is (wire/http.py)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         return self.wsgi_app(environ, start_response)
 
-    def _late(self, start_response, in_time: bool):
+    def _readable(self, environ: dict) -> list[tuple[str, str]]:
+        """The headers that let a web page read a refusal of its API call (wire/cors.py)."""
+        if not environ.get("PATH_INFO", "").startswith("/api/"):
+            return []
+        return cors.allowed(environ.get("HTTP_ORIGIN"), self.app.config["API_ALLOWED_ORIGINS"])
+
+    def _late(self, start_response, in_time: bool, readable: list[tuple[str, str]]):
         if in_time:  # the client closed or broke its body: likely nobody to answer
             message = "The request body ended early"
         else:
@@ -256,11 +263,12 @@ class ClientDeadlines:
         body = json.dumps({"code": "RequestTimeout", "message": message}).encode()
         start_response("408 Request Timeout", [("Content-Type", "application/json"),
                                                ("Content-Length", str(len(body))),
-                                               ("Connection", "close")])
+                                               ("Connection", "close"), *readable])
         return [body]
 
 
-def _slow_client(start_response, wait: float) -> list[bytes]:
+def _slow_client(start_response, wait: float,
+                 readable: list[tuple[str, str]]) -> list[bytes]:
     """The answer to an address that leaves answers untaken: a few bytes."""
     retry = retry_after(wait)
     body = json.dumps({"code": "SlowClient", "message": (
@@ -268,5 +276,5 @@ def _slow_client(start_response, wait: float) -> list[bytes]:
         f"{retry} s")}).encode()
     start_response("503 Service Unavailable", [
         ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-        ("Retry-After", retry)])
+        ("Retry-After", retry), *readable])
     return [body]
