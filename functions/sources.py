@@ -362,6 +362,17 @@ def _litellm_fields(model_id: str, entry: Mapping) -> tuple[dict, list[str]]:
 # ---------------------------------------------------------------- genai-prices
 
 
+# genai-prices names no task, and prices a moderation model or a reranker as it would a chat
+# or an embedding model: their ids say what they are (LiteLLM's modes say so, reported too).
+NAMED_TASKS = ("moderation", "rerank")
+
+
+def named_task(model_id: str) -> str | None:
+    """The task a genai-prices model's id names that the catalog has no content type for."""
+    lowered = model_id.lower()
+    return next((task for task in NAMED_TASKS if task in lowered), None)
+
+
 def genai_kind(schedule: list[dict]) -> str | None:
     """The content type of a genai-prices model, from what it is priced by (genai-prices has no
     mode): output tokens -> chat; input tokens only -> embedding; characters -> speech; audio
@@ -406,6 +417,12 @@ def genai_prices(providers: Iterable[str] = (), progress: Progress | None = None
             seen[model_id] += 1
             if seen[model_id] > 1:
                 out.refuse([key], [f"a second entry for {model_id}"], True, model_id)
+                continue
+            task = named_task(model.id)
+            if task is not None:
+                out.refuse([key], [f"a {task} model, as its id says (genai-prices names no "
+                                   "task): the catalog has no content type for it"], True,
+                           model_id)
                 continue
             schedule, reasons = price_maps.from_genai_prices(model, provider.id)
             if schedule is None:

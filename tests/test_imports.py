@@ -224,7 +224,12 @@ def test_genai_prices_every_model_is_imported_or_reported():
         "code)"]
     ocr = {k for k, r in why.items() if "document page" in r[0]}
     assert ocr and all(k.startswith("mistral/") for k in ocr)
-    assert len(why) == 2 + len(ocr)
+    # typed by price they read as chat or embedding: a free moderation model was "cheapest"
+    tasks = {k for k, r in why.items() if "genai-prices names no task" in r[0]}
+    assert {"openai/moderation", "cloudflare/@cf/baai/bge-reranker-base"} <= tasks
+    assert why["openai/moderation"] == ["a moderation model, as its id says (genai-prices names "
+                                        "no task): the catalog has no content type for it"]
+    assert len(why) == 2 + len(ocr) + len(tasks)
     by_id = {m["modelId"]: m["fields"] for m in converted.models}
     claude = by_id["anthropic/claude-2"]
     assert claude["contextWindow"] == 200000 and claude["provider"] == "Anthropic"
