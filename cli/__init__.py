@@ -210,13 +210,26 @@ def plan_catalog(file: str) -> None:
 @catalog_cli.command("apply")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--reason", required=True, help="Why: recorded in every model's history.")
+@click.option("--yes", is_flag=True,
+              help="Do not ask before deactivating the models FILE leaves out.")
 @with_appcontext
-def apply_catalog(file: str, reason: str) -> None:
-    """Make the catalog match FILE, all or nothing."""
+def apply_catalog(file: str, reason: str, yes: bool) -> None:
+    """Make the catalog match FILE, all or nothing. A file that leaves models out deactivates
+    them: it asks first (as the console does), and applies what was confirmed."""
     if not reason.strip():
         raise click.UsageError("--reason must say why: it is recorded in every model's history")
-    plan = _run_file("catalog:applyCatalog", {"catalog": _read_json(file), "reason": reason})
-    click.echo("\n".join(describe_plan(plan)))
+    args, asked = {"catalog": _read_json(file), "reason": reason}, False
+    if not yes:
+        planned = _run_file("catalog:planCatalog", {"catalog": args["catalog"]})
+        warning = left_out_warning(by_outcome(planned))
+        if warning:
+            click.echo("\n".join(describe_plan(planned)))
+            click.secho(f"warning: {warning}", fg="yellow")
+            asked = click.confirm("Apply it?", abort=True)
+            args["planVersion"] = planned["catalogVersion"]  # unless it changed since
+    plan = _run_file("catalog:applyCatalog", args)
+    if not asked:  # (the plan asked about is what was applied)
+        click.echo("\n".join(describe_plan(plan)))
     grouped = by_outcome(plan)
     changed = any(grouped[group] for group in ("created", "changed", "deactivated"))
     click.echo("Applied." if changed else "Nothing to change: the catalog already matches.")

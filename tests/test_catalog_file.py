@@ -103,6 +103,32 @@ def test_apply_is_idempotent(seeded, runner, tmp_path):
     assert catalog_fingerprint(seeded) == after_first
 
 
+def test_an_apply_that_deactivates_models_left_out_asks_first(seeded, runner, tmp_path):
+    """As the console does, and as db downgrade does before it drops data: the plan and the
+    warning, then a question; no applies nothing, yes applies what was asked about, --yes
+    does not ask. A whole file is not asked about."""
+    catalog = export(runner, tmp_path / "whole.json")
+    whole = write(tmp_path / "whole.json", catalog)
+    catalog["models"] = [m for m in catalog["models"] if m["modelId"] != RAY]
+    partial = write(tmp_path / "partial.json", catalog)
+    before = catalog_fingerprint(seeded)
+    declined = runner.invoke(args=["catalog", "apply", str(partial), "--reason", "r"],
+                             input="n\n")
+    assert declined.exit_code == 1 and "Aborted" in declined.output
+    assert f"- deactivate {RAY}" in declined.output
+    assert "1 model is not in this file: applying it deactivates it" in declined.output
+    assert catalog_fingerprint(seeded) == before
+    agreed = runner.invoke(args=["catalog", "apply", str(partial), "--reason", "r"], input="y\n")
+    assert agreed.exit_code == 0, agreed.output
+    assert agreed.output.count(f"- deactivate {RAY}") == 1
+    assert agreed.output.splitlines()[-1] == "Applied."
+    assert not run_as_system(seeded, "models:getModelById", {"modelId": RAY})["isActive"]
+    restored = runner.invoke(args=["catalog", "apply", str(whole), "--reason", "back"])
+    assert restored.exit_code == 0 and "Apply it?" not in restored.output
+    again = runner.invoke(args=["catalog", "apply", str(partial), "--reason", "r", "--yes"])
+    assert again.exit_code == 0 and "Apply it?" not in again.output
+
+
 def test_an_apply_without_a_reason_applies_nothing(seeded, runner, tmp_path):
     """--reason is required, and an empty one is none: it is every model's history entry."""
     catalog = export(runner, tmp_path / "r.json")
