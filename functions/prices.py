@@ -651,9 +651,12 @@ def _validate_tiers(tiers: Any, unit: Unit, path: str) -> list[dict]:
         if not isinstance(tier, dict) or set(tier) != {"start", "price"}:
             raise PricingError("INVALID_PRICE", f"{here} must be {{\"start\", \"price\"}}", here)
         start = tier["start"]
-        if type(start) is not int or start <= previous:
+        if type(start) is not int or start < 0:
             raise PricingError("INVALID_PRICE", f"{here}.start must be a whole number of input "
-                               "tokens, ascending", f"{here}.start")
+                               f"tokens, 0 or more, got {_as_sent(start)}", f"{here}.start")
+        if start <= previous:
+            raise PricingError("INVALID_PRICE", f"{here}.start must be above the tier before "
+                               f"it ({previous:,}), got {start:,}: tiers ascend", f"{here}.start")
         parse_price(tier["price"], f"{here}.price")
         previous = start
     return [{"start": t["start"], "price": t["price"]} for t in tiers]

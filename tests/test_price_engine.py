@@ -542,6 +542,20 @@ def test_validate_names_the_path_of_the_problem(schedule, field):
     assert (wrong.code, wrong.field) == ("INVALID_PRICE", field), wrong.message
 
 
+def test_a_tiers_start_says_which_rule_it_breaks():
+    """A negative start had been told to ascend."""
+    def tiered(*starts):
+        return [entry(c("input_tokens", "1", tiers=[{"start": s, "price": "2"}
+                                                    for s in starts]))]
+
+    assert error(lambda: validate(tiered(-5))).message == (
+        "schedule[0].components[0].tiers[0].start must be a whole number of input tokens, 0 or "
+        "more, got -5")
+    assert error(lambda: validate(tiered(200_000, 128_000))).message == (
+        "schedule[0].components[0].tiers[1].start must be above the tier before it (200,000), "
+        "got 128,000: tiers ascend")
+
+
 def test_validate_explains_missing_overlap_prices():
     wrong = error(lambda: validate([entry(c("input_tokens", "1"), c("cache_read_tokens", "1"),
                                           c("input_audio_tokens", "1"))]))
