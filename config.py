@@ -147,13 +147,14 @@ def _database_url(name: str, raw: str) -> str:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        driver = make_url(raw.strip()).drivername
+        url = make_url(raw.strip())
     except (ArgumentError, ValueError):
-        driver = None
-    if driver in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        url = None
+    if url is not None and url.drivername in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
         return raw.strip()
+    shown = url.render_as_string(hide_password=True) if url is not None else "a URL it cannot read"
     raise SettingError(f"{name} must be sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@"
-                       f"HOST/DATABASE, got {raw!r}")
+                       f"HOST/DATABASE, got {shown!r}")  # (never the password: logs keep it)
 
 
 def _one_of(*choices: str) -> Callable[[str, str], str]:

@@ -50,8 +50,21 @@ def on_starting(server) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder, exist_ok=True)
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="catalog-metrics-")
+    else:  # a folder of this server's own, removed when it stops (on_exit)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics[0] = tempfile.mkdtemp(
+            prefix="catalog-metrics-")
+
+
+_own_metrics = [None]  # the folder on_starting made, if it made one
+
+
+def on_exit(server) -> None:
+    """The metrics folder this server made for itself goes with it (one a setting names
+    stays, for whoever named it)."""
+    import shutil
+
+    if _own_metrics[0]:
+        shutil.rmtree(_own_metrics[0], ignore_errors=True)
 
 
 def ready_banner(log) -> None:
@@ -61,7 +74,8 @@ def ready_banner(log) -> None:
     log.info("Model Catalog is ready: console %s/admin/ · API %s/api/", url, url)
     log.info("Sign in with an admin account: `make run` made admin@catalog.local on its first "
              "run and printed its password (a new one: .venv/bin/flask --app wsgi users "
-             "set-password EMAIL; another account: users create)")
+             "set-password EMAIL; another account, or in production: users create EMAIL "
+             "--role admin)")
 
 
 def post_worker_init(worker) -> None:

@@ -64,8 +64,11 @@ def test_request_id_and_json_log_line(seeded, client):
     assert "Authorization" not in records[0]
 
 
-def test_metrics_count_calls_over_every_worker(seeded, gunicorn):
-    server = gunicorn(seeded.config["DATABASE_URL"], workers=2)
+def test_metrics_count_calls_over_every_worker(seeded, gunicorn, tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    server = gunicorn(seeded.config["DATABASE_URL"], workers=2, TMPDIR=str(temporary))
+    assert len(list(temporary.glob("catalog-metrics-*"))) == 1  # the workers' shared folder
     for _ in range(12):
         requests.post(f"{server.url}/api/query", json=QUERY, timeout=10)
     requests.post(f"{server.url}/api/query", json={
@@ -81,6 +84,9 @@ def test_metrics_count_calls_over_every_worker(seeded, gunicorn):
     assert any(line.startswith("catalog_function_errors_total{")
                and 'code="INVALID_ARGUMENT"' in line for line in text.splitlines())
     assert "catalog_function_duration_seconds_bucket" in text
+    server.stop()
+    assert list(temporary.glob("catalog-metrics-*")) == []  # it went with the server (each
+    # start had left one in /tmp)
 
 
 def test_the_process_id_is_renewed_in_a_forked_child():

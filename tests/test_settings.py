@@ -73,6 +73,14 @@ def test_an_app_setting_it_cannot_start_with_is_named(environ, said, tmp_path):
     assert said in str(refused.value)
 
 
+def test_a_refused_database_url_is_named_without_its_password(tmp_path):
+    """The message goes to a terminal or a unit's journal: the URL is shown, its password not."""
+    with pytest.raises(SettingError) as refused:
+        Config.from_environ(tmp_path, {"DATABASE_URL": "postgresql://catalog:s3cret@h/db"})
+    assert "got 'postgresql://catalog:***@h/db'" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
 @pytest.mark.parametrize(("environ", "said"), POLICY_REFUSED)
 def test_catalog_wide_health_thresholds_obey_a_models_rules(environ, said, tmp_path):
     """What a model's healthPolicy may not say, the catalog-wide settings may not either."""
