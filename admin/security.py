@@ -11,6 +11,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -116,7 +117,21 @@ def _open_a_forms_answer() -> Response | None:
     return None
 
 
+def _refuse_oversized_uploads() -> Response | None:
+    """A console form larger than a request may carry (a large catalog export): said on the
+    page it belongs to, before anything reads it, instead of a bare 413 page."""
+    largest = current_app.config["MAX_CONTENT_LENGTH"]
+    size = request.content_length or 0
+    if request.path.startswith("/admin/") and size > largest:
+        flash(f"The upload is {size / 2**20:.1f} MiB, over the {largest / 2**20:g} MiB a request "
+              "may carry: plan and apply a catalog file this large with the CLI (flask --app "
+              "wsgi catalog plan FILE); a price map may be uploaded gzipped.", "error")
+        return redirect("/".join(request.path.split("/")[:3]) + "/")
+    return None
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_oversized_uploads)  # first: the others read the form
     app.before_request(_open_a_forms_answer)
     app.before_request(_refuse_unstorable_text)
     app.before_request(_refuse_unusable_return_addresses)

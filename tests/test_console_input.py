@@ -273,6 +273,19 @@ def test_a_plan_reviewed_before_another_edit_is_shown_again_not_applied(console,
         assert answer.status_code == 302, odd
 
 
+def test_an_upload_over_what_a_request_may_carry_is_said_on_its_page(seeded, admin):
+    """A catalog export of a few thousand models is over 1 MiB: the page says so and what to
+    do (it was Werkzeug's bare 413 page), and nothing changes."""
+    before = catalog_fingerprint(seeded)
+    answer = admin.post("/admin/catalog_file/plan", follow_redirects=True, data={
+        "csrf_token": admin.token, "content": "x" * (1024 * 1024 + 1)})
+    assert answer.status_code == 200
+    assert ("The upload is 1.0 MiB, over the 1 MiB a request may carry: plan and apply a "
+            "catalog file this large with the CLI (flask --app wsgi catalog plan FILE)"
+            ) in page_text(answer)
+    assert catalog_fingerprint(seeded) == before
+
+
 def test_the_cli_refuses_a_deeply_nested_file_cleanly(seeded, runner, tmp_path):
     """The operators' twin of the import page: a message, not a traceback."""
     path = tmp_path / "deep.json"
