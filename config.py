@@ -253,7 +253,7 @@ APP = (
     Setting("CATALOG_ENV", None, "`production`: secure cookies, `SECRET_KEY` required; "
             "`development` (or unset): neither", _one_of("production", "development")),
     Setting("INSTANCE_PATH", None, "where the SQLite file and the development secret live",
-            shown_default="`./instance`"),
+            shown_default="`instance/` beside `config.py`"),
     Setting("CREDITS_PER_USD", "100", "credits charged per USD (a decimal, 0.000001 to "
             "1,000,000)", _credits_rate),
     Setting("RATE_LIMIT_PER_MINUTE", "6000",

@@ -19,6 +19,7 @@ from engine.errors import FunctionError
 from engine.runtime import ROLES, SCOPES, call, system
 from engine.values import json_float, keys_once
 from functions.plan import by_outcome, left_out_warning
+from functions.prices import utc_text
 
 
 def run(path: str, args: dict | None = None, source: str = "cli"):
@@ -65,7 +66,11 @@ def list_tokens() -> None:
 @with_appcontext
 def revoke_token(name: str) -> None:
     """Revoke a token by name."""
-    run("access:revokeToken", {"name": name})
+    asked = int(datetime.now(UTC).timestamp() * 1000)
+    token = run("access:revokeToken", {"name": name})
+    if token["revokedAt"] < asked:  # (revoking again changes nothing)
+        click.echo(f"{name} was revoked already ({utc_text(token['revokedAt'])})")
+        return
     click.echo(f"Revoked {name}")
 
 
@@ -182,8 +187,8 @@ def describe_plan(plan: dict) -> list[str]:
 @with_appcontext
 def export_catalog(file: str | None) -> None:
     """Write the catalog configuration as sorted JSON (standard output without FILE)."""
-    text = json.dumps(run("catalog:exportCatalog"), indent=2, sort_keys=True,
-                      ensure_ascii=False) + "\n"
+    catalog = run("catalog:exportCatalog")
+    text = json.dumps(catalog, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if file is None:
         click.echo(text, nl=False)
     else:
@@ -192,6 +197,8 @@ def export_catalog(file: str | None) -> None:
                 handle.write(text)
         except OSError as error:  # a full disk says so when written, naming no file
             raise click.ClickException(f"{file}: {error.strerror or error}") from None
+        count = len(catalog["models"])
+        click.echo(f"Exported {count:,} model{'s' if count != 1 else ''} to {file}", err=True)
 
 
 @catalog_cli.command("plan")

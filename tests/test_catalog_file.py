@@ -18,7 +18,10 @@ from tests.test_catalog import NEW_MODEL, error
 def export(runner, path):
     result = runner.invoke(args=["catalog", "export", str(path)])
     assert result.exit_code == 0, result.output
-    return json.loads(path.read_text())
+    catalog = json.loads(path.read_text())
+    count = len(catalog["models"])  # said on standard error (it printed nothing)
+    assert f"Exported {count} model{'s' if count != 1 else ''} to {path}" in result.output
+    return catalog
 
 
 def write(path, catalog):

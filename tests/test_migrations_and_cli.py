@@ -124,7 +124,10 @@ def test_tokens_create_prints_the_token_last(seeded, runner, client):
                     {"modelId": "google/veo-3"}).status_code == 403
     listed = runner.invoke(args=["tokens", "list"])
     assert "backend" in listed.output and token not in listed.output
-    assert runner.invoke(args=["tokens", "revoke", "backend"]).exit_code == 0
+    revoked = runner.invoke(args=["tokens", "revoke", "backend"])
+    assert revoked.exit_code == 0 and revoked.output == "Revoked backend\n"
+    again = runner.invoke(args=["tokens", "revoke", "backend"])  # changes nothing, says so
+    assert again.exit_code == 0 and again.output.startswith("backend was revoked already (20")
     assert api.post("mutation", "models:updateModelStats",
                     {"modelId": "google/veo-3", "generationTime": 2,
                      "success": True}).status_code == 401
