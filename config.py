@@ -193,8 +193,10 @@ def _switch(name: str, raw: str) -> str:
 
 def _origins(name: str, raw: str) -> frozenset[str]:
     """`*`, `none`, or origins (`https://app.example.com`) separated by spaces or commas."""
-    if raw.strip() in ("*", "none"):
-        return frozenset({"*"}) if raw.strip() == "*" else frozenset()
+    if raw.strip() == "none":
+        return frozenset()
+    if raw.strip() == "*":
+        return frozenset({"*"})
     origins = set()
     for origin in raw.replace(",", " ").split():
         parts = urlsplit(origin)

@@ -46,16 +46,17 @@ def on_starting(server) -> None:
     import shutil
     import tempfile
 
+    global _own_metrics
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder, exist_ok=True)
     else:  # a folder of this server's own, removed when it stops (on_exit)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics[0] = tempfile.mkdtemp(
-            prefix="catalog-metrics-")
+        _own_metrics = tempfile.mkdtemp(prefix="catalog-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics
 
 
-_own_metrics = [None]  # the folder on_starting made, if it made one
+_own_metrics: str | None = None  # the folder on_starting made, if it made one
 
 
 def on_exit(server) -> None:
@@ -63,8 +64,8 @@ def on_exit(server) -> None:
     stays, for whoever named it)."""
     import shutil
 
-    if _own_metrics[0]:
-        shutil.rmtree(_own_metrics[0], ignore_errors=True)
+    if _own_metrics:
+        shutil.rmtree(_own_metrics, ignore_errors=True)
 
 
 def ready_banner(log) -> None:

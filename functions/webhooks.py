@@ -243,7 +243,7 @@ def finishDelivery(ctx: Context, id: int, ok: bool,  # noqa: A002
 
 def backoff_ms(attempts: int) -> int:
     """The wait after `attempts` failed attempts: 10 s, 20 s, 40 s, ... at most an hour."""
-    return min(BACKOFF_SECONDS * 2 ** (max(attempts, 1) - 1), BACKOFF_LIMIT_SECONDS) * 1000
+    return min(BACKOFF_SECONDS * 2 ** (attempts - 1), BACKOFF_LIMIT_SECONDS) * 1000
 
 
 @dataclass(frozen=True)

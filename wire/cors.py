@@ -18,29 +18,38 @@ EXPOSED = "X-Request-Id, Retry-After"
 PREFLIGHT_SECONDS = "7200"  # how long a browser may reuse a preflight (Chromium's own cap)
 
 
-def allowed(origin: str | None, origins: frozenset[str]) -> list[tuple[str, str]]:
-    """The headers that let the page at `origin` read an answer (none when it may not; with
-    a list, `Vary: Origin` whatever the origin, so a cache keeps each page's answer apart)."""
-    if not origins:
-        return []
+def _allow_origin(origin: str | None, origins: frozenset[str]) -> str | None:
+    """What `Access-Control-Allow-Origin` tells the page at `origin`: `*`, its own origin, or
+    nothing (None) when it may not read the answer."""
+    if not origin or not origins:
+        return None
     if ANY in origins:
-        return [("Access-Control-Allow-Origin", ANY),
-                ("Access-Control-Expose-Headers", EXPOSED)] if origin else []
-    if origin and origin.lower() in origins:
-        return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
-                ("Access-Control-Expose-Headers", EXPOSED)]
-    return [("Vary", "Origin")]
+        return ANY
+    return origin if origin.lower() in origins else None
+
+
+def _vary(origins: frozenset[str]) -> list[tuple[str, str]]:
+    """With a list of origins an answer depends on the Origin asking: a cache keeps each
+    page's answer apart."""
+    return [("Vary", "Origin")] if origins and ANY not in origins else []
+
+
+def allowed(origin: str | None, origins: frozenset[str]) -> list[tuple[str, str]]:
+    """The headers that let the page at `origin` read an answer (none when it may not)."""
+    let = _allow_origin(origin, origins)
+    readable = [("Access-Control-Allow-Origin", let),
+                ("Access-Control-Expose-Headers", EXPOSED)] if let else []
+    return readable + _vary(origins)
 
 
 def preflight(environ: dict, origins: frozenset[str]) -> list[tuple[str, str]]:
     """An `OPTIONS` request's answer headers: what a function call may carry, when its page is
     allowed to make one."""
-    headers = [("Allow", "POST, OPTIONS")]
-    let = allowed(environ.get("HTTP_ORIGIN"), origins)
-    if environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD") and any(
-            name == "Access-Control-Allow-Origin" for name, _ in let):
-        let = [pair for pair in let if pair[0] != "Access-Control-Expose-Headers"]
-        let += [("Access-Control-Allow-Methods", "POST"),
-                ("Access-Control-Allow-Headers", REQUEST_HEADERS),
-                ("Access-Control-Max-Age", PREFLIGHT_SECONDS)]
-    return headers + let
+    origin = environ.get("HTTP_ORIGIN")
+    let = _allow_origin(origin, origins)
+    if not (let and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")):
+        return [("Allow", "POST, OPTIONS"), *allowed(origin, origins)]  # no call to let
+    return [("Allow", "POST, OPTIONS"), ("Access-Control-Allow-Origin", let), *_vary(origins),
+            ("Access-Control-Allow-Methods", "POST"),
+            ("Access-Control-Allow-Headers", REQUEST_HEADERS),
+            ("Access-Control-Max-Age", PREFLIGHT_SECONDS)]
